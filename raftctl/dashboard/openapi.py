@@ -1,0 +1,291 @@
+"""The OpenAPI 3.0 description of the dashboard's HTTP API (served at /api/openapi.json)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from raftctl import __version__
+
+_JSON = "application/json"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {_JSON: {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json(_ref("Error"), description)
+
+
+def _nullable(kind: str) -> dict[str, Any]:
+    return {"type": kind, "nullable": True}
+
+
+def _schemas() -> dict[str, Any]:
+    number = {"type": "number"}
+    integer = {"type": "integer"}
+    return {
+        "Error": {
+            "type": "object",
+            "required": ["error", "status"],
+            "properties": {"error": {"type": "string"}, "status": {"type": "integer", "minimum": 400, "maximum": 599}},
+        },
+        "Health": {
+            "type": "object",
+            "required": ["status", "leader", "healthy_nodes", "cluster_size", "timestamp"],
+            "properties": {
+                "status": {"type": "string", "enum": ["HEALTHY", "DEGRADED", "UNHEALTHY"]},
+                "leader": _nullable("string"),
+                "healthy_nodes": integer,
+                "cluster_size": integer,
+                "timestamp": number,
+                "reasons": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+        "ClusterMetrics": {
+            "type": "object",
+            "required": [
+                "cluster_size",
+                "healthy_nodes",
+                "leader_node",
+                "health_status",
+                "current_term",
+                "consensus_aligned",
+            ],
+            "properties": {
+                "cluster_size": integer,
+                "healthy_nodes": integer,
+                "leader_node": _nullable("string"),
+                "leader": _nullable("string"),
+                "health_status": {"type": "string", "enum": ["HEALTHY", "DEGRADED", "UNHEALTHY"]},
+                "current_term": integer,
+                "consensus_aligned": {"type": "boolean"},
+                "has_quorum": {"type": "boolean"},
+                "leader_changes": integer,
+                "health_reasons": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+        "PerformanceMetrics": {
+            "type": "object",
+            "required": ["total_orders", "total_trades", "throughput_ops", "avg_latency_ms"],
+            "properties": {
+                "total_orders": integer,
+                "total_trades": integer,
+                "throughput_ops": number,
+                "avg_latency_ms": {"type": "number", "nullable": True},
+                "p50_latency_ms": {"type": "number", "nullable": True},
+                "p99_latency_ms": {"type": "number", "nullable": True},
+                "commit_apply_lag": integer,
+            },
+        },
+        "NodeMetrics": {
+            "type": "object",
+            "required": ["state", "commit_index", "last_applied", "log_length", "peers_connected"],
+            "properties": {
+                "state": {"type": "string", "enum": ["LEADER", "FOLLOWER", "CANDIDATE", "DOWN"]},
+                "commit_index": integer,
+                "last_applied": integer,
+                "log_length": integer,
+                "peers_connected": integer,
+                "term": integer,
+                "up": {"type": "boolean"},
+                "replication_lag": {"type": "integer", "nullable": True},
+                "state_digest": {"type": "string", "nullable": True},
+            },
+        },
+        "Alert": {
+            "type": "object",
+            "required": ["name", "severity", "status"],
+            "properties": {
+                "name": {"type": "string"},
+                "severity": {"type": "string"},
+                "status": {"type": "string", "enum": ["firing", "resolved"]},
+                "fingerprint": {"type": "string"},
+                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                "message": {"type": "string"},
+                "started_at": number,
+                "resolved_at": {"type": "number", "nullable": True},
+            },
+        },
+        "Sample": {
+            "type": "object",
+            "description": "One collection of the whole cluster; GET /api/summary returns the newest.",
+            "required": ["timestamp", "cluster", "performance", "nodes", "alerts"],
+            "properties": {
+                "timestamp": {"type": "number", "description": "Unix time of the sample"},
+                "sim_time": {"type": "number", "description": "Collector clock used for history windows"},
+                "sequence": integer,
+                "cluster": _ref("ClusterMetrics"),
+                "performance": _ref("PerformanceMetrics"),
+                "nodes": {"type": "object", "additionalProperties": _ref("NodeMetrics")},
+                "alerts": {"type": "array", "items": _ref("Alert")},
+                "collector": {"type": "object"},
+            },
+        },
+        "History": {
+            "type": "object",
+            "required": ["duration", "interval", "samples"],
+            "properties": {
+                "duration": {"type": "number", "description": "Window actually applied, in seconds"},
+                "interval": {"type": "number", "nullable": True, "description": "Collection interval in seconds"},
+                "samples": {"type": "array", "items": _ref("Sample"), "description": "Oldest first"},
+            },
+        },
+        "NodeDetail": {
+            "type": "object",
+            "required": ["node_id", "current", "history"],
+            "properties": {
+                "node_id": {"type": "string"},
+                "current": {"allOf": [_ref("NodeMetrics")], "nullable": True},
+                "history": {"type": "array", "items": {"type": "object"}, "description": "Oldest first"},
+            },
+        },
+        "Alerts": {
+            "type": "object",
+            "required": ["active", "resolved"],
+            "properties": {
+                "active": {"type": "array", "items": _ref("Alert")},
+                "resolved": {"type": "array", "items": _ref("Alert"), "description": "Newest first"},
+            },
+        },
+    }
+
+
+def build_openapi(retention: float) -> dict[str, Any]:
+    """The OpenAPI document; ``retention`` (seconds) sets the documented duration bounds."""
+    max_duration = 10 * retention
+    duration = {
+        "name": "duration",
+        "in": "query",
+        "required": False,
+        "description": (
+            f"Window in seconds (default 60). Values above the retention ({retention:g} s) are clamped to it; "
+            f"values above {max_duration:g} s, zero, negative, NaN, infinite or non-numeric are a 400."
+        ),
+        "schema": {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": max_duration, "default": 60},
+    }
+    no_sample = _error("No sample has been collected yet")
+    bad_request = _error("Invalid parameter")
+    paths = {
+        "/api/health": {
+            "get": {
+                "operationId": "getHealth",
+                "summary": "Cluster health for load balancers and scripts",
+                "description": "HTTP 200 when HEALTHY or DEGRADED, 503 when UNHEALTHY or before the first sample.",
+                "responses": {
+                    "200": _json(_ref("Health"), "HEALTHY or DEGRADED"),
+                    "503": _json({"oneOf": [_ref("Health"), _ref("Error")]}, "UNHEALTHY, or no sample yet"),
+                },
+            }
+        },
+        "/api/summary": {
+            "get": {
+                "operationId": "getSummary",
+                "summary": "The newest sample: cluster, performance, nodes, alerts",
+                "responses": {"200": _json(_ref("Sample"), "Newest sample"), "503": no_sample},
+            }
+        },
+        "/api/metrics/history": {
+            "get": {
+                "operationId": "getHistory",
+                "summary": "Samples of the last `duration` seconds, oldest first",
+                "parameters": [duration],
+                "responses": {"200": _json(_ref("History"), "Samples in the window"), "400": bad_request},
+            }
+        },
+        "/api/node": {
+            "get": {
+                "operationId": "getNode",
+                "summary": "One node's current metrics and its history",
+                "parameters": [
+                    {
+                        "name": "node_id",
+                        "in": "query",
+                        "required": True,
+                        "description": "Node id such as node1",
+                        "schema": {"type": "string", "minLength": 1},
+                    },
+                    duration,
+                ],
+                "responses": {
+                    "200": _json(_ref("NodeDetail"), "The node's metrics"),
+                    "400": bad_request,
+                    "404": _error("Unknown node_id"),
+                },
+            }
+        },
+        "/api/alerts": {
+            "get": {
+                "operationId": "getAlerts",
+                "summary": "Firing alerts and recently resolved ones",
+                "responses": {"200": _json(_ref("Alerts"), "Alerts")},
+            }
+        },
+        "/metrics": {
+            "get": {
+                "operationId": "getMetrics",
+                "summary": "Prometheus exposition (text 0.0.4; OpenMetrics 1.0.0 when Accept asks for it)",
+                "responses": {
+                    "200": {
+                        "description": "Metrics of the newest sample",
+                        "content": {
+                            "text/plain": {"schema": {"type": "string"}},
+                            "application/openmetrics-text": {"schema": {"type": "string"}},
+                        },
+                    }
+                },
+            }
+        },
+        "/api/openapi.json": {
+            "get": {
+                "operationId": "getOpenApi",
+                "summary": "This document",
+                "responses": {"200": _json({"type": "object"}, "OpenAPI 3 document")},
+            }
+        },
+        "/": {
+            "get": {
+                "operationId": "getDashboard",
+                "summary": "The web dashboard",
+                "responses": {"200": {"description": "HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}},
+            }
+        },
+        "/static/{file}": {
+            "get": {
+                "operationId": "getStaticFile",
+                "summary": "The dashboard's scripts and styles",
+                "parameters": [
+                    {"name": "file", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+                ],
+                "responses": {
+                    "200": {
+                        "description": "File",
+                        "content": {
+                            "text/html": {"schema": {"type": "string"}},
+                            "text/javascript": {"schema": {"type": "string"}},
+                            "text/css": {"schema": {"type": "string"}},
+                        },
+                    },
+                    "400": bad_request,
+                    "404": _error("No such file"),
+                },
+            }
+        },
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "raftctl dashboard API",
+            "version": __version__,
+            "description": (
+                "Monitoring API of a simulated Raft exchange cluster. Only GET and HEAD are allowed; other "
+                "methods get 405 with an Allow header. Every error is JSON {\"error\": ..., \"status\": N}."
+            ),
+        },
+        "paths": paths,
+        "components": {"schemas": _schemas()},
+    }
