@@ -1,0 +1,128 @@
+"""The ``raftctl`` command line: one command per module in ``raftctl.commands``.
+
+Command modules import their heavy dependencies (simulator, server) inside the command
+functions, so ``raftctl --help`` and ``raftctl sinks`` stay fast. ``main()`` maps every known
+failure to a one-line message on stderr and an exit code; users never see a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from raftctl import __version__
+from raftctl.commands import alerts, demo, serve, sinks, summary, watch
+
+app = typer.Typer(
+    name="raftctl",
+    help="A simulated Raft exchange cluster with real-time monitoring, a dashboard and metric sinks.",
+    epilog="Start with:  raftctl demo --nodes 5 --ticks 200",
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+
+for _name, _module in (
+    ("demo", demo),
+    ("serve", serve),
+    ("watch", watch),
+    ("summary", summary),
+    ("alerts", alerts),
+    ("sinks", sinks),
+):
+    app.command(name=_name, help=_module.HELP, epilog=_module.EPILOG)(_module.command)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        print(f"raftctl {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    ctx: typer.Context,
+    version: Annotated[
+        Optional[bool],
+        typer.Option("--version", "-V", callback=_version_callback, is_eager=True, help="Show the version and exit."),
+    ] = None,
+) -> None:
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
+
+
+def _error(prefix: str, message: str) -> None:
+    # one line, whatever the message holds
+    text = " ".join(str(message).split())
+    try:
+        sys.stderr.write(f"{prefix}: error: {text}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def run(argv: Optional[list[str]] = None) -> int:
+    """Run the CLI with ``argv`` (default: sys.argv[1:]) and return the exit code."""
+    from raftctl.commands._common import CliError
+
+    command = typer.main.get_command(app)
+    prog = "raftctl"
+    try:
+        result = command.main(args=argv, prog_name=prog, standalone_mode=False)
+    except typer.TyperException as err:  # usage errors (exit 2) and other Click errors
+        ctx = getattr(err, "ctx", None)
+        where = ctx.command_path if ctx is not None else prog
+        message = err.format_message()
+        exit_code = getattr(err, "exit_code", 1)
+        if exit_code == 2:
+            help_hint = f" (see '{where} --help')"
+            message = message.rstrip(".") + "." + help_hint
+        _error(where, message)
+        return exit_code
+    except CliError as err:
+        _error(f"{prog} {_subcommand(argv)}".strip(), err.message)
+        return err.exit_code
+    except typer.Abort:
+        _error(prog, "aborted")
+        return 1
+    except KeyboardInterrupt:
+        _error(prog, "interrupted")
+        return 130
+    except BrokenPipeError:
+        # a reader such as `head` went away; stop quietly like other Unix tools
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 1
+    except ValueError as err:  # bad input detected below the CLI layer
+        _error(f"{prog} {_subcommand(argv)}".strip(), str(err))
+        return 2
+    except OSError as err:
+        _error(f"{prog} {_subcommand(argv)}".strip(), err.strerror or str(err))
+        return 1
+    except Exception as err:  # a bug: still one line, with a way to see the traceback
+        if os.environ.get("RAFTCTL_DEBUG"):
+            raise
+        _error(prog, f"internal error: {type(err).__name__}: {err} (set RAFTCTL_DEBUG=1 for the traceback)")
+        return 1
+    return result if isinstance(result, int) else 0
+
+
+def _subcommand(argv: Optional[list[str]]) -> str:
+    args = sys.argv[1:] if argv is None else argv
+    names = {"demo", "serve", "watch", "summary", "alerts", "sinks"}
+    return next((a for a in args if a in names), "")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,190 @@
+"""Helpers shared by the command modules: errors, URL handling, HTTP, output streams.
+
+Kept free of heavy imports so ``raftctl --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+from urllib.parse import urlsplit
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+URL_ENV = "RAFTCTL_URL"
+HTTP_TIMEOUT_S = 5.0
+
+
+class CliError(Exception):
+    """A failure the user can act on: printed as one line on stderr, then exit ``exit_code``."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+
+class ServerUnreachable(CliError):
+    """The server did not answer (refused, timed out, DNS failure)."""
+
+
+class BadAnswer(CliError):
+    """The server answered, but not with the document we expected."""
+
+
+def normalize_url(url: str | None) -> str:
+    """Validate a server URL (``http(s)://host[:port][/prefix]``) and return it without a trailing slash.
+
+    Raises ``ValueError`` with a readable message for anything else.
+    """
+    if url is None or not url.strip():
+        url = os.environ.get(URL_ENV) or DEFAULT_URL
+    url = url.strip()
+    if any(ch.isspace() for ch in url):
+        raise ValueError(f"{url!r} is not a valid URL (it contains whitespace)")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"{url!r} is not a valid server URL: expected http://HOST[:PORT] or https://HOST[:PORT]")
+    if not parts.hostname:
+        raise ValueError(f"{url!r} is not a valid server URL: the host is missing")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{url!r} is not a valid server URL: the port must be a number from 1 to 65535") from None
+    if port == 0:
+        raise ValueError(f"{url!r} is not a valid server URL: the port must be a number from 1 to 65535")
+    if parts.query or parts.fragment:
+        raise ValueError(f"{url!r} is not a valid server URL: drop the '?query' or '#fragment'")
+    return url.rstrip("/")
+
+
+def http_get_bytes(base_url: str, path: str, timeout: float = HTTP_TIMEOUT_S) -> tuple[int, bytes]:
+    """GET ``base_url + path``; return (status, body).
+
+    Raises ``ServerUnreachable`` when there is no answer and ``BadAnswer`` for an HTTP error
+    status other than 503 (which /api/health uses for UNHEALTHY).
+    """
+    import socket
+    import urllib.error
+    import urllib.request
+
+    from raftctl import __version__
+
+    url = base_url + path
+    request = urllib.request.Request(
+        url, headers={"Accept": "application/json", "User-Agent": f"raftctl/{__version__}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as err:
+        body = err.read() if err.fp is not None else b""
+        if err.code == 503:
+            return err.code, body
+        detail = _error_detail(body) or err.reason
+        raise BadAnswer(f"{url} answered HTTP {err.code}: {detail}") from None
+    except urllib.error.URLError as err:
+        raise ServerUnreachable(f"cannot reach {base_url}: {_reason_text(err.reason)}") from None
+    except (socket.timeout, TimeoutError):
+        raise ServerUnreachable(f"cannot reach {base_url}: no answer within {timeout:g} s") from None
+    except OSError as err:
+        raise ServerUnreachable(f"cannot reach {base_url}: {_reason_text(err)}") from None
+
+
+def http_get_json(base_url: str, path: str, timeout: float = HTTP_TIMEOUT_S) -> Any:
+    """GET ``base_url + path`` and decode the JSON body (``BadAnswer`` if it is not JSON)."""
+    import orjson
+
+    _status, body = http_get_bytes(base_url, path, timeout)
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise BadAnswer(f"{base_url + path} did not answer with JSON (is this a raftctl server?)") from None
+
+
+def _reason_text(reason: Any) -> str:
+    if isinstance(reason, OSError) and reason.strerror:
+        return reason.strerror.lower()
+    text = str(reason)
+    return text or reason.__class__.__name__
+
+
+def _error_detail(body: bytes) -> str:
+    try:
+        import orjson
+
+        doc = orjson.loads(body)
+    except Exception:
+        return ""
+    if isinstance(doc, dict) and isinstance(doc.get("error"), str):
+        return doc["error"]
+    return ""
+
+
+def fetch_summary(base_url: str, timeout: float = HTTP_TIMEOUT_S) -> dict[str, Any]:
+    """GET /api/summary and check it has the shape of the sample document."""
+    doc = http_get_json(base_url, "/api/summary", timeout)
+    check_summary(doc, base_url + "/api/summary")
+    return doc
+
+
+def check_summary(doc: Any, where: str) -> None:
+    """Raise ``BadAnswer`` unless ``doc`` looks like the collector's sample document."""
+    if not isinstance(doc, dict):
+        raise BadAnswer(f"{where} did not answer with a summary document")
+    if not doc or doc.get("cluster") is None:
+        raise BadAnswer(f"{where} has no sample yet (the collector has not run); try again in a second")
+    for key, kind in (("cluster", dict), ("performance", dict), ("nodes", dict)):
+        if not isinstance(doc.get(key), kind):
+            raise BadAnswer(f"{where} answered a document without a valid {key!r} section")
+
+
+def fetch_history(base_url: str, duration: float, timeout: float = HTTP_TIMEOUT_S) -> list[dict[str, Any]]:
+    """GET /api/metrics/history; accepts a bare list or an object with a ``samples`` list."""
+    doc = http_get_json(base_url, f"/api/metrics/history?duration={duration:g}", timeout)
+    samples = doc.get("samples") if isinstance(doc, dict) else doc
+    if not isinstance(samples, list):
+        return []
+    return [s for s in samples if isinstance(s, dict) and isinstance(s.get("cluster"), dict)]
+
+
+def write_json(doc: Any) -> None:
+    """Write ``doc`` as JSON followed by a newline on stdout (the data stream)."""
+    import orjson
+
+    sys.stdout.flush()
+    sys.stdout.buffer.write(orjson.dumps(doc) + b"\n")
+    sys.stdout.buffer.flush()
+
+
+def write_raw_json(body: bytes) -> None:
+    """Write an already-serialised JSON body unchanged (plus a newline) on stdout."""
+    sys.stdout.flush()
+    sys.stdout.buffer.write(body.rstrip(b"\n") + b"\n")
+    sys.stdout.buffer.flush()
+
+
+def stdout_console():  # -> rich.console.Console
+    """Console for data on stdout; rich itself honours NO_COLOR and non-TTY output."""
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False)
+
+
+def stderr_console():  # -> rich.console.Console
+    """Console for progress and diagnostics on stderr."""
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def build_sinks(specs: list[str] | None) -> list[Any]:
+    """Build sinks from spec strings; a bad spec becomes ``ValueError`` naming the spec."""
+    if not specs:
+        return []
+    from raftctl.sinks.base import build_sink
+
+    sinks = []
+    for spec in specs:
+        sinks.append(build_sink(spec))
+    return sinks

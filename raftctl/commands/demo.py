@@ -1,0 +1,5 @@
+"""placeholder"""
+HELP = "demo"
+EPILOG = ""
+def command() -> None:
+    """x"""

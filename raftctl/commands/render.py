@@ -1,0 +1,235 @@
+"""Pure rendering of sample documents (the /api/summary shape) for the terminal.
+
+Each function takes plain data and returns a rich renderable or a string, so the live views
+(`watch`, `demo`) just rebuild them on every refresh and tests can check them directly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+SPARK_CHARS = "▁▂▃▄▅▆▇█"
+HEALTH_STYLE = {"HEALTHY": "bold green", "DEGRADED": "bold yellow", "UNHEALTHY": "bold red"}
+STATE_STYLE = {"LEADER": "bold cyan", "FOLLOWER": "", "CANDIDATE": "yellow", "DOWN": "red"}
+SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow"}
+
+
+def sparkline(values: Sequence[float | None], width: int = 40) -> str:
+    """Unicode block sparkline of the last ``width`` values, scaled from 0 to their maximum.
+
+    Missing values (None / NaN) show as a blank so gaps in the data stay visible.
+    """
+    tail = list(values)[-width:]
+    clean = [v for v in tail if _is_number(v)]
+    if not clean:
+        return ""
+    top = max(clean)
+    out = []
+    for value in tail:
+        if not _is_number(value):
+            out.append(" ")
+        elif top <= 0:
+            out.append(SPARK_CHARS[0])
+        else:
+            index = int(round((max(value, 0.0) / top) * (len(SPARK_CHARS) - 1)))
+            out.append(SPARK_CHARS[index])
+    return "".join(out)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def fmt_num(value: Any, digits: int = 1, unit: str = "") -> str:
+    """Format a number for a table cell; '-' for missing values."""
+    if not _is_number(value):
+        return "-"
+    if isinstance(value, int):
+        return f"{value:,}{unit}"
+    return f"{value:,.{digits}f}{unit}"
+
+
+def plain_line(summary: dict[str, Any], index: int) -> str:
+    """The seed's progress line: ``[1] Healthy: 3/3, Leader: node1, Status: healthy``."""
+    cluster = summary.get("cluster") or {}
+    leader = cluster.get("leader_node") or cluster.get("leader") or "none"
+    status = str(cluster.get("health_status", "UNKNOWN")).lower()
+    return (
+        f"[{index}] Healthy: {cluster.get('healthy_nodes', '?')}/{cluster.get('cluster_size', '?')}, "
+        f"Leader: {leader}, Status: {status}"
+    )
+
+
+def firing_alerts(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Alerts of the document whose status is firing (critical first, then by name)."""
+    alerts = [a for a in summary.get("alerts") or [] if isinstance(a, dict) and a.get("status", "firing") == "firing"]
+    alerts.sort(key=lambda a: (a.get("severity") != "critical", str(a.get("name"))))
+    return alerts
+
+
+def health_header(summary: dict[str, Any]):
+    """One line: health, leader, term, healthy n/N, aligned, quorum."""
+    from rich.text import Text
+
+    cluster = summary.get("cluster") or {}
+    status = str(cluster.get("health_status", "UNKNOWN"))
+    text = Text()
+    text.append(f" {status} ", style=HEALTH_STYLE.get(status, "bold") + " reverse")
+    text.append("  leader ")
+    text.append(str(cluster.get("leader_node") or "none"), style="bold")
+    text.append("  term ")
+    text.append(str(cluster.get("current_term", "-")), style="bold")
+    text.append("  healthy ")
+    text.append(f"{cluster.get('healthy_nodes', '?')}/{cluster.get('cluster_size', '?')}", style="bold")
+    aligned = cluster.get("consensus_aligned")
+    text.append("  aligned ")
+    text.append("yes" if aligned else "NO", style="green" if aligned else "bold red")
+    if "has_quorum" in cluster:
+        quorum = cluster.get("has_quorum")
+        text.append("  quorum ")
+        text.append("yes" if quorum else "LOST", style="green" if quorum else "bold red")
+    if "leader_changes" in cluster:
+        text.append(f"  leader changes {cluster.get('leader_changes')}")
+    reasons = cluster.get("health_reasons") or []
+    if reasons:
+        text.append("\n  " + "; ".join(str(r) for r in reasons), style="dim")
+    return text
+
+
+def node_table(summary: dict[str, Any], title: str | None = "Nodes"):
+    """The per-node table (state, term, commit, applied, log, peers, lag, digest)."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", expand=False, pad_edge=False, header_style="bold")
+    for name, justify in (
+        ("node", "left"),
+        ("state", "left"),
+        ("term", "right"),
+        ("commit", "right"),
+        ("applied", "right"),
+        ("log", "right"),
+        ("peers", "right"),
+        ("lag", "right"),
+        ("digest", "left"),
+    ):
+        table.add_column(name, justify=justify, no_wrap=True)
+    nodes = summary.get("nodes") or {}
+    for node_id in sorted(nodes, key=_node_sort_key):
+        node = nodes[node_id] or {}
+        state = str(node.get("state", "?"))
+        up = node.get("up", state != "DOWN")
+        style = STATE_STYLE.get(state, "") if up else "red"
+        digest = str(node.get("state_digest") or "")[:10]
+        table.add_row(
+            node_id,
+            state if up else "DOWN",
+            fmt_num(node.get("term")),
+            fmt_num(node.get("commit_index")),
+            fmt_num(node.get("last_applied")),
+            fmt_num(node.get("log_length")),
+            fmt_num(node.get("peers_connected")),
+            fmt_num(node.get("replication_lag")),
+            digest,
+            style=style,
+        )
+    return table
+
+
+def _node_sort_key(node_id: str) -> tuple[str, int]:
+    # node2 before node10
+    stem = node_id.rstrip("0123456789")
+    digits = node_id[len(stem):]
+    return (stem, int(digits) if digits else -1)
+
+
+def performance_lines(summary: dict[str, Any], history: Iterable[dict[str, Any]] = (), width: int = 40):
+    """Orders, trades, throughput and latency, with sparklines over ``history`` when given."""
+    from rich.table import Table
+
+    perf = summary.get("performance") or {}
+    samples = list(history)
+    throughput = [(s.get("performance") or {}).get("throughput_ops") for s in samples]
+    latency = [(s.get("performance") or {}).get("avg_latency_ms") for s in samples]
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(justify="right", no_wrap=True)
+    grid.add_column(no_wrap=True)
+    grid.add_row(
+        "orders / trades",
+        f"{fmt_num(perf.get('total_orders'))} / {fmt_num(perf.get('total_trades'))}",
+        "",
+    )
+    grid.add_row("throughput", fmt_num(perf.get("throughput_ops"), 1, " ops/s"), _spark(throughput, width, "cyan"))
+    grid.add_row(
+        "latency avg",
+        fmt_num(perf.get("avg_latency_ms"), 1, " ms"),
+        _spark(latency, width, "magenta"),
+    )
+    if "p50_latency_ms" in perf or "p99_latency_ms" in perf:
+        grid.add_row(
+            "latency p50 / p99",
+            f"{fmt_num(perf.get('p50_latency_ms'), 1)} / {fmt_num(perf.get('p99_latency_ms'), 1)} ms",
+            "",
+        )
+    return grid
+
+
+def _spark(values: list[Any], width: int, style: str):
+    from rich.text import Text
+
+    line = sparkline(values, width)
+    if not line:
+        return Text("")
+    peak = max(v for v in values[-width:] if _is_number(v))
+    text = Text(line, style=style)
+    text.append(f"  max {peak:,.1f}", style="dim")
+    return text
+
+
+def alerts_block(summary: dict[str, Any]):
+    """Active alerts, critical first; a calm line when there are none."""
+    from rich.text import Text
+
+    alerts = firing_alerts(summary)
+    if not alerts:
+        return Text("No active alerts", style="green")
+    text = Text()
+    for i, alert in enumerate(alerts):
+        severity = str(alert.get("severity", "warning"))
+        if i:
+            text.append("\n")
+        text.append(f"{severity.upper():<8}", style=SEVERITY_STYLE.get(severity, "bold"))
+        text.append(f" {alert.get('name', '?')}", style="bold")
+        message = alert.get("message")
+        if message:
+            text.append(f"  {message}")
+    return text
+
+
+def dashboard(summary: dict[str, Any] | None, history: Iterable[dict[str, Any]] = (), *,
+              title: str = "raftctl", status_line: str | None = None, width: int = 40, extra: Any = None):
+    """A whole "top"-like frame: header, node table, performance, alerts, optional extras."""
+    from rich.console import Group
+    from rich.panel import Panel
+    from rich.rule import Rule
+    from rich.text import Text
+
+    parts: list[Any] = []
+    if status_line:
+        parts.append(Text(status_line, style="bold red"))
+    if summary is None:
+        parts.append(Text("waiting for the first sample…", style="dim"))
+    else:
+        parts.append(health_header(summary))
+        parts.append(Text(""))
+        parts.append(node_table(summary, title=None))
+        parts.append(Rule(style="dim"))
+        parts.append(performance_lines(summary, history, width))
+        parts.append(Rule("alerts", style="dim"))
+        parts.append(alerts_block(summary))
+    if extra is not None:
+        parts.append(Rule(style="dim"))
+        parts.append(extra)
+    return Panel(Group(*parts), title=title, title_align="left", expand=False)

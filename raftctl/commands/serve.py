@@ -1,0 +1,5 @@
+"""placeholder"""
+HELP = "serve"
+EPILOG = ""
+def command() -> None:
+    """x"""

@@ -1,0 +1,67 @@
+"""`raftctl sinks`: list the sink plugins found under the ``raftctl.sinks`` entry-point group."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+HELP = "List the sink plugins and their spec syntax."
+EPILOG = (
+    "Examples:\n\n"
+    "  raftctl sinks\n\n"
+    "  raftctl sinks --json\n\n"
+    "  raftctl serve --sink stdout --sink jsonl:metrics.jsonl --sink webhook:http://127.0.0.1:9093/hook"
+)
+
+# shown when a plugin does not describe itself; the built-ins' syntax is part of the product
+KNOWN_SYNTAX = {
+    "stdout": ("stdout | stdout:json", "a human line per sample, or one JSON object per line"),
+    "jsonl": ("jsonl:PATH", "one JSON object per line per sample and per alert event, appended"),
+    "webhook": ("webhook:URL", "alert events POSTed in the Alertmanager webhook format"),
+}
+
+
+def command(
+    json_output: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
+) -> None:
+    """List the sink plugins and their spec syntax."""
+    rows = list_sinks()
+    if json_output:
+        from raftctl.commands._common import write_json
+
+        write_json(rows)
+        return
+    from rich.table import Table
+
+    from raftctl.commands._common import stdout_console
+
+    table = Table(header_style="bold", pad_edge=False, box=None)
+    table.add_column("name", no_wrap=True)
+    table.add_column("spec", no_wrap=True)
+    table.add_column("description")
+    for row in rows:
+        table.add_row(row["name"], row["spec"], row["description"])
+    console = stdout_console()
+    console.print(table)
+
+
+def list_sinks() -> list[dict[str, Any]]:
+    """Name, spec syntax and description of every registered sink, sorted by name.
+
+    Uses ``raftctl.sinks.base.available_sinks()``, which describes the built-ins without
+    importing them.
+    """
+    from raftctl.sinks.base import available_sinks
+
+    rows = []
+    for info in available_sinks():
+        name = str(info.get("name", ""))
+        spec, description = KNOWN_SYNTAX.get(name, (name, ""))
+        rows.append({
+            "name": name,
+            "spec": info.get("spec") or spec,
+            "description": info.get("description") or description,
+        })
+    rows.sort(key=lambda row: row["name"])
+    return rows

@@ -1,0 +1,138 @@
+"""`raftctl watch`: a live, top-like terminal dashboard over a running server's API."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Optional
+
+import typer
+
+from raftctl.commands.summary import UrlOption, url_or_usage_error
+
+HELP = "Live terminal dashboard (like top) over a running raftctl server."
+EPILOG = (
+    "Examples:\n\n"
+    "  raftctl watch\n\n"
+    "  raftctl watch --url http://127.0.0.1:9090 --interval 2\n\n"
+    "  raftctl watch --once > frame.txt"
+)
+HISTORY_POINTS = 60
+
+
+def command(
+    url: UrlOption = None,
+    interval: Annotated[
+        float, typer.Option("--interval", min=0.1, max=3600, help="Seconds between refreshes.")
+    ] = 1.0,
+    once: Annotated[bool, typer.Option("--once", help="Print one frame and exit.")] = False,
+) -> None:
+    """Live terminal dashboard over a running raftctl server. Ctrl-C quits."""
+    base = url_or_usage_error(url)
+    watcher = Watcher(base, interval)
+    if once:
+        watcher.poll(raise_errors=True)
+        from raftctl.commands._common import stdout_console
+
+        stdout_console().print(watcher.frame())
+        return
+    try:
+        watcher.run()
+    except KeyboardInterrupt:
+        # Ctrl-C is how one leaves a top-like view: a clean exit, not an error
+        raise typer.Exit(0) from None
+
+
+class Watcher:
+    """Polls /api/summary, keeps a short history for sparklines, renders frames."""
+
+    def __init__(self, base_url: str, interval: float) -> None:
+        from collections import deque
+
+        self.base_url = base_url
+        self.interval = interval
+        self.summary: Optional[dict[str, Any]] = None
+        self.history: deque[dict[str, Any]] = deque(maxlen=HISTORY_POINTS)
+        self.error: Optional[str] = None
+        self.updated_at: Optional[float] = None
+        self._seeded = False
+
+    def poll(self, raise_errors: bool = False) -> bool:
+        """Fetch one sample; on failure remember the error (or raise it). Returns success."""
+        import time
+
+        from raftctl.commands._common import CliError, fetch_history, fetch_summary
+
+        timeout = min(5.0, max(1.0, 2 * self.interval))
+        try:
+            summary = fetch_summary(self.base_url, timeout=timeout)
+        except CliError as err:
+            if raise_errors:
+                raise
+            self.error = err.message
+            return False
+        self.error = None
+        self.updated_at = time.time()
+        self.summary = summary
+        if not self._seeded:
+            self._seed_history(fetch_history, timeout)
+        if not self.history or self.history[-1].get("sequence") != summary.get("sequence"):
+            self.history.append(summary)
+        return True
+
+    def _seed_history(self, fetch_history, timeout: float) -> None:
+        from raftctl.commands._common import CliError
+
+        self._seeded = True
+        interval = ((self.summary or {}).get("collector") or {}).get("collection_interval") or 1.0
+        try:
+            samples = fetch_history(self.base_url, HISTORY_POINTS * float(interval), timeout)
+        except CliError:
+            return  # sparklines then simply start from live samples
+        for sample in samples[-HISTORY_POINTS:]:
+            self.history.append(sample)
+
+    def frame(self, width: Optional[int] = None):
+        """The current frame as a rich renderable."""
+        import time
+
+        from rich.text import Text
+
+        from raftctl.commands.render import dashboard
+
+        status = f"disconnected, retrying… ({self.error})" if self.error else None
+        footer = Text(style="dim")
+        footer.append(self.base_url)
+        if self.updated_at is not None:
+            footer.append("  ·  updated " + time.strftime("%H:%M:%S", time.localtime(self.updated_at)))
+        footer.append(f"  ·  every {self.interval:g}s  ·  Ctrl-C quits")
+        spark_width = max(10, min(60, (width or 100) - 45))
+        return dashboard(self.summary, self.history, title="raftctl watch", status_line=status,
+                         width=spark_width, extra=footer)
+
+    def run(self) -> None:
+        """Refresh until interrupted: rich Live on a terminal, plain frames otherwise."""
+        import time
+
+        from raftctl.commands._common import stderr_console, stdout_console
+
+        console = stdout_console()
+        if console.is_terminal:
+            from rich.live import Live
+
+            with Live(console=console, auto_refresh=False, screen=False, transient=False) as live:
+                while True:
+                    self.poll()
+                    live.update(self.frame(console.width), refresh=True)
+                    time.sleep(self.interval)
+        errors = stderr_console()
+        was_down = False
+        while True:
+            ok = self.poll()
+            if ok:
+                if was_down:
+                    errors.print("reconnected")
+                console.print(self.frame(console.width))
+                console.file.flush()
+            elif not was_down:
+                errors.print(f"disconnected, retrying… ({self.error})")
+            was_down = not ok
+            time.sleep(self.interval)
