@@ -1,0 +1,584 @@
+"""A Raft node as a pure state machine.
+
+No sockets, no wall clock, no global random: the host passes the current simulated time
+(milliseconds) into :meth:`RaftNode.tick` and :meth:`RaftNode.step`, and reads what the node
+wants done from ``outbox`` (messages to send), :meth:`RaftNode.take_committed` (entries to
+apply) and ``pending_snapshot`` (a snapshot to load into the state machine). Randomness
+(election timeouts) comes from a ``random.Random`` handed in by the host.
+
+Implements leader election with randomized timeouts and PreVote (§9.6 of Ongaro's thesis),
+CheckQuorum, log replication with batching and pipelining, conflict back-off by term, the
+§5.4.2 commit rule (only entries of the leader's own term are committed by counting), a no-op
+entry at the start of each term, snapshots with log compaction and InstallSnapshot.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+FOLLOWER = "FOLLOWER"
+CANDIDATE = "CANDIDATE"
+PRE_CANDIDATE = "PRE_CANDIDATE"
+LEADER = "LEADER"
+
+# Message kinds. Small ints: cheap to compare and to fold into the trace digest.
+PRE_VOTE = 1
+PRE_VOTE_RESP = 2
+VOTE = 3
+VOTE_RESP = 4
+APPEND = 5
+APPEND_RESP = 6
+SNAPSHOT = 7
+SNAPSHOT_RESP = 8
+
+KIND_NAMES = {
+    PRE_VOTE: "PreVote",
+    PRE_VOTE_RESP: "PreVoteResp",
+    VOTE: "RequestVote",
+    VOTE_RESP: "RequestVoteResp",
+    APPEND: "AppendEntries",
+    APPEND_RESP: "AppendEntriesResp",
+    SNAPSHOT: "InstallSnapshot",
+    SNAPSHOT_RESP: "InstallSnapshotResp",
+}
+
+
+@dataclass
+class RaftConfig:
+    """Timing and batching knobs, in simulated milliseconds."""
+
+    election_timeout_min_ms: float = 150.0
+    election_timeout_max_ms: float = 300.0
+    heartbeat_ms: float = 50.0
+    prevote: bool = True
+    check_quorum: bool = True
+    max_entries_per_append: int = 4096
+
+    def __post_init__(self) -> None:
+        if not 0 < self.heartbeat_ms < self.election_timeout_min_ms:
+            raise ValueError("heartbeat_ms must be positive and below election_timeout_min_ms")
+        if self.election_timeout_max_ms <= self.election_timeout_min_ms:
+            raise ValueError("election_timeout_max_ms must exceed election_timeout_min_ms")
+        if self.max_entries_per_append < 1:
+            raise ValueError("max_entries_per_append must be >= 1")
+
+
+class Message:
+    """One Raft RPC or response. Fields not used by a kind keep their defaults."""
+
+    __slots__ = (
+        "kind", "src", "dst", "term",
+        "last_log_index", "last_log_term", "granted",
+        "prev_index", "prev_term", "entries", "commit",
+        "success", "match_index", "hint",
+        "snap_index", "snap_term", "snap_data",
+    )
+
+    def __init__(self, kind: int, src: str, dst: str, term: int, **fields: Any) -> None:
+        self.kind = kind
+        self.src = src
+        self.dst = dst
+        self.term = term
+        self.last_log_index = 0
+        self.last_log_term = 0
+        self.granted = False
+        self.prev_index = 0
+        self.prev_term = 0
+        self.entries: list = []
+        self.commit = 0
+        self.success = False
+        self.match_index = 0
+        self.hint = 0
+        self.snap_index = 0
+        self.snap_term = 0
+        self.snap_data: Any = None
+        for name, value in fields.items():
+            setattr(self, name, value)
+
+    def copy_to(self, dst: str) -> "Message":
+        twin = Message.__new__(Message)
+        for name in Message.__slots__:
+            setattr(twin, name, getattr(self, name))
+        twin.dst = dst
+        return twin
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return f"<{KIND_NAMES.get(self.kind, self.kind)} {self.src}->{self.dst} t{self.term}>"
+
+
+class Storage:
+    """What survives a crash: current term, vote, the log and the latest snapshot.
+
+    ``log[i]`` is the entry at index ``snap_index + 1 + i``; an entry is ``(term, command)``.
+    """
+
+    __slots__ = ("current_term", "voted_for", "log", "snap_index", "snap_term", "snap_data")
+
+    def __init__(self) -> None:
+        self.current_term = 0
+        self.voted_for: str | None = None
+        self.log: list[tuple[int, Any]] = []
+        self.snap_index = 0
+        self.snap_term = 0
+        self.snap_data: Any = None
+
+    @property
+    def last_index(self) -> int:
+        return self.snap_index + len(self.log)
+
+
+class RaftNode:
+    """One Raft participant. Drive it with ``tick(now_ms)`` and ``step(msg, now_ms)``."""
+
+    def __init__(
+        self,
+        node_id: str,
+        peers: list[str],
+        storage: Storage,
+        rng: random.Random,
+        config: RaftConfig | None = None,
+        now_ms: float = 0.0,
+    ) -> None:
+        self.id = node_id
+        self.peers = [p for p in peers if p != node_id]
+        self.storage = storage
+        self.rng = rng
+        self.config = config or RaftConfig()
+        self.quorum = (len(self.peers) + 1) // 2 + 1
+        self.now = now_ms
+        self.state = FOLLOWER
+        self.leader_id: str | None = None
+        self.commit_index = storage.snap_index
+        self.last_applied = storage.snap_index
+        self.outbox: list[Message] = []
+        self.pending_snapshot: Any = None
+        self.votes: set[str] = set()
+        self.next_index: dict[str, int] = {}
+        self.match_index: dict[str, int] = {}
+        self.last_contact: dict[str, float] = {}
+        self.recent_active: set[str] = set()
+        self.last_leader_contact = -1e18
+        self.heartbeat_due = 0.0
+        self.quorum_check_due = 0.0
+        self.election_deadline = 0.0
+        self.elections_started = 0
+        self._reset_election_timer()
+
+    # ---- log helpers -------------------------------------------------------------------
+
+    @property
+    def term(self) -> int:
+        return self.storage.current_term
+
+    @property
+    def last_index(self) -> int:
+        return self.storage.snap_index + len(self.storage.log)
+
+    def term_at(self, index: int) -> int | None:
+        """Term of the entry at ``index``; None when compacted away or beyond the log."""
+        st = self.storage
+        if index == st.snap_index:
+            return st.snap_term
+        if index < st.snap_index or index > st.snap_index + len(st.log):
+            return None
+        return st.log[index - st.snap_index - 1][0]
+
+    def last_term(self) -> int:
+        st = self.storage
+        return st.log[-1][0] if st.log else st.snap_term
+
+    def entries_from(self, start: int, limit: int) -> list:
+        off = start - self.storage.snap_index - 1
+        return self.storage.log[off:off + limit]
+
+    # ---- timers ------------------------------------------------------------------------
+
+    def _reset_election_timer(self) -> None:
+        cfg = self.config
+        self.election_deadline = self.now + self.rng.uniform(
+            cfg.election_timeout_min_ms, cfg.election_timeout_max_ms
+        )
+
+    def next_deadline(self) -> float:
+        """The simulated time (ms) at which ``tick`` next has something to do."""
+        if self.state == LEADER:
+            return min(self.heartbeat_due, self.quorum_check_due) if self.config.check_quorum \
+                else self.heartbeat_due
+        return self.election_deadline
+
+    def tick(self, now_ms: float) -> None:
+        """Advance the clock to ``now_ms`` and fire any expired timer."""
+        self.now = now_ms
+        if self.state == LEADER:
+            if self.config.check_quorum and now_ms >= self.quorum_check_due:
+                active = len(self.recent_active) + 1
+                self.recent_active = set()
+                self.quorum_check_due = now_ms + self.config.election_timeout_min_ms
+                if active < self.quorum:
+                    # Cut off from the majority: stop acting as leader so clients go elsewhere.
+                    self._become_follower(self.term, None)
+                    return
+            if now_ms >= self.heartbeat_due:
+                self._broadcast_append(heartbeat=True)
+        elif now_ms >= self.election_deadline:
+            if self.config.prevote:
+                self._start_prevote()
+            else:
+                self._start_election()
+
+    # ---- state transitions -------------------------------------------------------------
+
+    def _become_follower(self, term: int, leader_id: str | None) -> None:
+        st = self.storage
+        if term > st.current_term:
+            st.current_term = term
+            st.voted_for = None
+        self.state = FOLLOWER
+        self.leader_id = leader_id
+        self.votes = set()
+        self._reset_election_timer()
+
+    def _start_prevote(self) -> None:
+        self.state = PRE_CANDIDATE
+        self.leader_id = None
+        self.votes = {self.id}
+        self._reset_election_timer()
+        if len(self.votes) >= self.quorum:
+            self._start_election()
+            return
+        proposed = self.term + 1
+        last_index, last_term = self.last_index, self.last_term()
+        for peer in self.peers:
+            self.outbox.append(Message(PRE_VOTE, self.id, peer, proposed,
+                                       last_log_index=last_index, last_log_term=last_term))
+
+    def _start_election(self) -> None:
+        st = self.storage
+        st.current_term += 1
+        st.voted_for = self.id
+        self.state = CANDIDATE
+        self.leader_id = None
+        self.votes = {self.id}
+        self.elections_started += 1
+        self._reset_election_timer()
+        if len(self.votes) >= self.quorum:
+            self._become_leader()
+            return
+        last_index, last_term = self.last_index, self.last_term()
+        for peer in self.peers:
+            self.outbox.append(Message(VOTE, self.id, peer, st.current_term,
+                                       last_log_index=last_index, last_log_term=last_term))
+
+    def _become_leader(self) -> None:
+        self.state = LEADER
+        self.leader_id = self.id
+        self.votes = set()
+        nxt = self.last_index + 1
+        self.next_index = {p: nxt for p in self.peers}
+        self.match_index = {p: 0 for p in self.peers}
+        self.last_contact = {p: self.now for p in self.peers}
+        self.recent_active = set()
+        self.quorum_check_due = self.now + self.config.election_timeout_min_ms
+        # A no-op of the new term lets earlier-term entries commit (§5.4.2, §8).
+        self.storage.log.append((self.term, None))
+        self._maybe_commit()
+        self._broadcast_append(heartbeat=False)
+
+    # ---- client interface --------------------------------------------------------------
+
+    def propose(self, command: Any) -> int | None:
+        """Append ``command`` to the leader's log; returns its index, or None if not leader.
+
+        Nothing is sent here: the host calls :meth:`flush` once per batch, so many
+        proposals travel in one AppendEntries.
+        """
+        if self.state != LEADER:
+            return None
+        self.storage.log.append((self.term, command))
+        if not self.peers:
+            self._maybe_commit()
+        return self.last_index
+
+    def flush(self) -> None:
+        """Send new entries to every follower that is not yet known to have them."""
+        if self.state == LEADER:
+            self._broadcast_append(heartbeat=False)
+
+    # ---- outgoing replication ----------------------------------------------------------
+
+    def _broadcast_append(self, heartbeat: bool) -> None:
+        self.heartbeat_due = self.now + self.config.heartbeat_ms
+        last = self.last_index
+        for peer in self.peers:
+            if heartbeat or self.next_index[peer] <= last:
+                self._send_append(peer)
+
+    def _send_append(self, peer: str) -> None:
+        st = self.storage
+        nxt = self.next_index[peer]
+        if nxt <= st.snap_index:
+            self.outbox.append(Message(SNAPSHOT, self.id, peer, st.current_term,
+                                       snap_index=st.snap_index, snap_term=st.snap_term,
+                                       snap_data=st.snap_data, commit=self.commit_index))
+            return
+        prev = nxt - 1
+        entries = self.entries_from(nxt, self.config.max_entries_per_append)
+        self.outbox.append(Message(APPEND, self.id, peer, st.current_term,
+                                   prev_index=prev, prev_term=self.term_at(prev),
+                                   entries=entries, commit=self.commit_index))
+        if entries:
+            # Pipeline: assume delivery; a rejection moves next_index back.
+            self.next_index[peer] = prev + len(entries) + 1
+
+    # ---- incoming ----------------------------------------------------------------------
+
+    def step(self, msg: Message, now_ms: float) -> None:
+        """Handle one message at simulated time ``now_ms``."""
+        self.now = now_ms
+        st = self.storage
+        kind = msg.kind
+        if msg.term > st.current_term:
+            if kind == PRE_VOTE or (kind == PRE_VOTE_RESP and msg.granted):
+                pass  # PreVote terms are proposals; they change nothing.
+            elif kind in (VOTE, PRE_VOTE_RESP) and self._in_leader_lease():
+                # A disruptive candidate while we hear from a live leader: ignore (CheckQuorum lease).
+                if kind == VOTE:
+                    return
+            else:
+                leader = msg.src if kind in (APPEND, SNAPSHOT) else None
+                self._become_follower(msg.term, leader)
+        elif msg.term < st.current_term:
+            if kind in (APPEND, SNAPSHOT):
+                # Tell a stale leader about the newer term.
+                self.outbox.append(Message(APPEND_RESP, self.id, msg.src, st.current_term,
+                                           success=False, hint=0))
+            elif kind == PRE_VOTE:
+                self.outbox.append(Message(PRE_VOTE_RESP, self.id, msg.src, st.current_term,
+                                           granted=False))
+            return
+
+        if kind == APPEND:
+            self._on_append(msg)
+        elif kind == APPEND_RESP:
+            self._on_append_resp(msg)
+        elif kind == VOTE:
+            self._on_vote(msg)
+        elif kind == VOTE_RESP:
+            self._on_vote_resp(msg)
+        elif kind == PRE_VOTE:
+            self._on_prevote(msg)
+        elif kind == PRE_VOTE_RESP:
+            self._on_prevote_resp(msg)
+        elif kind == SNAPSHOT:
+            self._on_snapshot(msg)
+        elif kind == SNAPSHOT_RESP:
+            self._on_snapshot_resp(msg)
+
+    def _in_leader_lease(self) -> bool:
+        return (
+            self.config.check_quorum
+            and self.leader_id is not None
+            and self.now - self.last_leader_contact < self.config.election_timeout_min_ms
+        )
+
+    def _log_up_to_date(self, last_log_index: int, last_log_term: int) -> bool:
+        my_term = self.last_term()
+        return last_log_term > my_term or (
+            last_log_term == my_term and last_log_index >= self.last_index
+        )
+
+    def _on_prevote(self, msg: Message) -> None:
+        grant = (
+            msg.term > self.term
+            and not self._in_leader_lease()
+            and self.state != LEADER
+            and self._log_up_to_date(msg.last_log_index, msg.last_log_term)
+        )
+        self.outbox.append(Message(PRE_VOTE_RESP, self.id, msg.src,
+                                   msg.term if grant else self.term, granted=grant))
+
+    def _on_prevote_resp(self, msg: Message) -> None:
+        if self.state != PRE_CANDIDATE or not msg.granted or msg.term != self.term + 1:
+            return
+        self.votes.add(msg.src)
+        if len(self.votes) >= self.quorum:
+            self._start_election()
+
+    def _on_vote(self, msg: Message) -> None:
+        st = self.storage
+        grant = (
+            msg.term == st.current_term
+            and st.voted_for in (None, msg.src)
+            and self._log_up_to_date(msg.last_log_index, msg.last_log_term)
+        )
+        if grant:
+            st.voted_for = msg.src
+            self._reset_election_timer()
+        self.outbox.append(Message(VOTE_RESP, self.id, msg.src, st.current_term, granted=grant))
+
+    def _on_vote_resp(self, msg: Message) -> None:
+        if self.state != CANDIDATE or msg.term != self.term or not msg.granted:
+            return
+        self.votes.add(msg.src)
+        if len(self.votes) >= self.quorum:
+            self._become_leader()
+
+    def _heard_from_leader(self, leader: str) -> None:
+        if self.state != FOLLOWER:
+            self.state = FOLLOWER
+            self.votes = set()
+        self.leader_id = leader
+        self.last_leader_contact = self.now
+        self._reset_election_timer()
+
+    def _on_append(self, msg: Message) -> None:
+        self._heard_from_leader(msg.src)
+        st = self.storage
+        prev, prev_term, entries = msg.prev_index, msg.prev_term, msg.entries
+        if prev < st.snap_index:
+            # The prefix is already in our snapshot (hence committed): skip that part.
+            skip = st.snap_index - prev
+            if skip >= len(entries):
+                self._reply_append(msg.src, True, st.snap_index if not entries
+                                   else max(st.snap_index, prev + len(entries)))
+                self._advance_commit(msg.commit, min(st.snap_index, prev + len(entries)))
+                return
+            entries = entries[skip:]
+            prev, prev_term = st.snap_index, st.snap_term
+        last = self.last_index
+        if prev > last:
+            self._reply_append(msg.src, False, 0, hint=last + 1)
+            return
+        local_term = self.term_at(prev)
+        if local_term != prev_term:
+            # Back off a whole term at a time: the first index of the conflicting term.
+            hint = prev
+            while hint - 1 > max(self.commit_index, st.snap_index) and self.term_at(hint - 1) == local_term:
+                hint -= 1
+            self._reply_append(msg.src, False, 0, hint=max(hint, self.commit_index + 1))
+            return
+        if entries:
+            base = st.snap_index + 1  # index of log[0]
+            idx = prev + 1
+            n = len(entries)
+            i = 0
+            log = st.log
+            # Skip entries we already hold with the same term; truncate at the first conflict.
+            while i < n and idx + i <= last:
+                if log[idx + i - base][0] != entries[i][0]:
+                    if idx + i <= self.commit_index:
+                        raise AssertionError(
+                            f"{self.id}: leader {msg.src} tried to overwrite committed index {idx + i}"
+                        )
+                    del log[idx + i - base:]
+                    break
+                i += 1
+            if i < n:
+                log.extend(entries[i:])
+        match = prev + len(entries)
+        self._advance_commit(msg.commit, match)
+        self._reply_append(msg.src, True, match)
+
+    def _advance_commit(self, leader_commit: int, match: int) -> None:
+        new_commit = min(leader_commit, match)
+        if new_commit > self.commit_index:
+            self.commit_index = new_commit
+
+    def _reply_append(self, leader: str, success: bool, match: int, hint: int = 0) -> None:
+        self.outbox.append(Message(APPEND_RESP, self.id, leader, self.term,
+                                   success=success, match_index=match, hint=hint))
+
+    def _on_append_resp(self, msg: Message) -> None:
+        if self.state != LEADER or msg.term != self.term:
+            return
+        peer = msg.src
+        if peer not in self.next_index:
+            return
+        self.recent_active.add(peer)
+        self.last_contact[peer] = self.now
+        if msg.success:
+            if msg.match_index > self.match_index[peer]:
+                self.match_index[peer] = msg.match_index
+                self._maybe_commit()
+            if self.next_index[peer] <= msg.match_index:
+                self.next_index[peer] = msg.match_index + 1
+            if self.next_index[peer] <= self.last_index and self.match_index[peer] + 1 == self.next_index[peer]:
+                self._send_append(peer)  # more to send (batch limit hit)
+        elif msg.hint:
+            # Rejected: rewind and resend from the follower's hint.
+            new_next = max(1, min(msg.hint, self.last_index + 1))
+            new_next = max(new_next, self.match_index[peer] + 1)
+            if new_next < self.next_index[peer] or msg.hint > self.next_index[peer]:
+                self.next_index[peer] = new_next
+            else:
+                self.next_index[peer] = new_next
+            self._send_append(peer)
+
+    def _maybe_commit(self) -> None:
+        matches = sorted([self.last_index, *self.match_index.values()], reverse=True)
+        candidate = matches[self.quorum - 1]
+        if candidate > self.commit_index and self.term_at(candidate) == self.term:
+            self.commit_index = candidate
+
+    def _on_snapshot(self, msg: Message) -> None:
+        self._heard_from_leader(msg.src)
+        st = self.storage
+        if msg.snap_index <= self.commit_index:
+            self._reply_snapshot(msg.src, self.commit_index)
+            return
+        if self.term_at(msg.snap_index) == msg.snap_term:
+            # We hold the snapshot's last entry: keep the suffix after it.
+            del st.log[:msg.snap_index - st.snap_index]
+        else:
+            st.log = []
+        st.snap_index, st.snap_term, st.snap_data = msg.snap_index, msg.snap_term, msg.snap_data
+        self.commit_index = max(self.commit_index, msg.snap_index)
+        self.last_applied = msg.snap_index
+        self.pending_snapshot = msg.snap_data
+        self._reply_snapshot(msg.src, msg.snap_index)
+
+    def _reply_snapshot(self, leader: str, match: int) -> None:
+        self.outbox.append(Message(APPEND_RESP, self.id, leader, self.term,
+                                   success=True, match_index=match))
+
+    def _on_snapshot_resp(self, msg: Message) -> None:  # replies travel as APPEND_RESP
+        self._on_append_resp(msg)
+
+    # ---- applying and compaction -------------------------------------------------------
+
+    def take_committed(self) -> list[tuple[int, int, Any]]:
+        """Entries committed but not yet applied, as ``(index, term, command)``; marks them applied."""
+        if self.commit_index <= self.last_applied:
+            return []
+        st = self.storage
+        start = self.last_applied + 1
+        base = st.snap_index + 1
+        out = [
+            (idx, entry[0], entry[1])
+            for idx, entry in enumerate(st.log[start - base:self.commit_index - base + 1], start)
+        ]
+        self.last_applied = self.commit_index
+        return out
+
+    def compact(self, upto_index: int, snapshot_data: Any) -> None:
+        """Replace the log prefix up to ``upto_index`` (already applied) with a snapshot."""
+        st = self.storage
+        if upto_index <= st.snap_index:
+            return
+        if upto_index > self.last_applied:
+            raise ValueError("cannot compact past last_applied")
+        term = self.term_at(upto_index)
+        del st.log[:upto_index - st.snap_index]
+        st.snap_index, st.snap_term, st.snap_data = upto_index, term, snapshot_data
+
+    def take_outbox(self) -> list[Message]:
+        out = self.outbox
+        self.outbox = []
+        return out
+
+    @property
+    def reported_state(self) -> str:
+        """State as the monitor spells it (a pre-candidate is a CANDIDATE to outsiders)."""
+        return CANDIDATE if self.state == PRE_CANDIDATE else self.state

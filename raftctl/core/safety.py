@@ -1,0 +1,180 @@
+"""Continuous checks of Raft's safety properties (Raft paper, Figure 3) during a simulation.
+
+Attach with ``SafetyChecker(cluster)``. The cluster calls the ``on_*`` hooks as things
+happen and :meth:`check` after each stretch of simulated time. Violations are collected
+(never raised mid-run) so a campaign can report every failing seed.
+
+Checked:
+- Election Safety: at most one leader per term.
+- Log Matching: two logs that hold an entry with the same index and term agree on every
+  entry up to it (checked on live nodes, over the parts not yet compacted).
+- Leader Completeness: a new leader's log holds every entry committed so far.
+- State Machine Safety: no two nodes apply different entries at the same index, and nodes
+  at the same applied index have equal state digests.
+- Exactly once: every order (client id, sequence) takes effect at one log index only, and
+  every acknowledged order is in every node's state machine once the cluster converges.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class SafetyViolation(AssertionError):
+    """Raised by :meth:`SafetyChecker.assert_ok` when a property did not hold."""
+
+
+class SafetyChecker:
+    """Watches one cluster; see the module docstring for the properties."""
+
+    def __init__(self, cluster: Any, check_interval_s: float = 0.25, max_violations: int = 50) -> None:
+        self.cluster = cluster
+        self.check_interval_ms = check_interval_s * 1000.0
+        self.max_violations = max_violations
+        self.violations: list[str] = []
+        self.leaders_by_term: dict[int, str] = {}
+        # index -> (term, command identity) of the entry applied there (by any node)
+        self.applied: dict[int, tuple[int, Any]] = {}
+        self.max_committed = 0
+        # (client, seq) -> index where it took effect
+        self.effective_at: dict[tuple[str, int], int] = {}
+        self.digest_at: dict[int, str] = {}
+        self.acked: set[tuple[str, int]] = set()
+        self.checks_run = 0
+        self._next_check = 0.0
+        cluster.checker = self
+
+    # ---- hooks ---------------------------------------------------------------------------
+
+    def _violate(self, text: str) -> None:
+        if len(self.violations) < self.max_violations:
+            self.violations.append(f"t={self.cluster.now:.3f}s seed={self.cluster.seed}: {text}")
+
+    def on_leader(self, node: Any, term: int) -> None:
+        previous = self.leaders_by_term.get(term)
+        if previous is not None and previous != node.node_id:
+            self._violate(f"election safety: {previous} and {node.node_id} both leaders of term {term}")
+        self.leaders_by_term[term] = node.node_id
+        # Leader completeness: every committed entry still held in logs must be in the leader's.
+        raft = node.raft
+        start = max(raft.storage.snap_index + 1, 1)
+        for index in range(start, self.max_committed + 1):
+            known = self.applied.get(index)
+            if known is None:
+                continue
+            term_here = raft.term_at(index)
+            if term_here != known[0]:
+                self._violate(
+                    f"leader completeness: new leader {node.node_id} (term {term}) lacks committed "
+                    f"entry {index} (term {known[0]}), has term {term_here}"
+                )
+                break
+
+    def on_apply(self, node: Any, index: int, term: int, command: Any, effective: bool) -> None:
+        identity = None if command is None else (command[0], command[1])
+        known = self.applied.get(index)
+        if known is None:
+            self.applied[index] = (term, identity)
+        elif known != (term, identity):
+            self._violate(
+                f"state machine safety: {node.node_id} applied {identity} (term {term}) at index "
+                f"{index}, another node applied {known[1]} (term {known[0]})"
+            )
+        if index > self.max_committed:
+            self.max_committed = index
+        if effective and identity is not None:
+            where = self.effective_at.get(identity)
+            if where is None:
+                self.effective_at[identity] = index
+            elif where != index:
+                self._violate(
+                    f"exactly once: order {identity[0]}:{identity[1]} took effect at index {where} "
+                    f"and again at {index} on {node.node_id}"
+                )
+        if node.raft.last_applied == index:
+            digest = node.exchange.digest()
+            seen = self.digest_at.get(index)
+            if seen is None:
+                self.digest_at[index] = digest
+            elif seen != digest:
+                self._violate(
+                    f"state machine safety: {node.node_id} state digest at applied index {index} "
+                    f"differs from another node's"
+                )
+
+    def on_snapshot_install(self, node: Any, snap_index: int) -> None:
+        seen = self.digest_at.get(snap_index)
+        digest = node.exchange.digest()
+        if seen is None:
+            self.digest_at[snap_index] = digest
+        elif seen != digest:
+            self._violate(f"snapshot install on {node.node_id} at {snap_index} gave a different state")
+
+    def on_restart(self, node: Any) -> None:
+        snap = node.storage.snap_index
+        if snap and snap in self.digest_at and self.digest_at[snap] != node.exchange.digest():
+            self._violate(f"{node.node_id} restarted from a snapshot whose state differs at {snap}")
+
+    def on_ack(self, ticket: Any) -> None:
+        self.acked.add((ticket.client_id, ticket.seq))
+
+    # ---- periodic checks -----------------------------------------------------------------
+
+    def check(self, cluster: Any) -> None:
+        if cluster.now_ms < self._next_check:
+            return
+        self._next_check = cluster.now_ms + self.check_interval_ms
+        self.checks_run += 1
+        self._check_log_matching(cluster)
+        if len(self.digest_at) > 50_000:
+            # Keep memory bounded on long runs: forget the oldest half.
+            for index in sorted(self.digest_at)[:25_000]:
+                del self.digest_at[index]
+
+    def _check_log_matching(self, cluster: Any) -> None:
+        live = [n for n in cluster.nodes if n.raft is not None]
+        for i, a in enumerate(live):
+            for b in live[i + 1:]:
+                ra, rb = a.raft, b.raft
+                low = max(ra.storage.snap_index, rb.storage.snap_index) + 1
+                high = min(ra.last_index, rb.last_index)
+                if high < low:
+                    continue
+                # Find the highest index where the terms agree; everything below must match.
+                index = high
+                while index >= low and ra.term_at(index) != rb.term_at(index):
+                    index -= 1
+                if index < low:
+                    continue
+                la = ra.entries_from(low, index - low + 1)
+                lb = rb.entries_from(low, index - low + 1)
+                if la != lb:
+                    for k, (ea, eb) in enumerate(zip(la, lb)):
+                        if ea != eb:
+                            self._violate(
+                                f"log matching: {a.node_id} and {b.node_id} agree at index {index} "
+                                f"but differ at {low + k}"
+                            )
+                            break
+
+    def check_final(self, cluster: Any) -> None:
+        """After the cluster converged: every acknowledged order took effect on every node."""
+        digests = {n.node_id: n.exchange.digest() for n in cluster.nodes if n.raft is not None}
+        if len(set(digests.values())) > 1:
+            self._violate(f"final state digests differ: {digests}")
+        for node in cluster.nodes:
+            if node.raft is None:
+                continue
+            missing = [key for key in self.acked if not node.session_has(*key)]
+            if missing:
+                self._violate(
+                    f"{node.node_id} lacks {len(missing)} acknowledged orders, e.g. {missing[:3]}"
+                )
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def assert_ok(self) -> None:
+        if self.violations:
+            raise SafetyViolation("\n".join(self.violations))

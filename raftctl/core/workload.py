@@ -1,0 +1,105 @@
+"""The trading simulation: seeded traders submitting orders around a drifting price."""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from typing import Any
+
+DEFAULT_SYMBOLS = ("BTC-USD", "ETH-USD", "SOL-USD")
+_BASE_PRICES = {"BTC-USD": 100.0, "ETH-USD": 50.0, "SOL-USD": 20.0}
+
+
+class Trader:
+    """One client session: its own id, sequence numbers (kept by the cluster) and open orders."""
+
+    __slots__ = ("client_id", "open_orders")
+
+    def __init__(self, client_id: str) -> None:
+        self.client_id = client_id
+        self.open_orders: deque[str] = deque(maxlen=32)
+
+
+class Workload:
+    """Submits a mix of limit, market and cancel orders at ``rate`` orders per simulated second.
+
+    Orders go to the cluster in batches every ``tick_s`` (as a client library would), so one
+    AppendEntries carries many. The cluster redirects and retries them across leader changes;
+    none is silently dropped. Mix: ``limit``/``market``/``cancel`` fractions.
+    """
+
+    def __init__(
+        self,
+        cluster: Any,
+        rate: float = 200.0,
+        seed: int | None = None,
+        symbols: tuple[str, ...] | list[str] = DEFAULT_SYMBOLS,
+        traders: int = 8,
+        tick_s: float = 0.01,
+        mix: tuple[float, float, float] = (0.6, 0.25, 0.15),
+    ) -> None:
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate < 0:
+            raise ValueError(f"rate must be a non-negative number of orders per second, got {rate!r}")
+        if traders < 1:
+            raise ValueError("traders must be >= 1")
+        if tick_s <= 0:
+            raise ValueError("tick_s must be positive")
+        if len(mix) != 3 or any(m < 0 for m in mix) or sum(mix) <= 0:
+            raise ValueError("mix must be three non-negative fractions (limit, market, cancel)")
+        if not symbols:
+            raise ValueError("at least one symbol is needed")
+        self.cluster = cluster
+        self.rate = float(rate)
+        self.rng = random.Random(cluster.seed * 7919 + 17 if seed is None else seed)
+        self.symbols = list(symbols)
+        self.mid = {s: _BASE_PRICES.get(s, 100.0) for s in self.symbols}
+        self.traders = [Trader(f"trader{i}") for i in range(1, traders + 1)]
+        self.tick_s = tick_s
+        total = sum(mix)
+        self.limit_share = mix[0] / total
+        self.market_share = (mix[0] + mix[1]) / total
+        self.carry = 0.0
+        self.submitted = 0
+        self.tickets: deque = deque(maxlen=100_000)
+        self.keep_tickets = True
+        self.paused = False
+        cluster.workload = self
+        cluster.every(tick_s, self._tick)
+
+    def _tick(self, cluster: Any) -> None:
+        if self.paused or self.rate <= 0:
+            return
+        self.carry += self.rate * self.tick_s
+        count = int(self.carry)
+        self.carry -= count
+        rng = self.rng
+        for symbol in self.symbols:
+            # Random walk of the mid price, kept positive.
+            self.mid[symbol] = max(1.0, self.mid[symbol] * (1.0 + rng.gauss(0.0, 0.0005)))
+        for _ in range(count):
+            trader = rng.choice(self.traders)
+            order = self._make_order(trader)
+            ticket = cluster.submit(order, client_id=trader.client_id)
+            if order.get("type") == "limit":
+                trader.open_orders.append(ticket.order_id)
+            self.submitted += 1
+            if self.keep_tickets:
+                self.tickets.append(ticket)
+
+    def _make_order(self, trader: Trader) -> dict:
+        rng = self.rng
+        roll = rng.random()
+        if roll >= self.market_share and trader.open_orders:
+            order_id = trader.open_orders[rng.randrange(len(trader.open_orders))]
+            trader.open_orders.remove(order_id)
+            return {"op": "cancel", "order_id": order_id}
+        symbol = rng.choice(self.symbols)
+        side = "buy" if rng.random() < 0.5 else "sell"
+        qty = rng.randint(1, 10)
+        if roll < self.limit_share or roll >= self.market_share:
+            mid = self.mid[symbol]
+            offset = rng.uniform(-0.01, 0.01) * mid
+            # Buyers bid a little under, sellers ask a little over, with overlap so trades happen.
+            price = round(mid + offset - (0.002 * mid if side == "buy" else -0.002 * mid), 2)
+            return {"symbol": symbol, "side": side, "type": "limit", "price": max(price, 0.01), "qty": qty}
+        return {"symbol": symbol, "side": side, "type": "market", "qty": qty}
