@@ -1,0 +1,224 @@
+"""Alert rules and the firing / resolved lifecycle.
+
+``evaluate_conditions`` is a pure function: sample + thresholds -> the conditions that hold now.
+``AlertEngine`` turns successive condition sets into events: an alert fires once when its
+condition first holds, stays active (no duplicate events) while it holds, and resolves exactly
+once when it clears. No I/O here; the collector delivers the events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+__all__ = [
+    "ALERT_RULES", "DEFAULT_THRESHOLDS", "Condition", "AlertEngine", "evaluate_conditions",
+    "validate_thresholds", "fingerprint",
+]
+
+CRITICAL = "critical"
+WARNING = "warning"
+
+# name -> (severity, one-line description); the names are a stable public interface
+ALERT_RULES: dict[str, tuple[str, str]] = {
+    "cluster_unhealthy": (CRITICAL, "health_status is UNHEALTHY"),
+    "leader_election_failure": (CRITICAL, "no leader for longer than max_no_leader_s"),
+    "consensus_misalignment": (CRITICAL, "nodes at the same applied index hold different state"),
+    "quorum_loss": (CRITICAL, "fewer than a majority of nodes are up"),
+    "high_latency": (WARNING, "avg_latency_ms above max_latency_ms"),
+    "low_healthy_nodes": (WARNING, "healthy_nodes below min_healthy_nodes"),
+    "term_divergence": (WARNING, "spread of live nodes' terms above max_term_difference"),
+}
+
+# key -> (default, allowed types, description)
+_THRESHOLD_SPECS: dict[str, tuple[Any, tuple[type, ...], str]] = {
+    "max_latency_ms": (500.0, (int, float), "high_latency fires when avg_latency_ms exceeds it"),
+    "min_healthy_nodes": (3, (int,), "low_healthy_nodes fires when healthy_nodes is below it"),
+    "max_term_difference": (2, (int,), "term_divergence fires when the term spread exceeds it"),
+    "max_no_leader_s": (2.0, (int, float), "leader_election_failure after this long leaderless"),
+    "max_replication_lag": (100, (int,), "DEGRADED when a live follower lags more entries"),
+    "max_follower_contact_ms": (1000.0, (int, float),
+                                "DEGRADED when the leader has not heard a live follower longer"),
+}
+DEFAULT_THRESHOLDS: dict[str, Any] = {k: spec[0] for k, spec in _THRESHOLD_SPECS.items()}
+
+
+def validate_thresholds(thresholds: Mapping[str, Any],
+                        base: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Check keys and value types; return ``base`` (default: the defaults) updated with them."""
+    if not isinstance(thresholds, Mapping):
+        raise ValueError(f"alert_thresholds must be a dict, got {type(thresholds).__name__}")
+    unknown = sorted(set(thresholds) - set(_THRESHOLD_SPECS))
+    if unknown:
+        raise ValueError(f"unknown alert threshold(s) {', '.join(map(repr, unknown))}; "
+                         f"known: {', '.join(_THRESHOLD_SPECS)}")
+    merged = dict(DEFAULT_THRESHOLDS if base is None else base)
+    for key, value in thresholds.items():
+        _default, types, _doc = _THRESHOLD_SPECS[key]
+        # bool is an int subclass but True as a latency limit is always a mistake
+        if isinstance(value, bool) or not isinstance(value, types):
+            kind = "an integer" if types == (int,) else "a number"
+            raise ValueError(f"alert threshold {key!r} must be {kind}, got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"alert threshold {key!r} must be finite, got {value!r}")
+        if value < 0:
+            raise ValueError(f"alert threshold {key!r} must be >= 0, got {value!r}")
+        merged[key] = value
+    return merged
+
+
+def fingerprint(name: str, labels: Mapping[str, str]) -> str:
+    """Stable 16-hex-digit hash of an alert's name and labels (order-independent)."""
+    text = name + "\x00" + "\x00".join(f"{k}={labels[k]}" for k in sorted(labels))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One alert condition that holds in a sample."""
+
+    name: str
+    message: str
+    labels: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def severity(self) -> str:
+        return ALERT_RULES[self.name][0]
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.name, dict(self.labels))
+
+
+def evaluate_conditions(sample: Mapping, thresholds: Mapping[str, Any],
+                        no_leader_for: float = 0.0) -> list[Condition]:
+    """Conditions holding in ``sample``; ``no_leader_for`` = seconds leaderless so far."""
+    cluster = sample["cluster"]
+    performance = sample["performance"]
+    out: list[Condition] = []
+    if cluster["health_status"] == "UNHEALTHY":
+        reasons = ", ".join(cluster.get("health_reasons") or ()) or "unknown"
+        out.append(Condition("cluster_unhealthy", f"cluster is UNHEALTHY ({reasons})"))
+    if cluster["leader_node"] is None and no_leader_for > thresholds["max_no_leader_s"]:
+        out.append(Condition(
+            "leader_election_failure",
+            f"no leader for {no_leader_for:.1f} s (threshold {thresholds['max_no_leader_s']} s)"))
+    if not cluster["consensus_aligned"]:
+        out.append(Condition("consensus_misalignment",
+                             "live nodes at the same applied index report different state digests"))
+    if not cluster["has_quorum"]:
+        out.append(Condition(
+            "quorum_loss",
+            f"only {cluster['healthy_nodes']} of {cluster['cluster_size']} nodes up; "
+            f"a majority is {cluster['cluster_size'] // 2 + 1}"))
+    latency = performance.get("avg_latency_ms")
+    if latency is not None and latency > thresholds["max_latency_ms"]:
+        out.append(Condition(
+            "high_latency",
+            f"average consensus latency {latency:.1f} ms > {thresholds['max_latency_ms']} ms"))
+    if cluster["healthy_nodes"] < thresholds["min_healthy_nodes"]:
+        out.append(Condition(
+            "low_healthy_nodes",
+            f"{cluster['healthy_nodes']} healthy nodes < {thresholds['min_healthy_nodes']}"))
+    terms = [node["term"] for node in sample["nodes"].values() if node["up"]]
+    if terms:
+        spread = max(terms) - min(terms)
+        if spread > thresholds["max_term_difference"]:
+            out.append(Condition(
+                "term_divergence",
+                f"live nodes' terms span {min(terms)}..{max(terms)} "
+                f"(difference {spread} > {thresholds['max_term_difference']})"))
+    return out
+
+
+@dataclass
+class _Alert:
+    name: str
+    severity: str
+    fingerprint: str
+    labels: dict[str, str]
+    message: str
+    started_at: float
+    started_at_sim: float
+    status: str = "firing"
+    resolved_at: float | None = None
+    resolved_at_sim: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "severity": self.severity, "status": self.status,
+            "fingerprint": self.fingerprint, "labels": dict(self.labels),
+            "message": self.message, "started_at": self.started_at,
+            "resolved_at": self.resolved_at, "started_at_sim": self.started_at_sim,
+            "resolved_at_sim": self.resolved_at_sim,
+        }
+
+
+@dataclass
+class AlertEngine:
+    """Tracks active alerts across samples and emits firing / resolved events.
+
+    Not thread-safe on its own; the collector calls it under its lock.
+    """
+
+    history_limit: int = 1000
+    fired_total: int = 0
+    resolved_total: int = 0
+    _active: dict[str, _Alert] = field(default_factory=dict)
+    _history: deque = field(default_factory=deque)
+    _no_leader_since: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.history_limit < 1:
+            raise ValueError("history_limit must be >= 1")
+        self._history = deque(maxlen=self.history_limit)
+
+    def evaluate(self, sample: Mapping, thresholds: Mapping[str, Any]) -> list[dict]:
+        """Update state from one sample; return the events (alert dicts) it produced."""
+        sim_time = sample["sim_time"]
+        if sample["cluster"]["leader_node"] is None:
+            if self._no_leader_since is None:
+                self._no_leader_since = sim_time
+            no_leader_for = sim_time - self._no_leader_since
+        else:
+            self._no_leader_since = None
+            no_leader_for = 0.0
+        conditions = evaluate_conditions(sample, thresholds, no_leader_for)
+        return self.apply(conditions, sample["timestamp"], sim_time)
+
+    def apply(self, conditions: list[Condition], timestamp: float, sim_time: float) -> list[dict]:
+        """Fire new conditions, resolve vanished ones; return the events in that order."""
+        events: list[dict] = []
+        holding: set[str] = set()
+        for condition in conditions:
+            fp = condition.fingerprint
+            if fp in holding:
+                continue
+            holding.add(fp)
+            if fp in self._active:
+                continue
+            alert = _Alert(condition.name, condition.severity, fp, dict(condition.labels),
+                           condition.message, timestamp, sim_time)
+            self._active[fp] = alert
+            self._history.append(alert)
+            self.fired_total += 1
+            events.append(alert.as_dict())
+        for fp in [fp for fp in self._active if fp not in holding]:
+            alert = self._active.pop(fp)
+            alert.status = "resolved"
+            alert.resolved_at = timestamp
+            alert.resolved_at_sim = sim_time
+            self.resolved_total += 1
+            events.append(alert.as_dict())
+        return events
+
+    def active(self) -> list[dict]:
+        """Firing alerts, oldest first."""
+        return [alert.as_dict() for alert in self._active.values()]
+
+    def history(self) -> list[dict]:
+        """The last ``history_limit`` alerts (firing or resolved), oldest first."""
+        return [alert.as_dict() for alert in self._history]

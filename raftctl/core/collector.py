@@ -1,0 +1,507 @@
+"""MetricsCollector: samples a Cluster, keeps bounded history, derives health, raises alerts.
+
+One ``collect()`` takes a single consistent read of the cluster (statuses, counters, leader and
+latencies under ``cluster.lock``), builds the sample document of docs/CONTRACTS.md, evaluates
+health and alert rules (pure functions), stores the sample in ring buffers, publishes it as
+pre-serialised JSON bytes and hands it to the sinks' worker threads. Nothing slow happens on
+the sampling path: sinks run behind bounded drop-oldest queues.
+
+Metric definitions (where the seed leaves room):
+
+* ``total_orders`` — ``stats()["orders_submitted"]``: cumulative orders submitted (the seed).
+* ``throughput_ops`` — orders acknowledged (committed through consensus) per second of collector
+  clock since the previous sample; the first sample averages since the cluster clock's zero.
+* ``total_trades`` — ``trades_executed`` of the leader (else the highest of the live nodes).
+* ``avg/p50/p99_latency_ms`` — consensus latency of orders committed since the previous sample
+  (``cluster.latencies_since``); 0.0 when nothing committed in the interval.
+* ``current_term`` — the leader's term; with no leader, the highest term of a live node.
+* ``replication_lag`` — per node, entries behind the leader's commit index (leader's
+  ``match_index`` when known); ``None`` when there is no leader.
+* ``commit_apply_lag`` — the largest ``commit_index - last_applied`` over live nodes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from typing import Any, Callable, Iterable, Mapping
+
+import orjson
+
+from raftctl.core.alerts import DEFAULT_THRESHOLDS, AlertEngine, validate_thresholds
+from raftctl.core.health import consensus_aligned, evaluate_health, quorum_size, replication_lags
+from raftctl.core.timeseries import SampleStore
+
+__all__ = ["MetricsCollector", "UnknownNodeError"]
+
+log = logging.getLogger(__name__)
+
+# Rings beyond this many samples would be a configuration mistake (e.g. 0.001 s for a week).
+MAX_RETAINED_SAMPLES = 1_000_000
+
+
+class UnknownNodeError(KeyError, ValueError):
+    """Raised for a node id the monitored cluster does not have."""
+
+    def __str__(self) -> str:  # KeyError would wrap the message in quotes
+        return str(self.args[0]) if self.args else "unknown node"
+
+
+def _positive_number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number of seconds, got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be > 0 and finite, got {value!r}")
+    return float(value)
+
+
+def _percentile(sorted_values: list[float], fraction: float) -> float:
+    # nearest-rank: always one of the observed latencies, never an interpolation artefact
+    rank = max(1, math.ceil(fraction * len(sorted_values)))
+    return float(sorted_values[rank - 1])
+
+
+class MetricsCollector:
+    """Samples every node of a Cluster on an interval; see the module docstring.
+
+    ``collection_interval`` and ``retention_period`` are seconds of the collector clock (the
+    cluster's simulated clock unless ``collect(now=...)`` says otherwise); at most
+    ``ceil(retention_period / collection_interval)`` samples are retained.
+    ``leader_election_timeout`` is the default for the ``max_no_leader_s`` threshold.
+    """
+
+    def __init__(self, collection_interval: float = 1.0, retention_period: float = 300,
+                 alert_callback: Callable[[dict], Any] | None = None,
+                 sinks: Iterable[Any] | None = None,
+                 alert_thresholds: Mapping[str, Any] | None = None,
+                 leader_election_timeout: float = DEFAULT_THRESHOLDS["max_no_leader_s"],
+                 *, max_sink_queue: int = 1000, alert_history_limit: int = 1000,
+                 wall_clock: Callable[[], float] = time.time) -> None:
+        self.collection_interval = _positive_number("collection_interval", collection_interval)
+        self.retention_period = _positive_number("retention_period", retention_period)
+        leader_election_timeout = _positive_number("leader_election_timeout", leader_election_timeout)
+        if alert_callback is not None and not callable(alert_callback):
+            raise ValueError(f"alert_callback must be callable or None, got {alert_callback!r}")
+        for name, value in (("max_sink_queue", max_sink_queue),
+                            ("alert_history_limit", alert_history_limit)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        capacity = math.ceil(self.retention_period / self.collection_interval - 1e-9)
+        if capacity > MAX_RETAINED_SAMPLES:
+            raise ValueError(f"retention_period / collection_interval = {capacity} samples; "
+                             f"at most {MAX_RETAINED_SAMPLES} can be retained")
+        self.capacity = max(1, capacity)
+        self.alert_callback = alert_callback
+        self.max_sink_queue = max_sink_queue
+        self.alert_history_limit = alert_history_limit
+        self._wall_clock = wall_clock
+        self._base_thresholds = validate_thresholds({"max_no_leader_s": leader_election_timeout})
+        self._thresholds = dict(self._base_thresholds)
+        if alert_thresholds is not None:
+            self.alert_thresholds = alert_thresholds
+
+        from raftctl.sinks.base import Sink, SinkWorker, build_sink
+
+        self._workers: list[SinkWorker] = []
+        for sink in sinks or ():
+            if isinstance(sink, str):
+                sink = build_sink(sink)
+            elif not isinstance(sink, Sink):
+                raise ValueError(f"sinks must be Sink objects or spec strings, got {sink!r}")
+            self._workers.append(SinkWorker(sink, max_queue=max_sink_queue))
+        self._sinks_open = False
+
+        self._cluster: Any = None
+        self._lock = threading.RLock()  # guards published state and the stores
+        self._collect_lock = threading.Lock()  # one collect() at a time
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.samples_collected = 0
+        self.collect_errors = 0
+        self.callback_errors = 0
+        self.missed_ticks = 0
+        self._reset_state()
+
+    # ------------------------------------------------------------------ configuration
+
+    @property
+    def alert_thresholds(self) -> dict[str, Any]:
+        """Current thresholds (a copy: assign a dict to change them)."""
+        return dict(self._thresholds)
+
+    @alert_thresholds.setter
+    def alert_thresholds(self, value: Mapping[str, Any]) -> None:
+        # merged with the defaults, so assigning the seed's three keys keeps the others sane
+        self._thresholds = validate_thresholds(value, self._base_thresholds)
+
+    def set_cluster(self, cluster: Any) -> None:
+        """Monitor ``cluster`` (a Cluster, or its nodes as the seed passes them)."""
+        target = cluster
+        if not hasattr(target, "statuses"):
+            try:
+                nodes = list(target)
+            except TypeError:
+                raise ValueError(f"set_cluster needs a Cluster or a list of its nodes, "
+                                 f"got {type(cluster).__name__}") from None
+            if not nodes:
+                raise ValueError("set_cluster got an empty list of nodes")
+            owners = {id(getattr(node, "cluster", None)) for node in nodes}
+            target = getattr(nodes[0], "cluster", None)
+            if target is None or len(owners) != 1:
+                raise ValueError("set_cluster: nodes must all belong to one Cluster (node.cluster)")
+        for attribute in ("statuses", "stats", "latencies_since", "lock", "now", "leader_id"):
+            if not hasattr(target, attribute):
+                raise ValueError(f"set_cluster: object has no {attribute!r}; not a raftctl Cluster")
+        with self._collect_lock, self._lock:
+            if target is not self._cluster:
+                self._cluster = target
+                self._reset_state()
+
+    @property
+    def cluster(self) -> Any:
+        return self._cluster
+
+    def _reset_state(self) -> None:
+        with self._lock:
+            self._store = SampleStore(self.capacity)
+            self._engine = AlertEngine(history_limit=self.alert_history_limit)
+            self._latest: dict | None = None
+            self._latest_bytes: bytes | None = None
+            self._sequence = 0
+            self._prev: tuple[float, float, int] | None = None  # (now, cluster_now, orders_acked)
+
+    # ------------------------------------------------------------------ sampling
+
+    def collect(self, now: float | None = None) -> dict:
+        """Take one sample; ``now`` defaults to the cluster's clock. Returns the sample document.
+
+        The returned dict is the published one: treat it as read-only.
+        """
+        with self._collect_lock:
+            return self._collect(now)
+
+    def _collect(self, now: float | None) -> dict:
+        started = time.perf_counter()
+        cluster = self._cluster
+        if cluster is None:
+            raise RuntimeError("no cluster to sample: call set_cluster() first")
+        prev = self._prev
+        with cluster.lock:
+            cluster_now = float(cluster.now)
+            statuses = cluster.statuses()
+            stats = cluster.stats()
+            leader_id = cluster.leader_id
+            latencies = cluster.latencies_since(prev[1] if prev else -1.0)
+        timestamp = float(self._wall_clock())
+        if now is None:
+            now = cluster_now
+        elif isinstance(now, bool) or not isinstance(now, (int, float)) or not math.isfinite(now):
+            raise ValueError(f"now must be a finite number (collector clock seconds), got {now!r}")
+        now = float(now)
+        if prev is not None and now < prev[0]:
+            raise ValueError(f"collector clock went backwards: now={now} < previous sample {prev[0]}")
+
+        thresholds = self._thresholds
+        lags = replication_lags(statuses, leader_id)
+        leader_status = statuses.get(leader_id) if leader_id is not None else None
+        contacts = (leader_status.get("last_contact_ms") or {}) if leader_status else {}
+        nodes: dict[str, dict] = {}
+        healthy = 0
+        live_terms: list[int] = []
+        live_trades: list[int] = []
+        commit_apply_lag = 0
+        for node_id, status in statuses.items():
+            up = bool(status.get("up"))
+            commit_index = status.get("commit_index", 0)
+            last_applied = status.get("last_applied", 0)
+            term = status.get("term", 0)
+            if up:
+                healthy += 1
+                live_terms.append(term)
+                live_trades.append(status.get("trades_executed", 0))
+                if commit_index - last_applied > commit_apply_lag:
+                    commit_apply_lag = commit_index - last_applied
+            contact = contacts.get(node_id) if node_id != leader_id else None
+            nodes[node_id] = {
+                "state": status.get("state", "DOWN") if up else "DOWN",
+                "commit_index": commit_index,
+                "last_applied": last_applied,
+                "log_length": status.get("log_length", 0),
+                "peers_connected": status.get("peers_connected", 0),
+                "term": term,
+                "up": up,
+                "replication_lag": lags.get(node_id),
+                "last_contact_ms": None if contact is None else float(contact),
+                "state_digest": status.get("state_digest"),
+            }
+        size = len(statuses)
+        if leader_status is not None:
+            current_term = leader_status.get("term", 0)
+            total_trades = leader_status.get("trades_executed", 0)
+        else:
+            current_term = max(live_terms or [s.get("term", 0) for s in statuses.values()] or [0])
+            total_trades = max(live_trades or [s.get("trades_executed", 0) for s in statuses.values()] or [0])
+
+        acked = int(stats.get("orders_acknowledged", 0))
+        if prev is None:
+            throughput = acked / cluster_now if cluster_now > 0 else 0.0
+        else:
+            elapsed = now - prev[0]
+            throughput = (acked - prev[2]) / elapsed if elapsed > 0 else 0.0
+        if latencies:
+            ordered = sorted(latencies)
+            avg_latency = sum(ordered) / len(ordered)
+            p50, p99 = _percentile(ordered, 0.50), _percentile(ordered, 0.99)
+        else:
+            avg_latency = p50 = p99 = 0.0
+
+        cluster_doc = {
+            "cluster_size": size,
+            "healthy_nodes": healthy,
+            "leader_node": leader_id,
+            "leader": leader_id,
+            "health_status": "HEALTHY",
+            "current_term": int(current_term),
+            "consensus_aligned": consensus_aligned(statuses.values()),
+            "has_quorum": size > 0 and healthy >= quorum_size(size),
+            "leader_changes": int(stats.get("leader_changes", 0)),
+            "health_reasons": [],
+        }
+        sample: dict[str, Any] = {
+            "timestamp": timestamp,
+            "sim_time": now,
+            "sequence": self._sequence + 1,
+            "cluster": cluster_doc,
+            "performance": {
+                "total_orders": int(stats.get("orders_submitted", 0)),
+                "total_trades": int(total_trades),
+                "throughput_ops": round(float(throughput), 3),
+                "avg_latency_ms": round(avg_latency, 3),
+                "p50_latency_ms": round(p50, 3),
+                "p99_latency_ms": round(p99, 3),
+                "commit_apply_lag": int(commit_apply_lag),
+            },
+            "nodes": nodes,
+            "alerts": [],
+        }
+        status_name, reasons = evaluate_health(
+            sample, max_replication_lag=thresholds["max_replication_lag"],
+            max_contact_ms=thresholds["max_follower_contact_ms"])
+        cluster_doc["health_status"] = status_name
+        cluster_doc["health_reasons"] = reasons
+
+        with self._lock:
+            events = self._engine.evaluate(sample, thresholds)
+            sample["alerts"] = self._engine.active()
+            dropped = sum(w.dropped for w in self._workers)
+            sink_errors = sum(w.errors for w in self._workers)
+            sink_failures = sum(int(w.sink.stats().get("failed", 0)) for w in self._workers)
+            sample["collector"] = {
+                "collection_interval": self.collection_interval,
+                "retention_period": self.retention_period,
+                "samples_retained": min(len(self._store) + 1, self.capacity),
+                "samples_collected": self.samples_collected + 1,
+                "alerts_fired": self._engine.fired_total,
+                "alerts_resolved": self._engine.resolved_total,
+                "sink_events_dropped": dropped,
+                "sink_errors": sink_errors,
+                "sink_delivery_failures": sink_failures,
+                "missed_ticks": self.missed_ticks,
+                "collection_ms": round((time.perf_counter() - started) * 1000.0, 4),
+            }
+            self._store.append(sample)
+            self._latest = sample
+            self._latest_bytes = orjson.dumps(sample)
+            self._sequence += 1
+            self.samples_collected += 1
+            self._prev = (now, cluster_now, acked)
+
+        self._fan_out(sample, events)
+        for event in events:
+            self._notify(event)
+        return sample
+
+    def _fan_out(self, sample: dict, events: list[dict]) -> None:
+        if not self._workers:
+            return
+        self._open_sinks()
+        for worker in self._workers:
+            worker.submit("sample", sample)
+            for event in events:
+                worker.submit("alert", event)
+
+    def _notify(self, event: dict) -> None:
+        if self.alert_callback is None:
+            return
+        try:
+            self.alert_callback(dict(event, labels=dict(event["labels"])))
+        except Exception:
+            # a broken pager hook must never stop monitoring
+            self.callback_errors += 1
+            log.exception("alert_callback raised on %s %s", event["status"], event["name"])
+
+    # ------------------------------------------------------------------ background sampling
+
+    def start(self) -> None:
+        """Sample on the wall clock every ``collection_interval`` s on a daemon thread."""
+        if self._cluster is None:
+            raise RuntimeError("no cluster to sample: call set_cluster() first")
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._stop.clear()
+            self._open_sinks()
+            self._thread = threading.Thread(target=self._run, name="raftctl-collector", daemon=True)
+            self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        interval = self.collection_interval
+        next_tick = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                self.collect()
+            except Exception:
+                self.collect_errors += 1
+                log.exception("metrics collection failed")
+            # fixed cadence: the next tick is scheduled from the previous one, not from now
+            next_tick += interval
+            delay = next_tick - time.monotonic()
+            if delay < 0:
+                missed = math.ceil(-delay / interval)
+                self.missed_ticks += missed
+                next_tick += missed * interval
+                delay = next_tick - time.monotonic()
+            if self._stop.wait(max(0.0, delay)):
+                break
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop background sampling and close the sinks (draining them up to ``timeout`` s)."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+            self._thread = None
+        self._close_sinks(timeout)
+
+    close = stop
+
+    def __enter__(self) -> "MetricsCollector":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ sinks
+
+    def _open_sinks(self) -> None:
+        if self._sinks_open:
+            return
+        with self._lock:
+            if self._sinks_open:
+                return
+            for worker in self._workers:
+                worker.start()
+            self._sinks_open = True
+
+    def _close_sinks(self, timeout: float) -> None:
+        with self._lock:
+            if not self._sinks_open:
+                return
+            self._sinks_open = False
+            workers = list(self._workers)
+        # each worker gets the budget: a hung webhook must not starve the jsonl file's drain
+        for worker in workers:
+            worker.close(timeout)
+
+    def add_sink(self, sink: Any) -> None:
+        """Attach a Sink (or a spec string) to a collector; opened with the others."""
+        from raftctl.sinks.base import Sink, SinkWorker, build_sink
+
+        if isinstance(sink, str):
+            sink = build_sink(sink)
+        elif not isinstance(sink, Sink):
+            raise ValueError(f"expected a Sink or a spec string, got {sink!r}")
+        worker = SinkWorker(sink, max_queue=self.max_sink_queue)
+        with self._lock:
+            self._workers.append(worker)
+            if self._sinks_open:
+                worker.start()
+
+    @property
+    def sinks(self) -> list[Any]:
+        return [worker.sink for worker in self._workers]
+
+    def sink_stats(self) -> list[dict]:
+        """Per-sink counters: queued, dropped, errors, delivered and sink-specific ones."""
+        return [worker.stats() for worker in self._workers]
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every sink has handled what was queued; False on timeout."""
+        deadline = time.monotonic() + timeout
+        return all(w.wait_idle(max(0.0, deadline - time.monotonic())) for w in self._workers)
+
+    # ------------------------------------------------------------------ reads (thread-safe)
+
+    @property
+    def version(self) -> int:
+        """Sequence number of the latest sample (0 before the first); changes on every sample."""
+        return self._sequence
+
+    def latest(self) -> dict | None:
+        """A private copy of the newest sample document (None before the first sample)."""
+        data = self._latest_bytes
+        return None if data is None else orjson.loads(data)
+
+    def latest_bytes(self) -> bytes | None:
+        """The newest sample serialised as JSON bytes (what GET /api/summary returns)."""
+        return self._latest_bytes
+
+    def _since(self, duration: float | None) -> float | None:
+        if duration is None:
+            return None
+        duration = _positive_number("duration", duration)
+        latest = self._latest
+        if latest is None:
+            return None
+        return latest["sim_time"] - duration
+
+    def history(self, duration: float | None = 60) -> list[dict]:
+        """Samples whose ``sim_time`` is within the last ``duration`` s (None: all), oldest first.
+
+        Rebuilt from the ring buffers: each has ``timestamp``, ``sim_time``, ``sequence``,
+        ``cluster``, ``performance``, ``nodes`` (without ``state_digest``) and ``alerts_firing``.
+        """
+        with self._lock:
+            return self._store.window(self._since(duration))
+
+    def node_history(self, node_id: str, duration: float | None = 60) -> list[dict]:
+        """One node's metrics over the last ``duration`` s; UnknownNodeError for a bad id."""
+        with self._lock:
+            since = self._since(duration)
+            if not self._store.has_node(node_id):
+                known = list(getattr(self._cluster, "node_ids", None) or self._store.node_ids)
+                if node_id in known:
+                    return []
+                raise UnknownNodeError(f"unknown node {node_id!r}; known nodes: {', '.join(known) or 'none'}")
+            return self._store.node_window(node_id, since)
+
+    def active_alerts(self) -> list[dict]:
+        """Alerts currently firing."""
+        with self._lock:
+            return self._engine.active()
+
+    def alert_history(self) -> list[dict]:
+        """Recent alerts, firing and resolved, oldest first (bounded)."""
+        with self._lock:
+            return self._engine.history()
+
+    def retained_bytes(self) -> int:
+        """Bytes held by the history ring buffers."""
+        with self._lock:
+            return self._store.nbytes()

@@ -1,0 +1,115 @@
+"""Cluster health as pure functions of node statuses and a sample document.
+
+Rules (the seed's, made precise):
+
+* UNHEALTHY — no leader, or quorum lost (fewer than ``size // 2 + 1`` nodes up), or the
+  replicated state machines diverged (``consensus_aligned`` false). Divergence is a safety
+  violation — two nodes that applied the same log prefix hold different order books — so it is
+  treated as worse than any availability problem.
+* DEGRADED — every UNHEALTHY test passes but some node is down, or a live follower lags the
+  leader by more than ``max_replication_lag`` entries, or the leader has not heard from a live
+  follower for longer than ``max_contact_ms`` (a partitioned follower): the seed's "minor
+  alignment issues".
+* HEALTHY — all nodes up, a leader, consensus aligned, nobody lagging.
+
+Reasons are short machine-readable codes (``node_down:node3``) so they are stable from one
+sample to the next and cheap to retain.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+__all__ = [
+    "HEALTHY", "DEGRADED", "UNHEALTHY", "quorum_size", "consensus_aligned",
+    "replication_lags", "evaluate_health",
+]
+
+HEALTHY = "HEALTHY"
+DEGRADED = "DEGRADED"
+UNHEALTHY = "UNHEALTHY"
+
+
+def quorum_size(cluster_size: int) -> int:
+    """Votes needed for a majority of ``cluster_size`` nodes."""
+    return cluster_size // 2 + 1
+
+
+def consensus_aligned(statuses: Iterable[Mapping]) -> bool:
+    """True unless two live nodes at the same ``last_applied`` report different state digests.
+
+    Nodes at different applied indexes are only lagging (a health matter, not divergence), so
+    they are compared within groups of equal ``last_applied``. Nodes without a digest are skipped.
+    """
+    seen: dict[int, object] = {}
+    for status in statuses:
+        if not status.get("up"):
+            continue
+        digest = status.get("state_digest")
+        if digest is None:
+            continue
+        applied = status.get("last_applied", 0)
+        first = seen.setdefault(applied, digest)
+        if first != digest:
+            return False
+    return True
+
+
+def replication_lags(statuses: Mapping[str, Mapping], leader_id: str | None) -> dict[str, int | None]:
+    """Entries each node is behind the leader's commit index (leader: 0; no leader: None).
+
+    Uses the leader's ``match_index`` for a peer when it has one (what the leader knows was
+    replicated), else the node's own commit index.
+    """
+    leader = statuses.get(leader_id) if leader_id is not None else None
+    if leader is None:
+        return {node_id: None for node_id in statuses}
+    leader_commit = leader.get("commit_index", 0)
+    match = leader.get("match_index") or {}
+    lags: dict[str, int | None] = {}
+    for node_id, status in statuses.items():
+        if node_id == leader_id:
+            lags[node_id] = 0
+            continue
+        replicated = match.get(node_id, status.get("commit_index", 0))
+        lags[node_id] = max(0, leader_commit - replicated)
+    return lags
+
+
+def evaluate_health(sample: Mapping, max_replication_lag: int = 100,
+                    max_contact_ms: float | None = None) -> tuple[str, list[str]]:
+    """Return ``(health_status, reasons)`` for a sample document.
+
+    Reads ``sample["cluster"]`` (cluster_size, healthy_nodes, leader_node, consensus_aligned)
+    and ``sample["nodes"]`` (up, state, replication_lag, last_contact_ms).
+    """
+    cluster = sample["cluster"]
+    nodes = sample["nodes"]
+    size = cluster["cluster_size"]
+    up = cluster["healthy_nodes"]
+    leader = cluster["leader_node"]
+    critical: list[str] = []
+    minor: list[str] = []
+    if leader is None:
+        critical.append("no_leader")
+    if up < quorum_size(size):
+        critical.append("quorum_lost")
+    if not cluster["consensus_aligned"]:
+        critical.append("consensus_misaligned")
+    for node_id, node in nodes.items():
+        if not node["up"]:
+            minor.append(f"node_down:{node_id}")
+            continue
+        if node_id == leader or leader is None:
+            continue
+        lag = node.get("replication_lag")
+        if lag is not None and lag > max_replication_lag:
+            minor.append(f"follower_lagging:{node_id}")
+        contact = node.get("last_contact_ms")
+        if max_contact_ms is not None and contact is not None and contact > max_contact_ms:
+            minor.append(f"follower_unreachable:{node_id}")
+    if critical:
+        return UNHEALTHY, critical + minor
+    if minor:
+        return DEGRADED, minor
+    return HEALTHY, []

@@ -1,0 +1,235 @@
+"""Sink plugin base class, entry-point registry and the off-path fan-out.
+
+A sink receives every sample document and every alert event (firing / resolved) from the
+collector. Sinks are found through the entry-point group ``raftctl.sinks`` — the built-ins are
+registered there the same way as third-party ones — and built from a spec string
+``name[:arg]`` (``stdout``, ``stdout:json``, ``jsonl:/var/log/raftctl.jsonl``,
+``webhook:http://host/hook``).
+
+Each sink runs on its own daemon thread behind a bounded queue (``SinkWorker``): a slow or dead
+sink never delays sampling, and when its queue is full the oldest event is dropped and counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+__all__ = [
+    "ENTRY_POINT_GROUP", "Sink", "SinkWorker", "available_sinks", "build_sink", "sink_names",
+    "parse_spec",
+]
+
+ENTRY_POINT_GROUP = "raftctl.sinks"
+log = logging.getLogger(__name__)
+
+# Listing sinks must not import them; the built-ins' help text lives here.
+_BUILTIN_HELP = {
+    "stdout": ("stdout[:json]", "a human line per sample (stdout:json = one JSON object per line)"),
+    "jsonl": ("jsonl:PATH", "append one JSON object per sample and per alert event to PATH"),
+    "webhook": ("webhook:URL", "POST alert events in Alertmanager webhook v4 format to URL"),
+}
+
+
+class Sink:
+    """Base class for sinks. Subclasses override what they need.
+
+    The constructor receives the spec's argument (``None`` when absent) plus keyword options,
+    and must validate it, raising ``ValueError`` for a bad target so errors surface at build
+    time. ``emit_*`` run on the sink's worker thread and must not mutate the documents.
+    """
+
+    name = "sink"
+    spec_syntax = "sink"
+    description = ""
+
+    def __init__(self, arg: str | None = None, **options: Any) -> None:
+        if options:
+            raise ValueError(f"sink {self.name!r} takes no options {sorted(options)}")
+        self.arg = arg
+
+    def open(self) -> None:
+        """Acquire resources (files, connections). Called once before the first event."""
+
+    def emit_sample(self, sample: dict) -> None:
+        """Handle one sample document."""
+
+    def emit_alert(self, alert: dict) -> None:
+        """Handle one alert event (``alert["status"]`` is "firing" or "resolved")."""
+
+    def close(self) -> None:
+        """Release resources. Called once after the last event."""
+
+    def stats(self) -> dict[str, Any]:
+        """Sink-specific counters (for example delivery failures)."""
+        return {}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.arg!r})"
+
+
+def _entry_points() -> dict[str, EntryPoint]:
+    found: dict[str, EntryPoint] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(ep.name, ep)  # first one on sys.path wins, like importlib itself
+    return found
+
+
+def sink_names() -> list[str]:
+    """Names of all registered sinks, sorted; imports nothing."""
+    return sorted(_entry_points())
+
+
+def available_sinks() -> list[dict[str, str]]:
+    """``[{name, spec, description}]`` for every registered sink, sorted by name.
+
+    Built-ins are described without importing them; a third-party sink is loaded to read its
+    ``spec_syntax`` and ``description`` class attributes (a broken one is listed as such).
+    """
+    rows = []
+    for name, ep in sorted(_entry_points().items()):
+        if name in _BUILTIN_HELP and ep.value.startswith("raftctl.sinks."):
+            spec, description = _BUILTIN_HELP[name]
+        else:
+            try:
+                cls = ep.load()
+                spec = getattr(cls, "spec_syntax", name) or name
+                description = getattr(cls, "description", "") or (cls.__doc__ or "").strip().split("\n")[0]
+            except Exception as exc:  # a broken plugin must not break the listing
+                spec, description = name, f"(cannot load {ep.value}: {exc})"
+        rows.append({"name": name, "spec": spec, "description": description})
+    return rows
+
+
+def parse_spec(spec: str) -> tuple[str, str | None]:
+    """Split ``name[:arg]`` at the first colon (URLs keep theirs)."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"sink spec must be a non-empty string like 'stdout' or 'jsonl:PATH', got {spec!r}")
+    name, sep, arg = spec.strip().partition(":")
+    return name.strip(), (arg if sep else None)
+
+
+def build_sink(spec: str, **options: Any) -> Sink:
+    """Build a sink from ``name[:arg]``; unknown names raise ValueError listing the known ones."""
+    name, arg = parse_spec(spec)
+    registry = _entry_points()
+    ep = registry.get(name)
+    if ep is None:
+        known = ", ".join(f"{row['spec']}" for row in available_sinks()) or "(none registered)"
+        raise ValueError(f"unknown sink {name!r}; available sinks: {known}")
+    try:
+        cls = ep.load()
+    except Exception as exc:
+        raise ValueError(f"sink {name!r} cannot be loaded from {ep.value}: {exc}") from exc
+    if not (isinstance(cls, type) and issubclass(cls, Sink)):
+        raise ValueError(f"sink {name!r} ({ep.value}) is not a raftctl.sinks.Sink subclass")
+    return cls(arg, **options)
+
+
+class SinkWorker:
+    """Runs one sink on a daemon thread behind a bounded drop-oldest queue.
+
+    ``submit`` never blocks. Exceptions raised by the sink are logged and counted in
+    ``errors``; events pushed out of a full queue are counted in ``dropped``.
+    """
+
+    def __init__(self, sink: Sink, max_queue: int = 1000) -> None:
+        if max_queue < 1:
+            raise ValueError("max_queue must be >= 1")
+        self.sink = sink
+        self.max_queue = max_queue
+        self.dropped = 0
+        self.errors = 0
+        self.delivered = 0
+        self._queue: deque[tuple[str, dict]] = deque()
+        self._cond = threading.Condition()
+        self._closing = False
+        self._busy = False
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Open the sink and start its thread."""
+        if self._thread is not None:
+            return
+        self.sink.open()
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name=f"raftctl-sink-{self.sink.name}",
+                                        daemon=True)
+        self._thread.start()
+
+    def submit(self, kind: str, document: dict) -> None:
+        """Queue ``("sample"|"alert", document)``; drops the oldest queued event when full."""
+        with self._cond:
+            if len(self._queue) >= self.max_queue:
+                self._queue.popleft()
+                self.dropped += 1
+            self._queue.append((kind, document))
+            self._cond.notify()
+
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._queue) + (1 if self._busy else 0)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until the queue is empty and no event is in flight; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._queue or self._busy:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+        return True
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closing:
+                    self._cond.wait()
+                if not self._queue:
+                    return  # closing and drained
+                kind, document = self._queue.popleft()
+                self._busy = True
+            try:
+                if kind == "alert":
+                    self.sink.emit_alert(document)
+                else:
+                    self.sink.emit_sample(document)
+                self.delivered += 1
+            except Exception:
+                self.errors += 1
+                log.exception("sink %r failed on a %s event", self.sink, kind)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def close(self, timeout: float = 5.0) -> bool:
+        """Drain (up to ``timeout`` s), stop the thread and close the sink. True if drained."""
+        thread = self._thread
+        if thread is None:
+            return True
+        drained = self.wait_idle(timeout)
+        with self._cond:
+            if not drained:
+                self.dropped += len(self._queue)
+                self._queue.clear()
+            self._closing = True
+            self._cond.notify_all()
+        thread.join(max(0.1, timeout))
+        self._thread = None
+        try:
+            self.sink.close()
+        except Exception:
+            log.exception("closing sink %r failed", self.sink)
+        return drained
+
+    def stats(self) -> dict[str, Any]:
+        out = {"name": self.sink.name, "sink": repr(self.sink), "queued": self.pending(),
+               "dropped": self.dropped, "errors": self.errors, "delivered": self.delivered}
+        out.update(self.sink.stats())
+        return out
