@@ -1,0 +1,317 @@
+"""The HTTP-client commands (summary, watch, alerts) as subprocesses against a stub server.
+
+The stub serves contract-shaped documents (docs/CONTRACTS.md) on 127.0.0.1, an ephemeral port,
+so these tests pin the CLI's side of the API without needing the simulator.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+RAFTCTL = [sys.executable, "-m", "raftctl"]
+
+
+def make_summary(health: str = "HEALTHY", alerts: list | None = None, nodes: int = 5, sequence: int = 7) -> dict:
+    down = {"HEALTHY": 0, "DEGRADED": 1, "UNHEALTHY": 3}[health]
+    node_docs = {}
+    for i in range(1, nodes + 1):
+        up = i > down
+        node_docs[f"node{i}"] = {
+            "state": ("LEADER" if i == nodes else "FOLLOWER") if up else "DOWN",
+            "commit_index": 120 if up else 0, "last_applied": 120 if up else 0, "log_length": 120,
+            "peers_connected": nodes - 1 - down if up else 0, "term": 3, "up": up,
+            "replication_lag": 0, "state_digest": "ab12cd34ef" if up else None,
+        }
+    leader = None if health == "UNHEALTHY" else f"node{nodes}"
+    return {
+        "timestamp": 1764314160.123, "sim_time": 12.0, "sequence": sequence,
+        "cluster": {"cluster_size": nodes, "healthy_nodes": nodes - down, "leader_node": leader,
+                    "leader": leader, "health_status": health, "current_term": 3,
+                    "consensus_aligned": True, "has_quorum": health != "UNHEALTHY",
+                    "leader_changes": 1, "health_reasons": []},
+        "performance": {"total_orders": 1200, "total_trades": 340, "throughput_ops": 101.0,
+                        "avg_latency_ms": 12.5, "p50_latency_ms": 11.0, "p99_latency_ms": 30.2,
+                        "commit_apply_lag": 0},
+        "nodes": node_docs,
+        "alerts": alerts or [],
+        "collector": {"collection_interval": 1.0, "retention_period": 300, "samples_retained": 12,
+                      "sink_events_dropped": 0, "collection_ms": 0.2},
+    }
+
+
+def alert(name: str, severity: str = "critical", status: str = "firing", started: float = 100.0,
+          resolved: float | None = None) -> dict:
+    return {"name": name, "severity": severity, "status": status, "fingerprint": f"fp-{name}",
+            "labels": {}, "message": f"{name} happened", "started_at": started, "resolved_at": resolved}
+
+
+class Stub:
+    """A tiny API server whose documents the test changes between CLI runs."""
+
+    def __init__(self) -> None:
+        self.summary: dict | None = make_summary()
+        self.resolved: list[dict] = []
+        self.raw_summary: bytes | None = None
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+            def do_GET(self):
+                path = self.path.split("?")[0]
+                if path == "/api/summary":
+                    if stub.raw_summary is not None:
+                        return self._send(200, stub.raw_summary)
+                    if stub.summary is None:
+                        return self._send(503, b'{"error": "no sample collected yet", "status": 503}')
+                    return self._send(200, json.dumps(stub.summary).encode())
+                if path == "/api/metrics/history":
+                    samples = [make_summary(sequence=s) for s in range(1, 7)]
+                    for i, s in enumerate(samples):
+                        s["performance"]["throughput_ops"] = 10.0 * i
+                    return self._send(200, json.dumps({"duration": 60, "interval": 1.0, "samples": samples}).encode())
+                if path == "/api/alerts":
+                    active = (stub.summary or {}).get("alerts", [])
+                    return self._send(200, json.dumps({"active": active, "resolved": stub.resolved}).encode())
+                return self._send(404, b'{"error": "not found", "status": 404}')
+
+            def _send(self, status, body):
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class Receiver:
+    """A webhook receiver recording every POSTed JSON body."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", "0"))
+                receiver.bodies.append(json.loads(self.rfile.read(length)))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def stub():
+    server = Stub()
+    yield server
+    server.close()
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run(*args: str, env: dict | None = None, timeout: float = 30) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "120"}
+    full_env.pop("RAFTCTL_URL", None)
+    full_env.update(env or {})
+    proc = subprocess.run([*RAFTCTL, *args], capture_output=True, text=True, timeout=timeout, env=full_env)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, code: int, *fragments: str) -> None:
+    assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+# -- summary -------------------------------------------------------------------------------
+
+def test_summary_json_is_exactly_the_api_document(stub):
+    stub.raw_summary = json.dumps(make_summary(), indent=1).encode()
+    proc = run("summary", "--url", stub.url, "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.rstrip("\n") == stub.raw_summary.decode()
+    assert json.loads(proc.stdout) == make_summary()
+
+
+def test_summary_readable_names_every_node_and_the_health(stub):
+    proc = run("summary", "--url", stub.url)
+    assert proc.returncode == 0, proc.stderr
+    assert "HEALTHY" in proc.stdout
+    for i in range(1, 6):
+        assert f"node{i}" in proc.stdout
+
+
+def test_summary_uses_raftctl_url_env(stub):
+    proc = run("summary", "--json", env={"RAFTCTL_URL": stub.url})
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["cluster"]["cluster_size"] == 5
+
+
+def test_summary_before_first_sample_is_a_clear_error(stub):
+    stub.summary = None
+    assert_one_line_error(run("summary", "--url", stub.url), 1, "no sample yet")
+
+
+def test_summary_unreachable_and_malformed_url():
+    assert_one_line_error(run("summary", "--url", f"http://127.0.0.1:{closed_port()}"), 1, "cannot reach")
+    for bad in ("ftp://x", "localhost:8080", "http://", "http://host:99999", "http://h:8080/?q=1"):
+        assert_one_line_error(run("summary", "--url", bad), 2, "--url")
+
+
+def test_summary_of_a_server_that_is_not_raftctl(stub):
+    stub.raw_summary = b"<html>hello</html>"
+    assert_one_line_error(run("summary", "--url", stub.url, "--json"), 1, "JSON")
+
+
+# -- watch ---------------------------------------------------------------------------------
+
+def test_watch_once_prints_every_node_and_sparklines(stub):
+    proc = run("watch", "--url", stub.url, "--once")
+    assert proc.returncode == 0, proc.stderr
+    for i in range(1, 6):
+        assert f"node{i}" in proc.stdout
+    assert "HEALTHY" in proc.stdout
+    assert any(ch in proc.stdout for ch in "▁▂▃▄▅▆▇█"), proc.stdout
+
+
+def test_watch_once_shows_firing_alerts(stub):
+    stub.summary = make_summary("UNHEALTHY", [alert("quorum_loss")])
+    proc = run("watch", "--url", stub.url, "--once")
+    assert proc.returncode == 0, proc.stderr
+    assert "quorum_loss" in proc.stdout and "UNHEALTHY" in proc.stdout
+
+
+def test_watch_once_unreachable_is_one_line_error():
+    assert_one_line_error(run("watch", "--url", f"http://127.0.0.1:{closed_port()}", "--once"), 1, "cannot reach")
+
+
+def test_watch_keeps_running_and_reports_disconnection():
+    # no server at all: watch must keep retrying (not exit), telling the user so on stderr
+    env = {**os.environ, "NO_COLOR": "1"}
+    proc = subprocess.Popen([*RAFTCTL, "watch", "--url", f"http://127.0.0.1:{closed_port()}", "--interval", "0.2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = proc.stderr.readline()  # blocks until the first report, bounded by the timeout below
+        assert "disconnected, retrying" in line
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+# -- alerts --------------------------------------------------------------------------------
+
+def test_alerts_ok_warning_critical_unknown(stub):
+    proc = run("alerts", "--url", stub.url)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    text, _, perf = proc.stdout.strip().partition(" | ")
+    assert text.startswith("RAFTCTL OK")
+    assert "healthy_nodes=5;;;0;5" in perf and "avg_latency_ms=12.5ms" in perf and "throughput_ops=101" in perf
+
+    stub.summary = make_summary("HEALTHY", [alert("high_latency", "warning")])
+    proc = run("alerts", "--url", stub.url)
+    assert proc.returncode == 1 and proc.stdout.startswith("RAFTCTL WARNING"), proc.stdout
+
+    stub.summary = make_summary("UNHEALTHY", [alert("quorum_loss"), alert("high_latency", "warning")])
+    proc = run("alerts", "--url", stub.url)
+    assert proc.returncode == 2 and proc.stdout.startswith("RAFTCTL CRITICAL"), proc.stdout
+    assert "quorum_loss" in proc.stdout and len(proc.stdout.strip().splitlines()) == 1
+
+    proc = run("alerts", "--url", f"http://127.0.0.1:{closed_port()}")
+    assert proc.returncode == 3
+    assert proc.stdout.startswith("RAFTCTL UNKNOWN")
+
+
+def test_alerts_json(stub):
+    stub.summary = make_summary("DEGRADED")
+    proc = run("alerts", "--url", stub.url, "--json")
+    assert proc.returncode == 1
+    doc = json.loads(proc.stdout)
+    assert doc["status"] == "WARNING" and doc["perfdata"]["healthy_nodes"] == 4
+
+
+def test_alerts_webhook_sends_each_event_once_across_runs(stub, tmp_path: Path):
+    receiver = Receiver()
+    state = tmp_path / "state.json"
+    args = ("alerts", "--url", stub.url, "--sink", f"webhook:{receiver.url}", "--state-file", str(state))
+    try:
+        # first run: the firing alert goes out
+        stub.summary = make_summary("UNHEALTHY", [alert("quorum_loss")])
+        assert run(*args).returncode == 2
+        assert [(b["status"], b["alerts"][0]["labels"]["alertname"]) for b in receiver.bodies] == [("firing", "quorum_loss")]
+        # a second run while it still fires sends nothing new
+        assert run(*args).returncode == 2
+        assert len(receiver.bodies) == 1
+        # it resolves and another one fires and resolves between two runs
+        stub.summary = make_summary("HEALTHY", [])
+        stub.resolved = [alert("quorum_loss", status="resolved", resolved=150.0),
+                         alert("leader_election_failure", status="resolved", started=120.0, resolved=130.0)]
+        assert run(*args).returncode == 0
+        events = [(b["status"], b["alerts"][0]["labels"]["alertname"]) for b in receiver.bodies[1:]]
+        assert sorted(events) == sorted([("resolved", "quorum_loss"), ("firing", "leader_election_failure"),
+                                         ("resolved", "leader_election_failure")])
+        assert run(*args).returncode == 0
+        assert len(receiver.bodies) == 4
+        saved = json.loads(state.read_text())
+        assert saved["version"] == 1
+        assert not list(tmp_path.glob(".alerts-state.*")), "temporary files left behind"
+    finally:
+        receiver.close()
+
+
+def test_alerts_webhook_down_retries_next_run(stub, tmp_path: Path):
+    state = tmp_path / "state.json"
+    stub.summary = make_summary("UNHEALTHY", [alert("quorum_loss")])
+    dead = f"webhook:http://127.0.0.1:{closed_port()}/hook"
+    proc = run("alerts", "--url", stub.url, "--sink", dead, "--state-file", str(state))
+    assert proc.returncode == 2  # the check result is about the cluster, not the sink
+    assert "not forwarded" in proc.stderr
+    receiver = Receiver()
+    try:
+        proc = run("alerts", "--url", stub.url, "--sink", f"webhook:{receiver.url}", "--state-file", str(state))
+        assert proc.returncode == 2
+        assert len(receiver.bodies) == 1
+    finally:
+        receiver.close()
+
+
+def test_alerts_unknown_sink_is_usage_error(stub):
+    assert_one_line_error(run("alerts", "--url", stub.url, "--sink", "carrier-pigeon"), 2, "unknown sink", "webhook")
