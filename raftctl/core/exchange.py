@@ -19,10 +19,17 @@ Conventions (part of the replicated contract, so every node must agree):
 
 State digest: every resting order gets an odd 64-bit key ``k`` from a stable hash
 of (symbol, side, price, sequence number, id); the book contributes
-``sum(k * (qty + 1)) mod 2**64``.  The sum is updated in O(1) on insert, fill and
-cancel, and ``digest()`` hashes it together with the counters.  Time priority is
-covered because the sequence number (the value of ``orders_accepted`` when the
-order arrived) fixes each order's place in its price level.
+``sum(k * (qty + 1)) mod 2**64``.  The sum is updated in O(1) on fill and cancel,
+and ``digest()`` hashes it together with the counters.  Time priority is covered
+because the sequence number (the value of ``orders_accepted`` when the order
+arrived) fixes each order's place in its price level.
+
+Computing ``k`` (a blake2b call) is the most expensive step of resting an order,
+and most orders leave the book again before anyone asks for a digest.  So a new
+resting order starts with ``k = 0`` (contributing nothing, and fills/cancels of
+it subtract nothing) and is queued; ``digest()`` gives keys to the queued orders
+that are still resting.  The queue is also flushed when it grows large, so
+memory stays bounded even if nobody calls ``digest()``.
 """
 
 from __future__ import annotations
@@ -53,6 +60,7 @@ MAX_QTY = 10**9
 MAX_PRICE = 10**9
 _MAX_TICKS = MAX_PRICE * PRICE_SCALE
 _MASK = (1 << 64) - 1
+_UNKEYED_LIMIT = 4096
 # Lower than any real key: a market order crosses every level.
 _NO_LIMIT = -(1 << 62)
 
@@ -160,12 +168,13 @@ def validate_order(order: dict) -> dict:
     qty = _check_qty(order["qty"])
     if order_type == "market":
         return {"op": "new", "symbol": symbol, "side": side, "type": "market", "qty": qty}
-    if "price" in order:
-        ticks = price_to_ticks(order["price"])
-    elif "ticks" in order:
+    # "ticks" (already normalized) wins over "price", as in Exchange.apply's fast path.
+    if "ticks" in order:
         ticks = order["ticks"]
         if isinstance(ticks, bool) or not isinstance(ticks, int) or not 0 < ticks <= _MAX_TICKS:
             raise ValueError(f"ticks must be an integer in 1..{_MAX_TICKS}, got {ticks!r}")
+    elif "price" in order:
+        ticks = price_to_ticks(order["price"])
     else:
         raise ValueError("missing field 'price' (required for limit orders)")
     return {"op": "new", "symbol": symbol, "side": side, "type": "limit", "ticks": ticks, "qty": qty}
@@ -211,6 +220,7 @@ class Exchange:
         "_books",
         "_index",
         "_hsum",
+        "_unkeyed",
         "orders_accepted",
         "trades_executed",
         "orders_cancelled",
@@ -223,6 +233,7 @@ class Exchange:
         self._books: dict[str, tuple[_Side, _Side]] = {}
         self._index: dict[str, list] = {}  # resting order id -> order record
         self._hsum = 0
+        self._unkeyed: list[list] = []  # resting records still waiting for their hash key
         self.orders_accepted = 0
         self.trades_executed = 0
         self.orders_cancelled = 0
@@ -239,67 +250,54 @@ class Exchange:
         orders are normalized on a slower path).  ``order_id`` is the log-assigned
         id of a new order.  Invalid commands are counted as rejected; never raises.
         """
+        # Hot path: every node runs this for every committed order, so it is one
+        # flat function working on plain lists (see _Side) with locals only.
         try:
-            op = command.get("op")
-        except AttributeError:
-            op = None
-        if op == "new":
-            try:
-                book = self._books.get(command.get("symbol"))
-            except TypeError:  # unhashable symbol: let validation explain
-                book = None
-            qty = command.get("qty")
-            if book is not None and type(qty) is int and 0 < qty <= MAX_QTY and type(order_id) is str:
-                order_type = command.get("type")
-                side = command.get("side")
-                if order_type == "limit":
-                    ticks = command.get("ticks")
-                    if type(ticks) is int and 0 < ticks <= _MAX_TICKS:
-                        if side == "buy":
-                            return self._new(book[0], book[1], ticks, -ticks, qty, order_id)
-                        if side == "sell":
-                            return self._new(book[1], book[0], -ticks, ticks, qty, order_id)
-                elif order_type == "market":
-                    if side == "buy":
-                        return self._new(book[0], book[1], 0, _NO_LIMIT, qty, order_id)
-                    if side == "sell":
-                        return self._new(book[1], book[0], 0, _NO_LIMIT, qty, order_id)
-        elif op == "cancel":
-            order_id = command.get("order_id")
-            if type(order_id) is str:
-                return self._cancel(order_id)
-        return self._apply_slow(command, order_id)
+            op = command["op"]
+            if op == "cancel":
+                return self._cancel(command["order_id"])
+            if op != "new":
+                return self._apply_slow(command, order_id)
+            book = self._books[command["symbol"]]
+            qty = command["qty"]
+            side = command["side"]
+            order_type = command["type"]
+            ticks = command["ticks"] if order_type == "limit" else 0
+        except (KeyError, TypeError, IndexError):
+            return self._apply_slow(command, order_id)
+        if type(qty) is not int or not 0 < qty <= MAX_QTY or type(order_id) is not str:
+            return self._apply_slow(command, order_id)
+        if ticks:
+            if type(ticks) is not int or not 0 < ticks <= _MAX_TICKS:
+                return self._apply_slow(command, order_id)
+            if side == "buy":
+                own, opp = book
+                own_key = ticks
+            elif side == "sell":
+                opp, own = book
+                own_key = -ticks
+            else:
+                return self._apply_slow(command, order_id)
+            # Lowest opposite-side key that still crosses: asks at or below our
+            # bid (key -ask >= -bid), bids at or above our ask (key bid >= ask).
+            threshold = -own_key
+            index = self._index
+            if order_id in index:
+                self.orders_rejected += 1
+                return 0
+        elif order_type == "market":
+            if side == "buy":
+                own, opp = book
+            elif side == "sell":
+                opp, own = book
+            else:
+                return self._apply_slow(command, order_id)
+            own_key = 0
+            threshold = _NO_LIMIT
+            index = self._index
+        else:
+            return self._apply_slow(command, order_id)
 
-    def _apply_slow(self, command: Any, order_id: Any) -> int:
-        try:
-            normalized = validate_order(command)
-        except ValueError:
-            self.orders_rejected += 1
-            return 0
-        if normalized["op"] == "cancel":
-            return self._cancel(normalized["order_id"])
-        if type(order_id) is not str or not order_id:
-            self.orders_rejected += 1
-            return 0
-        self._book(normalized["symbol"])
-        return self.apply(normalized, order_id)
-
-    def _book(self, symbol: str) -> tuple[_Side, _Side]:
-        book = self._books.get(symbol)
-        if book is None:
-            book = self._books[symbol] = (_Side(symbol, True), _Side(symbol, False))
-        return book
-
-    def _new(self, own: _Side, opp: _Side, own_key: int, threshold: int, qty: int, order_id: str) -> int:
-        """Match an incoming order against ``opp``; rest the remainder on ``own``.
-
-        ``own_key == 0`` marks a market order (IOC).  ``threshold`` is the lowest
-        opposite-side key that still crosses.
-        """
-        index = self._index
-        if own_key and order_id in index:
-            self.orders_rejected += 1
-            return 0
         self.orders_accepted = seq = self.orders_accepted + 1
         remaining = qty
         trades = 0
@@ -316,7 +314,7 @@ class Exchange:
                 while level[1]:
                     entry = queue[0]
                     resting = entry[0]
-                    if not resting:  # cancelled earlier, lazily dropped now
+                    if not resting:  # cancelled earlier, dropped lazily now
                         queue.popleft()
                         continue
                     trades += 1
@@ -346,16 +344,56 @@ class Exchange:
             self.volume += qty - remaining
         if remaining:
             if own_key:
-                self._rest(own, own_key, seq, order_id, remaining)
+                # Inline of _rest(): the hash key is assigned later (see module doc).
+                entry = [remaining, order_id, seq, 0, own, own_key]
+                index[order_id] = entry
+                unkeyed = self._unkeyed
+                unkeyed.append(entry)
+                if len(unkeyed) >= _UNKEYED_LIMIT:
+                    self._assign_keys()
+                level = own.levels.get(own_key)
+                if level is None:
+                    own.levels[own_key] = [remaining, 1, deque((entry,))]
+                    keys = own.keys
+                    if not keys or own_key > keys[-1]:
+                        keys.append(own_key)
+                    else:
+                        insort(keys, own_key)
+                else:
+                    level[0] += remaining
+                    level[1] += 1
+                    level[2].append(entry)
             else:
                 self.orders_expired += 1
         return trades
 
+    def _apply_slow(self, command: Any, order_id: Any) -> int:
+        try:
+            normalized = validate_order(command)
+        except ValueError:
+            self.orders_rejected += 1
+            return 0
+        if normalized["op"] == "cancel":
+            return self._cancel(normalized["order_id"])
+        if type(order_id) is not str:
+            self.orders_rejected += 1
+            return 0
+        self._book(normalized["symbol"])
+        return self.apply(normalized, order_id)
+
+    def _book(self, symbol: str) -> tuple[_Side, _Side]:
+        book = self._books.get(symbol)
+        if book is None:
+            book = self._books[symbol] = (_Side(symbol, True), _Side(symbol, False))
+        return book
+
     def _rest(self, side: _Side, level_key: int, seq: int, order_id: str, qty: int) -> None:
-        order_key = _order_key(side.tag, level_key if level_key > 0 else -level_key, seq, order_id)
-        entry = [qty, order_id, seq, order_key, side, level_key]
+        entry = [qty, order_id, seq, 0, side, level_key]
         self._index[order_id] = entry
-        self._hsum = (self._hsum + order_key * (qty + 1)) & _MASK
+        unkeyed = self._unkeyed
+        unkeyed.append(entry)
+        if len(unkeyed) >= _UNKEYED_LIMIT:
+            self._assign_keys()
         level = side.levels.get(level_key)
         if level is None:
             side.levels[level_key] = [qty, 1, deque((entry,))]
@@ -370,7 +408,7 @@ class Exchange:
             level[2].append(entry)
 
     def _cancel(self, order_id: str) -> int:
-        entry = self._index.pop(order_id, None)
+        entry = self._index.pop(order_id, None) if type(order_id) is str else None
         if entry is None:
             self.orders_rejected += 1
             return 0
@@ -465,8 +503,26 @@ class Exchange:
         data = b"%d|%d|%d|%d|%d|%d|%d" % (hsum, *counters)
         return blake2b(data, digest_size=16, person=b"raftctl-exch-v1").hexdigest()
 
+    def _assign_keys(self) -> None:
+        hsum = self._hsum
+        for entry in self._unkeyed:
+            qty = entry[0]
+            if qty:  # still resting (filled / cancelled records have qty 0)
+                side = entry[4]
+                level_key = entry[5]
+                order_key = _order_key(side.tag, level_key if level_key > 0 else -level_key, entry[2], entry[1])
+                entry[3] = order_key
+                hsum += order_key * (qty + 1)
+        self._hsum = hsum & _MASK
+        self._unkeyed = []
+
     def digest(self) -> str:
-        """Hex digest of the whole state (books incl. time priority, counters); O(1)."""
+        """Hex digest of the whole state (books incl. time priority, counters).
+
+        Cost is O(1) plus hashing orders that came to rest since the last call.
+        """
+        if self._unkeyed:
+            self._assign_keys()
         return self._seal(self._hsum, self._counters())
 
     def full_digest(self) -> str:
@@ -578,6 +634,7 @@ class Exchange:
             return "volume += 1"
         ids = sorted(self._index)
         order_id = rng.choice(ids) if rng is not None else ids[0]
+        self._assign_keys()
         entry = self._index[order_id]
         entry[0] += 1
         entry[4].levels[entry[5]][0] += 1
