@@ -39,6 +39,12 @@ class JsonlSink(Sink):
                 raise ValueError(f"jsonl sink: {path!r} is not writable")
         elif not os.access(directory, os.W_OK | os.X_OK):
             raise ValueError(f"jsonl sink: directory {directory!r} is not writable")
+        try:
+            # a real open (creating the file) is the only test that also holds for root and
+            # read-only mounts, where os.access says yes
+            os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
+        except OSError as exc:
+            raise ValueError(f"jsonl sink: cannot write {path!r}: {exc.strerror}") from exc
         self.path = path
         self.fsync = fsync
         self.lines_written = 0

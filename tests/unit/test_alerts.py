@@ -1,0 +1,163 @@
+"""Alert rules and the firing / resolved lifecycle."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from raftctl.core.alerts import (ALERT_RULES, DEFAULT_THRESHOLDS, AlertEngine, Condition,
+                                 evaluate_conditions, fingerprint, validate_thresholds)
+
+ALERT_KEYS = {"name", "severity", "status", "fingerprint", "labels", "message", "started_at",
+              "resolved_at", "started_at_sim", "resolved_at_sim"}
+
+
+def sample(sim_time=0.0, *, health="HEALTHY", leader="node1", aligned=True, up=5, size=5,
+           latency=1.0, terms=(3, 3, 3, 3, 3)) -> dict:
+    nodes = {f"node{i + 1}": {"up": i < up, "term": terms[i] if i < len(terms) else 3}
+             for i in range(size)}
+    return {
+        "timestamp": 1_700_000_000.0 + sim_time, "sim_time": sim_time,
+        "cluster": {"cluster_size": size, "healthy_nodes": up, "leader_node": leader,
+                    "health_status": health, "consensus_aligned": aligned,
+                    "has_quorum": up >= size // 2 + 1, "health_reasons": []},
+        "performance": {"avg_latency_ms": latency},
+        "nodes": nodes,
+    }
+
+
+def names(conditions) -> set[str]:
+    return {c.name for c in conditions}
+
+
+# ---------------------------------------------------------------- thresholds
+
+def test_thresholds_merge_with_defaults():
+    merged = validate_thresholds({"max_latency_ms": 100})
+    assert merged["max_latency_ms"] == 100
+    assert merged["min_healthy_nodes"] == DEFAULT_THRESHOLDS["min_healthy_nodes"]
+    assert set(merged) == set(DEFAULT_THRESHOLDS)
+
+
+@pytest.mark.parametrize("bad", [
+    {"max_latency": 5},                      # unknown key
+    {"max_latency_ms": "500"},               # wrong type
+    {"min_healthy_nodes": 2.5},              # float where an int is needed
+    {"max_term_difference": True},           # bool is not a number here
+    {"max_latency_ms": -1},                  # negative
+    {"max_latency_ms": math.nan},            # not finite
+    {"max_no_leader_s": math.inf},
+])
+def test_bad_thresholds_raise_value_error(bad):
+    with pytest.raises(ValueError) as info:
+        validate_thresholds(bad)
+    assert next(iter(bad)) in str(info.value)
+
+
+def test_thresholds_must_be_a_mapping():
+    with pytest.raises(ValueError, match="dict"):
+        validate_thresholds([("max_latency_ms", 5)])
+
+
+# ---------------------------------------------------------------- rules
+
+def test_fingerprint_is_stable_and_label_order_free():
+    assert fingerprint("quorum_loss", {"a": "1", "b": "2"}) == fingerprint("quorum_loss", {"b": "2", "a": "1"})
+    assert fingerprint("quorum_loss", {}) != fingerprint("cluster_unhealthy", {})
+    assert len(fingerprint("x", {})) == 16
+
+
+def test_quiet_sample_raises_nothing():
+    assert evaluate_conditions(sample(), DEFAULT_THRESHOLDS) == []
+
+
+def test_each_rule_fires_on_its_condition():
+    t = dict(DEFAULT_THRESHOLDS)
+    assert names(evaluate_conditions(sample(health="UNHEALTHY"), t)) == {"cluster_unhealthy"}
+    assert names(evaluate_conditions(sample(aligned=False), t)) == {"consensus_misalignment"}
+    assert names(evaluate_conditions(sample(latency=501.0), t)) == {"high_latency"}
+    assert names(evaluate_conditions(sample(up=2, health="UNHEALTHY"), t)) == {
+        "cluster_unhealthy", "quorum_loss", "low_healthy_nodes"}
+    assert names(evaluate_conditions(sample(terms=(3, 3, 3, 3, 6)), t)) == {"term_divergence"}
+    assert names(evaluate_conditions(sample(terms=(3, 3, 3, 3, 5)), t)) == set()
+    assert names(evaluate_conditions(sample(leader=None), t, no_leader_for=2.5)) == {
+        "leader_election_failure"}
+    assert names(evaluate_conditions(sample(leader=None), t, no_leader_for=1.5)) == set()
+
+
+def test_down_nodes_terms_do_not_count_for_divergence():
+    # node5 is down with a stale term: not a live divergence
+    assert evaluate_conditions(sample(up=4, terms=(9, 9, 9, 9, 1)), DEFAULT_THRESHOLDS) == []
+
+
+def test_every_rule_has_a_known_severity():
+    assert set(ALERT_RULES) == {"cluster_unhealthy", "leader_election_failure",
+                                "consensus_misalignment", "quorum_loss", "high_latency",
+                                "low_healthy_nodes", "term_divergence"}
+    assert {sev for sev, _ in ALERT_RULES.values()} == {"critical", "warning"}
+
+
+# ---------------------------------------------------------------- lifecycle
+
+def test_fires_once_and_resolves_once():
+    engine = AlertEngine()
+    events = engine.evaluate(sample(0.0, aligned=False), DEFAULT_THRESHOLDS)
+    assert [(e["name"], e["status"]) for e in events] == [("consensus_misalignment", "firing")]
+    fired = events[0]
+    assert set(fired) == ALERT_KEYS
+    assert fired["severity"] == "critical" and fired["resolved_at"] is None
+    assert fired["started_at"] == 1_700_000_000.0 and fired["started_at_sim"] == 0.0
+    for t in (1.0, 2.0, 3.0):
+        assert engine.evaluate(sample(t, aligned=False), DEFAULT_THRESHOLDS) == []
+    assert [a["name"] for a in engine.active()] == ["consensus_misalignment"]
+    events = engine.evaluate(sample(4.0), DEFAULT_THRESHOLDS)
+    assert [(e["name"], e["status"]) for e in events] == [("consensus_misalignment", "resolved")]
+    assert events[0]["resolved_at"] == 1_700_000_004.0 and events[0]["resolved_at_sim"] == 4.0
+    assert events[0]["fingerprint"] == fired["fingerprint"]
+    assert engine.evaluate(sample(5.0), DEFAULT_THRESHOLDS) == []
+    assert engine.active() == []
+    history = engine.history()
+    assert len(history) == 1 and history[0]["status"] == "resolved"
+    assert (engine.fired_total, engine.resolved_total) == (1, 1)
+
+
+def test_leader_election_failure_needs_time_without_leader():
+    engine = AlertEngine()
+    fired = []
+    for step in range(8):
+        t = step * 0.5
+        events = engine.evaluate(sample(t, leader=None, health="UNHEALTHY"), DEFAULT_THRESHOLDS)
+        fired += [(t, e["name"]) for e in events if e["status"] == "firing"]
+    # leaderless since 0.0: cluster_unhealthy at once, election failure once 2 s have passed
+    assert fired == [(0.0, "cluster_unhealthy"), (2.5, "leader_election_failure")]
+    # a leader returns: the clock restarts
+    engine.evaluate(sample(4.0), DEFAULT_THRESHOLDS)
+    events = engine.evaluate(sample(5.0, leader=None, health="UNHEALTHY"), DEFAULT_THRESHOLDS)
+    assert [e["name"] for e in events] == ["cluster_unhealthy"]
+
+
+def test_history_is_bounded():
+    engine = AlertEngine(history_limit=5)
+    for step in range(20):
+        engine.evaluate(sample(float(step), aligned=step % 2 == 1), DEFAULT_THRESHOLDS)
+    history = engine.history()
+    assert len(history) == 5
+    assert engine.fired_total == 10 and engine.resolved_total == 10
+
+
+def test_random_condition_sequences_keep_lifecycle_invariants():
+    seed = 20240601
+    rng = random.Random(seed)
+    engine = AlertEngine()
+    states: dict[str, str] = {}
+    for step in range(300):
+        conditions = [Condition(name, "m") for name in ALERT_RULES if rng.random() < 0.3]
+        events = engine.apply(conditions, 1000.0 + step, float(step))
+        for event in events:
+            previous = states.get(event["fingerprint"], "resolved")
+            assert previous != event["status"], f"seed={seed} step={step}: repeated {event}"
+            states[event["fingerprint"]] = event["status"]
+        active = {a["name"] for a in engine.active()}
+        assert active == {c.name for c in conditions}, f"seed={seed} step={step}"

@@ -1,0 +1,318 @@
+"""Sink plugins: registry, spec grammar, each built-in's output, the drop-oldest worker."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import textwrap
+import threading
+
+import orjson
+import pytest
+
+from raftctl.sinks import Sink, SinkWorker, available_sinks, build_sink, parse_spec, sink_names
+from raftctl.sinks.jsonl import JsonlSink
+from raftctl.sinks.stdout import StdoutSink, format_sample_line
+from raftctl.sinks.webhook import WebhookSink, alertmanager_payload, rfc3339
+
+SAMPLE = {
+    "timestamp": 1_764_314_160.5, "sim_time": 12.0, "sequence": 7,
+    "cluster": {"cluster_size": 3, "healthy_nodes": 3, "leader_node": "node1", "leader": "node1",
+                "health_status": "HEALTHY"},
+    "performance": {}, "nodes": {}, "alerts": [],
+}
+ALERT = {"name": "quorum_loss", "severity": "critical", "status": "firing",
+         "fingerprint": "0123456789abcdef", "labels": {"cluster": "demo"},
+         "message": "only 2 of 5 nodes up", "started_at": 1_764_314_100.0, "resolved_at": None,
+         "started_at_sim": 3.0, "resolved_at_sim": None}
+
+
+# ---------------------------------------------------------------- registry and specs
+
+def test_builtins_are_registered_through_entry_points():
+    assert {"stdout", "jsonl", "webhook"} <= set(sink_names())
+    rows = {row["name"]: row for row in available_sinks()}
+    assert rows["jsonl"]["spec"] == "jsonl:PATH"
+    assert rows["webhook"]["spec"] == "webhook:URL"
+    assert all(row["description"] for row in rows.values())
+
+
+def test_listing_sinks_imports_no_sink_module():
+    code = textwrap.dedent("""
+        import sys
+        from raftctl.sinks import available_sinks
+        available_sinks()
+        loaded = [m for m in ("raftctl.sinks.webhook", "raftctl.sinks.jsonl",
+                              "raftctl.sinks.stdout", "urllib.request") if m in sys.modules]
+        print(",".join(loaded))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_parse_spec_splits_at_first_colon():
+    assert parse_spec("stdout") == ("stdout", None)
+    assert parse_spec("stdout:json") == ("stdout", "json")
+    assert parse_spec("webhook:http://127.0.0.1:9/x") == ("webhook", "http://127.0.0.1:9/x")
+    for bad in ("", "   ", None, 3):
+        with pytest.raises(ValueError):
+            parse_spec(bad)
+
+
+def test_unknown_sink_lists_available_ones():
+    with pytest.raises(ValueError) as info:
+        build_sink("kafka:localhost")
+    message = str(info.value)
+    assert "kafka" in message and "stdout" in message and "jsonl:PATH" in message
+
+
+def test_sink_registered_by_a_test_is_found_by_name(tmp_path, monkeypatch):
+    (tmp_path / "fake_sink_plugin.py").write_text(textwrap.dedent("""
+        from raftctl.sinks.base import Sink
+
+        class CountingSink(Sink):
+            name = "counting"
+            spec_syntax = "counting[:LABEL]"
+            description = "counts events (test plugin)"
+    """))
+    dist = tmp_path / "fake_sink_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-sink-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[raftctl.sinks]\ncounting = fake_sink_plugin:CountingSink\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert "counting" in sink_names()
+    sink = build_sink("counting:abc")
+    assert type(sink).__name__ == "CountingSink" and sink.arg == "abc"
+    rows = {row["name"]: row for row in available_sinks()}
+    assert rows["counting"] == {"name": "counting", "spec": "counting[:LABEL]",
+                                "description": "counts events (test plugin)"}
+
+
+def test_registered_non_sink_is_rejected(tmp_path, monkeypatch):
+    (tmp_path / "not_a_sink_mod.py").write_text("class NotASink:\n    pass\n")
+    dist = tmp_path / "not_a_sink-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: not-a-sink\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[raftctl.sinks]\nbogus = not_a_sink_mod:NotASink\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ValueError, match="not a raftctl.sinks.Sink"):
+        build_sink("bogus")
+
+
+# ---------------------------------------------------------------- stdout
+
+def test_stdout_human_line_matches_seed():
+    stream = io.StringIO()
+    sink = StdoutSink(None, stream=stream)
+    sink.emit_sample(SAMPLE)
+    sink.emit_alert(ALERT)
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "[7] Healthy: 3/3, Leader: node1, Status: healthy"
+    assert lines[1] == "ALERT firing quorum_loss (critical): only 2 of 5 nodes up"
+
+
+def test_stdout_line_without_leader():
+    doc = dict(SAMPLE, cluster=dict(SAMPLE["cluster"], leader_node=None, health_status="UNHEALTHY"))
+    assert format_sample_line(doc).endswith("Leader: none, Status: unhealthy")
+
+
+def test_stdout_json_lines_parse():
+    stream = io.StringIO()
+    sink = build_sink("stdout:json", stream=stream)
+    sink.emit_sample(SAMPLE)
+    sink.emit_alert(ALERT)
+    first, second = (orjson.loads(line) for line in stream.getvalue().splitlines())
+    assert first["type"] == "sample" and first["sequence"] == 7
+    assert second["type"] == "alert" and second["name"] == "quorum_loss"
+
+
+def test_stdout_rejects_unknown_mode():
+    with pytest.raises(ValueError, match="stdout:json"):
+        build_sink("stdout:xml")
+
+
+# ---------------------------------------------------------------- jsonl
+
+def test_jsonl_appends_parseable_lines(tmp_path):
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b'{"type":"previous"}\n')
+    sink = build_sink(f"jsonl:{path}")
+    sink.open()
+    for _ in range(3):
+        sink.emit_sample(SAMPLE)
+    sink.emit_alert(ALERT)
+    sink.close()
+    raw = path.read_bytes()
+    assert raw.endswith(b"\n")
+    records = [orjson.loads(line) for line in raw.splitlines()]
+    assert [r["type"] for r in records] == ["previous", "sample", "sample", "sample", "alert"]
+    assert records[-1]["fingerprint"] == ALERT["fingerprint"]
+
+
+def test_jsonl_lines_never_interleave_across_threads(tmp_path):
+    path = tmp_path / "busy.jsonl"
+    sink = JsonlSink(str(path))
+    sink.open()
+    big = dict(SAMPLE, nodes={f"node{i}": {"state": "FOLLOWER", "term": i} for i in range(300)})
+
+    def writer():
+        for _ in range(50):
+            sink.emit_sample(big)
+
+    threads = [threading.Thread(target=writer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    sink.close()
+    lines = path.read_bytes().splitlines()
+    assert len(lines) == 200
+    assert all(orjson.loads(line)["sequence"] == 7 for line in lines)
+
+
+@pytest.mark.parametrize("make_target", [
+    lambda tmp: str(tmp / "missing-dir" / "x.jsonl"),
+    lambda tmp: str(tmp / "a-file" / "x.jsonl"),
+    lambda tmp: str(tmp),
+    lambda tmp: "/sys/raftctl-cannot-write.jsonl",
+    lambda tmp: "",
+])
+def test_jsonl_bad_targets_fail_at_construction(tmp_path, make_target):
+    (tmp_path / "a-file").write_text("not a directory")
+    target = make_target(tmp_path)
+    with pytest.raises(ValueError, match="jsonl"):
+        build_sink(f"jsonl:{target}" if target else "jsonl")
+
+
+# ---------------------------------------------------------------- webhook
+
+@pytest.mark.parametrize("url", ["ftp://example.com/x", "file:///etc/passwd", "example.com/hook",
+                                 "http://", "http://host:notaport/"])
+def test_webhook_rejects_non_http_urls(url):
+    with pytest.raises(ValueError, match="webhook"):
+        build_sink(f"webhook:{url}")
+
+
+def test_webhook_needs_url_and_sane_options():
+    with pytest.raises(ValueError, match="URL"):
+        build_sink("webhook")
+    with pytest.raises(ValueError, match="timeout"):
+        WebhookSink("http://127.0.0.1:9/", timeout=0)
+    with pytest.raises(ValueError, match="retries"):
+        WebhookSink("http://127.0.0.1:9/", retries=-1)
+
+
+def test_rfc3339():
+    assert rfc3339(0.0) == "1970-01-01T00:00:00.000Z"
+    assert rfc3339(1_764_314_160.5) == "2025-11-28T07:16:00.500Z"
+    assert rfc3339(None) == "0001-01-01T00:00:00Z"
+
+
+def test_alertmanager_payload_shape():
+    payload = alertmanager_payload(ALERT, receiver="ops", external_url="http://dash:8080")
+    assert payload["version"] == "4"
+    assert payload["status"] == "firing"
+    assert payload["receiver"] == "ops"
+    assert payload["groupLabels"] == {"alertname": "quorum_loss"}
+    assert payload["commonLabels"] == {"alertname": "quorum_loss", "severity": "critical",
+                                       "cluster": "demo"}
+    assert payload["commonAnnotations"]["summary"] == ALERT["message"]
+    assert payload["externalURL"] == "http://dash:8080"
+    (alert,) = payload["alerts"]
+    assert alert["status"] == "firing"
+    assert alert["labels"]["alertname"] == "quorum_loss" and alert["labels"]["severity"] == "critical"
+    assert alert["startsAt"] == rfc3339(ALERT["started_at"])
+    assert alert["endsAt"] == "0001-01-01T00:00:00Z"
+    assert alert["fingerprint"] == ALERT["fingerprint"]
+    resolved = alertmanager_payload(dict(ALERT, status="resolved", resolved_at=1_764_314_200.0))
+    assert resolved["status"] == "resolved"
+    assert resolved["alerts"][0]["endsAt"] == rfc3339(1_764_314_200.0)
+
+
+def test_webhook_secret_from_environment(monkeypatch):
+    monkeypatch.setenv("RAFTCTL_WEBHOOK_SECRET", "s3cret")
+    assert WebhookSink("http://127.0.0.1:9/").secret == "s3cret"
+    assert WebhookSink("http://127.0.0.1:9/", secret="other").secret == "other"
+
+
+def test_webhook_gives_up_after_bounded_retries_on_dead_port():
+    # connecting to a port nobody listens on fails at once: retries, then one failure
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sink = WebhookSink(f"http://127.0.0.1:{port}/hook", retries=2, backoff=0.001, timeout=0.5)
+    sink.open()
+    sink.emit_alert(ALERT)
+    assert (sink.sent, sink.failed, sink.attempts_failed) == (0, 1, 3)
+    assert sink.last_error
+
+
+# ---------------------------------------------------------------- worker
+
+class BlockingSink(Sink):
+    name = "blocking"
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        self.release = threading.Event()
+        self.entered = threading.Event()
+        self.seen: list[int] = []
+        self.opened = self.closed = 0
+
+    def open(self) -> None:
+        self.opened += 1
+
+    def emit_sample(self, sample: dict) -> None:
+        self.entered.set()
+        assert self.release.wait(10), "test never released the sink"
+        self.seen.append(sample["sequence"])
+
+    def emit_alert(self, alert: dict) -> None:
+        raise RuntimeError("boom")
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_worker_drops_oldest_and_counts():
+    sink = BlockingSink()
+    worker = SinkWorker(sink, max_queue=3)
+    worker.start()
+    worker.submit("sample", {"sequence": 0})
+    assert sink.entered.wait(5)  # event 0 is in flight, the queue is empty
+    for seq in range(1, 8):
+        worker.submit("sample", {"sequence": seq})
+    assert worker.dropped == 4  # 1..4 pushed out by 5..7
+    sink.release.set()
+    assert worker.wait_idle(5)
+    assert sink.seen == [0, 5, 6, 7]
+    assert worker.close(5)
+    assert (sink.opened, sink.closed) == (1, 1)
+
+
+def test_worker_counts_sink_errors_and_keeps_going():
+    sink = BlockingSink()
+    sink.release.set()
+    worker = SinkWorker(sink, max_queue=10)
+    worker.start()
+    worker.submit("alert", ALERT)
+    worker.submit("sample", {"sequence": 1})
+    assert worker.wait_idle(5)
+    assert worker.errors == 1 and sink.seen == [1]
+    worker.close(5)
+
+
+def test_worker_close_gives_up_on_a_stuck_sink():
+    sink = BlockingSink()
+    worker = SinkWorker(sink, max_queue=10)
+    worker.start()
+    worker.submit("sample", {"sequence": 1})
+    worker.submit("sample", {"sequence": 2})
+    assert sink.entered.wait(5)
+    assert worker.close(timeout=0.05) is False
+    assert worker.dropped == 1  # the queued event that could not be delivered
+    sink.release.set()

@@ -1,0 +1,150 @@
+"""Ring buffers and the sample store: bounded, ordered, lossless for what they keep."""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from raftctl.core.timeseries import Ring, SampleStore
+
+
+def make_sample(seq: int, rng: random.Random, node_ids=("node1", "node2", "node3")) -> dict:
+    """A sample document of the contract's shape with seeded values."""
+    leader = rng.choice(list(node_ids) + [None])
+    nodes = {}
+    for node_id in node_ids:
+        up = rng.random() > 0.2
+        nodes[node_id] = {
+            "state": ("LEADER" if node_id == leader else "FOLLOWER") if up else "DOWN",
+            "commit_index": rng.randrange(10_000), "last_applied": rng.randrange(10_000),
+            "log_length": rng.randrange(500), "peers_connected": rng.randrange(3),
+            "term": rng.randrange(1, 9), "up": up,
+            "replication_lag": rng.choice([None, rng.randrange(50)]),
+            "last_contact_ms": rng.choice([None, round(rng.random() * 100, 3)]),
+            "state_digest": f"{rng.getrandbits(64):016x}",
+        }
+    return {
+        "timestamp": 1_700_000_000.0 + seq, "sim_time": float(seq), "sequence": seq,
+        "cluster": {
+            "cluster_size": len(node_ids), "healthy_nodes": sum(n["up"] for n in nodes.values()),
+            "leader_node": leader, "leader": leader,
+            "health_status": rng.choice(["HEALTHY", "DEGRADED", "UNHEALTHY"]),
+            "current_term": rng.randrange(1, 9), "consensus_aligned": rng.random() > 0.1,
+            "has_quorum": rng.random() > 0.1, "leader_changes": seq // 3,
+            "health_reasons": rng.choice([[], ["node_down:node2"], ["no_leader", "quorum_lost"]]),
+        },
+        "performance": {
+            "total_orders": seq * 10, "total_trades": seq * 3, "throughput_ops": rng.random() * 100,
+            "avg_latency_ms": rng.random() * 20, "p50_latency_ms": rng.random() * 20,
+            "p99_latency_ms": rng.random() * 90, "commit_apply_lag": rng.randrange(5),
+        },
+        "nodes": nodes,
+        "alerts": [{"name": "x"}] * rng.randrange(3),
+    }
+
+
+def expected_row(sample: dict) -> dict:
+    """What history gives back for a stored sample: no digests, an alert count."""
+    nodes = {nid: {k: v for k, v in node.items() if k != "state_digest"}
+             for nid, node in sample["nodes"].items()}
+    return {
+        "timestamp": sample["timestamp"], "sim_time": sample["sim_time"],
+        "sequence": sample["sequence"], "cluster": sample["cluster"],
+        "performance": sample["performance"], "nodes": nodes,
+        "alerts_firing": len(sample["alerts"]),
+    }
+
+
+def test_ring_keeps_newest_in_order():
+    ring = Ring("q", 4)
+    for value in range(10):
+        ring.append(value)
+    assert list(ring) == [6, 7, 8, 9]
+    assert len(ring) == 4
+    assert ring[0] == 6 and ring[-1] == 9
+    assert ring.tail(2) == [8, 9]
+    assert ring.tail(10) == [6, 7, 8, 9]
+    with pytest.raises(IndexError):
+        ring[4]
+
+
+def test_ring_rejects_zero_capacity():
+    with pytest.raises(ValueError):
+        Ring("d", 0)
+
+
+@settings(derandomize=True, max_examples=200)
+@given(capacity=st.integers(1, 9), values=st.lists(st.integers(-1000, 1000), max_size=40),
+       count=st.integers(0, 12))
+def test_ring_matches_bounded_deque(capacity, values, count):
+    ring = Ring("q", capacity)
+    model: deque[int] = deque(maxlen=capacity)
+    for value in values:
+        ring.append(value)
+        model.append(value)
+    assert list(ring) == list(model)
+    expected_tail = list(model)[-count:] if count else []
+    assert ring.tail(count) == expected_tail
+
+
+def test_store_round_trips_samples():
+    seed = 11
+    rng = random.Random(seed)
+    store = SampleStore(capacity=50)
+    samples = [make_sample(seq, rng) for seq in range(1, 21)]
+    for sample in samples:
+        store.append(sample)
+    rows = store.window(None)
+    assert rows == [expected_row(s) for s in samples], f"seed={seed}"
+
+
+def test_store_is_bounded_and_memory_flat():
+    rng = random.Random(3)
+    store = SampleStore(capacity=30)
+    sizes = []
+    for seq in range(1, 200):
+        store.append(make_sample(seq, rng))
+        if seq >= 30:
+            sizes.append(store.nbytes())
+    assert len(store) == 30
+    assert len(set(sizes)) == 1, "memory kept growing after the ring filled"
+    rows = store.window(None)
+    assert [r["sequence"] for r in rows] == list(range(170, 200))
+
+
+def test_window_is_strictly_after_since():
+    rng = random.Random(5)
+    store = SampleStore(capacity=100)
+    for seq in range(1, 11):
+        store.append(make_sample(seq, rng))
+    assert [r["sim_time"] for r in store.window(7.0)] == [8.0, 9.0, 10.0]
+    assert [r["sim_time"] for r in store.window(7.5)] == [8.0, 9.0, 10.0]
+    assert store.window(10.0) == []
+    assert len(store.window(-5.0)) == 10
+
+
+def test_window_after_wrap_uses_ring_order():
+    rng = random.Random(8)
+    store = SampleStore(capacity=7)
+    for seq in range(1, 24):
+        store.append(make_sample(seq, rng))
+    assert [r["sequence"] for r in store.window(19.5)] == [20, 21, 22, 23]
+
+
+def test_node_seen_later_is_absent_from_earlier_rows():
+    rng = random.Random(9)
+    store = SampleStore(capacity=10)
+    store.append(make_sample(1, rng, node_ids=("node1", "node2")))
+    store.append(make_sample(2, rng, node_ids=("node1", "node2", "node3")))
+    rows = store.window(None)
+    assert sorted(rows[0]["nodes"]) == ["node1", "node2"]
+    assert sorted(rows[1]["nodes"]) == ["node1", "node2", "node3"]
+    node3 = store.node_window("node3")
+    assert [r["sim_time"] for r in node3] == [2.0]
+    assert node3[0]["node_id"] == "node3"
+    with pytest.raises(KeyError):
+        store.node_window("node9")
