@@ -126,13 +126,27 @@ def _schemas() -> dict[str, Any]:
                 "collector": {"type": "object"},
             },
         },
+        "HistorySample": {
+            "type": "object",
+            "description": "A retained sample: like Sample, with alerts reduced to a count.",
+            "required": ["timestamp", "sim_time", "cluster", "performance", "nodes"],
+            "properties": {
+                "timestamp": number,
+                "sim_time": number,
+                "sequence": integer,
+                "cluster": _ref("ClusterMetrics"),
+                "performance": _ref("PerformanceMetrics"),
+                "nodes": {"type": "object", "additionalProperties": _ref("NodeMetrics")},
+                "alerts_firing": integer,
+            },
+        },
         "History": {
             "type": "object",
             "required": ["duration", "interval", "samples"],
             "properties": {
                 "duration": {"type": "number", "description": "Window actually applied, in seconds"},
                 "interval": {"type": "number", "nullable": True, "description": "Collection interval in seconds"},
-                "samples": {"type": "array", "items": _ref("Sample"), "description": "Oldest first"},
+                "samples": {"type": "array", "items": _ref("HistorySample"), "description": "Oldest first"},
             },
         },
         "NodeDetail": {

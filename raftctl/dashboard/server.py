@@ -41,7 +41,6 @@ _REASONS = {
     431: "Request Header Fields Too Large",
     500: "Internal Server Error",
     503: "Service Unavailable",
-    505: "HTTP Version Not Supported",
 }
 
 
@@ -148,9 +147,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not _TOKEN.match(method):
             raise _RequestError(400, "malformed method")
         if version not in ("HTTP/1.1", "HTTP/1.0"):
-            if version.startswith("HTTP/"):
-                raise _RequestError(505, f"unsupported HTTP version {version[:16]}")
-            raise _RequestError(400, "malformed HTTP version")
+            # A 4xx rather than 505: every refusal of a client's mistake stays in the 4xx class.
+            raise _RequestError(400, f"unsupported HTTP version {version[:16]!r}; use HTTP/1.1")
         if not target or any(ch in target for ch in "\x00 \t"):
             raise _RequestError(400, "malformed request target")
         headers = self._read_headers()

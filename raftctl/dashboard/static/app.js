@@ -1,0 +1,400 @@
+// raftctl dashboard: polls the REST API and redraws in place. No dependencies, no build step.
+(function () {
+  "use strict";
+
+  var MIN_REFRESH = 0.2;
+  var MAX_REFRESH = 3600;
+
+  function refreshSeconds() {
+    var fromQuery = new URLSearchParams(window.location.search).get("refresh");
+    var candidates = [fromQuery];
+    var meta = document.querySelector('meta[name="raftctl-refresh-seconds"]');
+    if (meta) candidates.push(meta.getAttribute("content"));
+    for (var i = 0; i < candidates.length; i++) {
+      var value = parseFloat(candidates[i]);
+      if (isFinite(value) && value >= MIN_REFRESH && value <= MAX_REFRESH) return value;
+    }
+    return 5;
+  }
+
+  var refresh = refreshSeconds();
+  var $ = function (id) { return document.getElementById(id); };
+  var state = { lastSuccess: null, failures: 0, retention: 300, timer: null };
+
+  function setText(id, text) {
+    var el = $(id);
+    if (el && el.textContent !== text) el.textContent = text;
+  }
+
+  function fmtInt(value) {
+    return typeof value === "number" && isFinite(value) ? Math.round(value).toLocaleString("en-US") : "—";
+  }
+
+  function fmtNum(value, digits) {
+    return typeof value === "number" && isFinite(value) ? value.toFixed(digits) : "—";
+  }
+
+  function clock(date) {
+    return date.toLocaleTimeString("en-GB", { hour12: false });
+  }
+
+  function fetchJson(path, timeoutMs) {
+    var controller = new AbortController();
+    var timer = setTimeout(function () { controller.abort(); }, timeoutMs);
+    return fetch(path, { cache: "no-store", signal: controller.signal })
+      .then(function (response) {
+        return response.json().then(function (body) { return { status: response.status, body: body }; });
+      })
+      .finally(function () { clearTimeout(timer); });
+  }
+
+  // ---- connection state ----------------------------------------------------------------
+
+  function setConnected() {
+    state.failures = 0;
+    state.lastSuccess = new Date();
+    var conn = $("connection-status");
+    conn.className = "conn conn-live";
+    setText("connection-status", "live");
+    $("disconnected-banner").hidden = true;
+    $("main").classList.remove("stale");
+    setText("last-updated", clock(state.lastSuccess));
+  }
+
+  function setDisconnected(reason) {
+    state.failures += 1;
+    var conn = $("connection-status");
+    conn.className = "conn conn-down";
+    setText("connection-status", "disconnected");
+    var since = state.lastSuccess ? " Last good data at " + clock(state.lastSuccess) + "." : "";
+    setText("disconnected-detail", "The dashboard server is not answering (" + reason + "); numbers below are stale." +
+      since + " Retrying every " + refresh + " s.");
+    $("disconnected-banner").hidden = false;
+    $("main").classList.add("stale");
+  }
+
+  // ---- overview ------------------------------------------------------------------------
+
+  function renderOverview(doc) {
+    var cluster = doc.cluster || {};
+    var perf = doc.performance || {};
+    var status = cluster.health_status || "UNKNOWN";
+    $("health-card").setAttribute("data-status", status);
+    setText("health-status", status);
+    var reasons = cluster.health_reasons || [];
+    setText("health-reasons", reasons.length ? reasons.join("; ") : "all checks passing");
+    var leader = cluster.leader || cluster.leader_node;
+    setText("leader", leader || "none");
+    setText("leader-changes", typeof cluster.leader_changes === "number" ? cluster.leader_changes + " leader changes" : "\u00a0");
+    setText("term", fmtInt(cluster.current_term));
+    setText("quorum", cluster.has_quorum === false ? "quorum lost" : (cluster.has_quorum ? "quorum held" : "\u00a0"));
+    setText("healthy-nodes", fmtInt(cluster.healthy_nodes) + " / " + fmtInt(cluster.cluster_size));
+    setText("aligned", cluster.consensus_aligned ? "consensus aligned" : "consensus NOT aligned");
+    setText("throughput", fmtNum(perf.throughput_ops, 1) + " ops/s");
+    setText("orders", fmtInt(perf.total_orders) + " orders · " + fmtInt(perf.total_trades) + " trades");
+    setText("latency", fmtNum(perf.avg_latency_ms, 1) + " ms");
+    setText("latency-detail", "p50 " + fmtNum(perf.p50_latency_ms, 1) + " · p99 " + fmtNum(perf.p99_latency_ms, 1) + " ms");
+    var collector = doc.collector || {};
+    if (typeof collector.retention_period === "number" && collector.retention_period > 0) {
+      state.retention = collector.retention_period;
+    }
+  }
+
+  // ---- nodes table ---------------------------------------------------------------------
+
+  var NODE_COLUMNS = ["name", "state", "up", "term", "commit_index", "last_applied", "log_length", "replication_lag", "peers_connected"];
+
+  function nodeRow(nodeId) {
+    var body = $("nodes-body");
+    var row = body.querySelector('tr[data-node-id="' + CSS.escape(nodeId) + '"]');
+    if (row) return row;
+    row = document.createElement("tr");
+    row.setAttribute("data-node-id", nodeId);
+    NODE_COLUMNS.forEach(function (column, index) {
+      var cell = document.createElement("td");
+      cell.setAttribute("data-col", column);
+      if (index >= 3) cell.className = "r";
+      row.appendChild(cell);
+    });
+    body.appendChild(row);
+    return row;
+  }
+
+  function renderNodes(doc) {
+    var nodes = doc.nodes || {};
+    var leader = (doc.cluster || {}).leader || (doc.cluster || {}).leader_node;
+    var ids = Object.keys(nodes).sort(function (a, b) {
+      return a.localeCompare(b, "en", { numeric: true });
+    });
+    var body = $("nodes-body");
+    Array.prototype.slice.call(body.rows).forEach(function (row) {
+      if (!(row.getAttribute("data-node-id") in nodes)) body.removeChild(row);
+    });
+    ids.forEach(function (nodeId, position) {
+      var node = nodes[nodeId] || {};
+      var row = nodeRow(nodeId);
+      if (body.rows[position] !== row) body.insertBefore(row, body.rows[position] || null);
+      var isLeader = nodeId === leader && node.state === "LEADER";
+      var up = node.up !== false && node.state !== "DOWN";
+      row.classList.toggle("leader", isLeader);
+      row.classList.toggle("down", !up);
+      row.setAttribute("data-state", node.state || "");
+      var cells = row.cells;
+      cells[0].innerHTML = "";
+      var name = document.createElement("span");
+      name.className = "node-name";
+      name.textContent = nodeId;
+      cells[0].appendChild(name);
+      if (isLeader) {
+        var mark = document.createElement("span");
+        mark.className = "leader-mark";
+        mark.textContent = "★ leader";
+        cells[0].appendChild(mark);
+      }
+      cells[1].innerHTML = "";
+      var badge = document.createElement("span");
+      badge.className = "state state-" + (node.state || "UNKNOWN");
+      badge.textContent = node.state || "?";
+      cells[1].appendChild(badge);
+      cells[2].innerHTML = "";
+      var dot = document.createElement("span");
+      dot.className = "updot " + (up ? "up" : "down");
+      cells[2].appendChild(dot);
+      cells[2].appendChild(document.createTextNode(up ? "up" : "down"));
+      cells[3].textContent = fmtInt(node.term);
+      cells[4].textContent = fmtInt(node.commit_index);
+      cells[5].textContent = fmtInt(node.last_applied);
+      cells[6].textContent = fmtInt(node.log_length);
+      cells[7].textContent = node.replication_lag == null ? "—" : fmtInt(node.replication_lag);
+      cells[8].textContent = fmtInt(node.peers_connected);
+    });
+    $("nodes-empty").hidden = ids.length > 0;
+  }
+
+  // ---- shards (optional key of the document) -------------------------------------------
+
+  function renderShards(doc) {
+    var shards = doc.shards;
+    var panel = $("shards-panel");
+    if (!shards || typeof shards !== "object") { panel.hidden = true; return; }
+    var entries = Array.isArray(shards)
+      ? shards.map(function (s, i) { return [String(s.shard_id || s.id || i), s]; })
+      : Object.keys(shards).map(function (k) { return [k, shards[k]]; });
+    var columns = [];
+    entries.forEach(function (entry) {
+      Object.keys(entry[1] || {}).forEach(function (key) {
+        var v = entry[1][key];
+        if (columns.indexOf(key) < 0 && (v === null || typeof v !== "object")) columns.push(key);
+      });
+    });
+    var table = $("shards-table");
+    var head = document.createElement("tr");
+    ["shard"].concat(columns).forEach(function (c) { var th = document.createElement("th"); th.textContent = c; head.appendChild(th); });
+    table.tHead.replaceChildren(head);
+    var rows = entries.map(function (entry) {
+      var tr = document.createElement("tr");
+      [entry[0]].concat(columns.map(function (c) { var v = (entry[1] || {})[c]; return v == null ? "—" : String(v); }))
+        .forEach(function (text) { var td = document.createElement("td"); td.textContent = text; tr.appendChild(td); });
+      return tr;
+    });
+    table.tBodies[0].replaceChildren.apply(table.tBodies[0], rows);
+    panel.hidden = false;
+  }
+
+  // ---- alerts --------------------------------------------------------------------------
+
+  function alertCard(alert, resolved) {
+    var card = document.createElement("div");
+    var severity = String(alert.severity || "info").toLowerCase();
+    card.className = "alert " + (resolved ? "resolved" : "firing") + " sev-" + severity;
+    card.setAttribute("data-alert", alert.name || "");
+    var head = document.createElement("div");
+    head.className = "alert-head";
+    var name = document.createElement("span");
+    name.textContent = alert.name || "alert";
+    var sev = document.createElement("span");
+    sev.className = "alert-sev";
+    sev.textContent = resolved ? "resolved" : severity;
+    head.appendChild(name);
+    head.appendChild(sev);
+    card.appendChild(head);
+    if (alert.message) {
+      var msg = document.createElement("div");
+      msg.className = "alert-msg";
+      msg.textContent = alert.message;
+      card.appendChild(msg);
+    }
+    var when = document.createElement("div");
+    when.className = "alert-time";
+    var started = typeof alert.started_at === "number" ? clock(new Date(alert.started_at * 1000)) : "?";
+    when.textContent = resolved && typeof alert.resolved_at === "number"
+      ? "from " + started + " to " + clock(new Date(alert.resolved_at * 1000))
+      : "since " + started;
+    card.appendChild(when);
+    return card;
+  }
+
+  function renderAlerts(body) {
+    var active = body.active || [];
+    var resolved = body.resolved || [];
+    $("alerts-firing").replaceChildren.apply($("alerts-firing"), active.map(function (a) { return alertCard(a, false); }));
+    $("alerts-resolved").replaceChildren.apply($("alerts-resolved"), resolved.slice(0, 10).map(function (a) { return alertCard(a, true); }));
+    $("alerts-none").hidden = active.length > 0;
+    $("resolved-none").hidden = resolved.length > 0;
+    var count = $("alerts-count");
+    count.textContent = String(active.length);
+    count.classList.toggle("firing", active.length > 0);
+  }
+
+  // ---- charts --------------------------------------------------------------------------
+
+  function cssVar(name) {
+    return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+  }
+
+  function niceMax(value) {
+    if (!(value > 0)) return 1;
+    var magnitude = Math.pow(10, Math.floor(Math.log10(value)));
+    var steps = [1, 2, 2.5, 5, 10];
+    for (var i = 0; i < steps.length; i++) {
+      if (value <= steps[i] * magnitude) return steps[i] * magnitude;
+    }
+    return 10 * magnitude;
+  }
+
+  function drawChart(canvasId, points, options) {
+    var canvas = $(canvasId);
+    var ratio = window.devicePixelRatio || 1;
+    var width = canvas.clientWidth;
+    var height = canvas.clientHeight;
+    if (canvas.width !== Math.round(width * ratio) || canvas.height !== Math.round(height * ratio)) {
+      canvas.width = Math.round(width * ratio);
+      canvas.height = Math.round(height * ratio);
+    }
+    var ctx = canvas.getContext("2d");
+    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+    ctx.clearRect(0, 0, width, height);
+    var left = 44, right = 8, top = 8, bottom = 20;
+    var plotW = Math.max(10, width - left - right);
+    var plotH = Math.max(10, height - top - bottom);
+    var values = points.map(function (p) { return p[1]; }).filter(function (v) { return v != null && isFinite(v); });
+    var minY = options.min != null ? options.min : Math.min.apply(null, values.concat([0]));
+    var maxY = options.max != null ? options.max : niceMax(Math.max.apply(null, values.concat([minY + 1e-9])));
+    if (options.integer) maxY = Math.max(Math.ceil(maxY), minY + 1);
+    var span = options.window;
+    var endX = points.length ? points[points.length - 1][0] : 0;
+    var startX = endX - span;
+
+    ctx.font = "11px system-ui, sans-serif";
+    ctx.fillStyle = cssVar("--muted");
+    ctx.strokeStyle = cssVar("--grid");
+    ctx.lineWidth = 1;
+    ctx.textBaseline = "middle";
+    ctx.textAlign = "right";
+    for (var g = 0; g <= 4; g++) {
+      var yValue = minY + (maxY - minY) * g / 4;
+      var y = top + plotH - plotH * g / 4;
+      ctx.beginPath();
+      ctx.moveTo(left, Math.round(y) + 0.5);
+      ctx.lineTo(left + plotW, Math.round(y) + 0.5);
+      ctx.stroke();
+      var label = options.integer ? String(Math.round(yValue)) : (maxY >= 100 ? Math.round(yValue).toString() : yValue.toFixed(maxY >= 10 ? 0 : 1));
+      if (!options.integer || Math.abs(yValue - Math.round(yValue)) < 1e-9) ctx.fillText(label, left - 6, y);
+    }
+    ctx.textAlign = "center";
+    ctx.textBaseline = "top";
+    [1, 0.5, 0].forEach(function (fraction) {
+      var x = left + plotW * (1 - fraction);
+      ctx.fillText(fraction === 0 ? "now" : "-" + Math.round(span * fraction) + "s", Math.min(Math.max(x, left + 12), left + plotW - 12), top + plotH + 4);
+    });
+    if (!values.length) {
+      ctx.textBaseline = "middle";
+      ctx.fillText("no data", left + plotW / 2, top + plotH / 2);
+      return;
+    }
+    var xOf = function (x) { return left + plotW * (x - startX) / span; };
+    var yOf = function (v) { return top + plotH - plotH * (v - minY) / ((maxY - minY) || 1); };
+    var visible = points.filter(function (p) { return p[0] >= startX && p[1] != null && isFinite(p[1]); });
+    if (!visible.length) return;
+    ctx.beginPath();
+    visible.forEach(function (p, i) {
+      var x = xOf(p[0]), y = yOf(p[1]);
+      if (i === 0) { ctx.moveTo(x, y); return; }
+      if (options.step) ctx.lineTo(x, yOf(visible[i - 1][1]));
+      ctx.lineTo(x, y);
+    });
+    ctx.strokeStyle = options.color ? cssVar(options.color) : cssVar("--chart-line");
+    ctx.lineWidth = 1.6;
+    ctx.stroke();
+    ctx.lineTo(xOf(visible[visible.length - 1][0]), top + plotH);
+    ctx.lineTo(xOf(visible[0][0]), top + plotH);
+    ctx.closePath();
+    ctx.fillStyle = cssVar("--chart-fill");
+    ctx.fill();
+  }
+
+  function renderCharts(history) {
+    var samples = history.samples || [];
+    var clockOf = function (s) { return typeof s.sim_time === "number" ? s.sim_time : s.timestamp; };
+    var series = function (getter) { return samples.map(function (s) { return [clockOf(s), getter(s)]; }); };
+    var windowSeconds = Math.max(history.duration || state.retention, 1);
+    setText("history-window", "last " + Math.round(windowSeconds) + " s · " + samples.length + " samples");
+    var size = samples.length ? ((samples[samples.length - 1].cluster || {}).cluster_size || 1) : 1;
+    var charts = [
+      ["chart-throughput", function (s) { return (s.performance || {}).throughput_ops; }, {}, 1],
+      ["chart-latency", function (s) { return (s.performance || {}).avg_latency_ms; }, {}, 1],
+      ["chart-healthy", function (s) { return (s.cluster || {}).healthy_nodes; }, { min: 0, max: size, integer: true, step: true, color: "--ok" }, 0],
+      ["chart-term", function (s) { return (s.cluster || {}).current_term; }, { integer: true, step: true }, 0],
+    ];
+    charts.forEach(function (chart) {
+      var points = series(chart[1]);
+      var options = chart[2];
+      options.window = windowSeconds;
+      if (chart[0] === "chart-term") {
+        var terms = points.map(function (p) { return p[1]; }).filter(function (v) { return typeof v === "number"; });
+        options.min = terms.length ? Math.max(0, Math.min.apply(null, terms) - 1) : 0;
+        options.max = terms.length ? Math.max.apply(null, terms) + 1 : 1;
+      }
+      drawChart(chart[0], points, options);
+      var last = points.length ? points[points.length - 1][1] : null;
+      setText(chart[0] + "-last", last == null ? "" : fmtNum(last, chart[3]));
+    });
+  }
+
+  // ---- refresh loop --------------------------------------------------------------------
+
+  var lastHistory = null;
+
+  function tick() {
+    var timeoutMs = Math.max(1500, Math.min(refresh * 1000, 10000));
+    var duration = Math.min(state.retention, 3000);
+    Promise.all([
+      fetchJson("/api/summary", timeoutMs),
+      fetchJson("/api/alerts", timeoutMs),
+      fetchJson("/api/metrics/history?duration=" + encodeURIComponent(duration), timeoutMs),
+    ]).then(function (results) {
+      var summary = results[0], alerts = results[1], history = results[2];
+      setConnected();
+      if (summary.status === 200) {
+        renderOverview(summary.body);
+        renderNodes(summary.body);
+        renderShards(summary.body);
+      } else {
+        setText("nodes-empty", summary.body && summary.body.error ? "Waiting: " + summary.body.error : "Waiting for data…");
+      }
+      if (alerts.status === 200) renderAlerts(alerts.body);
+      if (history.status === 200) {
+        lastHistory = history.body;
+        renderCharts(lastHistory);
+      }
+    }).catch(function (error) {
+      setDisconnected(error && error.name === "AbortError" ? "timed out" : "connection failed");
+    }).finally(function () {
+      state.timer = setTimeout(tick, refresh * 1000);
+    });
+  }
+
+  window.addEventListener("resize", function () { if (lastHistory) renderCharts(lastHistory); });
+  setText("refresh-seconds", String(refresh));
+  tick();
+})();
