@@ -1,7 +1,7 @@
 """Seeded random fault campaigns over the simulator, with the safety checker on.
 
 One run = one seed: a cluster with a trading workload, a random schedule of faults drawn
-from ``faults`` during the first part of the run, then everything healed and restarted and a
+from ``faults`` for ``duration_s`` simulated seconds, then everything healed and restarted and a
 liveness check (a leader within ``liveness_s`` and every node converged). ``run_one(seed)``
 replays exactly.
 """
@@ -87,7 +87,7 @@ def run_one(
     counts: dict[str, int] = {}
     leader_samples: list[tuple[float, bool]] = []
     cluster.every(0.01, lambda c: leader_samples.append((c.now, c._leader_node() is not None)))
-    fault_window = max(duration_s - settle_s, 0.0)
+    fault_window = duration_s
     kinds = tuple(faults)
     t = 0.5
     while kinds and t < fault_window:

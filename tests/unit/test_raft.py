@@ -1,0 +1,362 @@
+"""The Raft state machine, driven message by message (sections of the Raft paper)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from raftctl.core.raft import (
+    APPEND,
+    APPEND_RESP,
+    CANDIDATE,
+    FOLLOWER,
+    LEADER,
+    PRE_CANDIDATE,
+    PRE_VOTE,
+    PRE_VOTE_RESP,
+    SNAPSHOT,
+    VOTE,
+    VOTE_RESP,
+    Message,
+    RaftConfig,
+    RaftNode,
+    Storage,
+)
+
+IDS = ["n1", "n2", "n3"]
+
+
+class Net:
+    """A hand-driven network: messages wait in ``pending`` until a test delivers them."""
+
+    def __init__(self, ids=IDS, prevote=True, seed=0, check_quorum=True):
+        self.now = 0.0
+        cfg = RaftConfig(prevote=prevote, check_quorum=check_quorum)
+        self.nodes = {
+            nid: RaftNode(nid, ids, Storage(), random.Random(seed + i), cfg) for i, nid in enumerate(ids)
+        }
+        self.pending: list[Message] = []
+        self.cut: set[str] = set()
+
+    def collect(self):
+        for node in self.nodes.values():
+            self.pending.extend(node.take_outbox())
+
+    def deliver_all(self, rounds=20):
+        for _ in range(rounds):
+            self.collect()
+            if not self.pending:
+                return
+            batch, self.pending = self.pending, []
+            for msg in batch:
+                if msg.src in self.cut or msg.dst in self.cut:
+                    continue
+                self.nodes[msg.dst].step(msg, self.now)
+
+    def advance(self, ms, deliver=True):
+        end = self.now + ms
+        while self.now < end:
+            self.now += 1.0
+            for node in self.nodes.values():
+                node.tick(self.now)
+            if deliver:
+                self.deliver_all()
+
+    def leader(self):
+        leaders = [n for n in self.nodes.values() if n.state == LEADER]
+        return leaders[0] if leaders else None
+
+
+def elect(net, nid="n1"):
+    """Make ``nid`` time out first and win."""
+    node = net.nodes[nid]
+    node.election_deadline = net.now  # fire now
+    node.tick(net.now)
+    net.deliver_all()
+    assert node.state == LEADER
+    return node
+
+
+# ---- §5.2 leader election ---------------------------------------------------------------
+
+
+def test_follower_times_out_and_wins_election_with_prevote():
+    net = Net()
+    n1 = net.nodes["n1"]
+    n1.election_deadline = 0.0
+    n1.tick(0.0)
+    assert n1.state == PRE_CANDIDATE
+    assert n1.term == 0, "PreVote must not bump the term"
+    out = n1.take_outbox()
+    assert {m.kind for m in out} == {PRE_VOTE} and {m.dst for m in out} == {"n2", "n3"}
+    assert all(m.term == 1 for m in out)
+    for m in out:
+        net.nodes[m.dst].step(m, 0.0)
+    net.deliver_all()
+    assert n1.state == LEADER and n1.term == 1
+    assert all(net.nodes[n].leader_id == "n1" for n in ("n2", "n3"))
+
+
+def test_election_without_prevote_bumps_term_and_votes_once_per_term():
+    net = Net(prevote=False)
+    n1, n2, n3 = (net.nodes[n] for n in IDS)
+    n1.election_deadline = 0.0
+    n1.tick(0.0)
+    assert n1.state == CANDIDATE and n1.term == 1 and n1.storage.voted_for == "n1"
+    requests = n1.take_outbox()
+    assert {m.kind for m in requests} == {VOTE}
+    # n2 votes for n1; a second candidate in the same term is refused.
+    n2.step(requests[0] if requests[0].dst == "n2" else requests[1], 0.0)
+    reply = n2.take_outbox()[0]
+    assert reply.kind == VOTE_RESP and reply.granted
+    rival = Message(VOTE, "n3", "n2", 1, last_log_index=0, last_log_term=0)
+    n2.step(rival, 0.0)
+    assert not n2.take_outbox()[0].granted
+    n1.step(reply, 1.0)
+    assert n1.state == LEADER
+
+
+def test_vote_refused_to_candidate_with_stale_log():
+    net = Net(prevote=False, check_quorum=False)
+    leader = elect(net)
+    leader.propose("x")
+    leader.flush()
+    net.deliver_all()
+    n3 = net.nodes["n3"]
+    stale = Message(VOTE, "n2", "n3", leader.term + 1, last_log_index=0, last_log_term=0)
+    n3.step(stale, net.now)
+    resp = n3.take_outbox()[0]
+    assert resp.kind == VOTE_RESP and not resp.granted
+    assert n3.term == leader.term + 1  # the higher term is still adopted
+
+
+def test_vote_request_ignored_inside_leader_lease():
+    net = Net(prevote=False)
+    leader = elect(net)
+    n3 = net.nodes["n3"]
+    n3.step(Message(VOTE, "n2", "n3", leader.term + 1,
+                    last_log_index=9, last_log_term=9), net.now)
+    assert n3.take_outbox() == [] and n3.term == leader.term, \
+        "CheckQuorum: a follower that just heard from its leader ignores disruptive candidates"
+
+
+def test_randomized_timeouts_come_from_injected_rng():
+    a = RaftNode("n1", IDS, Storage(), random.Random(7))
+    b = RaftNode("n1", IDS, Storage(), random.Random(7))
+    c = RaftNode("n1", IDS, Storage(), random.Random(8))
+    assert a.election_deadline == b.election_deadline != c.election_deadline
+    assert 150 <= a.election_deadline < 300
+
+
+# ---- PreVote (thesis §9.6) ----------------------------------------------------------------
+
+
+def test_prevote_keeps_isolated_node_term_stable():
+    net = Net(prevote=True)
+    elect(net)
+    net.cut = {"n3"}
+    net.advance(2000)
+    assert net.nodes["n3"].term == 1, "an isolated node must not inflate its term with PreVote"
+    assert net.nodes["n3"].state == PRE_CANDIDATE
+    net.cut = set()
+    net.advance(200)
+    assert net.leader().id == "n1" and net.leader().term == 1, "rejoining must not depose the leader"
+
+
+def test_without_prevote_isolated_node_term_climbs():
+    net = Net(prevote=False)
+    elect(net)
+    net.cut = {"n3"}
+    net.advance(2000)
+    assert net.nodes["n3"].term >= 5
+
+
+def test_prevote_refused_while_leader_is_alive():
+    net = Net()
+    leader = elect(net)
+    net.advance(20)
+    n2 = net.nodes["n2"]
+    probe = Message(PRE_VOTE, "n3", "n2", leader.term + 1,
+                    last_log_index=leader.last_index, last_log_term=leader.term)
+    n2.step(probe, net.now)
+    resp = n2.take_outbox()[0]
+    assert resp.kind == PRE_VOTE_RESP and not resp.granted
+
+
+# ---- §5.3 log replication ------------------------------------------------------------------
+
+
+def test_leader_appends_noop_and_replicates_batches():
+    net = Net()
+    leader = elect(net)
+    assert leader.storage.log[0] == (1, None), "a new leader appends a no-op of its term"
+    for i in range(10):
+        leader.propose(f"cmd{i}")
+    leader.flush()
+    appends = [m for m in leader.take_outbox() if m.kind == APPEND]
+    assert len(appends) == 2 and all(len(m.entries) == 10 for m in appends), \
+        "ten proposals travel in one AppendEntries per follower"
+    for m in appends:
+        net.nodes[m.dst].step(m, net.now)
+    net.deliver_all()
+    assert leader.commit_index == 11
+    committed = leader.take_committed()
+    assert [c[2] for c in committed] == [None] + [f"cmd{i}" for i in range(10)]
+    net.advance(60)  # heartbeat carries the commit index
+    for nid in ("n2", "n3"):
+        assert net.nodes[nid].commit_index == 11
+
+
+def test_follower_rejects_gap_and_leader_backs_off():
+    net = Net()
+    leader = elect(net)
+    net.cut = {"n3"}
+    for i in range(5):
+        leader.propose(i)
+    leader.flush()
+    net.deliver_all()
+    n3 = net.nodes["n3"]
+    assert n3.last_index == 1
+    net.cut = set()
+    net.advance(60)
+    assert n3.last_index == leader.last_index == 6
+    assert n3.storage.log == leader.storage.log
+
+
+def test_conflicting_uncommitted_entries_are_overwritten():
+    follower = RaftNode("n2", IDS, Storage(), random.Random(1))
+    follower.storage.current_term = 2
+    follower.storage.log = [(1, "a"), (2, "stale1"), (2, "stale2")]
+    msg = Message(APPEND, "n1", "n2", 3, prev_index=1, prev_term=1,
+                  entries=[(3, "new")], commit=1)
+    follower.step(msg, 0.0)
+    resp = follower.take_outbox()[0]
+    assert resp.kind == APPEND_RESP and resp.success and resp.match_index == 2
+    assert follower.storage.log == [(1, "a"), (3, "new")]
+
+
+def test_mismatch_hint_skips_whole_term():
+    follower = RaftNode("n2", IDS, Storage(), random.Random(1))
+    follower.storage.current_term = 3
+    follower.storage.log = [(1, "a")] + [(2, f"x{i}") for i in range(10)]
+    msg = Message(APPEND, "n1", "n2", 3, prev_index=11, prev_term=3, entries=[], commit=0)
+    follower.step(msg, 0.0)
+    resp = follower.take_outbox()[0]
+    assert not resp.success and resp.hint == 2, "back off to the first index of the conflicting term"
+
+
+def test_duplicated_and_reordered_appends_are_harmless():
+    follower = RaftNode("n2", IDS, Storage(), random.Random(1))
+    first = Message(APPEND, "n1", "n2", 1, prev_index=0, prev_term=0, entries=[(1, "a"), (1, "b")], commit=0)
+    second = Message(APPEND, "n1", "n2", 1, prev_index=2, prev_term=1, entries=[(1, "c")], commit=2)
+    follower.step(first, 0.0)
+    follower.step(second, 1.0)
+    follower.step(first, 2.0)  # an old duplicate arrives late
+    assert follower.storage.log == [(1, "a"), (1, "b"), (1, "c")], "a stale append must not truncate"
+    assert follower.commit_index == 2
+
+
+# ---- §5.4.2 committing entries from previous terms -----------------------------------------
+
+
+def test_leader_does_not_commit_previous_term_entry_by_counting():
+    """Figure 8: an entry from an older term is not committed just because a majority holds it."""
+    storage = Storage()
+    storage.current_term = 3
+    storage.log = [(1, "a"), (2, "old")]
+    leader = RaftNode("n1", IDS, storage, random.Random(1))
+    leader.storage.current_term = 4
+    leader.state = LEADER
+    leader.next_index = {"n2": 3, "n3": 3}
+    leader.match_index = {"n2": 0, "n3": 0}
+    leader.last_contact = {}
+    leader.commit_index = 1
+    # n2 acknowledges index 2 (term 2) — a majority holds it, but it is not of term 4.
+    leader.step(Message(APPEND_RESP, "n2", "n1", 4, success=True, match_index=2), 0.0)
+    assert leader.commit_index == 1
+    # Once an entry of the current term is replicated, everything before it commits too.
+    leader.storage.log.append((4, None))
+    leader.step(Message(APPEND_RESP, "n2", "n1", 4, success=True, match_index=3), 1.0)
+    assert leader.commit_index == 3
+
+
+def test_new_leader_commits_old_entries_through_its_noop():
+    net = Net()
+    leader = elect(net)
+    leader.propose("x")
+    leader.flush()
+    net.deliver_all()
+    net.cut = {"n1"}
+    net.advance(700)
+    new = net.leader()
+    assert new is not None and new.id != "n1" and new.term > 1
+    assert new.commit_index == new.last_index  # its no-op committed, carrying "x" with it
+    assert any(e[1] == "x" for e in new.storage.log)
+
+
+# ---- stepping down -------------------------------------------------------------------------
+
+
+def test_stale_leader_steps_down_on_higher_term():
+    net = Net()
+    leader = elect(net)
+    leader.step(Message(APPEND_RESP, "n2", "n1", leader.term + 5, success=False), net.now)
+    assert leader.state == FOLLOWER and leader.term == 6
+
+
+def test_check_quorum_makes_cut_off_leader_step_down():
+    net = Net()
+    leader = elect(net)
+    net.cut = {"n2", "n3"}
+    net.advance(400, deliver=True)
+    assert leader.state != LEADER, "a leader that cannot reach a majority must step down"
+
+
+# ---- §7 snapshots ---------------------------------------------------------------------------
+
+
+def test_compaction_and_install_snapshot_for_lagging_follower():
+    net = Net()
+    leader = elect(net)
+    net.cut = {"n3"}
+    for i in range(50):
+        leader.propose(i)
+    leader.flush()
+    net.deliver_all()
+    leader.take_committed()
+    leader.compact(40, "STATE@40")
+    assert leader.storage.snap_index == 40 and len(leader.storage.log) == 11
+    assert leader.term_at(30) is None and leader.term_at(40) == 1
+    net.cut = set()
+    n3 = net.nodes["n3"]
+    # Heartbeats until the leader notices n3 is behind the compacted prefix.
+    sent = []
+    for _ in range(200):
+        net.now += 1
+        for node in net.nodes.values():
+            node.tick(net.now)
+        net.collect()
+        sent.extend(m.kind for m in net.pending)
+        batch, net.pending = net.pending, []
+        for m in batch:
+            net.nodes[m.dst].step(m, net.now)
+    assert SNAPSHOT in sent
+    assert n3.storage.snap_index == 40 and n3.pending_snapshot == "STATE@40"
+    assert n3.last_index == leader.last_index
+    assert n3.last_applied >= 40
+
+
+def test_compact_past_last_applied_is_refused():
+    net = Net()
+    leader = elect(net)
+    leader.propose("a")
+    with pytest.raises(ValueError):
+        leader.compact(2, "x")
+
+
+def test_config_validation():
+    with pytest.raises(ValueError):
+        RaftConfig(heartbeat_ms=400)
+    with pytest.raises(ValueError):
+        RaftConfig(election_timeout_min_ms=300, election_timeout_max_ms=200)
