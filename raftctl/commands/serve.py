@@ -1,5 +1,188 @@
-"""placeholder"""
-HELP = "serve"
-EPILOG = ""
-def command() -> None:
-    """x"""
+"""`raftctl serve`: a long-running cluster with trading load, collector and dashboard."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Any, Optional
+
+import typer
+
+HELP = "Run a cluster with trading load, the collector and the dashboard until Ctrl-C or SIGTERM."
+EPILOG = (
+    "Examples:\n\n"
+    "  raftctl serve\n\n"
+    "  raftctl serve --port 9090 --chaos demo --sink jsonl:metrics.jsonl\n\n"
+    "  raftctl serve --chaos random --seed 7 --rate 500 --interval 0.5 --retention 3600\n\n"
+    "Then, in another terminal:  raftctl watch"
+)
+
+TICK_SECONDS = 0.3  # the same tick as the demo, so --chaos demo replays its schedule
+CHAOS_BATCH = 50
+
+
+class Chaos(str, Enum):
+    none = "none"
+    demo = "demo"
+    random = "random"
+
+
+def command(
+    nodes: Annotated[int, typer.Option("--nodes", min=1, max=51, help="Cluster size.")] = 5,
+    host: Annotated[str, typer.Option("--host", help="Listen address (0.0.0.0 exposes it on every interface).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Dashboard port (0 picks a free one).")] = 8080,
+    rate: Annotated[float, typer.Option("--rate", min=0, max=100_000, metavar="ORDERS_PER_S",
+                                        help="Trading load in orders per second.")] = 100.0,
+    chaos: Annotated[Chaos, typer.Option("--chaos", help="Faults: none, the demo's schedule repeated, or seeded random ones.",
+                                         case_sensitive=False)] = Chaos.none,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for the simulation and --chaos random.")] = 42,
+    interval: Annotated[float, typer.Option("--interval", min=0.05, max=3600, help="Seconds between samples.")] = 1.0,
+    retention: Annotated[float, typer.Option("--retention", min=1, help="Seconds of history kept.")] = 300.0,
+    sink: Annotated[Optional[list[str]], typer.Option("--sink", metavar="SPEC",
+                                                      help="Stream samples and alerts to a sink (see 'raftctl sinks'). Repeatable.")] = None,
+) -> None:
+    """Serve a simulated cluster and its dashboard until Ctrl-C or SIGTERM (then exit 0)."""
+    from raftctl.commands._common import build_sinks
+
+    try:
+        sinks = build_sinks(sink)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="'--sink'") from None
+    server = Server(nodes=nodes, rate=rate, chaos=chaos.value, seed=seed, interval=interval,
+                    retention=retention, sinks=sinks)
+    try:
+        server.setup()
+        url = server.start_dashboard(host, port)
+        _say(f"raftctl serve: dashboard at {url}/ ({nodes} nodes, {rate:g} orders/s, chaos {chaos.value}, "
+             f"seed {seed}); Ctrl-C or SIGTERM stops")
+        server.run()
+    finally:
+        server.close()
+    _say(f"raftctl serve: stopped after {server.samples} samples; sinks flushed")
+
+
+def _say(text: str) -> None:
+    import sys
+
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+class Server:
+    """Owns the running pieces; ``run()`` paces the simulation until a stop signal."""
+
+    def __init__(self, *, nodes: int, rate: float, chaos: str, seed: int, interval: float,
+                 retention: float, sinks: list[Any]) -> None:
+        import threading
+
+        self.nodes = nodes
+        self.rate = rate
+        self.chaos = chaos
+        self.seed = seed
+        self.interval = interval
+        self.retention = retention
+        self.sinks = sinks
+        self.samples = 0
+        self.cluster: Any = None
+        self.collector: Any = None
+        self.dashboard: Any = None
+        self.stop_event = threading.Event()
+        self._steps: list[Any] = []
+        self._injector: Any = None
+
+    def setup(self) -> None:
+        import random
+
+        import typer as _typer
+
+        from raftctl.commands.faults import FaultInjector
+        from raftctl.core.cluster import Cluster
+        from raftctl.core.collector import MetricsCollector
+        from raftctl.core.workload import Workload
+
+        try:
+            self.collector = MetricsCollector(collection_interval=self.interval, retention_period=self.retention,
+                                              sinks=self.sinks)
+        except ValueError as err:
+            raise _typer.BadParameter(str(err), param_hint="'--retention' / '--interval'") from None
+        self.cluster = Cluster(node_count=self.nodes, seed=self.seed)
+        self.cluster.run_until(lambda: self.cluster.leader_id is not None, timeout=10.0)
+        if self.rate > 0:
+            Workload(self.cluster, rate=self.rate, seed=self.seed)
+        self.collector.set_cluster(self.cluster)
+        self.cluster.every(self.interval, self._collect)
+        self._collect(self.cluster)
+        self._injector = FaultInjector(self.cluster, random.Random(self.seed * 1_000_003 + 7))
+        self._chaos_rng = random.Random(self.seed * 7_777 + 1)
+
+    def _collect(self, cluster: Any) -> None:
+        self.collector.collect(now=cluster.now)
+        self.samples += 1
+
+    def start_dashboard(self, host: str, port: int) -> str:
+        from raftctl.commands._common import CliError
+        from raftctl.dashboard.server import DashboardServer
+
+        try:
+            self.dashboard = DashboardServer(collector=self.collector, host=host, port=port).start()
+        except OSError as err:
+            raise CliError(f"{err.strerror or err}; choose another --port (0 picks a free one)") from None
+        return self.dashboard.url
+
+    def _install_signals(self) -> None:
+        import signal
+
+        def on_term(signum: int, frame: Any) -> None:
+            self.stop_event.set()
+
+        signal.signal(signal.SIGTERM, on_term)
+        if hasattr(signal, "SIGHUP"):
+            signal.signal(signal.SIGHUP, on_term)
+
+    def run(self) -> None:
+        """Advance the cluster in real time, applying chaos, until SIGTERM/SIGINT."""
+        import time
+
+        self._install_signals()
+        started = time.monotonic()
+        tick = 0
+        try:
+            while not self.stop_event.is_set():
+                tick += 1
+                self._chaos(tick)
+                self.cluster.run_for(TICK_SECONDS)
+                delay = started + tick * TICK_SECONDS - time.monotonic()
+                if delay < -5.0:
+                    started -= delay  # fell far behind (suspended laptop): do not try to catch up
+                elif delay > 0:
+                    self.stop_event.wait(delay)
+        except KeyboardInterrupt:
+            pass  # Ctrl-C is the normal way to stop a server
+
+    def _chaos(self, tick: int) -> None:
+        from raftctl.commands.faults import DEFAULT_TICKS, FaultStep, plan, default_fail_at, random_schedule
+
+        if self.chaos == "none":
+            return
+        if not any(step.tick >= tick for step in self._steps):
+            if self.chaos == "demo":
+                cycle_start = ((tick - 1) // DEFAULT_TICKS) * DEFAULT_TICKS
+                self._steps = [FaultStep(s.tick + cycle_start, s.kind, s.heal_tick + cycle_start)
+                               for s in plan(default_fail_at(DEFAULT_TICKS), DEFAULT_TICKS)]
+            else:
+                self._steps = random_schedule(self._chaos_rng, tick, CHAOS_BATCH, TICK_SECONDS)
+        for record in self._injector.due_heals(tick):
+            self._injector.heal(record)
+            _say(f"chaos: healed {record.step.kind.replace('_', ' ')} ({', '.join(record.nodes)})")
+        for step in self._steps:
+            if step.tick == tick:
+                # one fault at a time: heal the previous one first
+                self._injector.heal_all()
+                record = self._injector.inject(step)
+                _say(f"chaos: {step.kind.replace('_', ' ')}: {', '.join(record.nodes) or record.note}")
+
+    def close(self) -> None:
+        if self.dashboard is not None:
+            self.dashboard.stop()
+            self.dashboard = None
+        if self.collector is not None:
+            self.collector.stop()  # drains and closes the sinks

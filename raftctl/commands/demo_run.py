@@ -1,0 +1,409 @@
+"""The demo's engine (DemoRun) and its terminal presentation (DemoView).
+
+DemoRun drives everything from one thread on the simulated clock: the cluster advances one tick
+at a time, the collector samples every interval of simulated time (scheduled inside the
+simulation, so samples land at exact instants), and faults start and heal at tick boundaries.
+Real-time mode only adds sleeps between ticks; the same seed gives the same run either way.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import deque
+from typing import Any, Optional
+
+from raftctl.commands._common import CliError
+from raftctl.commands.faults import FAULT_TITLES, FaultInjector, FaultRecord, FaultStep
+
+HEALTH_ORDER = ("HEALTHY", "DEGRADED", "UNHEALTHY")
+SETTLE_LIMIT_S = 30.0  # simulated seconds allowed to converge after the last tick
+
+
+class DemoRun:
+    """Builds the cluster, workload, collector (and optionally dashboard) and runs the schedule."""
+
+    def __init__(self, *, nodes: int, ticks: int, steps: list[FaultStep], seed: int, tick_s: float,
+                 interval: float, rate: float, sinks: list[Any], fast: bool) -> None:
+        self.nodes = nodes
+        self.ticks = ticks
+        self.steps = sorted(steps, key=lambda s: s.tick)
+        self.seed = seed
+        self.tick_s = tick_s
+        self.interval = interval
+        self.rate = rate
+        self.sinks = sinks
+        self.fast = fast
+        self.tick = 0
+        self.cluster: Any = None
+        self.collector: Any = None
+        self.dashboard: Any = None
+        self.injector: Optional[FaultInjector] = None
+        self.samples = 0
+        self.latest: Optional[dict[str, Any]] = None
+        self.history: deque[dict[str, Any]] = deque(maxlen=60)
+        self.health_timeline: list[dict[str, Any]] = []
+        self.alert_events: list[dict[str, Any]] = []
+        self.latencies: list[float] = []
+        self.peak_throughput = 0.0
+        self.wall_started = 0.0
+        self.settle_seconds = 0.0
+        self._view: Any = None
+        self._last_latency_t = 0.0
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        from raftctl.core.cluster import Cluster
+        from raftctl.core.collector import MetricsCollector
+        from raftctl.core.workload import Workload
+
+        self.cluster = Cluster(node_count=self.nodes, seed=self.seed)
+        self.cluster.run_until(lambda: self.cluster.leader_id is not None, timeout=10.0)
+        self.injector = FaultInjector(self.cluster, random.Random(self.seed * 1_000_003 + 7))
+        Workload(self.cluster, rate=self.rate, seed=self.seed)
+        self.collector = MetricsCollector(collection_interval=self.interval, retention_period=300,
+                                          alert_callback=self._on_alert, sinks=self.sinks)
+        self.collector.set_cluster(self.cluster)
+        self._last_latency_t = self.cluster.now
+        self.cluster.every(self.interval, self._collect)
+
+    def start_dashboard(self, host: str, port: int) -> str:
+        from raftctl.dashboard.server import DashboardServer
+
+        try:
+            self.dashboard = DashboardServer(collector=self.collector, host=host, port=port).start()
+        except OSError as err:
+            hint = "; choose another --port (0 picks a free one) or --no-dashboard"
+            raise CliError(f"{err.strerror or err}{hint}") from None
+        return self.dashboard.url
+
+    def close(self) -> None:
+        if self.dashboard is not None:
+            self.dashboard.stop()
+            self.dashboard = None
+        if self.collector is not None:
+            self.collector.stop()  # drains and closes the sinks
+
+    # -- running ------------------------------------------------------------------------------
+
+    def execute(self, view: Any) -> dict[str, Any]:
+        """Run every tick, then heal, converge and return the report."""
+        self._view = view
+        self.wall_started = time.monotonic()
+        with view.live():
+            # the first sample shows the healthy cluster before anything happens
+            self._collect(self.cluster)
+            for tick in range(1, self.ticks + 1):
+                self.tick = tick
+                self._apply_faults(tick)
+                self.cluster.run_for(self.tick_s)
+                view.on_tick(tick)
+                if not self.fast:
+                    delay = self.wall_started + tick * self.tick_s - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)  # pacing to real time, not waiting for a condition
+            self._settle()
+        return self.report()
+
+    def _apply_faults(self, tick: int) -> None:
+        assert self.injector is not None
+        for record in self.injector.due_heals(tick):
+            self.injector.heal(record)
+            self._view.on_fault(f"tick {tick}: healed {record.step.kind.replace('_', ' ')}"
+                                f" ({', '.join(record.nodes)})")
+        for step in self.steps:
+            if step.tick == tick:
+                record = self.injector.inject(step)
+                self._view.on_fault(self._describe(record))
+
+    def _describe(self, record: FaultRecord) -> str:
+        text = f"tick {record.step.tick}: {FAULT_TITLES.get(record.step.kind, record.step.kind)}"
+        if record.nodes:
+            text += f": {', '.join(record.nodes)}"
+        if record.note:
+            text += f" ({record.note})"
+        return text
+
+    def _settle(self) -> None:
+        """Heal what is left, pause the orders, and let the cluster converge for the final check."""
+        assert self.injector is not None
+        if self.injector.active:
+            self.injector.heal_all()
+            self._view.on_fault("end: healed the remaining faults")
+        workload = self.cluster.workload
+        if workload is not None:
+            workload.paused = True  # equal digests need every node at the same applied index
+        start = self.cluster.now
+
+        def settled() -> bool:
+            latest = self.latest or {}
+            return (self.cluster.converged()
+                    and (latest.get("cluster") or {}).get("health_status") == "HEALTHY"
+                    and not self.collector.active_alerts()
+                    and (latest.get("sim_time") or 0) > start)
+
+        self.cluster.run_until(settled, timeout=SETTLE_LIMIT_S, step=0.1)
+        self.settle_seconds = self.cluster.now - start
+        # a last sample at the final instant, so the report and the dashboard agree
+        self._collect(self.cluster)
+
+    def _collect(self, cluster: Any) -> None:
+        sample = self.collector.collect(now=cluster.now)
+        self.samples += 1
+        self.latest = sample
+        self.history.append(sample)
+        self.latencies.extend(cluster.latencies_since(self._last_latency_t))
+        self._last_latency_t = cluster.now
+        perf = sample.get("performance") or {}
+        throughput = perf.get("throughput_ops")
+        if isinstance(throughput, (int, float)):
+            self.peak_throughput = max(self.peak_throughput, float(throughput))
+        status = (sample.get("cluster") or {}).get("health_status")
+        if not self.health_timeline or self.health_timeline[-1]["status"] != status:
+            self.health_timeline.append({"status": status, "sim_time": round(cluster.now, 3), "tick": self.tick})
+        if self._view is not None:
+            self._view.on_sample(self.samples, sample)
+
+    def _on_alert(self, alert: dict[str, Any]) -> None:
+        self.alert_events.append({
+            "name": alert.get("name"), "severity": alert.get("severity"), "status": alert.get("status"),
+            "fingerprint": alert.get("fingerprint"), "started_at_sim": alert.get("started_at_sim"),
+            "sim_time": round(self.cluster.now, 3), "tick": self.tick, "message": alert.get("message"),
+        })
+        if self._view is not None:
+            self._view.on_alert(alert, self.tick)
+
+    # -- report -------------------------------------------------------------------------------
+
+    def report(self) -> dict[str, Any]:
+        """The final report (plain data; the CLI prints it as text or JSON)."""
+        cluster = self.cluster
+        stats = cluster.stats()
+        statuses = cluster.statuses()
+        latest = self.latest or {}
+        digests = {nid: st.get("state_digest") for nid, st in statuses.items()}
+        applied = {nid: st.get("last_applied") for nid, st in statuses.items()}
+        all_up = all(st.get("up") for st in statuses.values())
+        digests_equal = all_up and len(set(digests.values())) == 1 and len(set(applied.values())) == 1
+        final_health = (latest.get("cluster") or {}).get("health_status")
+        visited = [s for s in HEALTH_ORDER if any(h["status"] == s for h in self.health_timeline)]
+        perf = latest.get("performance") or {}
+        sim_seconds = cluster.now
+        acked = stats.get("orders_acknowledged", 0)
+        return {
+            "ok": bool(final_health == "HEALTHY" and digests_equal),
+            "seed": self.seed,
+            "nodes": self.nodes,
+            "ticks": self.ticks,
+            "tick_seconds": self.tick_s,
+            "fast": self.fast,
+            "sim_seconds": round(sim_seconds, 3),
+            "wall_seconds": round(time.monotonic() - self.wall_started, 3),
+            "settle_seconds": round(self.settle_seconds, 3),
+            "samples": self.samples,
+            "orders": {
+                "submitted": stats.get("orders_submitted", 0),
+                "acknowledged": acked,
+                "rejected": stats.get("orders_rejected", 0),
+                "pending": stats.get("orders_pending", 0),
+            },
+            "trades": perf.get("total_trades", 0),
+            "throughput_ops": {
+                "average": round(acked / sim_seconds, 2) if sim_seconds > 0 else 0.0,
+                "peak": round(self.peak_throughput, 2),
+            },
+            "latency_ms": latency_summary(self.latencies),
+            "leader_changes": stats.get("leader_changes", 0),
+            "health_states_visited": visited,
+            "health_timeline": self.health_timeline,
+            "faults": [r.as_dict() for r in (self.injector.records if self.injector else [])],
+            "alerts": pair_alerts(self.alert_events),
+            "final": {
+                "health_status": final_health,
+                "leader": cluster.leader_id,
+                "term": (latest.get("cluster") or {}).get("current_term"),
+                "digests_equal": digests_equal,
+                "digests": digests,
+                "last_applied": applied,
+            },
+        }
+
+
+def latency_summary(values: list[float]) -> dict[str, Any]:
+    """Count, average and nearest-rank percentiles of consensus latencies (ms)."""
+    if not values:
+        return {"count": 0, "avg": None, "p50": None, "p90": None, "p99": None, "max": None}
+    ordered = sorted(values)
+
+    def pct(fraction: float) -> float:
+        index = min(len(ordered) - 1, max(0, int(round(fraction * len(ordered) + 0.5)) - 1))
+        return round(ordered[index], 3)
+
+    return {"count": len(ordered), "avg": round(sum(ordered) / len(ordered), 3), "p50": pct(0.50),
+            "p90": pct(0.90), "p99": pct(0.99), "max": round(ordered[-1], 3)}
+
+
+def pair_alerts(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Join firing and resolved events of the same episode: name, fired/resolved times and ticks."""
+    episodes: dict[tuple[Any, Any], dict[str, Any]] = {}
+    order: list[tuple[Any, Any]] = []
+    for event in events:
+        key = (event.get("fingerprint") or event.get("name"), event.get("started_at_sim"))
+        if key not in episodes:
+            episodes[key] = {"name": event.get("name"), "severity": event.get("severity"),
+                             "message": event.get("message"), "fired_at": None, "fired_tick": None,
+                             "resolved_at": None, "resolved_tick": None}
+            order.append(key)
+        episode = episodes[key]
+        if event.get("status") == "firing":
+            episode["fired_at"], episode["fired_tick"] = event.get("sim_time"), event.get("tick")
+        else:
+            episode["resolved_at"], episode["resolved_tick"] = event.get("sim_time"), event.get("tick")
+    return [episodes[key] for key in order]
+
+
+class DemoView:
+    """Progress on stderr: a rich live panel on a terminal, the seed's plain lines otherwise."""
+
+    def __init__(self, run: DemoRun) -> None:
+        from raftctl.commands._common import stderr_console
+
+        self.run = run
+        self.console = stderr_console()
+        self.interactive = self.console.is_terminal
+        self.events: deque[str] = deque(maxlen=6)
+        self._live: Any = None
+
+    def live(self):
+        import contextlib
+
+        if not self.interactive:
+            return contextlib.nullcontext()
+        from rich.live import Live
+
+        self._live = Live(self._frame(), console=self.console, refresh_per_second=4, transient=False)
+        return self._live
+
+    def note(self, text: str) -> None:
+        self._print(text)
+
+    def on_tick(self, tick: int) -> None:
+        if self._live is not None:
+            self._live.update(self._frame())
+
+    def on_sample(self, index: int, sample: dict[str, Any]) -> None:
+        if self._live is None:
+            from raftctl.commands.render import plain_line
+
+            self._print(plain_line(sample, index))
+
+    def on_fault(self, text: str) -> None:
+        self.events.append(text)
+        if self._live is None:
+            self._print(text)
+
+    def on_alert(self, alert: dict[str, Any], tick: int) -> None:
+        text = f"tick {tick}: alert {alert.get('status')}: {alert.get('name')} ({alert.get('severity')})"
+        self.events.append(text)
+        if self._live is None:
+            self._print(text)
+
+    def _print(self, text: str) -> None:
+        if self._live is not None:
+            self._live.console.print(text, markup=False, highlight=False)
+        else:
+            import sys
+
+            sys.stderr.write(text + "\n")
+            sys.stderr.flush()
+
+    def _frame(self):
+        from rich.console import Group
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+        from rich.text import Text
+
+        from raftctl.commands.render import dashboard
+
+        run = self.run
+        bar = Table.grid(padding=(0, 1))
+        bar.add_column(no_wrap=True)
+        bar.add_column(width=30)
+        bar.add_column(no_wrap=True)
+        bar.add_row(
+            Text(f"tick {run.tick}/{run.ticks}", style="bold"),
+            ProgressBar(total=run.ticks, completed=run.tick, width=30),
+            Text(f"sim {run.cluster.now if run.cluster else 0:.1f}s  seed {run.seed}"
+                 + ("  fast" if run.fast else ""), style="dim"),
+        )
+        upcoming = [s for s in run.steps if s.tick > run.tick]
+        lines = [bar]
+        if upcoming:
+            nxt = upcoming[0]
+            lines.append(Text(f"next: tick {nxt.tick}: {FAULT_TITLES.get(nxt.kind, nxt.kind)}", style="dim"))
+        for event in self.events:
+            lines.append(Text(event, style="yellow" if "alert firing" in event else ""))
+        return dashboard(run.latest, run.history, title=f"raftctl demo · {run.nodes} nodes", width=40,
+                         extra=Group(*lines))
+
+    # -- final report -------------------------------------------------------------------------
+
+    def print_report(self, report: dict[str, Any]) -> None:
+        """The human report on stdout."""
+        from rich.table import Table
+        from rich.text import Text
+
+        from raftctl.commands._common import stdout_console
+
+        out = stdout_console()
+        ok = report["ok"]
+        final = report["final"]
+        out.print(Text("Demo report", style="bold underline"))
+        lat = report["latency_ms"]
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold")
+        grid.add_column()
+        grid.add_row("run", f"{report['nodes']} nodes, {report['ticks']} ticks, seed {report['seed']}, "
+                            f"{report['sim_seconds']:.1f} s simulated in {report['wall_seconds']:.1f} s")
+        orders = report["orders"]
+        grid.add_row("orders", f"{orders['submitted']:,} submitted, {orders['acknowledged']:,} committed, "
+                               f"{orders['pending']:,} pending")
+        grid.add_row("trades", f"{report['trades']:,}")
+        grid.add_row("throughput", f"{report['throughput_ops']['average']:,.1f} ops/s average, "
+                                   f"{report['throughput_ops']['peak']:,.1f} peak")
+        if lat["count"]:
+            grid.add_row("latency", f"avg {lat['avg']:.1f} ms, p50 {lat['p50']:.1f}, p90 {lat['p90']:.1f}, "
+                                    f"p99 {lat['p99']:.1f}, max {lat['max']:.1f} ({lat['count']:,} orders)")
+        grid.add_row("leader changes", str(report["leader_changes"]))
+        grid.add_row("health visited", ", ".join(report["health_states_visited"]) or "-")
+        timeline = " → ".join(f"{h['status']}@{h['sim_time']:.0f}s" for h in report["health_timeline"])
+        grid.add_row("health timeline", timeline)
+        out.print(grid)
+        if report["faults"]:
+            faults = Table(title="Faults", title_justify="left", header_style="bold", pad_edge=False)
+            for column in ("tick", "fault", "nodes", "healed at tick"):
+                faults.add_column(column)
+            for fault in report["faults"]:
+                faults.add_row(str(fault["tick"]), fault["description"], ", ".join(fault["nodes"]) or "-",
+                               str(fault["heal_tick"]) if fault["healed_at"] is not None else "end")
+            out.print(faults)
+        if report["alerts"]:
+            alerts = Table(title="Alerts", title_justify="left", header_style="bold", pad_edge=False)
+            for column in ("alert", "severity", "fired", "resolved"):
+                alerts.add_column(column)
+            for alert in report["alerts"]:
+                fired = f"{alert['fired_at']:.1f}s (tick {alert['fired_tick']})" if alert["fired_at"] is not None else "-"
+                resolved = (f"{alert['resolved_at']:.1f}s (tick {alert['resolved_tick']})"
+                            if alert["resolved_at"] is not None else "still firing")
+                alerts.add_row(alert["name"], alert["severity"], fired, resolved)
+            out.print(alerts)
+        else:
+            out.print("Alerts: none fired")
+        digest_note = "equal" if final["digests_equal"] else "DIFFERENT"
+        verdict = Text()
+        verdict.append("Final: ", style="bold")
+        verdict.append(str(final["health_status"]), style="bold green" if final["health_status"] == "HEALTHY" else "bold red")
+        verdict.append(f", leader {final['leader']}, term {final['term']}, state digests {digest_note}")
+        out.print(verdict)
+        out.print(Text("RESULT: OK" if ok else "RESULT: FAILED", style="bold green" if ok else "bold red"))
