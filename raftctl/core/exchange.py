@@ -20,7 +20,9 @@ Conventions (part of the replicated contract, so every node must agree):
 State digest: every resting order gets an odd 64-bit key ``k`` from a stable hash
 of (symbol, side, price, sequence number, id); the book contributes
 ``sum(k * (qty + 1)) mod 2**64``.  The sum is updated in O(1) on fill and cancel,
-and ``digest()`` hashes it together with the counters.  Time priority is covered
+and ``digest()`` hashes it together with the counters (so two digests differ
+exactly when the states differ, up to a 2**-64 chance of collision; a change of
+one order's quantity always shows).  Time priority is covered
 because the sequence number (the value of ``orders_accepted`` when the order
 arrived) fixes each order's place in its price level.
 
@@ -209,12 +211,17 @@ def _order_key(tag: bytes, ticks: int, seq: int, order_id: str) -> int:
     return int.from_bytes(blake2b(data, digest_size=8).digest(), "little") | 1
 
 
-# Order record layout (a plain list: cheap to create, mutable in place).
-_QTY, _OID, _SEQ, _KEY, _SIDE, _LEVEL_KEY = range(6)
+# An order record is a plain list (cheap to create, mutable in place):
+#   [qty, order_id, seq, hash_key (0 until assigned), side, level_key]
+# qty 0 marks a record that has left the book (filled or cancelled).
 
 
 class Exchange:
-    """Replicated matching engine: apply committed commands, expose a cheap digest."""
+    """Replicated matching engine: apply committed commands, expose a cheap digest.
+
+    Not thread-safe, and ``digest()`` updates internal bookkeeping too: callers
+    serialize all access (the cluster does so under ``cluster.lock``).
+    """
 
     __slots__ = (
         "_books",
