@@ -12,6 +12,7 @@ import heapq
 import random
 import threading
 import time
+import zlib
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
@@ -349,9 +350,10 @@ class Cluster:
         if raft is None or not self._connected(msg.src, msg.dst):
             self.counters["messages_dropped"] += 1
             return
-        self.trace_hash = hash((self.trace_hash, int(self.now_ms * 1000), msg.kind, msg.src,
-                                msg.dst, msg.term, msg.prev_index, len(msg.entries),
-                                msg.match_index, msg.granted)) & _MASK64
+        # Only ints go into the trace hash: str hashes are salted per process (PYTHONHASHSEED).
+        self.trace_hash = hash((self.trace_hash, int(self.now_ms * 1000), msg.kind,
+                                self._by_id[msg.src].index, node.index, msg.term, msg.prev_index,
+                                len(msg.entries), msg.match_index, msg.granted)) & _MASK64
         raft.step(msg, self.now_ms)
         self._after(node)
 
@@ -516,7 +518,8 @@ class Cluster:
     def _record_fault(self, kind: str, *args: Any) -> None:
         self.counters["faults_injected"] += 1
         self.fault_log.append((self.now, kind, args))
-        self.trace_hash = hash((self.trace_hash, int(self.now_ms * 1000), kind, args)) & _MASK64
+        stable = zlib.crc32(repr((kind, args)).encode())
+        self.trace_hash = hash((self.trace_hash, int(self.now_ms * 1000), stable)) & _MASK64
         self._notify(kind, args=args, at=self.now)
 
     def crash(self, node_id: str) -> None:

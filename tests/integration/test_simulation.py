@@ -103,3 +103,16 @@ def test_checker_detects_a_corrupted_state_machine():
     cluster.corrupt_state("node2")
     cluster.run_for(1.0)
     assert any("digest" in v for v in checker.violations), checker.violations
+
+
+def test_replay_is_identical_across_processes_with_different_hash_salts():
+    import subprocess
+    import sys
+
+    code = "from raftctl.core.chaos import run_one; print(run_one(77, duration_s=5.0).trace_hash)"
+    outs = set()
+    for salt in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": salt}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        outs.add(out.stdout.strip())
+    assert len(outs) == 1, f"seed 77 replayed differently across processes: {outs}"
