@@ -1,0 +1,297 @@
+"""The CLI as subprocesses against real raftctl servers on 127.0.0.1, ephemeral ports.
+
+Servers are either `raftctl serve` subprocesses or, where a test needs a fault at an exact
+moment, a DashboardServer in this process over a simulated cluster the test drives.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from raftctl import Cluster, DashboardServer, MetricsCollector, Workload
+
+RAFTCTL = [sys.executable, "-m", "raftctl"]
+SEED = 11
+
+
+def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "120"}
+    env.pop("RAFTCTL_URL", None)
+    proc = subprocess.run([*RAFTCTL, *args], capture_output=True, text=True, timeout=timeout, env=env)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+class LiveCluster:
+    """A real dashboard over a simulated cluster; the test advances simulated time."""
+
+    def __init__(self, seed: int = SEED) -> None:
+        self.seed = seed
+        self.cluster = Cluster(node_count=5, seed=seed)
+        assert self.cluster.run_until(lambda: self.cluster.leader_id is not None, timeout=10.0), f"seed {seed}"
+        Workload(self.cluster, rate=50, seed=seed)
+        self.collector = MetricsCollector(collection_interval=1.0, retention_period=300)
+        self.collector.set_cluster(self.cluster)
+        self.server = DashboardServer(collector=self.collector, host="127.0.0.1", port=0).start()
+        self.url = self.server.url
+        self.advance(3)
+
+    def advance(self, seconds: int) -> None:
+        for _ in range(seconds):
+            self.cluster.run_for(1.0)
+            self.collector.collect()
+
+    def close(self) -> None:
+        self.server.stop()
+        self.collector.stop()
+
+
+@pytest.fixture
+def live():
+    cluster = LiveCluster()
+    yield cluster
+    cluster.close()
+
+
+class Receiver:
+    def __init__(self) -> None:
+        self.bodies: list[dict] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                receiver.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_summary_json_matches_the_api(live):
+    proc = run("summary", "--url", live.url, "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    with urllib.request.urlopen(live.url + "/api/summary", timeout=5) as response:
+        api = json.loads(response.read())
+    assert doc == api, f"seed {live.seed}"
+    assert doc["cluster"]["health_status"] == "HEALTHY"
+    assert set(doc["nodes"]) == {f"node{i}" for i in range(1, 6)}
+
+
+def test_watch_once_prints_every_node(live):
+    proc = run("watch", "--url", live.url, "--once")
+    assert proc.returncode == 0, proc.stderr
+    for i in range(1, 6):
+        assert f"node{i}" in proc.stdout
+    assert "LEADER" in proc.stdout
+
+
+def test_alerts_follow_the_cluster_through_quorum_loss(live, tmp_path: Path):
+    receiver = Receiver()
+    args = ("alerts", "--url", live.url, "--sink", f"webhook:{receiver.url}",
+            "--state-file", str(tmp_path / "state.json"))
+    try:
+        proc = run(*args)
+        assert proc.returncode == 0, (live.seed, proc.stdout, proc.stderr)
+        assert proc.stdout.startswith("RAFTCTL OK") and "healthy_nodes=5;;;0;5" in proc.stdout
+        assert receiver.bodies == []
+
+        leader = live.cluster.leader_id
+        victims = [leader] + [n for n in live.cluster.node_ids if n != leader][:2]
+        for node in victims:
+            live.cluster.crash(node)
+        live.advance(4)
+        proc = run(*args)
+        assert proc.returncode == 2, (live.seed, proc.stdout)
+        assert "quorum_loss" in proc.stdout
+        fired = {b["alerts"][0]["labels"]["alertname"] for b in receiver.bodies if b["status"] == "firing"}
+        assert "quorum_loss" in fired
+        count = len(receiver.bodies)
+        assert run(*args).returncode == 2
+        assert len(receiver.bodies) == count, "an alert was sent twice"
+
+        for node in victims:
+            live.cluster.restart(node)
+        for _ in range(30):  # bounded in simulated seconds
+            live.advance(1)
+            if live.collector.latest()["cluster"]["health_status"] == "HEALTHY" and not live.collector.active_alerts():
+                break
+        else:
+            pytest.fail(f"seed {live.seed}: no recovery within 30 s simulated")
+        proc = run(*args)
+        assert proc.returncode == 0, (live.seed, proc.stdout)
+        resolved = [b["alerts"][0]["labels"]["alertname"] for b in receiver.bodies if b["status"] == "resolved"]
+        assert "quorum_loss" in resolved and resolved.count("quorum_loss") == 1
+        count = len(receiver.bodies)
+        assert run(*args).returncode == 0
+        assert len(receiver.bodies) == count
+    finally:
+        receiver.close()
+
+
+def test_demo_fast_json_report():
+    proc = run("demo", "--fast", "--no-browser", "--json", "--port", "0", "--seed", str(SEED))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)  # stdout holds the report and nothing else
+    assert report["ok"] is True
+    assert report["health_states_visited"] == ["HEALTHY", "DEGRADED", "UNHEALTHY"]
+    names = {a["name"] for a in report["alerts"]}
+    assert {"quorum_loss", "cluster_unhealthy"} <= names
+    assert all(a["fired_at"] is not None and a["resolved_at"] is not None for a in report["alerts"])
+    assert report["final"]["health_status"] == "HEALTHY" and report["final"]["digests_equal"] is True
+    assert len(set(report["final"]["digests"].values())) == 1
+    assert [f["tick"] for f in report["faults"]] == [30, 60, 100, 130]
+    assert report["orders"]["acknowledged"] > 0 and report["latency_ms"]["p99"] is not None
+    assert report["leader_changes"] >= 2
+    # progress went to stderr in the seed's format
+    assert "[1] Healthy: 5/5, Leader: node" in proc.stderr
+
+
+def test_demo_same_seed_same_run():
+    args = ("demo", "--fast", "--no-dashboard", "--json", "--ticks", "60", "--seed", "5")
+    first, second = json.loads(run(*args).stdout), json.loads(run(*args).stdout)
+    for key in ("orders", "trades", "faults", "alerts", "final", "health_timeline"):
+        assert first[key] == second[key], key
+
+
+def test_demo_human_report_on_stdout():
+    proc = run("demo", "--fast", "--no-dashboard", "--ticks", "40", "--seed", str(SEED))
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
+    assert "Demo report" in proc.stdout and "RESULT: OK" in proc.stdout
+    assert "Healthy:" not in proc.stdout  # progress lines stay on stderr
+
+
+def _wait_for_line(stream, needle: str, deadline_s: float) -> str:
+    found: list[str] = []
+
+    def reader() -> None:
+        for line in stream:
+            if needle in line:
+                found.append(line)
+                return
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    thread.join(deadline_s)
+    assert found, f"no line with {needle!r} within {deadline_s} s"
+    return found[0]
+
+
+def test_serve_answers_and_exits_cleanly_on_sigterm(tmp_path: Path):
+    jsonl = tmp_path / "samples.jsonl"
+    proc = subprocess.Popen([*RAFTCTL, "serve", "--port", "0", "--interval", "0.2", "--seed", str(SEED),
+                             "--sink", f"jsonl:{jsonl}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "NO_COLOR": "1"})
+    try:
+        line = _wait_for_line(proc.stderr, "dashboard at", 30)
+        url = line.split("dashboard at ", 1)[1].split("/ ", 1)[0].rstrip("/")
+        deadline = time.monotonic() + 20
+        while True:  # wait for a few samples, bounded
+            summary = run("summary", "--url", url, "--json")
+            if summary.returncode == 0 and json.loads(summary.stdout)["sequence"] >= 3:
+                break
+            assert time.monotonic() < deadline, summary.stderr
+            time.sleep(0.1)
+        watch = run("watch", "--url", url, "--once")
+        assert watch.returncode == 0 and all(f"node{i}" in watch.stdout for i in range(1, 6))
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+        rest = proc.stderr.read()
+        assert "Traceback" not in rest and "sinks flushed" in rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    lines = jsonl.read_text().splitlines()
+    assert len(lines) >= 3
+    records = [json.loads(line) for line in lines]  # every line complete
+    samples = [r for r in records if "cluster" in r or r.get("kind") == "sample" or r.get("type") == "sample"]
+    assert samples, records[:1]
+
+
+# -- bad input -----------------------------------------------------------------------------
+
+def assert_usage_error(proc: subprocess.CompletedProcess, *fragments: str, code: int = 2) -> None:
+    assert proc.returncode == code, (proc.returncode, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (("demo", "--nodes", "0"), "--nodes"),
+    (("demo", "--nodes", "-3"), "--nodes"),
+    (("demo", "--nodes", "abc"), "--nodes"),
+    (("demo", "--ticks", "0"), "--ticks"),
+    (("demo", "--fail-at", "30,500"), "beyond"),
+    (("demo", "--fail-at", "30,x"), "not a tick number"),
+    (("demo", "--ticks", "50", "--fail-at", "60"), "beyond"),
+    (("demo", "--sink", "carrier-pigeon"), "unknown sink"),
+    (("demo", "--json", "--sink", "stdout"), "--sink"),
+    (("serve", "--sink", "nope:x"), "unknown sink"),
+    (("serve", "--chaos", "sometimes"), "--chaos"),
+    (("serve", "--nodes", "0"), "--nodes"),
+    (("demo", "--frobnicate"), "--frobnicate"),
+    (("frobnicate",), "frobnicate"),
+])
+def test_bad_input_is_a_one_line_usage_error(args, fragment):
+    assert_usage_error(run(*args), fragment)
+
+
+def test_port_in_use_is_a_one_line_error():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        for command in ("demo", "serve"):
+            extra = ("--fast", "--no-browser", "--ticks", "5") if command == "demo" else ()
+            assert_usage_error(run(command, "--port", str(port), *extra), "already in use", code=1)
+
+
+def test_version_and_help_are_fast_and_clean():
+    proc = run("--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("raftctl ")
+    for command in ("demo", "serve", "watch", "summary", "alerts", "sinks"):
+        proc = run(command, "--help")
+        assert proc.returncode == 0 and "Examples" in proc.stdout, command
+    # --help must not import the simulator or the server
+    code = ("import sys; sys.argv=['raftctl','--help']\n"
+            "from raftctl import cli\n"
+            "try:\n    cli.run(['--help'])\nexcept SystemExit:\n    pass\n"
+            "heavy=[m for m in ('raftctl.core.cluster','raftctl.dashboard.server','raftctl.core.collector') if m in sys.modules]\n"
+            "print('HEAVY', heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30).stdout
+    assert "HEAVY []" in out, out
+
+
+def test_sinks_lists_the_builtins():
+    proc = run("sinks")
+    assert proc.returncode == 0
+    for name in ("stdout", "jsonl", "webhook"):
+        assert name in proc.stdout
+    rows = json.loads(run("sinks", "--json").stdout)
+    assert {r["name"] for r in rows} >= {"stdout", "jsonl", "webhook"}
