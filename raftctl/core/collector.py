@@ -328,7 +328,8 @@ class MetricsCollector:
             return
         self._open_sinks()
         for worker in self._workers:
-            worker.submit("sample", sample)
+            if worker.sink.accepts_samples:
+                worker.submit("sample", sample)
             for event in events:
                 worker.submit("alert", event)
 

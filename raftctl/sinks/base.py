@@ -46,6 +46,8 @@ class Sink:
     name = "sink"
     spec_syntax = "sink"
     description = ""
+    #: False for sinks that only care about alert events; samples are then never queued for them
+    accepts_samples = True
 
     def __init__(self, arg: str | None = None, **options: Any) -> None:
         if options:

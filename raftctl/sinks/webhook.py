@@ -76,6 +76,7 @@ class WebhookSink(Sink):
     name = "webhook"
     spec_syntax = "webhook:URL"
     description = "POST alert events in Alertmanager webhook v4 format to URL"
+    accepts_samples = False  # a sample per second must never crowd alerts out of the queue
 
     def __init__(self, arg: str | None = None, secret: str | None = None, timeout: float = 2.0,
                  retries: int = 3, backoff: float = 0.2, max_backoff: float = 5.0,
