@@ -372,7 +372,7 @@ class Cluster:
             if self.checker is not None:
                 self.checker.on_snapshot_install(node, raft.storage.snap_index)
         if raft.commit_index > raft.last_applied:
-            self._apply(node, raft.take_committed())
+            self._apply(node, *raft.take_committed_slice())
         if raft.state == LEADER and node.led_term != raft.term:
             node.led_term = raft.term
             self.counters["elections_won"] += 1
@@ -387,12 +387,15 @@ class Cluster:
             node.timer_at = max(deadline, self.now_ms)
             self._push(node.timer_at, _TIMER, (node, raft))
 
-    def _apply(self, node: ExchangeNode, entries: list) -> None:
-        exchange = node.exchange
+    def _apply(self, node: ExchangeNode, first_index: int, entries: list) -> None:
+        apply = node.exchange.apply
         sessions = node.sessions
         is_leader = node.raft.state == LEADER
         checker = self.checker
-        for index, term, command in entries:
+        outstanding = self.outstanding
+        index = first_index - 1
+        for term, command in entries:
+            index += 1
             if command is None:
                 if checker is not None:
                     checker.on_apply(node, index, term, None, False)
@@ -401,24 +404,30 @@ class Cluster:
             sess = sessions.get(client_id)
             if sess is None:
                 sess = sessions[client_id] = [0, set()]
-            if seq <= sess[0] or seq in sess[1]:
+            low = sess[0]
+            if seq == low + 1:
+                # The common case: the next order of this client, in sequence.
+                above = sess[1]
+                if above:
+                    while seq + 1 in above:
+                        seq += 1
+                        above.discard(seq)
+                    sess[0] = seq
+                    seq = command[1]
+                else:
+                    sess[0] = seq
+                effective = True
+                apply(order, f"{client_id}:{seq}")
+            elif seq <= low or seq in sess[1]:
                 effective = False
                 node.duplicates_skipped += 1
             else:
                 effective = True
-                if seq == sess[0] + 1:
-                    low = seq
-                    above = sess[1]
-                    while low + 1 in above:
-                        low += 1
-                        above.discard(low)
-                    sess[0] = low
-                else:
-                    sess[1].add(seq)
-                exchange.apply(order, f"{client_id}:{seq}")
+                sess[1].add(seq)
+                apply(order, f"{client_id}:{seq}")
             if checker is not None:
                 checker.on_apply(node, index, term, command, effective)
-            if is_leader:
+            if is_leader and (client_id, seq) in outstanding:
                 self._ack(client_id, seq)
         self._maybe_snapshot(node)
 

@@ -562,6 +562,17 @@ class RaftNode:
         self.last_applied = self.commit_index
         return out
 
+    def take_committed_slice(self) -> tuple[int, list]:
+        """Like :meth:`take_committed` without building tuples: ``(first_index, [(term, command), ...])``."""
+        if self.commit_index <= self.last_applied:
+            return self.last_applied + 1, []
+        st = self.storage
+        start = self.last_applied + 1
+        base = st.snap_index + 1
+        entries = st.log[start - base:self.commit_index - base + 1]
+        self.last_applied = self.commit_index
+        return start, entries
+
     def compact(self, upto_index: int, snapshot_data: Any) -> None:
         """Replace the log prefix up to ``upto_index`` (already applied) with a snapshot."""
         st = self.storage
