@@ -45,20 +45,28 @@ def get(url: str, path: str, headers: dict[str, str] | None = None, method: str 
 
 
 def raw_exchange(url: str, data: bytes, timeout: float = 5.0) -> bytes:
-    """Send raw bytes on a new socket and return everything the server answers before closing."""
+    """Send raw bytes on a new socket; return the first response (head and Content-Length body)."""
     host, port = url.removeprefix("http://").rsplit(":", 1)
     with socket.create_connection((host, int(port)), timeout=timeout) as sock:
         sock.sendall(data)
-        chunks = []
+        received = b""
         while True:
+            head, sep, body = received.partition(b"\r\n\r\n")
+            if sep:
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                if len(body) >= length:
+                    return received
             try:
                 chunk = sock.recv(65536)
             except (ConnectionResetError, TimeoutError):
-                break
+                return received
             if not chunk:
-                break
-            chunks.append(chunk)
-    return b"".join(chunks)
+                return received
+            received += chunk
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 5.0, interval: float = 0.02) -> bool:
