@@ -1,17 +1,17 @@
 """Compact, bounded time series for the metrics collector.
 
-Each numeric series is one ``array`` used as a ring buffer, so a retained sample costs a few
-bytes per value instead of a dict per sample; memory stops growing once the ring is full.
+Samples are kept as fixed-width rows of numbers in a few ``array`` ring buffers (one for the
+cluster's floats, one for its integers, one per node), so a retained sample costs 8 bytes per
+value instead of a dict per sample, and memory stops growing once the rings are full.
 """
 
 from __future__ import annotations
 
 import bisect
-import math
+import struct
 from array import array
-from typing import Any, Iterable, Iterator
 
-__all__ = ["Ring", "SampleStore", "STATE_CODES", "STATE_NAMES", "HEALTH_CODES", "HEALTH_NAMES"]
+__all__ = ["RowRing", "SampleStore", "STATE_CODES", "STATE_NAMES", "HEALTH_CODES", "HEALTH_NAMES"]
 
 STATE_NAMES = ("LEADER", "FOLLOWER", "CANDIDATE", "DOWN")
 STATE_CODES = {name: code for code, name in enumerate(STATE_NAMES)}
@@ -20,108 +20,78 @@ HEALTH_CODES = {name: code for code, name in enumerate(HEALTH_NAMES)}
 
 _ABSENT = -1  # node not part of the cluster at that sample
 _UNKNOWN = -1  # integer metric with no value (e.g. replication lag without a leader)
+_DOWN = STATE_CODES["DOWN"]
 
 
-class Ring:
-    """A fixed-capacity ring buffer over an ``array`` (typecode ``'d'``, ``'q'``, ...).
+class RowRing:
+    """Fixed-width rows in one ``array``, used as a ring of at most ``capacity`` rows.
 
-    Grows by appending until ``capacity`` values are held, then overwrites the oldest.
-    Index 0 is always the oldest retained value.
+    A row is written with a single C call (``extend`` while growing, ``pack_into`` once full),
+    which keeps a sample's cost at a handful of calls however many values it carries.
     """
 
-    __slots__ = ("_data", "_capacity", "_head")
+    __slots__ = ("data", "width", "capacity", "head", "_packer")
 
-    def __init__(self, typecode: str, capacity: int, prefill: Iterable[float] = ()) -> None:
-        if capacity < 1:
-            raise ValueError("ring capacity must be >= 1")
-        self._data = array(typecode, prefill)
-        self._capacity = capacity
-        self._head = 0  # slot of the oldest value once the ring is full
-        if len(self._data) > capacity:
-            raise ValueError("prefill longer than capacity")
-
-    def append(self, value: float) -> None:
-        data = self._data
-        if len(data) < self._capacity:
-            data.append(value)
-        else:
-            data[self._head] = value
-            self._head = (self._head + 1) % self._capacity
+    def __init__(self, typecode: str, width: int, capacity: int) -> None:
+        self.data = array(typecode)
+        self.width = width
+        self.capacity = capacity
+        self.head = 0  # oldest row once full
+        self._packer = struct.Struct(f"={width}{typecode}")
 
     def __len__(self) -> int:
-        return len(self._data)
+        return len(self.data) // self.width
 
-    def __getitem__(self, index: int) -> Any:
-        size = len(self._data)
-        if index < 0:
-            index += size
-        if not 0 <= index < size:
-            raise IndexError("ring index out of range")
-        if size < self._capacity:
-            return self._data[index]
-        return self._data[(self._head + index) % self._capacity]
+    def append(self, row: tuple) -> None:
+        if len(self.data) < self.capacity * self.width:
+            self.data.extend(row)
+        else:
+            self._packer.pack_into(self.data, self.head * self.width * self.data.itemsize, *row)
+            self.head = (self.head + 1) % self.capacity
 
-    def __iter__(self) -> Iterator[Any]:
-        data = self._data
-        if len(data) < self._capacity or self._head == 0:
-            return iter(data)
-        return iter(data[self._head:] + data[: self._head])
+    def pad(self, rows: int, row: tuple) -> None:
+        for _ in range(rows):
+            self.append(row)
 
-    def tail(self, count: int) -> list:
-        """The newest ``count`` values, oldest first."""
-        size = len(self._data)
+    def tail(self, count: int) -> list[list]:
+        """The newest ``count`` rows as lists, oldest first."""
+        size = len(self)
         count = max(0, min(count, size))
         if count == 0:
             return []
-        if size < self._capacity:
-            return self._data[size - count:].tolist()
-        start = (self._head + size - count) % self._capacity
-        end = start + count
-        if end <= self._capacity:
-            return self._data[start:end].tolist()
-        return self._data[start:].tolist() + self._data[: end - self._capacity].tolist()
+        width = self.width
+        if size < self.capacity:
+            flat = self.data[(size - count) * width:].tolist()
+        else:
+            start = (self.head + size - count) % self.capacity
+            end = start + count
+            flat = self.data[start * width:end * width].tolist()
+            if end > self.capacity:
+                flat += self.data[: (end - self.capacity) * width].tolist()
+        return [flat[i:i + width] for i in range(0, len(flat), width)]
 
-    @property
-    def capacity(self) -> int:
-        return self._capacity
+    def column(self, index: int, count: int) -> list:
+        return [row[index] for row in self.tail(count)]
 
     def nbytes(self) -> int:
-        return self._data.buffer_info()[1] * self._data.itemsize
+        return self.data.buffer_info()[1] * self.data.itemsize
 
 
-# Scalar series: (key in the flat row, section in the sample document, typecode).
-_SCALARS: tuple[tuple[str, str | None, str], ...] = (
-    ("timestamp", None, "d"),
-    ("sim_time", None, "d"),
-    ("sequence", None, "q"),
-    ("cluster_size", "cluster", "q"),
-    ("healthy_nodes", "cluster", "q"),
-    ("current_term", "cluster", "q"),
-    ("leader_changes", "cluster", "q"),
-    ("total_orders", "performance", "q"),
-    ("total_trades", "performance", "q"),
-    ("throughput_ops", "performance", "d"),
-    ("avg_latency_ms", "performance", "d"),
-    ("p50_latency_ms", "performance", "d"),
-    ("p99_latency_ms", "performance", "d"),
-    ("commit_apply_lag", "performance", "q"),
-    ("alerts_firing", None, "q"),
-)
-_NODE_INTS = ("commit_index", "last_applied", "log_length", "peers_connected", "term",
-              "replication_lag")
-
-
-class _NodeSeries:
-    __slots__ = ("state", "ints", "last_contact_ms")
-
-    def __init__(self, capacity: int, prefill: int) -> None:
-        self.state = Ring("b", capacity, [_ABSENT] * prefill)
-        self.ints = {key: Ring("q", capacity, [_UNKNOWN] * prefill) for key in _NODE_INTS}
-        self.last_contact_ms = Ring("d", capacity, [math.nan] * prefill)
+# Row layouts. Floats: timestamp, sim_time and the latency/throughput gauges.
+_FLOATS = ("timestamp", "sim_time", "throughput_ops", "avg_latency_ms", "p50_latency_ms",
+           "p99_latency_ms")
+# Integers: counters, gauges and small codes (health, booleans, leader index).
+_INTS = ("sequence", "cluster_size", "healthy_nodes", "current_term", "leader_changes",
+         "total_orders", "total_trades", "commit_apply_lag", "alerts_firing", "health",
+         "aligned", "quorum", "leader")
+# Per node: state code, the node gauges, and last contact in microseconds (-1 = unknown).
+_NODE = ("state", "commit_index", "last_applied", "log_length", "peers_connected", "term",
+         "replication_lag", "last_contact_us")
+_ABSENT_ROW = (_ABSENT,) + (_UNKNOWN,) * (len(_NODE) - 1)
 
 
 class SampleStore:
-    """Retains at most ``capacity`` samples as parallel ring buffers.
+    """Retains at most ``capacity`` samples as rows in a few ring-buffered arrays.
 
     ``append`` takes a full sample document; ``window`` rebuilds dicts for the samples whose
     ``sim_time`` lies in the requested window. Not thread-safe: the collector serialises access.
@@ -131,17 +101,14 @@ class SampleStore:
         if capacity < 1:
             raise ValueError("capacity must be >= 1")
         self.capacity = capacity
-        self._scalars = {key: Ring(code, capacity) for key, _section, code in _SCALARS}
-        self._health = Ring("b", capacity)
-        self._aligned = Ring("b", capacity)
-        self._quorum = Ring("b", capacity)
-        self._leader = Ring("i", capacity)  # index into _node_ids, -1 = no leader
+        self._floats = RowRing("d", len(_FLOATS), capacity)
+        self._ints = RowRing("q", len(_INTS), capacity)
         self._reasons: list[tuple[str, ...]] = []  # ring of shared tuples, same head rule
         self._reasons_head = 0
         self._reason_cache: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._node_ids: list[str] = []
         self._node_index: dict[str, int] = {}
-        self._nodes: dict[str, _NodeSeries] = {}
+        self._nodes: dict[str, RowRing] = {}
         self._count = 0  # samples currently retained
 
     def __len__(self) -> int:
@@ -154,49 +121,47 @@ class SampleStore:
     def has_node(self, node_id: str) -> bool:
         return node_id in self._nodes
 
-    def _node(self, node_id: str) -> _NodeSeries:
-        series = self._nodes.get(node_id)
-        if series is None:
-            # a node first seen now was absent from every earlier retained sample
-            series = _NodeSeries(self.capacity, self._count)
-            self._nodes[node_id] = series
-            self._node_index[node_id] = len(self._node_ids)
-            self._node_ids.append(node_id)
-        return series
+    def _add_node(self, node_id: str) -> RowRing:
+        table = RowRing("q", len(_NODE), self.capacity)
+        # a node first seen now was absent from every earlier retained sample
+        table.pad(self._count, _ABSENT_ROW)
+        self._nodes[node_id] = table
+        self._node_index[node_id] = len(self._node_ids)
+        self._node_ids.append(node_id)
+        return table
 
     def append(self, sample: dict) -> None:
         """Store one sample document (as built by the collector)."""
         cluster = sample["cluster"]
-        performance = sample["performance"]
+        perf = sample["performance"]
         nodes = sample["nodes"]
-        for key, section, _code in _SCALARS:
-            if section is None:
-                value = len(sample["alerts"]) if key == "alerts_firing" else sample[key]
-            else:
-                value = (cluster if section == "cluster" else performance)[key]
-            self._scalars[key].append(value if value is not None else _UNKNOWN)
-        self._health.append(HEALTH_CODES[cluster["health_status"]])
-        self._aligned.append(1 if cluster["consensus_aligned"] else 0)
-        self._quorum.append(1 if cluster["has_quorum"] else 0)
         for node_id in nodes:
-            self._node(node_id)
+            if node_id not in self._nodes:
+                self._add_node(node_id)
         leader = cluster["leader_node"]
-        self._leader.append(self._node_index[leader] if leader in self._node_index else -1)
+        self._floats.append((
+            sample["timestamp"], sample["sim_time"], perf["throughput_ops"],
+            perf["avg_latency_ms"], perf["p50_latency_ms"], perf["p99_latency_ms"]))
+        self._ints.append((
+            sample["sequence"], cluster["cluster_size"], cluster["healthy_nodes"],
+            cluster["current_term"], cluster["leader_changes"], perf["total_orders"],
+            perf["total_trades"], perf["commit_apply_lag"], len(sample["alerts"]),
+            HEALTH_CODES[cluster["health_status"]], 1 if cluster["consensus_aligned"] else 0,
+            1 if cluster["has_quorum"] else 0, self._node_index.get(leader, -1)))
         self._append_reasons(tuple(cluster["health_reasons"]))
-        for node_id, series in self._nodes.items():
+        state_codes = STATE_CODES
+        for node_id, table in self._nodes.items():
             node = nodes.get(node_id)
             if node is None:
-                series.state.append(_ABSENT)
-                for ring in series.ints.values():
-                    ring.append(_UNKNOWN)
-                series.last_contact_ms.append(math.nan)
+                table.append(_ABSENT_ROW)
                 continue
-            series.state.append(STATE_CODES[node["state"]])
-            for key, ring in series.ints.items():
-                value = node.get(key)
-                ring.append(_UNKNOWN if value is None else value)
-            contact = node.get("last_contact_ms")
-            series.last_contact_ms.append(math.nan if contact is None else contact)
+            lag = node["replication_lag"]
+            contact = node["last_contact_ms"]
+            table.append((
+                state_codes[node["state"]], node["commit_index"], node["last_applied"],
+                node["log_length"], node["peers_connected"], node["term"],
+                _UNKNOWN if lag is None else lag,
+                _UNKNOWN if contact is None else round(contact * 1000)))
         if self._count < self.capacity:
             self._count += 1
 
@@ -221,9 +186,8 @@ class SampleStore:
     def _first_index(self, since: float | None) -> int:
         if since is None:
             return 0
-        times = self._scalars["sim_time"]
-        # sim_time never decreases (the collector enforces it), so bisect on the ring view
-        return bisect.bisect_right(_RingView(times), since)
+        # sim_time never decreases (the collector enforces it), so bisect on the ring
+        return bisect.bisect_right(_SimTimes(self._floats), since)
 
     def window(self, since: float | None = None) -> list[dict]:
         """Samples with ``sim_time > since`` (all retained when None), oldest first."""
@@ -231,111 +195,104 @@ class SampleStore:
         count = self._count - start
         if count <= 0:
             return []
-        cols = {key: ring.tail(count) for key, ring in self._scalars.items()}
-        health = self._health.tail(count)
-        aligned = self._aligned.tail(count)
-        quorum = self._quorum.tail(count)
-        leader = self._leader.tail(count)
-        node_cols = {
-            node_id: (s.state.tail(count), {k: r.tail(count) for k, r in s.ints.items()},
-                      s.last_contact_ms.tail(count))
-            for node_id, s in self._nodes.items()
-        }
+        floats = self._floats.tail(count)
+        ints = self._ints.tail(count)
+        node_rows = [(node_id, table.tail(count)) for node_id, table in self._nodes.items()]
+        node_ids = self._node_ids
         out = []
         for i in range(count):
-            leader_id = self._node_ids[leader[i]] if leader[i] >= 0 else None
+            timestamp, sim_time, throughput, avg, p50, p99 = floats[i]
+            (sequence, size, healthy, term, changes, orders, trades, apply_lag, firing, health,
+             aligned, quorum, leader) = ints[i]
+            leader_id = node_ids[leader] if leader >= 0 else None
             nodes = {}
-            for node_id, (states, ints, contacts) in node_cols.items():
-                if states[i] == _ABSENT:
-                    continue
-                nodes[node_id] = _node_row(states[i], ints, contacts[i], i)
+            for node_id, rows in node_rows:
+                row = rows[i]
+                if row[0] != _ABSENT:
+                    nodes[node_id] = _node_row(row)
             out.append({
-                "timestamp": cols["timestamp"][i],
-                "sim_time": cols["sim_time"][i],
-                "sequence": cols["sequence"][i],
+                "timestamp": timestamp,
+                "sim_time": sim_time,
+                "sequence": sequence,
                 "cluster": {
-                    "cluster_size": cols["cluster_size"][i],
-                    "healthy_nodes": cols["healthy_nodes"][i],
+                    "cluster_size": size,
+                    "healthy_nodes": healthy,
                     "leader_node": leader_id,
                     "leader": leader_id,
-                    "health_status": HEALTH_NAMES[health[i]],
-                    "current_term": cols["current_term"][i],
-                    "consensus_aligned": bool(aligned[i]),
-                    "has_quorum": bool(quorum[i]),
-                    "leader_changes": cols["leader_changes"][i],
+                    "health_status": HEALTH_NAMES[health],
+                    "current_term": term,
+                    "consensus_aligned": bool(aligned),
+                    "has_quorum": bool(quorum),
+                    "leader_changes": changes,
                     "health_reasons": list(self._reason_at(start + i)),
                 },
                 "performance": {
-                    "total_orders": cols["total_orders"][i],
-                    "total_trades": cols["total_trades"][i],
-                    "throughput_ops": cols["throughput_ops"][i],
-                    "avg_latency_ms": cols["avg_latency_ms"][i],
-                    "p50_latency_ms": cols["p50_latency_ms"][i],
-                    "p99_latency_ms": cols["p99_latency_ms"][i],
-                    "commit_apply_lag": cols["commit_apply_lag"][i],
+                    "total_orders": orders,
+                    "total_trades": trades,
+                    "throughput_ops": throughput,
+                    "avg_latency_ms": avg,
+                    "p50_latency_ms": p50,
+                    "p99_latency_ms": p99,
+                    "commit_apply_lag": apply_lag,
                 },
                 "nodes": nodes,
-                "alerts_firing": cols["alerts_firing"][i],
+                "alerts_firing": firing,
             })
         return out
 
     def node_window(self, node_id: str, since: float | None = None) -> list[dict]:
         """One node's rows (with timestamp and sim_time) for samples with ``sim_time > since``."""
-        series = self._nodes[node_id]
+        table = self._nodes[node_id]
         start = self._first_index(since)
         count = self._count - start
         if count <= 0:
             return []
-        timestamps = self._scalars["timestamp"].tail(count)
-        sim_times = self._scalars["sim_time"].tail(count)
-        states = series.state.tail(count)
-        ints = {k: r.tail(count) for k, r in series.ints.items()}
-        contacts = series.last_contact_ms.tail(count)
+        floats = self._floats.tail(count)
         out = []
-        for i in range(count):
-            if states[i] == _ABSENT:
+        for i, row in enumerate(table.tail(count)):
+            if row[0] == _ABSENT:
                 continue
-            row = {"timestamp": timestamps[i], "sim_time": sim_times[i], "node_id": node_id}
-            row.update(_node_row(states[i], ints, contacts[i], i))
-            out.append(row)
+            entry = {"timestamp": floats[i][0], "sim_time": floats[i][1], "node_id": node_id}
+            entry.update(_node_row(row))
+            out.append(entry)
         return out
 
     def nbytes(self) -> int:
         """Bytes held by the ring arrays (for reports; excludes small fixed overhead)."""
-        total = sum(r.nbytes() for r in self._scalars.values())
-        total += sum(r.nbytes() for r in (self._health, self._aligned, self._quorum, self._leader))
-        total += 8 * len(self._reasons)
-        for s in self._nodes.values():
-            total += s.state.nbytes() + s.last_contact_ms.nbytes()
-            total += sum(r.nbytes() for r in s.ints.values())
-        return total
+        total = self._floats.nbytes() + self._ints.nbytes() + 8 * len(self._reasons)
+        return total + sum(table.nbytes() for table in self._nodes.values())
 
 
-def _node_row(state: int, ints: dict[str, list], contact: float, i: int) -> dict:
-    lag = ints["replication_lag"][i]
+def _node_row(row: list) -> dict:
+    state, commit_index, last_applied, log_length, peers, term, lag, contact = row
     return {
         "state": STATE_NAMES[state],
-        "commit_index": ints["commit_index"][i],
-        "last_applied": ints["last_applied"][i],
-        "log_length": ints["log_length"][i],
-        "peers_connected": ints["peers_connected"][i],
-        "term": ints["term"][i],
-        "up": state != STATE_CODES["DOWN"],
+        "commit_index": commit_index,
+        "last_applied": last_applied,
+        "log_length": log_length,
+        "peers_connected": peers,
+        "term": term,
+        "up": state != _DOWN,
         "replication_lag": None if lag == _UNKNOWN else lag,
-        "last_contact_ms": None if math.isnan(contact) else contact,
+        "last_contact_ms": None if contact == _UNKNOWN else contact / 1000.0,
     }
 
 
-class _RingView:
-    """Sequence adapter so ``bisect`` can search a Ring without copying it."""
+class _SimTimes:
+    """Sequence view of the sim_time column so ``bisect`` can search it without copying."""
 
-    __slots__ = ("_ring",)
+    __slots__ = ("_table",)
 
-    def __init__(self, ring: Ring) -> None:
-        self._ring = ring
+    def __init__(self, table: RowRing) -> None:
+        self._table = table
 
     def __len__(self) -> int:
-        return len(self._ring)
+        return len(self._table)
 
-    def __getitem__(self, index: int) -> Any:
-        return self._ring[index]
+    def __getitem__(self, index: int) -> float:
+        table = self._table
+        size = len(table)
+        slot = index if size < table.capacity else (table.head + index) % table.capacity
+        return table.data[slot * table.width + 1]
+
+

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from raftctl.core.timeseries import Ring, SampleStore
+from raftctl.core.timeseries import RowRing, SampleStore
 
 
 def make_sample(seq: int, rng: random.Random, node_ids=("node1", "node2", "node3")) -> dict:
@@ -59,36 +59,40 @@ def expected_row(sample: dict) -> dict:
     }
 
 
-def test_ring_keeps_newest_in_order():
-    ring = Ring("q", 4)
+def test_ring_keeps_newest_rows_in_order():
+    ring = RowRing("q", 2, 4)
     for value in range(10):
-        ring.append(value)
-    assert list(ring) == [6, 7, 8, 9]
+        ring.append((value, -value))
     assert len(ring) == 4
-    assert ring[0] == 6 and ring[-1] == 9
-    assert ring.tail(2) == [8, 9]
-    assert ring.tail(10) == [6, 7, 8, 9]
-    with pytest.raises(IndexError):
-        ring[4]
+    assert ring.tail(4) == [[6, -6], [7, -7], [8, -8], [9, -9]]
+    assert ring.tail(2) == [[8, -8], [9, -9]]
+    assert ring.tail(10) == ring.tail(4)
+    assert ring.tail(0) == []
 
 
-def test_ring_rejects_zero_capacity():
-    with pytest.raises(ValueError):
-        Ring("d", 0)
+def test_ring_memory_is_flat_once_full():
+    ring = RowRing("d", 3, 5)
+    sizes = set()
+    for value in range(50):
+        ring.append((value, value / 2, -1.0))
+        if value >= 5:
+            sizes.add(ring.nbytes())
+    assert len(sizes) == 1
 
 
 @settings(derandomize=True, max_examples=200)
-@given(capacity=st.integers(1, 9), values=st.lists(st.integers(-1000, 1000), max_size=40),
-       count=st.integers(0, 12))
-def test_ring_matches_bounded_deque(capacity, values, count):
-    ring = Ring("q", capacity)
-    model: deque[int] = deque(maxlen=capacity)
+@given(capacity=st.integers(1, 9), width=st.integers(1, 4),
+       values=st.lists(st.integers(-(2**62), 2**62), max_size=40), count=st.integers(0, 12))
+def test_ring_matches_bounded_deque(capacity, width, values, count):
+    ring = RowRing("q", width, capacity)
+    model: deque[list[int]] = deque(maxlen=capacity)
     for value in values:
-        ring.append(value)
-        model.append(value)
-    assert list(ring) == list(model)
+        row = [value + k for k in range(width)] if abs(value) < 2**61 else [value] * width
+        ring.append(tuple(row))
+        model.append(row)
     expected_tail = list(model)[-count:] if count else []
     assert ring.tail(count) == expected_tail
+    assert len(ring) == len(model)
 
 
 def test_store_round_trips_samples():
