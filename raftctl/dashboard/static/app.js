@@ -83,6 +83,7 @@
     setText("health-status", status);
     var reasons = cluster.health_reasons || [];
     setText("health-reasons", reasons.length ? reasons.join("; ") : "all checks passing");
+    $("health-reasons").title = reasons.join("\n");
     var leader = cluster.leader || cluster.leader_node;
     setText("leader", leader || "none");
     setText("leader-changes", typeof cluster.leader_changes === "number" ? cluster.leader_changes + " leader changes" : "\u00a0");
@@ -298,7 +299,8 @@
       ctx.moveTo(left, Math.round(y) + 0.5);
       ctx.lineTo(left + plotW, Math.round(y) + 0.5);
       ctx.stroke();
-      var label = options.integer ? String(Math.round(yValue)) : (maxY >= 100 ? Math.round(yValue).toString() : yValue.toFixed(maxY >= 10 ? 0 : 1));
+      var whole = Math.abs(yValue - Math.round(yValue)) < 1e-9;
+      var label = whole ? String(Math.round(yValue)) : yValue.toFixed(yValue >= 10 ? 1 : 2).replace(/0+$/, "");
       if (!options.integer || Math.abs(yValue - Math.round(yValue)) < 1e-9) ctx.fillText(label, left - 6, y);
     }
     ctx.textAlign = "center";

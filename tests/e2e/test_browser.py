@@ -1,0 +1,103 @@
+"""Headless Chromium loads the dashboard, sees the nodes, a fault's alert and a lost server.
+
+Needs Debian's chromium (scripts/test.sh installs it). Never `playwright install`: the system
+browser is driven through Playwright's executable_path.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from raftctl import Cluster, DashboardServer, MetricsCollector, Workload
+
+SEED = 2024
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = pytest.mark.browser
+
+
+def chromium_path() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.fail("chromium not found on PATH: run scripts/test.sh (it installs Debian's chromium)", pytrace=False)
+    return path
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield instance
+        finally:
+            instance.close()
+
+
+def step(cluster, collector, seconds=1.0):
+    cluster.run_for(seconds)
+    collector.collect()
+
+
+def test_dashboard_shows_nodes_alerts_and_disconnection(browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    cluster = Cluster(node_count=5, seed=SEED)
+    Workload(cluster, rate=100.0, seed=SEED)
+    collector = MetricsCollector(collection_interval=1.0, retention_period=300)
+    collector.set_cluster(cluster)
+    assert cluster.run_until(lambda: cluster.leader_id is not None, timeout=10.0), f"seed={SEED}"
+    for _ in range(30):
+        step(cluster, collector)
+    leader = cluster.leader_id
+
+    server = DashboardServer(collector, port=0).start()
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(server.url + "/?refresh=1")
+        rows = page.locator("#nodes-table tbody tr[data-node-id]")
+        rows.nth(4).wait_for(timeout=10_000)
+        assert rows.count() == 5
+        assert sorted(rows.evaluate_all("rows => rows.map(r => r.dataset.nodeId)")) == sorted(cluster.node_ids)
+        leader_row = page.locator("#nodes-table tr.leader")
+        assert leader_row.count() == 1
+        assert leader_row.get_attribute("data-node-id") == leader
+        assert "LEADER" in leader_row.inner_text()
+        expect(page.locator("#health-status")).to_have_text("HEALTHY", timeout=10_000)
+        assert "live" in page.locator("#connection-status").inner_text()
+        assert page.locator("#alerts .alert.firing").count() == 0
+        page.screenshot(path=str(ARTIFACTS / "dashboard-healthy.png"), full_page=True)
+
+        for node_id in cluster.node_ids[:3]:
+            cluster.crash(node_id)
+        for _ in range(4):
+            step(cluster, collector)
+        firing = page.locator("#alerts .alert.firing[data-alert='quorum_loss']")
+        firing.wait_for(timeout=10_000)
+        expect(page.locator("#health-status")).to_have_text("UNHEALTHY", timeout=10_000)
+        assert page.locator("#nodes-table tr.down").count() == 3
+        page.screenshot(path=str(ARTIFACTS / "dashboard-quorum-loss.png"), full_page=True)
+
+        server.stop()
+        # Locator waits, not wait_for_function: the page's CSP forbids eval, as it should.
+        expect(page.locator("#connection-status")).to_contain_text("disconnected", timeout=10_000)
+        assert page.locator("#disconnected-banner").is_visible()
+        page.screenshot(path=str(ARTIFACTS / "dashboard-disconnected.png"), full_page=True)
+        assert errors == [], errors
+    finally:
+        server.stop()
+        page.close()
