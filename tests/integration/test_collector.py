@@ -383,3 +383,43 @@ def test_start_samples_on_the_wall_clock_and_stop_halts_it():
     times = [s["sim_time"] for s in collector.history(None)]
     assert times == sorted(times) and times[-1] > times[0], "the cluster clock advanced"
     assert not any(t.name == "raftctl-collector" for t in threading.enumerate())
+
+
+class StandIn:
+    """The read side of a Cluster with scripted values, for edge cases the simulator rarely hits."""
+
+    def __init__(self, latencies: list[float]) -> None:
+        self.lock = threading.RLock()
+        self.now = 1.0
+        self.leader_id = "node1"
+        self.node_ids = ["node1", "node2", "node3"]
+        self._latencies = latencies
+
+    def statuses(self) -> dict:
+        return {nid: {"up": True, "state": "LEADER" if nid == "node1" else "FOLLOWER", "term": 2,
+                      "commit_index": 5, "last_applied": 5, "log_length": 5, "peers_connected": 2,
+                      "state_digest": "d", "trades_executed": 1, "match_index": {}, "last_contact_ms": {}}
+                for nid in self.node_ids}
+
+    def stats(self) -> dict:
+        return {"orders_submitted": 10, "orders_acknowledged": 10, "leader_changes": 0}
+
+    def latencies_since(self, t: float) -> list[float]:
+        return self._latencies
+
+
+def test_latency_summary_on_a_large_interval():
+    seed = 17
+    rng = __import__("random").Random(seed)
+    latencies = [float(v) for v in range(1, 20_001)]
+    rng.shuffle(latencies)
+    collector = MetricsCollector()
+    collector.set_cluster(StandIn(latencies))
+    perf = collector.collect()["performance"]
+    assert perf["avg_latency_ms"] == pytest.approx(10_000.5), f"seed={seed}"
+    assert perf["p50_latency_ms"] == pytest.approx(10_000, rel=0.03), f"seed={seed} {perf}"
+    assert perf["p99_latency_ms"] == pytest.approx(19_800, rel=0.01), f"seed={seed} {perf}"
+    small = MetricsCollector()
+    small.set_cluster(StandIn([5.0, 1.0, 3.0, 2.0, 4.0]))
+    perf = small.collect()["performance"]
+    assert (perf["avg_latency_ms"], perf["p50_latency_ms"], perf["p99_latency_ms"]) == (3.0, 3.0, 5.0)
