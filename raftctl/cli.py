@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from raftctl import __version__
-from raftctl.commands import alerts, demo, serve, sinks, summary, watch
+from raftctl.commands import alerts, chaos, demo, serve, sinks, summary, watch
 
 app = typer.Typer(
     name="raftctl",
@@ -32,6 +32,7 @@ for _name, _module in (
     ("summary", summary),
     ("alerts", alerts),
     ("sinks", sinks),
+    ("chaos", chaos),
 ):
     app.command(name=_name, help=_module.HELP, epilog=_module.EPILOG)(_module.command)
 

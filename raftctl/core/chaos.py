@@ -8,11 +8,16 @@ replays exactly.
 
 from __future__ import annotations
 
+import inspect
+import math
+import os
 import random
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from raftctl.core.cluster import Cluster
+from raftctl.core.detection import DetectionReport, DetectionTracker
 from raftctl.core.safety import SafetyChecker
 from raftctl.core.workload import Workload
 
@@ -47,6 +52,8 @@ class RunResult:
     trace_hash: int
     sim_seconds: float
     events: list[tuple[float, str, tuple]] = field(default_factory=list)
+    detection: DetectionReport | None = None
+    timeline: list[tuple[float, str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -64,6 +71,19 @@ def _leaderless_gaps(cluster: Cluster, samples: list[tuple[float, bool]]) -> lis
     return gaps
 
 
+def cluster_supports_shards() -> bool:
+    """True once the simulator's Cluster accepts ``shards=K`` (multi-Raft)."""
+    return "shards" in inspect.signature(Cluster).parameters
+
+
+def _make_cluster(nodes: int, seed: int, snapshot_threshold: int, shards: int) -> Cluster:
+    if shards != 1:
+        if not cluster_supports_shards():
+            raise ValueError("--shards needs a cluster with sharding (this Cluster has none)")
+        return Cluster(node_count=nodes, seed=seed, snapshot_threshold=snapshot_threshold, shards=shards)
+    return Cluster(node_count=nodes, seed=seed, snapshot_threshold=snapshot_threshold)
+
+
 def run_one(
     seed: int,
     nodes: int = 5,
@@ -76,11 +96,30 @@ def run_one(
     snapshot_threshold: int = 500,
     on_cluster: Callable[[Cluster], Any] | None = None,
     keep_events: bool = False,
+    detect: bool = True,
+    collection_interval: float = 1.0,
+    shards: int = 1,
 ) -> RunResult:
-    """Run one seeded fault schedule; see the module docstring."""
-    cluster = Cluster(node_count=nodes, seed=seed, snapshot_threshold=snapshot_threshold)
+    """Run one seeded fault schedule; see the module docstring.
+
+    With ``detect`` a MetricsCollector samples the cluster every ``collection_interval``
+    simulated seconds and a DetectionTracker compares what it reported with what was injected
+    (``result.detection``). Neither touches the simulation's random streams, so the trace is
+    the same with or without it.
+    """
+    cluster = _make_cluster(nodes, seed, snapshot_threshold, shards)
     checker = SafetyChecker(cluster)
     Workload(cluster, rate=rate, seed=seed ^ 0x5EED)
+    tracker: DetectionTracker | None = None
+    if detect:
+        from raftctl.core.collector import MetricsCollector
+
+        tracker = DetectionTracker(cluster, collection_interval=collection_interval)
+        collector = MetricsCollector(collection_interval=collection_interval,
+                                     retention_period=collection_interval * 4,
+                                     alert_callback=tracker.observe_alert)
+        collector.set_cluster(cluster)
+        cluster.every(collection_interval, lambda c: tracker.observe_sample(collector.collect()))
     if on_cluster is not None:
         on_cluster(cluster)
     rng = random.Random(seed * 1_000_003 + 11)
@@ -92,10 +131,14 @@ def run_one(
     t = 0.5
     while kinds and t < fault_window:
         cluster.run_for(t - cluster.now)
+        if tracker is not None:
+            tracker.note_leader(cluster)
         _inject(cluster, rng, rng.choice(kinds), counts)
         t += rng.uniform(0.3, 2.0) * fault_every_s
     cluster.run_for(max(fault_window - cluster.now, 0.0))
     # Heal everything and require liveness.
+    if tracker is not None:
+        tracker.note_leader(cluster)
     cluster.heal()
     if cluster.network.loss or cluster.network.duplicate or cluster.network.reorder:
         cluster.set_network(loss=0.0, duplicate=0.0, reorder=0.0)
@@ -116,8 +159,15 @@ def run_one(
         detail = (f"not converged {cluster.now - healed_at:.1f}s after heal "
                   f"(outstanding orders: {len(cluster.outstanding)})")
     checker.check_final(cluster)
-    applied = max((n.exchange.orders_accepted for n in cluster.nodes), default=0)
+    applied = orders_applied(cluster)
     stats = cluster.stats()
+    trace_hash, sim_seconds = cluster.trace_hash, cluster.now
+    if tracker is not None:
+        # two more samples so the recovery (and the alerts it resolves) is on record; the
+        # run's own figures above are taken first, so they do not depend on ``detect``
+        cluster.run_for(2 * collection_interval)
+    detection = tracker.report() if tracker is not None else None
+    timeline = _timeline(cluster, tracker) if keep_events else []
     return RunResult(
         seed=seed,
         violations=list(checker.violations),
@@ -128,10 +178,62 @@ def run_one(
         orders_acknowledged=stats["orders_acknowledged"],
         orders_submitted=stats["orders_submitted"],
         orders_applied=applied,
-        trace_hash=cluster.trace_hash,
-        sim_seconds=cluster.now,
+        trace_hash=trace_hash,
+        sim_seconds=sim_seconds,
         events=list(cluster.fault_log) if keep_events else [],
+        detection=detection,
+        timeline=timeline,
     )
+
+
+def orders_applied(cluster: Cluster) -> int:
+    """Distinct client orders applied, as counted by the node that applied the fewest.
+
+    Read from the client sessions (every order, cancels included, takes effect once there), so
+    it is comparable with ``orders_acknowledged``.
+    """
+    counts = []
+    for node in cluster.nodes:
+        if not node.up:
+            continue
+        replicas = getattr(node, "replicas", None) or [node]
+        counts.append(sum(low + len(above) for replica in replicas
+                          for low, above in replica.sessions.values()))
+    return min(counts, default=0)
+
+
+def _describe_fault(kind: str, args: tuple) -> str:
+    if kind == "partition":
+        groups = args[0] if args else ()
+        return "partition " + " | ".join(",".join(g) for g in groups)
+    if kind == "network":
+        settings = args[0] if args else ()
+        return "network " + ", ".join(f"{k}={v:.2f}" for k, v in settings)
+    if kind == "slow":
+        return f"slow {args[0]} x{args[1]:g}"
+    return " ".join([kind, *map(str, args)])
+
+
+def _timeline(cluster: Cluster, tracker: DetectionTracker | None) -> list[tuple[float, str, str]]:
+    """Every fault, leader change, alert event and detection verdict of a run, in time order."""
+    rows: list[tuple[float, str, str]] = []
+    for at, kind, args in cluster.fault_log:
+        rows.append((at, "fault", _describe_fault(kind, args)))
+    for entry in cluster.leadership_log:
+        at, node, term = entry[0], entry[1], entry[2]
+        if len(entry) > 3 and entry[3] != 0:
+            continue
+        rows.append((at, "leader", f"{node} elected leader of term {term}"))
+    if tracker is not None:
+        for event in tracker.alert_events:
+            rows.append((event["t"], "alert", f"{event['name']} {event['status']}"))
+        for incident in tracker.incidents:
+            verdict = tracker._classify(incident)
+            target = incident.target or incident.leader or ""
+            seen = (f" after {incident.latency_s:.2f}s" if incident.detected_at is not None else "")
+            rows.append((incident.start, "detect", f"{incident.kind} {target}: {verdict}{seen}".replace("  ", " ")))
+    rows.sort(key=lambda row: (row[0], ("fault", "leader", "detect", "alert").index(row[1])))
+    return rows
 
 
 def _inject(cluster: Cluster, rng: random.Random, kind: str, counts: dict[str, int]) -> None:
@@ -171,3 +273,210 @@ def _inject(cluster: Cluster, rng: random.Random, kind: str, counts: dict[str, i
     # Keep a crash-heavy schedule from leaving the cluster dead for the whole run.
     if len(down) >= len(ids) // 2 + 1 and rng.random() < 0.5:
         cluster.restart(rng.choice(down))
+
+
+# ---- campaigns ----------------------------------------------------------------------------
+
+CAMPAIGN_RATE = 20.0  # orders/s per run: enough to exercise exactly-once, cheap enough for 1000 runs
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    """One campaign: run i uses seed ``seed + i``; everything else is shared by the runs."""
+
+    runs: int = 1000
+    seed: int = 1
+    nodes: int = 5
+    duration_s: float = 60.0
+    faults: tuple[str, ...] = ALL_FAULTS
+    rate: float = CAMPAIGN_RATE
+    collection_interval: float = 1.0
+    shards: int = 1
+
+    def validate(self) -> "CampaignConfig":
+        for name, low in (("runs", 1), ("nodes", 1), ("shards", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        if self.nodes > 51:
+            raise ValueError(f"nodes must be at most 51, got {self.nodes}")
+        for name in ("duration_s", "collection_interval"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1e6:
+                raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+        if isinstance(self.rate, bool) or not isinstance(self.rate, (int, float)) or not 0 <= self.rate <= 100_000:
+            raise ValueError(f"rate must be a number of orders/s in [0, 100000], got {self.rate!r}")
+        parse_faults(self.faults)
+        if self.shards != 1 and not cluster_supports_shards():
+            raise ValueError("shards needs a cluster with sharding (this Cluster has none)")
+        return self
+
+
+def run_summary(seed: int, config: CampaignConfig) -> dict:
+    """Run one seed of a campaign and return the compact, picklable figures aggregation needs."""
+    result = run_one(seed, nodes=config.nodes, duration_s=config.duration_s, faults=config.faults,
+                     rate=config.rate, collection_interval=config.collection_interval,
+                     shards=config.shards)
+    detection = result.detection
+    return {
+        "seed": seed,
+        "violations": result.violations[:5],
+        "liveness_ok": result.liveness_ok,
+        "liveness_detail": result.liveness_detail,
+        "faults": result.faults,
+        "leaderless_gaps_ms": result.leaderless_gaps_ms,
+        "orders_submitted": result.orders_submitted,
+        "orders_acknowledged": result.orders_acknowledged,
+        "orders_applied": result.orders_applied,
+        "sim_seconds": result.sim_seconds,
+        "trace_hash": result.trace_hash,
+        "incidents": detection.incidents,
+        "latencies_s": detection.latencies_s,
+        "alerts_fired": detection.alerts_fired,
+        "false_alarms": detection.false_alarms,
+        "missed": detection.missed,
+        "unexplained_unhealthy": detection.unexplained_unhealthy,
+        "samples": detection.samples,
+    }
+
+
+def _worker(job: tuple[int, CampaignConfig]) -> dict:
+    seed, config = job
+    return run_summary(seed, config)
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    """Nearest-rank percentile (always one of the values); None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1]
+
+
+def run_campaign(config: CampaignConfig, workers: int | None = None,
+                 progress: Callable[[int, int], Any] | None = None) -> dict:
+    """Run every seed of ``config`` (in processes when ``workers`` > 1) and aggregate.
+
+    Results are gathered in seed order, so the figures do not depend on ``workers``.
+    ``progress(done, total)`` is called as runs finish.
+    """
+    config.validate()
+    if workers is None:
+        workers = os.cpu_count() or 1
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    workers = min(workers, config.runs)
+    jobs = [(config.seed + i, config) for i in range(config.runs)]
+    started = time.perf_counter()
+    summaries: list[dict] = []
+    if workers == 1:
+        for job in jobs:
+            summaries.append(_worker(job))
+            if progress:
+                progress(len(summaries), len(jobs))
+    else:
+        import multiprocessing
+
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        chunk = max(1, min(8, config.runs // (workers * 8)))
+        with context.Pool(workers) as pool:
+            for summary in pool.imap(_worker, jobs, chunksize=chunk):
+                summaries.append(summary)
+                if progress:
+                    progress(len(summaries), len(jobs))
+    report = aggregate(summaries, config)
+    report["wall_seconds"] = round(time.perf_counter() - started, 2)
+    report["workers"] = workers
+    return report
+
+
+def aggregate(summaries: list[dict], config: CampaignConfig) -> dict:
+    """Campaign figures from per-run summaries (any order in, seed order used)."""
+    summaries = sorted(summaries, key=lambda s: s["seed"])
+    faults: dict[str, int] = {kind: 0 for kind in config.faults}
+    gaps: list[float] = []
+    latencies: list[float] = []
+    incidents: dict[str, dict[str, int]] = {}
+    violation_seeds, liveness_seeds = [], []
+    violations_total = 0
+    false_alarms: list[dict] = []
+    missed: list[dict] = []
+    examples: list[str] = []
+    totals = {"orders_submitted": 0, "orders_acknowledged": 0, "orders_applied": 0,
+              "alerts_fired": 0, "unexplained_unhealthy": 0, "samples": 0}
+    sim_seconds = 0.0
+    for s in summaries:
+        for kind, count in s["faults"].items():
+            faults[kind] = faults.get(kind, 0) + count
+        gaps.extend(s["leaderless_gaps_ms"])
+        latencies.extend(s["latencies_s"])
+        for kind, row in s["incidents"].items():
+            into = incidents.setdefault(kind, dict.fromkeys(row, 0))
+            for key, value in row.items():
+                into[key] = into.get(key, 0) + value
+        if s["violations"]:
+            violation_seeds.append(s["seed"])
+            violations_total += len(s["violations"])
+            examples.extend(s["violations"][:2])
+        if not s["liveness_ok"]:
+            liveness_seeds.append(s["seed"])
+            examples.append(f"seed={s['seed']}: {s['liveness_detail']}")
+        false_alarms.extend({"seed": s["seed"], "t": round(t, 3), "alert": name}
+                            for t, name in s["false_alarms"])
+        missed.extend({"seed": s["seed"], "t": round(t, 3), "incident": kind, "target": target}
+                      for t, kind, target in s["missed"])
+        for key in totals:
+            totals[key] += s[key]
+        sim_seconds += s["sim_seconds"]
+    observable = sum(r["observable"] for r in incidents.values())
+    detected = sum(r["detected"] for r in incidents.values())
+    interval = config.collection_interval
+
+    def _round(value: float | None, digits: int = 3) -> float | None:
+        return None if value is None else round(value, digits)
+
+    return {
+        "runs": len(summaries),
+        "first_seed": config.seed,
+        "last_seed": config.seed + len(summaries) - 1,
+        "nodes": config.nodes,
+        "shards": config.shards,
+        "duration_s": config.duration_s,
+        "rate": config.rate,
+        "fault_kinds": list(config.faults),
+        "faults_injected": faults,
+        "faults_injected_total": sum(faults.values()),
+        "safety_violations": violations_total,
+        "runs_with_safety_violations": len(violation_seeds),
+        "liveness_failures": len(liveness_seeds),
+        "failing_seeds": sorted(set(violation_seeds) | set(liveness_seeds)),
+        "safety_violation_seeds": violation_seeds,
+        "liveness_failure_seeds": liveness_seeds,
+        "failure_examples": examples[:10],
+        "leaderless_ms": {"median": _round(percentile(gaps, 0.5), 1), "p99": _round(percentile(gaps, 0.99), 1),
+                          "max": _round(max(gaps) if gaps else None, 1), "periods": len(gaps)},
+        "orders_submitted": totals["orders_submitted"],
+        "orders_acknowledged": totals["orders_acknowledged"],
+        "orders_applied": totals["orders_applied"],
+        "collection_interval_s": interval,
+        "health_changing_incidents": incidents,
+        "incidents_observable": observable,
+        "incidents_detected": detected,
+        "incidents_missed": observable - detected,
+        "incidents_too_short_to_observe": sum(r.get("too_short", 0) for r in incidents.values()),
+        "incidents_without_effect": sum(r.get("no_effect", 0) for r in incidents.values()),
+        "recall": 1.0 if observable == 0 else round(detected / observable, 6),
+        "missed_incidents": missed[:20],
+        "alerts_fired": totals["alerts_fired"],
+        "false_alarms": len(false_alarms),
+        "false_alarm_examples": false_alarms[:20],
+        "unexplained_unhealthy_samples": totals["unexplained_unhealthy"],
+        "samples_collected": totals["samples"],
+        "detection_latency_s": {"median": _round(percentile(latencies, 0.5)),
+                                "p99": _round(percentile(latencies, 0.99)),
+                                "max": _round(max(latencies) if latencies else None)},
+        "detection_latency_intervals_max": _round(max(latencies) / interval if latencies else None, 3),
+        "sim_seconds": round(sim_seconds, 1),
+    }
