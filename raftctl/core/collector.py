@@ -486,7 +486,9 @@ class MetricsCollector:
         ``cluster``, ``performance``, ``nodes`` (without ``state_digest``) and ``alerts_firing``.
         """
         with self._lock:
-            return self._store.window(self._since(duration))
+            snapshot = self._store.snapshot(self._since(duration))
+        # dicts are built outside the lock so a long read never holds up the next sample
+        return snapshot.samples()
 
     def node_history(self, node_id: str, duration: float | None = 60) -> list[dict]:
         """One node's metrics over the last ``duration`` s; UnknownNodeError for a bad id."""
@@ -497,7 +499,8 @@ class MetricsCollector:
                 if node_id in known:
                     return []
                 raise UnknownNodeError(f"unknown node {node_id!r}; known nodes: {', '.join(known) or 'none'}")
-            return self._store.node_window(node_id, since)
+            snapshot = self._store.node_snapshot(node_id, since)
+        return snapshot.node_rows()
 
     def active_alerts(self) -> list[dict]:
         """Alerts currently firing."""

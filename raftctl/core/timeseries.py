@@ -11,7 +11,7 @@ import bisect
 import struct
 from array import array
 
-__all__ = ["RowRing", "SampleStore", "STATE_CODES", "STATE_NAMES", "HEALTH_CODES", "HEALTH_NAMES"]
+__all__ = ["RowRing", "SampleStore", "WindowSnapshot", "STATE_CODES", "STATE_NAMES", "HEALTH_CODES", "HEALTH_NAMES"]
 
 STATE_NAMES = ("LEADER", "FOLLOWER", "CANDIDATE", "DOWN")
 STATE_CODES = {name: code for code, name in enumerate(STATE_NAMES)}
@@ -53,25 +53,24 @@ class RowRing:
         for _ in range(rows):
             self.append(row)
 
-    def tail(self, count: int) -> list[list]:
-        """The newest ``count`` rows as lists, oldest first."""
+    def tail_raw(self, count: int) -> array:
+        """The newest ``count`` rows as one flat array copy, oldest first (a memcpy or two)."""
         size = len(self)
         count = max(0, min(count, size))
-        if count == 0:
-            return []
         width = self.width
+        if count == 0:
+            return array(self.data.typecode)
         if size < self.capacity:
-            flat = self.data[(size - count) * width:].tolist()
-        else:
-            start = (self.head + size - count) % self.capacity
-            end = start + count
-            flat = self.data[start * width:end * width].tolist()
-            if end > self.capacity:
-                flat += self.data[: (end - self.capacity) * width].tolist()
-        return [flat[i:i + width] for i in range(0, len(flat), width)]
+            return self.data[(size - count) * width:]
+        start = (self.head + size - count) % self.capacity
+        end = start + count
+        if end <= self.capacity:
+            return self.data[start * width:end * width]
+        return self.data[start * width:] + self.data[: (end - self.capacity) * width]
 
-    def column(self, index: int, count: int) -> list:
-        return [row[index] for row in self.tail(count)]
+    def tail(self, count: int) -> list[list]:
+        """The newest ``count`` rows as lists, oldest first."""
+        return split_rows(self.tail_raw(count), self.width)
 
     def nbytes(self) -> int:
         return self.data.buffer_info()[1] * self.data.itemsize
@@ -178,10 +177,11 @@ class SampleStore:
             self._reasons[self._reasons_head] = shared
             self._reasons_head = (self._reasons_head + 1) % self.capacity
 
-    def _reason_at(self, index: int) -> tuple[str, ...]:
-        if len(self._reasons) < self.capacity:
-            return self._reasons[index]
-        return self._reasons[(self._reasons_head + index) % self.capacity]
+    def _reasons_slice(self, start: int, count: int) -> list[tuple[str, ...]]:
+        reasons = self._reasons
+        if len(reasons) == self.capacity and self._reasons_head:
+            reasons = reasons[self._reasons_head:] + reasons[: self._reasons_head]
+        return reasons[start:start + count]
 
     def _first_index(self, since: float | None) -> int:
         if since is None:
@@ -189,18 +189,71 @@ class SampleStore:
         # sim_time never decreases (the collector enforces it), so bisect on the ring
         return bisect.bisect_right(_SimTimes(self._floats), since)
 
+    def snapshot(self, since: float | None = None) -> "WindowSnapshot":
+        """Copy the raw rows of the window (fast; take it under the lock, build outside)."""
+        start = self._first_index(since)
+        count = max(0, self._count - start)
+        return WindowSnapshot(
+            floats=self._floats.tail_raw(count),
+            ints=self._ints.tail_raw(count),
+            nodes=[(node_id, table.tail_raw(count)) for node_id, table in self._nodes.items()],
+            node_ids=list(self._node_ids),
+            reasons=self._reasons_slice(start, count),
+            count=count,
+        )
+
+    def node_snapshot(self, node_id: str, since: float | None = None) -> "WindowSnapshot":
+        """Like ``snapshot`` for one node (KeyError when the node was never seen)."""
+        table = self._nodes[node_id]
+        start = self._first_index(since)
+        count = max(0, self._count - start)
+        return WindowSnapshot(floats=self._floats.tail_raw(count), ints=array("q"),
+                              nodes=[(node_id, table.tail_raw(count))], node_ids=[node_id],
+                              reasons=[], count=count)
+
     def window(self, since: float | None = None) -> list[dict]:
         """Samples with ``sim_time > since`` (all retained when None), oldest first."""
-        start = self._first_index(since)
-        count = self._count - start
-        if count <= 0:
+        return self.snapshot(since).samples()
+
+    def node_window(self, node_id: str, since: float | None = None) -> list[dict]:
+        """One node's rows (with timestamp and sim_time) for samples with ``sim_time > since``."""
+        return self.node_snapshot(node_id, since).node_rows()
+
+    def nbytes(self) -> int:
+        """Bytes held by the ring arrays (for reports; excludes small fixed overhead)."""
+        total = self._floats.nbytes() + self._ints.nbytes() + 8 * len(self._reasons)
+        return total + sum(table.nbytes() for table in self._nodes.values())
+
+
+def split_rows(flat: array, width: int) -> list[list]:
+    values = flat.tolist()
+    return [values[i:i + width] for i in range(0, len(values), width)]
+
+
+class WindowSnapshot:
+    """Raw rows copied out of a SampleStore; turning them into dicts needs no lock."""
+
+    __slots__ = ("floats", "ints", "nodes", "node_ids", "reasons", "count")
+
+    def __init__(self, floats: array, ints: array, nodes: list, node_ids: list[str],
+                 reasons: list, count: int) -> None:
+        self.floats = floats
+        self.ints = ints
+        self.nodes = nodes
+        self.node_ids = node_ids
+        self.reasons = reasons
+        self.count = count
+
+    def samples(self) -> list[dict]:
+        """The window as history dicts, oldest first."""
+        if self.count == 0:
             return []
-        floats = self._floats.tail(count)
-        ints = self._ints.tail(count)
-        node_rows = [(node_id, table.tail(count)) for node_id, table in self._nodes.items()]
-        node_ids = self._node_ids
+        floats = split_rows(self.floats, len(_FLOATS))
+        ints = split_rows(self.ints, len(_INTS))
+        node_rows = [(node_id, split_rows(raw, len(_NODE))) for node_id, raw in self.nodes]
+        node_ids = self.node_ids
         out = []
-        for i in range(count):
+        for i in range(self.count):
             timestamp, sim_time, throughput, avg, p50, p99 = floats[i]
             (sequence, size, healthy, term, changes, orders, trades, apply_lag, firing, health,
              aligned, quorum, leader) = ints[i]
@@ -224,7 +277,7 @@ class SampleStore:
                     "consensus_aligned": bool(aligned),
                     "has_quorum": bool(quorum),
                     "leader_changes": changes,
-                    "health_reasons": list(self._reason_at(start + i)),
+                    "health_reasons": list(self.reasons[i]),
                 },
                 "performance": {
                     "total_orders": orders,
@@ -240,27 +293,20 @@ class SampleStore:
             })
         return out
 
-    def node_window(self, node_id: str, since: float | None = None) -> list[dict]:
-        """One node's rows (with timestamp and sim_time) for samples with ``sim_time > since``."""
-        table = self._nodes[node_id]
-        start = self._first_index(since)
-        count = self._count - start
-        if count <= 0:
+    def node_rows(self) -> list[dict]:
+        """The single node of a node snapshot, one dict per sample it was present in."""
+        if self.count == 0:
             return []
-        floats = self._floats.tail(count)
+        (node_id, raw), = self.nodes
+        floats = split_rows(self.floats, len(_FLOATS))
         out = []
-        for i, row in enumerate(table.tail(count)):
+        for i, row in enumerate(split_rows(raw, len(_NODE))):
             if row[0] == _ABSENT:
                 continue
             entry = {"timestamp": floats[i][0], "sim_time": floats[i][1], "node_id": node_id}
             entry.update(_node_row(row))
             out.append(entry)
         return out
-
-    def nbytes(self) -> int:
-        """Bytes held by the ring arrays (for reports; excludes small fixed overhead)."""
-        total = self._floats.nbytes() + self._ints.nbytes() + 8 * len(self._reasons)
-        return total + sum(table.nbytes() for table in self._nodes.values())
 
 
 def _node_row(row: list) -> dict:

@@ -107,17 +107,22 @@ def test_store_round_trips_samples():
 
 
 def test_store_is_bounded_and_memory_flat():
-    rng = random.Random(3)
+    seed = 3
+    rng = random.Random(seed)
     store = SampleStore(capacity=30)
     sizes = []
+    samples = []
     for seq in range(1, 200):
-        store.append(make_sample(seq, rng))
+        samples.append(make_sample(seq, rng))
+        store.append(samples[-1])
         if seq >= 30:
             sizes.append(store.nbytes())
     assert len(store) == 30
     assert len(set(sizes)) == 1, "memory kept growing after the ring filled"
     rows = store.window(None)
     assert [r["sequence"] for r in rows] == list(range(170, 200))
+    assert rows == [expected_row(s) for s in samples[-30:]], f"seed={seed}"
+    assert store.window(195.5) == [expected_row(s) for s in samples[-4:]], f"seed={seed}"
 
 
 def test_window_is_strictly_after_since():
