@@ -104,6 +104,7 @@ class DemoRun:
                     if delay > 0:
                         time.sleep(delay)  # pacing to real time, not waiting for a condition
             self._settle()
+            view.on_tick(self.ticks)  # the last frame shows the converged cluster
         return self.report()
 
     def _apply_faults(self, tick: int) -> None:
@@ -381,7 +382,7 @@ class DemoView:
         grid.add_row("health timeline", timeline)
         out.print(grid)
         if report["faults"]:
-            faults = Table(title="Faults", title_justify="left", header_style="bold", pad_edge=False)
+            faults = Table(title="Faults", title_justify="left", header_style="bold")
             for column in ("tick", "fault", "nodes", "healed at tick"):
                 faults.add_column(column)
             for fault in report["faults"]:
@@ -389,7 +390,7 @@ class DemoView:
                                str(fault["heal_tick"]) if fault["healed_at"] is not None else "end")
             out.print(faults)
         if report["alerts"]:
-            alerts = Table(title="Alerts", title_justify="left", header_style="bold", pad_edge=False)
+            alerts = Table(title="Alerts", title_justify="left", header_style="bold")
             for column in ("alert", "severity", "fired", "resolved"):
                 alerts.add_column(column)
             for alert in report["alerts"]:

@@ -102,7 +102,7 @@ def node_table(summary: dict[str, Any], title: str | None = "Nodes"):
     """The per-node table (state, term, commit, applied, log, peers, lag, digest)."""
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left", expand=False, pad_edge=False, header_style="bold")
+    table = Table(title=title, title_justify="left", expand=False, header_style="bold")
     for name, justify in (
         ("node", "left"),
         ("state", "left"),

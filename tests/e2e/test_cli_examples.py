@@ -40,7 +40,7 @@ def test_monitoring_demo_runs_the_schedule_and_ends_healthy():
 
 
 def test_production_usage_snippet_runs_with_cluster_nodes():
-    proc = run_example("production_usage.py", "--port", "0", "--seconds", "4.5")
+    proc = run_example("production_usage.py", "--port", "0", "--seconds", "6")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Dashboard: http://127.0.0.1:" in proc.stdout
     assert "PAGE FIRING" in proc.stdout  # the alert_callback of the snippet was called
