@@ -58,15 +58,50 @@ class NetworkConfig:
             raise ValueError("reorder_max_ms must be >= 0")
 
 
+@dataclass
+class NodeCosts:
+    """Simulated CPU time a node spends, so that a busy leader saturates (microseconds).
+
+    All zero (the default) means nodes process instantly and only the network takes time.
+    ``per_packet_us`` is paid per network packet received (one packet carries every message one
+    node has for another at that moment, across Raft groups), ``per_message_us`` per Raft
+    message in it, ``per_entry_us`` per log entry received or applied, ``client_request_us`` by
+    a leader per client order it accepts. A leader whose queue of work exceeds
+    ``max_queue_ms`` pushes back: clients hold the order and retry.
+    """
+
+    per_packet_us: float = 0.0
+    per_message_us: float = 0.0
+    per_entry_us: float = 0.0
+    client_request_us: float = 0.0
+    max_queue_ms: float = 50.0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.per_packet_us or self.per_message_us or self.per_entry_us or self.client_request_us)
+
+    @classmethod
+    def realistic(cls) -> "NodeCosts":
+        """Figures in the range of a real Raft server handling small requests."""
+        return cls(per_packet_us=20.0, per_message_us=5.0, per_entry_us=4.0, client_request_us=60.0)
+
+    def validate(self) -> None:
+        for name in ("per_packet_us", "per_message_us", "per_entry_us", "client_request_us", "max_queue_ms"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+
+
 class OrderTicket:
     """A client's handle on one submitted order: when it was sent, committed and acknowledged."""
 
-    __slots__ = ("client_id", "seq", "command", "submitted_at", "committed_at", "latency_ms",
-                 "acked", "attempts", "last_sent")
+    __slots__ = ("client_id", "seq", "shard", "command", "submitted_at", "committed_at",
+                 "latency_ms", "acked", "attempts", "last_sent", "held")
 
-    def __init__(self, client_id: str, seq: int, command: dict, submitted_at: float) -> None:
+    def __init__(self, client_id: str, seq: int, command: dict, submitted_at: float, shard: int = 0) -> None:
         self.client_id = client_id
         self.seq = seq
+        self.shard = shard
         self.command = command
         self.submitted_at = submitted_at  # simulated seconds
         self.committed_at: float | None = None
@@ -74,48 +109,36 @@ class OrderTicket:
         self.acked = False
         self.attempts = 0
         self.last_sent = -1e18
+        self.held = False  # waiting in the client's queue for a leader with room
 
     @property
     def order_id(self) -> str:
+        """The id the exchange gives the order (unique within its shard)."""
         return f"{self.client_id}:{self.seq}"
 
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
-        return f"<OrderTicket {self.order_id} acked={self.acked} latency_ms={self.latency_ms}>"
+        return f"<OrderTicket {self.order_id} shard={self.shard} acked={self.acked} latency_ms={self.latency_ms}>"
 
 
-class ExchangeNode:
-    """One cluster member: a Raft node, its durable storage and its exchange state machine."""
+class Replica:
+    """One node's member of one Raft group: durable storage, Raft state, exchange state machine."""
 
-    def __init__(self, cluster: "Cluster", node_id: str, index: int) -> None:
-        self.cluster = cluster
-        self.node_id = node_id
-        self.index = index
+    def __init__(self, node: "ExchangeNode", group: int) -> None:
+        self.node = node
+        self.node_id = node.node_id
+        self.group = group
         self.storage = Storage()
         self.raft: RaftNode | None = None
         self.exchange = Exchange()
         # client id -> [highest seq below which all are applied, set of applied seqs above it]
         self.sessions: dict[str, list] = {}
-        self.up = True
-        self.timer_at = float("inf")
-        self.flush_pending = False
         self.led_term = 0
+        self.flush_pending = False
         self.pending_snapshot_data: Any = None
         self.pending_snapshot_index = 0
         self.snapshots_taken = 0
         self.snapshots_installed = 0
         self.duplicates_skipped = 0
-
-    @property
-    def id(self) -> str:
-        return self.node_id
-
-    def status(self) -> dict:
-        return self.cluster.status(self.node_id)
-
-    def __repr__(self) -> str:  # pragma: no cover - debugging aid
-        return f"<ExchangeNode {self.node_id} up={self.up}>"
-
-    # ---- state machine ------------------------------------------------------------------
 
     def session_has(self, client_id: str, seq: int) -> bool:
         sess = self.sessions.get(client_id)
@@ -136,22 +159,98 @@ class ExchangeNode:
         self.exchange = Exchange.restore(exchange_bytes)
         self.sessions = {cid: [low, set(above)] for cid, low, above in sessions}
 
+    def wipe_volatile(self) -> None:
+        self.raft = None
+        self.exchange = Exchange()
+        self.sessions = {}
+        self.flush_pending = False
+        self.pending_snapshot_data = None
+        self.pending_snapshot_index = 0
+        self.led_term = 0
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return f"<Replica {self.node_id}/shard{self.group}>"
+
+
+class ExchangeNode:
+    """One cluster member. It hosts one replica of every shard's Raft group (one by default).
+
+    ``raft``, ``storage``, ``exchange`` and ``sessions`` are those of shard 0, which with one
+    shard is the whole node.
+    """
+
+    def __init__(self, cluster: "Cluster", node_id: str, index: int, shards: int = 1) -> None:
+        self.cluster = cluster
+        self.node_id = node_id
+        self.index = index
+        self.up = True
+        self.timer_at = float("inf")
+        self.busy_until = 0.0
+        self.boots = 0
+        self.replicas = [Replica(self, g) for g in range(shards)]
+
+    @property
+    def id(self) -> str:
+        return self.node_id
+
+    @property
+    def raft(self) -> RaftNode | None:
+        return self.replicas[0].raft
+
+    @property
+    def storage(self) -> Storage:
+        return self.replicas[0].storage
+
+    @property
+    def exchange(self) -> Exchange:
+        return self.replicas[0].exchange
+
+    @property
+    def sessions(self) -> dict:
+        return self.replicas[0].sessions
+
+    @property
+    def snapshots_taken(self) -> int:
+        return sum(r.snapshots_taken for r in self.replicas)
+
+    @property
+    def snapshots_installed(self) -> int:
+        return sum(r.snapshots_installed for r in self.replicas)
+
+    def session_has(self, client_id: str, seq: int, shard: int = 0) -> bool:
+        return self.replicas[shard].session_has(client_id, seq)
+
+    def status(self) -> dict:
+        return self.cluster.status(self.node_id)
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return f"<ExchangeNode {self.node_id} up={self.up}>"
+
 
 class Cluster:
-    """A simulated Raft cluster of exchange nodes named ``node1`` … ``nodeN``."""
+    """A simulated Raft cluster of exchange nodes named ``node1`` … ``nodeN``.
+
+    With ``shards=K`` every node hosts one replica of each of K Raft groups (multi-Raft, as
+    TiKV and CockroachDB place ranges); symbols map to shards by a stable hash or by
+    ``shard_map``, and each order goes to its shard's leader.
+    """
 
     def __init__(
         self,
         node_count: int = 5,
         seed: int = 0,
         *,
+        shards: int = 1,
+        shard_map: dict[str, int] | None = None,
         prevote: bool = True,
         check_quorum: bool = True,
         raft_config: RaftConfig | None = None,
         network: NetworkConfig | None = None,
+        costs: NodeCosts | None = None,
         snapshot_threshold: int = 2000,
         retry_after_s: float = 0.5,
         latency_window: int = 100_000,
+        balance_leaders: bool = True,
     ) -> None:
         if isinstance(node_count, bool) or not isinstance(node_count, int) or node_count < 1:
             raise ValueError(f"node_count must be a positive integer, got {node_count!r}")
@@ -159,19 +258,25 @@ class Cluster:
             raise ValueError("node_count above 1000 is not supported")
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ValueError(f"seed must be an integer, got {seed!r}")
+        if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= 256:
+            raise ValueError(f"shards must be an integer from 1 to 256, got {shards!r}")
         if snapshot_threshold < 4:
             raise ValueError("snapshot_threshold must be >= 4")
         if retry_after_s <= 0:
             raise ValueError("retry_after_s must be positive")
         self.seed = seed
         self.rng = random.Random(seed)
+        self.shards = shards
+        self.shard_map = self._check_shard_map(shard_map or {}, shards)
         self.config = raft_config or RaftConfig(prevote=prevote, check_quorum=check_quorum)
         self.network = network or NetworkConfig()
         self.network.validate()
+        self.costs = costs or NodeCosts()
+        self.costs.validate()
         self.snapshot_threshold = snapshot_threshold
         self.retry_after_ms = retry_after_s * 1000.0
         self.node_ids = [f"node{i}" for i in range(1, node_count + 1)]
-        self.nodes = [ExchangeNode(self, nid, i) for i, nid in enumerate(self.node_ids)]
+        self.nodes = [ExchangeNode(self, nid, i, shards) for i, nid in enumerate(self.node_ids)]
         self._by_id = {n.node_id: n for n in self.nodes}
         self.now_ms = 0.0
         self._queue: list = []
@@ -183,22 +288,27 @@ class Cluster:
         self._groups: dict[str, int] | None = None
         self._slow: dict[str, float] = {}
         # clients
-        self._client_seq: dict[str, int] = {}
-        self.outstanding: dict[tuple[str, int], OrderTicket] = {}
-        self._pending: deque[OrderTicket] = deque()
-        self._latencies: deque[tuple[float, float]] = deque(maxlen=latency_window)
+        self._client_seq: dict[tuple[str, int], int] = {}
+        self.outstanding: dict[tuple[int, str, int], OrderTicket] = {}
+        # Orders waiting for their shard to have a leader with room, oldest first, per shard.
+        self._pending: list[deque[OrderTicket]] = [deque() for _ in range(shards)]
+        self._latencies: deque[tuple[float, float, int]] = deque(maxlen=latency_window)
+        self.acked_by_shard = [0] * shards
         self.counters = {
             "orders_submitted": 0,
             "orders_acknowledged": 0,
             "orders_rejected": 0,
             "orders_retried": 0,
+            "orders_backpressured": 0,
             "elections_won": 0,
+            "leadership_transfers": 0,
             "messages_sent": 0,
             "messages_dropped": 0,
             "messages_duplicated": 0,
+            "packets_sent": 0,
             "faults_injected": 0,
         }
-        self.leadership_log: list[tuple[float, str, int]] = []  # (sim s, node, term)
+        self.leadership_log: list[tuple[float, str, int, int]] = []  # (sim s, node, term, shard)
         self.fault_log: list[tuple[float, str, tuple]] = []
         self.checker: Any = None
         self.workload: Any = None
@@ -208,7 +318,21 @@ class Cluster:
         self._speed = 1.0
         for node in self.nodes:
             self._boot(node)
-        self.every(0.05, self._retry_clients)
+        self._retry_ticks = 0
+        self.every(0.01, self._retry_clients)
+        if shards > 1 and balance_leaders:
+            self.every(1.0, self._balance_leaders)
+
+    @staticmethod
+    def _check_shard_map(shard_map: dict, shards: int) -> dict[str, int]:
+        if not isinstance(shard_map, dict):
+            raise ValueError("shard_map must map symbols to shard numbers")
+        out = {}
+        for symbol, shard in shard_map.items():
+            if isinstance(shard, bool) or not isinstance(shard, int) or not 0 <= shard < shards:
+                raise ValueError(f"shard_map[{symbol!r}] must be a shard number in 0..{shards - 1}, got {shard!r}")
+            out[str(symbol).upper()] = shard
+        return out
 
     # ---- basic properties ---------------------------------------------------------------
 
@@ -233,19 +357,44 @@ class Cluster:
                 f"unknown node id {node_id!r}; known: {', '.join(self.node_ids)}"
             ) from None
 
+    def shard_of(self, symbol: str) -> int:
+        """The shard that owns ``symbol``: ``shard_map`` if listed, else a stable hash."""
+        if self.shards == 1:
+            return 0
+        symbol = symbol.upper()
+        mapped = self.shard_map.get(symbol)
+        if mapped is not None:
+            return mapped
+        return zlib.crc32(symbol.encode()) % self.shards
+
     @property
     def leader_id(self) -> str | None:
-        """The live leader of the highest term, or None."""
-        return self._leader_node().node_id if self._leader_node() else None
+        """The live leader of the highest term (of shard 0 when sharded), or None."""
+        rep = self._leader_replica(0)
+        return rep.node_id if rep is not None else None
 
-    def _leader_node(self) -> ExchangeNode | None:
+    def shard_leaders(self) -> dict[int, str | None]:
+        """Each shard's current leader (None while it has none)."""
+        with self.lock:
+            out = {}
+            for g in range(self.shards):
+                rep = self._leader_replica(g)
+                out[g] = rep.node_id if rep is not None else None
+            return out
+
+    def _leader_replica(self, group: int) -> Replica | None:
         best = None
         for node in self.nodes:
-            raft = node.raft
+            rep = node.replicas[group]
+            raft = rep.raft
             if raft is not None and raft.state == LEADER:
                 if best is None or raft.term > best.raft.term:
-                    best = node
+                    best = rep
         return best
+
+    def _leader_node(self) -> ExchangeNode | None:
+        rep = self._leader_replica(0)
+        return rep.node if rep is not None else None
 
     def add_observer(self, fn: Callable[[str, dict], None]) -> None:
         """Register ``fn(event, details)`` for fault and leadership events."""
@@ -305,16 +454,20 @@ class Cluster:
             if kind == _DELIVER:
                 self._deliver(payload)
             elif kind == _TIMER:
-                node, epoch = payload
-                if node.raft is not None and epoch is node.raft and at_ms == node.timer_at:
+                node, boots = payload
+                if node.up and boots == node.boots and at_ms == node.timer_at:
                     node.timer_at = float("inf")
-                    node.raft.tick(at_ms)
-                    self._after(node)
+                    for rep in node.replicas:
+                        rep.raft.tick(at_ms)
+                        self._after(rep)
+                    self._finish(node, self.now_ms)
             elif kind == _FLUSH:
-                payload.flush_pending = False
-                if payload.raft is not None:
-                    payload.raft.flush()
-                    self._after(payload)
+                rep = payload
+                rep.flush_pending = False
+                if rep.raft is not None:
+                    rep.raft.flush()
+                    self._after(rep)
+                    self._finish(rep.node, self.now_ms)
             else:
                 payload()
         self.now_ms = max(self.now_ms, target_ms)
@@ -327,78 +480,133 @@ class Cluster:
         groups = self._groups
         return groups is None or groups.get(a) == groups.get(b)
 
-    def _send(self, msg: Message) -> None:
+    def _send(self, src: str, dst: str, msgs: list, depart_ms: float) -> None:
+        """Send one packet: every message one node has for another after one processing step."""
         net = self.network
         rng = self.rng
-        self.counters["messages_sent"] += 1
-        if not self._connected(msg.src, msg.dst) or (net.loss and rng.random() < net.loss):
-            self.counters["messages_dropped"] += 1
+        counters = self.counters
+        counters["messages_sent"] += len(msgs)
+        counters["packets_sent"] += 1
+        if not self._connected(src, dst) or (net.loss and rng.random() < net.loss):
+            counters["messages_dropped"] += len(msgs)
             return
         copies = 2 if net.duplicate and rng.random() < net.duplicate else 1
         if copies == 2:
-            self.counters["messages_duplicated"] += 1
-        factor = max(self._slow.get(msg.src, 1.0), self._slow.get(msg.dst, 1.0)) if self._slow else 1.0
+            counters["messages_duplicated"] += len(msgs)
+        factor = max(self._slow.get(src, 1.0), self._slow.get(dst, 1.0)) if self._slow else 1.0
+        payload = (src, dst, msgs, False)
         for _ in range(copies):
             delay = rng.uniform(net.latency_min_ms, net.latency_max_ms) * factor
             if net.reorder and rng.random() < net.reorder:
                 delay += rng.uniform(0.0, net.reorder_max_ms)
-            self._push(self.now_ms + delay, _DELIVER, msg)
+            self._push(depart_ms + delay, _DELIVER, payload)
 
-    def _deliver(self, msg: Message) -> None:
-        node = self._by_id[msg.dst]
-        raft = node.raft
-        if raft is None or not self._connected(msg.src, msg.dst):
-            self.counters["messages_dropped"] += 1
+    def _deliver(self, payload: tuple) -> None:
+        src, dst, msgs, reserved = payload
+        node = self._by_id[dst]
+        if not node.up or not self._connected(src, dst):
+            self.counters["messages_dropped"] += len(msgs)
             return
-        # Only ints go into the trace hash: str hashes are salted per process (PYTHONHASHSEED).
-        self.trace_hash = hash((self.trace_hash, int(self.now_ms * 1000), msg.kind,
-                                self._by_id[msg.src].index, node.index, msg.term, msg.prev_index,
-                                len(msg.entries), msg.match_index, msg.granted)) & _MASK64
-        raft.step(msg, self.now_ms)
-        self._after(node)
+        now = self.now_ms
+        costs = self.costs
+        work_ms = 0.0
+        if costs.enabled:
+            # Each node is a FIFO server: a packet is handled after the work queued before it.
+            work_ms = (costs.per_packet_us + costs.per_message_us * len(msgs)
+                       + costs.per_entry_us * sum(len(m.entries) for m in msgs)) / 1000.0
+            if not reserved:
+                start = node.busy_until if node.busy_until > now else now
+                node.busy_until = start + work_ms
+                if start > now:
+                    self._push(start, _DELIVER, (src, dst, msgs, True))
+                    return
+        trace = self.trace_hash
+        src_index = self._by_id[src].index
+        replicas = node.replicas
+        applied = 0
+        for msg in msgs:
+            rep = replicas[msg.group]
+            # Only ints go into the trace hash: str hashes are salted per process (PYTHONHASHSEED).
+            trace = hash((trace, int(now * 1000), msg.kind, msg.group, src_index, node.index,
+                          msg.term, msg.prev_index, len(msg.entries), msg.match_index,
+                          msg.granted)) & _MASK64
+            rep.raft.step(msg, now)
+            applied += self._after(rep)
+        self.trace_hash = trace
+        if costs.enabled:
+            apply_ms = costs.per_entry_us * applied / 1000.0
+            node.busy_until += apply_ms
+            self._finish(node, now + work_ms + apply_ms)
+        else:
+            self._finish(node, now)
 
     # ---- after a node did something ------------------------------------------------------
 
-    def _after(self, node: ExchangeNode) -> None:
-        raft = node.raft
-        if raft.outbox:
-            for msg in raft.take_outbox():
-                self._send(msg)
+    def _after(self, rep: Replica) -> int:
+        """Carry out what one replica's Raft node asked for; returns entries applied."""
+        raft = rep.raft
+        applied = 0
         if raft.pending_snapshot is not None:
             data = raft.pending_snapshot
             raft.pending_snapshot = None
-            node.load_state(data)
-            node.snapshots_installed += 1
+            rep.load_state(data)
+            rep.snapshots_installed += 1
             if self.checker is not None:
-                self.checker.on_snapshot_install(node, raft.storage.snap_index)
+                self.checker.on_snapshot_install(rep, raft.storage.snap_index)
         if raft.commit_index > raft.last_applied:
-            self._apply(node, *raft.take_committed_slice())
-        if raft.state == LEADER and node.led_term != raft.term:
-            node.led_term = raft.term
+            first, entries = raft.take_committed_slice()
+            applied = len(entries)
+            self._apply(rep, first, entries)
+        if raft.state == LEADER and rep.led_term != raft.term:
+            rep.led_term = raft.term
             self.counters["elections_won"] += 1
-            self.leadership_log.append((self.now, node.node_id, raft.term))
-            self._notify("leader_elected", node_id=node.node_id, term=raft.term)
+            self.leadership_log.append((self.now, rep.node_id, raft.term, rep.group))
+            self._notify("leader_elected", node_id=rep.node_id, term=raft.term, shard=rep.group)
             if self.checker is not None:
-                self.checker.on_leader(node, raft.term)
-            if self._pending:
+                self.checker.on_leader(rep, raft.term)
+            if self._pending[rep.group]:
                 self._dispatch_pending()
-        deadline = raft.next_deadline()
+        return applied
+
+    def _finish(self, node: ExchangeNode, depart: float) -> None:
+        """Send what the node's replicas produced (one packet per peer) and re-arm its timer."""
+        by_dst: dict[str, list] = {}
+        deadline = float("inf")
+        for rep in node.replicas:
+            raft = rep.raft
+            if raft.outbox:
+                for msg in raft.take_outbox():
+                    by_dst.setdefault(msg.dst, []).append(msg)
+            d = raft.next_deadline()
+            if d < deadline:
+                deadline = d
+        if by_dst:
+            costs = self.costs
+            for dst, msgs in by_dst.items():
+                if costs.enabled:
+                    # Sending costs the sender too: every entry is encoded once per follower.
+                    send_ms = (costs.per_packet_us + costs.per_message_us * len(msgs)
+                               + costs.per_entry_us * sum(len(m.entries) for m in msgs)) / 1000.0
+                    depart += send_ms
+                    node.busy_until = max(node.busy_until, self.now_ms) + send_ms
+                self._send(node.node_id, dst, msgs, depart)
         if deadline < node.timer_at:
             node.timer_at = max(deadline, self.now_ms)
-            self._push(node.timer_at, _TIMER, (node, raft))
+            self._push(node.timer_at, _TIMER, (node, node.boots))
 
-    def _apply(self, node: ExchangeNode, first_index: int, entries: list) -> None:
-        apply = node.exchange.apply
-        sessions = node.sessions
-        is_leader = node.raft.state == LEADER
+    def _apply(self, rep: Replica, first_index: int, entries: list) -> None:
+        apply = rep.exchange.apply
+        sessions = rep.sessions
+        is_leader = rep.raft.state == LEADER
         checker = self.checker
         outstanding = self.outstanding
+        group = rep.group
         index = first_index - 1
         for term, command in entries:
             index += 1
             if command is None:
                 if checker is not None:
-                    checker.on_apply(node, index, term, None, False)
+                    checker.on_apply(rep, index, term, None, False)
                 continue
             client_id, seq, order = command
             sess = sessions.get(client_id)
@@ -409,118 +617,191 @@ class Cluster:
                 # The common case: the next order of this client, in sequence.
                 above = sess[1]
                 if above:
-                    while seq + 1 in above:
-                        seq += 1
-                        above.discard(seq)
-                    sess[0] = seq
-                    seq = command[1]
+                    top = seq
+                    while top + 1 in above:
+                        top += 1
+                        above.discard(top)
+                    sess[0] = top
                 else:
                     sess[0] = seq
                 effective = True
                 apply(order, f"{client_id}:{seq}")
             elif seq <= low or seq in sess[1]:
                 effective = False
-                node.duplicates_skipped += 1
+                rep.duplicates_skipped += 1
             else:
                 effective = True
                 sess[1].add(seq)
                 apply(order, f"{client_id}:{seq}")
             if checker is not None:
-                checker.on_apply(node, index, term, command, effective)
-            if is_leader and (client_id, seq) in outstanding:
-                self._ack(client_id, seq)
-        self._maybe_snapshot(node)
+                checker.on_apply(rep, index, term, command, effective)
+            if is_leader and (group, client_id, seq) in outstanding:
+                self._ack(group, client_id, seq)
+        self._maybe_snapshot(rep)
 
-    def _maybe_snapshot(self, node: ExchangeNode) -> None:
-        raft = node.raft
+    def _maybe_snapshot(self, rep: Replica) -> None:
+        raft = rep.raft
         storage = raft.storage
         held = len(storage.log)
         half = self.snapshot_threshold // 2
         # Remember the state about half a threshold ago; compact there once the log is full,
         # so followers a little behind still catch up from the log rather than a snapshot.
-        if node.pending_snapshot_index <= storage.snap_index and held > half:
-            node.pending_snapshot_index = raft.last_applied
-            node.pending_snapshot_data = node.snapshot_state()
-        if held > self.snapshot_threshold and node.pending_snapshot_index > storage.snap_index:
-            raft.compact(node.pending_snapshot_index, node.pending_snapshot_data)
-            node.snapshots_taken += 1
-            node.pending_snapshot_data = None
+        if rep.pending_snapshot_index <= storage.snap_index and held > half:
+            rep.pending_snapshot_index = raft.last_applied
+            rep.pending_snapshot_data = rep.snapshot_state()
+        if held > self.snapshot_threshold and rep.pending_snapshot_index > storage.snap_index:
+            raft.compact(rep.pending_snapshot_index, rep.pending_snapshot_data)
+            rep.snapshots_taken += 1
+            rep.pending_snapshot_data = None
 
     # ---- clients ------------------------------------------------------------------------
 
     def submit(self, order: dict, client_id: str = "client") -> OrderTicket:
-        """Validate and submit one order; returns its ticket. Retries until acknowledged."""
+        """Validate and submit one order; returns its ticket. Retries until acknowledged.
+
+        In a sharded cluster a cancel must name the order's ``symbol`` so it reaches the right
+        shard: ``{"op": "cancel", "order_id": "trader1:7", "symbol": "BTC-USD"}``.
+        """
         if not isinstance(client_id, str) or not client_id or ":" in client_id:
             raise ValueError("client_id must be a non-empty string without ':'")
         command = validate_order(order)
+        if self.shards == 1:
+            shard = 0
+        elif command["op"] == "cancel":
+            symbol = order.get("symbol")
+            if not isinstance(symbol, str) or not symbol:
+                raise ValueError("in a sharded cluster a cancel needs the order's 'symbol' to find its shard")
+            shard = self.shard_of(symbol)
+        else:
+            shard = self.shard_of(command["symbol"])
         with self.lock:
-            seq = self._client_seq.get(client_id, 0) + 1
-            self._client_seq[client_id] = seq
-            ticket = OrderTicket(client_id, seq, command, self.now)
-            self.outstanding[(client_id, seq)] = ticket
+            key = (client_id, shard)
+            seq = self._client_seq.get(key, 0) + 1
+            self._client_seq[key] = seq
+            ticket = OrderTicket(client_id, seq, command, self.now, shard)
+            self.outstanding[(shard, client_id, seq)] = ticket
             self.counters["orders_submitted"] += 1
-            self._dispatch(ticket, self._leader_node())
+            self._dispatch(ticket, self._leader_replica(shard))
             return ticket
 
-    def _dispatch(self, ticket: OrderTicket, leader: ExchangeNode | None) -> None:
-        if leader is None:
-            self._pending.append(ticket)
-            return
+    def _dispatch(self, ticket: OrderTicket, leader: Replica | None, requeue_front: bool = False) -> bool:
+        if leader is None or (self.costs.enabled and
+                              leader.node.busy_until - self.now_ms > self.costs.max_queue_ms):
+            if leader is not None:
+                self.counters["orders_backpressured"] += 1
+            self._hold(ticket, requeue_front)
+            return False
+        if leader.raft.propose((ticket.client_id, ticket.seq, ticket.command)) is None:
+            self._hold(ticket, requeue_front)  # leader is handing over leadership
+            return False
+        node = leader.node
+        costs = self.costs
+        if costs.enabled:
+            node.busy_until = max(node.busy_until, self.now_ms) + costs.client_request_us / 1000.0
         ticket.attempts += 1
         if ticket.attempts > 1:
             self.counters["orders_retried"] += 1
         ticket.last_sent = self.now_ms
-        leader.raft.propose((ticket.client_id, ticket.seq, ticket.command))
         if not leader.flush_pending:
             leader.flush_pending = True
-            self._push(self.now_ms, _FLUSH, leader)
+            self._push(max(self.now_ms, node.busy_until), _FLUSH, leader)
+        return True
+
+    def _hold(self, ticket: OrderTicket, front: bool) -> None:
+        ticket.held = True
+        if front:
+            self._pending[ticket.shard].appendleft(ticket)
+        else:
+            self._pending[ticket.shard].append(ticket)
 
     def _dispatch_pending(self) -> None:
-        leader = self._leader_node()
-        if leader is None:
-            return
-        pending = self._pending
-        self._pending = deque()
-        for ticket in pending:
-            if not ticket.acked:
-                self._dispatch(ticket, leader)
+        """Send held orders, oldest first, to each shard's leader until it has no room."""
+        for group, queue in enumerate(self._pending):
+            if not queue:
+                continue
+            leader = self._leader_replica(group)
+            if leader is None:
+                continue
+            while queue:
+                ticket = queue.popleft()
+                ticket.held = False
+                if ticket.acked:
+                    continue
+                if not self._dispatch(ticket, leader, requeue_front=True):
+                    break
 
     def _retry_clients(self, _cluster: "Cluster") -> None:
-        if self._pending:
+        if any(self._pending):
             self._dispatch_pending()
-        if not self.outstanding:
-            return
+        self._retry_ticks += 1
+        if not self.outstanding or self._retry_ticks % 5:
+            return  # look for timed-out orders every 50 ms only
         cutoff = self.now_ms - self.retry_after_ms
-        leader = self._leader_node()
-        if leader is None:
-            return
-        for ticket in self.outstanding.values():
-            if ticket.last_sent < cutoff:
-                self._dispatch(ticket, leader)
+        leaders = [self._leader_replica(g) for g in range(self.shards)]
+        for ticket in list(self.outstanding.values()):
+            if ticket.last_sent < cutoff and leaders[ticket.shard] is not None:
+                ticket.last_sent = self.now_ms  # also when held back, so it waits a full period
+                if not ticket.held:
+                    self._dispatch(ticket, leaders[ticket.shard])
 
-    def _ack(self, client_id: str, seq: int) -> None:
-        ticket = self.outstanding.pop((client_id, seq), None)
+    def _ack(self, shard: int, client_id: str, seq: int) -> None:
+        ticket = self.outstanding.pop((shard, client_id, seq), None)
         if ticket is None:
             return
         ticket.acked = True
         ticket.committed_at = self.now
         ticket.latency_ms = (ticket.committed_at - ticket.submitted_at) * 1000.0
         self.counters["orders_acknowledged"] += 1
-        self._latencies.append((self.now_ms, ticket.latency_ms))
+        self.acked_by_shard[shard] += 1
+        self._latencies.append((self.now_ms, ticket.latency_ms, shard))
         if self.checker is not None:
             self.checker.on_ack(ticket)
 
-    def latencies_since(self, t: float) -> list[float]:
+    def latencies_since(self, t: float, shard: int | None = None) -> list[float]:
         """Consensus latencies (ms) of orders acknowledged after simulated time ``t`` (s)."""
         cutoff = t * 1000.0
         with self.lock:
             out = []
-            for at_ms, latency in reversed(self._latencies):
+            for at_ms, latency, group in reversed(self._latencies):
                 if at_ms <= cutoff:
                     break
-                out.append(latency)
+                if shard is None or group == shard:
+                    out.append(latency)
             out.reverse()
             return out
+
+    # ---- leader placement -----------------------------------------------------------------
+
+    def _balance_leaders(self, _cluster: "Cluster") -> None:
+        """Spread shard leaders over live nodes (at most one transfer per overloaded node per round)."""
+        live = [n for n in self.nodes if n.up]
+        if len(live) < 2:
+            return
+        led: dict[str, list[int]] = {n.node_id: [] for n in live}
+        for g in range(self.shards):
+            rep = self._leader_replica(g)
+            if rep is None:
+                return  # an election is under way somewhere; leave things alone
+            led[rep.node_id].append(g)
+        fair = -(-self.shards // len(live))  # ceil
+        for node_id, groups in led.items():
+            if len(groups) <= fair:
+                continue
+            group = groups[-1]
+            candidates = sorted(
+                (n for n in live if n.node_id != node_id and self._connected(node_id, n.node_id)),
+                key=lambda n: (len(led[n.node_id]), (n.index - group) % len(self.nodes)),
+            )
+            if not candidates or len(led[candidates[0].node_id]) + 1 > len(groups) - 1:
+                continue
+            target = candidates[0]
+            rep = self._by_id[node_id].replicas[group]
+            if rep.raft.transfer_leadership(target.node_id):
+                self.counters["leadership_transfers"] += 1
+                led[target.node_id].append(group)
+                groups.remove(group)
+                self._after(rep)
+                self._finish(rep.node, self.now_ms)
 
     # ---- faults --------------------------------------------------------------------------
 
@@ -532,23 +813,20 @@ class Cluster:
         self._notify(kind, args=args, at=self.now)
 
     def crash(self, node_id: str) -> None:
-        """Stop a node: its volatile state (and state machine) is lost; storage survives."""
+        """Stop a node: its volatile state (and state machines) is lost; storage survives."""
         node = self.node(node_id)
         with self.lock:
             if not node.up:
                 return
             node.up = False
-            node.raft = None
             node.timer_at = float("inf")
-            node.flush_pending = False
-            node.exchange = Exchange()
-            node.sessions = {}
-            node.pending_snapshot_data = None
-            node.pending_snapshot_index = 0
+            node.busy_until = 0.0
+            for rep in node.replicas:
+                rep.wipe_volatile()
             self._record_fault("crash", node_id)
 
     def restart(self, node_id: str) -> None:
-        """Bring a crashed node back: it reloads its snapshot and catches up from the leader."""
+        """Bring a crashed node back: it reloads its snapshots and catches up from the leaders."""
         node = self.node(node_id)
         with self.lock:
             if node.up:
@@ -556,16 +834,22 @@ class Cluster:
             self._record_fault("restart", node_id)
             self._boot(node)
             if self.checker is not None:
-                self.checker.on_restart(node)
+                for rep in node.replicas:
+                    self.checker.on_restart(rep)
 
     def _boot(self, node: ExchangeNode) -> None:
         node.up = True
-        node.led_term = 0
-        node.load_state(node.storage.snap_data)
-        node.raft = RaftNode(node.node_id, self.node_ids, node.storage,
-                             random.Random(self.rng.getrandbits(64)), self.config, self.now_ms)
+        node.boots += 1
         node.timer_at = float("inf")
-        self._after(node)
+        node.busy_until = self.now_ms
+        for rep in node.replicas:
+            rep.led_term = 0
+            rep.load_state(rep.storage.snap_data)
+            rep.raft = RaftNode(node.node_id, self.node_ids, rep.storage,
+                                random.Random(self.rng.getrandbits(64)), self.config, self.now_ms,
+                                group=rep.group)
+            self._after(rep)
+        self._finish(node, self.now_ms)
 
     def partition(self, *groups: Iterable[str]) -> None:
         """Split the network: nodes talk only within their group. Unlisted nodes form one more group."""
@@ -603,7 +887,7 @@ class Cluster:
     def slow(self, node_id: str, factor: float = 10.0) -> None:
         """Multiply the latency of every message to or from ``node_id`` by ``factor``."""
         self.node(node_id)
-        if not isinstance(factor, (int, float)) or factor < 1.0:
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor >= 1.0:
             raise ValueError("slow factor must be a number >= 1")
         with self.lock:
             if factor == 1.0:
@@ -615,22 +899,24 @@ class Cluster:
     def set_network(self, **settings: float) -> None:
         """Change network behaviour, e.g. ``set_network(loss=0.1, duplicate=0.05, reorder=0.1)``."""
         with self.lock:
-            for name, value in settings.items():
-                if not hasattr(self.network, name):
+            for name in settings:
+                if name not in NetworkConfig.__dataclass_fields__:
                     raise ValueError(f"unknown network setting {name!r}")
             candidate = NetworkConfig(**{**self.network.__dict__, **settings})
             candidate.validate()
             self.network = candidate
             self._record_fault("network", tuple(sorted(settings.items())))
 
-    def corrupt_state(self, node_id: str) -> None:
+    def corrupt_state(self, node_id: str, shard: int = 0) -> None:
         """Test hook: silently damage one node's state machine (as a bit flip would)."""
         node = self.node(node_id)
+        if not 0 <= shard < self.shards:
+            raise ValueError(f"shard must be in 0..{self.shards - 1}")
         with self.lock:
             if not node.up:
                 raise ValueError(f"{node_id} is down; cannot corrupt its state")
-            node.exchange.corrupt(random.Random(self.rng.getrandbits(32)))
-            self._record_fault("corrupt", node_id)
+            node.replicas[shard].exchange.corrupt(random.Random(self.rng.getrandbits(32)))
+            self._record_fault("corrupt", node_id, shard)
 
     def is_connected(self, a: str, b: str) -> bool:
         return self._connected(a, b)
@@ -648,27 +934,21 @@ class Cluster:
         with self.lock:
             return {node.node_id: self._status(node) for node in self.nodes}
 
-    def _status(self, node: ExchangeNode) -> dict:
-        storage = node.storage
-        raft = node.raft
+    def _replica_status(self, rep: Replica) -> dict:
+        raft = rep.raft
+        storage = rep.storage
         if raft is None:
             return {
-                "node_id": node.node_id, "up": False, "state": "DOWN",
-                "term": storage.current_term, "leader_id": None,
+                "shard": rep.group, "state": "DOWN", "term": storage.current_term, "leader_id": None,
                 "commit_index": 0, "last_applied": 0, "log_length": len(storage.log),
                 "last_log_index": storage.last_index, "snapshot_index": storage.snap_index,
-                "peers_connected": 0, "state_digest": None, "orders_applied": 0,
-                "trades_executed": 0, "match_index": {}, "last_contact_ms": {},
+                "state_digest": None, "orders_applied": 0, "trades_executed": 0,
+                "match_index": {}, "last_contact_ms": {},
             }
-        peers_connected = 0
-        for other in self.nodes:
-            if other is not node and other.up and self._connected(node.node_id, other.node_id):
-                peers_connected += 1
         is_leader = raft.state == LEADER
-        exchange = node.exchange
+        exchange = rep.exchange
         return {
-            "node_id": node.node_id,
-            "up": True,
+            "shard": rep.group,
             "state": raft.reported_state,
             "term": storage.current_term,
             "leader_id": raft.leader_id,
@@ -677,7 +957,6 @@ class Cluster:
             "log_length": len(storage.log),
             "last_log_index": storage.last_index,
             "snapshot_index": storage.snap_index,
-            "peers_connected": peers_connected,
             "state_digest": exchange.digest(),
             "orders_applied": exchange.orders_accepted,
             "trades_executed": exchange.trades_executed,
@@ -687,41 +966,76 @@ class Cluster:
             ),
         }
 
+    def _status(self, node: ExchangeNode) -> dict:
+        peers_connected = 0
+        if node.up:
+            for other in self.nodes:
+                if other is not node and other.up and self._connected(node.node_id, other.node_id):
+                    peers_connected += 1
+        first = self._replica_status(node.replicas[0])
+        out = {"node_id": node.node_id, "up": node.up, "peers_connected": peers_connected}
+        out.update(first)
+        del out["shard"]
+        if self.shards > 1:
+            shards = [first] + [self._replica_status(r) for r in node.replicas[1:]]
+            out["shards"] = shards
+            out["leader_of"] = [s["shard"] for s in shards if s["state"] == "LEADER"]
+            out["orders_applied"] = sum(s["orders_applied"] for s in shards)
+            out["trades_executed"] = sum(s["trades_executed"] for s in shards)
+        return out
+
     def stats(self) -> dict:
         """Cluster-wide cumulative counters."""
         with self.lock:
             out = dict(self.counters)
             out["orders_pending"] = len(self.outstanding)
-            out["leader_changes"] = max(0, self.counters["elections_won"] - 1)
+            out["leader_changes"] = max(0, self.counters["elections_won"] - self.shards)
             out["elections_started"] = sum(
-                n.raft.elections_started for n in self.nodes if n.raft is not None
+                r.raft.elections_started for n in self.nodes for r in n.replicas if r.raft is not None
             )
+            out["shards"] = self.shards
+            out["orders_acknowledged_by_shard"] = list(self.acked_by_shard)
             out["now"] = self.now
             return out
 
     def digests(self) -> dict[str, str | None]:
+        """Each node's state digest (of all its shards' state machines when sharded)."""
         with self.lock:
-            return {n.node_id: (n.exchange.digest() if n.up else None) for n in self.nodes}
+            out = {}
+            for n in self.nodes:
+                if not n.up:
+                    out[n.node_id] = None
+                elif self.shards == 1:
+                    out[n.node_id] = n.exchange.digest()
+                else:
+                    out[n.node_id] = "/".join(r.exchange.digest()[:16] for r in n.replicas)
+            return out
 
     def converged(self) -> bool:
-        """All live nodes applied the same index with equal state digests, and a leader exists."""
+        """Every shard has a leader, and its live replicas applied the same index with equal digests."""
         with self.lock:
-            live = [n for n in self.nodes if n.raft is not None]
-            if not live or self._leader_node() is None:
+            live = [n for n in self.nodes if n.up]
+            if not live:
                 return False
-            applied = {n.raft.last_applied for n in live}
-            digests = {n.exchange.digest() for n in live}
-            return len(applied) == 1 and len(digests) == 1
+            for g in range(self.shards):
+                if self._leader_replica(g) is None:
+                    return False
+                reps = [n.replicas[g] for n in live]
+                if len({r.raft.last_applied for r in reps}) != 1:
+                    return False
+                if len({r.exchange.digest() for r in reps}) != 1:
+                    return False
+            return True
 
     # ---- real-time pacing ----------------------------------------------------------------
 
     def start(self, speed: float = 1.0) -> None:
         """Run the simulation on a daemon thread, ``speed`` simulated seconds per wall second."""
-        if speed <= 0:
-            raise ValueError("speed must be positive")
+        if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not speed > 0:
+            raise ValueError("speed must be a positive number")
         if self._thread is not None and self._thread.is_alive():
             return
-        self._speed = speed
+        self._speed = float(speed)
         self._stop_event.clear()
         self._thread = threading.Thread(target=self._pace, name="raftctl-cluster", daemon=True)
         self._thread.start()
@@ -731,9 +1045,10 @@ class Cluster:
         sim0 = self.now_ms
         while not self._stop_event.is_set():
             target = sim0 + (time.monotonic() - wall0) * 1000.0 * self._speed
-            with self.lock:
-                # Advance in slices so readers (collector, server) get the lock often.
-                while self.now_ms < target and not self._stop_event.is_set():
+            # Advance in slices, releasing the lock between them so readers (collector, server)
+            # never wait long.
+            while self.now_ms < target and not self._stop_event.is_set():
+                with self.lock:
                     self._run_to(min(target, self.now_ms + 20.0))
             self._stop_event.wait(0.005)
 

@@ -32,6 +32,7 @@ APPEND = 5
 APPEND_RESP = 6
 SNAPSHOT = 7
 SNAPSHOT_RESP = 8
+TIMEOUT_NOW = 9
 
 KIND_NAMES = {
     PRE_VOTE: "PreVote",
@@ -42,6 +43,7 @@ KIND_NAMES = {
     APPEND_RESP: "AppendEntriesResp",
     SNAPSHOT: "InstallSnapshot",
     SNAPSHOT_RESP: "InstallSnapshotResp",
+    TIMEOUT_NOW: "TimeoutNow",
 }
 
 
@@ -69,7 +71,7 @@ class Message:
     """One Raft RPC or response. Fields not used by a kind keep their defaults."""
 
     __slots__ = (
-        "kind", "src", "dst", "term",
+        "kind", "src", "dst", "term", "group", "force",
         "last_log_index", "last_log_term", "granted",
         "prev_index", "prev_term", "entries", "commit",
         "success", "match_index", "hint",
@@ -81,6 +83,8 @@ class Message:
         self.src = src
         self.dst = dst
         self.term = term
+        self.group = 0
+        self.force = False
         self.last_log_index = 0
         self.last_log_term = 0
         self.granted = False
@@ -96,13 +100,6 @@ class Message:
         self.snap_data: Any = None
         for name, value in fields.items():
             setattr(self, name, value)
-
-    def copy_to(self, dst: str) -> "Message":
-        twin = Message.__new__(Message)
-        for name in Message.__slots__:
-            setattr(twin, name, getattr(self, name))
-        twin.dst = dst
-        return twin
 
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
         return f"<{KIND_NAMES.get(self.kind, self.kind)} {self.src}->{self.dst} t{self.term}>"
@@ -140,8 +137,10 @@ class RaftNode:
         rng: random.Random,
         config: RaftConfig | None = None,
         now_ms: float = 0.0,
+        group: int = 0,
     ) -> None:
         self.id = node_id
+        self.group = group
         self.peers = [p for p in peers if p != node_id]
         self.storage = storage
         self.rng = rng
@@ -164,6 +163,8 @@ class RaftNode:
         self.quorum_check_due = 0.0
         self.election_deadline = 0.0
         self.elections_started = 0
+        self.transfer_target: str | None = None
+        self.transfer_deadline = 0.0
         self._reset_election_timer()
 
     # ---- log helpers -------------------------------------------------------------------
@@ -220,6 +221,8 @@ class RaftNode:
                     # Cut off from the majority: stop acting as leader so clients go elsewhere.
                     self._become_follower(self.term, None)
                     return
+            if self.transfer_target is not None and now_ms >= self.transfer_deadline:
+                self.transfer_target = None
             if now_ms >= self.heartbeat_due:
                 self._broadcast_append(heartbeat=True)
         elif now_ms >= self.election_deadline:
@@ -254,7 +257,7 @@ class RaftNode:
             self.outbox.append(Message(PRE_VOTE, self.id, peer, proposed,
                                        last_log_index=last_index, last_log_term=last_term))
 
-    def _start_election(self) -> None:
+    def _start_election(self, force: bool = False) -> None:
         st = self.storage
         st.current_term += 1
         st.voted_for = self.id
@@ -268,7 +271,7 @@ class RaftNode:
             return
         last_index, last_term = self.last_index, self.last_term()
         for peer in self.peers:
-            self.outbox.append(Message(VOTE, self.id, peer, st.current_term,
+            self.outbox.append(Message(VOTE, self.id, peer, st.current_term, force=force,
                                        last_log_index=last_index, last_log_term=last_term))
 
     def _become_leader(self) -> None:
@@ -294,12 +297,28 @@ class RaftNode:
         Nothing is sent here: the host calls :meth:`flush` once per batch, so many
         proposals travel in one AppendEntries.
         """
-        if self.state != LEADER:
-            return None
+        if self.state != LEADER or self.transfer_target is not None:
+            return None  # during a leadership transfer the log must stop growing
         self.storage.log.append((self.term, command))
         if not self.peers:
             self._maybe_commit()
         return self.last_index
+
+    def transfer_leadership(self, target: str) -> bool:
+        """Hand leadership to ``target`` once its log is up to date; False if not possible now."""
+        if self.state != LEADER or target not in self.next_index or self.transfer_target is not None:
+            return False
+        self.transfer_target = target
+        self.transfer_deadline = self.now + self.config.election_timeout_min_ms
+        if self.match_index[target] == self.last_index:
+            self._send_timeout_now(target)
+        else:
+            self._send_append(target)
+        return True
+
+    def _send_timeout_now(self, peer: str) -> None:
+        self.transfer_target = None
+        self.outbox.append(Message(TIMEOUT_NOW, self.id, peer, self.term))
 
     def flush(self) -> None:
         """Send new entries to every follower that is not yet known to have them."""
@@ -309,7 +328,10 @@ class RaftNode:
     # ---- outgoing replication ----------------------------------------------------------
 
     def _broadcast_append(self, heartbeat: bool) -> None:
-        self.heartbeat_due = self.now + self.config.heartbeat_ms
+        # Heartbeats fall on a shared grid of the heartbeat period, so the heartbeats of many
+        # Raft groups led by one node leave together and the host can coalesce them.
+        hb = self.config.heartbeat_ms
+        self.heartbeat_due = (self.now // hb + 1) * hb
         last = self.last_index
         for peer in self.peers:
             if heartbeat or self.next_index[peer] <= last:
@@ -342,7 +364,7 @@ class RaftNode:
         if msg.term > st.current_term:
             if kind == PRE_VOTE or (kind == PRE_VOTE_RESP and msg.granted):
                 pass  # PreVote terms are proposals; they change nothing.
-            elif kind in (VOTE, PRE_VOTE_RESP) and self._in_leader_lease():
+            elif kind in (VOTE, PRE_VOTE_RESP) and not msg.force and self._in_leader_lease():
                 # A disruptive candidate while we hear from a live leader: ignore (CheckQuorum lease).
                 if kind == VOTE:
                     return
@@ -375,6 +397,10 @@ class RaftNode:
             self._on_snapshot(msg)
         elif kind == SNAPSHOT_RESP:
             self._on_snapshot_resp(msg)
+        elif kind == TIMEOUT_NOW:
+            if self.state == FOLLOWER and msg.src == self.leader_id:
+                # Leadership transfer (thesis §3.10): campaign at once, past the lease.
+                self._start_election(force=True)
 
     def _in_leader_lease(self) -> bool:
         return (
@@ -506,6 +532,8 @@ class RaftNode:
                 self.next_index[peer] = msg.match_index + 1
             if self.next_index[peer] <= self.last_index and self.match_index[peer] + 1 == self.next_index[peer]:
                 self._send_append(peer)  # more to send (batch limit hit)
+            if peer == self.transfer_target and self.match_index[peer] == self.last_index:
+                self._send_timeout_now(peer)
         elif msg.hint:
             # Rejected: rewind and resend from the follower's hint.
             new_next = max(1, min(msg.hint, self.last_index + 1))
@@ -587,6 +615,9 @@ class RaftNode:
     def take_outbox(self) -> list[Message]:
         out = self.outbox
         self.outbox = []
+        if self.group:
+            for msg in out:
+                msg.group = self.group
         return out
 
     @property

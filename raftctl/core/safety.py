@@ -1,8 +1,9 @@
 """Continuous checks of Raft's safety properties (Raft paper, Figure 3) during a simulation.
 
 Attach with ``SafetyChecker(cluster)``. The cluster calls the ``on_*`` hooks as things
-happen and :meth:`check` after each stretch of simulated time. Violations are collected
-(never raised mid-run) so a campaign can report every failing seed.
+happen (with the replica concerned: one node's member of one Raft group) and :meth:`check`
+after each stretch of simulated time. Violations are collected (never raised mid-run) so a
+campaign can report every failing seed. Every property is checked per Raft group (shard).
 
 Checked:
 - Election Safety: at most one leader per term.
@@ -24,14 +25,10 @@ class SafetyViolation(AssertionError):
     """Raised by :meth:`SafetyChecker.assert_ok` when a property did not hold."""
 
 
-class SafetyChecker:
-    """Watches one cluster; see the module docstring for the properties."""
+class _GroupState:
+    __slots__ = ("leaders_by_term", "applied", "max_committed", "effective_at", "digest_at", "acked")
 
-    def __init__(self, cluster: Any, check_interval_s: float = 0.25, max_violations: int = 50) -> None:
-        self.cluster = cluster
-        self.check_interval_ms = check_interval_s * 1000.0
-        self.max_violations = max_violations
-        self.violations: list[str] = []
+    def __init__(self) -> None:
         self.leaders_by_term: dict[int, str] = {}
         # index -> (term, command identity) of the entry applied there (by any node)
         self.applied: dict[int, tuple[int, Any]] = {}
@@ -40,6 +37,17 @@ class SafetyChecker:
         self.effective_at: dict[tuple[str, int], int] = {}
         self.digest_at: dict[int, str] = {}
         self.acked: set[tuple[str, int]] = set()
+
+
+class SafetyChecker:
+    """Watches one cluster; see the module docstring for the properties."""
+
+    def __init__(self, cluster: Any, check_interval_s: float = 0.25, max_violations: int = 50) -> None:
+        self.cluster = cluster
+        self.check_interval_ms = check_interval_s * 1000.0
+        self.max_violations = max_violations
+        self.violations: list[str] = []
+        self.groups = [_GroupState() for _ in range(getattr(cluster, "shards", 1))]
         self.checks_run = 0
         self._next_check = 0.0
         cluster.checker = self
@@ -50,73 +58,81 @@ class SafetyChecker:
         if len(self.violations) < self.max_violations:
             self.violations.append(f"t={self.cluster.now:.3f}s seed={self.cluster.seed}: {text}")
 
-    def on_leader(self, node: Any, term: int) -> None:
-        previous = self.leaders_by_term.get(term)
-        if previous is not None and previous != node.node_id:
-            self._violate(f"election safety: {previous} and {node.node_id} both leaders of term {term}")
-        self.leaders_by_term[term] = node.node_id
+    @staticmethod
+    def _where(rep: Any) -> str:
+        return f"{rep.node_id}" if rep.group == 0 and len(rep.node.replicas) == 1 else f"{rep.node_id}/shard{rep.group}"
+
+    def on_leader(self, rep: Any, term: int) -> None:
+        g = self.groups[rep.group]
+        previous = g.leaders_by_term.get(term)
+        if previous is not None and previous != rep.node_id:
+            self._violate(f"election safety: shard {rep.group}: {previous} and {rep.node_id} both leaders of term {term}")
+        g.leaders_by_term[term] = rep.node_id
         # Leader completeness: every committed entry still held in logs must be in the leader's.
-        raft = node.raft
+        raft = rep.raft
         start = max(raft.storage.snap_index + 1, 1)
-        for index in range(start, self.max_committed + 1):
-            known = self.applied.get(index)
+        for index in range(start, g.max_committed + 1):
+            known = g.applied.get(index)
             if known is None:
                 continue
             term_here = raft.term_at(index)
             if term_here != known[0]:
                 self._violate(
-                    f"leader completeness: new leader {node.node_id} (term {term}) lacks committed "
+                    f"leader completeness: new leader {self._where(rep)} (term {term}) lacks committed "
                     f"entry {index} (term {known[0]}), has term {term_here}"
                 )
                 break
 
-    def on_apply(self, node: Any, index: int, term: int, command: Any, effective: bool) -> None:
+    def on_apply(self, rep: Any, index: int, term: int, command: Any, effective: bool) -> None:
+        g = self.groups[rep.group]
         identity = None if command is None else (command[0], command[1])
-        known = self.applied.get(index)
+        known = g.applied.get(index)
         if known is None:
-            self.applied[index] = (term, identity)
+            g.applied[index] = (term, identity)
         elif known != (term, identity):
             self._violate(
-                f"state machine safety: {node.node_id} applied {identity} (term {term}) at index "
+                f"state machine safety: {self._where(rep)} applied {identity} (term {term}) at index "
                 f"{index}, another node applied {known[1]} (term {known[0]})"
             )
-        if index > self.max_committed:
-            self.max_committed = index
+        if index > g.max_committed:
+            g.max_committed = index
         if effective and identity is not None:
-            where = self.effective_at.get(identity)
+            where = g.effective_at.get(identity)
             if where is None:
-                self.effective_at[identity] = index
+                g.effective_at[identity] = index
             elif where != index:
                 self._violate(
                     f"exactly once: order {identity[0]}:{identity[1]} took effect at index {where} "
-                    f"and again at {index} on {node.node_id}"
+                    f"and again at {index} on {self._where(rep)}"
                 )
-        if node.raft.last_applied == index:
-            digest = node.exchange.digest()
-            seen = self.digest_at.get(index)
+        if rep.raft.last_applied == index:
+            digest = rep.exchange.digest()
+            seen = g.digest_at.get(index)
             if seen is None:
-                self.digest_at[index] = digest
+                g.digest_at[index] = digest
             elif seen != digest:
                 self._violate(
-                    f"state machine safety: {node.node_id} state digest at applied index {index} "
+                    f"state machine safety: {self._where(rep)} state digest at applied index {index} "
                     f"differs from another node's"
                 )
 
-    def on_snapshot_install(self, node: Any, snap_index: int) -> None:
-        seen = self.digest_at.get(snap_index)
-        digest = node.exchange.digest()
+    def on_snapshot_install(self, rep: Any, snap_index: int) -> None:
+        g = self.groups[rep.group]
+        seen = g.digest_at.get(snap_index)
+        digest = rep.exchange.digest()
         if seen is None:
-            self.digest_at[snap_index] = digest
+            g.digest_at[snap_index] = digest
         elif seen != digest:
-            self._violate(f"snapshot install on {node.node_id} at {snap_index} gave a different state")
+            self._violate(f"snapshot install on {self._where(rep)} at {snap_index} gave a different state")
 
-    def on_restart(self, node: Any) -> None:
-        snap = node.storage.snap_index
-        if snap and snap in self.digest_at and self.digest_at[snap] != node.exchange.digest():
-            self._violate(f"{node.node_id} restarted from a snapshot whose state differs at {snap}")
+    def on_restart(self, rep: Any) -> None:
+        g = self.groups[rep.group]
+        snap = rep.storage.snap_index
+        if snap and snap in g.digest_at and g.digest_at[snap] != rep.exchange.digest():
+            self._violate(f"{self._where(rep)} restarted from a snapshot whose state differs at {snap}")
 
     def on_ack(self, ticket: Any) -> None:
-        self.acked.add((ticket.client_id, ticket.seq))
+        self.groups[ticket.shard].acked.add((ticket.client_id, ticket.seq))
 
     # ---- periodic checks -----------------------------------------------------------------
 
@@ -125,14 +141,15 @@ class SafetyChecker:
             return
         self._next_check = cluster.now_ms + self.check_interval_ms
         self.checks_run += 1
-        self._check_log_matching(cluster)
-        if len(self.digest_at) > 50_000:
-            # Keep memory bounded on long runs: forget the oldest half.
-            for index in sorted(self.digest_at)[:25_000]:
-                del self.digest_at[index]
+        for group, g in enumerate(self.groups):
+            self._check_log_matching(cluster, group)
+            if len(g.digest_at) > 50_000:
+                # Keep memory bounded on long runs: forget the oldest half.
+                for index in sorted(g.digest_at)[:25_000]:
+                    del g.digest_at[index]
 
-    def _check_log_matching(self, cluster: Any) -> None:
-        live = [n for n in cluster.nodes if n.raft is not None]
+    def _check_log_matching(self, cluster: Any, group: int) -> None:
+        live = [n.replicas[group] for n in cluster.nodes if n.up]
         for i, a in enumerate(live):
             for b in live[i + 1:]:
                 ra, rb = a.raft, b.raft
@@ -152,24 +169,24 @@ class SafetyChecker:
                     for k, (ea, eb) in enumerate(zip(la, lb)):
                         if ea != eb:
                             self._violate(
-                                f"log matching: {a.node_id} and {b.node_id} agree at index {index} "
-                                f"but differ at {low + k}"
+                                f"log matching: {self._where(a)} and {self._where(b)} agree at index "
+                                f"{index} but differ at {low + k}"
                             )
                             break
 
     def check_final(self, cluster: Any) -> None:
         """After the cluster converged: every acknowledged order took effect on every node."""
-        digests = {n.node_id: n.exchange.digest() for n in cluster.nodes if n.raft is not None}
-        if len(set(digests.values())) > 1:
-            self._violate(f"final state digests differ: {digests}")
-        for node in cluster.nodes:
-            if node.raft is None:
-                continue
-            missing = [key for key in self.acked if not node.session_has(*key)]
-            if missing:
-                self._violate(
-                    f"{node.node_id} lacks {len(missing)} acknowledged orders, e.g. {missing[:3]}"
-                )
+        for group, g in enumerate(self.groups):
+            reps = [n.replicas[group] for n in cluster.nodes if n.up]
+            digests = {self._where(r): r.exchange.digest() for r in reps}
+            if len(set(digests.values())) > 1:
+                self._violate(f"final state digests differ: {digests}")
+            for rep in reps:
+                missing = [key for key in g.acked if not rep.session_has(*key)]
+                if missing:
+                    self._violate(
+                        f"{self._where(rep)} lacks {len(missing)} acknowledged orders, e.g. {missing[:3]}"
+                    )
 
     @property
     def ok(self) -> bool:

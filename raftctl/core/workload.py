@@ -17,7 +17,7 @@ class Trader:
 
     def __init__(self, client_id: str) -> None:
         self.client_id = client_id
-        self.open_orders: deque[str] = deque(maxlen=32)
+        self.open_orders: deque[tuple[str, str]] = deque(maxlen=32)  # (order id, symbol)
 
 
 class Workload:
@@ -37,6 +37,7 @@ class Workload:
         traders: int = 8,
         tick_s: float = 0.01,
         mix: tuple[float, float, float] = (0.6, 0.25, 0.15),
+        max_outstanding: int | None = None,
     ) -> None:
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate < 0:
             raise ValueError(f"rate must be a non-negative number of orders per second, got {rate!r}")
@@ -63,6 +64,10 @@ class Workload:
         self.tickets: deque = deque(maxlen=100_000)
         self.keep_tickets = True
         self.paused = False
+        # Closed-loop cap: with this many orders unacknowledged, clients wait (a load generator
+        # with a window). None = open loop: orders arrive at ``rate`` whatever happens.
+        self.max_outstanding = max_outstanding
+        self.skipped = 0
         cluster.workload = self
         cluster.every(tick_s, self._tick)
 
@@ -72,6 +77,11 @@ class Workload:
         self.carry += self.rate * self.tick_s
         count = int(self.carry)
         self.carry -= count
+        if self.max_outstanding is not None:
+            room = self.max_outstanding - len(cluster.outstanding)
+            if room < count:
+                self.skipped += count - max(room, 0)
+                count = max(room, 0)
         rng = self.rng
         for symbol in self.symbols:
             # Random walk of the mid price, kept positive.
@@ -81,7 +91,7 @@ class Workload:
             order = self._make_order(trader)
             ticket = cluster.submit(order, client_id=trader.client_id)
             if order.get("type") == "limit":
-                trader.open_orders.append(ticket.order_id)
+                trader.open_orders.append((ticket.order_id, order["symbol"]))
             self.submitted += 1
             if self.keep_tickets:
                 self.tickets.append(ticket)
@@ -90,9 +100,10 @@ class Workload:
         rng = self.rng
         roll = rng.random()
         if roll >= self.market_share and trader.open_orders:
-            order_id = trader.open_orders[rng.randrange(len(trader.open_orders))]
-            trader.open_orders.remove(order_id)
-            return {"op": "cancel", "order_id": order_id}
+            entry = trader.open_orders[rng.randrange(len(trader.open_orders))]
+            trader.open_orders.remove(entry)
+            # The symbol routes the cancel to its shard in a sharded cluster.
+            return {"op": "cancel", "order_id": entry[0], "symbol": entry[1]}
         symbol = rng.choice(self.symbols)
         side = "buy" if rng.random() < 0.5 else "sell"
         qty = rng.randint(1, 10)
