@@ -96,13 +96,13 @@ def run_one(
     snapshot_threshold: int = 500,
     on_cluster: Callable[[Cluster], Any] | None = None,
     keep_events: bool = False,
-    detect: bool = True,
+    detect: bool = False,
     collection_interval: float = 1.0,
     shards: int = 1,
 ) -> RunResult:
     """Run one seeded fault schedule; see the module docstring.
 
-    With ``detect`` a MetricsCollector samples the cluster every ``collection_interval``
+    With ``detect`` (campaigns turn it on) a MetricsCollector samples the cluster every ``collection_interval``
     simulated seconds and a DetectionTracker compares what it reported with what was injected
     (``result.detection``). Neither touches the simulation's random streams, so the trace is
     the same with or without it.
@@ -316,7 +316,7 @@ def run_summary(seed: int, config: CampaignConfig) -> dict:
     """Run one seed of a campaign and return the compact, picklable figures aggregation needs."""
     result = run_one(seed, nodes=config.nodes, duration_s=config.duration_s, faults=config.faults,
                      rate=config.rate, collection_interval=config.collection_interval,
-                     shards=config.shards)
+                     shards=config.shards, detect=True)
     detection = result.detection
     return {
         "seed": seed,

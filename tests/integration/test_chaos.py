@@ -1,0 +1,134 @@
+"""Chaos campaigns: safety, liveness and honest detection figures over many seeded schedules.
+
+The default run holds a ~100-run campaign; ``raftctl chaos --runs 1000`` is the big one.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from raftctl import Cluster, MetricsCollector, Workload
+from raftctl.core.chaos import (
+    ALL_FAULTS, CampaignConfig, aggregate, cluster_supports_shards, parse_faults, run_campaign, run_one,
+    run_summary,
+)
+from raftctl.core.detection import DetectionTracker
+
+RUNS = int(os.environ.get("RAFTCTL_CHAOS_RUNS", "100"))
+
+
+def test_campaign_is_safe_live_and_every_health_change_is_detected_without_false_alarms():
+    config = CampaignConfig(runs=RUNS, seed=5000, duration_s=20.0)
+    report = run_campaign(config, workers=2)
+    seeds = f"seeds {config.seed}..{config.seed + RUNS - 1}"
+    assert report["runs"] == RUNS
+    assert report["safety_violations"] == 0, f"{seeds}: {report['failure_examples']}"
+    assert report["liveness_failures"] == 0, f"{seeds}: failing {report['liveness_failure_seeds']}"
+    assert report["failing_seeds"] == []
+    assert report["incidents_observable"] > RUNS, f"{seeds}: too few health-changing incidents to judge"
+    assert report["recall"] == 1.0, f"{seeds}: missed {report['missed_incidents']}"
+    assert report["false_alarms"] == 0, f"{seeds}: {report['false_alarm_examples']}"
+    assert report["unexplained_unhealthy_samples"] == 0, seeds
+    assert report["detection_latency_s"]["max"] <= 2 * config.collection_interval, seeds
+    assert report["orders_acknowledged"] == report["orders_submitted"] == report["orders_applied"], seeds
+    assert set(report["faults_injected"]) == set(ALL_FAULTS)
+    assert all(report["health_changing_incidents"][k]["detected"] > 0 for k in
+               ("node_down", "quorum_loss", "no_majority", "leader_loss")), report["health_changing_incidents"]
+
+
+def test_figures_do_not_depend_on_the_worker_count():
+    config = CampaignConfig(runs=6, seed=77, duration_s=8.0)
+    one = run_campaign(config, workers=1)
+    two = run_campaign(config, workers=2)
+    for report in (one, two):
+        report.pop("wall_seconds")
+        report.pop("workers")
+    assert one == two
+    # and aggregation is order-independent
+    summaries = [run_summary(seed, config) for seed in (79, 77, 78, 82, 80, 81)]
+    again = aggregate(summaries, config)
+    assert {k: again[k] for k in ("faults_injected", "recall", "leaderless_ms")} == \
+        {k: one[k] for k in ("faults_injected", "recall", "leaderless_ms")}
+
+
+def test_replay_gives_the_same_timeline_and_trace():
+    a = run_one(4242, duration_s=12.0, rate=20.0, detect=True, keep_events=True)
+    b = run_one(4242, duration_s=12.0, rate=20.0, detect=True, keep_events=True)
+    plain = run_one(4242, duration_s=12.0, rate=20.0)
+    assert a.timeline == b.timeline and a.trace_hash == b.trace_hash, "seed 4242 did not replay"
+    assert plain.trace_hash == a.trace_hash, "seed 4242: attaching the collector changed the simulation"
+    kinds = {kind for _t, kind, _text in a.timeline}
+    assert {"fault", "leader"} <= kinds
+
+
+def _tracked(seed: int):
+    cluster = Cluster(node_count=5, seed=seed)
+    Workload(cluster, rate=20.0, seed=seed)
+    tracker = DetectionTracker(cluster, collection_interval=1.0)
+    collector = MetricsCollector(collection_interval=1.0, retention_period=30, alert_callback=tracker.observe_alert)
+    collector.set_cluster(cluster)
+    cluster.every(1.0, lambda c: tracker.observe_sample(collector.collect()))
+    assert cluster.run_until(lambda: cluster.leader_id is not None, timeout=3.0), f"seed={seed}"
+    cluster.run_for(2.0)
+    return cluster, tracker
+
+
+def test_a_collector_that_hides_a_crash_is_scored_as_a_miss():
+    """Detection figures can fail: blank out the crashed node in what the collector reported."""
+    cluster, tracker = _tracked(11)
+    victim = next(n for n in cluster.node_ids if n != cluster.leader_id)
+    tracker.note_leader(cluster)
+    cluster.crash(victim)
+    cluster.run_for(3.0)
+    cluster.restart(victim)
+    cluster.run_for(3.0)
+    honest = tracker.report()
+    assert honest.incidents["node_down"]["detected"] == 1 and honest.recall == 1.0
+    blind = [o.__class__(o.t, "HEALTHY", o.leader, o.leader_changes, frozenset(), o.firing)
+             for o in tracker.observations]
+    tracker.observations[:] = blind
+    lying = tracker.report()
+    assert lying.incidents["node_down"]["missed"] == 1 and lying.recall < 1.0
+
+
+def test_an_alert_without_a_fault_is_a_false_alarm_and_a_blink_is_too_short():
+    cluster, tracker = _tracked(12)
+    tracker.observe_alert({"name": "quorum_loss", "status": "firing", "started_at_sim": cluster.now,
+                           "resolved_at_sim": None})
+    # a crash healed long before the next sample cannot be seen; it is counted, not hidden
+    cluster.run_until(lambda: (cluster.now % 1.0) > 0.2, timeout=1.0)
+    victim = next(n for n in cluster.node_ids if n != cluster.leader_id)
+    tracker.note_leader(cluster)
+    cluster.crash(victim)
+    cluster.run_for(0.1)
+    cluster.restart(victim)
+    cluster.run_for(3.0)
+    report = tracker.report()
+    assert [name for _t, name in report.false_alarms] == ["quorum_loss"]
+    assert report.incidents["node_down"]["too_short"] == 1
+    assert report.incidents["node_down"]["observable"] == 0
+
+
+def test_bad_campaign_input_is_a_clear_value_error():
+    with pytest.raises(ValueError, match="unknown fault kind"):
+        parse_faults("crash,meteor")
+    with pytest.raises(ValueError, match="no fault kinds"):
+        parse_faults(" , ")
+    with pytest.raises(ValueError, match="runs must be an integer >= 1"):
+        CampaignConfig(runs=0).validate()
+    with pytest.raises(ValueError, match="duration_s"):
+        CampaignConfig(duration_s=float("nan")).validate()
+    with pytest.raises(ValueError, match="workers"):
+        run_campaign(CampaignConfig(runs=1, duration_s=1.0), workers=0)
+
+
+def test_shards_pass_through_or_fail_clearly():
+    config = CampaignConfig(runs=2, seed=3, duration_s=6.0, shards=2)
+    if not cluster_supports_shards():
+        with pytest.raises(ValueError, match="needs a cluster with sharding"):
+            config.validate()
+        return
+    report = run_campaign(config, workers=1)
+    assert report["shards"] == 2 and report["failing_seeds"] == [], report["failure_examples"]
