@@ -109,6 +109,8 @@ class MetricsCollector:
         from raftctl.sinks.base import Sink, SinkWorker, build_sink
 
         self._workers: list[SinkWorker] = []
+        if isinstance(sinks, (str, Sink)):
+            sinks = [sinks]  # one spec or sink; iterating a string would build one per letter
         for sink in sinks or ():
             if isinstance(sink, str):
                 sink = build_sink(sink)

@@ -208,6 +208,7 @@ def test_sink_spec_strings_build_through_the_registry(tmp_path):
     path = tmp_path / "spec.jsonl"
     collector = MetricsCollector(sinks=[f"jsonl:{path}"])
     assert [type(s).__name__ for s in collector.sinks] == ["JsonlSink"]
+    assert [type(s).__name__ for s in MetricsCollector(sinks="stdout").sinks] == ["StdoutSink"]
     with pytest.raises(ValueError, match="available sinks"):
         collector.add_sink("nope:1")
     with pytest.raises(ValueError, match="webhook"):
