@@ -8,6 +8,7 @@ Real-time mode only adds sleeps between ticks; the same seed gives the same run 
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections import deque
@@ -238,7 +239,7 @@ def latency_summary(values: list[float]) -> dict[str, Any]:
     ordered = sorted(values)
 
     def pct(fraction: float) -> float:
-        index = min(len(ordered) - 1, max(0, int(round(fraction * len(ordered) + 0.5)) - 1))
+        index = min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))
         return round(ordered[index], 3)
 
     return {"count": len(ordered), "avg": round(sum(ordered) / len(ordered), 3), "p50": pct(0.50),
