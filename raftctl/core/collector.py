@@ -128,6 +128,8 @@ class MetricsCollector:
         self.collect_errors = 0
         self.callback_errors = 0
         self.missed_ticks = 0
+        # never reset, not even by set_cluster: readers cache derived documents per version
+        self._sequence = 0
         self._reset_state()
 
     # ------------------------------------------------------------------ configuration
@@ -175,7 +177,6 @@ class MetricsCollector:
             self._engine = AlertEngine(history_limit=self.alert_history_limit)
             self._latest: dict | None = None
             self._latest_bytes: bytes | None = None
-            self._sequence = 0
             self._prev: tuple[float, float, int] | None = None  # (now, cluster_now, orders_acked)
 
     # ------------------------------------------------------------------ sampling

@@ -325,6 +325,12 @@ def test_set_cluster_accepts_the_nodes_list():
     collector.set_cluster(cluster.nodes)
     assert collector.cluster is cluster
     assert collector.collect()["cluster"]["cluster_size"] == 3
+    other = boot(node_count=5, rate=0)
+    collector.set_cluster(other)
+    assert collector.history(None) == [] and collector.latest() is None
+    sample = collector.collect()
+    assert sample["cluster"]["cluster_size"] == 5
+    assert sample["sequence"] == collector.version == 2, "versions never repeat across clusters"
 
 
 @pytest.mark.parametrize("bad", [None, 42, [], ["node1"], object()])
