@@ -96,7 +96,7 @@ class OrderTicket:
     """A client's handle on one submitted order: when it was sent, committed and acknowledged."""
 
     __slots__ = ("client_id", "seq", "shard", "command", "submitted_at", "committed_at",
-                 "latency_ms", "acked", "attempts", "last_sent", "held")
+                 "latency_ms", "acked", "attempts", "last_sent", "held", "entry")
 
     def __init__(self, client_id: str, seq: int, command: dict, submitted_at: float, shard: int = 0) -> None:
         self.client_id = client_id
@@ -110,6 +110,8 @@ class OrderTicket:
         self.attempts = 0
         self.last_sent = -1e18
         self.held = False  # waiting in the client's queue for a leader with room
+        # What goes into the Raft log: (client id, sequence, command, order id).
+        self.entry = (client_id, seq, command, f"{client_id}:{seq}")
 
     @property
     def order_id(self) -> str:
@@ -608,7 +610,7 @@ class Cluster:
                 if checker is not None:
                     checker.on_apply(rep, index, term, None, False)
                 continue
-            client_id, seq, order = command
+            client_id, seq, order, order_id = command
             sess = sessions.get(client_id)
             if sess is None:
                 sess = sessions[client_id] = [0, set()]
@@ -625,14 +627,14 @@ class Cluster:
                 else:
                     sess[0] = seq
                 effective = True
-                apply(order, f"{client_id}:{seq}")
+                apply(order, order_id)
             elif seq <= low or seq in sess[1]:
                 effective = False
                 rep.duplicates_skipped += 1
             else:
                 effective = True
                 sess[1].add(seq)
-                apply(order, f"{client_id}:{seq}")
+                apply(order, order_id)
             if checker is not None:
                 checker.on_apply(rep, index, term, command, effective)
             if is_leader and (group, client_id, seq) in outstanding:
@@ -684,6 +686,40 @@ class Cluster:
             self._dispatch(ticket, self._leader_replica(shard))
             return ticket
 
+    def submit_many(self, orders: list[tuple[dict, str]]) -> list[OrderTicket]:
+        """Submit ``[(order, client_id), ...]`` in one go (one lock, one leader lookup per shard)."""
+        commands = []
+        for order, client_id in orders:
+            if not isinstance(client_id, str) or not client_id or ":" in client_id:
+                raise ValueError("client_id must be a non-empty string without ':'")
+            command = validate_order(order)
+            if self.shards == 1:
+                shard = 0
+            elif command["op"] == "cancel":
+                symbol = order.get("symbol")
+                if not isinstance(symbol, str) or not symbol:
+                    raise ValueError("in a sharded cluster a cancel needs the order's 'symbol' to find its shard")
+                shard = self.shard_of(symbol)
+            else:
+                shard = self.shard_of(command["symbol"])
+            commands.append((command, client_id, shard))
+        tickets = []
+        with self.lock:
+            leaders = [self._leader_replica(g) for g in range(self.shards)]
+            client_seq = self._client_seq
+            outstanding = self.outstanding
+            now = self.now
+            for command, client_id, shard in commands:
+                key = (client_id, shard)
+                seq = client_seq.get(key, 0) + 1
+                client_seq[key] = seq
+                ticket = OrderTicket(client_id, seq, command, now, shard)
+                outstanding[(shard, client_id, seq)] = ticket
+                self._dispatch(ticket, leaders[shard])
+                tickets.append(ticket)
+            self.counters["orders_submitted"] += len(tickets)
+        return tickets
+
     def _dispatch(self, ticket: OrderTicket, leader: Replica | None, requeue_front: bool = False) -> bool:
         if leader is None or (self.costs.enabled and
                               leader.node.busy_until - self.now_ms > self.costs.max_queue_ms):
@@ -691,7 +727,7 @@ class Cluster:
                 self.counters["orders_backpressured"] += 1
             self._hold(ticket, requeue_front)
             return False
-        if leader.raft.propose((ticket.client_id, ticket.seq, ticket.command)) is None:
+        if leader.raft.propose(ticket.entry) is None:
             self._hold(ticket, requeue_front)  # leader is handing over leadership
             return False
         node = leader.node

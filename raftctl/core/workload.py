@@ -86,15 +86,20 @@ class Workload:
         for symbol in self.symbols:
             # Random walk of the mid price, kept positive.
             self.mid[symbol] = max(1.0, self.mid[symbol] * (1.0 + rng.gauss(0.0, 0.0005)))
+        if not count:
+            return
+        traders = self.traders
+        batch = []
         for _ in range(count):
-            trader = rng.choice(self.traders)
-            order = self._make_order(trader)
-            ticket = cluster.submit(order, client_id=trader.client_id)
+            trader = traders[int(rng.random() * len(traders))]
+            batch.append((self._make_order(trader), trader))
+        tickets = cluster.submit_many([(order, trader.client_id) for order, trader in batch])
+        for (order, trader), ticket in zip(batch, tickets):
             if order.get("type") == "limit":
                 trader.open_orders.append((ticket.order_id, order["symbol"]))
-            self.submitted += 1
-            if self.keep_tickets:
-                self.tickets.append(ticket)
+        self.submitted += count
+        if self.keep_tickets:
+            self.tickets.extend(tickets)
 
     def _make_order(self, trader: Trader) -> dict:
         rng = self.rng
