@@ -192,7 +192,7 @@ def test_summary_before_first_sample_is_a_clear_error(stub):
 
 def test_summary_unreachable_and_malformed_url():
     assert_one_line_error(run("summary", "--url", f"http://127.0.0.1:{closed_port()}"), 1, "cannot reach")
-    for bad in ("ftp://x", "localhost:8080", "http://", "http://host:99999", "http://h:8080/?q=1"):
+    for bad in ("ftp://x", "http://host:99999"):  # the other shapes: tests/unit/test_cli_logic.py
         assert_one_line_error(run("summary", "--url", bad), 2, "--url")
 
 
