@@ -94,21 +94,44 @@ class Condition:
 
 
 def evaluate_conditions(sample: Mapping, thresholds: Mapping[str, Any],
-                        no_leader_for: float = 0.0) -> list[Condition]:
-    """Conditions holding in ``sample``; ``no_leader_for`` = seconds leaderless so far."""
+                        no_leader_for: float = 0.0,
+                        shard_no_leader_for: Mapping[int, float] | None = None) -> list[Condition]:
+    """Conditions holding in ``sample``; ``no_leader_for`` = seconds leaderless so far.
+
+    In a sharded sample (a ``shards`` list) leader and divergence alerts are raised per shard,
+    labelled ``shard``, with ``shard_no_leader_for`` giving each shard's leaderless time.
+    """
     cluster = sample["cluster"]
     performance = sample["performance"]
+    shards = sample.get("shards")
     out: list[Condition] = []
     if cluster["health_status"] == "UNHEALTHY":
         reasons = ", ".join(cluster.get("health_reasons") or ()) or "unknown"
         out.append(Condition("cluster_unhealthy", f"cluster is UNHEALTHY ({reasons})"))
-    if cluster["leader_node"] is None and no_leader_for > thresholds["max_no_leader_s"]:
-        out.append(Condition(
-            "leader_election_failure",
-            f"no leader for {no_leader_for:.1f} s (threshold {thresholds['max_no_leader_s']} s)"))
-    if not cluster["consensus_aligned"]:
-        out.append(Condition("consensus_misalignment",
-                             "live nodes at the same applied index report different state digests"))
+    limit = thresholds["max_no_leader_s"]
+    if shards:
+        waited = shard_no_leader_for or {}
+        for doc in shards:
+            labels = (("shard", str(doc["shard"])),)
+            leaderless = waited.get(doc["shard"], 0.0)
+            if doc["leader"] is None and leaderless > limit:
+                out.append(Condition(
+                    "leader_election_failure",
+                    f"shard {doc['shard']}: no leader for {leaderless:.1f} s (threshold {limit} s)",
+                    labels))
+            if not doc["consensus_aligned"]:
+                out.append(Condition(
+                    "consensus_misalignment",
+                    f"shard {doc['shard']}: replicas at the same applied index report different "
+                    "state digests", labels))
+    else:
+        if cluster["leader_node"] is None and no_leader_for > limit:
+            out.append(Condition(
+                "leader_election_failure",
+                f"no leader for {no_leader_for:.1f} s (threshold {limit} s)"))
+        if not cluster["consensus_aligned"]:
+            out.append(Condition("consensus_misalignment",
+                                 "live nodes at the same applied index report different state digests"))
     if not cluster["has_quorum"]:
         out.append(Condition(
             "quorum_loss",
@@ -170,6 +193,7 @@ class AlertEngine:
     _active: dict[str, _Alert] = field(default_factory=dict)
     _history: deque = field(default_factory=deque)
     _no_leader_since: float | None = None
+    _shard_no_leader_since: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.history_limit < 1:
@@ -186,7 +210,15 @@ class AlertEngine:
         else:
             self._no_leader_since = None
             no_leader_for = 0.0
-        conditions = evaluate_conditions(sample, thresholds, no_leader_for)
+        shard_waits: dict[int, float] = {}
+        for doc in sample.get("shards") or ():
+            shard = doc["shard"]
+            if doc["leader"] is None:
+                since = self._shard_no_leader_since.setdefault(shard, sim_time)
+                shard_waits[shard] = sim_time - since
+            else:
+                self._shard_no_leader_since.pop(shard, None)
+        conditions = evaluate_conditions(sample, thresholds, no_leader_for, shard_waits)
         return self.apply(conditions, sample["timestamp"], sim_time)
 
     def apply(self, conditions: list[Condition], timestamp: float, sim_time: float) -> list[dict]:

@@ -20,6 +20,12 @@ Metric definitions (where the seed leaves room):
 * ``replication_lag`` — per node, entries behind the leader's commit index (leader's
   ``match_index`` when known); ``None`` when there is no leader.
 * ``commit_apply_lag`` — the largest ``commit_index - last_applied`` over live nodes.
+
+Sharded clusters (``Cluster(shards=K)``, K > 1): the top-level fields are shard 0's (as the
+Cluster reports them), ``shards`` holds one summary per shard, ``cluster.shard_count`` = K,
+``consensus_aligned`` is true only if every shard is aligned, ``health_status`` is the worst
+shard's (their reasons prefixed ``shardN:``), and leader / divergence alerts are raised per shard
+with ``labels.shard``. History keeps the top-level series only.
 """
 
 from __future__ import annotations
@@ -44,6 +50,67 @@ log = logging.getLogger(__name__)
 PERCENTILE_POOL = 4096
 # Rings beyond this many samples would be a configuration mistake (e.g. 0.001 s for a week).
 MAX_RETAINED_SAMPLES = 1_000_000
+
+
+_HEALTH_RANK = {"HEALTHY": 0, "DEGRADED": 1, "UNHEALTHY": 2}
+
+
+def _shard_documents(statuses: Mapping[str, Mapping], shard_count: int,
+                     leaders: Mapping[int, str | None], latencies: list[list[float]],
+                     acked: list[int], prev_acked: list[int] | None, elapsed: float,
+                     cluster_now: float, thresholds: Mapping[str, Any]) -> list[dict]:
+    """Per-shard summaries of a Multi-Raft cluster (docs/CONTRACTS.md, sharding).
+
+    Each shard is judged like a cluster of its own replicas: a leader, aligned digests, no
+    lagging live follower; a node that is down is down for every shard.
+    """
+    size = len(statuses)
+    healthy = sum(1 for st in statuses.values() if st.get("up"))
+    docs = []
+    for shard in range(shard_count):
+        replicas: dict[str, dict] = {}
+        for node_id, status in statuses.items():
+            entries = status.get("shards") or ()
+            entry = dict(entries[shard]) if shard < len(entries) else {}
+            entry["up"] = bool(status.get("up"))
+            replicas[node_id] = entry
+        leader = leaders.get(shard)
+        leader_entry = replicas.get(leader) if leader is not None else None
+        lags = replication_lags(replicas, leader)
+        contacts = (leader_entry.get("last_contact_ms") or {}) if leader_entry else {}
+        aligned = consensus_aligned(replicas.values())
+        view = {
+            "cluster": {"cluster_size": size, "healthy_nodes": healthy, "leader_node": leader,
+                        "consensus_aligned": aligned},
+            "nodes": {node_id: {"up": entry["up"], "replication_lag": lags.get(node_id),
+                                "last_contact_ms": None if node_id == leader else contacts.get(node_id)}
+                      for node_id, entry in replicas.items()},
+        }
+        status_name, reasons = evaluate_health(
+            view, max_replication_lag=thresholds["max_replication_lag"],
+            max_contact_ms=thresholds["max_follower_contact_ms"])
+        done = acked[shard] if shard < len(acked) else 0
+        if prev_acked is None:
+            throughput = done / cluster_now if cluster_now > 0 else 0.0
+        else:
+            before = prev_acked[shard] if shard < len(prev_acked) else 0
+            throughput = (done - before) / elapsed if elapsed > 0 else 0.0
+        shard_latencies = latencies[shard] if shard < len(latencies) else []
+        live_terms = [e.get("term", 0) for e in replicas.values() if e["up"]]
+        docs.append({
+            "shard": shard,
+            "leader": leader,
+            "term": int(leader_entry.get("term", 0) if leader_entry else max(live_terms or [0])),
+            "commit_index": int(leader_entry.get("commit_index", 0)) if leader_entry else 0,
+            "last_applied": int(leader_entry.get("last_applied", 0)) if leader_entry else 0,
+            "health_status": status_name,
+            "consensus_aligned": aligned,
+            "throughput_ops": round(float(throughput), 3),
+            "avg_latency_ms": round(sum(shard_latencies) / len(shard_latencies), 3)
+            if shard_latencies else 0.0,
+            "_reasons": [r for r in reasons if not r.startswith("node_down:")],
+        })
+    return docs
 
 
 class UnknownNodeError(KeyError, ValueError):
@@ -177,7 +244,8 @@ class MetricsCollector:
             self._engine = AlertEngine(history_limit=self.alert_history_limit)
             self._latest: dict | None = None
             self._latest_bytes: bytes | None = None
-            self._prev: tuple[float, float, int] | None = None  # (now, cluster_now, orders_acked)
+            # (now, cluster_now, orders_acked, orders_acked_by_shard or None)
+            self._prev: tuple[float, float, int, list | None] | None = None
 
     # ------------------------------------------------------------------ sampling
 
@@ -201,6 +269,13 @@ class MetricsCollector:
             stats = cluster.stats()
             leader_id = cluster.leader_id
             latencies = cluster.latencies_since(prev[1] if prev else -1.0)
+            shard_count = getattr(cluster, "shards", 1)
+            if isinstance(shard_count, int) and shard_count > 1:
+                shard_leaders = cluster.shard_leaders()
+                shard_latencies = [cluster.latencies_since(prev[1] if prev else -1.0, shard=g)
+                                   for g in range(shard_count)]
+            else:
+                shard_count = 1
         timestamp = float(self._wall_clock())
         if now is None:
             now = cluster_now
@@ -299,6 +374,23 @@ class MetricsCollector:
         status_name, reasons = evaluate_health(
             sample, max_replication_lag=thresholds["max_replication_lag"],
             max_contact_ms=thresholds["max_follower_contact_ms"])
+        if shard_count > 1:
+            acked_by_shard = list(stats.get("orders_acknowledged_by_shard") or [0] * shard_count)
+            shard_docs = _shard_documents(
+                statuses, shard_count, shard_leaders, shard_latencies, acked_by_shard,
+                prev[3] if prev and prev[3] else None, now - prev[0] if prev else 0.0,
+                cluster_now, thresholds)
+            sample["shards"] = shard_docs
+            cluster_doc["shard_count"] = shard_count
+            cluster_doc["consensus_aligned"] = all(d["consensus_aligned"] for d in shard_docs)
+            # the cluster is as healthy as its sickest shard
+            for doc in shard_docs:
+                if _HEALTH_RANK[doc["health_status"]] > _HEALTH_RANK[status_name]:
+                    status_name = doc["health_status"]
+                reasons += [f"shard{doc['shard']}:{r}" for r in doc.pop("_reasons")
+                            if doc["shard"] != 0 or r not in reasons]
+        else:
+            acked_by_shard = None
         cluster_doc["health_status"] = status_name
         cluster_doc["health_reasons"] = reasons
 
@@ -326,7 +418,7 @@ class MetricsCollector:
             self._latest_bytes = orjson.dumps(sample)
             self._sequence += 1
             self.samples_collected += 1
-            self._prev = (now, cluster_now, acked)
+            self._prev = (now, cluster_now, acked, acked_by_shard)
 
         self._fan_out(sample, events)
         for event in events:

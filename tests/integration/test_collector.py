@@ -429,3 +429,35 @@ def test_latency_summary_on_a_large_interval():
     small.set_cluster(StandIn([5.0, 1.0, 3.0, 2.0, 4.0]))
     perf = small.collect()["performance"]
     assert (perf["avg_latency_ms"], perf["p50_latency_ms"], perf["p99_latency_ms"]) == (3.0, 3.0, 5.0)
+
+
+def test_sharded_cluster_reports_each_shard_and_labels_its_alerts():
+    seed = 2
+    cluster = Cluster(node_count=5, seed=seed, shards=3)
+    assert cluster.run_until(lambda: all(v is not None for v in cluster.shard_leaders().values()),
+                             timeout=10.0), f"seed={seed}"
+    recorder = Recorder()
+    collector = MetricsCollector(alert_callback=recorder)
+    collector.set_cluster(cluster)
+    sample = step(cluster, collector)
+    assert sample["cluster"]["shard_count"] == 3
+    assert [d["shard"] for d in sample["shards"]] == [0, 1, 2]
+    for doc in sample["shards"]:
+        assert set(doc) == {"shard", "leader", "term", "commit_index", "last_applied",
+                            "health_status", "consensus_aligned", "throughput_ops", "avg_latency_ms"}
+        assert doc["leader"] == cluster.shard_leaders()[doc["shard"]]
+        assert doc["health_status"] == "HEALTHY"
+    # damage shard 1 on a node that does not lead it: only shard 1 is misaligned
+    victim = next(n for n in cluster.node_ids if n != cluster.shard_leaders()[1])
+    cluster.corrupt_state(victim, shard=1)
+    sample = step(cluster, collector, 0.0)
+    by_shard = {d["shard"]: d for d in sample["shards"]}
+    assert by_shard[1]["consensus_aligned"] is False, f"seed={seed}"
+    assert by_shard[0]["consensus_aligned"] and by_shard[2]["consensus_aligned"]
+    assert sample["cluster"]["consensus_aligned"] is False
+    assert sample["cluster"]["health_status"] == "UNHEALTHY"
+    assert "shard1:consensus_misaligned" in sample["cluster"]["health_reasons"]
+    alerts = [a for a in sample["alerts"] if a["name"] == "consensus_misalignment"]
+    assert [a["labels"] for a in alerts] == [{"shard": "1"}], f"seed={seed}"
+    step(cluster, collector, 0.0)
+    assert recorder.count("consensus_misalignment", "firing") == 1

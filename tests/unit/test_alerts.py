@@ -161,3 +161,21 @@ def test_random_condition_sequences_keep_lifecycle_invariants():
             states[event["fingerprint"]] = event["status"]
         active = {a["name"] for a in engine.active()}
         assert active == {c.name for c in conditions}, f"seed={seed} step={step}"
+
+
+def test_sharded_leader_alerts_are_per_shard_and_labelled():
+    engine = AlertEngine()
+
+    def sharded(t: float, leaderless: set[int]) -> dict:
+        doc = sample(t)
+        doc["shards"] = [{"shard": g, "leader": None if g in leaderless else "node1",
+                          "consensus_aligned": True} for g in range(3)]
+        return doc
+
+    fired = []
+    for step in range(6):
+        events = engine.evaluate(sharded(float(step), {2}), DEFAULT_THRESHOLDS)
+        fired += [(step, e["name"], e["labels"]) for e in events]
+    assert fired == [(3, "leader_election_failure", {"shard": "2"})]
+    events = engine.evaluate(sharded(6.0, set()), DEFAULT_THRESHOLDS)
+    assert [(e["status"], e["labels"]) for e in events] == [("resolved", {"shard": "2"})]
