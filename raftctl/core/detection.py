@@ -328,7 +328,8 @@ class DetectionTracker:
                 return "no_effect"
             window = [o for o in observations if incident.start <= o.t <= horizon + self.interval]
         else:
-            window = [o for o in observations if incident.observable_from <= o.t < end]
+            # inclusive: a sample due at the very instant of the heal runs before it
+            window = [o for o in observations if incident.observable_from <= o.t <= end]
             if not window:
                 return "too_short"
         for obs in window:
