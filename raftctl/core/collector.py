@@ -8,6 +8,9 @@ the sampling path: sinks run behind bounded drop-oldest queues.
 
 Metric definitions (where the seed leaves room):
 
+* ``healthy_nodes`` — nodes that are up and, when there is a leader, that the leader has heard
+  from within ``max_follower_contact_ms`` (a node partitioned away is up but not operational).
+
 * ``total_orders`` — ``stats()["orders_submitted"]``: cumulative orders submitted (the seed).
 * ``throughput_ops`` — orders acknowledged (committed through consensus) per second of collector
   clock since the previous sample; the first sample averages since the cluster clock's zero.
@@ -299,13 +302,17 @@ class MetricsCollector:
             commit_index = status.get("commit_index", 0)
             last_applied = status.get("last_applied", 0)
             term = status.get("term", 0)
+            contact = contacts.get(node_id) if node_id != leader_id else None
             if up:
-                healthy += 1
+                # "Operational" means serving the cluster: a follower the leader has not heard
+                # from for longer than max_follower_contact_ms (cut off, e.g. partitioned away)
+                # is up but not healthy.
+                if contact is None or contact <= thresholds["max_follower_contact_ms"]:
+                    healthy += 1
                 live_terms.append(term)
                 live_trades.append(status.get("trades_executed", 0))
                 if commit_index - last_applied > commit_apply_lag:
                     commit_apply_lag = commit_index - last_applied
-            contact = contacts.get(node_id) if node_id != leader_id else None
             nodes[node_id] = {
                 "state": status.get("state", "DOWN") if up else "DOWN",
                 "commit_index": commit_index,

@@ -634,10 +634,11 @@ class Exchange:
         """Test hook: silently change the state so the digest differs; returns what changed.
 
         Adds 1 to one resting order's quantity (chosen with ``rng.choice`` if an
-        rng is given, else the smallest id); with an empty book bumps ``volume``.
+        rng is given, else the smallest id) and always bumps ``volume``, so the damage
+        survives the order later being filled or cancelled (as real corruption would).
         """
+        self.volume += 1
         if not self._index:
-            self.volume += 1
             return "volume += 1"
         ids = sorted(self._index)
         order_id = rng.choice(ids) if rng is not None else ids[0]
@@ -646,7 +647,7 @@ class Exchange:
         entry[0] += 1
         entry[4].levels[entry[5]][0] += 1
         self._hsum = (self._hsum + entry[3]) & _MASK
-        return f"qty of {order_id} += 1"
+        return f"qty of {order_id} += 1, volume += 1"
 
     def __repr__(self) -> str:
         return (
