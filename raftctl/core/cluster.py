@@ -664,30 +664,14 @@ class Cluster:
         In a sharded cluster a cancel must name the order's ``symbol`` so it reaches the right
         shard: ``{"op": "cancel", "order_id": "trader1:7", "symbol": "BTC-USD"}``.
         """
-        if not isinstance(client_id, str) or not client_id or ":" in client_id:
-            raise ValueError("client_id must be a non-empty string without ':'")
-        command = validate_order(order)
-        if self.shards == 1:
-            shard = 0
-        elif command["op"] == "cancel":
-            symbol = order.get("symbol")
-            if not isinstance(symbol, str) or not symbol:
-                raise ValueError("in a sharded cluster a cancel needs the order's 'symbol' to find its shard")
-            shard = self.shard_of(symbol)
-        else:
-            shard = self.shard_of(command["symbol"])
-        with self.lock:
-            key = (client_id, shard)
-            seq = self._client_seq.get(key, 0) + 1
-            self._client_seq[key] = seq
-            ticket = OrderTicket(client_id, seq, command, self.now, shard)
-            self.outstanding[(shard, client_id, seq)] = ticket
-            self.counters["orders_submitted"] += 1
-            self._dispatch(ticket, self._leader_replica(shard))
-            return ticket
+        return self.submit_many([(order, client_id)])[0]
 
     def submit_many(self, orders: list[tuple[dict, str]]) -> list[OrderTicket]:
-        """Submit ``[(order, client_id), ...]`` in one go (one lock, one leader lookup per shard)."""
+        """Submit ``[(order, client_id), ...]`` in one go (one lock, one leader lookup per shard).
+
+        Every order is validated before any is submitted: a bad one raises ValueError and
+        nothing is sent.
+        """
         commands = []
         for order, client_id in orders:
             if not isinstance(client_id, str) or not client_id or ":" in client_id:
