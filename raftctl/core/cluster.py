@@ -275,6 +275,7 @@ class Cluster:
         self.network.validate()
         self.costs = costs or NodeCosts()
         self.costs.validate()
+        self._costly = self.costs.enabled  # read on every event; a property call costs more
         self.snapshot_threshold = snapshot_threshold
         self.retry_after_ms = retry_after_s * 1000.0
         self.node_ids = [f"node{i}" for i in range(1, node_count + 1)]
@@ -512,7 +513,7 @@ class Cluster:
         now = self.now_ms
         costs = self.costs
         work_ms = 0.0
-        if costs.enabled:
+        if self._costly:
             # Each node is a FIFO server: a packet is handled after the work queued before it.
             work_ms = (costs.per_packet_us + costs.per_message_us * len(msgs)
                        + costs.per_entry_us * sum(len(m.entries) for m in msgs)) / 1000.0
@@ -535,7 +536,7 @@ class Cluster:
             rep.raft.step(msg, now)
             applied += self._after(rep)
         self.trace_hash = trace
-        if costs.enabled:
+        if self._costly:
             apply_ms = costs.per_entry_us * applied / 1000.0
             node.busy_until += apply_ms
             self._finish(node, now + work_ms + apply_ms)
@@ -585,7 +586,7 @@ class Cluster:
         if by_dst:
             costs = self.costs
             for dst, msgs in by_dst.items():
-                if costs.enabled:
+                if self._costly:
                     # Sending costs the sender too: every entry is encoded once per follower.
                     send_ms = (costs.per_packet_us + costs.per_message_us * len(msgs)
                                + costs.per_entry_us * sum(len(m.entries) for m in msgs)) / 1000.0
@@ -705,7 +706,7 @@ class Cluster:
         return tickets
 
     def _dispatch(self, ticket: OrderTicket, leader: Replica | None, requeue_front: bool = False) -> bool:
-        if leader is None or (self.costs.enabled and
+        if leader is None or (self._costly and
                               leader.node.busy_until - self.now_ms > self.costs.max_queue_ms):
             if leader is not None:
                 self.counters["orders_backpressured"] += 1
@@ -716,7 +717,7 @@ class Cluster:
             return False
         node = leader.node
         costs = self.costs
-        if costs.enabled:
+        if self._costly:
             node.busy_until = max(node.busy_until, self.now_ms) + costs.client_request_us / 1000.0
         ticket.attempts += 1
         if ticket.attempts > 1:
