@@ -188,3 +188,23 @@ def build_sinks(specs: list[str] | None) -> list[Any]:
     for spec in specs:
         sinks.append(build_sink(spec))
     return sinks
+
+
+MAX_SHARDS = 64
+# Tickers the workload knows prices for come first, so a 1-shard-like feel is kept.
+_SHARD_TICKERS = ("BTC", "ETH", "SOL", "ADA", "DOT", "XRP", "LTC", "AVAX", "LINK", "ATOM", "XLM", "ALGO")
+SYMBOLS_PER_SHARD = 2
+
+
+def sharded_symbols(shards: int) -> tuple[list[str], dict[str, int]]:
+    """Symbols for a workload over ``shards`` Raft groups and a round-robin shard map.
+
+    Every shard gets ``SYMBOLS_PER_SHARD`` symbols, so every group receives orders (a stable
+    hash over a few symbols would leave some groups idle). ValueError outside 1..MAX_SHARDS.
+    """
+    if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= MAX_SHARDS:
+        raise ValueError(f"shards must be an integer from 1 to {MAX_SHARDS}, got {shards!r}")
+    count = shards * SYMBOLS_PER_SHARD
+    symbols = [f"{_SHARD_TICKERS[i]}-USD" if i < len(_SHARD_TICKERS) else f"TKN{i:03d}-USD"
+               for i in range(count)]
+    return symbols, {symbol: i % shards for i, symbol in enumerate(symbols)}

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from raftctl.commands._common import MAX_SHARDS
 from raftctl.commands.faults import DEFAULT_TICKS
 
 HELP = "Run the full demo: a trading cluster with injected faults, live metrics, a dashboard and a final report."
@@ -14,8 +15,10 @@ EPILOG = (
     "  raftctl demo --nodes 5 --ticks 200\n\n"
     "  raftctl demo --fast --no-browser --json | jq .final\n\n"
     "  raftctl demo --fail-at 20,50 --seed 7 --port 0 --sink jsonl:demo.jsonl\n\n"
+    "  raftctl demo --shards 4 --fast --no-browser\n\n"
     "Default faults: tick 30 a follower crashes, 60 the leader crashes, 100 a majority crashes "
-    "(quorum loss), 130 the leader is cut off; each heals about 18 ticks later."
+    "(quorum loss), 130 the leader is cut off; each heals about 18 ticks later. With --shards, "
+    "'the leader' is shard 0's (its node may lead other shards too)."
 )
 
 TICK_SECONDS = 0.3  # simulated seconds per tick: 200 ticks = 1 minute
@@ -27,6 +30,8 @@ MAX_NODES = 51
 
 def command(
     nodes: Annotated[int, typer.Option("--nodes", min=1, max=MAX_NODES, help="Cluster size.")] = 5,
+    shards: Annotated[int, typer.Option("--shards", min=1, max=MAX_SHARDS,
+                                        help="Raft groups (multi-Raft); symbols are spread over them.")] = 1,
     ticks: Annotated[int, typer.Option("--ticks", min=1, max=1_000_000,
                                        help=f"Demo steps ({TICK_SECONDS:g} s simulated each).")] = DEFAULT_TICKS,
     fail_at: Annotated[Optional[str], typer.Option(
@@ -55,7 +60,7 @@ def command(
 
     from raftctl.commands.demo_run import DemoRun, DemoView
 
-    run = DemoRun(nodes=nodes, ticks=ticks, steps=steps, seed=seed, tick_s=TICK_SECONDS,
+    run = DemoRun(nodes=nodes, shards=shards, ticks=ticks, steps=steps, seed=seed, tick_s=TICK_SECONDS,
                   interval=COLLECTION_INTERVAL, rate=ORDER_RATE, sinks=sinks, fast=fast)
     view = DemoView(run)
     try:

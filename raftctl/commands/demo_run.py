@@ -25,8 +25,9 @@ class DemoRun:
     """Builds the cluster, workload, collector (and optionally dashboard) and runs the schedule."""
 
     def __init__(self, *, nodes: int, ticks: int, steps: list[FaultStep], seed: int, tick_s: float,
-                 interval: float, rate: float, sinks: list[Any], fast: bool) -> None:
+                 interval: float, rate: float, sinks: list[Any], fast: bool, shards: int = 1) -> None:
         self.nodes = nodes
+        self.shards = shards
         self.ticks = ticks
         self.steps = sorted(steps, key=lambda s: s.tick)
         self.seed = seed
@@ -59,10 +60,19 @@ class DemoRun:
         from raftctl.core.collector import MetricsCollector
         from raftctl.core.workload import Workload
 
-        self.cluster = Cluster(node_count=self.nodes, seed=self.seed)
-        self.cluster.run_until(lambda: self.cluster.leader_id is not None, timeout=10.0)
-        self.injector = FaultInjector(self.cluster, random.Random(self.seed * 1_000_003 + 7))
-        Workload(self.cluster, rate=self.rate, seed=self.seed)
+        if self.shards > 1:
+            from raftctl.commands._common import sharded_symbols
+
+            symbols, shard_map = sharded_symbols(self.shards)
+            self.cluster = Cluster(node_count=self.nodes, seed=self.seed, shards=self.shards, shard_map=shard_map)
+            self.cluster.run_until(lambda: None not in self.cluster.shard_leaders().values(), timeout=10.0)
+            self.injector = FaultInjector(self.cluster, random.Random(self.seed * 1_000_003 + 7))
+            Workload(self.cluster, rate=self.rate, seed=self.seed, symbols=symbols)
+        else:
+            self.cluster = Cluster(node_count=self.nodes, seed=self.seed)
+            self.cluster.run_until(lambda: self.cluster.leader_id is not None, timeout=10.0)
+            self.injector = FaultInjector(self.cluster, random.Random(self.seed * 1_000_003 + 7))
+            Workload(self.cluster, rate=self.rate, seed=self.seed)
         self.collector = MetricsCollector(collection_interval=self.interval, retention_period=300,
                                           alert_callback=self._on_alert, sinks=self.sinks)
         self.collector.set_cluster(self.cluster)
@@ -173,6 +183,9 @@ class DemoRun:
             "fingerprint": alert.get("fingerprint"), "started_at_sim": alert.get("started_at_sim"),
             "sim_time": round(self.cluster.now, 3), "tick": self.tick, "message": alert.get("message"),
         })
+        shard = (alert.get("labels") or {}).get("shard")
+        if shard is not None:
+            self.alert_events[-1]["shard"] = shard
         if self._view is not None:
             self._view.on_alert(alert, self.tick)
 
@@ -184,16 +197,25 @@ class DemoRun:
         stats = cluster.stats()
         statuses = cluster.statuses()
         latest = self.latest or {}
-        digests = {nid: st.get("state_digest") for nid, st in statuses.items()}
-        applied = {nid: st.get("last_applied") for nid, st in statuses.items()}
         all_up = all(st.get("up") for st in statuses.values())
-        digests_equal = all_up and len(set(digests.values())) == 1 and len(set(applied.values())) == 1
+        shard_reports: list[dict[str, Any]] | None = None
+        if self.shards > 1:
+            shard_reports = shard_summary(statuses, cluster.shard_leaders(), stats, latest,
+                                          getattr(cluster, "leadership_log", None))
+            digests = cluster.digests()
+            applied = {nid: [entry.get("last_applied") for entry in st.get("shards") or ()]
+                       for nid, st in statuses.items()}
+            digests_equal = all_up and all(s["digests_equal"] for s in shard_reports)
+        else:
+            digests = {nid: st.get("state_digest") for nid, st in statuses.items()}
+            applied = {nid: st.get("last_applied") for nid, st in statuses.items()}
+            digests_equal = all_up and len(set(digests.values())) == 1 and len(set(applied.values())) == 1
         final_health = (latest.get("cluster") or {}).get("health_status")
         visited = [s for s in HEALTH_ORDER if any(h["status"] == s for h in self.health_timeline)]
         perf = latest.get("performance") or {}
         sim_seconds = cluster.now
         acked = stats.get("orders_acknowledged", 0)
-        return {
+        report = {
             "ok": bool(final_health == "HEALTHY" and digests_equal),
             "seed": self.seed,
             "nodes": self.nodes,
@@ -230,6 +252,54 @@ class DemoRun:
                 "last_applied": applied,
             },
         }
+        if shard_reports is not None:
+            report["shard_count"] = self.shards
+            report["shards"] = shard_reports
+        return report
+
+
+def shard_summary(statuses: dict[str, dict[str, Any]], leaders: dict[int, Any], stats: dict[str, Any],
+                  latest: dict[str, Any], leadership_log: Any = None) -> list[dict[str, Any]]:
+    """Per shard at the end of a run: leader, term, indexes, digest agreement, orders, leader changes.
+
+    A shard's digests are equal when every node is up and all its replicas applied the same
+    index with the same state digest.
+    """
+    count = max([len(st.get("shards") or ()) for st in statuses.values()] or [0])
+    acked = list(stats.get("orders_acknowledged_by_shard") or [])
+    health = {doc.get("shard"): doc.get("health_status") for doc in latest.get("shards") or ()}
+    elections: dict[int, int] | None = None
+    if leadership_log is not None:
+        elections = {}
+        for entry in list(leadership_log):
+            elections[entry[3]] = elections.get(entry[3], 0) + 1
+    out = []
+    for shard in range(count):
+        replicas = {nid: (st.get("shards") or [])[shard] if shard < len(st.get("shards") or []) else {}
+                    for nid, st in statuses.items()}
+        leader = leaders.get(shard)
+        lead = (replicas.get(leader) or {}) if leader is not None else {}
+        digests = {r.get("state_digest") for r in replicas.values()}
+        applied = {r.get("last_applied") for r in replicas.values()}
+        equal = (all(st.get("up") for st in statuses.values()) and len(digests) == 1
+                 and None not in digests and len(applied) == 1)
+        terms = [r.get("term", 0) for r in replicas.values()]
+        entry: dict[str, Any] = {
+            "shard": shard,
+            "leader": leader,
+            "term": lead.get("term") if lead else max(terms or [0]),
+            "commit_index": lead.get("commit_index"),
+            "last_applied": lead.get("last_applied"),
+            "health_status": health.get(shard),
+            "digests_equal": equal,
+            "digest": next(iter(digests)) if equal else None,
+            "orders_acknowledged": acked[shard] if shard < len(acked) else None,
+        }
+        if elections is not None:
+            # the first leadership of each group is its birth, not a change (as stats() counts)
+            entry["leader_changes"] = max(0, elections.get(shard, 0) - 1)
+        out.append(entry)
+    return out
 
 
 def latency_summary(values: list[float]) -> dict[str, Any]:
@@ -256,6 +326,8 @@ def pair_alerts(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
             episodes[key] = {"name": event.get("name"), "severity": event.get("severity"),
                              "message": event.get("message"), "fired_at": None, "fired_tick": None,
                              "resolved_at": None, "resolved_tick": None}
+            if event.get("shard") is not None:
+                episodes[key]["shard"] = event["shard"]
             order.append(key)
         episode = episodes[key]
         if event.get("status") == "firing":
@@ -346,7 +418,8 @@ class DemoView:
             lines.append(Text(f"next: tick {nxt.tick}: {FAULT_TITLES.get(nxt.kind, nxt.kind)}", style="dim"))
         for event in self.events:
             lines.append(Text(event, style="yellow" if "alert firing" in event else ""))
-        return dashboard(run.latest, run.history, title=f"raftctl demo · {run.nodes} nodes", width=40,
+        title = f"raftctl demo · {run.nodes} nodes" + (f" · {run.shards} shards" if run.shards > 1 else "")
+        return dashboard(run.latest, run.history, title=title, width=40,
                          extra=Group(*lines))
 
     # -- final report -------------------------------------------------------------------------
@@ -366,7 +439,8 @@ class DemoView:
         grid = Table.grid(padding=(0, 2))
         grid.add_column(style="bold")
         grid.add_column()
-        grid.add_row("run", f"{report['nodes']} nodes, {report['ticks']} ticks, seed {report['seed']}, "
+        shards = f"{report['shard_count']} shards, " if report.get("shard_count") else ""
+        grid.add_row("run", f"{report['nodes']} nodes, {shards}{report['ticks']} ticks, seed {report['seed']}, "
                             f"{report['sim_seconds']:.1f} s simulated in {report['wall_seconds']:.1f} s")
         orders = report["orders"]
         grid.add_row("orders", f"{orders['submitted']:,} submitted, {orders['acknowledged']:,} committed, "
@@ -395,17 +469,46 @@ class DemoView:
             for column in ("alert", "severity", "fired", "resolved"):
                 alerts.add_column(column)
             for alert in report["alerts"]:
+                name = alert["name"] + (f" (shard {alert['shard']})" if alert.get("shard") is not None else "")
                 fired = f"{alert['fired_at']:.1f}s (tick {alert['fired_tick']})" if alert["fired_at"] is not None else "-"
                 resolved = (f"{alert['resolved_at']:.1f}s (tick {alert['resolved_tick']})"
                             if alert["resolved_at"] is not None else "still firing")
-                alerts.add_row(alert["name"], alert["severity"], fired, resolved)
+                alerts.add_row(name, alert["severity"], fired, resolved)
             out.print(alerts)
         else:
             out.print("Alerts: none fired")
+        if report.get("shards"):
+            out.print(shard_report_table(report["shards"]))
         digest_note = "equal" if final["digests_equal"] else "DIFFERENT"
         verdict = Text()
         verdict.append("Final: ", style="bold")
         verdict.append(str(final["health_status"]), style="bold green" if final["health_status"] == "HEALTHY" else "bold red")
-        verdict.append(f", leader {final['leader']}, term {final['term']}, state digests {digest_note}")
+        if report.get("shards"):
+            led = sum(1 for shard in report["shards"] if shard["leader"])
+            verdict.append(f", {led}/{len(report['shards'])} shards led, state digests {digest_note}"
+                           + (" in every shard" if final["digests_equal"] else ""))
+        else:
+            verdict.append(f", leader {final['leader']}, term {final['term']}, state digests {digest_note}")
         out.print(verdict)
         out.print(Text("RESULT: OK" if ok else "RESULT: FAILED", style="bold green" if ok else "bold red"))
+
+
+def shard_report_table(shards: list[dict[str, Any]]):
+    """The demo report's per-shard table."""
+    from rich.table import Table
+
+    from raftctl.commands.render import HEALTH_STYLE, fmt_num
+
+    table = Table(title="Shards", title_justify="left", header_style="bold")
+    for column, justify in (("shard", "right"), ("leader", "left"), ("term", "right"), ("commit", "right"),
+                            ("applied", "right"), ("orders", "right"), ("leader changes", "right"),
+                            ("health", "left"), ("digests", "left")):
+        table.add_column(column, justify=justify, no_wrap=True)
+    for shard in shards:
+        health = shard.get("health_status") or "-"
+        table.add_row(str(shard["shard"]), shard.get("leader") or "none", fmt_num(shard.get("term")),
+                      fmt_num(shard.get("commit_index")), fmt_num(shard.get("last_applied")),
+                      fmt_num(shard.get("orders_acknowledged")), fmt_num(shard.get("leader_changes")),
+                      f"[{HEALTH_STYLE.get(health, '')}]{health}[/]" if health in HEALTH_STYLE else health,
+                      "equal" if shard.get("digests_equal") else "[bold red]DIFFERENT[/]")
+    return table

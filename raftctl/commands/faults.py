@@ -113,9 +113,14 @@ class FaultInjector:
         record = FaultRecord(step=step, injected_at=cluster.now)
         statuses = cluster.statuses()
         up = [nid for nid in cluster.node_ids if statuses[nid]["up"]]
-        leader = cluster.leader_id
+        leader = cluster.leader_id  # shard 0's leader when sharded
+        sharded = getattr(cluster, "shards", 1) > 1
         if step.kind == "crash_follower":
             followers = [nid for nid in up if nid != leader]
+            if sharded:
+                # a "follower" in a multi-Raft cluster is a node that leads no group at all
+                idle = [nid for nid in followers if not statuses[nid].get("leader_of")]
+                followers = idle or followers
             if followers:
                 record.nodes = [self.rng.choice(followers)]
             else:
@@ -143,6 +148,11 @@ class FaultInjector:
                 record.note = "no leader to isolate"
         else:
             raise ValueError(f"unknown fault kind {step.kind!r}; known: {', '.join(FAULT_KINDS)}")
+        if sharded and record.nodes and step.kind != "crash_majority":
+            led = sorted({g for nid in record.nodes for g in statuses[nid].get("leader_of") or ()})
+            if led:
+                note = f"leads shard{'s' if len(led) > 1 else ''} {', '.join(map(str, led))}"
+                record.note = f"{record.note}; {note}" if record.note else note
         for nid in record.nodes:
             if step.kind == "isolate_leader":
                 cluster.isolate(nid)

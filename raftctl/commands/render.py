@@ -77,8 +77,14 @@ def health_header(summary: dict[str, Any]):
     status = str(cluster.get("health_status", "UNKNOWN"))
     text = Text()
     text.append(f" {status} ", style=HEALTH_STYLE.get(status, "bold") + " reverse")
-    text.append("  leader ")
-    text.append(str(cluster.get("leader_node") or "none"), style="bold")
+    shards = summary.get("shards") if isinstance(summary.get("shards"), list) else None
+    if shards:
+        led = sum(1 for doc in shards if isinstance(doc, dict) and doc.get("leader"))
+        text.append("  shards led ")
+        text.append(f"{led}/{len(shards)}", style="bold" if led == len(shards) else "bold red")
+    else:
+        text.append("  leader ")
+        text.append(str(cluster.get("leader_node") or "none"), style="bold")
     text.append("  term ")
     text.append(str(cluster.get("current_term", "-")), style="bold")
     text.append("  healthy ")
@@ -98,12 +104,29 @@ def health_header(summary: dict[str, Any]):
     return text
 
 
+def shard_leads(summary: dict[str, Any]) -> dict[str, list[int]] | None:
+    """{node: [shards it leads]} of a sharded document; None when the document has no shards."""
+    shards = summary.get("shards")
+    if not isinstance(shards, list) or not shards:
+        return None
+    leads: dict[str, list[int]] = {}
+    for doc in shards:
+        if isinstance(doc, dict) and doc.get("leader") is not None:
+            leads.setdefault(str(doc["leader"]), []).append(doc.get("shard"))
+    return leads
+
+
 def node_table(summary: dict[str, Any], title: str | None = "Nodes"):
-    """The per-node table (state, term, commit, applied, log, peers, lag, digest)."""
+    """The per-node table (state, term, commit, applied, log, peers, lag, digest).
+
+    In a sharded document a ``leads`` column lists the shards each node leads, and a node that
+    leads any shard shows as LEADER (term, indexes and digest stay shard 0's).
+    """
     from rich.table import Table
 
+    leads = shard_leads(summary)
     table = Table(title=title, title_justify="left", expand=False, header_style="bold")
-    for name, justify in (
+    columns = (
         ("node", "left"),
         ("state", "left"),
         ("term", "right"),
@@ -113,18 +136,26 @@ def node_table(summary: dict[str, Any], title: str | None = "Nodes"):
         ("peers", "right"),
         ("lag", "right"),
         ("digest", "left"),
-    ):
+    )
+    if leads is not None:
+        columns = columns[:2] + (("leads", "left"),) + columns[2:]
+    for name, justify in columns:
         table.add_column(name, justify=justify, no_wrap=True)
     nodes = summary.get("nodes") or {}
     for node_id in sorted(nodes, key=_node_sort_key):
         node = nodes[node_id] or {}
         state = str(node.get("state", "?"))
         up = node.get("up", state != "DOWN")
+        led = (leads or {}).get(node_id) if up else None
+        if led:
+            state = "LEADER"
         style = STATE_STYLE.get(state, "") if up else "red"
         digest = str(node.get("state_digest") or "")[:10]
+        extra = () if leads is None else (",".join(str(g) for g in led) if led else "-",)
         table.add_row(
             node_id,
             state if up else "DOWN",
+            *extra,
             fmt_num(node.get("term")),
             fmt_num(node.get("commit_index")),
             fmt_num(node.get("last_applied")),
@@ -133,6 +164,36 @@ def node_table(summary: dict[str, Any], title: str | None = "Nodes"):
             fmt_num(node.get("replication_lag")),
             digest,
             style=style,
+        )
+    return table
+
+
+def shard_table(summary: dict[str, Any], title: str | None = "Shards"):
+    """Per-shard table of a sharded document (leader, term, commit, applied, health, throughput)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=title, title_justify="left", expand=False, header_style="bold")
+    for name, justify in (("shard", "right"), ("leader", "left"), ("term", "right"), ("commit", "right"),
+                          ("applied", "right"), ("health", "left"), ("aligned", "left"),
+                          ("ops/s", "right"), ("latency", "right")):
+        table.add_column(name, justify=justify, no_wrap=True)
+    for doc in summary.get("shards") or []:
+        if not isinstance(doc, dict):
+            continue
+        health = str(doc.get("health_status", "?"))
+        aligned = doc.get("consensus_aligned")
+        leader = doc.get("leader")
+        table.add_row(
+            str(doc.get("shard", "?")),
+            Text(str(leader), style="bold cyan") if leader else Text("none", style="bold red"),
+            fmt_num(doc.get("term")),
+            fmt_num(doc.get("commit_index")),
+            fmt_num(doc.get("last_applied")),
+            Text(health, style=HEALTH_STYLE.get(health, "")),
+            Text("yes", style="green") if aligned else Text("NO", style="bold red"),
+            fmt_num(doc.get("throughput_ops"), 1),
+            fmt_num(doc.get("avg_latency_ms"), 1, " ms"),
         )
     return table
 
@@ -225,6 +286,8 @@ def dashboard(summary: dict[str, Any] | None, history: Iterable[dict[str, Any]] 
         parts.append(health_header(summary))
         parts.append(Text(""))
         parts.append(node_table(summary, title=None))
+        if summary.get("shards"):
+            parts.append(shard_table(summary, title=None))
         parts.append(Rule(style="dim"))
         parts.append(performance_lines(summary, history, width))
         parts.append(Rule("alerts", style="dim"))

@@ -7,12 +7,15 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from raftctl.commands._common import MAX_SHARDS
+
 HELP = "Run a cluster with trading load, the collector and the dashboard until Ctrl-C or SIGTERM."
 EPILOG = (
     "Examples:\n\n"
     "  raftctl serve\n\n"
     "  raftctl serve --port 9090 --chaos demo --sink jsonl:metrics.jsonl\n\n"
     "  raftctl serve --chaos random --seed 7 --rate 500 --interval 0.5 --retention 3600\n\n"
+    "  raftctl serve --shards 4 --chaos demo\n\n"
     "Then, in another terminal:  raftctl watch"
 )
 
@@ -28,6 +31,8 @@ class Chaos(str, Enum):
 
 def command(
     nodes: Annotated[int, typer.Option("--nodes", min=1, max=51, help="Cluster size.")] = 5,
+    shards: Annotated[int, typer.Option("--shards", min=1, max=MAX_SHARDS,
+                                        help="Raft groups (multi-Raft); symbols are spread over them.")] = 1,
     host: Annotated[str, typer.Option("--host", help="Listen address (0.0.0.0 exposes it on every interface).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Dashboard port (0 picks a free one).")] = 8080,
     rate: Annotated[float, typer.Option("--rate", min=0, max=100_000, metavar="ORDERS_PER_S",
@@ -47,12 +52,13 @@ def command(
         sinks = build_sinks(sink)
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="'--sink'") from None
-    server = Server(nodes=nodes, rate=rate, chaos=chaos.value, seed=seed, interval=interval,
+    server = Server(nodes=nodes, shards=shards, rate=rate, chaos=chaos.value, seed=seed, interval=interval,
                     retention=retention, sinks=sinks)
     try:
         server.setup()
         url = server.start_dashboard(host, port)
-        _say(f"raftctl serve: dashboard at {url}/ ({nodes} nodes, {rate:g} orders/s, chaos {chaos.value}, "
+        layout = f"{nodes} nodes, {shards} shards" if shards > 1 else f"{nodes} nodes"
+        _say(f"raftctl serve: dashboard at {url}/ ({layout}, {rate:g} orders/s, chaos {chaos.value}, "
              f"seed {seed}); Ctrl-C or SIGTERM stops")
         server.run()
     finally:
@@ -71,10 +77,11 @@ class Server:
     """Owns the running pieces; ``run()`` paces the simulation until a stop signal."""
 
     def __init__(self, *, nodes: int, rate: float, chaos: str, seed: int, interval: float,
-                 retention: float, sinks: list[Any]) -> None:
+                 retention: float, sinks: list[Any], shards: int = 1) -> None:
         import threading
 
         self.nodes = nodes
+        self.shards = shards
         self.rate = rate
         self.chaos = chaos
         self.seed = seed
@@ -104,10 +111,19 @@ class Server:
                                               sinks=self.sinks)
         except ValueError as err:
             raise _typer.BadParameter(str(err), param_hint="'--retention' / '--interval'") from None
-        self.cluster = Cluster(node_count=self.nodes, seed=self.seed)
-        self.cluster.run_until(lambda: self.cluster.leader_id is not None, timeout=10.0)
-        if self.rate > 0:
-            Workload(self.cluster, rate=self.rate, seed=self.seed)
+        if self.shards > 1:
+            from raftctl.commands._common import sharded_symbols
+
+            symbols, shard_map = sharded_symbols(self.shards)
+            self.cluster = Cluster(node_count=self.nodes, seed=self.seed, shards=self.shards, shard_map=shard_map)
+            self.cluster.run_until(lambda: None not in self.cluster.shard_leaders().values(), timeout=10.0)
+            if self.rate > 0:
+                Workload(self.cluster, rate=self.rate, seed=self.seed, symbols=symbols)
+        else:
+            self.cluster = Cluster(node_count=self.nodes, seed=self.seed)
+            self.cluster.run_until(lambda: self.cluster.leader_id is not None, timeout=10.0)
+            if self.rate > 0:
+                Workload(self.cluster, rate=self.rate, seed=self.seed)
         self.collector.set_cluster(self.cluster)
         self.cluster.every(self.interval, self._collect)
         self._collect(self.cluster)

@@ -50,11 +50,13 @@ def command(
         write_raw_json(body)  # the body unchanged, so scripts see exactly what the API serves
         return
     from raftctl.commands._common import fetch_summary
-    from raftctl.commands.render import alerts_block, health_header, node_table, performance_lines
+    from raftctl.commands.render import alerts_block, health_header, node_table, performance_lines, shard_table
 
     doc = fetch_summary(base)
     console = stdout_console()
     console.print(health_header(doc))
     console.print(node_table(doc, title=None))
+    if doc.get("shards"):
+        console.print(shard_table(doc, title=None))
     console.print(performance_lines(doc))
     console.print(alerts_block(doc))

@@ -8,6 +8,7 @@ and Grafana dashboards accept the output unchanged.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -16,6 +17,8 @@ OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset
 
 NODE_STATES = ("LEADER", "FOLLOWER", "CANDIDATE", "DOWN")
 HEALTH_STATES = ("HEALTHY", "DEGRADED", "UNHEALTHY")
+HEALTH_CODES = {state: code for code, state in enumerate(HEALTH_STATES)}
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 Sample = tuple[dict[str, str], float]
 
@@ -167,12 +170,19 @@ def _families(doc: Mapping[str, Any] | None) -> list[_Family]:
         for state in NODE_STATES:
             state_fam.add(state == current, {"node": str(node_id), "state": state})
 
+    shards = doc.get("shards")
+    if isinstance(shards, list) and shards:
+        _shard_families(family, shards, nodes)
+
     alerts_fam = family("raftctl_alert_firing", "gauge", "1 for each firing alert (like Prometheus ALERTS)")
     for alert in doc.get("alerts") or []:
         if alert.get("status", "firing") == "firing":
-            alerts_fam.add(
-                1, {"alertname": str(alert.get("name", "")), "severity": str(alert.get("severity", ""))}
-            )
+            labels = {"alertname": str(alert.get("name", "")), "severity": str(alert.get("severity", ""))}
+            # per-shard alerts share a name; their labels (e.g. shard) keep the series distinct
+            for key, value in sorted((alert.get("labels") or {}).items()):
+                if key not in labels and _LABEL_NAME.match(str(key)) and not str(key).startswith("__"):
+                    labels[str(key)] = str(value)
+            alerts_fam.add(1, labels)
 
     family("raftctl_collector_samples_retained", "gauge", "Samples held in the retention window").add(
         collector.get("samples_retained")
@@ -188,6 +198,49 @@ def _families(doc: Mapping[str, Any] | None) -> list[_Family]:
         doc.get("timestamp")
     )
     return families
+
+
+def _shard_families(family: Any, shards: list[Any], nodes: Mapping[str, Any]) -> None:
+    """Series labelled ``shard`` for a Multi-Raft document (only emitted when it has shards)."""
+    docs = [d for d in shards if isinstance(d, dict) and d.get("shard") is not None]
+    family("raftctl_cluster_shards", "gauge", "Raft groups (shards) in the cluster").add(len(shards))
+    has_leader = family("raftctl_shard_has_leader", "gauge", "1 when the shard has a live leader")
+    leader_fam = family("raftctl_shard_leader", "gauge", "1 for the node leading the shard, 0 for the others")
+    leads = family("raftctl_node_leader_shards", "gauge", "Number of shards the node leads")
+    counts = {str(node_id): 0 for node_id in nodes}
+    for doc in docs:
+        shard = str(doc["shard"])
+        leader = doc.get("leader")
+        has_leader.add(leader is not None, {"shard": shard})
+        for node_id in nodes:
+            leader_fam.add(node_id == leader, {"shard": shard, "node": str(node_id)})
+        if leader is not None and str(leader) in counts:
+            counts[str(leader)] += 1
+    for node_id, count in counts.items():
+        leads.add(count, {"node": node_id})
+    for key, name, text in (
+        ("term", "raftctl_shard_term", "Raft term of the shard's leader (highest live term without one)"),
+        ("commit_index", "raftctl_shard_commit_index", "Commit index of the shard's leader"),
+        ("last_applied", "raftctl_shard_last_applied", "Last applied index of the shard's leader"),
+        ("consensus_aligned", "raftctl_shard_consensus_aligned", "1 when the shard's replicas agree on their state"),
+        ("throughput_ops", "raftctl_shard_throughput_ops", "Orders per second committed by the shard"),
+    ):
+        fam = family(name, "gauge", text)
+        for doc in docs:
+            fam.add(doc.get(key), {"shard": str(doc["shard"])})
+    latency = family("raftctl_shard_consensus_latency_avg_seconds", "gauge",
+                     "Average consensus latency of the shard in seconds")
+    code = family("raftctl_shard_health", "gauge", "Shard health: 0 HEALTHY, 1 DEGRADED, 2 UNHEALTHY")
+    onehot = family("raftctl_shard_health_status", "gauge",
+                    "Shard health: 1 for the current status, 0 for the others")
+    for doc in docs:
+        shard = str(doc["shard"])
+        millis = _number(doc.get("avg_latency_ms"))
+        latency.add(None if millis is None else millis / 1000.0, {"shard": shard})
+        status = doc.get("health_status")
+        code.add(HEALTH_CODES.get(status), {"shard": shard})
+        for state in HEALTH_STATES:
+            onehot.add(state == status, {"shard": shard, "status": state})
 
 
 def _format_labels(labels: Mapping[str, str]) -> str:

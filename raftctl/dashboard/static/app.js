@@ -85,7 +85,19 @@
     setText("health-reasons", reasons.length ? reasons.join("; ") : "all checks passing");
     $("health-reasons").title = reasons.join("\n");
     var leader = cluster.leader || cluster.leader_node;
-    setText("leader", leader || "none");
+    var shards = shardList(doc);
+    if (shards) {
+      var led = shards.filter(function (s) { return s && s.leader; }).length;
+      setText("leader-label", "Shard leaders");
+      setText("leader", led + " / " + shards.length);
+      $("leader").classList.toggle("bad", led < shards.length);
+      setText("term-label", "Term · shard 0");
+    } else {
+      setText("leader-label", "Leader");
+      setText("leader", leader || "none");
+      $("leader").classList.remove("bad");
+      setText("term-label", "Term");
+    }
     setText("leader-changes", typeof cluster.leader_changes === "number" ? cluster.leader_changes + " leader changes" : "\u00a0");
     setText("term", fmtInt(cluster.current_term));
     setText("quorum", cluster.has_quorum === false ? "quorum lost" : (cluster.has_quorum ? "quorum held" : "\u00a0"));
@@ -103,7 +115,8 @@
 
   // ---- nodes table ---------------------------------------------------------------------
 
-  var NODE_COLUMNS = ["name", "state", "up", "term", "commit_index", "last_applied", "log_length", "replication_lag", "peers_connected"];
+  var NODE_COLUMNS = ["name", "state", "leads", "up", "term", "commit_index", "last_applied", "log_length", "replication_lag", "peers_connected"];
+  var NUMERIC_FROM = NODE_COLUMNS.indexOf("term");
 
   function nodeRow(nodeId) {
     var body = $("nodes-body");
@@ -114,7 +127,8 @@
     NODE_COLUMNS.forEach(function (column, index) {
       var cell = document.createElement("td");
       cell.setAttribute("data-col", column);
-      if (index >= 3) cell.className = "r";
+      if (index >= NUMERIC_FROM) cell.className = "r";
+      if (column === "leads") cell.className = "c-leads";
       row.appendChild(cell);
     });
     body.appendChild(row);
@@ -124,6 +138,10 @@
   function renderNodes(doc) {
     var nodes = doc.nodes || {};
     var leader = (doc.cluster || {}).leader || (doc.cluster || {}).leader_node;
+    var shards = shardList(doc);
+    var leads = shards ? shardLeads(shards) : null;
+    $("nodes-table").classList.toggle("sharded", !!shards);
+    $("nodes-shard-note").hidden = !shards;
     var ids = Object.keys(nodes).sort(function (a, b) {
       return a.localeCompare(b, "en", { numeric: true });
     });
@@ -135,11 +153,14 @@
       var node = nodes[nodeId] || {};
       var row = nodeRow(nodeId);
       if (body.rows[position] !== row) body.insertBefore(row, body.rows[position] || null);
-      var isLeader = nodeId === leader && node.state === "LEADER";
       var up = node.up !== false && node.state !== "DOWN";
+      var led = leads && up ? (leads[nodeId] || []) : [];
+      // sharded: one node leads several groups, so no single "the leader" row is marked
+      var isLeader = !leads && nodeId === leader && node.state === "LEADER";
+      var shownState = led.length ? "LEADER" : node.state;
       row.classList.toggle("leader", isLeader);
       row.classList.toggle("down", !up);
-      row.setAttribute("data-state", node.state || "");
+      row.setAttribute("data-state", shownState || "");
       var cells = row.cells;
       cells[0].innerHTML = "";
       var name = document.createElement("span");
@@ -154,51 +175,81 @@
       }
       cells[1].innerHTML = "";
       var badge = document.createElement("span");
-      badge.className = "state state-" + (node.state || "UNKNOWN");
-      badge.textContent = node.state || "?";
+      badge.className = "state state-" + (shownState || "UNKNOWN");
+      badge.textContent = shownState || "?";
       cells[1].appendChild(badge);
-      cells[2].innerHTML = "";
+      row.setAttribute("data-leads", led.join(","));
+      cells[2].replaceChildren.apply(cells[2], led.length
+        ? led.map(function (g) { return span(String(g), "shard-chip"); })
+        : [document.createTextNode(leads ? "—" : "")]);
+      cells[3].innerHTML = "";
       var dot = document.createElement("span");
       dot.className = "updot " + (up ? "up" : "down");
-      cells[2].appendChild(dot);
-      cells[2].appendChild(document.createTextNode(up ? "up" : "down"));
-      cells[3].textContent = fmtInt(node.term);
-      cells[4].textContent = fmtInt(node.commit_index);
-      cells[5].textContent = fmtInt(node.last_applied);
-      cells[6].textContent = fmtInt(node.log_length);
-      cells[7].textContent = node.replication_lag == null ? "—" : fmtInt(node.replication_lag);
-      cells[8].textContent = fmtInt(node.peers_connected);
+      cells[3].appendChild(dot);
+      cells[3].appendChild(document.createTextNode(up ? "up" : "down"));
+      cells[4].textContent = fmtInt(node.term);
+      cells[5].textContent = fmtInt(node.commit_index);
+      cells[6].textContent = fmtInt(node.last_applied);
+      cells[7].textContent = fmtInt(node.log_length);
+      cells[8].textContent = node.replication_lag == null ? "—" : fmtInt(node.replication_lag);
+      cells[9].textContent = fmtInt(node.peers_connected);
     });
     $("nodes-empty").hidden = ids.length > 0;
   }
 
-  // ---- shards (optional key of the document) -------------------------------------------
+  // ---- shards (only in a Multi-Raft document) -----------------------------------------
+
+  function shardList(doc) {
+    return Array.isArray(doc.shards) && doc.shards.length ? doc.shards : null;
+  }
+
+  // {node: [shards it leads]}
+  function shardLeads(shards) {
+    var leads = {};
+    (shards || []).forEach(function (s) {
+      if (s && s.leader) (leads[s.leader] = leads[s.leader] || []).push(s.shard);
+    });
+    return leads;
+  }
+
+  function cell(row, text, className) {
+    var td = document.createElement("td");
+    if (className) td.className = className;
+    if (text instanceof Node) td.appendChild(text); else td.textContent = text;
+    row.appendChild(td);
+    return td;
+  }
+
+  function span(text, className) {
+    var el = document.createElement("span");
+    el.className = className;
+    el.textContent = text;
+    return el;
+  }
 
   function renderShards(doc) {
-    var shards = doc.shards;
+    var shards = shardList(doc);
     var panel = $("shards-panel");
-    if (!shards || typeof shards !== "object") { panel.hidden = true; return; }
-    var entries = Array.isArray(shards)
-      ? shards.map(function (s, i) { return [String(s.shard_id || s.id || i), s]; })
-      : Object.keys(shards).map(function (k) { return [k, shards[k]]; });
-    var columns = [];
-    entries.forEach(function (entry) {
-      Object.keys(entry[1] || {}).forEach(function (key) {
-        var v = entry[1][key];
-        if (columns.indexOf(key) < 0 && (v === null || typeof v !== "object")) columns.push(key);
-      });
-    });
-    var table = $("shards-table");
-    var head = document.createElement("tr");
-    ["shard"].concat(columns).forEach(function (c) { var th = document.createElement("th"); th.textContent = c; head.appendChild(th); });
-    table.tHead.replaceChildren(head);
-    var rows = entries.map(function (entry) {
+    if (!shards) { panel.hidden = true; return; }
+    var led = shards.filter(function (s) { return s && s.leader; }).length;
+    setText("shards-caption", shards.length + " Raft groups · " + led + " with a leader");
+    var rows = shards.map(function (s) {
+      s = s || {};
       var tr = document.createElement("tr");
-      [entry[0]].concat(columns.map(function (c) { var v = (entry[1] || {})[c]; return v == null ? "—" : String(v); }))
-        .forEach(function (text) { var td = document.createElement("td"); td.textContent = text; tr.appendChild(td); });
+      tr.setAttribute("data-shard", String(s.shard));
+      tr.setAttribute("data-health", s.health_status || "");
+      cell(tr, String(s.shard), "node-name");
+      cell(tr, s.leader ? span(s.leader, "node-name") : span("none", "no-leader"), "leader-cell");
+      cell(tr, fmtInt(s.term), "r");
+      cell(tr, fmtInt(s.commit_index), "r");
+      cell(tr, fmtInt(s.last_applied), "r");
+      cell(tr, span(s.health_status || "?", "health health-" + (s.health_status || "UNKNOWN")), "health-cell");
+      cell(tr, s.consensus_aligned === false ? span("diverged", "misaligned") : "aligned");
+      cell(tr, fmtNum(s.throughput_ops, 1) + " ops/s", "r");
+      cell(tr, fmtNum(s.avg_latency_ms, 1) + " ms", "r");
       return tr;
     });
-    table.tBodies[0].replaceChildren.apply(table.tBodies[0], rows);
+    $("shards-body").replaceChildren.apply($("shards-body"), rows);
     panel.hidden = false;
   }
 
