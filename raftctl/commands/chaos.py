@@ -157,7 +157,7 @@ def _replay(seed: int, config: Any, json_output: bool) -> int:
 
     result = run_one(seed, nodes=config.nodes, duration_s=config.duration_s, faults=config.faults,
                      rate=config.rate, collection_interval=config.collection_interval,
-                     shards=config.shards, keep_events=True)
+                     shards=config.shards, keep_events=True, detect=True)
     detection = result.detection
     verdict = "OK" if result.ok else "FAIL"
     doc = {
