@@ -9,6 +9,7 @@ for live demos; everything else runs as fast as the CPU allows.
 from __future__ import annotations
 
 import heapq
+from array import array
 import random
 import threading
 import time
@@ -120,6 +121,39 @@ class OrderTicket:
 
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
         return f"<OrderTicket {self.order_id} shard={self.shard} acked={self.acked} latency_ms={self.latency_ms}>"
+
+
+class _LatencyRing:
+    """The last ``size`` acknowledged orders' (time, latency, shard), preallocated so memory is flat."""
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError("latency_window must be >= 1")
+        self.size = size
+        self.at_ms = array("d", bytes(8 * size))
+        self.latency_ms = array("d", bytes(8 * size))
+        self.shard = array("H", bytes(2 * size))
+        self.count = 0  # total ever appended
+
+    def append(self, at_ms: float, latency_ms: float, shard: int) -> None:
+        i = self.count % self.size
+        self.at_ms[i] = at_ms
+        self.latency_ms[i] = latency_ms
+        self.shard[i] = shard
+        self.count += 1
+
+    def since(self, cutoff_ms: float, shard: int | None) -> list[float]:
+        out = []
+        size = self.size
+        at, lat, sh = self.at_ms, self.latency_ms, self.shard
+        for n in range(self.count - 1, max(self.count - size, 0) - 1, -1):
+            i = n % size
+            if at[i] <= cutoff_ms:
+                break
+            if shard is None or sh[i] == shard:
+                out.append(lat[i])
+        out.reverse()
+        return out
 
 
 class Replica:
@@ -295,7 +329,7 @@ class Cluster:
         self.outstanding: dict[tuple[int, str, int], OrderTicket] = {}
         # Orders waiting for their shard to have a leader with room, oldest first, per shard.
         self._pending: list[deque[OrderTicket]] = [deque() for _ in range(shards)]
-        self._latencies: deque[tuple[float, float, int]] = deque(maxlen=latency_window)
+        self._latencies = _LatencyRing(latency_window)
         self.acked_by_shard = [0] * shards
         self.counters = {
             "orders_submitted": 0,
@@ -774,22 +808,14 @@ class Cluster:
         ticket.latency_ms = (ticket.committed_at - ticket.submitted_at) * 1000.0
         self.counters["orders_acknowledged"] += 1
         self.acked_by_shard[shard] += 1
-        self._latencies.append((self.now_ms, ticket.latency_ms, shard))
+        self._latencies.append(self.now_ms, ticket.latency_ms, shard)
         if self.checker is not None:
             self.checker.on_ack(ticket)
 
     def latencies_since(self, t: float, shard: int | None = None) -> list[float]:
         """Consensus latencies (ms) of orders acknowledged after simulated time ``t`` (s)."""
-        cutoff = t * 1000.0
         with self.lock:
-            out = []
-            for at_ms, latency, group in reversed(self._latencies):
-                if at_ms <= cutoff:
-                    break
-                if shard is None or group == shard:
-                    out.append(latency)
-            out.reverse()
-            return out
+            return self._latencies.since(t * 1000.0, shard)
 
     # ---- leader placement -----------------------------------------------------------------
 

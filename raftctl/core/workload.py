@@ -61,8 +61,10 @@ class Workload:
         self.market_share = (mix[0] + mix[1]) / total
         self.carry = 0.0
         self.submitted = 0
-        self.tickets: deque = deque(maxlen=100_000)
-        self.keep_tickets = True
+        # Recent tickets, for callers that want to look at individual orders; off by default
+        # so a long-running server does not hold thousands of them.
+        self.tickets: deque = deque(maxlen=10_000)
+        self.keep_tickets = False
         self.paused = False
         # Closed-loop cap: with this many orders unacknowledged, clients wait (a load generator
         # with a window). None = open loop: orders arrive at ``rate`` whatever happens.

@@ -82,3 +82,15 @@ def test_paced_mode_runs_in_real_time_and_stops():
     frozen = cluster.now
     time.sleep(0.05)
     assert cluster.now == frozen and not cluster.running
+
+
+def test_latency_window_is_a_fixed_ring():
+    from raftctl.core.cluster import _LatencyRing
+
+    ring = _LatencyRing(4)
+    for i in range(10):
+        ring.append(float(i), float(100 + i), i % 2)
+    assert ring.since(5.0, None) == [106.0, 107.0, 108.0, 109.0]
+    assert ring.since(7.5, None) == [108.0, 109.0]
+    assert ring.since(-1.0, None) == [106.0, 107.0, 108.0, 109.0], "only the last 4 are kept"
+    assert ring.since(5.0, 1) == [107.0, 109.0]
