@@ -188,8 +188,8 @@ def shard_table(summary: dict[str, Any], title: str | None = "Shards"):
             str(doc.get("shard", "?")),
             Text(str(leader), style="bold cyan") if leader else Text("none", style="bold red"),
             fmt_num(doc.get("term")),
-            fmt_num(doc.get("commit_index")),
-            fmt_num(doc.get("last_applied")),
+            fmt_num(doc.get("commit_index")) if leader else "-",  # no leader: no authoritative index
+            fmt_num(doc.get("last_applied")) if leader else "-",
             Text(health, style=HEALTH_STYLE.get(health, "")),
             Text("yes", style="green") if aligned else Text("NO", style="bold red"),
             fmt_num(doc.get("throughput_ops"), 1),

@@ -227,6 +227,8 @@ def _shard_families(family: Any, shards: list[Any], nodes: Mapping[str, Any]) ->
     ):
         fam = family(name, "gauge", text)
         for doc in docs:
+            if key in ("commit_index", "last_applied") and doc.get("leader") is None:
+                continue  # a leaderless group has no authoritative index; a gap beats a fake drop to 0
             fam.add(doc.get(key), {"shard": str(doc["shard"])})
     latency = family("raftctl_shard_consensus_latency_avg_seconds", "gauge",
                      "Average consensus latency of the shard in seconds")

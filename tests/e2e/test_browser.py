@@ -101,3 +101,78 @@ def test_dashboard_shows_nodes_alerts_and_disconnection(browser):
     finally:
         server.stop()
         page.close()
+
+
+def test_dashboard_shows_shards_and_the_shards_each_node_leads(browser):
+    from raftctl.commands._common import sharded_symbols
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    symbols, shard_map = sharded_symbols(4)
+    cluster = Cluster(node_count=5, seed=SEED, shards=4, shard_map=shard_map)
+    Workload(cluster, rate=100.0, seed=SEED, symbols=symbols)
+    collector = MetricsCollector(collection_interval=1.0, retention_period=300)
+    collector.set_cluster(cluster)
+    assert cluster.run_until(lambda: None not in cluster.shard_leaders().values(), timeout=10.0), f"seed={SEED}"
+    for _ in range(10):
+        step(cluster, collector)
+    leaders = cluster.shard_leaders()
+
+    server = DashboardServer(collector, port=0).start()
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(server.url + "/?refresh=1")
+        rows = page.locator("#shards-body tr[data-shard]")
+        rows.nth(3).wait_for(timeout=10_000)
+        assert page.locator("#shards-panel").is_visible()
+        for shard, leader in leaders.items():
+            row = page.locator(f"#shards-body tr[data-shard='{shard}']")
+            assert row.locator("td").nth(1).inner_text() == leader
+            assert row.get_attribute("data-health") == "HEALTHY"
+        expect(page.locator("#leader")).to_have_text("4 / 4")
+        assert page.locator("#nodes-table th.c-leads").is_visible()
+        for node_id in cluster.node_ids:
+            led = ",".join(str(g) for g, leader in sorted(leaders.items()) if leader == node_id)
+            assert page.locator(f"#nodes-table tr[data-node-id='{node_id}']").get_attribute("data-leads") == led
+        page.screenshot(path=str(ARTIFACTS / "dashboard-shards.png"), full_page=True)
+
+        # the node leading shard 1 crashes: that group shows leaderless and UNHEALTHY, then re-elects
+        victim = leaders[1]
+        cluster.crash(victim)
+        cluster.run_for(0.05)
+        collector.collect()
+        expect(page.locator("#shards-body tr[data-shard='1']")).to_have_attribute("data-health", "UNHEALTHY",
+                                                                                  timeout=10_000)
+        assert page.locator("#shards-body tr[data-shard='1'] .no-leader").count() == 1
+        page.screenshot(path=str(ARTIFACTS / "dashboard-shard-leaderless.png"), full_page=True)
+        assert cluster.run_until(lambda: cluster.shard_leaders()[1] is not None, timeout=5.0), f"seed={SEED}"
+        step(cluster, collector)
+        new_leader = cluster.shard_leaders()[1]
+        expect(page.locator("#shards-body tr[data-shard='1'] td").nth(1)).to_have_text(new_leader, timeout=10_000)
+        assert errors == [], errors
+    finally:
+        server.stop()
+        page.close()
+
+
+def test_single_shard_page_has_no_shard_parts(browser):
+    cluster = Cluster(node_count=3, seed=SEED)
+    Workload(cluster, rate=50.0, seed=SEED)
+    collector = MetricsCollector(collection_interval=1.0, retention_period=300)
+    collector.set_cluster(cluster)
+    for _ in range(3):
+        step(cluster, collector)
+    server = DashboardServer(collector, port=0).start()
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(server.url + "/?refresh=1")
+        page.locator("#nodes-table tbody tr[data-node-id]").nth(2).wait_for(timeout=10_000)
+        expect(page.locator("#health-status")).to_have_text("HEALTHY", timeout=10_000)
+        assert not page.locator("#shards-panel").is_visible()
+        assert not page.locator("#nodes-table th.c-leads").is_visible()
+        assert not page.locator("#nodes-shard-note").is_visible()
+        assert page.locator("#leader-label").inner_text().lower() == "leader"
+    finally:
+        server.stop()
+        page.close()

@@ -241,8 +241,9 @@
       cell(tr, String(s.shard), "node-name");
       cell(tr, s.leader ? span(s.leader, "node-name") : span("none", "no-leader"), "leader-cell");
       cell(tr, fmtInt(s.term), "r");
-      cell(tr, fmtInt(s.commit_index), "r");
-      cell(tr, fmtInt(s.last_applied), "r");
+      // without a leader the group has no authoritative indexes: show a gap, not a fake 0
+      cell(tr, s.leader ? fmtInt(s.commit_index) : "—", "r");
+      cell(tr, s.leader ? fmtInt(s.last_applied) : "—", "r");
       cell(tr, span(s.health_status || "?", "health health-" + (s.health_status || "UNKNOWN")), "health-cell");
       cell(tr, s.consensus_aligned === false ? span("diverged", "misaligned") : "aligned");
       cell(tr, fmtNum(s.throughput_ops, 1) + " ops/s", "r");

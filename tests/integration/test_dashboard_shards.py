@@ -1,0 +1,186 @@
+"""A real 5-node, 4-shard cluster behind a real DashboardServer: shards in the API and /metrics.
+
+The cluster runs on the simulated clock; the test takes each sample itself, so a crash lands
+between two samples at an exact instant.
+"""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from openapi_schema_validator import OAS30Validator
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
+from prometheus_client.parser import text_string_to_metric_families
+
+from dashboard_fixtures import get, step
+from raftctl import Cluster, DashboardServer, MetricsCollector, Workload
+from raftctl.commands._common import sharded_symbols
+from raftctl.dashboard import openapi, prometheus
+
+SEED = 7
+SHARDS = 4
+
+
+@pytest.fixture
+def sharded():
+    symbols, shard_map = sharded_symbols(SHARDS)
+    cluster = Cluster(node_count=5, seed=SEED, shards=SHARDS, shard_map=shard_map)
+    Workload(cluster, rate=100.0, seed=SEED, symbols=symbols)
+    collector = MetricsCollector(collection_interval=1.0, retention_period=300)
+    collector.set_cluster(cluster)
+    assert cluster.run_until(lambda: None not in cluster.shard_leaders().values(), timeout=10.0), f"seed={SEED}"
+    for _ in range(6):
+        step(cluster, collector)
+    with DashboardServer(collector, port=0) as server:
+        yield cluster, collector, server
+
+
+def get_json(server, path):
+    status, headers, body = get(server.url, path)
+    assert headers["content-type"] == "application/json", (path, headers)
+    return status, orjson.loads(body)
+
+
+def scrape(server, openmetrics: bool = False) -> dict:
+    """/metrics parsed by prometheus_client -> {family name: {frozenset(labels): value}}."""
+    headers = {"Accept": "application/openmetrics-text; version=1.0.0"} if openmetrics else {}
+    status, _headers, body = get(server.url, "/metrics", headers=headers)
+    assert status == 200
+    parse = parse_openmetrics if openmetrics else text_string_to_metric_families
+    out: dict = {}
+    for family in parse(body.decode()):
+        for sample in family.samples:
+            key = frozenset(sample.labels.items())
+            assert key not in out.setdefault(sample.name, {}), f"duplicate series {sample.name}{sample.labels}"
+            out[sample.name][key] = sample.value
+    return out
+
+
+def by_shard(series: dict) -> dict[str, float]:
+    return {dict(labels)["shard"]: value for labels, value in series.items()}
+
+
+def test_summary_lists_every_shard_with_a_leader_and_orders(sharded):
+    cluster, _collector, server = sharded
+    status, doc = get_json(server, "/api/summary")
+    assert status == 200
+    assert doc["cluster"]["shard_count"] == SHARDS
+    shards = doc["shards"]
+    assert [s["shard"] for s in shards] == list(range(SHARDS)), f"seed={SEED}"
+    leaders = cluster.shard_leaders()
+    for s in shards:
+        assert s["leader"] == leaders[s["shard"]] is not None, f"seed={SEED}: {s}"
+        assert s["health_status"] == "HEALTHY" and s["consensus_aligned"] is True, f"seed={SEED}: {s}"
+        # the round-robin symbol map gives every group its share of the orders
+        assert s["throughput_ops"] > 0 and s["commit_index"] > 0, f"seed={SEED}: {s}"
+    # leaders are spread: no node leads every group
+    assert len(set(leaders.values())) > 1, f"seed={SEED}: {leaders}"
+    # the published document matches what the OpenAPI document says a Sample is
+    spec = openapi.build_openapi(300)
+    schema = dict(spec["components"]["schemas"]["Sample"], components=spec["components"])
+    OAS30Validator(schema).validate(doc)
+    bad = dict(doc, shards=[dict(shards[0], health_status="FINE")])
+    assert not OAS30Validator(schema).is_valid(bad)
+
+
+def test_metrics_expose_shard_labelled_series_in_both_formats(sharded):
+    cluster, _collector, server = sharded
+    leaders = cluster.shard_leaders()
+    for openmetrics in (False, True):
+        metrics = scrape(server, openmetrics)
+        expected = {str(g) for g in range(SHARDS)}
+        for name in ("raftctl_shard_has_leader", "raftctl_shard_term", "raftctl_shard_commit_index",
+                     "raftctl_shard_last_applied", "raftctl_shard_health", "raftctl_shard_throughput_ops",
+                     "raftctl_shard_consensus_aligned"):
+            assert set(by_shard(metrics[name])) == expected, (name, openmetrics)
+        assert set(by_shard(metrics["raftctl_shard_has_leader"]).values()) == {1.0}
+        assert set(by_shard(metrics["raftctl_shard_health"]).values()) == {0.0}
+        assert all(v > 0 for v in by_shard(metrics["raftctl_shard_commit_index"]).values())
+        ones = {(dict(k)["shard"], dict(k)["node"]) for k, v in metrics["raftctl_shard_leader"].items() if v == 1}
+        assert ones == {(str(g), node) for g, node in leaders.items()}, f"seed={SEED}"
+        onehot = {(dict(k)["shard"], dict(k)["status"]) for k, v in metrics["raftctl_shard_health_status"].items() if v == 1}
+        assert onehot == {(str(g), "HEALTHY") for g in range(SHARDS)}
+        led = {dict(k)["node"]: v for k, v in metrics["raftctl_node_leader_shards"].items()}
+        assert sum(led.values()) == SHARDS and set(led) == set(cluster.node_ids)
+        assert metrics["raftctl_cluster_shards"] == {frozenset(): float(SHARDS)}
+
+
+def test_crashing_a_shard_leader_shows_in_api_and_metrics(sharded):
+    cluster, collector, server = sharded
+    before = cluster.shard_leaders()
+    _status, doc = get_json(server, "/api/summary")
+    term_before = doc["shards"][2]["term"]
+    target_shard = 2
+    victim = before[target_shard]
+    victim_shards = {g for g, node in before.items() if node == victim}
+    cluster.crash(victim)
+    cluster.run_for(0.05)  # too short for an election: the group is leaderless at this sample
+    collector.collect()
+
+    _status, doc = get_json(server, "/api/summary")
+    shard_docs = {s["shard"]: s for s in doc["shards"]}
+    for g in range(SHARDS):
+        if g in victim_shards:
+            assert shard_docs[g]["leader"] is None and shard_docs[g]["health_status"] == "UNHEALTHY", f"seed={SEED}"
+        else:  # other groups keep their leader; a node down is only a degradation for them
+            assert shard_docs[g]["leader"] == before[g], f"seed={SEED}"
+            assert shard_docs[g]["health_status"] == "DEGRADED", f"seed={SEED}"
+    assert doc["cluster"]["health_status"] == "UNHEALTHY"  # the worst shard's
+    assert f"shard{target_shard}:no_leader" in doc["cluster"]["health_reasons"]
+    status, health = get_json(server, "/api/health")
+    assert status == 503 and health["status"] == "UNHEALTHY"
+    metrics = scrape(server)
+    assert by_shard(metrics["raftctl_shard_has_leader"])[str(target_shard)] == 0
+    assert by_shard(metrics["raftctl_shard_health"])[str(target_shard)] == 2
+    assert {s for s, v in by_shard(metrics["raftctl_shard_health"]).items() if v == 2} == {str(g) for g in victim_shards}
+    assert str(target_shard) not in by_shard(metrics["raftctl_shard_commit_index"])  # a gap, not a drop to 0
+
+    # the group elects a new leader among the survivors; the next sample shows it
+    assert cluster.run_until(lambda: cluster.shard_leaders()[target_shard] is not None, timeout=5.0), f"seed={SEED}"
+    step(cluster, collector)
+    after = cluster.shard_leaders()
+    assert after[target_shard] not in (None, victim)
+    _status, doc = get_json(server, "/api/summary")
+    assert doc["shards"][target_shard]["leader"] == after[target_shard]
+    assert doc["shards"][target_shard]["term"] > term_before
+    metrics = scrape(server, openmetrics=True)
+    leader_series = metrics["raftctl_shard_leader"]
+    assert leader_series[frozenset({("shard", str(target_shard)), ("node", after[target_shard])})] == 1
+    assert leader_series[frozenset({("shard", str(target_shard)), ("node", victim)})] == 0
+    assert by_shard(metrics["raftctl_shard_has_leader"]) == {str(g): 1.0 for g in range(SHARDS)}
+
+    # per-node and history endpoints keep working in a sharded cluster, the crashed node too
+    status, node = get_json(server, f"/api/node?node_id={victim}&duration=30")
+    assert status == 200 and node["current"]["state"] == "DOWN" and node["history"]
+    status, history = get_json(server, "/api/metrics/history?duration=30")
+    assert status == 200 and len(history["samples"]) >= 8
+    assert history["samples"][-1]["cluster"]["healthy_nodes"] == 4
+
+
+def test_per_shard_alerts_are_distinct_series():
+    doc = {
+        "cluster": {"health_status": "UNHEALTHY", "leader_node": None},
+        "nodes": {"node1": {"up": True}},
+        "alerts": [
+            {"name": "leader_election_failure", "severity": "critical", "status": "firing", "labels": {"shard": "1"}},
+            {"name": "leader_election_failure", "severity": "critical", "status": "firing", "labels": {"shard": "3"}},
+        ],
+    }
+    for render, parse in ((prometheus.render_prometheus, text_string_to_metric_families),
+                          (prometheus.render_openmetrics, parse_openmetrics)):
+        families = {f.name: f for f in parse(render(doc).decode())}
+        shards = sorted(s.labels["shard"] for s in families["raftctl_alert_firing"].samples)
+        assert shards == ["1", "3"]
+
+
+def test_single_shard_documents_have_no_shard_series():
+    cluster = Cluster(node_count=3, seed=SEED)
+    Workload(cluster, rate=50.0, seed=SEED)
+    collector = MetricsCollector()
+    collector.set_cluster(cluster)
+    cluster.run_for(2.0)
+    doc = collector.collect()
+    assert "shards" not in doc and "shard_count" not in doc["cluster"]
+    for render in (prometheus.render_prometheus, prometheus.render_openmetrics):
+        text = render(doc).decode()
+        assert "shard" not in text
