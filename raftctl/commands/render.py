@@ -56,10 +56,16 @@ def plain_line(summary: dict[str, Any], index: int) -> str:
     cluster = summary.get("cluster") or {}
     leader = cluster.get("leader_node") or cluster.get("leader") or "none"
     status = str(cluster.get("health_status", "UNKNOWN")).lower()
-    return (
+    line = (
         f"[{index}] Healthy: {cluster.get('healthy_nodes', '?')}/{cluster.get('cluster_size', '?')}, "
         f"Leader: {leader}, Status: {status}"
     )
+    shards = summary.get("shards")
+    if isinstance(shards, list) and shards:
+        # the seed's fields stay first and unchanged (Leader is shard 0's), so parsers keep working
+        led = sum(1 for doc in shards if isinstance(doc, dict) and doc.get("leader"))
+        line += f", Shards led: {led}/{len(shards)}"
+    return line
 
 
 def firing_alerts(summary: dict[str, Any]) -> list[dict[str, Any]]:

@@ -41,6 +41,8 @@ def test_demo_with_four_shards_reports_every_shard():
         assert shard["orders_acknowledged"] > 0 and shard["last_applied"] == shard["commit_index"] > 0
         assert shard["leader_changes"] >= 0
     assert sum(s["orders_acknowledged"] for s in shards) == report["orders"]["acknowledged"]
+    # progress lines keep the seed's format and add the shard leadership
+    assert "[1] Healthy: 5/5, Leader: node" in proc.stderr and ", Shards led: 4/4" in proc.stderr
     # every node holds the same state in every shard at the end
     final = report["final"]
     assert final["digests_equal"] is True and len(set(final["digests"].values())) == 1
