@@ -27,7 +27,6 @@ def run(nodes: int, rate: float, sim_seconds: float, seed: int) -> tuple[float, 
     cluster.run_for(sim_seconds)
     wall = time.perf_counter() - wall0
     acked = cluster.stats()["orders_acknowledged"] - start_acked
-    assert cluster.run_until(cluster.converged, timeout=5.0) or True
     return wall, acked, cluster.now - sim0
 
 
