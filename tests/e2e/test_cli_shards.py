@@ -76,7 +76,8 @@ def test_bad_shards_value_is_a_one_line_usage_error(command, value):
 @pytest.fixture
 def sharded_server():
     symbols, shard_map = sharded_symbols(4)
-    cluster = Cluster(node_count=5, seed=SEED, shards=4, shard_map=shard_map)
+    # three nodes for four groups: some node leads two of them
+    cluster = Cluster(node_count=3, seed=SEED, shards=4, shard_map=shard_map)
     Workload(cluster, rate=80, seed=SEED, symbols=symbols)
     collector = MetricsCollector(collection_interval=1.0, retention_period=300)
     collector.set_cluster(cluster)
@@ -117,6 +118,7 @@ def test_summary_and_watch_show_the_shards_table(sharded_server):
         for shard, leader in leaders.items():
             row = _table_rows(proc.stdout, str(shard))
             assert row and row[0][1] == leader and row[0][5] == "HEALTHY", (shard, proc.stdout)
+        assert max(len([g for g in leaders if leaders[g] == n]) for n in cluster.node_ids) >= 2, leaders
         # the node table lists the shards each node leads
         node_header = _table_rows(proc.stdout, "node")[0]
         leads_at = node_header.index("leads")
