@@ -7,6 +7,7 @@ from collections import deque
 from typing import Any
 
 DEFAULT_SYMBOLS = ("BTC-USD", "ETH-USD", "SOL-USD")
+MAX_OPEN_ORDERS = 32
 _BASE_PRICES = {"BTC-USD": 100.0, "ETH-USD": 50.0, "SOL-USD": 20.0}
 
 
@@ -17,7 +18,7 @@ class Trader:
 
     def __init__(self, client_id: str) -> None:
         self.client_id = client_id
-        self.open_orders: deque[tuple[str, str]] = deque(maxlen=32)  # (order id, symbol)
+        self.open_orders: deque[tuple[str, str]] = deque()  # (order id, symbol), oldest first
 
 
 class Workload:
@@ -106,6 +107,11 @@ class Workload:
     def _make_order(self, trader: Trader) -> dict:
         rng = self.rng
         roll = rng.random()
+        if len(trader.open_orders) >= MAX_OPEN_ORDERS:
+            # A trader keeps a bounded number of orders working: past it, the oldest is
+            # pulled. This keeps the books (and a long-running server's memory) bounded.
+            order_id, symbol = trader.open_orders.popleft()
+            return {"op": "cancel", "order_id": order_id, "symbol": symbol}
         if roll >= self.market_share and trader.open_orders:
             entry = trader.open_orders[rng.randrange(len(trader.open_orders))]
             trader.open_orders.remove(entry)
