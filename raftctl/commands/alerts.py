@@ -123,7 +123,7 @@ def evaluate(summary: dict[str, Any]) -> dict[str, Any]:
     leader = cluster.get("leader_node") or "none"
     detail = f"{health}, {cluster.get('healthy_nodes', '?')}/{size if size is not None else '?'} nodes healthy, leader {leader}"
     if firing:
-        names = ", ".join(f"{a.get('name')} ({a.get('severity', 'warning')})" for a in firing)
+        names = ", ".join(f"{alert_title(a)} ({a.get('severity', 'warning')})" for a in firing)
         detail += f"; firing: {names}"
     else:
         detail += "; no alerts firing"
@@ -132,10 +132,18 @@ def evaluate(summary: dict[str, Any]) -> dict[str, Any]:
         "status": status,
         "exit_code": code,
         "health_status": health,
-        "firing": [{k: a.get(k) for k in ("name", "severity", "message", "fingerprint", "started_at")} for a in firing],
+        "firing": [{k: a.get(k) for k in ("name", "severity", "message", "fingerprint", "started_at", "labels")}
+                   for a in firing],
         "perfdata": {name: value for name, (value, _u, _s) in perfdata.items()},
         "text": f"RAFTCTL {status} - {detail} | {perf_text}",
     }
+
+
+def alert_title(alert: dict[str, Any]) -> str:
+    """An alert's name with its shard label, e.g. ``leader_election_failure[shard=2]``."""
+    labels = alert.get("labels")
+    shard = labels.get("shard") if isinstance(labels, dict) else None
+    return f"{alert.get('name')}[shard={shard}]" if shard is not None else str(alert.get("name"))
 
 
 def _perf_value(value: Any) -> str:

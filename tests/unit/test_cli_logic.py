@@ -100,6 +100,16 @@ def test_nagios_verdicts():
     assert evaluate(summary(alerts=[resolved]))["exit_code"] == 0
 
 
+def test_nagios_line_names_the_shard_of_a_sharded_alert():
+    sharded = {"name": "leader_election_failure", "severity": "critical", "status": "firing",
+               "labels": {"shard": "2"}}
+    plain = {"name": "high_latency", "severity": "warning", "status": "firing", "labels": {}}
+    result = evaluate(summary("UNHEALTHY", alerts=[sharded, plain]))
+    detail = result["text"].split(" | ")[0]
+    assert "firing: leader_election_failure[shard=2] (critical), high_latency (warning)" in detail
+    assert result["firing"][0]["labels"] == {"shard": "2"}
+
+
 def _alert(name, status="firing", started=10.0, resolved=None):
     return {"name": name, "severity": "critical", "status": status, "fingerprint": f"fp-{name}",
             "started_at": started, "resolved_at": resolved, "message": name, "labels": {}}
