@@ -3,7 +3,9 @@
 DemoRun drives everything from one thread on the simulated clock: the cluster advances one tick
 at a time, the collector samples every interval of simulated time (scheduled inside the
 simulation, so samples land at exact instants), and faults start and heal at tick boundaries.
-Real-time mode only adds sleeps between ticks; the same seed gives the same run either way.
+The faults are scenarios from raftctl/core/scenarios.py played by a ScenarioLoop on the tick
+clock (tick k is at k * tick_s). Real-time mode only adds sleeps between ticks; the same seed
+gives the same run either way.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections import deque
 from typing import Any, Optional
 
 from raftctl.commands._common import CliError
-from raftctl.commands.faults import FAULT_TITLES, FaultInjector, FaultRecord, FaultStep
+from raftctl.commands.faults import describe_step, fault_entry, tick_at
 
 HEALTH_ORDER = ("HEALTHY", "DEGRADED", "UNHEALTHY")
 SETTLE_LIMIT_S = 30.0  # simulated seconds allowed to converge after the last tick
@@ -24,12 +26,13 @@ SETTLE_LIMIT_S = 30.0  # simulated seconds allowed to converge after the last ti
 class DemoRun:
     """Builds the cluster, workload, collector (and optionally dashboard) and runs the schedule."""
 
-    def __init__(self, *, nodes: int, ticks: int, steps: list[FaultStep], seed: int, tick_s: float,
+    def __init__(self, *, nodes: int, ticks: int, lineup: list[tuple[Any, float]], seed: int, tick_s: float,
                  interval: float, rate: float, sinks: list[Any], fast: bool, shards: int = 1) -> None:
+        """``lineup``: (Scenario, start) pairs on the tick clock, e.g. from scenarios.lineup()."""
         self.nodes = nodes
         self.shards = shards
         self.ticks = ticks
-        self.steps = sorted(steps, key=lambda s: s.tick)
+        self.lineup = list(lineup)
         self.seed = seed
         self.tick_s = tick_s
         self.interval = interval
@@ -40,7 +43,7 @@ class DemoRun:
         self.cluster: Any = None
         self.collector: Any = None
         self.dashboard: Any = None
-        self.injector: Optional[FaultInjector] = None
+        self.faults: Any = None  # the ScenarioLoop, once set up
         self.samples = 0
         self.latest: Optional[dict[str, Any]] = None
         self.history: deque[dict[str, Any]] = deque(maxlen=60)
@@ -66,13 +69,14 @@ class DemoRun:
             symbols, shard_map = sharded_symbols(self.shards)
             self.cluster = Cluster(node_count=self.nodes, seed=self.seed, shards=self.shards, shard_map=shard_map)
             self.cluster.run_until(lambda: None not in self.cluster.shard_leaders().values(), timeout=10.0)
-            self.injector = FaultInjector(self.cluster, random.Random(self.seed * 1_000_003 + 7))
             Workload(self.cluster, rate=self.rate, seed=self.seed, symbols=symbols)
         else:
             self.cluster = Cluster(node_count=self.nodes, seed=self.seed)
             self.cluster.run_until(lambda: self.cluster.leader_id is not None, timeout=10.0)
-            self.injector = FaultInjector(self.cluster, random.Random(self.seed * 1_000_003 + 7))
             Workload(self.cluster, rate=self.rate, seed=self.seed)
+        from raftctl.core.scenarios import lineup_loop
+
+        self.faults = lineup_loop(self.cluster, self.lineup, random.Random(self.seed * 1_000_003 + 7))
         self.collector = MetricsCollector(collection_interval=self.interval, retention_period=300,
                                           alert_callback=self._on_alert, sinks=self.sinks)
         self.collector.set_cluster(self.cluster)
@@ -119,29 +123,23 @@ class DemoRun:
         return self.report()
 
     def _apply_faults(self, tick: int) -> None:
-        assert self.injector is not None
-        for record in self.injector.due_heals(tick):
-            self.injector.heal(record)
-            self._view.on_fault(f"tick {tick}: healed {record.step.kind.replace('_', ' ')}"
-                                f" ({', '.join(record.nodes)})")
-        for step in self.steps:
-            if step.tick == tick:
-                record = self.injector.inject(step)
-                self._view.on_fault(self._describe(record))
+        for record in self.faults.advance(tick * self.tick_s):
+            text = describe_step(record, f"tick {tick}")
+            if text:
+                self._view.on_fault(text)
 
-    def _describe(self, record: FaultRecord) -> str:
-        text = f"tick {record.step.tick}: {FAULT_TITLES.get(record.step.kind, record.step.kind)}"
-        if record.nodes:
-            text += f": {', '.join(record.nodes)}"
-        if record.note:
-            text += f" ({record.note})"
-        return text
+    def next_fault(self) -> tuple[int, str] | None:
+        """The next fault's tick and title, for the live view."""
+        upcoming = self.faults.next_fault() if self.faults is not None else None
+        if upcoming is None:
+            return None
+        due, step = upcoming
+        return tick_at(due, self.tick_s), step.label or step.kind.replace("_", " ")
 
     def _settle(self) -> None:
         """Heal what is left, pause the orders, and let the cluster converge for the final check."""
-        assert self.injector is not None
-        if self.injector.active:
-            self.injector.heal_all()
+        if self.faults.active:
+            self.faults.heal_all()
             self._view.on_fault("end: healed the remaining faults")
         workload = self.cluster.workload
         if workload is not None:
@@ -241,7 +239,7 @@ class DemoRun:
             "leader_changes": stats.get("leader_changes", 0),
             "health_states_visited": visited,
             "health_timeline": self.health_timeline,
-            "faults": [r.as_dict() for r in (self.injector.records if self.injector else [])],
+            "faults": [fault_entry(f, self.tick_s) for f in (self.faults.faults if self.faults else [])],
             "alerts": pair_alerts(self.alert_events),
             "final": {
                 "health_status": final_health,
@@ -411,11 +409,10 @@ class DemoView:
             Text(f"sim {run.cluster.now if run.cluster else 0:.1f}s  seed {run.seed}"
                  + ("  fast" if run.fast else ""), style="dim"),
         )
-        upcoming = [s for s in run.steps if s.tick > run.tick]
+        upcoming = run.next_fault()
         lines = [bar]
         if upcoming:
-            nxt = upcoming[0]
-            lines.append(Text(f"next: tick {nxt.tick}: {FAULT_TITLES.get(nxt.kind, nxt.kind)}", style="dim"))
+            lines.append(Text(f"next: tick {upcoming[0]}: {upcoming[1]}", style="dim"))
         for event in self.events:
             lines.append(Text(event, style="yellow" if "alert firing" in event else ""))
         title = f"raftctl demo · {run.nodes} nodes" + (f" · {run.shards} shards" if run.shards > 1 else "")
@@ -462,7 +459,8 @@ class DemoView:
                 faults.add_column(column)
             for fault in report["faults"]:
                 faults.add_row(str(fault["tick"]), fault["description"], ", ".join(fault["nodes"]) or "-",
-                               str(fault["heal_tick"]) if fault["healed_at"] is not None else "end")
+                               str(fault["heal_tick"]) if fault["healed_at"] is not None
+                               else ("-" if fault["heal_tick"] is None else "end"))
             out.print(faults)
         if report["alerts"]:
             alerts = Table(title="Alerts", title_justify="left", header_style="bold")

@@ -1,58 +1,25 @@
-"""The demo's fault schedule: which fault happens at which tick, and how it heals.
+"""The demo's fault options on the command line: `--fail-at` ticks and `--scenario` names.
 
-Data-driven so a scenario library can replace it: a schedule is a list of ``FaultStep``;
-``FaultInjector`` applies and heals them with the public Cluster API only.
+Only the CLI-specific part lives here: parsing, the default schedule for a run length, tick
+arithmetic and the report's fault entries. What a fault is, which nodes it hits and how it
+heals is the scenario library's (raftctl/core/scenarios.py).
 """
 
 from __future__ import annotations
 
-import random
-from dataclasses import dataclass, field
+import math
 from typing import Any
+
+from raftctl.core import scenarios
 
 DEFAULT_TICKS = 200
 DEFAULT_FAIL_AT = (30, 60, 100, 130)
 DEFAULT_HEAL_TICKS = 18
-# in schedule order; with more --fail-at ticks than kinds the list repeats
-FAULT_KINDS = ("crash_follower", "crash_leader", "crash_majority", "isolate_leader")
-FAULT_TITLES = {
-    "crash_follower": "a follower crashes",
-    "crash_leader": "the leader crashes",
-    "crash_majority": "a majority crashes (quorum loss)",
-    "isolate_leader": "the leader is cut off from the majority",
-}
-
-
-@dataclass(frozen=True)
-class FaultStep:
-    """One fault: injected at ``tick``, healed at ``heal_tick``."""
-
-    tick: int
-    kind: str
-    heal_tick: int
-
-
-@dataclass
-class FaultRecord:
-    """What a step actually did (which nodes), for healing and for the report."""
-
-    step: FaultStep
-    nodes: list[str] = field(default_factory=list)
-    injected_at: float = 0.0
-    healed_at: float | None = None
-    note: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "tick": self.step.tick,
-            "kind": self.step.kind,
-            "description": FAULT_TITLES.get(self.step.kind, self.step.kind),
-            "nodes": list(self.nodes),
-            "injected_at": round(self.injected_at, 3),
-            "heal_tick": self.step.heal_tick,
-            "healed_at": None if self.healed_at is None else round(self.healed_at, 3),
-            "note": self.note,
-        }
+# `--scenario` runs: quiet lead-in, gap between scenarios, quiet tail (simulated seconds), so the
+# collector shows the healthy cluster first and each scenario's alerts resolve before the next
+SCENARIO_LEAD_S = 6.0
+SCENARIO_GAP_S = 10.0
+SCENARIO_TAIL_S = 6.0
 
 
 def parse_fail_at(text: str) -> list[int]:
@@ -88,112 +55,51 @@ def heal_ticks_for(ticks: int) -> int:
     return max(1, round(DEFAULT_HEAL_TICKS * ticks / DEFAULT_TICKS))
 
 
-def plan(fail_at: list[int], ticks: int, heal_ticks: int | None = None) -> list[FaultStep]:
-    """Turn fault ticks into steps; the kinds follow FAULT_KINDS in order."""
-    heal = heal_ticks if heal_ticks is not None else heal_ticks_for(ticks)
-    steps = []
-    for i, tick in enumerate(sorted(fail_at)):
+def schedule(fail_at: list[int], ticks: int, tick_s: float) -> scenarios.Scenario:
+    """The tick schedule as a library scenario (on a clock where tick k is at k * tick_s)."""
+    for tick in fail_at:
         if tick > ticks:
             raise ValueError(f"fault tick {tick} is beyond the last tick ({ticks})")
-        steps.append(FaultStep(tick=tick, kind=FAULT_KINDS[i % len(FAULT_KINDS)], heal_tick=min(tick + heal, ticks)))
-    return steps
+    return scenarios.demo_scenario(sorted(fail_at), tick_s, heal_ticks_for(ticks), ticks)
 
 
-class FaultInjector:
-    """Applies and heals fault steps on a Cluster; node choices come from the seeded ``rng``."""
-
-    def __init__(self, cluster: Any, rng: random.Random) -> None:
-        self.cluster = cluster
-        self.rng = rng
-        self.records: list[FaultRecord] = []
-        self._active: list[FaultRecord] = []
-
-    def inject(self, step: FaultStep) -> FaultRecord:
-        cluster = self.cluster
-        record = FaultRecord(step=step, injected_at=cluster.now)
-        statuses = cluster.statuses()
-        up = [nid for nid in cluster.node_ids if statuses[nid]["up"]]
-        leader = cluster.leader_id  # shard 0's leader when sharded
-        sharded = getattr(cluster, "shards", 1) > 1
-        if step.kind == "crash_follower":
-            followers = [nid for nid in up if nid != leader]
-            if sharded:
-                # a "follower" in a multi-Raft cluster is a node that leads no group at all
-                idle = [nid for nid in followers if not statuses[nid].get("leader_of")]
-                followers = idle or followers
-            if followers:
-                record.nodes = [self.rng.choice(followers)]
-            else:
-                record.note = "no live follower to crash"
-        elif step.kind == "crash_leader":
-            target = leader or (self.rng.choice(up) if up else None)
-            if target:
-                record.nodes = [target]
-                if leader is None:
-                    record.note = "no leader at that moment; crashed a live node"
-            else:
-                record.note = "no live node to crash"
-        elif step.kind == "crash_majority":
-            need = len(cluster.node_ids) // 2 + 1
-            others = [nid for nid in up if nid != leader]
-            self.rng.shuffle(others)
-            chosen = ([leader] if leader else []) + others
-            record.nodes = sorted(chosen[:need], key=cluster.node_ids.index)
-            if len(record.nodes) < need:
-                record.note = "fewer live nodes than a majority"
-        elif step.kind == "isolate_leader":
-            if leader and len(cluster.node_ids) > 1:
-                record.nodes = [leader]
-            else:
-                record.note = "no leader to isolate"
-        else:
-            raise ValueError(f"unknown fault kind {step.kind!r}; known: {', '.join(FAULT_KINDS)}")
-        if sharded and record.nodes and step.kind != "crash_majority":
-            led = sorted({g for nid in record.nodes for g in statuses[nid].get("leader_of") or ()})
-            if led:
-                note = f"leads shard{'s' if len(led) > 1 else ''} {', '.join(map(str, led))}"
-                record.note = f"{record.note}; {note}" if record.note else note
-        for nid in record.nodes:
-            if step.kind == "isolate_leader":
-                cluster.isolate(nid)
-            else:
-                cluster.crash(nid)
-        self.records.append(record)
-        if record.nodes:
-            self._active.append(record)
-        return record
-
-    def heal(self, record: FaultRecord) -> None:
-        if record.healed_at is not None:
-            return
-        if record.step.kind == "isolate_leader":
-            self.cluster.heal()
-        else:
-            for nid in record.nodes:
-                self.cluster.restart(nid)
-        record.healed_at = self.cluster.now
-        if record in self._active:
-            self._active.remove(record)
-
-    def due_heals(self, tick: int) -> list[FaultRecord]:
-        return [r for r in self._active if r.step.heal_tick <= tick]
-
-    def heal_all(self) -> None:
-        for record in list(self._active):
-            self.heal(record)
-
-    @property
-    def active(self) -> list[FaultRecord]:
-        return list(self._active)
+def scenario_lineup(names: list[str], tick_s: float) -> tuple[list[tuple[scenarios.Scenario, float]], int]:
+    """Named scenarios one after another for the demo, and the ticks they need (tail included)."""
+    planned = scenarios.lineup([scenarios.get(n) for n in names], SCENARIO_LEAD_S, SCENARIO_GAP_S)
+    last, start = planned[-1]
+    return planned, tick_at(start + last.length_s + SCENARIO_TAIL_S, tick_s)
 
 
-def random_schedule(rng: random.Random, start_tick: int, count: int, tick_s: float) -> list[FaultStep]:
-    """Seeded random faults for `serve --chaos random`: one every 20-45 s, each lasting 5-15 s."""
-    steps = []
-    tick = start_tick
-    for _ in range(count):
-        tick += int(rng.uniform(20.0, 45.0) / tick_s)
-        length = max(1, int(rng.uniform(5.0, 15.0) / tick_s))
-        steps.append(FaultStep(tick=tick, kind=rng.choice(FAULT_KINDS), heal_tick=tick + length))
-        tick += length
-    return steps
+def tick_at(due_s: float, tick_s: float) -> int:
+    """The tick at whose start a step due at ``due_s`` runs (the demo applies steps before a tick)."""
+    return max(0, math.ceil(due_s / tick_s - 1e-6))
+
+
+def fault_entry(fault: scenarios.Fault, tick_s: float) -> dict[str, Any]:
+    """One fault in the demo report: the keys the report has always had, plus its scenario."""
+    return {
+        "tick": tick_at(fault.injected.due, tick_s),
+        "kind": fault.kind,
+        "scenario": fault.scenario,
+        "description": fault.label,
+        "nodes": fault.nodes,
+        "injected_at": round(fault.injected.at, 3),
+        "heal_tick": None if fault.heal_due is None else tick_at(fault.heal_due, tick_s),
+        "healed_at": None if fault.healed_at is None else round(fault.healed_at, 3),
+        "note": fault.injected.note,
+    }
+
+
+def describe_step(record: Any, when: str) -> str:
+    """A progress line for an applied scenario step ('' for a heal that had nothing to heal)."""
+    fault = record.fault
+    if record.step.is_heal:
+        if fault is None or fault.healed is not record:
+            return ""
+        return f"{when}: healed {fault.kind.replace('_', ' ')} ({', '.join(fault.nodes) or 'network'})"
+    text = f"{when}: {record.step.label or record.step.kind.replace('_', ' ')}"
+    if record.nodes:
+        text += f": {', '.join(record.nodes)}"
+    if record.note:
+        text += f" ({record.note})"
+    return text

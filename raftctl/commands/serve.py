@@ -16,11 +16,15 @@ EPILOG = (
     "  raftctl serve --port 9090 --chaos demo --sink jsonl:metrics.jsonl\n\n"
     "  raftctl serve --chaos random --seed 7 --rate 500 --interval 0.5 --retention 3600\n\n"
     "  raftctl serve --shards 4 --chaos demo\n\n"
+    "--chaos demo repeats the demo's schedule every minute (follower crash, leader crash, quorum "
+    "loss, leader isolation); --chaos random plays seeded random scenarios from the library (see "
+    "'raftctl demo --help'), one at a time, the first within 15 s, then 15-40 s apart.\n\n"
     "Then, in another terminal:  raftctl watch"
 )
 
 TICK_SECONDS = 0.3  # the same tick as the demo, so --chaos demo replays its schedule
-CHAOS_BATCH = 50
+CHAOS_GAP_S = (15.0, 40.0)  # --chaos random: quiet time between two scenarios
+CHAOS_FIRST_S = (5.0, 15.0)  # and before the first, so a fresh server shows chaos soon
 
 
 class Chaos(str, Enum):
@@ -93,15 +97,14 @@ class Server:
         self.collector: Any = None
         self.dashboard: Any = None
         self.stop_event = threading.Event()
-        self._steps: list[Any] = []
-        self._injector: Any = None
+        self.chaos_loop: Any = None  # a scenarios.ScenarioLoop unless --chaos none
+        self.tick = 0
 
     def setup(self) -> None:
         import random
 
         import typer as _typer
 
-        from raftctl.commands.faults import FaultInjector
         from raftctl.core.cluster import Cluster
         from raftctl.core.collector import MetricsCollector
         from raftctl.core.workload import Workload
@@ -127,8 +130,22 @@ class Server:
         self.collector.set_cluster(self.cluster)
         self.cluster.every(self.interval, self._collect)
         self._collect(self.cluster)
-        self._injector = FaultInjector(self.cluster, random.Random(self.seed * 1_000_003 + 7))
-        self._chaos_rng = random.Random(self.seed * 7_777 + 1)
+        self.chaos_loop = self._chaos_loop(random.Random(self.seed * 1_000_003 + 7),
+                                           random.Random(self.seed * 7_777 + 1))
+
+    def _chaos_loop(self, rng: Any, choice_rng: Any) -> Any:
+        """The scenarios --chaos plays, on the tick clock (tick k at k * TICK_SECONDS)."""
+        from raftctl.commands import faults
+        from raftctl.core import scenarios
+
+        if self.chaos == "demo":
+            period = faults.DEFAULT_TICKS * TICK_SECONDS
+            schedule = faults.schedule(faults.default_fail_at(faults.DEFAULT_TICKS), faults.DEFAULT_TICKS,
+                                       TICK_SECONDS)
+            return scenarios.repeat_loop(self.cluster, schedule, period, rng)
+        if self.chaos == "random":
+            return scenarios.random_loop(self.cluster, rng, choice_rng, gap_s=CHAOS_GAP_S, first_s=CHAOS_FIRST_S)
+        return None
 
     def _collect(self, cluster: Any) -> None:
         self.collector.collect(now=cluster.now)
@@ -159,14 +176,11 @@ class Server:
         import time
 
         self._install_signals()
-        started = time.monotonic()
-        tick = 0
+        started = time.monotonic() - self.tick * TICK_SECONDS
         try:
             while not self.stop_event.is_set():
-                tick += 1
-                self._chaos(tick)
-                self.cluster.run_for(TICK_SECONDS)
-                delay = started + tick * TICK_SECONDS - time.monotonic()
+                self.step()
+                delay = started + self.tick * TICK_SECONDS - time.monotonic()
                 if delay < -5.0:
                     started -= delay  # fell far behind (suspended laptop): do not try to catch up
                 elif delay > 0:
@@ -174,27 +188,17 @@ class Server:
         except KeyboardInterrupt:
             pass  # Ctrl-C is the normal way to stop a server
 
-    def _chaos(self, tick: int) -> None:
-        from raftctl.commands.faults import DEFAULT_TICKS, FaultStep, plan, default_fail_at, random_schedule
+    def step(self) -> None:
+        """One tick: the chaos steps due at its start, then TICK_SECONDS of simulated time."""
+        self.tick += 1
+        if self.chaos_loop is not None:
+            from raftctl.commands.faults import describe_step
 
-        if self.chaos == "none":
-            return
-        if not any(step.tick >= tick for step in self._steps):
-            if self.chaos == "demo":
-                cycle_start = ((tick - 1) // DEFAULT_TICKS) * DEFAULT_TICKS
-                self._steps = [FaultStep(s.tick + cycle_start, s.kind, s.heal_tick + cycle_start)
-                               for s in plan(default_fail_at(DEFAULT_TICKS), DEFAULT_TICKS)]
-            else:
-                self._steps = random_schedule(self._chaos_rng, tick, CHAOS_BATCH, TICK_SECONDS)
-        for record in self._injector.due_heals(tick):
-            self._injector.heal(record)
-            _say(f"chaos: healed {record.step.kind.replace('_', ' ')} ({', '.join(record.nodes)})")
-        for step in self._steps:
-            if step.tick == tick:
-                # one fault at a time: heal the previous one first
-                self._injector.heal_all()
-                record = self._injector.inject(step)
-                _say(f"chaos: {step.kind.replace('_', ' ')}: {', '.join(record.nodes) or record.note}")
+            for record in self.chaos_loop.advance(self.tick * TICK_SECONDS):
+                text = describe_step(record, f"chaos [{record.fault.scenario if record.fault else '?'}]")
+                if text:
+                    _say(text)
+        self.cluster.run_for(TICK_SECONDS)
 
     def close(self) -> None:
         if self.dashboard is not None:

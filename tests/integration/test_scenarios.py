@@ -11,7 +11,6 @@ import random
 import pytest
 
 from raftctl import Cluster, MetricsCollector, Workload
-from raftctl.commands import faults
 from raftctl.core import scenarios
 from raftctl.core.detection import DetectionTracker
 from raftctl.core.safety import SafetyChecker
@@ -108,38 +107,93 @@ def test_what_each_scenario_does(seed):
     assert cluster.stats()["leader_changes"] >= 3, f"seed={seed}"
 
 
-def test_demo_schedule_expressed_as_a_scenario_replays_the_demo_injector_exactly():
-    """Same node choices, same trace as raftctl/commands/faults.py's FaultInjector."""
-    ticks, tick_s = faults.DEFAULT_TICKS, 0.3
-    fail_at = faults.default_fail_at(ticks)
+def drive_demo_schedule(seed: int, node_seed: int):
+    """The demo's default schedule on the demo's tick clock (steps before each 0.3 s tick)."""
+    ticks, tick_s = 200, 0.3
+    fail_at = [30, 60, 100, 130]
+    cluster = Cluster(node_count=5, seed=seed)
+    Workload(cluster, rate=50.0, seed=seed)
+    run = scenarios.demo_scenario(fail_at, tick_s, 18, ticks).start(cluster, 0.0, random.Random(node_seed))
+    done = []
+    for tick in range(1, ticks + 1):
+        leader = cluster.leader_id  # before the step
+        done += [(tick, r.step.action, tuple(r.nodes), leader) for r in run.advance(now=tick * tick_s)]
+        cluster.run_for(tick_s)
+    return done, run, cluster.trace_hash
 
-    def drive(use_library: bool):
-        cluster = Cluster(node_count=5, seed=7)
-        Workload(cluster, rate=50.0, seed=7)
-        rng = random.Random(99)
-        done = []
-        if use_library:
-            run = scenarios.demo_scenario(fail_at, tick_s, faults.heal_ticks_for(ticks), ticks).start(cluster, 0.0, rng)
-        else:
-            injector = faults.FaultInjector(cluster, rng)
-            steps = faults.plan(fail_at, ticks)
-        for tick in range(1, ticks + 1):
-            if use_library:
-                done += [(tick, tuple(r.nodes)) for r in run.advance(now=tick * tick_s) if r.nodes]
-            else:
-                for record in injector.due_heals(tick):
-                    injector.heal(record)
-                    if record.step.kind != "isolate_leader":
-                        done.append((tick, tuple(record.nodes)))
-                for step in steps:
-                    if step.tick == tick:
-                        done.append((tick, tuple(injector.inject(step).nodes)))
-            cluster.run_for(tick_s)
-        return done, cluster.trace_hash
 
-    demo, library = drive(False), drive(True)
-    assert [t for t, _ in library[0]] == [30, 48, 60, 78, 100, 118, 130]
-    assert demo == library
+def test_demo_schedule_hits_the_demo_targets_and_replays_by_seed():
+    for seed in SEEDS:
+        done, run, trace = drive_demo_schedule(seed, 99)
+        assert [(t, a) for t, a, _n, _l in done] == [(30, "crash"), (48, "restart"), (60, "crash"), (78, "restart"),
+                                                     (100, "crash"), (118, "restart"), (130, "isolate"),
+                                                     (148, "heal")], f"seed={seed}"
+        (follower,), (leader,), majority, (isolated,) = (f.nodes for f in run.faults)
+        assert follower != done[0][3] and leader == done[2][3], f"seed={seed}: {done}"
+        assert len(majority) == 3 and done[4][3] in majority and isolated == done[6][3], f"seed={seed}: {done}"
+        assert [f.kind for f in run.faults] == ["crash_follower", "crash_leader", "crash_majority", "isolate_leader"]
+        assert all(f.healed_at is not None for f in run.faults) and not run.active, f"seed={seed}"
+        again = drive_demo_schedule(seed, 99)
+        assert (again[0], again[2]) == (done, trace), f"seed={seed}: the same seeds must replay"
+
+
+def test_a_heal_whose_fault_hit_nothing_does_nothing():
+    cluster = Cluster(node_count=5, seed=1)  # no leader elected yet at time 0
+    run = scenarios.get("leader_isolation").start(cluster, 0.0, random.Random(1))
+    (inject,) = run.advance(0.0)
+    assert inject.nodes == [] and inject.note == "no leader at that moment"
+    (heal,) = run.advance(scenarios.HOLD_S)
+    assert heal.note == "nothing to heal" and run.faults[0].healed_at is None
+    assert cluster.fault_log == [], "no heal may reach the cluster for a fault that hit nothing"
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_sharded_targets_leader_is_shard_0s_and_a_follower_leads_nothing(seed):
+    cluster = Cluster(node_count=5, seed=seed, shards=2)
+    assert cluster.run_until(lambda: None not in cluster.shard_leaders().values(), timeout=10.0), f"seed={seed}"
+    leaders = cluster.shard_leaders()
+    rng = random.Random(seed)
+    follower = scenarios.get("follower_crash").start(cluster, cluster.now, rng).advance()[0]
+    assert follower.nodes and follower.nodes[0] not in leaders.values(), f"seed={seed}: {follower}, {leaders}"
+    assert follower.note == "", f"seed={seed}"
+    crash = scenarios.get("leader_crash").start(cluster, cluster.now, rng).advance()[0]
+    assert crash.nodes == [leaders[0]], f"seed={seed}"
+    led = sorted(g for g, nid in leaders.items() if nid == leaders[0])
+    assert crash.note == f"leads shard{'s' if len(led) > 1 else ''} {', '.join(map(str, led))}", f"seed={seed}"
+
+
+def test_loops_play_one_scenario_at_a_time_and_replay_by_seed():
+    def random_run(seed: int):
+        cluster = Cluster(node_count=5, seed=seed)
+        loop = scenarios.random_loop(cluster, random.Random(seed), random.Random(seed + 1), gap_s=(2.0, 4.0))
+        for tick in range(1, 400):
+            loop.advance(tick * 0.3)
+            cluster.run_for(0.3)
+        return loop
+
+    for seed in SEEDS:
+        loop = random_run(seed)
+        assert len(loop.runs) >= 4, f"seed={seed}"
+        for before, after in zip(loop.runs, loop.runs[1:]):
+            assert before.done and after.start_at >= before.end_at + 2.0 - 1e-9, f"seed={seed}"
+            assert after.start_at <= before.end_at + 4.0 + 1e-9, f"seed={seed}"
+        assert {f.scenario for f in loop.faults} <= set(scenarios.names())
+        again = random_run(seed)
+        assert [(f.scenario, f.nodes, f.injected.due) for f in again.faults] == \
+               [(f.scenario, f.nodes, f.injected.due) for f in loop.faults], f"seed={seed}"
+
+    cluster = Cluster(node_count=5, seed=1)
+    planned = scenarios.lineup([scenarios.get("quorum_loss"), scenarios.get("lossy_network")], 3.0, 2.0)
+    loop = scenarios.lineup_loop(cluster, planned, random.Random(1))
+    assert loop.next_fault()[0] == 3.0
+    for tick in range(1, 100):
+        loop.advance(tick * 0.3)
+        cluster.run_for(0.3)
+    assert loop.done and [f.scenario for f in loop.faults] == ["quorum_loss", "lossy_network"]
+    assert [r.start_at for r in loop.runs] == [3.0, 3.0 + scenarios.HOLD_S + 2.0]
+    assert loop.next_fault() is None and not loop.active
+    with pytest.raises(ValueError, match="shorter than the scenario"):
+        scenarios.repeat_loop(cluster, scenarios.get("quorum_loss"), 1.0, random.Random(1))
 
 
 def test_library_lookup_description_and_bad_input():
@@ -155,4 +209,14 @@ def test_library_lookup_description_and_bad_input():
         scenarios.Step(0.0, "explode")
     combined = scenarios.get("follower_crash").then(scenarios.get("leader_crash"), gap_s=2.0)
     assert combined.length_s == scenarios.HOLD_S * 2 + 2.0
-    assert combined.steps[3].target == "ref:leader_crash.victim"
+    assert combined.steps[3].target == "ref:leader_crash.victim" and combined.steps[3].ends == "leader_crash.victim"
+    assert scenarios.parse_names(["quorum_loss, follower_crash", "quorum_loss"]) == \
+        ["quorum_loss", "follower_crash", "quorum_loss"]
+    for bad in (["nope"], [" , "], []):
+        with pytest.raises(ValueError, match="known: follower_crash"):
+            scenarios.parse_names(bad)
+    # every fault a scenario injects is healed by a later step of the same scenario
+    for scenario in scenarios.SCENARIOS.values():
+        for step in scenario.steps:
+            if not step.is_heal:
+                assert any(s.ends == step.ref and s.offset_s > step.offset_s for s in scenario.steps), scenario.name

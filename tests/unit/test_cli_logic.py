@@ -10,8 +10,8 @@ import pytest
 from raftctl.commands._common import check_summary, normalize_url, BadAnswer
 from raftctl.commands.alerts import evaluate, plan_events
 from raftctl.commands.demo_run import latency_summary, pair_alerts
-from raftctl.commands.faults import (FAULT_KINDS, FaultInjector, default_fail_at, parse_fail_at, plan,
-                                     random_schedule)
+from raftctl.commands.faults import (default_fail_at, describe_step, fault_entry, parse_fail_at, scenario_lineup,
+                                     schedule, tick_at)
 from raftctl.commands.render import plain_line, sparkline
 
 
@@ -51,37 +51,56 @@ def test_parse_fail_at():
 def test_default_schedule_scales_with_ticks():
     assert default_fail_at(200) == [30, 60, 100, 130]
     assert default_fail_at(100) == [15, 30, 50, 65]
-    steps = plan(default_fail_at(200), 200)
-    assert [s.kind for s in steps] == list(FAULT_KINDS)
-    assert [s.heal_tick for s in steps] == [48, 78, 118, 148]
+    demo = schedule(default_fail_at(200), 200, 0.3)
+    injects = [s for s in demo.steps if not s.is_heal]
+    heals = [s for s in demo.steps if s.is_heal]
+    assert [s.kind for s in injects] == ["crash_follower", "crash_leader", "crash_majority", "isolate_leader"]
+    assert [tick_at(s.offset_s, 0.3) for s in injects] == [30, 60, 100, 130]
+    assert [tick_at(s.offset_s, 0.3) for s in heals] == [48, 78, 118, 148]
+    assert [s.ends for s in heals] == [s.ref for s in injects]
     with pytest.raises(ValueError, match="beyond"):
-        plan([30, 201], 200)
+        schedule([30, 201], 200, 0.3)
     # heals never go past the last tick
-    assert plan([199], 200)[0].heal_tick == 200
+    assert tick_at(schedule([199], 200, 0.3).steps[-1].offset_s, 0.3) == 200
 
 
-def test_injector_majority_crash_loses_quorum_and_heals():
+def test_scenario_lineup_spaces_scenarios_and_sizes_the_run():
+    planned, ticks = scenario_lineup(["quorum_loss", "flapping_leader"], 0.3)
+    (first, at1), (second, at2) = planned
+    assert (first.name, second.name) == ("quorum_loss", "flapping_leader")
+    assert at1 == 6.0 and at2 == at1 + first.length_s + 10.0
+    assert ticks == tick_at(at2 + second.length_s + 6.0, 0.3)
+    assert tick_at(9.0, 0.3) == 30 and tick_at(9.1, 0.3) == 31 and tick_at(0.0, 0.3) == 0
+
+
+def test_demo_schedule_hits_the_demo_targets_and_reports_each_fault():
     from raftctl import Cluster
+    from raftctl.core.scenarios import lineup_loop
 
     seed = 3
     cluster = Cluster(node_count=5, seed=seed)
     assert cluster.run_until(lambda: cluster.leader_id is not None, timeout=5.0), f"seed {seed}"
-    injector = FaultInjector(cluster, random.Random(seed))
+    loop = lineup_loop(cluster, [(schedule([1, 2, 3], 200, 0.3), 0.0)], random.Random(seed))
     leader = cluster.leader_id
-    record = injector.inject(plan([1, 2, 3], 10)[2])  # crash_majority
-    assert leader in record.nodes and len(record.nodes) == 3
-    assert sum(1 for s in cluster.statuses().values() if s["up"]) == 2
-    injector.heal(record)
+    loop.advance(0.3)  # tick 1: a follower crashes
+    (follower,) = loop.faults[0].nodes
+    assert follower != leader, f"seed {seed}"
+    loop.advance(0.6)  # tick 2: the leader crashes (still the same: nothing ran in between)
+    assert loop.faults[1].nodes == [leader], f"seed {seed}"
+    cluster.run_until(lambda: cluster.leader_id is not None, timeout=5.0)
+    new_leader = cluster.leader_id
+    lines = [describe_step(r, "tick 3") for r in loop.advance(0.9)]  # a majority crashes
+    majority = loop.faults[2].nodes
+    assert new_leader in majority and len(majority) == 3, f"seed {seed}: {majority}"
+    assert lines == [f"tick 3: a majority crashes (quorum loss): {', '.join(majority)}"]
+    assert sum(1 for s in cluster.statuses().values() if s["up"]) == 0
+    entry = fault_entry(loop.faults[2], 0.3)
+    assert entry == {"tick": 3, "kind": "crash_majority", "scenario": "demo",
+                     "description": "a majority crashes (quorum loss)", "nodes": majority,
+                     "injected_at": entry["injected_at"], "heal_tick": 21, "healed_at": None, "note": ""}
+    loop.heal_all()
     assert all(s["up"] for s in cluster.statuses().values())
-    assert injector.active == []
-
-
-def test_random_schedule_is_seeded_and_non_overlapping():
-    first = random_schedule(random.Random(9), 0, 20, 0.3)
-    assert first == random_schedule(random.Random(9), 0, 20, 0.3)
-    assert first != random_schedule(random.Random(10), 0, 20, 0.3)
-    for a, b in zip(first, first[1:]):
-        assert a.tick < a.heal_tick <= b.tick
+    assert loop.active == [] and fault_entry(loop.faults[2], 0.3)["healed_at"] == round(cluster.now, 3)
 
 
 def test_nagios_verdicts():
