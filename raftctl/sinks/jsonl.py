@@ -17,7 +17,11 @@ class JsonlSink(Sink):
     """Append ``{"type": "sample"|"alert", ...}`` lines to a file.
 
     Each line is written with a single ``os.write`` on an ``O_APPEND`` descriptor (no user-space
-    buffer), so a crash can lose the last event but never leaves half a line behind.
+    buffer). A failed or short write (a full disk) is cut back off the file at once, so a later
+    line never lands glued to half a record. Linux can still stop a writer killed with SIGKILL
+    part-way through a write that spans memory pages (long lines); whoever opens the file next
+    with this sink finds such a torn tail and cuts it back to the last whole line (and counts
+    the bytes in ``torn_bytes_repaired``), so the file holds only whole lines again.
     """
 
     name = "jsonl"
@@ -48,6 +52,7 @@ class JsonlSink(Sink):
         self.path = path
         self.fsync = fsync
         self.lines_written = 0
+        self.torn_bytes_repaired = 0
         self._fd: int | None = None
         self._lock = threading.Lock()
 
@@ -55,22 +60,57 @@ class JsonlSink(Sink):
         with self._lock:
             if self._fd is None:
                 try:
-                    self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                    self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
                 except OSError as exc:
                     raise ValueError(f"jsonl sink: cannot open {self.path!r}: {exc.strerror}") from exc
+                self._repair_torn_tail()
+
+    def _repair_torn_tail(self) -> None:
+        """Cut a half-written last line (left by a writer killed mid-write) back to the last newline."""
+        fd = self._fd
+        size = os.fstat(fd).st_size
+        if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+            return
+        end = size
+        chunk = 65536
+        while end > 0:
+            start = max(0, end - chunk)
+            block = os.pread(fd, end - start, start)
+            cut = block.rfind(b"\n")
+            if cut >= 0:
+                keep = start + cut + 1
+                break
+            end = start
+        else:
+            keep = 0
+        os.ftruncate(fd, keep)
+        self.torn_bytes_repaired += size - keep
 
     def _write(self, record: dict) -> None:
         line = orjson.dumps(record) + b"\n"
         with self._lock:
             if self._fd is None:
                 raise RuntimeError("jsonl sink is not open")
-            written = os.write(self._fd, line)
+            before = os.fstat(self._fd).st_size
+            try:
+                written = os.write(self._fd, line)
+            except OSError:
+                self._cut_back(before)
+                raise
             if written != len(line):
-                # only on a full disk; a short line would corrupt the file, so say so loudly
+                # a full disk: take the partial line back out so the next line starts clean
+                self._cut_back(before)
                 raise OSError(f"short write to {self.path}: {written} of {len(line)} bytes")
             if self.fsync:
                 os.fsync(self._fd)
             self.lines_written += 1
+
+    def _cut_back(self, size: int) -> None:
+        try:
+            if os.fstat(self._fd).st_size > size:
+                os.ftruncate(self._fd, size)
+        except OSError:
+            pass  # e.g. /dev/full: nothing was written there anyway
 
     def emit_sample(self, sample: dict) -> None:
         self._write({"type": "sample", **sample})
