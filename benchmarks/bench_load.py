@@ -116,6 +116,21 @@ def main() -> None:
         p.start()
     while time.time() < start_at:
         time.sleep(0.05)
+    # Memory is read every 5 s under load: the first readings include the 200 connection
+    # threads being created; "flat" is judged from the first reading under full load on.
+    rss_series: list[tuple[float, float]] = []
+    traced_series: list[float] = []
+    sampler_stop = threading.Event()
+
+    def sample_memory() -> None:
+        t0 = time.time()
+        while not sampler_stop.wait(5.0):
+            rss_series.append((time.time() - t0, rss_mb()))
+            if args.tracemalloc:
+                traced_series.append(tracemalloc.get_traced_memory()[0])
+
+    sampler = threading.Thread(target=sample_memory, daemon=True)
+    sampler.start()
     rss_start = rss_mb()
     traced_start = tracemalloc.get_traced_memory()[0] if args.tracemalloc else 0
     samples_start = collector.samples_collected
@@ -127,6 +142,7 @@ def main() -> None:
         errors.extend(got_errors)
     for p in procs:
         p.join()
+    sampler_stop.set()
     rss_end = rss_mb()
     traced_end = tracemalloc.get_traced_memory()[0] if args.tracemalloc else 0
     history = collector.history(duration=None)
@@ -146,11 +162,17 @@ def main() -> None:
               f"p99 {percentile(latencies, 0.99) * 1000:.2f} ms  max {max(latencies) * 1000:.1f} ms")
     print(f"collector         {len(intervals)} intervals, max |interval - {args.interval:g}| = "
           f"{jitter * 1000:.1f} ms, missed ticks {collector.missed_ticks}, collect errors {collector.collect_errors}")
-    print(f"memory RSS        {rss_start:.1f} MB after warm-up -> {rss_end:.1f} MB at end "
+    print(f"memory RSS        {rss_start:.1f} MB before the clients connect -> {rss_end:.1f} MB at end "
           f"({rss_end - rss_start:+.1f} MB)")
+    if len(rss_series) >= 3:
+        loaded = rss_series[1:]  # from 10 s under load on
+        print("memory RSS series " + "  ".join(f"{t:.0f}s:{mb:.1f}" for t, mb in rss_series))
+        print(f"memory under load {loaded[0][1]:.1f} MB at {loaded[0][0]:.0f} s -> {loaded[-1][1]:.1f} MB "
+              f"at {loaded[-1][0]:.0f} s ({loaded[-1][1] - loaded[0][1]:+.1f} MB)")
     if args.tracemalloc:
         print(f"memory traced     {traced_start / 1e6:.1f} MB -> {traced_end / 1e6:.1f} MB "
               f"({(traced_end - traced_start) / 1e6:+.1f} MB)")
+        print("traced series     " + "  ".join(f"{b / 1e6:.2f}" for b in traced_series))
     sys.exit(1 if errors else 0)
 
 

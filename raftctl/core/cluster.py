@@ -1097,6 +1097,9 @@ class Cluster:
             while self.now_ms < target and not self._stop_event.is_set():
                 with self.lock:
                     self._run_to(min(target, self.now_ms + 20.0))
+                # Let a reader waiting on the lock in (the collector, the server) take it
+                # before this thread grabs it again: Python locks are not fair.
+                time.sleep(0)
             self._stop_event.wait(0.005)
 
     def stop(self) -> None:
