@@ -27,7 +27,6 @@ the ``rng`` passed in, in a fixed order, so a seed replays.
 
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Optional
