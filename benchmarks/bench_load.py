@@ -92,10 +92,14 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0, help="orders per second")
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--tracemalloc", action="store_true")
+    parser.add_argument("--switch-interval", type=float, default=None,
+                        help="sys.setswitchinterval for this process (s); default: Python's 0.005")
     args = parser.parse_args()
     if args.clients < 1 or args.procs < 1 or args.seconds <= 0:
         parser.error("--clients, --procs and --seconds must be positive")
 
+    if args.switch_interval is not None:
+        sys.setswitchinterval(args.switch_interval)
     cluster = Cluster(node_count=5, seed=1)
     Workload(cluster, rate=args.rate, seed=1)
     collector = MetricsCollector(collection_interval=args.interval, retention_period=300)
