@@ -67,7 +67,8 @@ def main() -> None:
     costs = NodeCosts.realistic()
     print(f"{args.nodes} nodes; simulated CPU per node: {costs.client_request_us:g} µs/client request, "
           f"{costs.per_packet_us:g} µs/packet, {costs.per_message_us:g} µs/message, "
-          f"{costs.per_entry_us:g} µs/entry; seed {args.seed}")
+          f"{costs.per_entry_us:g} µs/entry encoded or decoded, {costs.apply_us:g} µs/entry applied; "
+          f"seed {args.seed}")
     print(f"{'shards':>6} {'orders/sim-s':>13} {'x vs 1':>7} {'leader nodes':>13} {'p99 ms':>8} {'wall s':>7}")
     base = None
     for k in counts:
