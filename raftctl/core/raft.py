@@ -31,7 +31,6 @@ VOTE_RESP = 4
 APPEND = 5
 APPEND_RESP = 6
 SNAPSHOT = 7
-SNAPSHOT_RESP = 8
 TIMEOUT_NOW = 9
 
 KIND_NAMES = {
@@ -42,7 +41,6 @@ KIND_NAMES = {
     APPEND: "AppendEntries",
     APPEND_RESP: "AppendEntriesResp",
     SNAPSHOT: "InstallSnapshot",
-    SNAPSHOT_RESP: "InstallSnapshotResp",
     TIMEOUT_NOW: "TimeoutNow",
 }
 
@@ -395,8 +393,6 @@ class RaftNode:
             self._on_prevote_resp(msg)
         elif kind == SNAPSHOT:
             self._on_snapshot(msg)
-        elif kind == SNAPSHOT_RESP:
-            self._on_snapshot_resp(msg)
         elif kind == TIMEOUT_NOW:
             if self.state == FOLLOWER and msg.src == self.leader_id:
                 # Leadership transfer (thesis §3.10): campaign at once, past the lease.
@@ -536,12 +532,8 @@ class RaftNode:
                 self._send_timeout_now(peer)
         elif msg.hint:
             # Rejected: rewind and resend from the follower's hint.
-            new_next = max(1, min(msg.hint, self.last_index + 1))
-            new_next = max(new_next, self.match_index[peer] + 1)
-            if new_next < self.next_index[peer] or msg.hint > self.next_index[peer]:
-                self.next_index[peer] = new_next
-            else:
-                self.next_index[peer] = new_next
+            # Never below what the follower is known to hold, never past our own log.
+            self.next_index[peer] = max(1, self.match_index[peer] + 1, min(msg.hint, self.last_index + 1))
             self._send_append(peer)
 
     def _maybe_commit(self) -> None:
@@ -568,11 +560,9 @@ class RaftNode:
         self._reply_snapshot(msg.src, msg.snap_index)
 
     def _reply_snapshot(self, leader: str, match: int) -> None:
+        # Answered as a successful append: the leader only needs the new match index.
         self.outbox.append(Message(APPEND_RESP, self.id, leader, self.term,
                                    success=True, match_index=match))
-
-    def _on_snapshot_resp(self, msg: Message) -> None:  # replies travel as APPEND_RESP
-        self._on_append_resp(msg)
 
     # ---- applying and compaction -------------------------------------------------------
 
