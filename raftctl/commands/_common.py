@@ -208,3 +208,25 @@ def sharded_symbols(shards: int) -> tuple[list[str], dict[str, int]]:
     symbols = [f"{_SHARD_TICKERS[i]}-USD" if i < len(_SHARD_TICKERS) else f"TKN{i:03d}-USD"
                for i in range(count)]
     return symbols, {symbol: i % shards for i, symbol in enumerate(symbols)}
+
+
+def build_trading_cluster(nodes: int, seed: int, shards: int, rate: float) -> Any:
+    """A cluster whose (shard) leaders are elected, with a seeded trading load when ``rate`` > 0.
+
+    With shards, the load trades two symbols per shard, mapped round-robin, so every shard works.
+    """
+    from raftctl.core.cluster import Cluster
+    from raftctl.core.workload import Workload
+
+    workload_options: dict[str, Any] = {}
+    if shards > 1:
+        symbols, shard_map = sharded_symbols(shards)
+        cluster = Cluster(node_count=nodes, seed=seed, shards=shards, shard_map=shard_map)
+        cluster.run_until(lambda: None not in cluster.shard_leaders().values(), timeout=10.0)
+        workload_options["symbols"] = symbols
+    else:
+        cluster = Cluster(node_count=nodes, seed=seed)
+        cluster.run_until(lambda: cluster.leader_id is not None, timeout=10.0)
+    if rate > 0:
+        Workload(cluster, rate=rate, seed=seed, **workload_options)
+    return cluster

@@ -59,21 +59,10 @@ class DemoRun:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def setup(self) -> None:
-        from raftctl.core.cluster import Cluster
+        from raftctl.commands._common import build_trading_cluster
         from raftctl.core.collector import MetricsCollector
-        from raftctl.core.workload import Workload
 
-        if self.shards > 1:
-            from raftctl.commands._common import sharded_symbols
-
-            symbols, shard_map = sharded_symbols(self.shards)
-            self.cluster = Cluster(node_count=self.nodes, seed=self.seed, shards=self.shards, shard_map=shard_map)
-            self.cluster.run_until(lambda: None not in self.cluster.shard_leaders().values(), timeout=10.0)
-            Workload(self.cluster, rate=self.rate, seed=self.seed, symbols=symbols)
-        else:
-            self.cluster = Cluster(node_count=self.nodes, seed=self.seed)
-            self.cluster.run_until(lambda: self.cluster.leader_id is not None, timeout=10.0)
-            Workload(self.cluster, rate=self.rate, seed=self.seed)
+        self.cluster = build_trading_cluster(self.nodes, self.seed, self.shards, self.rate)
         from raftctl.core.scenarios import lineup_loop
 
         self.faults = lineup_loop(self.cluster, self.lineup, random.Random(self.seed * 1_000_003 + 7))

@@ -105,28 +105,15 @@ class Server:
 
         import typer as _typer
 
-        from raftctl.core.cluster import Cluster
+        from raftctl.commands._common import build_trading_cluster
         from raftctl.core.collector import MetricsCollector
-        from raftctl.core.workload import Workload
 
         try:
             self.collector = MetricsCollector(collection_interval=self.interval, retention_period=self.retention,
                                               sinks=self.sinks)
         except ValueError as err:
             raise _typer.BadParameter(str(err), param_hint="'--retention' / '--interval'") from None
-        if self.shards > 1:
-            from raftctl.commands._common import sharded_symbols
-
-            symbols, shard_map = sharded_symbols(self.shards)
-            self.cluster = Cluster(node_count=self.nodes, seed=self.seed, shards=self.shards, shard_map=shard_map)
-            self.cluster.run_until(lambda: None not in self.cluster.shard_leaders().values(), timeout=10.0)
-            if self.rate > 0:
-                Workload(self.cluster, rate=self.rate, seed=self.seed, symbols=symbols)
-        else:
-            self.cluster = Cluster(node_count=self.nodes, seed=self.seed)
-            self.cluster.run_until(lambda: self.cluster.leader_id is not None, timeout=10.0)
-            if self.rate > 0:
-                Workload(self.cluster, rate=self.rate, seed=self.seed)
+        self.cluster = build_trading_cluster(self.nodes, self.seed, self.shards, self.rate)
         self.collector.set_cluster(self.cluster)
         self.cluster.every(self.interval, self._collect)
         self._collect(self.cluster)
