@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 from raftctl.core import scenarios
 
-RAFTCTL = [sys.executable, "-m", "raftctl"]
+from cli_helpers import run_cli
+
 SEED = 5
 
 
-def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "140"}
-    env.pop("RAFTCTL_URL", None)
-    proc = subprocess.run([*RAFTCTL, *args], capture_output=True, text=True, timeout=timeout, env=env)
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc
+run = run_cli
 
 
 def test_demo_plays_a_named_scenario():

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 
@@ -15,16 +14,12 @@ import pytest
 from raftctl import Cluster, DashboardServer, MetricsCollector, Workload
 from raftctl.commands._common import sharded_symbols
 
-RAFTCTL = [sys.executable, "-m", "raftctl"]
+from cli_helpers import RAFTCTL, run_cli
+
 SEED = 3
 
 
-def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "140"}
-    env.pop("RAFTCTL_URL", None)
-    proc = subprocess.run([*RAFTCTL, *args], capture_output=True, text=True, timeout=timeout, env=env)
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc
+run = run_cli
 
 
 def test_demo_with_four_shards_reports_every_shard():
