@@ -172,26 +172,26 @@ def test_metrics_prometheus_text_parses(served):
     assert headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
     text = body.decode()
     families = {family.name: family for family in text_string_to_metric_families(text)}
-    assert families and all(name.startswith("raftctl_") for name in families)
+    assert families and all(name.startswith(("raftctl_", "process_")) for name in families)
     for family in families.values():
         if family.type == "counter":
             assert all(sample.name.endswith("_total") for sample in family.samples), family.name
-    assert "# HELP raftctl_cluster_size " in text and "# TYPE raftctl_orders_total counter" in text
+    assert "# HELP raftctl_cluster_nodes " in text and "# TYPE raftctl_orders_submitted_total counter" in text
 
     doc = collector.latest()
-    assert families["raftctl_cluster_size"].samples[0].value == 5
+    assert families["raftctl_cluster_nodes"].samples[0].value == 5
     assert families["raftctl_cluster_healthy_nodes"].samples[0].value == doc["cluster"]["healthy_nodes"]
-    orders = families["raftctl_orders"].samples[0]
-    assert (orders.name, orders.value) == ("raftctl_orders_total", doc["performance"]["total_orders"])
+    orders = families["raftctl_orders_submitted"].samples[0]
+    assert (orders.name, orders.value) == ("raftctl_orders_submitted_total", doc["performance"]["total_orders"])
     commit = {s.labels["node"]: s.value for s in families["raftctl_node_commit_index"].samples}
     assert commit == {node_id: node["commit_index"] for node_id, node in doc["nodes"].items()}
-    leaders = [s.labels["node"] for s in families["raftctl_cluster_leader"].samples if s.value == 1]
+    leaders = [s.labels["node"] for s in families["raftctl_shard_leader"].samples if s.value == 1]
     assert leaders == [doc["cluster"]["leader"]]
 
     lose_quorum(cluster, collector)
     text = get(server.url, "/metrics")[2].decode()
     families = {family.name: family for family in text_string_to_metric_families(text)}
-    firing = {s.labels["alertname"] for s in families["raftctl_alert_firing"].samples}
+    firing = {s.labels["alert"] for s in families["raftctl_alert_firing"].samples}
     assert "quorum_loss" in firing
     unhealthy = [s for s in families["raftctl_cluster_health_status"].samples if s.labels["status"] == "UNHEALTHY"]
     assert unhealthy[0].value == 1
@@ -207,8 +207,8 @@ def test_metrics_openmetrics_when_accept_asks(served):
     text = body.decode()
     assert text.endswith("# EOF\n")
     families = {family.name: family for family in parse_openmetrics(text)}
-    assert families["raftctl_orders"].type == "counter"
-    assert families["raftctl_orders"].samples[0].value == collector.latest()["performance"]["total_orders"]
+    assert families["raftctl_orders_submitted"].type == "counter"
+    assert families["raftctl_orders_submitted"].samples[0].value == collector.latest()["performance"]["total_orders"]
     # q=0 means "not acceptable": the classic format is served.
     _, headers, _ = get(server.url, "/metrics", headers={"Accept": "application/openmetrics-text;q=0"})
     assert headers["content-type"].startswith("text/plain; version=0.0.4")

@@ -90,11 +90,10 @@ def test_metrics_expose_shard_labelled_series_in_both_formats(sharded):
         metrics = scrape(server, openmetrics)
         expected = {str(g) for g in range(SHARDS)}
         for name in ("raftctl_shard_has_leader", "raftctl_shard_term", "raftctl_shard_commit_index",
-                     "raftctl_shard_last_applied", "raftctl_shard_health", "raftctl_shard_throughput_ops",
+                     "raftctl_shard_last_applied", "raftctl_shard_committed_orders_per_second",
                      "raftctl_shard_consensus_aligned"):
             assert set(by_shard(metrics[name])) == expected, (name, openmetrics)
         assert set(by_shard(metrics["raftctl_shard_has_leader"]).values()) == {1.0}
-        assert set(by_shard(metrics["raftctl_shard_health"]).values()) == {0.0}
         assert all(v > 0 for v in by_shard(metrics["raftctl_shard_commit_index"]).values())
         ones = {(dict(k)["shard"], dict(k)["node"]) for k, v in metrics["raftctl_shard_leader"].items() if v == 1}
         assert ones == {(str(g), node) for g, node in leaders.items()}, f"seed={SEED}"
@@ -131,8 +130,10 @@ def test_crashing_a_shard_leader_shows_in_api_and_metrics(sharded):
     assert status == 503 and health["status"] == "UNHEALTHY"
     metrics = scrape(server)
     assert by_shard(metrics["raftctl_shard_has_leader"])[str(target_shard)] == 0
-    assert by_shard(metrics["raftctl_shard_health"])[str(target_shard)] == 2
-    assert {s for s, v in by_shard(metrics["raftctl_shard_health"]).items() if v == 2} == {str(g) for g in victim_shards}
+    unhealthy = {dict(k)["shard"] for k, v in metrics["raftctl_shard_health_status"].items()
+                 if v == 1 and dict(k)["status"] == "UNHEALTHY"}
+    assert str(target_shard) in unhealthy
+    assert unhealthy == {str(g) for g in victim_shards}
     assert str(target_shard) not in by_shard(metrics["raftctl_shard_commit_index"])  # a gap, not a drop to 0
 
     # the group elects a new leader among the survivors; the next sample shows it
@@ -173,7 +174,7 @@ def test_per_shard_alerts_are_distinct_series():
         assert shards == ["1", "3"]
 
 
-def test_single_shard_documents_have_no_shard_series():
+def test_single_shard_documents_label_their_one_group_shard_0():
     cluster = Cluster(node_count=3, seed=SEED)
     Workload(cluster, rate=50.0, seed=SEED)
     collector = MetricsCollector()
@@ -181,6 +182,11 @@ def test_single_shard_documents_have_no_shard_series():
     cluster.run_for(2.0)
     doc = collector.collect()
     assert "shards" not in doc and "shard_count" not in doc["cluster"]
-    for render in (prometheus.render_prometheus, prometheus.render_openmetrics):
-        text = render(doc).decode()
-        assert "shard" not in text
+    for render, parse in ((prometheus.render_prometheus, text_string_to_metric_families),
+                          (prometheus.render_openmetrics, parse_openmetrics)):
+        families = {f.name: f for f in parse(render(doc).decode())}
+        shard_values = {s.labels["shard"] for f in families.values() for s in f.samples if "shard" in s.labels}
+        assert shard_values == {"0"}
+        assert families["raftctl_cluster_shards"].samples[0].value == 1
+        # the per-shard breakdowns of the performance figures appear only when sharded
+        assert "raftctl_shard_committed_orders_per_second" not in families
