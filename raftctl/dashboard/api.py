@@ -12,10 +12,10 @@ import logging
 import math
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
@@ -33,6 +33,9 @@ MAX_QUERY_FIELDS = 20
 MAX_PARAM_LENGTH = 64
 RESOLVED_ALERTS_SHOWN = 50
 
+# A plain decimal number, as JSON writes one (leading zeros allowed): ASCII digits only.
+_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+_NON_FINITE = frozenset({"nan", "inf", "infinity"})
 _STATIC_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9]+)?$")
 _CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -101,15 +104,18 @@ def parse_duration(values: list[str] | None, retention: float) -> float:
         return min(DEFAULT_DURATION, retention)
     if len(values) > 1:
         raise ApiError(400, "duration given more than once")
-    text = values[0].strip()
+    text = values[0]
     if not text:
         raise ApiError(400, "duration must not be empty")
     if len(text) > MAX_PARAM_LENGTH:
         raise ApiError(400, "duration is too long")
-    try:
-        duration = float(text)
-    except ValueError:
-        raise ApiError(400, f"duration must be a number of seconds, got {text!r}") from None
+    if text.lower().lstrip("+-") in _NON_FINITE:
+        raise ApiError(400, "duration must be a finite number of seconds")
+    # float() alone would also take '+8', '1_0', ' 8 ' and non-ASCII digits, which the
+    # OpenAPI number schema does not describe.
+    if not _DECIMAL.fullmatch(text):
+        raise ApiError(400, f"duration must be a number of seconds in ASCII digits (like 60 or 0.5), got {text!r}")
+    duration = float(text)
     if not math.isfinite(duration):
         raise ApiError(400, "duration must be a finite number of seconds")
     if duration <= 0:
@@ -152,7 +158,7 @@ def _single(params: dict[str, list[str]], name: str) -> str | None:
 class _Snapshot:
     """Derived documents for one collector version, built lazily and then reused."""
 
-    __slots__ = ("version", "doc", "summary", "derived", "lock")
+    __slots__ = ("derived", "doc", "lock", "summary", "version")
 
     def __init__(self, version: Any, doc: dict, summary: bytes) -> None:
         self.version = version
@@ -336,7 +342,7 @@ class DashboardApi:
 
     def node(self, request: Request, params: dict[str, list[str]]) -> Response:
         node_id = _single(params, "node_id")
-        if node_id is None or not node_id.strip():
+        if not node_id:  # the schema's minLength 1; any other string is a name to look up (404 if unknown)
             raise ApiError(400, "node_id is required, e.g. /api/node?node_id=node1")
         duration = parse_duration(params.get("duration"), self._retention())
         snap = self._current()

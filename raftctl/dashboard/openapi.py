@@ -199,8 +199,10 @@ def build_openapi(retention: float) -> dict[str, Any]:
         "in": "query",
         "required": False,
         "description": (
-            f"Window in seconds (default 60). Values above the retention ({retention:g} s) are clamped to it; "
-            f"values above {max_duration:g} s, zero, negative, NaN, infinite or non-numeric are a 400."
+            f"Window in seconds (default 60), written as a plain decimal number in ASCII digits "
+            f"(60, 0.5, 1e3; no '+', spaces, underscores or non-ASCII digits). Values above the retention "
+            f"({retention:g} s) are clamped to it; values above {max_duration:g} s, zero, negative, NaN, "
+            f"infinite or non-numeric are a 400."
         ),
         "schema": {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": max_duration, "default": 60},
     }
@@ -242,7 +244,7 @@ def build_openapi(retention: float) -> dict[str, Any]:
                         "name": "node_id",
                         "in": "query",
                         "required": True,
-                        "description": "Node id such as node1",
+                        "description": "Node id such as node1; an empty value is a 400, any other unknown one a 404",
                         "schema": {"type": "string", "minLength": 1},
                     },
                     duration,
