@@ -18,7 +18,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import orjson  # noqa: E402
 
 from raftctl.commands.chaos import report_rows  # noqa: E402
-from raftctl.core.chaos import ALL_FAULTS, CampaignConfig, run_campaign  # noqa: E402
+from raftctl.core.chaos import ALL_FAULTS, CampaignConfig  # noqa: E402
+from raftctl.runtime.chaos_pool import run_campaign  # noqa: E402
 
 
 def main() -> None:

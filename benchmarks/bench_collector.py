@@ -29,8 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from raftctl.core.cluster import Cluster  # noqa: E402
-from raftctl.core.collector import MetricsCollector  # noqa: E402
+from raftctl import Cluster, MetricsCollector  # noqa: E402
 from raftctl.core.workload import Workload  # noqa: E402
 
 

@@ -11,7 +11,7 @@ import argparse
 import statistics
 import time
 
-from raftctl.core.cluster import Cluster
+from raftctl import Cluster
 
 
 def percentile(values, q):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from raftctl.core.cluster import Cluster
+from raftctl import Cluster
 from raftctl.core.workload import Workload
 
 

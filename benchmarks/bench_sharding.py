@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from raftctl.core.cluster import Cluster, NodeCosts
+from raftctl import Cluster, NodeCosts
 from raftctl.core.workload import Workload
 
 SYMBOLS = [f"SYM{i:02d}" for i in range(32)]

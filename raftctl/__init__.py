@@ -12,12 +12,16 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "Cluster": "raftctl.core.cluster",
+    "Cluster": "raftctl.runtime.cluster",
     "Workload": "raftctl.core.workload",
     "SafetyChecker": "raftctl.core.safety",
     "Exchange": "raftctl.core.exchange",
-    "MetricsCollector": "raftctl.core.collector",
+    "MetricsCollector": "raftctl.runtime.collector",
     "DashboardServer": "raftctl.dashboard.server",
+    "Simulation": "raftctl.core.sim.simulation",
+    "NodeCosts": "raftctl.core.sim.costs",
+    "NetworkConfig": "raftctl.core.sim.network",
+    "NodeHost": "raftctl.core.node",
     "Sink": "raftctl.sinks.base",
     "build_sink": "raftctl.sinks.base",
 }

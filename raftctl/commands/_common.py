@@ -215,7 +215,7 @@ def build_trading_cluster(nodes: int, seed: int, shards: int, rate: float) -> An
 
     With shards, the load trades two symbols per shard, mapped round-robin, so every shard works.
     """
-    from raftctl.core.cluster import Cluster
+    from raftctl.runtime.cluster import Cluster
     from raftctl.core.workload import Workload
 
     workload_options: dict[str, Any] = {}

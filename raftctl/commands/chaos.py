@@ -78,7 +78,7 @@ def command(
 
 
 def _campaign(config: Any, workers: Optional[int]) -> dict:
-    from raftctl.core.chaos import run_campaign
+    from raftctl.runtime.chaos_pool import run_campaign
 
     if not sys.stderr.isatty():
         return run_campaign(config, workers=workers)

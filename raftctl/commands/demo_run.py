@@ -60,7 +60,7 @@ class DemoRun:
 
     def setup(self) -> None:
         from raftctl.commands._common import build_trading_cluster
-        from raftctl.core.collector import MetricsCollector
+        from raftctl.runtime.collector import MetricsCollector
 
         self.cluster = build_trading_cluster(self.nodes, self.seed, self.shards, self.rate)
         from raftctl.core.scenarios import lineup_loop

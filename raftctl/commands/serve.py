@@ -106,7 +106,7 @@ class Server:
         import typer as _typer
 
         from raftctl.commands._common import build_trading_cluster
-        from raftctl.core.collector import MetricsCollector
+        from raftctl.runtime.collector import MetricsCollector
 
         try:
             self.collector = MetricsCollector(collection_interval=self.interval, retention_period=self.retention,

@@ -8,32 +8,28 @@ replays exactly.
 
 from __future__ import annotations
 
-import inspect
-import math
-import os
 import random
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from raftctl.core.cluster import Cluster
+from raftctl.core.collector import SampleCollector
 from raftctl.core.detection import DetectionReport, DetectionTracker
+from raftctl.core.faults import CAMPAIGN_KINDS, FaultKind, parse_kinds
+from raftctl.core.measures import percentile
 from raftctl.core.safety import SafetyChecker
+from raftctl.core.sim.simulation import Simulation
 from raftctl.core.workload import Workload
 
-ALL_FAULTS = ("crash", "restart", "partition", "loss", "duplicate", "reorder", "slow")
+__all__ = ["ALL_FAULTS", "CampaignConfig", "RunResult", "aggregate", "orders_applied", "parse_faults",
+           "percentile", "run_one", "run_summary"]
+
+# the fault kinds a campaign draws from (raftctl/core/faults.py), as their names
+ALL_FAULTS: tuple[str, ...] = tuple(k.value for k in CAMPAIGN_KINDS)
 
 
 def parse_faults(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     """``"crash,partition"`` -> ``("crash", "partition")``; ValueError naming the valid kinds."""
-    items = text.split(",") if isinstance(text, str) else list(text)
-    kinds = tuple(dict.fromkeys(i.strip() for i in items if i.strip()))
-    if not kinds:
-        raise ValueError(f"no fault kinds given; choose from {', '.join(ALL_FAULTS)}")
-    unknown = [k for k in kinds if k not in ALL_FAULTS]
-    if unknown:
-        raise ValueError(f"unknown fault kind(s) {', '.join(unknown)}; choose from {', '.join(ALL_FAULTS)}")
-    return kinds
+    return tuple(k.value for k in parse_kinds(text))
 
 
 @dataclass
@@ -60,7 +56,7 @@ class RunResult:
         return not self.violations and self.liveness_ok
 
 
-def _leaderless_gaps(cluster: Cluster, samples: list[tuple[float, bool]]) -> list[float]:
+def _leaderless_gaps(cluster: Simulation, samples: list[tuple[float, bool]]) -> list[float]:
     gaps, start = [], None
     for t, has_leader in samples:
         if not has_leader and start is None:
@@ -71,17 +67,8 @@ def _leaderless_gaps(cluster: Cluster, samples: list[tuple[float, bool]]) -> lis
     return gaps
 
 
-def cluster_supports_shards() -> bool:
-    """True once the simulator's Cluster accepts ``shards=K`` (multi-Raft)."""
-    return "shards" in inspect.signature(Cluster).parameters
-
-
-def _make_cluster(nodes: int, seed: int, snapshot_threshold: int, shards: int) -> Cluster:
-    if shards != 1:
-        if not cluster_supports_shards():
-            raise ValueError("--shards needs a cluster with sharding (this Cluster has none)")
-        return Cluster(node_count=nodes, seed=seed, snapshot_threshold=snapshot_threshold, shards=shards)
-    return Cluster(node_count=nodes, seed=seed, snapshot_threshold=snapshot_threshold)
+def _make_cluster(nodes: int, seed: int, snapshot_threshold: int, shards: int) -> Simulation:
+    return Simulation(node_count=nodes, seed=seed, snapshot_threshold=snapshot_threshold, shards=shards)
 
 
 def run_one(
@@ -94,7 +81,7 @@ def run_one(
     liveness_s: float = 2.0,
     settle_s: float = 5.0,
     snapshot_threshold: int = 500,
-    on_cluster: Callable[[Cluster], Any] | None = None,
+    on_cluster: Callable[[Simulation], Any] | None = None,
     keep_events: bool = False,
     detect: bool = False,
     collection_interval: float = 1.0,
@@ -102,7 +89,7 @@ def run_one(
 ) -> RunResult:
     """Run one seeded fault schedule; see the module docstring.
 
-    With ``detect`` (campaigns turn it on) a MetricsCollector samples the cluster every ``collection_interval``
+    With ``detect`` (campaigns turn it on) a SampleCollector samples the cluster every ``collection_interval``
     simulated seconds and a DetectionTracker compares what it reported with what was injected
     (``result.detection``). Neither touches the simulation's random streams, so the trace is
     the same with or without it.
@@ -112,20 +99,19 @@ def run_one(
     Workload(cluster, rate=rate, seed=seed ^ 0x5EED)
     tracker: DetectionTracker | None = None
     if detect:
-        from raftctl.core.collector import MetricsCollector
-
         tracker = DetectionTracker(cluster, collection_interval=collection_interval)
-        collector = MetricsCollector(collection_interval=collection_interval,
+        collector = SampleCollector(collection_interval=collection_interval,
                                      retention_period=collection_interval * 4,
                                      alert_callback=tracker.observe_alert)
         collector.set_cluster(cluster)
-        cluster.every(collection_interval, lambda c: tracker.observe_sample(collector.collect()))
+        observe = tracker.observe_sample
+        cluster.every(collection_interval, lambda c: observe(collector.collect()))
     if on_cluster is not None:
         on_cluster(cluster)
     rng = random.Random(seed * 1_000_003 + 11)
     counts: dict[str, int] = {}
     leader_samples: list[tuple[float, bool]] = []
-    cluster.every(0.01, lambda c: leader_samples.append((c.now, c._leader_node() is not None)))
+    cluster.every(0.01, lambda c: leader_samples.append((c.now, c.leader_id is not None)))
     fault_window = duration_s
     kinds = tuple(faults)
     t = 0.5
@@ -140,7 +126,8 @@ def run_one(
     if tracker is not None:
         tracker.note_leader(cluster)
     cluster.heal()
-    if cluster.network.loss or cluster.network.duplicate or cluster.network.reorder:
+    net = cluster.network.config
+    if net.loss or net.duplicate or net.reorder:
         cluster.set_network(loss=0.0, duplicate=0.0, reorder=0.0)
     for node in cluster.nodes:
         if not node.up:
@@ -186,7 +173,7 @@ def run_one(
     )
 
 
-def orders_applied(cluster: Cluster) -> int:
+def orders_applied(cluster: Simulation) -> int:
     """Distinct client orders applied, as counted by the node that applied the fewest.
 
     Read from the client sessions (every order, cancels included, takes effect once there), so
@@ -202,19 +189,18 @@ def orders_applied(cluster: Cluster) -> int:
     return min(counts, default=0)
 
 
-def _describe_fault(kind: str, args: tuple) -> str:
-    if kind == "partition":
+def _describe_fault(kind: str, args: tuple[Any, ...]) -> str:
+    if kind == FaultKind.PARTITION:
         groups = args[0] if args else ()
         return "partition " + " | ".join(",".join(g) for g in groups)
-    if kind == "network":
-        settings = args[0] if args else ()
-        return "network " + ", ".join(f"{k}={v:.2f}" for k, v in settings)
-    if kind == "slow":
+    if kind in (FaultKind.LOSS, FaultKind.DUPLICATE, FaultKind.REORDER, FaultKind.LATENCY) and len(args) == 2:
+        return f"network {args[0]}={args[1]:.2f}"
+    if kind == FaultKind.SLOW:
         return f"slow {args[0]} x{args[1]:g}"
     return " ".join([kind, *map(str, args)])
 
 
-def _timeline(cluster: Cluster, tracker: DetectionTracker | None) -> list[tuple[float, str, str]]:
+def _timeline(cluster: Simulation, tracker: DetectionTracker | None) -> list[tuple[float, str, str]]:
     """Every fault, leader change, alert event and detection verdict of a run, in time order."""
     rows: list[tuple[float, str, str]] = []
     for at, kind, args in cluster.fault_log:
@@ -236,7 +222,7 @@ def _timeline(cluster: Cluster, tracker: DetectionTracker | None) -> list[tuple[
     return rows
 
 
-def _inject(cluster: Cluster, rng: random.Random, kind: str, counts: dict[str, int]) -> None:
+def _inject(cluster: Simulation, rng: random.Random, kind: str, counts: dict[str, int]) -> None:
     ids = cluster.node_ids
     up = [n.node_id for n in cluster.nodes if n.up]
     down = [n.node_id for n in cluster.nodes if not n.up]
@@ -307,12 +293,10 @@ class CampaignConfig:
         if isinstance(self.rate, bool) or not isinstance(self.rate, (int, float)) or not 0 <= self.rate <= 100_000:
             raise ValueError(f"rate must be a number of orders/s in [0, 100000], got {self.rate!r}")
         parse_faults(self.faults)
-        if self.shards != 1 and not cluster_supports_shards():
-            raise ValueError("shards needs a cluster with sharding (this Cluster has none)")
         return self
 
 
-def run_summary(seed: int, config: CampaignConfig) -> dict:
+def run_summary(seed: int, config: CampaignConfig) -> dict[str, Any]:
     """Run one seed of a campaign and return the compact, picklable figures aggregation needs."""
     result = run_one(seed, nodes=config.nodes, duration_s=config.duration_s, faults=config.faults,
                      rate=config.rate, collection_interval=config.collection_interval,
@@ -340,59 +324,7 @@ def run_summary(seed: int, config: CampaignConfig) -> dict:
     }
 
 
-def _worker(job: tuple[int, CampaignConfig]) -> dict:
-    seed, config = job
-    return run_summary(seed, config)
-
-
-def percentile(values: list[float], fraction: float) -> float | None:
-    """Nearest-rank percentile (always one of the values); None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, math.ceil(fraction * len(ordered)))
-    return ordered[rank - 1]
-
-
-def run_campaign(config: CampaignConfig, workers: int | None = None,
-                 progress: Callable[[int, int], Any] | None = None) -> dict:
-    """Run every seed of ``config`` (in processes when ``workers`` > 1) and aggregate.
-
-    Results are gathered in seed order, so the figures do not depend on ``workers``.
-    ``progress(done, total)`` is called as runs finish.
-    """
-    config.validate()
-    if workers is None:
-        workers = os.cpu_count() or 1
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
-    workers = min(workers, config.runs)
-    jobs = [(config.seed + i, config) for i in range(config.runs)]
-    started = time.perf_counter()
-    summaries: list[dict] = []
-    if workers == 1:
-        for job in jobs:
-            summaries.append(_worker(job))
-            if progress:
-                progress(len(summaries), len(jobs))
-    else:
-        import multiprocessing
-
-        methods = multiprocessing.get_all_start_methods()
-        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-        chunk = max(1, min(8, config.runs // (workers * 8)))
-        with context.Pool(workers) as pool:
-            for summary in pool.imap(_worker, jobs, chunksize=chunk):
-                summaries.append(summary)
-                if progress:
-                    progress(len(summaries), len(jobs))
-    report = aggregate(summaries, config)
-    report["wall_seconds"] = round(time.perf_counter() - started, 2)
-    report["workers"] = workers
-    return report
-
-
-def aggregate(summaries: list[dict], config: CampaignConfig) -> dict:
+def aggregate(summaries: list[dict[str, Any]], config: CampaignConfig) -> dict[str, Any]:
     """Campaign figures from per-run summaries (any order in, seed order used)."""
     summaries = sorted(summaries, key=lambda s: s["seed"])
     faults: dict[str, int] = {kind: 0 for kind in config.faults}

@@ -1,10 +1,11 @@
-"""MetricsCollector: samples a Cluster, keeps bounded history, derives health, raises alerts.
+"""SampleCollector: samples a cluster, keeps bounded history, derives health, raises alerts.
 
-One ``collect()`` takes a single consistent read of the cluster (statuses, counters, leader and
-latencies under ``cluster.lock``), builds the sample document of docs/CONTRACTS.md, evaluates
-health and alert rules (pure functions), stores the sample in ring buffers, publishes it as
-pre-serialised JSON bytes and hands it to the sinks' worker threads. Nothing slow happens on
-the sampling path: sinks run behind bounded drop-oldest queues.
+Pure: no threads, no wall clock. One ``collect()`` takes a single consistent read of the cluster
+(statuses, counters, leader and latencies under ``cluster.lock``), builds the sample document of
+docs/CONTRACTS.md (typed in ``raftctl/core/sample.py``), evaluates health and alert rules (pure
+functions), stores the sample in ring buffers and publishes it as pre-serialised JSON bytes.
+``raftctl.MetricsCollector`` (raftctl/runtime/collector.py) adds the sampling thread, the sink
+workers and the wall clock.
 
 Metric definitions (where the seed leaves room):
 
@@ -19,6 +20,10 @@ Metric definitions (where the seed leaves room):
   (``cluster.latencies_since``); 0.0 when nothing committed in the interval. The average is
   exact; percentiles are exact up to ``PERCENTILE_POOL`` latencies and taken from an even
   stride through them beyond that.
+* ``latency_histogram`` (top level, not in history) — every committed order's latency since the
+  collector started, in cumulative buckets (``measures.LATENCY_BUCKETS_S``), for Prometheus.
+* ``proposals_pending`` / ``proposals_failed`` — orders submitted and not yet acknowledged; and
+  client proposals a node refused (no leader, a leadership transfer, a leader's full queue).
 * ``current_term`` — the leader's term; with no leader, the highest term of a live node.
 * ``replication_lag`` — per node, entries behind the leader's commit index (leader's
   ``match_index`` when known); ``None`` when there is no leader.
@@ -35,17 +40,17 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
-import time
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, ContextManager, Mapping
 
 import orjson
 
 from raftctl.core.alerts import DEFAULT_THRESHOLDS, AlertEngine, validate_thresholds
-from raftctl.core.health import consensus_aligned, evaluate_health, quorum_size, replication_lags
+from raftctl.core.health import consensus_aligned, evaluate_health, replication_lags
+from raftctl.core.measures import LatencyHistogram, quorum_size, sorted_percentile
+from raftctl.core.sim.simulation import NullLock
 from raftctl.core.timeseries import SampleStore
 
-__all__ = ["MetricsCollector", "UnknownNodeError"]
+__all__ = ["SampleCollector", "UnknownNodeError", "positive_number"]
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +128,7 @@ class UnknownNodeError(KeyError, ValueError):
         return str(self.args[0]) if self.args else "unknown node"
 
 
-def _positive_number(name: str, value: Any) -> float:
+def positive_number(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{name} must be a number of seconds, got {value!r}")
     if not math.isfinite(value) or value <= 0:
@@ -131,14 +136,8 @@ def _positive_number(name: str, value: Any) -> float:
     return float(value)
 
 
-def _percentile(sorted_values: list[float], fraction: float) -> float:
-    # nearest-rank: always one of the observed latencies, never an interpolation artefact
-    rank = max(1, math.ceil(fraction * len(sorted_values)))
-    return float(sorted_values[rank - 1])
-
-
-class MetricsCollector:
-    """Samples every node of a Cluster on an interval; see the module docstring.
+class SampleCollector:
+    """Samples every node of a Cluster when asked; see the module docstring.
 
     ``collection_interval`` and ``retention_period`` are seconds of the collector clock (the
     cluster's simulated clock unless ``collect(now=...)`` says otherwise); at most
@@ -146,16 +145,21 @@ class MetricsCollector:
     ``leader_election_timeout`` is the default for the ``max_no_leader_s`` threshold.
     """
 
+    _lock: ContextManager[Any]
+    _collect_lock: ContextManager[Any]
+
     def __init__(self, collection_interval: float = 1.0, retention_period: float = 300,
-                 alert_callback: Callable[[dict], Any] | None = None,
-                 sinks: Iterable[Any] | None = None,
+                 alert_callback: Callable[[dict[str, Any]], Any] | None = None,
                  alert_thresholds: Mapping[str, Any] | None = None,
                  leader_election_timeout: float = DEFAULT_THRESHOLDS["max_no_leader_s"],
                  *, max_sink_queue: int = 1000, alert_history_limit: int = 1000,
-                 wall_clock: Callable[[], float] = time.time) -> None:
-        self.collection_interval = _positive_number("collection_interval", collection_interval)
-        self.retention_period = _positive_number("retention_period", retention_period)
-        leader_election_timeout = _positive_number("leader_election_timeout", leader_election_timeout)
+                 wall_clock: Callable[[], float] | None = None,
+                 perf_clock: Callable[[], float] | None = None) -> None:
+        """``wall_clock`` stamps each sample's ``timestamp`` (default: the collector clock);
+        ``perf_clock`` times ``collection_ms`` (default: not timed, 0)."""
+        self.collection_interval = positive_number("collection_interval", collection_interval)
+        self.retention_period = positive_number("retention_period", retention_period)
+        leader_election_timeout = positive_number("leader_election_timeout", leader_election_timeout)
         if alert_callback is not None and not callable(alert_callback):
             raise ValueError(f"alert_callback must be callable or None, got {alert_callback!r}")
         for name, value in (("max_sink_queue", max_sink_queue),
@@ -171,29 +175,16 @@ class MetricsCollector:
         self.max_sink_queue = max_sink_queue
         self.alert_history_limit = alert_history_limit
         self._wall_clock = wall_clock
+        self._perf_clock = perf_clock
         self._base_thresholds = validate_thresholds({"max_no_leader_s": leader_election_timeout})
         self._thresholds = dict(self._base_thresholds)
         if alert_thresholds is not None:
             self.alert_thresholds = alert_thresholds
 
-        from raftctl.sinks.base import Sink, SinkWorker, build_sink
-
-        self._workers: list[SinkWorker] = []
-        if isinstance(sinks, (str, Sink)):
-            sinks = [sinks]  # one spec or sink; iterating a string would build one per letter
-        for sink in sinks or ():
-            if isinstance(sink, str):
-                sink = build_sink(sink)
-            elif not isinstance(sink, Sink):
-                raise ValueError(f"sinks must be Sink objects or spec strings, got {sink!r}")
-            self._workers.append(SinkWorker(sink, max_queue=max_sink_queue))
-        self._sinks_open = False
-
         self._cluster: Any = None
-        self._lock = threading.RLock()  # guards published state and the stores
-        self._collect_lock = threading.Lock()  # one collect() at a time
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        if not hasattr(self, "_lock"):
+            self._lock = NullLock()  # guards published state and the stores
+            self._collect_lock = NullLock()  # one collect() at a time
         self.samples_collected = 0
         self.collect_errors = 0
         self.callback_errors = 0
@@ -245,14 +236,15 @@ class MetricsCollector:
         with self._lock:
             self._store = SampleStore(self.capacity)
             self._engine = AlertEngine(history_limit=self.alert_history_limit)
-            self._latest: dict | None = None
+            self._latest: dict[str, Any] | None = None
             self._latest_bytes: bytes | None = None
+            self._histogram = LatencyHistogram()
             # (now, cluster_now, orders_acked, orders_acked_by_shard or None)
             self._prev: tuple[float, float, int, list | None] | None = None
 
     # ------------------------------------------------------------------ sampling
 
-    def collect(self, now: float | None = None) -> dict:
+    def collect(self, now: float | None = None) -> dict[str, Any]:
         """Take one sample; ``now`` defaults to the cluster's clock. Returns the sample document.
 
         The returned dict is the published one: treat it as read-only.
@@ -260,8 +252,9 @@ class MetricsCollector:
         with self._collect_lock:
             return self._collect(now)
 
-    def _collect(self, now: float | None) -> dict:
-        started = time.perf_counter()
+    def _collect(self, now: float | None) -> dict[str, Any]:
+        perf_clock = self._perf_clock
+        started = perf_clock() if perf_clock is not None else 0.0
         cluster = self._cluster
         if cluster is None:
             raise RuntimeError("no cluster to sample: call set_cluster() first")
@@ -279,7 +272,6 @@ class MetricsCollector:
                                    for g in range(shard_count)]
             else:
                 shard_count = 1
-        timestamp = float(self._wall_clock())
         if now is None:
             now = cluster_now
         elif isinstance(now, bool) or not isinstance(now, (int, float)) or not math.isfinite(now):
@@ -287,6 +279,7 @@ class MetricsCollector:
         now = float(now)
         if prev is not None and now < prev[0]:
             raise ValueError(f"collector clock went backwards: now={now} < previous sample {prev[0]}")
+        timestamp = float(self._wall_clock()) if self._wall_clock is not None else now
 
         thresholds = self._thresholds
         lags = replication_lags(statuses, leader_id)
@@ -345,9 +338,11 @@ class MetricsCollector:
             # stride through them keeps the sort cheap and the percentiles within a bucket or two
             stride = -(-len(latencies) // PERCENTILE_POOL)
             ordered = sorted(latencies[::stride] if stride > 1 else latencies)
-            p50, p99 = _percentile(ordered, 0.50), _percentile(ordered, 0.99)
+            p50, p99 = sorted_percentile(ordered, 0.50), sorted_percentile(ordered, 0.99)
         else:
             avg_latency = p50 = p99 = 0.0
+        histogram = self._histogram
+        histogram.observe_ms(latencies)
 
         cluster_doc = {
             "cluster_size": size,
@@ -374,7 +369,10 @@ class MetricsCollector:
                 "p50_latency_ms": round(p50, 3),
                 "p99_latency_ms": round(p99, 3),
                 "commit_apply_lag": int(commit_apply_lag),
+                "proposals_pending": int(stats.get("orders_pending", 0)),
+                "proposals_failed": int(stats.get("proposals_failed", 0)),
             },
+            "latency_histogram": histogram.document(),
             "nodes": nodes,
             "alerts": [],
         }
@@ -404,22 +402,19 @@ class MetricsCollector:
         with self._lock:
             events = self._engine.evaluate(sample, thresholds)
             sample["alerts"] = self._engine.active()
-            dropped = sum(w.dropped for w in self._workers)
-            sink_errors = sum(w.errors for w in self._workers)
-            sink_failures = sum(int(w.sink.stats().get("failed", 0)) for w in self._workers)
-            sample["collector"] = {
+            collector_doc: dict[str, Any] = {
                 "collection_interval": self.collection_interval,
                 "retention_period": self.retention_period,
                 "samples_retained": min(len(self._store) + 1, self.capacity),
                 "samples_collected": self.samples_collected + 1,
                 "alerts_fired": self._engine.fired_total,
                 "alerts_resolved": self._engine.resolved_total,
-                "sink_events_dropped": dropped,
-                "sink_errors": sink_errors,
-                "sink_delivery_failures": sink_failures,
-                "missed_ticks": self.missed_ticks,
-                "collection_ms": round((time.perf_counter() - started) * 1000.0, 4),
             }
+            collector_doc.update(self._sink_counters())
+            collector_doc["missed_ticks"] = self.missed_ticks
+            collector_doc["collection_ms"] = (
+                round((perf_clock() - started) * 1000.0, 4) if perf_clock is not None else 0.0)
+            sample["collector"] = collector_doc
             self._store.append(sample)
             self._latest = sample
             self._latest_bytes = orjson.dumps(sample)
@@ -432,15 +427,13 @@ class MetricsCollector:
             self._notify(event)
         return sample
 
-    def _fan_out(self, sample: dict, events: list[dict]) -> None:
-        if not self._workers:
-            return
-        self._open_sinks()
-        for worker in self._workers:
-            if worker.sink.accepts_samples:
-                worker.submit("sample", sample)
-            for event in events:
-                worker.submit("alert", event)
+    def _sink_counters(self) -> dict[str, int]:
+        """The sink figures of ``sample["collector"]``; none without sinks (see the runtime)."""
+        return {"sink_events_dropped": 0, "sink_errors": 0, "sink_delivery_failures": 0,
+                "sink_delivered": 0, "sink_pending": 0, "sink_expired": 0}
+
+    def _fan_out(self, sample: dict[str, Any], events: list[dict[str, Any]]) -> None:
+        """Hand the sample and alert events on (the runtime's sink workers); nothing here."""
 
     def _notify(self, event: dict) -> None:
         if self.alert_callback is None:
@@ -451,110 +444,6 @@ class MetricsCollector:
             # a broken pager hook must never stop monitoring
             self.callback_errors += 1
             log.exception("alert_callback raised on %s %s", event["status"], event["name"])
-
-    # ------------------------------------------------------------------ background sampling
-
-    def start(self) -> None:
-        """Sample on the wall clock every ``collection_interval`` s on a daemon thread."""
-        if self._cluster is None:
-            raise RuntimeError("no cluster to sample: call set_cluster() first")
-        with self._lock:
-            if self._thread is not None and self._thread.is_alive():
-                return
-            self._stop.clear()
-            self._open_sinks()
-            self._thread = threading.Thread(target=self._run, name="raftctl-collector", daemon=True)
-            self._thread.start()
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def _run(self) -> None:
-        interval = self.collection_interval
-        next_tick = time.monotonic()
-        while not self._stop.is_set():
-            try:
-                self.collect()
-            except Exception:
-                self.collect_errors += 1
-                log.exception("metrics collection failed")
-            # fixed cadence: the next tick is scheduled from the previous one, not from now
-            next_tick += interval
-            delay = next_tick - time.monotonic()
-            if delay < 0:
-                missed = math.ceil(-delay / interval)
-                self.missed_ticks += missed
-                next_tick += missed * interval
-                delay = next_tick - time.monotonic()
-            if self._stop.wait(max(0.0, delay)):
-                break
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop background sampling and close the sinks (draining them up to ``timeout`` s)."""
-        self._stop.set()
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-            self._thread = None
-        self._close_sinks(timeout)
-
-    close = stop
-
-    def __enter__(self) -> "MetricsCollector":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
-
-    # ------------------------------------------------------------------ sinks
-
-    def _open_sinks(self) -> None:
-        if self._sinks_open:
-            return
-        with self._lock:
-            if self._sinks_open:
-                return
-            for worker in self._workers:
-                worker.start()
-            self._sinks_open = True
-
-    def _close_sinks(self, timeout: float) -> None:
-        with self._lock:
-            if not self._sinks_open:
-                return
-            self._sinks_open = False
-            workers = list(self._workers)
-        # each worker gets the budget: a hung webhook must not starve the jsonl file's drain
-        for worker in workers:
-            worker.close(timeout)
-
-    def add_sink(self, sink: Any) -> None:
-        """Attach a Sink (or a spec string) to a collector; opened with the others."""
-        from raftctl.sinks.base import Sink, SinkWorker, build_sink
-
-        if isinstance(sink, str):
-            sink = build_sink(sink)
-        elif not isinstance(sink, Sink):
-            raise ValueError(f"expected a Sink or a spec string, got {sink!r}")
-        worker = SinkWorker(sink, max_queue=self.max_sink_queue)
-        with self._lock:
-            self._workers.append(worker)
-            if self._sinks_open:
-                worker.start()
-
-    @property
-    def sinks(self) -> list[Any]:
-        return [worker.sink for worker in self._workers]
-
-    def sink_stats(self) -> list[dict]:
-        """Per-sink counters: queued, dropped, errors, delivered and sink-specific ones."""
-        return [worker.stats() for worker in self._workers]
-
-    def flush(self, timeout: float = 5.0) -> bool:
-        """Wait until every sink has handled what was queued; False on timeout."""
-        deadline = time.monotonic() + timeout
-        return all(w.wait_idle(max(0.0, deadline - time.monotonic())) for w in self._workers)
 
     # ------------------------------------------------------------------ reads (thread-safe)
 
@@ -575,7 +464,7 @@ class MetricsCollector:
     def _since(self, duration: float | None) -> float | None:
         if duration is None:
             return None
-        duration = _positive_number("duration", duration)
+        duration = positive_number("duration", duration)
         latest = self._latest
         if latest is None:
             return None

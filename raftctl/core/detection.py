@@ -38,6 +38,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from raftctl.core.faults import STARTUP, FaultKind
+from raftctl.core.measures import quorum_size
+
 __all__ = [
     "ALERT_CAUSES", "Effect", "Incident", "DetectionTracker", "DetectionReport",
     "INCIDENT_KINDS",
@@ -46,14 +49,16 @@ __all__ = [
 INCIDENT_KINDS = ("node_down", "quorum_loss", "no_majority", "leader_loss")
 
 # Which fault kinds can make each alert fire. "startup" is the first election of a fresh cluster.
+_K = FaultKind
+_OUTAGES = frozenset({_K.CRASH.value, _K.PARTITION.value, _K.LOSS.value, _K.SLOW.value})
 ALERT_CAUSES: dict[str, frozenset[str]] = {
-    "quorum_loss": frozenset({"crash"}),
-    "low_healthy_nodes": frozenset({"crash"}),
-    "cluster_unhealthy": frozenset({"crash", "partition", "loss", "slow", "startup"}),
-    "leader_election_failure": frozenset({"crash", "partition", "loss", "slow", "startup"}),
-    "high_latency": frozenset({"crash", "partition", "loss", "slow", "startup"}),
-    "term_divergence": frozenset({"crash", "partition", "loss", "slow"}),
-    "consensus_misalignment": frozenset({"corrupt"}),
+    "quorum_loss": frozenset({_K.CRASH.value}),
+    "low_healthy_nodes": frozenset({_K.CRASH.value}),
+    "cluster_unhealthy": _OUTAGES | {STARTUP},
+    "leader_election_failure": _OUTAGES | {STARTUP},
+    "high_latency": _OUTAGES | {STARTUP},
+    "term_divergence": _OUTAGES,
+    "consensus_misalignment": frozenset({_K.CORRUPT.value}),
 }
 
 
@@ -139,8 +144,8 @@ class DetectionTracker:
             # a leader cut off from the majority notices within two check-quorum periods
             stepdown_s = 2.0 * cluster.config.election_timeout_min_ms / 1000.0
         self.stepdown_s = float(stepdown_s)
-        self.quorum = len(cluster.node_ids) // 2 + 1
-        self.effects: list[Effect] = [Effect("startup", None, 0.0)]
+        self.quorum = quorum_size(len(cluster.node_ids))
+        self.effects: list[Effect] = [Effect(STARTUP, None, 0.0)]
         self.incidents: list[Incident] = []
         self.observations: list[Observation] = []
         self.alert_events: list[dict] = []
@@ -184,41 +189,41 @@ class DetectionTracker:
         before_leader = self.leader
         before_majority = self._has_majority()
         before_up = len(self.cluster.node_ids) - len(self._down)
-        if event == "crash":
+        if event == FaultKind.CRASH:
             node = args[0]
             self._down.add(node)
-            self._start("crash", node, now)
-            self._open_incident("node_down", node, now, "crash")
-        elif event == "restart":
+            self._start(FaultKind.CRASH.value, node, now)
+            self._open_incident("node_down", node, now, FaultKind.CRASH.value)
+        elif event == FaultKind.RESTART:
             node = args[0]
             self._down.discard(node)
-            self._close("crash", node, now)
+            self._close(FaultKind.CRASH.value, node, now)
             self._end_incidents(lambda i: i.kind == "node_down" and i.target == node, now)
-        elif event == "partition":
+        elif event == FaultKind.PARTITION:
             groups = args[0] if args else ()
             seen = {nid: gi for gi, group in enumerate(groups) for nid in group}
             self._groups = {nid: seen.get(nid, len(groups)) for nid in self.cluster.node_ids}
-            self._start("partition", None, now)
-        elif event == "heal":
+            self._start(FaultKind.PARTITION.value, None, now)
+        elif event == FaultKind.HEAL:
             self._groups = None
-            self._close("partition", None, now)
-            for key in [k for k in self._open if k[0] == "slow"]:
+            self._close(FaultKind.PARTITION.value, None, now)
+            for key in [k for k in self._open if k[0] == FaultKind.SLOW.value]:
                 self._close(*key, now)
-        elif event == "slow":
+        elif event == FaultKind.SLOW:
             node, factor = args[0], args[1]
             if factor > 1.0:
-                self._start("slow", node, now)
+                self._start(FaultKind.SLOW.value, node, now)
             else:
-                self._close("slow", node, now)
-        elif event == "network":
-            for name, value in args[0] if args else ():
-                if name in ("loss", "duplicate", "reorder"):
-                    if value > 0:
-                        self._start(name, None, now)
-                    else:
-                        self._close(name, None, now)
-        elif event == "corrupt":
-            self._start("corrupt", args[0], now)
+                self._close(FaultKind.SLOW.value, node, now)
+        elif event in (FaultKind.LOSS, FaultKind.DUPLICATE, FaultKind.REORDER) and len(args) == 2:
+            name, value = args
+            if name == event:  # reorder_max_ms changes the size of a reorder, not whether there is one
+                if value > 0:
+                    self._start(event, None, now)
+                else:
+                    self._close(event, None, now)
+        elif event == FaultKind.CORRUPT:
+            self._start(FaultKind.CORRUPT.value, args[0], now)
         else:
             return
         up = len(self.cluster.node_ids) - len(self._down)

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping
 
+from raftctl.core.measures import quorum_size
+
 __all__ = [
     "HEALTHY", "DEGRADED", "UNHEALTHY", "quorum_size", "consensus_aligned",
     "replication_lags", "evaluate_health",
@@ -28,11 +30,6 @@ __all__ = [
 HEALTHY = "HEALTHY"
 DEGRADED = "DEGRADED"
 UNHEALTHY = "UNHEALTHY"
-
-
-def quorum_size(cluster_size: int) -> int:
-    """Votes needed for a majority of ``cluster_size`` nodes."""
-    return cluster_size // 2 + 1
 
 
 def consensus_aligned(statuses: Iterable[Mapping]) -> bool:

@@ -1,10 +1,23 @@
 """A Raft node as a pure state machine.
 
-No sockets, no wall clock, no global random: the host passes the current simulated time
-(milliseconds) into :meth:`RaftNode.tick` and :meth:`RaftNode.step`, and reads what the node
-wants done from ``outbox`` (messages to send), :meth:`RaftNode.take_committed` (entries to
-apply) and ``pending_snapshot`` (a snapshot to load into the state machine). Randomness
-(election timeouts) comes from a ``random.Random`` handed in by the host.
+No sockets, no wall clock, no global random: the host passes the current time (milliseconds)
+into :meth:`RaftNode.tick` and :meth:`RaftNode.step`, and after each call asks
+:meth:`RaftNode.ready` for everything the node wants done, as one :class:`Ready` value (in the
+manner of etcd-io/raft's ``Ready``/``Advance``). Randomness (election timeouts) comes from a
+``random.Random`` handed in by the host.
+
+The host handles a Ready in this order, and the order is the persist-before-send rule:
+
+1. make ``hard_state`` (term, vote, commit), ``entries`` (from ``entries_from`` on; anything the
+   log held at or after that index is replaced) and ``snapshot`` durable;
+2. only then send ``messages`` — a vote granted, an append acknowledged or a commit index
+   announced must never reach a peer before the state it promises survives a crash;
+3. load ``snapshot`` into the state machine if there is one, then apply ``committed``
+   (entries from ``committed_from`` on), which are never ahead of what step 1 made durable;
+4. call :meth:`RaftNode.advance` with the Ready.
+
+The in-memory :class:`Storage` is the node's working copy of its durable state; a host with a
+disk log writes the Ready's parts to it in step 1 (see ``raftctl/core/node.py``).
 
 Implements leader election with randomized timeouts and PreVote (§9.6 of Ongaro's thesis),
 CheckQuorum, log replication with batching and pipelining, conflict back-off by term, the
@@ -17,6 +30,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from typing import Any
+
+from raftctl.core.measures import quorum_size
 
 FOLLOWER = "FOLLOWER"
 CANDIDATE = "CANDIDATE"
@@ -124,6 +139,64 @@ class Storage:
         return self.snap_index + len(self.log)
 
 
+class HardState:
+    """The durable scalars: current term, vote of that term, and the commit index."""
+
+    __slots__ = ("term", "voted_for", "commit")
+
+    def __init__(self, term: int, voted_for: str | None, commit: int) -> None:
+        self.term = term
+        self.voted_for = voted_for
+        self.commit = commit
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, HardState) and self.term == other.term
+                and self.voted_for == other.voted_for and self.commit == other.commit)
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return f"HardState(term={self.term}, voted_for={self.voted_for!r}, commit={self.commit})"
+
+
+class SnapshotData:
+    """A snapshot received from the leader: the state machine up to ``index`` (of ``term``)."""
+
+    __slots__ = ("index", "term", "data")
+
+    def __init__(self, index: int, term: int, data: Any) -> None:
+        self.index = index
+        self.term = term
+        self.data = data
+
+
+class Ready:
+    """Everything one node asks its host to do, in the order of the module docstring.
+
+    ``hard_state`` is None when unchanged since the last Ready; ``entries`` are the log entries
+    ``(term, command)`` from index ``entries_from`` on that are not yet durable (empty when none);
+    ``committed`` are entries ``(term, command)`` from ``committed_from`` on, to apply.
+    """
+
+    __slots__ = ("hard_state", "entries_from", "entries", "snapshot", "messages",
+                 "committed_from", "committed", "_last_index")
+
+    def __init__(self, hard_state: HardState | None, entries_from: int, entries: list[tuple[int, Any]],
+                 snapshot: SnapshotData | None, messages: list["Message"], committed_from: int,
+                 committed: list[tuple[int, Any]], last_index: int) -> None:
+        self.hard_state = hard_state
+        self.entries_from = entries_from
+        self.entries = entries
+        self.snapshot = snapshot
+        self.messages = messages
+        self.committed_from = committed_from
+        self.committed = committed
+        self._last_index = last_index
+
+    @property
+    def must_persist(self) -> bool:
+        """True when this Ready carries state that must be durable before its messages leave."""
+        return self.hard_state is not None or bool(self.entries) or self.snapshot is not None
+
+
 class RaftNode:
     """One Raft participant. Drive it with ``tick(now_ms)`` and ``step(msg, now_ms)``."""
 
@@ -143,14 +216,19 @@ class RaftNode:
         self.storage = storage
         self.rng = rng
         self.config = config or RaftConfig()
-        self.quorum = (len(self.peers) + 1) // 2 + 1
+        self.quorum = quorum_size(len(self.peers) + 1)
         self.now = now_ms
         self.state = FOLLOWER
         self.leader_id: str | None = None
         self.commit_index = storage.snap_index
         self.last_applied = storage.snap_index
-        self.outbox: list[Message] = []
-        self.pending_snapshot: Any = None
+        self.msgs: list[Message] = []  # to send once the next Ready is durable
+        self._received_snapshot: SnapshotData | None = None
+        # lowest log index not yet handed to the host to persist; the durable hard state
+        self._unstable_from = storage.snap_index + len(storage.log) + 1
+        self._hs_term = storage.current_term
+        self._hs_vote = storage.voted_for
+        self._hs_commit = storage.snap_index
         self.votes: set[str] = set()
         self.next_index: dict[str, int] = {}
         self.match_index: dict[str, int] = {}
@@ -252,7 +330,7 @@ class RaftNode:
         proposed = self.term + 1
         last_index, last_term = self.last_index, self.last_term()
         for peer in self.peers:
-            self.outbox.append(Message(PRE_VOTE, self.id, peer, proposed,
+            self.msgs.append(Message(PRE_VOTE, self.id, peer, proposed,
                                        last_log_index=last_index, last_log_term=last_term))
 
     def _start_election(self, force: bool = False) -> None:
@@ -269,7 +347,7 @@ class RaftNode:
             return
         last_index, last_term = self.last_index, self.last_term()
         for peer in self.peers:
-            self.outbox.append(Message(VOTE, self.id, peer, st.current_term, force=force,
+            self.msgs.append(Message(VOTE, self.id, peer, st.current_term, force=force,
                                        last_log_index=last_index, last_log_term=last_term))
 
     def _become_leader(self) -> None:
@@ -277,6 +355,8 @@ class RaftNode:
         self.leader_id = self.id
         self.votes = set()
         nxt = self.last_index + 1
+        if nxt < self._unstable_from:
+            self._unstable_from = nxt
         self.next_index = {p: nxt for p in self.peers}
         self.match_index = {p: 0 for p in self.peers}
         self.last_contact = {p: self.now for p in self.peers}
@@ -297,7 +377,10 @@ class RaftNode:
         """
         if self.state != LEADER or self.transfer_target is not None:
             return None  # during a leadership transfer the log must stop growing
-        self.storage.log.append((self.term, command))
+        st = self.storage
+        if st.snap_index + len(st.log) < self._unstable_from - 1:
+            self._unstable_from = st.snap_index + len(st.log) + 1
+        st.log.append((self.term, command))
         if not self.peers:
             self._maybe_commit()
         return self.last_index
@@ -316,7 +399,7 @@ class RaftNode:
 
     def _send_timeout_now(self, peer: str) -> None:
         self.transfer_target = None
-        self.outbox.append(Message(TIMEOUT_NOW, self.id, peer, self.term))
+        self.msgs.append(Message(TIMEOUT_NOW, self.id, peer, self.term))
 
     def flush(self) -> None:
         """Send new entries to every follower that is not yet known to have them."""
@@ -339,13 +422,13 @@ class RaftNode:
         st = self.storage
         nxt = self.next_index[peer]
         if nxt <= st.snap_index:
-            self.outbox.append(Message(SNAPSHOT, self.id, peer, st.current_term,
+            self.msgs.append(Message(SNAPSHOT, self.id, peer, st.current_term,
                                        snap_index=st.snap_index, snap_term=st.snap_term,
                                        snap_data=st.snap_data, commit=self.commit_index))
             return
         prev = nxt - 1
         entries = self.entries_from(nxt, self.config.max_entries_per_append)
-        self.outbox.append(Message(APPEND, self.id, peer, st.current_term,
+        self.msgs.append(Message(APPEND, self.id, peer, st.current_term,
                                    prev_index=prev, prev_term=self.term_at(prev),
                                    entries=entries, commit=self.commit_index))
         if entries:
@@ -372,10 +455,10 @@ class RaftNode:
         elif msg.term < st.current_term:
             if kind in (APPEND, SNAPSHOT):
                 # Tell a stale leader about the newer term.
-                self.outbox.append(Message(APPEND_RESP, self.id, msg.src, st.current_term,
+                self.msgs.append(Message(APPEND_RESP, self.id, msg.src, st.current_term,
                                            success=False, hint=0))
             elif kind == PRE_VOTE:
-                self.outbox.append(Message(PRE_VOTE_RESP, self.id, msg.src, st.current_term,
+                self.msgs.append(Message(PRE_VOTE_RESP, self.id, msg.src, st.current_term,
                                            granted=False))
             return
 
@@ -418,7 +501,7 @@ class RaftNode:
             and self.state != LEADER
             and self._log_up_to_date(msg.last_log_index, msg.last_log_term)
         )
-        self.outbox.append(Message(PRE_VOTE_RESP, self.id, msg.src,
+        self.msgs.append(Message(PRE_VOTE_RESP, self.id, msg.src,
                                    msg.term if grant else self.term, granted=grant))
 
     def _on_prevote_resp(self, msg: Message) -> None:
@@ -438,7 +521,7 @@ class RaftNode:
         if grant:
             st.voted_for = msg.src
             self._reset_election_timer()
-        self.outbox.append(Message(VOTE_RESP, self.id, msg.src, st.current_term, granted=grant))
+        self.msgs.append(Message(VOTE_RESP, self.id, msg.src, st.current_term, granted=grant))
 
     def _on_vote_resp(self, msg: Message) -> None:
         if self.state != CANDIDATE or msg.term != self.term or not msg.granted:
@@ -498,6 +581,8 @@ class RaftNode:
                     break
                 i += 1
             if i < n:
+                if idx + i < self._unstable_from:
+                    self._unstable_from = idx + i
                 log.extend(entries[i:])
         match = prev + len(entries)
         self._advance_commit(msg.commit, match)
@@ -509,7 +594,7 @@ class RaftNode:
             self.commit_index = new_commit
 
     def _reply_append(self, leader: str, success: bool, match: int, hint: int = 0) -> None:
-        self.outbox.append(Message(APPEND_RESP, self.id, leader, self.term,
+        self.msgs.append(Message(APPEND_RESP, self.id, leader, self.term,
                                    success=success, match_index=match, hint=hint))
 
     def _on_append_resp(self, msg: Message) -> None:
@@ -556,40 +641,80 @@ class RaftNode:
         st.snap_index, st.snap_term, st.snap_data = msg.snap_index, msg.snap_term, msg.snap_data
         self.commit_index = max(self.commit_index, msg.snap_index)
         self.last_applied = msg.snap_index
-        self.pending_snapshot = msg.snap_data
+        if self._unstable_from <= msg.snap_index:
+            self._unstable_from = msg.snap_index + 1
+        self._received_snapshot = SnapshotData(msg.snap_index, msg.snap_term, msg.snap_data)
         self._reply_snapshot(msg.src, msg.snap_index)
 
     def _reply_snapshot(self, leader: str, match: int) -> None:
         # Answered as a successful append: the leader only needs the new match index.
-        self.outbox.append(Message(APPEND_RESP, self.id, leader, self.term,
+        self.msgs.append(Message(APPEND_RESP, self.id, leader, self.term,
                                    success=True, match_index=match))
 
-    # ---- applying and compaction -------------------------------------------------------
+    # ---- the host's interface: Ready / advance ---------------------------------------
 
-    def take_committed(self) -> list[tuple[int, int, Any]]:
-        """Entries committed but not yet applied, as ``(index, term, command)``; marks them applied."""
-        if self.commit_index <= self.last_applied:
-            return []
+    def has_ready(self) -> bool:
+        """Cheap test: is there anything for :meth:`ready` to hand out?"""
         st = self.storage
-        start = self.last_applied + 1
-        base = st.snap_index + 1
-        out = [
-            (idx, entry[0], entry[1])
-            for idx, entry in enumerate(st.log[start - base:self.commit_index - base + 1], start)
-        ]
-        self.last_applied = self.commit_index
-        return out
+        return bool(
+            self.msgs
+            or self.commit_index > self.last_applied
+            or self._unstable_from <= st.snap_index + len(st.log)
+            or self._received_snapshot is not None
+            or st.current_term != self._hs_term
+            or st.voted_for != self._hs_vote
+            or self.commit_index != self._hs_commit
+        )
 
-    def take_committed_slice(self) -> tuple[int, list]:
-        """Like :meth:`take_committed` without building tuples: ``(first_index, [(term, command), ...])``."""
-        if self.commit_index <= self.last_applied:
-            return self.last_applied + 1, []
+    def ready(self) -> Ready | None:
+        """Everything the host must do now, or None when there is nothing.
+
+        Handle it as the module docstring says, then call :meth:`advance` with it before the
+        next ``tick`` or ``step``.
+        """
         st = self.storage
-        start = self.last_applied + 1
-        base = st.snap_index + 1
-        entries = st.log[start - base:self.commit_index - base + 1]
-        self.last_applied = self.commit_index
-        return start, entries
+        snap_index = st.snap_index
+        log = st.log
+        last = snap_index + len(log)
+        commit = self.commit_index
+        applied = self.last_applied
+        unstable = self._unstable_from
+        msgs = self.msgs
+        changed = (st.current_term != self._hs_term or st.voted_for != self._hs_vote
+                   or commit != self._hs_commit)
+        if (not changed and not msgs and commit <= applied and unstable > last
+                and self._received_snapshot is None):
+            return None
+        if msgs:
+            self.msgs = []
+            if self.group:
+                for msg in msgs:
+                    msg.group = self.group
+        base = snap_index + 1  # index of log[0]
+        return Ready(
+            HardState(st.current_term, st.voted_for, commit) if changed else None,
+            unstable,
+            log[unstable - base:] if unstable <= last else [],
+            self._received_snapshot,
+            msgs,
+            applied + 1,
+            log[applied + 1 - base:commit - base + 1] if commit > applied else [],
+            last,
+        )
+
+    def advance(self, rd: Ready) -> None:
+        """Tell the node the host carried out ``rd``: its state is durable and applied."""
+        if rd.hard_state is not None:
+            hs = rd.hard_state
+            self._hs_term, self._hs_vote, self._hs_commit = hs.term, hs.voted_for, hs.commit
+        if rd._last_index + 1 > self._unstable_from:
+            self._unstable_from = rd._last_index + 1
+        if rd.snapshot is not None and rd.snapshot is self._received_snapshot:
+            self._received_snapshot = None
+        if rd.committed:
+            applied = rd.committed_from + len(rd.committed) - 1
+            if applied > self.last_applied:
+                self.last_applied = applied
 
     def compact(self, upto_index: int, snapshot_data: Any) -> None:
         """Replace the log prefix up to ``upto_index`` (already applied) with a snapshot."""
@@ -601,14 +726,6 @@ class RaftNode:
         term = self.term_at(upto_index)
         del st.log[:upto_index - st.snap_index]
         st.snap_index, st.snap_term, st.snap_data = upto_index, term, snapshot_data
-
-    def take_outbox(self) -> list[Message]:
-        out = self.outbox
-        self.outbox = []
-        if self.group:
-            for msg in out:
-                msg.group = self.group
-        return out
 
     @property
     def reported_state(self) -> str:

@@ -31,11 +31,14 @@ import random
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Optional
 
+from raftctl.core.faults import SCENARIO_ACTIONS
+from raftctl.core.measures import quorum_size
+
 __all__ = ["Step", "Scenario", "ScenarioRun", "ScenarioLoop", "StepRecord", "Fault", "SCENARIOS", "get",
            "names", "parse_names", "describe_all", "demo_scenario", "lineup", "lineup_loop", "repeat_loop",
            "random_loop"]
 
-ACTIONS = ("crash", "restart", "isolate", "partition", "heal", "slow", "network")
+ACTIONS = tuple(SCENARIO_ACTIONS)  # the scenario verbs, from the one fault vocabulary
 # what a target means for a fault's kind: "crash" + "leader_or_any" -> "crash_leader"
 _TARGET_KIND = {"leader": "leader", "leader_or_any": "leader", "follower": "follower",
                 "majority": "majority", "minority_with_leader": "minority"}
@@ -263,7 +266,7 @@ class ScenarioRun:
                 return []
             nodes = [rng.choice(followers)]
         elif target in ("majority", "minority_with_leader"):
-            need = len(cluster.node_ids) // 2 + 1
+            need = quorum_size(len(cluster.node_ids))
             if target == "minority_with_leader":
                 need -= 1
             others = [nid for nid in up if nid != leader]

@@ -82,7 +82,7 @@ _FLOATS = ("timestamp", "sim_time", "throughput_ops", "avg_latency_ms", "p50_lat
 # Integers: counters, gauges and small codes (health, booleans, leader index).
 _INTS = ("sequence", "cluster_size", "healthy_nodes", "current_term", "leader_changes",
          "total_orders", "total_trades", "commit_apply_lag", "alerts_firing", "health",
-         "aligned", "quorum", "leader")
+         "aligned", "quorum", "leader", "proposals_pending", "proposals_failed")
 # Per node: state code, the node gauges, and last contact in microseconds (-1 = unknown).
 _NODE = ("state", "commit_index", "last_applied", "log_length", "peers_connected", "term",
          "replication_lag", "last_contact_us")
@@ -146,7 +146,8 @@ class SampleStore:
             cluster["current_term"], cluster["leader_changes"], perf["total_orders"],
             perf["total_trades"], perf["commit_apply_lag"], len(sample["alerts"]),
             HEALTH_CODES[cluster["health_status"]], 1 if cluster["consensus_aligned"] else 0,
-            1 if cluster["has_quorum"] else 0, self._node_index.get(leader, -1)))
+            1 if cluster["has_quorum"] else 0, self._node_index.get(leader, -1),
+            _int_or_unknown(perf.get("proposals_pending")), _int_or_unknown(perf.get("proposals_failed"))))
         self._append_reasons(tuple(cluster["health_reasons"]))
         state_codes = STATE_CODES
         for node_id, table in self._nodes.items():
@@ -256,7 +257,7 @@ class WindowSnapshot:
         for i in range(self.count):
             timestamp, sim_time, throughput, avg, p50, p99 = floats[i]
             (sequence, size, healthy, term, changes, orders, trades, apply_lag, firing, health,
-             aligned, quorum, leader) = ints[i]
+             aligned, quorum, leader, pending, failed) = ints[i]
             leader_id = node_ids[leader] if leader >= 0 else None
             nodes = {}
             for node_id, rows in node_rows:
@@ -287,6 +288,8 @@ class WindowSnapshot:
                     "p50_latency_ms": p50,
                     "p99_latency_ms": p99,
                     "commit_apply_lag": apply_lag,
+                    "proposals_pending": None if pending == _UNKNOWN else pending,
+                    "proposals_failed": None if failed == _UNKNOWN else failed,
                 },
                 "nodes": nodes,
                 "alerts_firing": firing,
@@ -307,6 +310,10 @@ class WindowSnapshot:
             entry.update(_node_row(row))
             out.append(entry)
         return out
+
+
+def _int_or_unknown(value: int | None) -> int:
+    return _UNKNOWN if value is None else int(value)
 
 
 def _node_row(row: list) -> dict:

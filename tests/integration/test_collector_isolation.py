@@ -1,7 +1,6 @@
 """A node cut off by a partition is up, but not counted as a healthy (operational) node."""
 
-from raftctl.core.cluster import Cluster
-from raftctl.core.collector import MetricsCollector
+from raftctl import Cluster, MetricsCollector
 from raftctl.core.workload import Workload
 
 

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from raftctl.core.cluster import Cluster, NodeCosts
+from raftctl import Cluster, NodeCosts
 from raftctl.core.safety import SafetyChecker
 from raftctl.core.workload import Workload
 

@@ -11,7 +11,7 @@ import os
 import pytest
 
 from raftctl.core.chaos import ALL_FAULTS, run_one
-from raftctl.core.cluster import Cluster
+from raftctl import Cluster
 from raftctl.core.safety import SafetyChecker
 from raftctl.core.workload import Workload
 

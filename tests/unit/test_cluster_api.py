@@ -85,7 +85,7 @@ def test_paced_mode_runs_in_real_time_and_stops():
 
 
 def test_latency_window_is_a_fixed_ring():
-    from raftctl.core.cluster import _LatencyRing
+    from raftctl.core.sim.gateway import LatencyRing as _LatencyRing
 
     ring = _LatencyRing(4)
     for i in range(10):

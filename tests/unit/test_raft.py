@@ -27,8 +27,22 @@ from raftctl.core.raft import (
 IDS = ["n1", "n2", "n3"]
 
 
+def take(node):
+    """Act as the node's host for one Ready: returns its messages (and marks it done)."""
+    rd = node.ready()
+    if rd is None:
+        return []
+    node.advance(rd)
+    return rd.messages
+
+
 class Net:
-    """A hand-driven network: messages wait in ``pending`` until a test delivers them."""
+    """A hand-driven network and host: messages wait in ``pending`` until a test delivers them.
+
+    ``collect`` handles each node's Ready as a host would: its messages go to ``pending``, its
+    committed entries to ``applied[node]`` as (index, term, command), a snapshot to
+    ``snapshots[node]``.
+    """
 
     def __init__(self, ids=IDS, prevote=True, seed=0, check_quorum=True):
         self.now = 0.0
@@ -38,10 +52,23 @@ class Net:
         }
         self.pending: list[Message] = []
         self.cut: set[str] = set()
+        self.applied: dict[str, list] = {nid: [] for nid in ids}
+        self.snapshots: dict[str, object] = {}
+
+    def take(self, node):
+        rd = node.ready()
+        if rd is None:
+            return []
+        if rd.snapshot is not None:
+            self.snapshots[node.id] = rd.snapshot.data
+        self.applied[node.id].extend(
+            (rd.committed_from + i, term, command) for i, (term, command) in enumerate(rd.committed))
+        node.advance(rd)
+        return rd.messages
 
     def collect(self):
         for node in self.nodes.values():
-            self.pending.extend(node.take_outbox())
+            self.pending.extend(self.take(node))
 
     def deliver_all(self, rounds=20):
         for _ in range(rounds):
@@ -88,7 +115,7 @@ def test_follower_times_out_and_wins_election_with_prevote():
     n1.tick(0.0)
     assert n1.state == PRE_CANDIDATE
     assert n1.term == 0, "PreVote must not bump the term"
-    out = n1.take_outbox()
+    out = take(n1)
     assert {m.kind for m in out} == {PRE_VOTE} and {m.dst for m in out} == {"n2", "n3"}
     assert all(m.term == 1 for m in out)
     for m in out:
@@ -104,15 +131,15 @@ def test_election_without_prevote_bumps_term_and_votes_once_per_term():
     n1.election_deadline = 0.0
     n1.tick(0.0)
     assert n1.state == CANDIDATE and n1.term == 1 and n1.storage.voted_for == "n1"
-    requests = n1.take_outbox()
+    requests = take(n1)
     assert {m.kind for m in requests} == {VOTE}
     # n2 votes for n1; a second candidate in the same term is refused.
     n2.step(requests[0] if requests[0].dst == "n2" else requests[1], 0.0)
-    reply = n2.take_outbox()[0]
+    reply = take(n2)[0]
     assert reply.kind == VOTE_RESP and reply.granted
     rival = Message(VOTE, "n3", "n2", 1, last_log_index=0, last_log_term=0)
     n2.step(rival, 0.0)
-    assert not n2.take_outbox()[0].granted
+    assert not take(n2)[0].granted
     n1.step(reply, 1.0)
     assert n1.state == LEADER
 
@@ -126,7 +153,7 @@ def test_vote_refused_to_candidate_with_stale_log():
     n3 = net.nodes["n3"]
     stale = Message(VOTE, "n2", "n3", leader.term + 1, last_log_index=0, last_log_term=0)
     n3.step(stale, net.now)
-    resp = n3.take_outbox()[0]
+    resp = take(n3)[0]
     assert resp.kind == VOTE_RESP and not resp.granted
     assert n3.term == leader.term + 1  # the higher term is still adopted
 
@@ -137,7 +164,7 @@ def test_vote_request_ignored_inside_leader_lease():
     n3 = net.nodes["n3"]
     n3.step(Message(VOTE, "n2", "n3", leader.term + 1,
                     last_log_index=9, last_log_term=9), net.now)
-    assert n3.take_outbox() == [] and n3.term == leader.term, \
+    assert take(n3) == [] and n3.term == leader.term, \
         "CheckQuorum: a follower that just heard from its leader ignores disruptive candidates"
 
 
@@ -180,7 +207,7 @@ def test_prevote_refused_while_leader_is_alive():
     probe = Message(PRE_VOTE, "n3", "n2", leader.term + 1,
                     last_log_index=leader.last_index, last_log_term=leader.term)
     n2.step(probe, net.now)
-    resp = n2.take_outbox()[0]
+    resp = take(n2)[0]
     assert resp.kind == PRE_VOTE_RESP and not resp.granted
 
 
@@ -194,14 +221,14 @@ def test_leader_appends_noop_and_replicates_batches():
     for i in range(10):
         leader.propose(f"cmd{i}")
     leader.flush()
-    appends = [m for m in leader.take_outbox() if m.kind == APPEND]
+    appends = [m for m in net.take(leader) if m.kind == APPEND]
     assert len(appends) == 2 and all(len(m.entries) == 10 for m in appends), \
         "ten proposals travel in one AppendEntries per follower"
     for m in appends:
         net.nodes[m.dst].step(m, net.now)
     net.deliver_all()
     assert leader.commit_index == 11
-    committed = leader.take_committed()
+    committed = net.applied["n1"]
     assert [c[2] for c in committed] == [None] + [f"cmd{i}" for i in range(10)]
     net.advance(60)  # heartbeat carries the commit index
     for nid in ("n2", "n3"):
@@ -231,7 +258,7 @@ def test_conflicting_uncommitted_entries_are_overwritten():
     msg = Message(APPEND, "n1", "n2", 3, prev_index=1, prev_term=1,
                   entries=[(3, "new")], commit=1)
     follower.step(msg, 0.0)
-    resp = follower.take_outbox()[0]
+    resp = take(follower)[0]
     assert resp.kind == APPEND_RESP and resp.success and resp.match_index == 2
     assert follower.storage.log == [(1, "a"), (3, "new")]
 
@@ -242,7 +269,7 @@ def test_mismatch_hint_skips_whole_term():
     follower.storage.log = [(1, "a")] + [(2, f"x{i}") for i in range(10)]
     msg = Message(APPEND, "n1", "n2", 3, prev_index=11, prev_term=3, entries=[], commit=0)
     follower.step(msg, 0.0)
-    resp = follower.take_outbox()[0]
+    resp = take(follower)[0]
     assert not resp.success and resp.hint == 2, "back off to the first index of the conflicting term"
 
 
@@ -324,7 +351,7 @@ def test_compaction_and_install_snapshot_for_lagging_follower():
         leader.propose(i)
     leader.flush()
     net.deliver_all()
-    leader.take_committed()
+    net.collect()
     leader.compact(40, "STATE@40")
     assert leader.storage.snap_index == 40 and len(leader.storage.log) == 11
     assert leader.term_at(30) is None and leader.term_at(40) == 1
@@ -342,7 +369,7 @@ def test_compaction_and_install_snapshot_for_lagging_follower():
         for m in batch:
             net.nodes[m.dst].step(m, net.now)
     assert SNAPSHOT in sent
-    assert n3.storage.snap_index == 40 and n3.pending_snapshot == "STATE@40"
+    assert n3.storage.snap_index == 40 and net.snapshots["n3"] == "STATE@40"
     assert n3.last_index == leader.last_index
     assert n3.last_applied >= 40
 

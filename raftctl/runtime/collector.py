@@ -1,0 +1,185 @@
+"""``raftctl.MetricsCollector``: the pure SampleCollector with a sampling thread and sink workers.
+
+Sampling runs on the wall clock every ``collection_interval`` seconds on a daemon thread
+(``start``), or synchronously at simulated instants (``collect(now=...)``, as ``serve``, the demo
+and the tests do). Each sink runs on its own worker thread behind a bounded drop-oldest queue,
+so nothing slow happens on the sampling path.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from typing import Any, Callable, Iterable, Mapping
+
+from raftctl.core.alerts import DEFAULT_THRESHOLDS
+from raftctl.core.collector import SampleCollector, UnknownNodeError
+from raftctl.sinks.base import Sink, SinkWorker, build_sink
+
+__all__ = ["MetricsCollector", "UnknownNodeError"]
+
+log = logging.getLogger("raftctl.core.collector")
+
+
+class MetricsCollector(SampleCollector):
+    """Samples every node of a Cluster on an interval and streams to sinks.
+
+    ``collection_interval`` and ``retention_period`` are seconds of the collector clock (the
+    cluster's simulated clock unless ``collect(now=...)`` says otherwise); at most
+    ``ceil(retention_period / collection_interval)`` samples are retained.
+    ``leader_election_timeout`` is the default for the ``max_no_leader_s`` threshold.
+    """
+
+    def __init__(self, collection_interval: float = 1.0, retention_period: float = 300,
+                 alert_callback: Callable[[dict[str, Any]], Any] | None = None,
+                 sinks: Iterable[Any] | None = None,
+                 alert_thresholds: Mapping[str, Any] | None = None,
+                 leader_election_timeout: float = DEFAULT_THRESHOLDS["max_no_leader_s"],
+                 *, max_sink_queue: int = 1000, alert_history_limit: int = 1000,
+                 wall_clock: Callable[[], float] = time.time) -> None:
+        self._lock = threading.RLock()  # guards published state and the stores
+        self._collect_lock = threading.Lock()  # one collect() at a time
+        super().__init__(collection_interval, retention_period, alert_callback, alert_thresholds,
+                         leader_election_timeout, max_sink_queue=max_sink_queue,
+                         alert_history_limit=alert_history_limit, wall_clock=wall_clock,
+                         perf_clock=time.perf_counter)
+        self._workers: list[SinkWorker] = []
+        if isinstance(sinks, (str, Sink)):
+            sinks = [sinks]  # one spec or sink; iterating a string would build one per letter
+        for sink in sinks or ():
+            if isinstance(sink, str):
+                sink = build_sink(sink)
+            elif not isinstance(sink, Sink):
+                raise ValueError(f"sinks must be Sink objects or spec strings, got {sink!r}")
+            self._workers.append(SinkWorker(sink, max_queue=max_sink_queue))
+        self._sinks_open = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ sinks on the sample path
+
+    def _sink_counters(self) -> dict[str, int]:
+        workers = self._workers
+        stats = [w.sink.stats() for w in workers]
+        return {
+            "sink_events_dropped": sum(w.dropped for w in workers),
+            "sink_errors": sum(w.errors for w in workers),
+            "sink_delivery_failures": sum(int(s.get("failed", 0)) for s in stats),
+            "sink_delivered": sum(int(s.get("delivered", 0)) for s in stats),
+            "sink_pending": sum(int(s.get("pending", 0)) for s in stats),
+            "sink_expired": sum(int(s.get("expired", 0)) for s in stats),
+        }
+
+    def _fan_out(self, sample: dict[str, Any], events: list[dict[str, Any]]) -> None:
+        if not self._workers:
+            return
+        self._open_sinks()
+        for worker in self._workers:
+            if worker.sink.accepts_samples:
+                worker.submit("sample", sample)
+            for event in events:
+                worker.submit("alert", event)
+
+    # ------------------------------------------------------------------ background sampling
+
+    def start(self) -> None:
+        """Sample on the wall clock every ``collection_interval`` s on a daemon thread."""
+        if self._cluster is None:
+            raise RuntimeError("no cluster to sample: call set_cluster() first")
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._stop.clear()
+            self._open_sinks()
+            self._thread = threading.Thread(target=self._run, name="raftctl-collector", daemon=True)
+            self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        interval = self.collection_interval
+        next_tick = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                self.collect()
+            except Exception:
+                self.collect_errors += 1
+                log.exception("metrics collection failed")
+            # fixed cadence: the next tick is scheduled from the previous one, not from now
+            next_tick += interval
+            delay = next_tick - time.monotonic()
+            if delay < 0:
+                missed = math.ceil(-delay / interval)
+                self.missed_ticks += missed
+                next_tick += missed * interval
+                delay = next_tick - time.monotonic()
+            if self._stop.wait(max(0.0, delay)):
+                break
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop background sampling and close the sinks (draining them up to ``timeout`` s)."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+            self._thread = None
+        self._close_sinks(timeout)
+
+    close = stop
+
+    def __enter__(self) -> "MetricsCollector":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ sinks
+
+    def _open_sinks(self) -> None:
+        if self._sinks_open:
+            return
+        with self._lock:
+            if self._sinks_open:
+                return
+            for worker in self._workers:
+                worker.start()
+            self._sinks_open = True
+
+    def _close_sinks(self, timeout: float) -> None:
+        with self._lock:
+            if not self._sinks_open:
+                return
+            self._sinks_open = False
+            workers = list(self._workers)
+        # each worker gets the budget: a hung webhook must not starve the jsonl file's drain
+        for worker in workers:
+            worker.close(timeout)
+
+    def add_sink(self, sink: Any) -> None:
+        """Attach a Sink (or a spec string) to a collector; opened with the others."""
+        if isinstance(sink, str):
+            sink = build_sink(sink)
+        elif not isinstance(sink, Sink):
+            raise ValueError(f"expected a Sink or a spec string, got {sink!r}")
+        worker = SinkWorker(sink, max_queue=self.max_sink_queue)
+        with self._lock:
+            self._workers.append(worker)
+            if self._sinks_open:
+                worker.start()
+
+    @property
+    def sinks(self) -> list[Any]:
+        return [worker.sink for worker in self._workers]
+
+    def sink_stats(self) -> list[dict[str, Any]]:
+        """Per-sink counters: queued, dropped, errors, delivered and sink-specific ones."""
+        return [worker.stats() for worker in self._workers]
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every sink has handled what was queued; False on timeout."""
+        deadline = time.monotonic() + timeout
+        return all(w.wait_idle(max(0.0, deadline - time.monotonic())) for w in self._workers)
