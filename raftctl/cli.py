@@ -83,6 +83,8 @@ def run(argv: Optional[list[str]] = None) -> int:
             help_hint = f" (see '{where} --help')"
             message = message.rstrip(".") + "." + help_hint
         _error(where, message)
+        if exit_code == 2 and ctx is not None and ctx.info_name == "alerts":
+            return alerts.usage_error_exit(message)  # a Nagios plugin's usage error is UNKNOWN (3)
         return exit_code
     except CliError as err:
         _error(f"{prog} {_subcommand(argv)}".strip(), err.message)

@@ -1,28 +1,41 @@
-"""`raftctl alerts`: a Nagios-style check of a running server, optionally forwarding alerts.
+"""`raftctl alerts`: a Nagios plugin checking a running server, optionally forwarding alerts.
 
-Exit codes follow the Nagios plugin conventions: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+Exit codes follow the Nagios plugin conventions: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; a
+usage error is UNKNOWN too (``raftctl.cli`` asks :func:`usage_error_exit`). The line before
+``|`` stays under 80 characters and says why the check is not OK; perfdata carries the
+thresholds given with ``-w/-c`` (healthy nodes) and ``--warning-latency/--critical-latency``
+(average consensus latency, ms) in the plugin range syntax.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Self
 
 import typer
 
 from raftctl.commands.summary import UrlOption, url_or_usage_error
 
-HELP = "Nagios-style check: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; can forward alerts to sinks."
+HELP = "Nagios plugin: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; can forward alerts to sinks."
 EPILOG = (
+    "Thresholds use the Nagios range syntax: 10 (alert outside 0..10), 10: (below 10), ~:10 (above 10), "
+    "10:20 (outside 10..20), @10:20 (inside 10..20).\n\n"
     "Examples:\n\n"
     "  raftctl alerts\n\n"
+    "  raftctl alerts -w 5: -c 3: --warning-latency 50 --critical-latency 200 -t 5\n\n"
     "  raftctl alerts --json\n\n"
     "  * * * * * raftctl alerts --url http://127.0.0.1:8080 --sink webhook:http://127.0.0.1:9093/hook"
 )
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 STATUS_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
+USAGE_EXIT_CODE = UNKNOWN
+MAX_TEXT = 79  # the Nagios guideline: the part before '|' under 80 characters
+DEFAULT_TIMEOUT_S = 10.0
 
 
 def default_state_file() -> Path:
@@ -32,22 +45,127 @@ def default_state_file() -> Path:
     return base / "raftctl" / "alerts-state.json"
 
 
+def usage_error_exit(message: str) -> int:
+    """A usage error of this command: the plugin's UNKNOWN line on stdout, exit code 3."""
+    text = " ".join(str(message).split())
+    line = f"RAFTCTL UNKNOWN - usage: {text}"
+    if len(line) > MAX_TEXT:
+        line = line[: MAX_TEXT - 3].rstrip() + "..."
+    try:
+        print(line, flush=True)
+    except (OSError, ValueError):
+        pass
+    return USAGE_EXIT_CODE
+
+
+# -- Nagios ranges ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class NagiosRange:
+    """A threshold in the plugin range syntax: alert outside [start, end], or inside with '@'."""
+
+    text: str
+    start: float
+    end: float
+    inside: bool = False
+
+    def alerts(self, value: float) -> bool:
+        within = self.start <= value <= self.end
+        return within if self.inside else not within
+
+    def describe(self) -> str:
+        return self.text
+
+
+def _range_number(text: str, spec: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{spec!r} is not a Nagios range: {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{spec!r} is not a Nagios range: {text!r} is not a finite number")
+    return value
+
+
+def parse_range(spec: str) -> NagiosRange:
+    """``10``, ``10:``, ``~:10``, ``10:20``, ``@10:20`` -> NagiosRange; ValueError otherwise."""
+    text = spec.strip()
+    if not text:
+        raise ValueError("a Nagios range must not be empty (e.g. 10, 10:, ~:10, 10:20, @10:20)")
+    inside = text.startswith("@")
+    body = text[1:] if inside else text
+    if ":" in body:
+        low, _, high = body.partition(":")
+        start = -math.inf if low == "~" else (_range_number(low, spec) if low else 0.0)
+        end = _range_number(high, spec) if high else math.inf
+    else:
+        start, end = 0.0, _range_number(body, spec)
+    if start > end:
+        raise ValueError(f"{spec!r} is not a Nagios range: its start is above its end")
+    return NagiosRange(text=text, start=start, end=end, inside=inside)
+
+
+def _range_option(value: str | None, option: str) -> NagiosRange | None:
+    if value is None:
+        return None
+    try:
+        return parse_range(value)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint=f"'{option}'") from None
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        from raftctl import __version__
+
+        print(f"raftctl alerts {__version__}")
+        raise typer.Exit(0)
+
+
 def command(
     url: UrlOption = None,
+    warning: Annotated[str | None, typer.Option(
+        "--warning", "-w", metavar="RANGE",
+        help="WARNING when the number of healthy nodes is outside RANGE (e.g. 5: = fewer than 5).")] = None,
+    critical: Annotated[str | None, typer.Option(
+        "--critical", "-c", metavar="RANGE",
+        help="CRITICAL when the number of healthy nodes is outside RANGE (e.g. 3:).")] = None,
+    warning_latency: Annotated[str | None, typer.Option(
+        "--warning-latency", metavar="RANGE",
+        help="WARNING when the average consensus latency in ms is outside RANGE (e.g. 50 = above 50).")] = None,
+    critical_latency: Annotated[str | None, typer.Option(
+        "--critical-latency", metavar="RANGE",
+        help="CRITICAL when the average consensus latency in ms is outside RANGE (e.g. 200).")] = None,
+    timeout: Annotated[float, typer.Option(
+        "--timeout", "-t", metavar="SECONDS",
+        help="Give up (UNKNOWN) after this long, forwarding included.")] = DEFAULT_TIMEOUT_S,
     json_output: Annotated[bool, typer.Option("--json", help="Print the check result as JSON.")] = False,
     sink: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option("--sink", metavar="SPEC", help="Forward alerts that fired or resolved since the last run "
                      "(e.g. webhook:http://host/hook). Repeatable."),
     ] = None,
     state_file: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--state-file", metavar="PATH", dir_okay=False,
                      help="Where forwarded alerts are remembered \\[default: ~/.cache/raftctl/alerts-state.json]."),
     ] = None,
+    version: Annotated[bool | None, typer.Option(
+        "--version", "-V", callback=_version_callback, is_eager=True, help="Show the plugin's version and exit.")] = None,
 ) -> None:
-    """Check a running raftctl server's health and alerts, Nagios style."""
+    """Check a running raftctl server's health and alerts as a Nagios plugin."""
+    started = time.monotonic()
     base = url_or_usage_error(url)
+    if not math.isfinite(timeout):
+        raise typer.BadParameter(f"{timeout!r} is not a number of seconds", param_hint="'-t' / '--timeout'")
+    if not 0 < timeout <= 3600:
+        raise typer.BadParameter(f"{timeout:g} must be more than 0 and at most 3600 seconds",
+                                 param_hint="'-t' / '--timeout'")
+    thresholds = {
+        "healthy_nodes": (_range_option(warning, "-w"), _range_option(critical, "-c")),
+        "avg_latency_ms": (_range_option(warning_latency, "--warning-latency"),
+                           _range_option(critical_latency, "--critical-latency")),
+    }
     from raftctl.commands._common import CliError, build_sinks, fetch_summary
 
     try:
@@ -55,17 +173,18 @@ def command(
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="'--sink'") from None
     try:
-        summary = fetch_summary(base)
+        summary = fetch_summary(base, timeout=timeout)
     except CliError as err:
         _close_quietly(sinks)
         _report({"status": "UNKNOWN", "exit_code": UNKNOWN, "error": err.message},
-                f"RAFTCTL UNKNOWN - {err.message}", json_output)
+                _fit(f"RAFTCTL UNKNOWN - {err.message}"), json_output)
         raise CliError(err.message, exit_code=UNKNOWN) from None
-    result = evaluate(summary)
+    result = evaluate(summary, thresholds)
     if sinks:
         path = state_file or default_state_file()
         try:
-            sent = forward_alerts(base, summary, sinks, path)
+            remaining = max(0.5, timeout - (time.monotonic() - started))
+            sent = forward_alerts(base, summary, sinks, path, timeout=remaining)
             result["forwarded"] = sent
         except CliError as err:
             result["forward_error"] = err.message
@@ -85,10 +204,89 @@ def _report(result: dict[str, Any], line: str, json_output: bool) -> None:
         print(line, flush=True)
 
 
-def evaluate(summary: dict[str, Any]) -> dict[str, Any]:
+def _fit(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 3].rstrip() + "..."
+
+
+_REASON_WORDS = {"node_down": "down", "follower_lagging": "lagging", "follower_unreachable": "unreachable"}
+_REASON_TEXT = {"no_leader": "no leader", "quorum_lost": "quorum lost", "consensus_misaligned": "digests differ"}
+
+
+def health_reason_text(reason: str) -> str:
+    """``node_down:node3`` -> ``node3 down``; ``shard1:no_leader`` -> ``shard1 no leader``."""
+    if reason.startswith("shard") and ":" in reason:
+        shard, _, rest = reason.partition(":")
+        if shard[5:].isdigit():
+            return f"{shard} {health_reason_text(rest)}"
+    kind, _, node = reason.partition(":")
+    if node and kind in _REASON_WORDS:
+        return f"{node} {_REASON_WORDS[kind]}"
+    return _REASON_TEXT.get(reason, reason.replace("_", " "))
+
+
+def _reasons(summary: dict[str, Any], health: str) -> list[str]:
+    cluster = summary.get("cluster") or {}
+    raw = cluster.get("health_reasons")
+    reasons = [health_reason_text(str(r)) for r in raw] if isinstance(raw, list) else []
+    if not reasons and health in ("DEGRADED", "UNHEALTHY"):
+        nodes = summary.get("nodes") or {}
+        reasons = [f"{node_id} down" for node_id, node in nodes.items()
+                   if isinstance(node, dict) and node.get("up") is False]
+        if health == "UNHEALTHY" and not cluster.get("leader_node"):
+            reasons.insert(0, "no leader")
+    return list(dict.fromkeys(reasons))
+
+
+def _listed(items: list[str], keep: int) -> str:
+    if keep >= len(items):
+        return ", ".join(items)
+    return ", ".join(items[:keep]) + f" +{len(items) - keep} more"
+
+
+def _compose(head: str, reasons: list[str], names: list[str], nodes_text: str) -> str:
+    """The longest variant of the text line that fits in MAX_TEXT, dropping detail in the
+    order least useful first: the node counts, then alert names, then reasons."""
+    variants = []
+    for keep_reasons in range(len(reasons), -1, -1):
+        for keep_names in range(len(names), -1, -1):
+            for with_nodes in (True, False):
+                text = head
+                if reasons and keep_reasons:
+                    text += ": " + _listed(reasons, keep_reasons)
+                elif reasons:
+                    text += f": {len(reasons)} problems"
+                if with_nodes:
+                    text += ("; " if reasons else ", ") + nodes_text
+                if names and keep_names:
+                    text += "; firing: " + _listed(names, keep_names)
+                elif names:
+                    text += f"; {len(names)} alerts firing"
+                elif not reasons:
+                    text += "; no alerts firing" if with_nodes else ""
+                variants.append(text)
+                if len(text) <= MAX_TEXT:
+                    return text
+    return _fit(variants[-1] if variants else head)
+
+
+def _threshold_code(value: Any, pair: tuple[NagiosRange | None, NagiosRange | None]) -> tuple[int, str]:
+    warn, crit = pair
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        return OK, ""
+    if crit is not None and crit.alerts(value):
+        return CRITICAL, crit.text
+    if warn is not None and warn.alerts(value):
+        return WARNING, warn.text
+    return OK, ""
+
+
+def evaluate(summary: dict[str, Any],
+             thresholds: dict[str, tuple[NagiosRange | None, NagiosRange | None]] | None = None,
+             ) -> dict[str, Any]:
     """The Nagios verdict for one sample document (pure): status, exit code, text line, perfdata."""
     from raftctl.commands.render import firing_alerts
 
+    thresholds = thresholds or {}
     cluster = summary.get("cluster") or {}
     perf = summary.get("performance") or {}
     health = str(cluster.get("health_status", "UNKNOWN"))
@@ -101,12 +299,30 @@ def evaluate(summary: dict[str, Any]) -> dict[str, Any]:
         code = WARNING
     else:
         code = OK
+    reasons = _reasons(summary, health) if code != OK or health != "HEALTHY" else []
+    healthy, latency = cluster.get("healthy_nodes"), perf.get("avg_latency_ms")
+    for metric, value, label in (("healthy_nodes", healthy, "healthy nodes"),
+                                 ("avg_latency_ms", latency, "latency")):
+        pair = thresholds.get(metric)
+        if pair is None:
+            continue
+        level, spec = _threshold_code(value, pair)
+        if level != OK:
+            code = max(code, level)
+            shown = _perf_value(value) + (" ms" if metric == "avg_latency_ms" else "")
+            reasons.append(f"{label} {shown} outside {spec}")
     size = cluster.get("cluster_size")
+
+    def limits(metric: str) -> str:
+        warn, crit = thresholds.get(metric, (None, None))
+        return f";{warn.text if warn else ''};{crit.text if crit else ''}"
+
     perfdata = {
-        "healthy_nodes": (cluster.get("healthy_nodes"), "", f";;;0;{_perf_value(size)}"),
+        "healthy_nodes": (healthy, "", f"{limits('healthy_nodes')};0;{_perf_value(size)}"),
         "cluster_size": (size, "", ""),
         "throughput_ops": (perf.get("throughput_ops"), "", ""),
-        "avg_latency_ms": (perf.get("avg_latency_ms"), "ms", ""),
+        "avg_latency_ms": (latency, "ms", limits("avg_latency_ms") + ";0;"
+                           if any(thresholds.get("avg_latency_ms", (None, None))) else ""),
         "p50_latency_ms": (perf.get("p50_latency_ms"), "ms", ""),
         "p99_latency_ms": (perf.get("p99_latency_ms"), "ms", ""),
         "total_orders": (perf.get("total_orders"), "c", ""),
@@ -116,26 +332,27 @@ def evaluate(summary: dict[str, Any]) -> dict[str, Any]:
         "firing_alerts": (len(firing), "", ""),
     }
     perf_text = " ".join(
-        f"{name}={_perf_value(value)}{unit if value is not None else ''}{suffix}"
+        f"{name}={_perf_value(value)}{unit if _perf_value(value) != 'U' else ''}{suffix}"
         for name, (value, unit, suffix) in perfdata.items()
         if name not in ("p50_latency_ms", "p99_latency_ms", "leader_changes") or value is not None
     )
     leader = cluster.get("leader_node") or "none"
-    detail = f"{health}, {cluster.get('healthy_nodes', '?')}/{size if size is not None else '?'} nodes healthy, leader {leader}"
-    if firing:
-        names = ", ".join(f"{alert_title(a)} ({a.get('severity', 'warning')})" for a in firing)
-        detail += f"; firing: {names}"
-    else:
-        detail += "; no alerts firing"
+    nodes_text = (f"{cluster.get('healthy_nodes', '?')}/{size if size is not None else '?'} "
+                  f"nodes healthy, leader {leader}")
     status = STATUS_NAMES[code]
+    names = [alert_title(a) for a in firing]
+    detail = _compose(f"RAFTCTL {status} - {health}", reasons, names, nodes_text)
     return {
         "status": status,
         "exit_code": code,
         "health_status": health,
+        "reasons": reasons,
         "firing": [{k: a.get(k) for k in ("name", "severity", "message", "fingerprint", "started_at", "labels")}
                    for a in firing],
         "perfdata": {name: value for name, (value, _u, _s) in perfdata.items()},
-        "text": f"RAFTCTL {status} - {detail} | {perf_text}",
+        "thresholds": {metric: {"warning": w.text if w else None, "critical": c.text if c else None}
+                       for metric, (w, c) in thresholds.items()},
+        "text": f"{detail} | {perf_text}",
     }
 
 
@@ -152,7 +369,7 @@ def _perf_value(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return f"{value:.3f}".rstrip("0").rstrip(".") if value == value else "U"
+        return f"{value:.3f}".rstrip("0").rstrip(".") if math.isfinite(value) else "U"
     return "U"
 
 
@@ -210,29 +427,54 @@ def plan_events(alerts: list[dict[str, Any]], sent: dict[str, str], first_run: b
     return events, new_state
 
 
-def forward_alerts(base_url: str, summary: dict[str, Any], sinks: list[Any], path: Path) -> int:
-    """Send new alert events to the sinks, remembering them in ``path``. Returns events sent."""
+def forward_alerts(base_url: str, summary: dict[str, Any], sinks: list[Any], path: Path,
+                   timeout: float = DEFAULT_TIMEOUT_S) -> int:
+    """Send new alert events to the sinks, remembering them in ``path``. Returns events sent.
+
+    An event a sink did not deliver keeps its old state, so the next run sends it again; the
+    webhook sink's spool knows its idempotency key and never queues it twice.
+    """
     from raftctl.commands._common import CliError, http_get_json
 
+    deadline = time.monotonic() + timeout
     try:
-        alerts = collect_alerts(http_get_json(base_url, "/api/alerts"))
+        alerts = collect_alerts(http_get_json(base_url, "/api/alerts", timeout=timeout))
     except CliError:
         alerts = collect_alerts({"alerts": summary.get("alerts") or []})
     with _StateFile(path) as state:
         servers = state.data.setdefault("servers", {})
         first_run = base_url not in servers
-        events, new_state = plan_events(alerts, servers.get(base_url, {}), first_run)
+        previous = servers.get(base_url, {})
+        events, new_state = plan_events(alerts, previous, first_run)
+        # what the receiver was last told is firing: a fresh webhook sink needs it to send
+        # whole groups, as Alertmanager does
+        told_firing = {}
+        for alert in alerts:
+            if previous.get(alert_key(alert)) == "firing":
+                told_firing[alert_key(alert)] = dict(alert, status="firing", resolved_at=None)
         failed_keys: set[str] = set()
         try:
             for sink in sinks:
+                if hasattr(sink, "set_dashboard_url") and not getattr(sink, "dashboard_url", None):
+                    sink.set_dashboard_url(base_url)
+                if hasattr(sink, "drain"):
+                    sink.drain = max(0.0, min(float(sink.drain), deadline - time.monotonic()))
                 _open(sink)
+                prime = getattr(sink, "prime", None)
+                if callable(prime):
+                    prime(list(told_firing.values()))
             for event in events:
                 for sink in sinks:
                     if not _emit_alert(sink, event):
                         failed_keys.add(alert_key(event))
         finally:
             failures = _close_all(sinks)
-        previous = servers.get(base_url, {})
+        for sink in sinks:
+            outcome = getattr(sink, "outcome", None)
+            if callable(outcome):
+                for event in events:
+                    if outcome(event) in (None, "pending"):  # expired / refused ones are final
+                        failed_keys.add(alert_key(event))
         for key in failed_keys:
             # not delivered: keep the old state so the next run tries again
             if key in previous:
@@ -242,7 +484,8 @@ def forward_alerts(base_url: str, summary: dict[str, Any], sinks: list[Any], pat
         servers[base_url] = new_state
         state.save()
         if failures or failed_keys:
-            raise CliError("; ".join(failures) or f"{len(failed_keys)} alert event(s) not delivered; will retry next run")
+            raise CliError("; ".join(failures) or f"{len(failed_keys)} alert event(s) not delivered yet; "
+                           "will retry next run")
     return len(events)
 
 
@@ -251,11 +494,11 @@ def _open(sink: Any) -> None:
 
 
 def _emit_alert(sink: Any, alert: dict[str, Any]) -> bool:
-    """Deliver one event synchronously; False when the sink reports a failure."""
+    """Hand one event to a sink; False when the sink reports a failure at once."""
     failed_before = getattr(sink, "failed", 0)
     try:
         sink.emit_alert(alert)
-    except Exception:
+    except Exception:  # noqa: BLE001 - any sink failure means "not delivered, retry next run"
         return False
     failed_after = getattr(sink, "failed", 0)
     return not (isinstance(failed_after, int) and failed_after > failed_before)
@@ -266,7 +509,7 @@ def _close_all(sinks: list[Any]) -> list[str]:
     for sink in sinks:
         try:
             sink.close()
-        except Exception as err:  # one broken sink must not hide the others' results
+        except Exception as err:  # noqa: BLE001 - one broken sink must not hide the others' results
             failures.append(f"{getattr(sink, 'name', type(sink).__name__)}: {err}")
     return failures
 
@@ -274,7 +517,7 @@ def _close_all(sinks: list[Any]) -> list[str]:
 def _close_quietly(sinks: list[Any]) -> None:
     try:
         _close_all(sinks)
-    except Exception:
+    except Exception:  # noqa: BLE001, S110 - the check's verdict matters more than closing
         pass
 
 
@@ -286,7 +529,7 @@ class _StateFile:
         self.data: dict[str, Any] = {}
         self._lock_file: Any = None
 
-    def __enter__(self) -> "_StateFile":
+    def __enter__(self) -> Self:
         import orjson
 
         from raftctl.commands._common import CliError
@@ -334,6 +577,6 @@ class _StateFile:
         except OSError as err:
             raise CliError(f"cannot write state file {self.path}: {err.strerror or err}") from None
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self._lock_file is not None:
             self._lock_file.close()

@@ -11,14 +11,17 @@ EPILOG = (
     "Examples:\n\n"
     "  raftctl sinks\n\n"
     "  raftctl sinks --json\n\n"
-    "  raftctl serve --sink stdout --sink jsonl:metrics.jsonl --sink webhook:http://127.0.0.1:9093/hook"
+    "  raftctl serve --sink stdout --sink jsonl:metrics.jsonl --sink webhook:http://127.0.0.1:9093/hook\n\n"
+    "  raftctl serve --sink 'alertmanager:http://127.0.0.1:9093?cluster=prod'\n\n"
+    "  raftctl serve --sink 'webhook:http://127.0.0.1:5001/hook?receiver=ops&group_by=alertname,shard'"
 )
 
 # shown when a plugin does not describe itself; the built-ins' syntax is part of the product
 KNOWN_SYNTAX = {
     "stdout": ("stdout | stdout:json", "a human line per sample, or one JSON object per line"),
     "jsonl": ("jsonl:PATH", "one JSON object per line per sample and per alert event, appended"),
-    "webhook": ("webhook:URL", "alert events POSTed in the Alertmanager webhook format"),
+    "webhook": ("webhook:URL[?OPTIONS]", "alert groups POSTed in the Alertmanager webhook (v4) format"),
+    "alertmanager": ("alertmanager:URL[?OPTIONS]", "alerts pushed to Alertmanager's API v2"),
 }
 
 

@@ -4,7 +4,8 @@ A sink receives every sample document and every alert event (firing / resolved) 
 collector. Sinks are found through the entry-point group ``raftctl.sinks`` — the built-ins are
 registered there the same way as third-party ones — and built from a spec string
 ``name[:arg]`` (``stdout``, ``stdout:json``, ``jsonl:/var/log/raftctl.jsonl``,
-``webhook:http://host/hook``).
+``webhook:http://host/hook``). A sink that declares ``spec_options`` also takes options in a
+query string after the argument: ``webhook:http://host/hook?receiver=ops&group_by=alertname,shard``.
 
 Each sink runs on its own daemon thread behind a bounded queue (``SinkWorker``): a slow or dead
 sink never delays sampling, and when its queue is full the oldest event is dropped and counted.
@@ -13,15 +14,28 @@ sink never delays sampling, and when its queue is full the oldest event is dropp
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Mapping
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import Any, ClassVar
+from urllib.parse import unquote_plus
 
 __all__ = [
-    "ENTRY_POINT_GROUP", "Sink", "SinkWorker", "available_sinks", "build_sink", "sink_names",
+    "ENTRY_POINT_GROUP",
+    "Sink",
+    "SinkWorker",
+    "available_sinks",
+    "build_sink",
+    "opt_float",
+    "opt_int",
+    "opt_list",
+    "opt_str",
     "parse_spec",
+    "sink_names",
+    "split_spec_options",
 ]
 
 ENTRY_POINT_GROUP = "raftctl.sinks"
@@ -31,7 +45,13 @@ log = logging.getLogger(__name__)
 _BUILTIN_HELP = {
     "stdout": ("stdout[:json]", "a human line per sample (stdout:json = one JSON object per line)"),
     "jsonl": ("jsonl:PATH", "append one JSON object per sample and per alert event to PATH"),
-    "webhook": ("webhook:URL", "POST alert events in Alertmanager webhook v4 format to URL"),
+    "webhook": ("webhook:URL[?OPTIONS]",
+                ("POST alert groups as Alertmanager's webhook (v4) does; spooled on disk until delivered "
+                 "(options: receiver, group_by, cluster, instance, generator_url, external_url, spool, "
+                 "max_age, timeout, backoff, max_backoff)")),
+    "alertmanager": ("alertmanager:URL[?OPTIONS]",
+                     ("push alerts to Alertmanager's API v2 as Prometheus does, re-sent while firing "
+                      "(options: cluster, instance, generator_url, timeout, resend)")),
 }
 
 
@@ -48,6 +68,12 @@ class Sink:
     description = ""
     #: False for sinks that only care about alert events; samples are then never queued for them
     accepts_samples = True
+    #: options a spec may carry in a query string after its argument: name -> converter(str)
+    spec_options: ClassVar[Mapping[str, Callable[[str], Any]]] = {}
+    #: True: query parameters that are not options stay in the argument (a URL's own query)
+    spec_keeps_unknown_query: ClassVar[bool] = False
+    #: the dashboard's URL when the program hosting the sink knows it (see set_dashboard_url)
+    dashboard_url: str | None = None
 
     def __init__(self, arg: str | None = None, **options: Any) -> None:
         if options:
@@ -69,6 +95,11 @@ class Sink:
     def stats(self) -> dict[str, Any]:
         """Sink-specific counters (for example delivery failures)."""
         return {}
+
+    def set_dashboard_url(self, url: str | None) -> None:
+        """Tell the sink where the dashboard is (``raftctl serve`` after binding, ``raftctl
+        alerts`` from ``--url``); alert sinks use it for ``generatorURL`` and ``instance``."""
+        self.dashboard_url = url.rstrip("/") if url else None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.arg!r})"
@@ -101,7 +132,7 @@ def available_sinks() -> list[dict[str, str]]:
                 cls = ep.load()
                 spec = getattr(cls, "spec_syntax", name) or name
                 description = getattr(cls, "description", "") or (cls.__doc__ or "").strip().split("\n")[0]
-            except Exception as exc:  # a broken plugin must not break the listing
+            except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the listing
                 spec, description = name, f"(cannot load {ep.value}: {exc})"
         rows.append({"name": name, "spec": spec, "description": description})
     return rows
@@ -115,8 +146,92 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
     return name.strip(), (arg if sep else None)
 
 
+def opt_str(value: str) -> str:
+    """Spec option converter: any non-empty text."""
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+def opt_list(value: str) -> list[str]:
+    """Spec option converter: comma-separated names (``alertname,shard``)."""
+    items = [item.strip() for item in value.split(",")]
+    if not value or not all(items):
+        raise ValueError("must be a comma-separated list of names")
+    return items
+
+
+def opt_float(minimum: float = 0.0, *, above: bool = False) -> Callable[[str], float]:
+    """Spec option converter factory: a finite number >= ``minimum`` (> with ``above``)."""
+
+    def convert(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError("is not a number") from None
+        if not math.isfinite(number):
+            raise ValueError("is not a finite number")
+        if number < minimum or (above and number == minimum):
+            raise ValueError(f"must be {'>' if above else '>='} {minimum:g}")
+        return number
+
+    return convert
+
+
+def opt_int(minimum: int = 0) -> Callable[[str], int]:
+    """Spec option converter factory: an integer >= ``minimum`` (ASCII digits only)."""
+
+    def convert(value: str) -> int:
+        if not value.isascii() or not value.isdigit():
+            raise ValueError("must be a whole number")
+        number = int(value)
+        if number < minimum:
+            raise ValueError(f"must be >= {minimum}")
+        return number
+
+    return convert
+
+
+def split_spec_options(cls: type, name: str, arg: str | None) -> tuple[str | None, dict[str, Any]]:
+    """Take the options a sink class declares out of its argument's query string.
+
+    ``http://h/hook?receiver=ops&token=x`` -> (``http://h/hook?token=x``, {"receiver": "ops"})
+    for a sink that keeps unknown query parameters; otherwise an unknown one is a ValueError.
+    """
+    declared: Mapping[str, Callable[[str], Any]] = getattr(cls, "spec_options", {}) or {}
+    if not declared or arg is None or "?" not in arg:
+        return arg, {}
+    base, _, query = arg.partition("?")
+    fragment = ""
+    if "#" in query:
+        query, _, fragment = query.partition("#")
+    options: dict[str, Any] = {}
+    kept: list[str] = []
+    for piece in query.split("&"):
+        if not piece:
+            continue
+        raw_key, _, raw_value = piece.partition("=")
+        key, value = unquote_plus(raw_key), unquote_plus(raw_value)
+        if key not in declared:
+            kept.append(piece)
+            continue
+        if key in options:
+            raise ValueError(f"sink {name!r}: option {key!r} is given twice")
+        try:
+            options[key] = declared[key](value)
+        except ValueError as err:
+            raise ValueError(f"sink {name!r}: option {key}={value!r} {err}") from None
+    if kept and not getattr(cls, "spec_keeps_unknown_query", False):
+        unknown = sorted({unquote_plus(piece.partition("=")[0]) for piece in kept})
+        raise ValueError(f"sink {name!r} has no option(s) {', '.join(unknown)}; "
+                         f"options: {', '.join(sorted(declared))}")
+    rebuilt = base + ("?" + "&".join(kept) if kept else "") + ("#" + fragment if fragment else "")
+    return rebuilt, options
+
+
 def build_sink(spec: str, **options: Any) -> Sink:
-    """Build a sink from ``name[:arg]``; unknown names raise ValueError listing the known ones."""
+    """Build a sink from ``name[:arg][?option=value&...]``; unknown names raise ValueError
+    listing the known ones."""
     name, arg = parse_spec(spec)
     registry = _entry_points()
     ep = registry.get(name)
@@ -128,8 +243,13 @@ def build_sink(spec: str, **options: Any) -> Sink:
     except Exception as exc:
         raise ValueError(f"sink {name!r} cannot be loaded from {ep.value}: {exc}") from exc
     if not (isinstance(cls, type) and issubclass(cls, Sink)):
-        raise ValueError(f"sink {name!r} ({ep.value}) is not a raftctl.sinks.Sink subclass")
-    return cls(arg, **options)
+        # ValueError like every other bad spec: callers turn it into one usage error
+        raise ValueError(f"sink {name!r} ({ep.value}) is not a raftctl.sinks.Sink subclass")  # noqa: TRY004
+    arg, spec_options = split_spec_options(cls, name, arg)
+    clash = sorted(set(spec_options) & set(options))
+    if clash:
+        raise ValueError(f"sink {name!r}: option(s) {', '.join(clash)} given both in the spec and by the caller")
+    return cls(arg, **spec_options, **options)
 
 
 class SinkWorker:

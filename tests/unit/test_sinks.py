@@ -11,10 +11,23 @@ import threading
 import orjson
 import pytest
 
-from raftctl.sinks import Sink, SinkWorker, available_sinks, build_sink, parse_spec, sink_names
+from raftctl.sinks import (
+    Sink,
+    SinkWorker,
+    available_sinks,
+    build_sink,
+    parse_spec,
+    sink_names,
+)
+from raftctl.sinks.alertmodel import fingerprint, label_set_string
 from raftctl.sinks.jsonl import JsonlSink
 from raftctl.sinks.stdout import StdoutSink, format_sample_line
-from raftctl.sinks.webhook import WebhookSink, alertmanager_payload, rfc3339
+from raftctl.sinks.webhook import (
+    WebhookSink,
+    alertmanager_payload,
+    group_payload,
+    rfc3339,
+)
 
 SAMPLE = {
     "timestamp": 1_764_314_160.5, "sim_time": 12.0, "sequence": 7,
@@ -31,10 +44,11 @@ ALERT = {"name": "quorum_loss", "severity": "critical", "status": "firing",
 # ---------------------------------------------------------------- registry and specs
 
 def test_builtins_are_registered_through_entry_points():
-    assert {"stdout", "jsonl", "webhook"} <= set(sink_names())
+    assert {"stdout", "jsonl", "webhook", "alertmanager"} <= set(sink_names())
     rows = {row["name"]: row for row in available_sinks()}
     assert rows["jsonl"]["spec"] == "jsonl:PATH"
-    assert rows["webhook"]["spec"] == "webhook:URL"
+    assert rows["webhook"]["spec"] == "webhook:URL[?OPTIONS]"
+    assert rows["alertmanager"]["spec"] == "alertmanager:URL[?OPTIONS]"
     assert all(row["description"] for row in rows.values())
 
 
@@ -43,7 +57,7 @@ def test_listing_sinks_imports_no_sink_module():
         import sys
         from raftctl.sinks import available_sinks
         available_sinks()
-        loaded = [m for m in ("raftctl.sinks.webhook", "raftctl.sinks.jsonl",
+        loaded = [m for m in ("raftctl.sinks.webhook", "raftctl.sinks.jsonl", "raftctl.sinks.alertmanager",
                               "raftctl.sinks.stdout", "urllib.request") if m in sys.modules]
         print(",".join(loaded))
     """)
@@ -200,13 +214,16 @@ def test_webhook_needs_url_and_sane_options():
         build_sink("webhook")
     with pytest.raises(ValueError, match="timeout"):
         WebhookSink("http://127.0.0.1:9/", timeout=0)
-    with pytest.raises(ValueError, match="retries"):
-        WebhookSink("http://127.0.0.1:9/", retries=-1)
+    with pytest.raises(ValueError, match="max_events"):
+        WebhookSink("http://127.0.0.1:9/", max_events=0)
+    with pytest.raises(ValueError, match="group_by"):
+        WebhookSink("http://127.0.0.1:9/", group_by=())
 
 
-def test_rfc3339():
-    assert rfc3339(0.0) == "1970-01-01T00:00:00.000Z"
-    assert rfc3339(1_764_314_160.5) == "2025-11-28T07:16:00.500Z"
+def test_rfc3339_is_go_time_as_alertmanager_writes_it():
+    assert rfc3339(0.0) == "1970-01-01T00:00:00Z"
+    assert rfc3339(1_764_314_160.5) == "2025-11-28T07:16:00.5Z"
+    assert rfc3339(1_764_314_160.123456) == "2025-11-28T07:16:00.123456Z"
     assert rfc3339(None) == "0001-01-01T00:00:00Z"
 
 
@@ -215,20 +232,93 @@ def test_alertmanager_payload_shape():
     assert payload["version"] == "4"
     assert payload["status"] == "firing"
     assert payload["receiver"] == "ops"
-    assert payload["groupLabels"] == {"alertname": "quorum_loss"}
+    # the alert's own cluster label wins over the sink's default
+    assert payload["groupLabels"] == {"alertname": "quorum_loss", "cluster": "demo"}
+    assert payload["groupKey"] == '{}:{alertname="quorum_loss", cluster="demo"}'
     assert payload["commonLabels"] == {"alertname": "quorum_loss", "severity": "critical",
-                                       "cluster": "demo"}
+                                       "cluster": "demo", "instance": "dash:8080"}
     assert payload["commonAnnotations"]["summary"] == ALERT["message"]
     assert payload["externalURL"] == "http://dash:8080"
+    assert payload["truncatedAlerts"] == 0
     (alert,) = payload["alerts"]
     assert alert["status"] == "firing"
     assert alert["labels"]["alertname"] == "quorum_loss" and alert["labels"]["severity"] == "critical"
     assert alert["startsAt"] == rfc3339(ALERT["started_at"])
     assert alert["endsAt"] == "0001-01-01T00:00:00Z"
-    assert alert["fingerprint"] == ALERT["fingerprint"]
+    assert alert["fingerprint"] == fingerprint(alert["labels"])
     resolved = alertmanager_payload(dict(ALERT, status="resolved", resolved_at=1_764_314_200.0))
     assert resolved["status"] == "resolved"
     assert resolved["alerts"][0]["endsAt"] == rfc3339(1_764_314_200.0)
+
+
+def test_fingerprint_is_alertmanagers_fnv64a():
+    # values a real Alertmanager 0.25 returned in GET /api/v2/alerts for these label sets
+    # (tests/e2e/test_alertmanager_real.py checks more against a live one)
+    labels = {"alertname": "leader_election_failure", "severity": "critical", "cluster": "prod",
+              "instance": "h:8080", "shard": "1"}
+    assert fingerprint(labels) == "182ce1bb717c23f9"
+    assert fingerprint(dict(labels, shard="2")) == "1836e1bb7184787e"
+    assert fingerprint({}) == "cbf29ce484222325"  # FNV-64a offset basis: model.emptyLabelSignature
+    assert fingerprint({"a": "bc"}) != fingerprint({"ab": "c"})  # the 0xff separator matters
+
+
+def test_label_set_string_quotes_like_go():
+    assert label_set_string({"cluster": "prod", "alertname": "x"}) == '{alertname="x", cluster="prod"}'
+    assert label_set_string({"a": 'say "hi"\\n'}) == '{a="say \\"hi\\"\\\\n"}'
+    assert label_set_string({}) == "{}"
+
+
+def _member(alertname, status="firing", **labels):
+    full = {"alertname": alertname, **labels}
+    return {"status": status, "labels": full, "annotations": {"summary": alertname},
+            "startsAt": "2025-01-01T00:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://d/", "fingerprint": fingerprint(full)}
+
+
+def test_group_payload_status_common_labels_and_order():
+    members = [_member("lef", "resolved", instance="b", shard="2"), _member("lef", instance="a", shard="1"),
+               _member("lef", instance="a", shard="0")]
+    payload = group_payload(members, {"alertname": "lef"}, receiver="ops", external_url="http://d")
+    assert payload["status"] == "firing"  # one member still fires
+    assert [a["labels"]["shard"] for a in payload["alerts"]] == ["0", "1", "2"]  # instance, then labels
+    assert payload["commonLabels"] == {"alertname": "lef"}
+    everyone_resolved = group_payload([dict(m, status="resolved") for m in members], {"alertname": "lef"},
+                                      receiver="ops", external_url="http://d", max_alerts=2)
+    assert everyone_resolved["status"] == "resolved"
+    assert len(everyone_resolved["alerts"]) == 2 and everyone_resolved["truncatedAlerts"] == 1
+
+
+def test_spec_options_are_parsed_and_unknown_query_stays_in_the_url(tmp_path):
+    sink = build_sink(f"webhook:http://127.0.0.1:9/hook?token=a%20b&receiver=ops&group_by=alertname,shard"
+                      f"&cluster=prod&spool={tmp_path}&backoff=0.1")
+    assert sink.url == "http://127.0.0.1:9/hook?token=a%20b"
+    assert (sink.receiver, sink.group_by, sink.cluster, sink.backoff) == ("ops", ("alertname", "shard"), "prod", 0.1)
+    for bad, message in (("?timeout=abc", "not a number"), ("?timeout=0", "> 0"), ("?max_events=1.5", "whole"),
+                         ("?receiver=a&receiver=b", "twice"), ("?group_by=a,,b", "comma-separated"),
+                         ("?max_age=inf", "finite")):
+        with pytest.raises(ValueError, match=message):
+            build_sink(f"webhook:http://127.0.0.1:9/hook{bad}")
+    with pytest.raises(ValueError, match="no option"):
+        build_sink("alertmanager:http://127.0.0.1:9093?clustr=prod")
+    am = build_sink("alertmanager:http://127.0.0.1:9093/?cluster=prod&instance=ex-a:8080&generator_url=http://g/")
+    assert (am.endpoint, am.cluster, am.identity()) == ("http://127.0.0.1:9093/api/v2/alerts", "prod",
+                                                      ("ex-a:8080", "http://g/"))
+
+
+def test_secret_is_not_a_spec_option():
+    # a secret on a command line is visible in ps; the environment is the way
+    sink = build_sink("webhook:http://127.0.0.1:9/hook?secret=hunter2")
+    assert sink.secret is None and "secret=hunter2" in sink.url
+
+
+def test_webhook_identity_comes_from_the_dashboard_url():
+    sink = WebhookSink("http://127.0.0.1:9/", persist=False)
+    sink.set_dashboard_url("http://user:pw@exchange-a:8080/")
+    instance, external, generator = sink.identity()
+    # credentials in the dashboard URL never reach a receiver
+    assert (instance, external, generator) == ("exchange-a:8080", "http://exchange-a:8080",
+                                               "http://exchange-a:8080/")
+    assert "pw" not in repr(WebhookSink("http://u:secretpw@127.0.0.1:9/x?token=t", persist=False))
 
 
 def test_webhook_secret_from_environment(monkeypatch):
@@ -237,18 +327,23 @@ def test_webhook_secret_from_environment(monkeypatch):
     assert WebhookSink("http://127.0.0.1:9/", secret="other").secret == "other"
 
 
-def test_webhook_gives_up_after_bounded_retries_on_dead_port():
-    # connecting to a port nobody listens on fails at once: retries, then one failure
+def test_webhook_to_a_dead_port_keeps_the_event_spooled(tmp_path):
     import socket
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    sink = WebhookSink(f"http://127.0.0.1:{port}/hook", retries=2, backoff=0.001, timeout=0.5)
+    sink = WebhookSink(f"http://127.0.0.1:{port}/hook", backoff=0.01, max_backoff=0.02, timeout=0.5,
+                       spool=str(tmp_path), drain=0.2)
     sink.open()
     sink.emit_alert(ALERT)
-    assert (sink.sent, sink.failed, sink.attempts_failed) == (0, 1, 3)
-    assert sink.last_error
+    assert not sink.wait_delivered(0.3)
+    sink.close()
+    stats = sink.stats()
+    assert (stats["delivered"], stats["pending"], stats["expired"]) == (0, 1, 0)
+    assert stats["attempts_failed"] >= 2 and sink.last_error
+    assert sink.outcome(ALERT) == "pending"
+    assert list(tmp_path.glob("webhook-spool-*.jsonl")), "the undelivered event is on disk"
 
 
 # ---------------------------------------------------------------- worker

@@ -1,0 +1,301 @@
+"""``alertmanager:URL`` sink: alerts pushed to Alertmanager's API v2 the way Prometheus pushes them.
+
+Every firing alert is POSTed to ``URL/api/v2/alerts`` on each sample while it fires (or every
+``resend`` seconds), with ``endsAt`` four intervals ahead, so Alertmanager resolves it by itself
+if raftctl goes away. A resolved alert is sent with its real ``endsAt`` until Alertmanager has
+taken it. A failed push backs off (capped) and the next one carries the whole current state, so
+an Alertmanager that was down catches up; an alert event the queue dropped is made good from
+the next sample's list of active alerts.
+
+Labels: ``alertname``, ``severity``, ``cluster`` (option, default "raftctl"), ``instance``
+(option, default the dashboard's ``host:port``) and the alert's own (``shard``). Annotations:
+``summary`` and ``description``. ``generatorURL`` is the dashboard: the ``generator_url`` option,
+else the URL the host program tells the sink (``raftctl serve`` after it binds, ``raftctl
+alerts`` from ``--url``), else ``$RAFTCTL_URL``, else ``http://<this host's FQDN>:8080/``.
+
+Spec: ``alertmanager:http://127.0.0.1:9093?cluster=prod&instance=exchange-a:8080``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import orjson
+
+from raftctl.sinks.alertmodel import (
+    alert_annotations,
+    alert_labels,
+    default_instance,
+    fingerprint,
+    go_time,
+    idempotency_key,
+    without_userinfo,
+)
+from raftctl.sinks.base import Sink, opt_float, opt_str
+
+__all__ = ["AlertmanagerSink"]
+
+log = logging.getLogger(__name__)
+
+
+class AlertmanagerSink(Sink):
+    """Push alerts to an Alertmanager (API v2) as Prometheus does."""
+
+    name = "alertmanager"
+    spec_syntax = "alertmanager:URL[?OPTIONS]"
+    description = "push alerts to Alertmanager's API v2 as Prometheus does, re-sent while firing"
+    accepts_samples = True  # every sample re-sends what fires
+    spec_options: ClassVar[Mapping[str, Callable[[str], Any]]] = {
+        "cluster": opt_str, "instance": opt_str, "generator_url": opt_str,
+        "timeout": opt_float(0.0, above=True), "resend": opt_float(0.0),
+        "backoff": opt_float(0.0, above=True), "max_backoff": opt_float(0.0, above=True),
+        "max_age": opt_float(0.0, above=True),
+    }
+
+    def __init__(self, arg: str | None = None, cluster: str = "raftctl", instance: str | None = None,
+                 generator_url: str | None = None, timeout: float = 5.0, resend: float = 0.0,
+                 backoff: float = 1.0, max_backoff: float = 30.0, max_age: float = 86_400.0,
+                 **options: Any) -> None:
+        super().__init__(arg, **options)
+        if not arg:
+            raise ValueError("alertmanager sink needs Alertmanager's URL: alertmanager:http://HOST:9093")
+        parts = urlsplit(arg)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"alertmanager sink URL must be http:// or https:// with a host, got {arg!r}")
+        try:
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError as exc:
+            raise ValueError(f"alertmanager sink URL has a bad port: {arg!r}") from exc
+        if parts.query or parts.fragment:
+            raise ValueError("alertmanager sink URL takes no query of its own; options: "
+                             + ", ".join(sorted(self.spec_options)))
+        for label, value in (("timeout", timeout), ("backoff", backoff), ("max_backoff", max_backoff),
+                             ("max_age", max_age), ("resend", resend)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                raise ValueError(f"alertmanager sink {label} must be a number >= 0, got {value!r}")
+        if timeout <= 0:
+            raise ValueError(f"alertmanager sink timeout must be > 0, got {timeout!r}")
+        if not isinstance(cluster, str) or not cluster:
+            raise ValueError("alertmanager sink cluster must be a non-empty name")
+        path = parts.path.rstrip("/")
+        self.base_url = f"{parts.scheme}://{parts.netloc}{path}"
+        self.endpoint = self.base_url + "/api/v2/alerts"
+        self.cluster = cluster
+        self.timeout = float(timeout)
+        self.resend = float(resend)
+        self.backoff = float(backoff)
+        self.max_backoff = max(float(max_backoff), self.backoff)
+        self.max_age = float(max_age)
+        self._instance_option = instance
+        self._generator_option = generator_url
+        self._identity: tuple[str, str] | None = None
+        self._loopback = _is_loopback(parts.hostname)
+        self._opener: Any = None
+        self._lock = threading.Lock()
+        self._firing: dict[str, dict[str, Any]] = {}    # fingerprint -> alert as pushed
+        self._resolved: dict[str, dict[str, Any]] = {}  # fingerprint -> resolved, not yet taken
+        self._unacked: set[str] = set()                  # event keys no successful push carried yet
+        self._interval = 1.0
+        self._next_try = 0.0
+        self._failures = 0
+        self._last_push = 0.0
+        self.pushes = 0
+        self.push_failures = 0
+        self.delivered = 0
+        self.expired = 0
+        self.reconciled = 0
+        self.last_error: str | None = None
+
+    # ------------------------------------------------------------------ identity
+
+    def identity(self) -> tuple[str, str]:
+        """(instance, generatorURL), fixed the first time an alert needs them."""
+        if self._identity is None:
+            from raftctl.sinks.webhook import dashboard_url_fallback
+
+            dashboard = without_userinfo(self.dashboard_url or dashboard_url_fallback())
+            generator = self._generator_option or dashboard.rstrip("/") + "/"
+            self._identity = (self._instance_option or default_instance(dashboard), generator)
+        return self._identity
+
+    def _member(self, alert: dict) -> dict[str, Any]:
+        instance, generator = self.identity()
+        labels = alert_labels(alert, self.cluster, instance)
+        return {"labels": labels, "annotations": alert_annotations(alert), "generatorURL": generator,
+                "startsAt": go_time(alert.get("started_at")), "_started": alert.get("started_at"),
+                "_resolved": alert.get("resolved_at"), "_fp": fingerprint(labels)}
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def open(self) -> None:
+        import urllib.request
+
+        handlers = [urllib.request.ProxyHandler({})] if self._loopback else []
+        self._opener = urllib.request.build_opener(*handlers)
+
+    def close(self) -> None:
+        # hand over resolutions Alertmanager has not taken yet; firing ones expire there by
+        # themselves at their endsAt, as when a Prometheus goes away
+        with self._lock:
+            if self._resolved:
+                self._next_try = 0.0
+                self._push_locked()
+
+    # ------------------------------------------------------------------ events
+
+    def emit_alert(self, alert: dict) -> None:
+        with self._lock:
+            self._apply(alert)
+            self._push_locked()
+
+    def emit_sample(self, sample: dict) -> None:
+        with self._lock:
+            interval = (sample.get("collector") or {}).get("collection_interval")
+            if isinstance(interval, (int, float)) and not isinstance(interval, bool) and interval > 0:
+                self._interval = float(interval)
+            self._reconcile(sample)
+            if not self._firing and not self._resolved:
+                return
+            due = self.resend <= 0 or time.monotonic() - self._last_push >= self.resend
+            if due:
+                self._push_locked()
+
+    def _apply(self, alert: dict) -> None:
+        member = self._member(alert)
+        fp = member["_fp"]
+        if alert.get("status") == "resolved":
+            self._firing.pop(fp, None)
+            self._resolved[fp] = member
+            self._unacked.add(idempotency_key(fp, member["startsAt"], "resolved"))
+        else:
+            self._resolved.pop(fp, None)
+            self._firing[fp] = member
+            self._unacked.add(idempotency_key(fp, member["startsAt"], "firing"))
+
+    def _reconcile(self, sample: dict) -> None:
+        """Make good events a full queue dropped: the sample lists what fires now."""
+        active = [a for a in sample.get("alerts") or () if isinstance(a, dict) and a.get("status") == "firing"]
+        seen = set()
+        for alert in active:
+            member = self._member(alert)
+            seen.add(member["_fp"])
+            known = self._firing.get(member["_fp"])
+            if known is None or known["startsAt"] != member["startsAt"]:
+                self.reconciled += 1
+                self._apply(alert)
+        when = sample.get("timestamp")
+        for fp in [fp for fp in self._firing if fp not in seen]:
+            member = self._firing.pop(fp)
+            member["_resolved"] = when if isinstance(when, (int, float)) else time.time()
+            self._resolved[fp] = member
+            self._unacked.add(idempotency_key(fp, member["startsAt"], "resolved"))
+            self.reconciled += 1
+
+    # ------------------------------------------------------------------ delivery
+
+    def _body(self, now: float) -> tuple[bytes, set[str]]:
+        valid_until = go_time(now + 4 * max(self._interval, self.resend))
+        out, keys = [], set()
+        for fp, member in self._firing.items():
+            out.append({"labels": member["labels"], "annotations": member["annotations"],
+                        "startsAt": member["startsAt"], "endsAt": valid_until,
+                        "generatorURL": member["generatorURL"]})
+            keys.add(idempotency_key(fp, member["startsAt"], "firing"))
+        for fp, member in self._resolved.items():
+            out.append({"labels": member["labels"], "annotations": member["annotations"],
+                        "startsAt": member["startsAt"], "endsAt": go_time(member["_resolved"]),
+                        "generatorURL": member["generatorURL"]})
+            keys.add(idempotency_key(fp, member["startsAt"], "resolved"))
+        return orjson.dumps(out), keys
+
+    def _push_locked(self) -> None:
+        now_mono = time.monotonic()
+        if now_mono < self._next_try:
+            return  # backing off; the next push after it carries everything
+        if not self._firing and not self._resolved:
+            return
+        self._expire(time.time())
+        body, keys = self._body(time.time())
+        error = self._post(body)
+        self._last_push = now_mono
+        if error is None:
+            self.pushes += 1
+            self._failures = 0
+            self._next_try = 0.0
+            taken = keys & self._unacked
+            self.delivered += len(taken)
+            self._unacked -= taken
+            self._resolved.clear()
+            return
+        self.push_failures += 1
+        self._failures += 1
+        self.last_error = error
+        delay = min(self.max_backoff, self.backoff * 2 ** (self._failures - 1))
+        self._next_try = now_mono + delay
+        if self._failures == 1 or self._failures % 10 == 0:
+            log.warning("alertmanager %s: push failed (%s); retrying in %.1f s", self.base_url, error, delay)
+
+    def _expire(self, now: float) -> None:
+        for fp in [fp for fp, m in self._resolved.items()
+                   if isinstance(m["_resolved"], (int, float)) and now - m["_resolved"] > self.max_age]:
+            member = self._resolved.pop(fp)
+            self._unacked.discard(idempotency_key(fp, member["startsAt"], "resolved"))
+            self.expired += 1
+            log.warning("alertmanager %s: resolution of %s older than %.0f s dropped undelivered",
+                        self.base_url, member["labels"].get("alertname"), self.max_age)
+
+    def _post(self, body: bytes) -> str | None:
+        import urllib.error
+        import urllib.request
+
+        if self._opener is None:
+            self.open()
+        request = urllib.request.Request(self.endpoint, data=body, method="POST",
+                                         headers={"Content-Type": "application/json",
+                                                  "User-Agent": "raftctl-alertmanager/1"})
+        try:
+            with self._opener.open(request, timeout=self.timeout) as response:
+                response.read()
+            return None
+        except urllib.error.HTTPError as exc:
+            detail = ""
+            try:
+                detail = exc.read(300).decode("utf-8", "replace").strip()
+            except OSError:
+                detail = ""
+            return f"HTTP {exc.code}" + (f": {detail}" if detail else "")
+        except urllib.error.URLError as exc:
+            return str(getattr(exc, "reason", exc))
+        except OSError as exc:
+            return str(exc) or type(exc).__name__
+
+    # ------------------------------------------------------------------ figures
+
+    @property
+    def failed(self) -> int:
+        return self.expired
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return {"url": self.base_url, "delivered": self.delivered, "pending": len(self._unacked),
+                    "expired": self.expired, "failed": self.expired, "firing": len(self._firing),
+                    "resolved_unsent": len(self._resolved), "pushes": self.pushes,
+                    "push_failures": self.push_failures, "last_error": self.last_error}
+
+    def __repr__(self) -> str:
+        return f"AlertmanagerSink({self.base_url!r})"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
