@@ -7,18 +7,11 @@ import random
 
 import pytest
 
-from raftctl.commands._common import BadAnswer, check_summary, normalize_url
+from raftctl.commands._common import check_summary, normalize_url, BadAnswer
 from raftctl.commands.alerts import evaluate, plan_events
 from raftctl.commands.demo_run import latency_summary, pair_alerts
-from raftctl.commands.faults import (
-    default_fail_at,
-    describe_step,
-    fault_entry,
-    parse_fail_at,
-    scenario_lineup,
-    schedule,
-    tick_at,
-)
+from raftctl.commands.faults import (default_fail_at, describe_step, fault_entry, parse_fail_at, scenario_lineup,
+                                     schedule, tick_at)
 from raftctl.commands.render import plain_line, sparkline
 
 
