@@ -4,8 +4,8 @@ DemoRun drives everything from one thread on the simulated clock: the cluster ad
 at a time, the collector samples every interval of simulated time (scheduled inside the
 simulation, so samples land at exact instants), and faults start and heal at tick boundaries.
 The faults are scenarios from raftctl/core/scenarios.py played by a ScenarioLoop on the tick
-clock (tick k is at k * tick_s). Real-time mode only adds sleeps between ticks; the same seed
-gives the same run either way.
+clock (tick k is at k * tick_s). Real-time mode paces the same steps against the wall clock with
+the one pacer (raftctl/runtime/pacer.py); the same seed gives the same run either way.
 """
 
 from __future__ import annotations
@@ -95,18 +95,21 @@ class DemoRun:
         """Run every tick, then heal, converge and return the report."""
         self._view = view
         self.wall_started = time.monotonic()
+        from raftctl.runtime.pacer import Pacer
+
+        pacer = None if self.fast else Pacer(self.cluster, speed=1.0)
+        base = self.cluster.now
         with view.live():
             # the first sample shows the healthy cluster before anything happens
             self._collect(self.cluster)
             for tick in range(1, self.ticks + 1):
                 self.tick = tick
                 self._apply_faults(tick)
-                self.cluster.run_for(self.tick_s)
+                if pacer is None:
+                    self.cluster.run_for(self.tick_s)
+                else:
+                    pacer.advance_to(base + tick * self.tick_s)
                 view.on_tick(tick)
-                if not self.fast:
-                    delay = self.wall_started + tick * self.tick_s - time.monotonic()
-                    if delay > 0:
-                        time.sleep(delay)  # pacing to real time, not waiting for a condition
             self._settle()
             view.on_tick(self.ticks)  # the last frame shows the converged cluster
         return self.report()

@@ -159,24 +159,31 @@ class Server:
             signal.signal(signal.SIGHUP, on_term)
 
     def run(self) -> None:
-        """Advance the cluster in real time, applying chaos, until SIGTERM/SIGINT."""
-        import time
+        """Advance the cluster in real time, applying chaos, until SIGTERM/SIGINT.
+
+        The one pacer (raftctl/runtime/pacer.py) advances the simulation in short slices against
+        the wall clock, so samples (scheduled every interval inside the simulation) come evenly
+        spaced in wall time; chaos steps are applied at tick boundaries.
+        """
+        from raftctl.runtime.pacer import Pacer
 
         self._install_signals()
-        started = time.monotonic() - self.tick * TICK_SECONDS
+        pacer = Pacer(self.cluster, speed=1.0)
+        base = self.cluster.now - self.tick * TICK_SECONDS
         try:
             while not self.stop_event.is_set():
-                self.step()
-                delay = started + self.tick * TICK_SECONDS - time.monotonic()
-                if delay < -5.0:
-                    started -= delay  # fell far behind (suspended laptop): do not try to catch up
-                elif delay > 0:
-                    self.stop_event.wait(delay)
+                self._chaos_step()
+                if not pacer.advance_to(base + self.tick * TICK_SECONDS, stop=self.stop_event):
+                    break
         except KeyboardInterrupt:
             pass  # Ctrl-C is the normal way to stop a server
 
     def step(self) -> None:
-        """One tick: the chaos steps due at its start, then TICK_SECONDS of simulated time."""
+        """One tick as fast as possible: the chaos steps due at its start, then TICK_SECONDS."""
+        self._chaos_step()
+        self.cluster.run_for(TICK_SECONDS)
+
+    def _chaos_step(self) -> None:
         self.tick += 1
         if self.chaos_loop is not None:
             from raftctl.commands.faults import describe_step
@@ -185,7 +192,6 @@ class Server:
                 text = describe_step(record, f"chaos [{record.fault.scenario if record.fault else '?'}]")
                 if text:
                     _say(text)
-        self.cluster.run_for(TICK_SECONDS)
 
     def close(self) -> None:
         if self.dashboard is not None:

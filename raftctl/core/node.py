@@ -146,6 +146,8 @@ class NodeHost:
         self.config = config or RaftConfig()
         self.snapshot_threshold = snapshot_threshold
         self.store: LogStore = store or MemoryLogStore()
+        # the simulator's memory store has nothing to write: skip the call on the hot path
+        self._persist = None if isinstance(self.store, MemoryLogStore) else self.store.persist
         self.waiting: Container[tuple[int, str, int]] = waiting if waiting is not None else frozenset()
         self.observer: NodeObserver | None = None
         self.replicas = [Replica(self, g) for g in range(shards)]
@@ -189,7 +191,10 @@ class NodeHost:
     def step(self, msg: Message, now_ms: float) -> int:
         """Handle one Raft message; returns entries applied."""
         rep = self.replicas[msg.group]
-        rep.live_raft.step(msg, now_ms)
+        raft = rep.raft
+        if raft is None:
+            raise RuntimeError(f"{self.node_id} is down")
+        raft.step(msg, now_ms)
         return self.process(rep)
 
     def propose(self, shard: int, entry: tuple[str, int, Any, str]) -> int | None:
@@ -204,13 +209,13 @@ class NodeHost:
         if raft is None:
             return None
         key = (entry[0], entry[1])
-        known = rep.in_flight.get(key) if raft.state == LEADER else None
-        if known is not None:
+        in_flight = rep.in_flight
+        if key in in_flight and raft.state == LEADER:
             rep.proposals_deduplicated += 1
-            return known
+            return in_flight[key]
         index = raft.propose(entry)
         if index is not None:
-            rep.in_flight[key] = index
+            in_flight[key] = index
         return index
 
     def flush(self, shard: int) -> None:
@@ -252,8 +257,9 @@ class NodeHost:
         rd = raft.ready()
         applied = 0
         if rd is not None:
-            if rd.hard_state is not None or rd.entries or rd.snapshot is not None:
-                self.store.persist(rep.group, rd)
+            persist = self._persist
+            if persist is not None and (rd.hard_state is not None or rd.entries or rd.snapshot is not None):
+                persist(rep.group, rd)
             if rd.messages:
                 outgoing = self.outgoing
                 for msg in rd.messages:

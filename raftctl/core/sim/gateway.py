@@ -102,6 +102,7 @@ class ClientGateway:
         self.retry_after_ms = retry_after_s * 1000.0
         # its own stream, so retry jitter never shifts the network's random draws
         self.rng = random.Random(seed * 2_654_435_761 + 97)
+        self.random = self.rng.random
         self.client_seq: dict[tuple[str, int], int] = {}
         self.outstanding: dict[tuple[int, str, int], OrderTicket] = {}
         # orders waiting for their shard to have a leader with room, oldest first, per shard
@@ -168,7 +169,10 @@ class ClientGateway:
         if ticket.attempts > 1:
             sim.counters["orders_retried"] += 1
         ticket.last_sent = now_ms
-        ticket.retry_at = now_ms + self.retry_timeout_ms(ticket.attempts)
+        if ticket.attempts == 1:
+            ticket.retry_at = now_ms + self.retry_after_ms * (0.75 + 0.5 * self.random())
+        else:
+            ticket.retry_at = now_ms + self.retry_timeout_ms(ticket.attempts)
         if not leader.flush_pending:
             leader.flush_pending = True
             sim.schedule_flush(leader)
