@@ -180,7 +180,7 @@ def _cluster_families(family: _Builder, doc: Mapping[str, Any]) -> None:
         perf.get("total_orders"))
     family("raftctl_trades_executed", "counter", "Trades executed by the matching engine since start").add(
         perf.get("total_trades"))
-    _latency_histogram(family, perf.get("latency_histogram"))
+    _latency_histogram(family, doc.get("latency_histogram") or perf.get("latency_histogram"))
     family("raftctl_committed_orders_per_second", "gauge",
            "Orders committed per second over the last collection interval; "
            "prefer rate(raftctl_consensus_latency_seconds_count[1m])").add(perf.get("throughput_ops"))
