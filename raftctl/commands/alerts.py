@@ -243,10 +243,10 @@ def _listed(items: list[str], keep: int) -> str:
     return ", ".join(items[:keep]) + f" +{len(items) - keep} more"
 
 
-def _compose(head: str, reasons: list[str], names: list[str], nodes_text: str) -> str:
-    """The longest variant of the text line that fits in MAX_TEXT, dropping detail in the
-    order least useful first: the node counts, then alert names, then reasons."""
-    variants = []
+def _compose(head: str, reasons: list[str], names: list[str], nodes_text: str, firing_count: int) -> str:
+    """The most telling variant of the text line that fits in MAX_TEXT: at least one reason
+    and one alert name if possible, then as many of both as fit, then the node counts."""
+    best: tuple[tuple[int, int, int, bool], str] | None = None
     for keep_reasons in range(len(reasons), -1, -1):
         for keep_names in range(len(names), -1, -1):
             for with_nodes in (True, False):
@@ -259,14 +259,17 @@ def _compose(head: str, reasons: list[str], names: list[str], nodes_text: str) -
                     text += ("; " if reasons else ", ") + nodes_text
                 if names and keep_names:
                     text += "; firing: " + _listed(names, keep_names)
-                elif names:
-                    text += f"; {len(names)} alerts firing"
-                elif not reasons:
-                    text += "; no alerts firing" if with_nodes else ""
-                variants.append(text)
-                if len(text) <= MAX_TEXT:
-                    return text
-    return _fit(variants[-1] if variants else head)
+                elif firing_count:
+                    text += f"; {firing_count} alerts firing"
+                elif not reasons and with_nodes:
+                    text += "; no alerts firing"
+                if len(text) > MAX_TEXT:
+                    continue
+                score = (bool(keep_reasons) + bool(keep_names), min(keep_reasons, 2) + min(keep_names, 2),
+                         keep_reasons + keep_names, with_nodes)
+                if best is None or score > best[0]:
+                    best = (score, text)
+    return best[1] if best is not None else _fit(head)
 
 
 def _threshold_code(value: Any, pair: tuple[NagiosRange | None, NagiosRange | None]) -> tuple[int, str]:
@@ -340,8 +343,10 @@ def evaluate(summary: dict[str, Any],
     nodes_text = (f"{cluster.get('healthy_nodes', '?')}/{size if size is not None else '?'} "
                   f"nodes healthy, leader {leader}")
     status = STATUS_NAMES[code]
-    names = [alert_title(a) for a in firing]
-    detail = _compose(f"RAFTCTL {status} - {health}", reasons, names, nodes_text)
+    # cluster_unhealthy says what the UNHEALTHY in the header says; the room goes to the others
+    names = [alert_title(a) for a in firing
+             if not (health == "UNHEALTHY" and a.get("name") == "cluster_unhealthy" and len(firing) > 1)]
+    detail = _compose(f"RAFTCTL {status} - {health}", reasons, names, nodes_text, len(firing))
     return {
         "status": status,
         "exit_code": code,

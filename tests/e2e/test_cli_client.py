@@ -148,7 +148,8 @@ def run(*args: str, env: dict | None = None, timeout: float = 30) -> subprocess.
     full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "120"}
     full_env.pop("RAFTCTL_URL", None)
     full_env.update(env or {})
-    proc = subprocess.run([*RAFTCTL, *args], capture_output=True, text=True, timeout=timeout, env=full_env)
+    proc = subprocess.run([*RAFTCTL, *args], capture_output=True, text=True, timeout=timeout, env=full_env,
+                          check=False)
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc
 
@@ -313,5 +314,108 @@ def test_alerts_webhook_down_retries_next_run(stub, tmp_path: Path):
         receiver.close()
 
 
-def test_alerts_unknown_sink_is_usage_error(stub):
-    assert_one_line_error(run("alerts", "--url", stub.url, "--sink", "carrier-pigeon"), 2, "unknown sink", "webhook")
+def test_alerts_usage_errors_are_unknown_not_critical(stub):
+    # Nagios reads exit 2 as CRITICAL; a plugin's usage error is UNKNOWN (3), with a line on stdout
+    for args, fragment in ((("--sink", "carrier-pigeon"), "unknown sink"), (("--bogus",), "--bogus"),
+                           (("-w", "abc"), "not a Nagios range"), (("-t", "nan"), "not a number"),
+                           (("--critical-latency", "20:10"), "start is above its end")):
+        proc = run("alerts", "--url", stub.url, *args)
+        assert_one_line_error(proc, 3, fragment)
+        assert proc.stdout.startswith("RAFTCTL UNKNOWN - usage:") and len(proc.stdout.strip()) < 80, proc.stdout
+    proc = run("alerts", "--url", "notaurl")
+    assert_one_line_error(proc, 3, "--url")
+    # other commands keep the usual usage exit code
+    assert_one_line_error(run("summary", "--bogus"), 2, "--bogus")
+
+
+def test_alerts_version():
+    from raftctl import __version__
+
+    for flag in ("-V", "--version"):
+        proc = run("alerts", flag)
+        assert proc.returncode == 0 and proc.stdout.strip() == f"raftctl alerts {__version__}"
+
+
+def test_alerts_thresholds_in_verdict_and_perfdata(stub):
+    proc = run("alerts", "--url", stub.url, "-w", "5:", "-c", "3:", "--warning-latency", "10",
+               "--critical-latency", "100")
+    text, _, perf = proc.stdout.strip().partition(" | ")
+    # 12.5 ms is above the warning range 0..10: WARNING, and the line says why
+    assert proc.returncode == 1 and text.startswith("RAFTCTL WARNING - HEALTHY: latency 12.5 ms outside 10"), text
+    assert len(text) < 80
+    assert "healthy_nodes=5;5:;3:;0;5" in perf.split() and "avg_latency_ms=12.5ms;10;100;0;" in perf.split()
+    stub.summary = make_summary("DEGRADED")
+    proc = run("alerts", "--url", stub.url, "-w", "@4:4", "-c", "@~:2")  # warn at exactly 4, crit at <= 2
+    assert proc.returncode == 1 and "node1 down" in proc.stdout.partition(" | ")[0], proc.stdout
+    proc = run("alerts", "--url", stub.url, "-c", "~:2")  # crit above 2: 4 healthy nodes is CRITICAL
+    assert proc.returncode == 2, proc.stdout
+    stub.summary = make_summary("UNHEALTHY")
+    proc = run("alerts", "--url", stub.url, "-w", "5:", "-c", "3:", "--json")
+    doc = json.loads(proc.stdout)
+    assert proc.returncode == 2 and "healthy nodes 2 outside 3:" in doc["reasons"], doc
+    assert doc["thresholds"]["healthy_nodes"] == {"warning": "5:", "critical": "3:"}
+
+
+def test_alerts_null_latency_is_unknown_in_perfdata(stub):
+    stub.summary = make_summary("HEALTHY")
+    stub.summary["performance"].update(avg_latency_ms=None, p50_latency_ms=None, p99_latency_ms=None)
+    proc = run("alerts", "--url", stub.url, "--warning-latency", "10")
+    assert proc.returncode == 0, proc.stdout
+    perf = proc.stdout.partition(" | ")[2].split()
+    assert "avg_latency_ms=U;10;;0;" in perf, perf
+    assert not any(p.startswith("avg_latency_ms=0") for p in perf)
+
+
+def test_alerts_timeout_is_unknown_in_time():
+    import time
+
+    with socket.socket() as silent:  # accepts connections (backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        started = time.monotonic()
+        proc = run("alerts", "--url", f"http://127.0.0.1:{silent.getsockname()[1]}", "-t", "1")
+        elapsed = time.monotonic() - started
+    assert proc.returncode == 3 and proc.stdout.startswith("RAFTCTL UNKNOWN"), proc.stdout
+    assert elapsed < 8, elapsed  # interpreter start-up plus the 1 s budget
+
+
+def test_alerts_text_explains_a_warning_in_under_80_chars(stub):
+    stub.summary = make_summary("DEGRADED", [alert("low_healthy_nodes", "warning"), alert("high_latency", "warning")])
+    proc = run("alerts", "--url", stub.url)
+    text = proc.stdout.partition(" | ")[0]
+    assert proc.returncode == 1 and text.startswith("RAFTCTL WARNING - DEGRADED: node1 down"), text
+    assert len(text) < 80
+
+
+def _shard_alert(shard: str, status: str = "firing", resolved: float | None = None) -> dict:
+    return {"name": "leader_election_failure", "severity": "critical", "status": status,
+            "fingerprint": f"fp-lef-{shard}", "labels": {"shard": shard}, "message": f"shard {shard}: no leader",
+            "started_at": 100.0, "resolved_at": resolved}
+
+
+def test_alerts_webhook_sends_whole_groups_like_alertmanager(stub, tmp_path: Path):
+    # issue 14: shard 1 resolving while shard 2 still fires must not post status=resolved
+    receiver = Receiver()
+    state = tmp_path / "state.json"
+    args = ("alerts", "--url", stub.url, "--sink", f"webhook:{receiver.url}?receiver=ops&cluster=prod",
+            "--state-file", str(state))
+    try:
+        stub.summary = make_summary("UNHEALTHY", [_shard_alert("1"), _shard_alert("2")])
+        assert run(*args).returncode == 2
+        assert len(receiver.bodies) == 2  # one post per group change
+        last = receiver.bodies[-1]
+        assert last["status"] == "firing" and len(last["alerts"]) == 2 and last["receiver"] == "ops"
+        assert last["groupKey"] == '{}:{alertname="leader_election_failure", cluster="prod"}'
+        assert last["externalURL"] == stub.url and last["alerts"][0]["generatorURL"] == stub.url + "/"
+        assert last["commonLabels"]["instance"] == stub.url.split("//")[1]
+        stub.summary = make_summary("UNHEALTHY", [_shard_alert("2")])
+        stub.resolved = [_shard_alert("1", "resolved", resolved=150.0)]
+        assert run(*args).returncode == 2
+        assert len(receiver.bodies) == 3
+        post = receiver.bodies[-1]
+        assert post["status"] == "firing", post
+        assert sorted((a["labels"]["shard"], a["status"]) for a in post["alerts"]) == [("1", "resolved"), ("2", "firing")]
+        keys = [b["idempotencyKey"] for b in receiver.bodies]
+        assert len(set(keys)) == 3
+    finally:
+        receiver.close()

@@ -1,0 +1,94 @@
+"""`raftctl alerts` as a Nagios plugin: the range syntax, thresholds, perfdata and the text line."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from raftctl.commands.alerts import MAX_TEXT, evaluate, health_reason_text, parse_range
+
+
+def summary(health="HEALTHY", healthy=5, latency=4.5, reasons=(), alerts=(), leader="node1"):
+    return {"cluster": {"cluster_size": 5, "healthy_nodes": healthy, "leader_node": leader,
+                        "health_status": health, "health_reasons": list(reasons), "current_term": 2},
+            "performance": {"avg_latency_ms": latency, "throughput_ops": 10.0},
+            "nodes": {}, "alerts": list(alerts)}
+
+
+# The table of the Nagios plugin guidelines ("Threshold and ranges"): generate an alert if x ...
+@pytest.mark.parametrize("spec, alerting, quiet", [
+    ("10", [-1, 10.5, 11], [0, 5, 10]),               # < 0 or > 10
+    ("10:", [9.9, -3], [10, 11, 1e9]),                 # < 10
+    ("~:10", [10.1, 11], [10, -1e9, 0]),               # > 10
+    ("10:20", [9, 21], [10, 15, 20]),                  # < 10 or > 20
+    ("@10:20", [10, 15, 20], [9.9, 20.1]),             # >= 10 and <= 20
+    ("@~:2", [2, 0, -5], [2.1, 5]),                    # <= 2
+])
+def test_range_semantics_follow_the_plugin_guidelines(spec, alerting, quiet):
+    parsed = parse_range(spec)
+    assert all(parsed.alerts(x) for x in alerting), spec
+    assert not any(parsed.alerts(x) for x in quiet), spec
+
+
+@pytest.mark.parametrize("bad", ["", "abc", "10:5", "@", "1:2:3", "nan", "inf", "~", "10:x"])
+def test_bad_ranges_are_refused(bad):
+    with pytest.raises(ValueError):
+        parse_range(bad)
+
+
+def test_range_bounds():
+    assert parse_range("10:").end == math.inf and parse_range("~:10").start == -math.inf
+
+
+def test_thresholds_raise_the_verdict_and_land_in_perfdata():
+    limits = {"healthy_nodes": (parse_range("5:"), parse_range("3:")),
+              "avg_latency_ms": (parse_range("10"), parse_range("100"))}
+    ok = evaluate(summary(), limits)
+    assert ok["exit_code"] == 0
+    perf = ok["text"].split(" | ")[1].split()
+    assert "healthy_nodes=5;5:;3:;0;5" in perf and "avg_latency_ms=4.5ms;10;100;0;" in perf
+    assert evaluate(summary(latency=50.0), limits)["exit_code"] == 1
+    assert evaluate(summary(latency=500.0), limits)["exit_code"] == 2
+    assert evaluate(summary(healthy=4), limits)["exit_code"] == 1
+    assert evaluate(summary(healthy=2), limits)["exit_code"] == 2
+    # a threshold never lowers the existing verdict: UNHEALTHY stays CRITICAL
+    assert evaluate(summary("UNHEALTHY", healthy=5), limits)["exit_code"] == 2
+
+
+def test_null_latency_is_U_and_never_judged():
+    limits = {"avg_latency_ms": (parse_range("10"), parse_range("100"))}
+    result = evaluate(summary(latency=None), limits)
+    assert result["exit_code"] == 0
+    perf = result["text"].split(" | ")[1].split()
+    assert "avg_latency_ms=U;10;100;0;" in perf
+    assert "avg_latency_ms=U" in evaluate(summary(latency=None))["text"].split(" | ")[1].split()
+
+
+def test_reason_texts():
+    assert health_reason_text("node_down:node3") == "node3 down"
+    assert health_reason_text("follower_lagging:node2") == "node2 lagging"
+    assert health_reason_text("quorum_lost") == "quorum lost"
+    assert health_reason_text("shard1:no_leader") == "shard1 no leader"
+
+
+@pytest.mark.parametrize("doc", [
+    summary("DEGRADED", healthy=4, reasons=["node_down:node3"], leader="node5"),
+    summary("DEGRADED", healthy=3, reasons=[f"node_down:node{i}" for i in range(10, 30)]),
+    summary("UNHEALTHY", healthy=2, leader=None,
+            reasons=["no_leader", "quorum_lost", "node_down:node1", "node_down:node2", "node_down:node3"],
+            alerts=[{"name": n, "severity": "critical", "status": "firing"} for n in
+                    ("quorum_loss", "cluster_unhealthy", "leader_election_failure", "low_healthy_nodes")]),
+    summary(alerts=[{"name": "x" * 120, "severity": "warning", "status": "firing"}]),
+])
+def test_text_line_stays_under_80_and_says_why(doc):
+    result = evaluate(doc)
+    text = result["text"].split(" | ")[0]
+    assert len(text) <= MAX_TEXT < 80, text
+    if result["exit_code"] == 1:
+        assert ":" in text.split(" - ", 1)[1] or "firing" in text, text  # a reason follows the state
+
+
+def test_degraded_says_which_node():
+    text = evaluate(summary("DEGRADED", healthy=4, reasons=["node_down:node3"], leader="node5"))["text"]
+    assert text.startswith("RAFTCTL WARNING - DEGRADED: node3 down; 4/5 nodes healthy, leader node5 |"), text
