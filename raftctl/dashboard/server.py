@@ -549,13 +549,23 @@ class _EventLoop:
         self.accept_paused_until = now + ACCEPT_PAUSE_SECONDS
 
     def _make_room(self) -> bool:
-        """Close the oldest idle connection, else the one whose unfinished request began first; False if none."""
+        """Close the oldest idle keep-alive connection, else the oldest unfinished one; False if none.
+
+        A connection that has not finished a request yet ranks by when it began (its accept or the
+        first byte of its request), so the newest arrival, perhaps the only client that will send
+        a whole request soon, is the last to go.
+        """
         victim: _Connection | None = None
         victim_rank: tuple[int, float] | None = None
         for conn in self.connections.values():
             if conn.state != _READING or conn.out:
                 continue  # being answered: keep it
-            rank = (1, conn.request_started) if conn.request_started else (0, conn.last_active)
+            if conn.request_started:
+                rank = (1, conn.request_started)
+            elif conn.requests_seen == 0:
+                rank = (1, conn.last_active)  # accepted, nothing received yet
+            else:
+                rank = (0, conn.last_active)  # idle between requests: cheapest to reopen
             if victim_rank is None or rank < victim_rank:
                 victim, victim_rank = conn, rank
         if victim is None:
