@@ -322,9 +322,10 @@ class SinkWorker:
                 else:
                     self.sink.emit_sample(document)
                 self.delivered += 1
-            except Exception:
+            except Exception as exc:
                 self.errors += 1
-                log.exception("sink %r failed on a %s event", self.sink, kind)
+                if not getattr(exc, "reported", False):  # set by a sink that logs its own failures, rate limited
+                    log.exception("sink %r failed on a %s event", self.sink, kind)
             finally:
                 with self._cond:
                     self._busy = False

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+import time
 from typing import Any
 
 import orjson
 
 from raftctl.sinks.base import Sink
 
-__all__ = ["JsonlSink"]
+__all__ = ["JsonlSink", "JsonlWriteError"]
+
+log = logging.getLogger(__name__)
+
+# A failing file (a full disk, /dev/full) fails on every event: one log line per this many seconds.
+FAILURE_LOG_SECONDS = 60.0
+
+
+class JsonlWriteError(OSError):
+    """A line that could not be written. Already logged (rate limited) and counted by the sink."""
+
+    reported = True  # SinkWorker counts it without logging a traceback of its own
 
 
 class JsonlSink(Sink):
@@ -53,6 +66,10 @@ class JsonlSink(Sink):
         self.fsync = fsync
         self.lines_written = 0
         self.torn_bytes_repaired = 0
+        self.failed = 0  # lines not written (each also raised as JsonlWriteError)
+        self.last_error: str | None = None
+        self._failures_logged = 0  # self.failed when the last failure line was logged
+        self._failure_logged_at: float | None = None
         self._fd: int | None = None
         self._lock = threading.Lock()
 
@@ -63,11 +80,10 @@ class JsonlSink(Sink):
                     self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
                 except OSError as exc:
                     raise ValueError(f"jsonl sink: cannot open {self.path!r}: {exc.strerror}") from exc
-                self._repair_torn_tail()
+                self._repair_torn_tail(self._fd)
 
-    def _repair_torn_tail(self) -> None:
+    def _repair_torn_tail(self, fd: int) -> None:
         """Cut a half-written last line (left by a writer killed mid-write) back to the last newline."""
-        fd = self._fd
         size = os.fstat(fd).st_size
         if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
             return
@@ -89,26 +105,46 @@ class JsonlSink(Sink):
     def _write(self, record: dict) -> None:
         line = orjson.dumps(record) + b"\n"
         with self._lock:
-            if self._fd is None:
+            fd = self._fd
+            if fd is None:
                 raise RuntimeError("jsonl sink is not open")
-            before = os.fstat(self._fd).st_size
             try:
-                written = os.write(self._fd, line)
-            except OSError:
-                self._cut_back(before)
-                raise
-            if written != len(line):
-                # a full disk: take the partial line back out so the next line starts clean
-                self._cut_back(before)
-                raise OSError(f"short write to {self.path}: {written} of {len(line)} bytes")
-            if self.fsync:
-                os.fsync(self._fd)
+                before = os.fstat(fd).st_size
+                try:
+                    written = os.write(fd, line)
+                except OSError:
+                    self._cut_back(fd, before)
+                    raise
+                if written != len(line):
+                    # a full disk: take the partial line back out so the next line starts clean
+                    self._cut_back(fd, before)
+                    raise OSError(f"short write to {self.path}: {written} of {len(line)} bytes")
+                if self.fsync:
+                    os.fsync(fd)
+            except OSError as exc:
+                raise self._failure(exc) from None
             self.lines_written += 1
 
-    def _cut_back(self, size: int) -> None:
+    def _failure(self, exc: OSError) -> JsonlWriteError:
+        """Count a line that was not written; log one line about it at most every FAILURE_LOG_SECONDS."""
+        self.failed += 1
+        reason = exc.strerror or str(exc)
+        self.last_error = reason
+        now = time.monotonic()
+        if self._failure_logged_at is None or now - self._failure_logged_at >= FAILURE_LOG_SECONDS:
+            since = self.failed - self._failures_logged
+            log.warning("jsonl sink: cannot write %s: %s (%d line%s lost since the last report, %d in all)",
+                        self.path, reason, since, "" if since == 1 else "s", self.failed)
+            self._failure_logged_at = now
+            self._failures_logged = self.failed
+        error = JsonlWriteError(exc.errno, f"{reason} (writing {self.path})") if exc.errno else JsonlWriteError(reason)
+        return error
+
+    @staticmethod
+    def _cut_back(fd: int, size: int) -> None:
         try:
-            if os.fstat(self._fd).st_size > size:
-                os.ftruncate(self._fd, size)
+            if os.fstat(fd).st_size > size:
+                os.ftruncate(fd, size)
         except OSError:
             pass  # e.g. /dev/full: nothing was written there anyway
 
@@ -125,7 +161,8 @@ class JsonlSink(Sink):
                 self._fd = None
 
     def stats(self) -> dict[str, Any]:
-        return {"path": self.path, "lines_written": self.lines_written}
+        return {"path": self.path, "lines_written": self.lines_written, "failed": self.failed,
+                "last_error": self.last_error}
 
     def __repr__(self) -> str:
         return f"JsonlSink({self.path!r})"
