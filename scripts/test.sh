@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs everything the test suite needs (venv, Python packages, Debian's chromium
-# for the browser test) and runs the whole suite. Safe to run again: each step is skipped
+# Installs everything the test suite needs (venv, Python packages, Debian's chromium,
+# prometheus and prometheus-alertmanager for the browser and real-tool tests) and runs the whole suite. Safe to run again: each step is skipped
 # when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,11 +12,19 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e '.[test]'
 
-if ! command -v chromium >/dev/null 2>&1; then
-    echo "installing Debian's chromium for the browser test..." >&2
+MISSING=""
+command -v chromium >/dev/null 2>&1 || MISSING="$MISSING chromium"
+# prometheus + promtool for the rule and real-Prometheus tests; Debian names the Alertmanager
+# binary prometheus-alertmanager (amtool keeps its name)
+{ command -v prometheus && command -v promtool; } >/dev/null 2>&1 || MISSING="$MISSING prometheus"
+{ { command -v alertmanager || command -v prometheus-alertmanager; } && command -v amtool; } >/dev/null 2>&1 \
+    || MISSING="$MISSING prometheus-alertmanager"
+if [ -n "$MISSING" ]; then
+    echo "installing Debian's$MISSING for the browser, Prometheus and Alertmanager tests..." >&2
     if [ "$(id -u)" = "0" ]; then SUDO=""; else SUDO="sudo"; fi
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+    # shellcheck disable=SC2086 # MISSING is a list of package names
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $MISSING >/dev/null
 fi
 
 exec .venv/bin/python -m pytest -n 2 "$@"
