@@ -5,8 +5,11 @@ Kept free of heavy imports so ``raftctl --help`` stays fast.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import sys
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,48 +35,84 @@ class BadAnswer(CliError):
     """The server answered, but not with the document we expected."""
 
 
-def normalize_url(url: str | None) -> str:
-    """Validate a server URL (``http(s)://host[:port][/prefix]``) and return it without a trailing slash.
+# Credentials given in a --url (http://user:pw@host): kept here, keyed by the URL without them,
+# and sent as HTTP Basic auth. The URL the commands see, print and store never carries them.
+_CREDENTIALS: dict[str, tuple[str, str]] = {}
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://)[^/?#]*@")
 
-    Raises ``ValueError`` with a readable message for anything else.
+
+def redact_url(url: str) -> str:
+    """``url`` with any ``user:password@`` replaced by ``***@``, for messages."""
+    return _USERINFO.sub(r"\1***@", url)
+
+
+def normalize_url(url: str | None) -> str:
+    """Validate a server URL (``http(s)://[user:pw@]host[:port][/prefix]``) and return it without a trailing slash.
+
+    Credentials in the URL are taken out (and later sent as Basic auth by ``http_get_bytes``):
+    the URL returned, and every message, never contains the password. Raises ``ValueError`` with
+    a readable message for anything else.
     """
     if url is None or not url.strip():
         url = os.environ.get(URL_ENV) or DEFAULT_URL
     url = url.strip()
+    shown = repr(redact_url(url))
     if any(ch.isspace() for ch in url):
-        raise ValueError(f"{url!r} is not a valid URL (it contains whitespace)")
+        raise ValueError(f"{shown} is not a valid URL (it contains whitespace)")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
-        raise ValueError(f"{url!r} is not a valid server URL: expected http://HOST[:PORT] or https://HOST[:PORT]")
+        raise ValueError(f"{shown} is not a valid server URL: expected http://HOST[:PORT] or https://HOST[:PORT]")
     if not parts.hostname:
-        raise ValueError(f"{url!r} is not a valid server URL: the host is missing")
+        raise ValueError(f"{shown} is not a valid server URL: the host is missing")
     try:
         port = parts.port
     except ValueError:
-        raise ValueError(f"{url!r} is not a valid server URL: the port must be a number from 1 to 65535") from None
+        raise ValueError(f"{shown} is not a valid server URL: the port must be a number from 1 to 65535") from None
     if port == 0:
-        raise ValueError(f"{url!r} is not a valid server URL: the port must be a number from 1 to 65535")
+        raise ValueError(f"{shown} is not a valid server URL: the port must be a number from 1 to 65535")
     if parts.query or parts.fragment:
-        raise ValueError(f"{url!r} is not a valid server URL: drop the '?query' or '#fragment'")
-    return url.rstrip("/")
+        raise ValueError(f"{shown} is not a valid server URL: drop the '?query' or '#fragment'")
+    base, credentials = _split_credentials(url)
+    base = base.rstrip("/")
+    if credentials is not None:
+        _CREDENTIALS[base] = credentials
+    return base
+
+
+def _split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
+    """(url without userinfo, (user, password) or None); the parts are percent-decoded."""
+    from urllib.parse import unquote
+
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    return parts._replace(netloc=hostport).geturl(), (unquote(user), unquote(password))
 
 
 def http_get_bytes(base_url: str, path: str, timeout: float = HTTP_TIMEOUT_S) -> tuple[int, bytes]:
     """GET ``base_url + path``; return (status, body).
 
     Raises ``ServerUnreachable`` when there is no answer and ``BadAnswer`` for an HTTP error
-    status other than 503 (which /api/health uses for UNHEALTHY).
+    status other than 503 (which /api/health uses for UNHEALTHY). Credentials from the URL go
+    in an Authorization header and never into a message.
     """
-    import socket
+    import base64
     import urllib.error
     import urllib.request
 
     from raftctl import __version__
 
+    base_url, credentials = _split_credentials(base_url)
+    credentials = credentials or _CREDENTIALS.get(base_url.rstrip("/"))
+    shown = redact_url(base_url)
     url = base_url + path
-    request = urllib.request.Request(
-        url, headers={"Accept": "application/json", "User-Agent": f"raftctl/{__version__}"}
-    )
+    headers = {"Accept": "application/json", "User-Agent": f"raftctl/{__version__}"}
+    if credentials is not None:
+        token = base64.b64encode(f"{credentials[0]}:{credentials[1]}".encode()).decode("ascii")
+        headers["Authorization"] = f"Basic {token}"
+    request = urllib.request.Request(url, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read()
@@ -82,13 +121,13 @@ def http_get_bytes(base_url: str, path: str, timeout: float = HTTP_TIMEOUT_S) ->
         if err.code == 503:
             return err.code, body
         detail = _error_detail(body) or err.reason
-        raise BadAnswer(f"{url} answered HTTP {err.code}: {detail}") from None
+        raise BadAnswer(f"{shown + path} answered HTTP {err.code}: {detail}") from None
     except urllib.error.URLError as err:
-        raise ServerUnreachable(f"cannot reach {base_url}: {_reason_text(err.reason)}") from None
-    except (socket.timeout, TimeoutError):
-        raise ServerUnreachable(f"cannot reach {base_url}: no answer within {timeout:g} s") from None
-    except OSError as err:
-        raise ServerUnreachable(f"cannot reach {base_url}: {_reason_text(err)}") from None
+        raise ServerUnreachable(f"cannot reach {shown}: {_reason_text(err.reason)}") from None
+    except TimeoutError:
+        raise ServerUnreachable(f"cannot reach {shown}: no answer within {timeout:g} s") from None
+    except (OSError, ValueError) as err:  # ValueError: http.client refusing a malformed URL
+        raise ServerUnreachable(f"cannot reach {shown}: {_reason_text(err)}") from None
 
 
 def http_get_json(base_url: str, path: str, timeout: float = HTTP_TIMEOUT_S) -> Any:
@@ -99,7 +138,7 @@ def http_get_json(base_url: str, path: str, timeout: float = HTTP_TIMEOUT_S) -> 
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
-        raise BadAnswer(f"{base_url + path} did not answer with JSON (is this a raftctl server?)") from None
+        raise BadAnswer(f"{redact_url(base_url) + path} did not answer with JSON (is this a raftctl server?)") from None
 
 
 def _reason_text(reason: Any) -> str:
@@ -114,7 +153,7 @@ def _error_detail(body: bytes) -> str:
         import orjson
 
         doc = orjson.loads(body)
-    except Exception:
+    except ValueError:  # orjson.JSONDecodeError
         return ""
     if isinstance(doc, dict) and isinstance(doc.get("error"), str):
         return doc["error"]
@@ -124,7 +163,7 @@ def _error_detail(body: bytes) -> str:
 def fetch_summary(base_url: str, timeout: float = HTTP_TIMEOUT_S) -> dict[str, Any]:
     """GET /api/summary and check it has the shape of the sample document."""
     doc = http_get_json(base_url, "/api/summary", timeout)
-    check_summary(doc, base_url + "/api/summary")
+    check_summary(doc, redact_url(base_url) + "/api/summary")
     return doc
 
 
@@ -176,6 +215,57 @@ def stderr_console():  # -> rich.console.Console
     from rich.console import Console
 
     return Console(stderr=True, highlight=False)
+
+
+# -- Typer option validators (callback=...) --------------------------------------------------
+# A float option with min=/max= is range-checked while it is converted, so "nan" gets a range
+# message; give such options no min/max and one of these callbacks instead.
+
+
+def finite_float(name: str, minimum: float | None = None, maximum: float | None = None) -> Callable[[Any], Any]:
+    """A callback for a float option: refuses NaN ("not a number"), ±inf ("not finite"), then the range.
+
+    ``name`` is the option as the user types it (``"--interval"``); ``None`` passes through.
+    """
+
+    def check(value: Any) -> Any:
+        import typer
+
+        if value is None:
+            return None
+        if isinstance(value, float) and math.isnan(value):
+            raise typer.BadParameter(f"{value!r} is not a number", param_hint=f"'{name}'")
+        if isinstance(value, float) and math.isinf(value):
+            raise typer.BadParameter(f"{value!r} is not a finite number", param_hint=f"'{name}'")
+        if minimum is not None and maximum is not None and not minimum <= value <= maximum:
+            raise typer.BadParameter(f"{value:g} is not between {minimum:g} and {maximum:g}", param_hint=f"'{name}'")
+        if minimum is not None and value < minimum:
+            raise typer.BadParameter(f"{value:g} is less than {minimum:g}", param_hint=f"'{name}'")
+        if maximum is not None and value > maximum:
+            raise typer.BadParameter(f"{value:g} is more than {maximum:g}", param_hint=f"'{name}'")
+        return value
+
+    return check
+
+
+def valid_host(value: Any) -> Any:
+    """A callback for ``--host``: an IPv4/IPv6 address or a host name (``[::1]`` is taken as ``::1``).
+
+    ``999.1.1.1`` is refused here as "not a valid IPv4 address", before anything is started.
+    """
+    import typer
+
+    from raftctl.dashboard.server import validate_listen_host
+
+    if value is None:
+        return None
+    host = value.strip()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        return validate_listen_host(host)
+    except ValueError as err:
+        raise typer.BadParameter(str(err).removeprefix("host "), param_hint="'--host'") from None
 
 
 def build_sinks(specs: list[str] | None) -> list[Any]:
