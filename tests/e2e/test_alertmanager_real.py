@@ -1,0 +1,346 @@
+"""The alert sinks against a real Alertmanager (Debian's prometheus-alertmanager 0.25).
+
+Each test starts its own Alertmanager on a free loopback port, with its own storage directory,
+gossip disabled (``--cluster.listen-address=``) and a config written here whose webhook
+receiver is a tiny HTTP server in the test. The process is killed by PID at the end, also on
+failure. Skipped when the binaries are not installed (scripts/test.sh installs them).
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from raftctl import Cluster, MetricsCollector
+from raftctl.core.workload import Workload
+from raftctl.sinks.alertmanager import AlertmanagerSink
+from raftctl.sinks.alertmodel import fingerprint, go_time
+from raftctl.sinks.webhook import WebhookSink
+
+AM_BINARY = shutil.which("alertmanager") or shutil.which("prometheus-alertmanager")
+AMTOOL = shutil.which("amtool")
+pytestmark = pytest.mark.skipif(AM_BINARY is None or AMTOOL is None,
+                                reason="needs Alertmanager and amtool (apt-get install prometheus-alertmanager)")
+SEED = 5
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float, step: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(step)
+
+
+class Capture:
+    """The webhook receiver Alertmanager posts to; records every JSON body."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict] = []
+        self.lock = threading.Lock()
+        capture = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+                with capture.lock:
+                    capture.bodies.append(body)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def snapshot(self) -> list[dict]:
+        with self.lock:
+            return list(self.bodies)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class RealAlertmanager:
+    def __init__(self, tmp: Path, webhook_url: str, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = tmp / "alertmanager.yml"
+        config.write_text(
+            "route:\n"
+            "  receiver: ops\n"
+            "  group_by: [alertname, cluster]\n"
+            "  group_wait: 0s\n"
+            "  group_interval: 1s\n"
+            "  repeat_interval: 1h\n"
+            "receivers:\n"
+            "  - name: ops\n"
+            "    webhook_configs:\n"
+            f"      - url: {webhook_url}\n"
+            "        send_resolved: true\n")
+        self.log = open(tmp / "alertmanager.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [AM_BINARY, f"--config.file={config}", f"--storage.path={tmp / 'am-data'}",
+             f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address=",
+             f"--web.external-url={self.url}/", "--log.level=warn"],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        try:
+            ready = wait_for(self._ready, timeout=20)
+            assert ready, f"alertmanager did not become ready: {(tmp / 'alertmanager.log').read_text()[-2000:]}"
+        except BaseException:
+            self.stop()
+            raise
+
+    def _ready(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"alertmanager exited with {self.proc.returncode}")
+        try:
+            with urllib.request.urlopen(self.url + "/-/ready", timeout=1) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def post(self, alerts: list[dict]) -> None:
+        request = urllib.request.Request(self.url + "/api/v2/alerts", data=json.dumps(alerts).encode(),
+                                         headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 200
+
+    def alerts(self) -> list[dict]:
+        with urllib.request.urlopen(self.url + "/api/v2/alerts", timeout=5) as response:
+            return json.loads(response.read())
+
+    def amtool_query(self) -> list[dict]:
+        out = subprocess.run([AMTOOL, "alert", "query", f"--alertmanager.url={self.url}", "-o", "json"],
+                             capture_output=True, text=True, timeout=30, check=True)
+        return json.loads(out.stdout or "[]")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()  # by PID: this Popen's process only
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.log.close()
+
+
+@pytest.fixture
+def capture():
+    server = Capture()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def alertmanager(tmp_path, capture):
+    manager = RealAlertmanager(tmp_path, capture.url)
+    yield manager
+    manager.stop()
+
+
+# ------------------------------------------------------------------ fingerprints
+
+def test_fingerprints_match_what_a_real_alertmanager_computes(alertmanager):
+    now = time.time()
+    label_sets = [
+        {"alertname": "quorum_loss", "severity": "critical", "cluster": "prod", "instance": "h:8080"},
+        {"alertname": "leader_election_failure", "severity": "critical", "cluster": "prod",
+         "instance": "h:8080", "shard": "12"},
+        {"alertname": "x", "note": 'quote " backslash \\ tab \t ünïcödé ☃', "zz": "last", "a": "first"},
+        {"alertname": "high_latency"},
+    ]
+    alertmanager.post([{"labels": labels, "startsAt": go_time(now - 5), "endsAt": go_time(now + 300)}
+                       for labels in label_sets])
+    listed = wait_for(lambda: len(alertmanager.alerts()) == len(label_sets) and alertmanager.alerts(), 10)
+    assert listed, alertmanager.alerts()
+    theirs = {json.dumps(a["labels"], sort_keys=True): a["fingerprint"] for a in listed}
+    for labels in label_sets:
+        assert fingerprint(labels) == theirs[json.dumps(labels, sort_keys=True)], labels
+
+
+# ------------------------------------------------------------------ alertmanager sink
+
+def boot() -> Cluster:
+    cluster = Cluster(node_count=5, seed=SEED)
+    Workload(cluster, rate=100.0, seed=SEED)
+    assert cluster.run_until(lambda: cluster.leader_id is not None, timeout=5.0), f"seed={SEED}"
+    return cluster
+
+
+def test_alertmanager_sink_pushes_alerts_that_show_and_resolve(alertmanager):
+    sink = AlertmanagerSink(alertmanager.url, cluster="prod", instance="exchange-a:8080",
+                            generator_url="http://exchange-a:8080/", timeout=2.0)
+    collector = MetricsCollector(sinks=[sink])
+    cluster = boot()
+    collector.set_cluster(cluster)
+    try:
+        cluster.run_for(1.0)
+        collector.collect()
+        victims = [n for n in cluster.node_ids if n != cluster.leader_id][:3]
+        for victim in victims:
+            cluster.crash(victim)
+        for _ in range(3):
+            cluster.run_for(1.0)
+            collector.collect()
+        firing_here = {a["name"] for a in collector.latest()["alerts"]}
+        assert "quorum_loss" in firing_here, f"seed={SEED} {firing_here}"
+
+        def ours():
+            return {a["labels"]["alertname"]: a for a in alertmanager.alerts()
+                    if a["labels"].get("cluster") == "prod"}
+
+        shown = wait_for(lambda: firing_here <= set(ours()) and ours(), timeout=10)
+        assert shown, (alertmanager.alerts(), sink.stats())
+        quorum = shown["quorum_loss"]
+        assert quorum["labels"] == {"alertname": "quorum_loss", "severity": "critical", "cluster": "prod",
+                                    "instance": "exchange-a:8080"}
+        assert quorum["generatorURL"] == "http://exchange-a:8080/"
+        assert quorum["status"]["state"] == "active"
+        assert quorum["fingerprint"] == fingerprint(quorum["labels"])
+        assert quorum["annotations"]["summary"]
+        # re-sent while firing: endsAt keeps moving ahead (Prometheus' 4 x interval)
+        pushes = sink.pushes
+        cluster.run_for(1.0)
+        collector.collect()
+        assert wait_for(lambda: sink.pushes > pushes, timeout=5)
+        queried = {a["labels"]["alertname"] for a in alertmanager.amtool_query()}
+        assert firing_here <= queried, queried
+
+        for victim in victims:
+            cluster.restart(victim)
+        for _ in range(6):
+            cluster.run_for(1.0)
+            collector.collect()
+        assert not collector.latest()["alerts"], f"seed={SEED} {collector.latest()['alerts']}"
+        assert collector.flush(10)
+        gone = wait_for(lambda: not ours(), timeout=10)
+        assert gone, ours()
+        assert not [a for a in alertmanager.amtool_query() if a["labels"].get("cluster") == "prod"]
+        stats = sink.stats()
+        assert stats["pending"] == 0 and stats["delivered"] >= 2 * len(firing_here), stats
+    finally:
+        collector.stop()
+
+
+def test_alertmanager_sink_catches_up_after_alertmanager_was_down(tmp_path, capture):
+    port = free_port()
+    sink = AlertmanagerSink(f"http://127.0.0.1:{port}", cluster="prod", instance="i:1",
+                            generator_url="http://i:1/", timeout=0.5, backoff=0.05, max_backoff=0.2)
+    sink.open()
+    now = time.time()
+    alert = {"name": "quorum_loss", "severity": "critical", "status": "firing", "labels": {},
+             "message": "only 2 of 5 nodes up", "started_at": now - 10, "resolved_at": None}
+    sink.emit_alert(alert)
+    assert sink.stats()["pending"] == 1 and sink.push_failures == 1
+    manager = RealAlertmanager(tmp_path, capture.url, port=port)  # comes up where the sink pushes
+    try:
+        sample = {"timestamp": time.time(), "alerts": [alert], "collector": {"collection_interval": 0.2}}
+        assert wait_for(lambda: (sink.emit_sample(dict(sample, timestamp=time.time())) or True)
+                        and any(a["labels"]["alertname"] == "quorum_loss" for a in manager.alerts()), 10)
+        sink.emit_alert(dict(alert, status="resolved", resolved_at=time.time() - 0.5))
+        assert wait_for(lambda: not manager.alerts(), 10), manager.alerts()
+        assert sink.stats()["pending"] == 0
+    finally:
+        manager.stop()
+
+
+# ------------------------------------------------------------------ webhook payload vs a real one
+
+def _event(shard: str, started: float, resolved: float | None = None) -> dict:
+    return {"name": "leader_election_failure", "severity": "critical",
+            "status": "resolved" if resolved else "firing", "labels": {"shard": shard},
+            "message": f"shard {shard}: no leader for 3.0 s (threshold 2.0 s)",
+            "started_at": started, "resolved_at": resolved}
+
+
+def _as_pushed(sink: WebhookSink, event: dict) -> dict:
+    """The alert as Alertmanager receives it via API v2 (what a Prometheus would push)."""
+    out = {"labels": sink.labels_for(event),
+           "annotations": {"summary": event["message"], "description": event["message"]},
+           "startsAt": go_time(event["started_at"]), "generatorURL": sink.identity()[2]}
+    if event["resolved_at"] is not None:
+        out["endsAt"] = go_time(event["resolved_at"])
+    return out
+
+
+def _diff(ours: dict, theirs: dict) -> list[str]:
+    """Field-by-field differences; our documented extra field ``idempotencyKey`` is ignored."""
+    problems = []
+    for key in sorted(set(ours) | set(theirs)):
+        if key == "idempotencyKey":
+            continue
+        if key == "alerts":
+            if len(ours.get(key, [])) != len(theirs.get(key, [])):
+                problems.append(f"alerts: {len(ours.get(key, []))} vs {len(theirs.get(key, []))}")
+                continue
+            for i, (mine, real) in enumerate(zip(ours[key], theirs[key], strict=True)):
+                for field in sorted(set(mine) | set(real)):
+                    if mine.get(field) != real.get(field):
+                        problems.append(f"alerts[{i}].{field}: {mine.get(field)!r} vs {real.get(field)!r}")
+        elif ours.get(key) != theirs.get(key):
+            problems.append(f"{key}: {ours.get(key)!r} vs {theirs.get(key)!r}")
+    return problems
+
+
+def test_webhook_payload_matches_what_a_real_alertmanager_sends(alertmanager, capture, tmp_path):
+    ours = Capture()
+    sink = WebhookSink(ours.url, receiver="ops", cluster="prod", instance="exchange-a:8080",
+                       external_url=alertmanager.url, generator_url="http://exchange-a:8080/",
+                       spool=str(tmp_path / "spool"), backoff=0.05)
+    sink.open()
+    try:
+        base = round(time.time() - 30, 3)
+        one, two, three = _event("1", base + 0.25), _event("2", base + 1.5), _event("10", base + 2)
+        # both shards fire: Alertmanager gets them in one push and notifies once
+        alertmanager.post([_as_pushed(sink, e) for e in (one, two, three)])
+        first = wait_for(lambda: capture.snapshot(), timeout=10)
+        assert first, "alertmanager sent nothing"
+        for event in (one, two, three):
+            sink.emit_alert(event)
+        # shard 1 resolves while 2 and 10 still fire
+        resolved_one = dict(one, status="resolved", resolved_at=round(time.time() - 1, 3))
+        alertmanager.post([_as_pushed(sink, resolved_one)])
+        second = wait_for(lambda: len(capture.snapshot()) >= 2 and capture.snapshot(), timeout=10)
+        assert second, capture.snapshot()
+        sink.emit_alert(resolved_one)
+        # then shard 2, which sorts last, resolves too: the group still fires (shard 10)
+        resolved_two = dict(two, status="resolved", resolved_at=round(time.time() - 0.5, 3))
+        alertmanager.post([_as_pushed(sink, resolved_two)])
+        third = wait_for(lambda: len(capture.snapshot()) >= 3 and capture.snapshot(), timeout=10)
+        assert third, capture.snapshot()
+        sink.emit_alert(resolved_two)
+        assert sink.wait_delivered(10) and len(ours.snapshot()) == 5
+        posted = ours.snapshot()
+        real = third[:3]
+        # our third post is the group after all three fired; the next ones follow each resolution
+        for mine, theirs in zip(posted[2:], real, strict=True):
+            assert _diff(mine, theirs) == [], _diff(mine, theirs)
+        assert [p["status"] for p in real] == ["firing", "firing", "firing"]
+        assert [[a["status"] for a in p["alerts"]] for p in real] == [
+            ["firing", "firing", "firing"], ["resolved", "firing", "firing"], ["firing", "resolved"]]
+    finally:
+        sink.close()
+        ours.close()
