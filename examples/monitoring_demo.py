@@ -115,9 +115,10 @@ def main() -> int:
             if tick % 10 == 0:
                 c = collector.latest()["cluster"]
                 p = collector.latest()["performance"]
+                # avg_latency_ms is null while nothing commits (a quorum loss): no latency, not 0
+                latency = "—" if p["avg_latency_ms"] is None else f"{p['avg_latency_ms']:.1f} ms"
                 print(f"[tick {tick}] Healthy: {c['healthy_nodes']}/{c['cluster_size']}, Leader: {c['leader_node']}, "
-                      f"Status: {c['health_status'].lower()}, {p['throughput_ops']:.0f} ops/s, "
-                      f"{p['avg_latency_ms']:.1f} ms")
+                      f"Status: {c['health_status'].lower()}, {p['throughput_ops']:.0f} ops/s, {latency}")
             if not args.fast:
                 time.sleep(max(0.0, started + tick * TICK_S - time.monotonic()))
         for pending in heals.values():

@@ -294,13 +294,14 @@ def shard_summary(statuses: dict[str, dict[str, Any]], leaders: dict[int, Any], 
 
 def latency_summary(values: list[float]) -> dict[str, Any]:
     """Count, average and nearest-rank percentiles of consensus latencies (ms)."""
+    from raftctl.core.measures import sorted_percentile
+
     if not values:
         return {"count": 0, "avg": None, "p50": None, "p90": None, "p99": None, "max": None}
     ordered = sorted(values)
 
     def pct(fraction: float) -> float:
-        index = min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))
-        return round(ordered[index], 3)
+        return round(sorted_percentile(ordered, fraction), 3)
 
     return {"count": len(ordered), "avg": round(sum(ordered) / len(ordered), 3), "p50": pct(0.50),
             "p90": pct(0.90), "p99": pct(0.99), "max": round(ordered[-1], 3)}

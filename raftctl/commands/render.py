@@ -43,9 +43,9 @@ def _is_number(value: Any) -> bool:
 
 
 def fmt_num(value: Any, digits: int = 1, unit: str = "") -> str:
-    """Format a number for a table cell; '-' for missing values."""
+    """Format a number for a table cell; '—' for missing values (and then no unit)."""
     if not _is_number(value):
-        return "-"
+        return "—"
     if isinstance(value, int):
         return f"{value:,}{unit}"
     return f"{value:,.{digits}f}{unit}"
@@ -237,7 +237,7 @@ def performance_lines(summary: dict[str, Any], history: Iterable[dict[str, Any]]
     if "p50_latency_ms" in perf or "p99_latency_ms" in perf:
         grid.add_row(
             "latency p50 / p99",
-            f"{fmt_num(perf.get('p50_latency_ms'), 1)} / {fmt_num(perf.get('p99_latency_ms'), 1)} ms",
+            f"{fmt_num(perf.get('p50_latency_ms'), 1)} / {fmt_num(perf.get('p99_latency_ms'), 1, ' ms')}",
             "",
         )
     return grid

@@ -17,7 +17,7 @@ Metric definitions (where the seed leaves room):
   clock since the previous sample; the first sample averages since the cluster clock's zero.
 * ``total_trades`` — ``trades_executed`` of the leader (else the highest of the live nodes).
 * ``avg/p50/p99_latency_ms`` — consensus latency of orders committed since the previous sample
-  (``cluster.latencies_since``); 0.0 when nothing committed in the interval. The average is
+  (``cluster.latencies_since``); null when nothing committed in the interval. The average is
   exact; percentiles are exact up to ``PERCENTILE_POOL`` latencies and taken from an even
   stride through them beyond that.
 * ``latency_histogram`` (top level, not in history) — every committed order's latency since the
@@ -115,10 +115,14 @@ def _shard_documents(statuses: Mapping[str, Mapping], shard_count: int,
             "consensus_aligned": aligned,
             "throughput_ops": round(float(throughput), 3),
             "avg_latency_ms": round(sum(shard_latencies) / len(shard_latencies), 3)
-            if shard_latencies else 0.0,
+            if shard_latencies else None,
             "_reasons": [r for r in reasons if not r.startswith("node_down:")],
         })
     return docs
+
+
+def _round3(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
 
 
 class UnknownNodeError(KeyError, ValueError):
@@ -340,7 +344,8 @@ class SampleCollector:
             ordered = sorted(latencies[::stride] if stride > 1 else latencies)
             p50, p99 = sorted_percentile(ordered, 0.50), sorted_percentile(ordered, 0.99)
         else:
-            avg_latency = p50 = p99 = 0.0
+            # nothing committed in the interval: no latency to report, and never a fake 0
+            avg_latency = p50 = p99 = None
         histogram = self._histogram
         histogram.observe_ms(latencies)
 
@@ -365,9 +370,9 @@ class SampleCollector:
                 "total_orders": int(stats.get("orders_submitted", 0)),
                 "total_trades": int(total_trades),
                 "throughput_ops": round(float(throughput), 3),
-                "avg_latency_ms": round(avg_latency, 3),
-                "p50_latency_ms": round(p50, 3),
-                "p99_latency_ms": round(p99, 3),
+                "avg_latency_ms": _round3(avg_latency),
+                "p50_latency_ms": _round3(p50),
+                "p99_latency_ms": _round3(p99),
                 "commit_apply_lag": int(commit_apply_lag),
                 "proposals_pending": int(stats.get("orders_pending", 0)),
                 "proposals_failed": int(stats.get("proposals_failed", 0)),

@@ -8,6 +8,7 @@ value instead of a dict per sample, and memory stops growing once the rings are 
 from __future__ import annotations
 
 import bisect
+import math
 import struct
 from array import array
 
@@ -140,7 +141,8 @@ class SampleStore:
         leader = cluster["leader_node"]
         self._floats.append((
             sample["timestamp"], sample["sim_time"], perf["throughput_ops"],
-            perf["avg_latency_ms"], perf["p50_latency_ms"], perf["p99_latency_ms"]))
+            _float_or_nan(perf["avg_latency_ms"]), _float_or_nan(perf["p50_latency_ms"]),
+            _float_or_nan(perf["p99_latency_ms"])))
         self._ints.append((
             sample["sequence"], cluster["cluster_size"], cluster["healthy_nodes"],
             cluster["current_term"], cluster["leader_changes"], perf["total_orders"],
@@ -284,9 +286,9 @@ class WindowSnapshot:
                     "total_orders": orders,
                     "total_trades": trades,
                     "throughput_ops": throughput,
-                    "avg_latency_ms": avg,
-                    "p50_latency_ms": p50,
-                    "p99_latency_ms": p99,
+                    "avg_latency_ms": None if avg != avg else avg,  # NaN stands for null
+                    "p50_latency_ms": None if p50 != p50 else p50,
+                    "p99_latency_ms": None if p99 != p99 else p99,
                     "commit_apply_lag": apply_lag,
                     "proposals_pending": None if pending == _UNKNOWN else pending,
                     "proposals_failed": None if failed == _UNKNOWN else failed,
@@ -310,6 +312,10 @@ class WindowSnapshot:
             entry.update(_node_row(row))
             out.append(entry)
         return out
+
+
+def _float_or_nan(value: float | None) -> float:
+    return math.nan if value is None else value
 
 
 def _int_or_unknown(value: int | None) -> int:

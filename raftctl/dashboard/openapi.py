@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from raftctl import __version__
+from raftctl.core import sample
 
 _JSON = "application/json"
 
@@ -23,6 +24,56 @@ def _error(description: str) -> dict[str, Any]:
 
 def _nullable(kind: str) -> dict[str, Any]:
     return {"type": kind, "nullable": True}
+
+
+# The sample documents' schemas are derived from their types (raftctl/core/sample.py), so the
+# published schema cannot drift from what the collector publishes.
+_DOCUMENTS = {
+    "ClusterMetrics": sample.ClusterDoc,
+    "PerformanceMetrics": sample.PerformanceDoc,
+    "NodeMetrics": sample.NodeDoc,
+    "ShardMetrics": sample.ShardDoc,
+    "Alert": sample.AlertDoc,
+    "CollectorMetrics": sample.CollectorDoc,
+    "LatencyHistogram": sample.LatencyHistogramDoc,
+    "Sample": sample.Sample,
+    "HistoryClusterMetrics": sample.HistoryCluster,
+    "HistoryPerformanceMetrics": sample.HistoryPerformance,
+    "HistoryNodeMetrics": sample.HistoryNode,
+    "HistorySample": sample.HistorySample,
+}
+_DESCRIPTIONS = {
+    ("ClusterMetrics", "shard_count"): "Raft groups; present only in a sharded (Multi-Raft) cluster",
+    ("ClusterMetrics", "healthy_nodes"): "Nodes up and, with a leader, heard from by it within max_follower_contact_ms",
+    ("ShardMetrics", None): "One Raft group of a sharded cluster; leader and indexes are its leader's.",
+    ("Sample", None): "One collection of the whole cluster; GET /api/summary returns the newest.",
+    ("Sample", "timestamp"): "Unix time of the sample",
+    ("Sample", "sim_time"): "Collector clock used for history windows",
+    ("Sample", "shards"): "Present only in a sharded cluster: one entry per Raft group, by shard number. "
+                          "Cluster health is the worst shard's; top-level leader and term are shard 0's.",
+    ("Sample", "latency_histogram"): "Cumulative consensus-latency buckets (seconds) since the collector started",
+    ("PerformanceMetrics", "avg_latency_ms"): "Average consensus latency over the last interval",
+    ("PerformanceMetrics", "proposals_pending"): "Orders submitted and not yet acknowledged",
+    ("PerformanceMetrics", "proposals_failed"): "Client proposals refused (no leader, a leadership transfer, a full queue)",
+    ("NodeMetrics", "last_contact_ms"): "Milliseconds since the leader last heard from this follower; null for the leader",
+    ("HistorySample", None): "A retained sample: like Sample, without digests and with alerts reduced to a count.",
+}
+
+
+def _document_schemas() -> dict[str, Any]:
+    refs = {tp: name for name, tp in _DOCUMENTS.items()}
+    out: dict[str, Any] = {}
+    for name, tp in _DOCUMENTS.items():
+        schema = sample.json_schema(tp, {k: v for k, v in refs.items() if k is not tp})
+        for (doc, field), text in _DESCRIPTIONS.items():
+            if doc != name:
+                continue
+            if field is None:
+                schema["description"] = text
+            else:
+                schema["properties"][field]["description"] = text
+        out[name] = schema
+    return out
 
 
 def _schemas() -> dict[str, Any]:
@@ -46,122 +97,7 @@ def _schemas() -> dict[str, Any]:
                 "reasons": {"type": "array", "items": {"type": "string"}},
             },
         },
-        "ClusterMetrics": {
-            "type": "object",
-            "required": [
-                "cluster_size",
-                "healthy_nodes",
-                "leader_node",
-                "health_status",
-                "current_term",
-                "consensus_aligned",
-            ],
-            "properties": {
-                "cluster_size": integer,
-                "healthy_nodes": integer,
-                "leader_node": _nullable("string"),
-                "leader": _nullable("string"),
-                "health_status": {"type": "string", "enum": ["HEALTHY", "DEGRADED", "UNHEALTHY"]},
-                "current_term": integer,
-                "consensus_aligned": {"type": "boolean"},
-                "has_quorum": {"type": "boolean"},
-                "leader_changes": integer,
-                "health_reasons": {"type": "array", "items": {"type": "string"}},
-                "shard_count": {"type": "integer", "minimum": 2,
-                                "description": "Raft groups; present only in a sharded (Multi-Raft) cluster"},
-            },
-        },
-        "ShardMetrics": {
-            "type": "object",
-            "description": "One Raft group of a sharded cluster; leader and indexes are its leader's.",
-            "required": ["shard", "leader", "term", "commit_index", "last_applied", "health_status",
-                         "consensus_aligned", "throughput_ops"],
-            "properties": {
-                "shard": {"type": "integer", "minimum": 0},
-                "leader": _nullable("string"),
-                "term": integer,
-                "commit_index": integer,
-                "last_applied": integer,
-                "health_status": {"type": "string", "enum": ["HEALTHY", "DEGRADED", "UNHEALTHY"]},
-                "consensus_aligned": {"type": "boolean"},
-                "throughput_ops": number,
-                "avg_latency_ms": number,
-            },
-        },
-        "PerformanceMetrics": {
-            "type": "object",
-            "required": ["total_orders", "total_trades", "throughput_ops", "avg_latency_ms"],
-            "properties": {
-                "total_orders": integer,
-                "total_trades": integer,
-                "throughput_ops": number,
-                "avg_latency_ms": {"type": "number", "nullable": True},
-                "p50_latency_ms": {"type": "number", "nullable": True},
-                "p99_latency_ms": {"type": "number", "nullable": True},
-                "commit_apply_lag": integer,
-            },
-        },
-        "NodeMetrics": {
-            "type": "object",
-            "required": ["state", "commit_index", "last_applied", "log_length", "peers_connected"],
-            "properties": {
-                "state": {"type": "string", "enum": ["LEADER", "FOLLOWER", "CANDIDATE", "DOWN"]},
-                "commit_index": integer,
-                "last_applied": integer,
-                "log_length": integer,
-                "peers_connected": integer,
-                "term": integer,
-                "up": {"type": "boolean"},
-                "replication_lag": {"type": "integer", "nullable": True},
-                "state_digest": {"type": "string", "nullable": True},
-            },
-        },
-        "Alert": {
-            "type": "object",
-            "required": ["name", "severity", "status"],
-            "properties": {
-                "name": {"type": "string"},
-                "severity": {"type": "string"},
-                "status": {"type": "string", "enum": ["firing", "resolved"]},
-                "fingerprint": {"type": "string"},
-                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-                "message": {"type": "string"},
-                "started_at": number,
-                "resolved_at": {"type": "number", "nullable": True},
-            },
-        },
-        "Sample": {
-            "type": "object",
-            "description": "One collection of the whole cluster; GET /api/summary returns the newest.",
-            "required": ["timestamp", "cluster", "performance", "nodes", "alerts"],
-            "properties": {
-                "timestamp": {"type": "number", "description": "Unix time of the sample"},
-                "sim_time": {"type": "number", "description": "Collector clock used for history windows"},
-                "sequence": integer,
-                "cluster": _ref("ClusterMetrics"),
-                "performance": _ref("PerformanceMetrics"),
-                "nodes": {"type": "object", "additionalProperties": _ref("NodeMetrics")},
-                "alerts": {"type": "array", "items": _ref("Alert")},
-                "shards": {"type": "array", "items": _ref("ShardMetrics"),
-                           "description": "Present only in a sharded cluster: one entry per Raft group, by shard number. "
-                                          "Cluster health is the worst shard's; top-level leader and term are shard 0's."},
-                "collector": {"type": "object"},
-            },
-        },
-        "HistorySample": {
-            "type": "object",
-            "description": "A retained sample: like Sample, with alerts reduced to a count.",
-            "required": ["timestamp", "sim_time", "cluster", "performance", "nodes"],
-            "properties": {
-                "timestamp": number,
-                "sim_time": number,
-                "sequence": integer,
-                "cluster": _ref("ClusterMetrics"),
-                "performance": _ref("PerformanceMetrics"),
-                "nodes": {"type": "object", "additionalProperties": _ref("NodeMetrics")},
-                "alerts_firing": integer,
-            },
-        },
+        **_document_schemas(),
         "History": {
             "type": "object",
             "required": ["duration", "interval", "samples"],

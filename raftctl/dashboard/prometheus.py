@@ -180,7 +180,7 @@ def _cluster_families(family: _Builder, doc: Mapping[str, Any]) -> None:
         perf.get("total_orders"))
     family("raftctl_trades_executed", "counter", "Trades executed by the matching engine since start").add(
         perf.get("total_trades"))
-    _latency_histogram(family, doc.get("latency_histogram") or perf.get("latency_histogram"))
+    _latency_histogram(family, doc.get("latency_histogram"))
     family("raftctl_committed_orders_per_second", "gauge",
            "Orders committed per second over the last collection interval; "
            "prefer rate(raftctl_consensus_latency_seconds_count[1m])").add(perf.get("throughput_ops"))
@@ -235,7 +235,7 @@ def _cluster_families(family: _Builder, doc: Mapping[str, Any]) -> None:
 
 
 def _latency_histogram(family: _Builder, hist: Any) -> None:
-    """``performance.latency_histogram`` as a histogram; nothing when absent or malformed."""
+    """The sample's ``latency_histogram`` as a histogram; nothing when absent or malformed."""
     fam = family("raftctl_consensus_latency_seconds", "histogram",
                  "Submit-to-commit latency of committed orders since the collector started")
     if not isinstance(hist, dict):

@@ -85,7 +85,10 @@ def families_of(body: str, openmetrics: bool = False) -> dict[str, Any]:
 
 
 def base_doc(**perf: Any) -> dict:
+    # the histogram sits at the sample's top level (raftctl/core/sample.py); the others in performance
+    top = {"latency_histogram": perf.pop("latency_histogram")} if "latency_histogram" in perf else {}
     return {
+        **top,
         "timestamp": 1_700_000_000.5, "sim_time": 10.0,
         "cluster": {"cluster_size": 3, "healthy_nodes": 3, "leader_node": "node1", "leader": "node1",
                     "health_status": "HEALTHY", "current_term": 2, "consensus_aligned": True, "has_quorum": True,

@@ -34,6 +34,12 @@
     return typeof value === "number" && isFinite(value) ? value.toFixed(digits) : "—";
   }
 
+  // "—" alone when there is no value (e.g. no latency while nothing commits), never "— ms"
+  function withUnit(value, digits, unit) {
+    var text = fmtNum(value, digits);
+    return text === "—" ? text : text + unit;
+  }
+
   function clock(date) {
     return date.toLocaleTimeString("en-GB", { hour12: false });
   }
@@ -105,8 +111,8 @@
     setText("aligned", cluster.consensus_aligned ? "consensus aligned" : "consensus NOT aligned");
     setText("throughput", fmtNum(perf.throughput_ops, 1) + " ops/s");
     setText("orders", fmtInt(perf.total_orders) + " orders · " + fmtInt(perf.total_trades) + " trades");
-    setText("latency", fmtNum(perf.avg_latency_ms, 1) + " ms");
-    setText("latency-detail", "p50 " + fmtNum(perf.p50_latency_ms, 1) + " · p99 " + fmtNum(perf.p99_latency_ms, 1) + " ms");
+    setText("latency", withUnit(perf.avg_latency_ms, 1, " ms"));
+    setText("latency-detail", "p50 " + withUnit(perf.p50_latency_ms, 1, " ms") + " · p99 " + withUnit(perf.p99_latency_ms, 1, " ms"));
     var collector = doc.collector || {};
     if (typeof collector.retention_period === "number" && collector.retention_period > 0) {
       state.retention = collector.retention_period;
@@ -247,7 +253,7 @@
       cell(tr, span(s.health_status || "?", "health health-" + (s.health_status || "UNKNOWN")), "health-cell");
       cell(tr, s.consensus_aligned === false ? span("diverged", "misaligned") : "aligned");
       cell(tr, fmtNum(s.throughput_ops, 1) + " ops/s", "r");
-      cell(tr, fmtNum(s.avg_latency_ms, 1) + " ms", "r");
+      cell(tr, withUnit(s.avg_latency_ms, 1, " ms"), "r");
       return tr;
     });
     $("shards-body").replaceChildren.apply($("shards-body"), rows);
