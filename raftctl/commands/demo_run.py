@@ -18,8 +18,9 @@ from typing import Any, Optional
 
 from raftctl.commands._common import CliError
 from raftctl.commands.faults import describe_step, fault_entry, tick_at
+from raftctl.core.sample import HEALTH_STATES
 
-HEALTH_ORDER = ("HEALTHY", "DEGRADED", "UNHEALTHY")
+HEALTH_ORDER = HEALTH_STATES
 SETTLE_LIMIT_S = 30.0  # simulated seconds allowed to converge after the last tick
 
 

@@ -47,6 +47,7 @@ import orjson
 from raftctl.core.alerts import DEFAULT_THRESHOLDS, AlertEngine, validate_thresholds
 from raftctl.core.health import consensus_aligned, evaluate_health, replication_lags
 from raftctl.core.measures import LatencyHistogram, quorum_size, sorted_percentile
+from raftctl.core.sample import HEALTH_STATES
 from raftctl.core.sim.simulation import NullLock
 from raftctl.core.timeseries import SampleStore
 
@@ -60,7 +61,7 @@ PERCENTILE_POOL = 4096
 MAX_RETAINED_SAMPLES = 1_000_000
 
 
-_HEALTH_RANK = {"HEALTHY": 0, "DEGRADED": 1, "UNHEALTHY": 2}
+_HEALTH_RANK = {name: rank for rank, name in enumerate(HEALTH_STATES)}
 
 
 def _shard_documents(statuses: Mapping[str, Mapping], shard_count: int,

@@ -21,15 +21,16 @@ from __future__ import annotations
 from typing import Iterable, Mapping
 
 from raftctl.core.measures import quorum_size
+from raftctl.core.sample import Health
 
 __all__ = [
     "HEALTHY", "DEGRADED", "UNHEALTHY", "quorum_size", "consensus_aligned",
     "replication_lags", "evaluate_health",
 ]
 
-HEALTHY = "HEALTHY"
-DEGRADED = "DEGRADED"
-UNHEALTHY = "UNHEALTHY"
+HEALTHY = Health.HEALTHY.value
+DEGRADED = Health.DEGRADED.value
+UNHEALTHY = Health.UNHEALTHY.value
 
 
 def consensus_aligned(statuses: Iterable[Mapping]) -> bool:

@@ -28,173 +28,31 @@ entry at the start of each term, snapshots with log compaction and InstallSnapsh
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from typing import Any
 
 from raftctl.core.measures import quorum_size
 
-FOLLOWER = "FOLLOWER"
-CANDIDATE = "CANDIDATE"
-PRE_CANDIDATE = "PRE_CANDIDATE"
-LEADER = "LEADER"
-
-# Message kinds. Small ints: cheap to compare and to fold into the trace digest.
-PRE_VOTE = 1
-PRE_VOTE_RESP = 2
-VOTE = 3
-VOTE_RESP = 4
-APPEND = 5
-APPEND_RESP = 6
-SNAPSHOT = 7
-TIMEOUT_NOW = 9
-
-KIND_NAMES = {
-    PRE_VOTE: "PreVote",
-    PRE_VOTE_RESP: "PreVoteResp",
-    VOTE: "RequestVote",
-    VOTE_RESP: "RequestVoteResp",
-    APPEND: "AppendEntries",
-    APPEND_RESP: "AppendEntriesResp",
-    SNAPSHOT: "InstallSnapshot",
-    TIMEOUT_NOW: "TimeoutNow",
-}
-
-
-@dataclass
-class RaftConfig:
-    """Timing and batching knobs, in simulated milliseconds."""
-
-    election_timeout_min_ms: float = 150.0
-    election_timeout_max_ms: float = 300.0
-    heartbeat_ms: float = 50.0
-    prevote: bool = True
-    check_quorum: bool = True
-    max_entries_per_append: int = 4096
-
-    def __post_init__(self) -> None:
-        if not 0 < self.heartbeat_ms < self.election_timeout_min_ms:
-            raise ValueError("heartbeat_ms must be positive and below election_timeout_min_ms")
-        if self.election_timeout_max_ms <= self.election_timeout_min_ms:
-            raise ValueError("election_timeout_max_ms must exceed election_timeout_min_ms")
-        if self.max_entries_per_append < 1:
-            raise ValueError("max_entries_per_append must be >= 1")
-
-
-class Message:
-    """One Raft RPC or response. Fields not used by a kind keep their defaults."""
-
-    __slots__ = (
-        "kind", "src", "dst", "term", "group", "force",
-        "last_log_index", "last_log_term", "granted",
-        "prev_index", "prev_term", "entries", "commit",
-        "success", "match_index", "hint",
-        "snap_index", "snap_term", "snap_data",
-    )
-
-    def __init__(self, kind: int, src: str, dst: str, term: int, **fields: Any) -> None:
-        self.kind = kind
-        self.src = src
-        self.dst = dst
-        self.term = term
-        self.group = 0
-        self.force = False
-        self.last_log_index = 0
-        self.last_log_term = 0
-        self.granted = False
-        self.prev_index = 0
-        self.prev_term = 0
-        self.entries: list = []
-        self.commit = 0
-        self.success = False
-        self.match_index = 0
-        self.hint = 0
-        self.snap_index = 0
-        self.snap_term = 0
-        self.snap_data: Any = None
-        for name, value in fields.items():
-            setattr(self, name, value)
-
-    def __repr__(self) -> str:  # pragma: no cover - debugging aid
-        return f"<{KIND_NAMES.get(self.kind, self.kind)} {self.src}->{self.dst} t{self.term}>"
-
-
-class Storage:
-    """What survives a crash: current term, vote, the log and the latest snapshot.
-
-    ``log[i]`` is the entry at index ``snap_index + 1 + i``; an entry is ``(term, command)``.
-    """
-
-    __slots__ = ("current_term", "voted_for", "log", "snap_index", "snap_term", "snap_data")
-
-    def __init__(self) -> None:
-        self.current_term = 0
-        self.voted_for: str | None = None
-        self.log: list[tuple[int, Any]] = []
-        self.snap_index = 0
-        self.snap_term = 0
-        self.snap_data: Any = None
-
-    @property
-    def last_index(self) -> int:
-        return self.snap_index + len(self.log)
-
-
-class HardState:
-    """The durable scalars: current term, vote of that term, and the commit index."""
-
-    __slots__ = ("term", "voted_for", "commit")
-
-    def __init__(self, term: int, voted_for: str | None, commit: int) -> None:
-        self.term = term
-        self.voted_for = voted_for
-        self.commit = commit
-
-    def __eq__(self, other: object) -> bool:
-        return (isinstance(other, HardState) and self.term == other.term
-                and self.voted_for == other.voted_for and self.commit == other.commit)
-
-    def __repr__(self) -> str:  # pragma: no cover - debugging aid
-        return f"HardState(term={self.term}, voted_for={self.voted_for!r}, commit={self.commit})"
-
-
-class SnapshotData:
-    """A snapshot received from the leader: the state machine up to ``index`` (of ``term``)."""
-
-    __slots__ = ("index", "term", "data")
-
-    def __init__(self, index: int, term: int, data: Any) -> None:
-        self.index = index
-        self.term = term
-        self.data = data
-
-
-class Ready:
-    """Everything one node asks its host to do, in the order of the module docstring.
-
-    ``hard_state`` is None when unchanged since the last Ready; ``entries`` are the log entries
-    ``(term, command)`` from index ``entries_from`` on that are not yet durable (empty when none);
-    ``committed`` are entries ``(term, command)`` from ``committed_from`` on, to apply.
-    """
-
-    __slots__ = ("hard_state", "entries_from", "entries", "snapshot", "messages",
-                 "committed_from", "committed", "_last_index")
-
-    def __init__(self, hard_state: HardState | None, entries_from: int, entries: list[tuple[int, Any]],
-                 snapshot: SnapshotData | None, messages: list["Message"], committed_from: int,
-                 committed: list[tuple[int, Any]], last_index: int) -> None:
-        self.hard_state = hard_state
-        self.entries_from = entries_from
-        self.entries = entries
-        self.snapshot = snapshot
-        self.messages = messages
-        self.committed_from = committed_from
-        self.committed = committed
-        self._last_index = last_index
-
-    @property
-    def must_persist(self) -> bool:
-        """True when this Ready carries state that must be durable before its messages leave."""
-        return self.hard_state is not None or bool(self.entries) or self.snapshot is not None
+from raftctl.core.raft_messages import (  # noqa: F401  (re-exported: the raft module's public names)
+    APPEND,
+    APPEND_RESP,
+    CANDIDATE,
+    FOLLOWER,
+    KIND_NAMES,
+    LEADER,
+    PRE_CANDIDATE,
+    PRE_VOTE,
+    PRE_VOTE_RESP,
+    SNAPSHOT,
+    TIMEOUT_NOW,
+    VOTE,
+    VOTE_RESP,
+    HardState,
+    Message,
+    RaftConfig,
+    Ready,
+    SnapshotData,
+    Storage,
+)
 
 
 class RaftNode:

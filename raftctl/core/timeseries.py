@@ -12,11 +12,13 @@ import math
 import struct
 from array import array
 
+from raftctl.core.sample import HEALTH_STATES, NODE_STATES
+
 __all__ = ["RowRing", "SampleStore", "WindowSnapshot", "STATE_CODES", "STATE_NAMES", "HEALTH_CODES", "HEALTH_NAMES"]
 
-STATE_NAMES = ("LEADER", "FOLLOWER", "CANDIDATE", "DOWN")
+STATE_NAMES = NODE_STATES  # codes are positions in the vocabularies of core/sample.py
 STATE_CODES = {name: code for code, name in enumerate(STATE_NAMES)}
-HEALTH_NAMES = ("HEALTHY", "DEGRADED", "UNHEALTHY")
+HEALTH_NAMES = HEALTH_STATES
 HEALTH_CODES = {name: code for code, name in enumerate(HEALTH_NAMES)}
 
 _ABSENT = -1  # node not part of the cluster at that sample

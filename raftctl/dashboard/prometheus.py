@@ -21,11 +21,11 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from raftctl.core.sample import HEALTH_STATES, NODE_STATES
+
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
-NODE_STATES = ("LEADER", "FOLLOWER", "CANDIDATE", "DOWN")
-HEALTH_STATES = ("HEALTHY", "DEGRADED", "UNHEALTHY")
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 # labels an alert's own labels may not override or add: ours, and the one Prometheus reserves
 _RESERVED_ALERT_LABELS = frozenset({"alert", "severity", "alertname"})
