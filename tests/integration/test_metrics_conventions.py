@@ -7,6 +7,7 @@ promtool unit tests against rules with planted defects.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import shutil
@@ -424,3 +425,71 @@ def test_live_histogram_counts_the_committed_orders(live_bodies):
     assert 0 < hist[("raftctl_consensus_latency_seconds_sum", None)] / count < 1.0
     submitted = fams["raftctl_orders_submitted"].samples[0].value
     assert count <= submitted
+
+
+# --------------------------------------------------------------------------- README and dashboard
+
+def readme_section() -> str:
+    text = (ROOT / "README.md").read_text()
+    return text[text.index("## With Prometheus, Alertmanager and Grafana"):]
+
+
+def test_readme_configs_pass_promtool_and_amtool(tmp_path):
+    blocks = re.findall(r"```yaml\n(.*?)```", readme_section(), re.DOTALL)
+    assert len(blocks) >= 2
+    prom = tmp_path / "prometheus.yml"
+    prom.write_text(blocks[0].replace("/path/to/raftctl", str(ROOT)))
+    result = run_promtool("check", "config", str(prom))
+    assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
+    assert b"2 rule files found" in result.stdout
+    amtool = shutil.which("amtool")
+    if amtool is None:
+        pytest.fail("amtool not found on PATH: run scripts/test.sh (it installs prometheus-alertmanager)",
+                    pytrace=False)
+    am = tmp_path / "alertmanager.yml"
+    am.write_text(blocks[1])
+    result = subprocess.run([amtool, "check-config", str(am)], capture_output=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
+
+
+def test_readme_migration_table_matches_the_live_names(live_bodies):
+    names = set()
+    for body in live_bodies.values():
+        for line in body.splitlines():
+            if line and not line.startswith("#"):
+                names.add(re.split(r"[{ ]", line, maxsplit=1)[0])
+    rows = re.findall(r"^\| `(raftctl_[^`]+)`[^|]*\| (.+) \|$", readme_section(), re.MULTILINE)
+    assert len(rows) >= 15
+    for before, now in rows:
+        old = re.match(r"raftctl_[a-z0-9_]+", before).group(0)
+        if "same names" not in now and old not in re.findall(r"raftctl_[a-z0-9_]+", now):  # not a label change
+            assert old not in names and old + "_total" not in names, f"{old} is still exported"
+        for token in re.findall(r"raftctl_[a-z0-9_]+", now):
+            if not token.endswith("_"):  # raftctl_node_{term,...}: an expansion, checked by name below
+                assert token in names, f"README says {token}, /metrics has no such series"
+    for token in re.findall(r"`(raftctl_[a-z0-9_]+)`", readme_section().split("\nNew: ")[1]):
+        if not token.endswith("_"):
+            assert token in names, token
+
+
+def test_dashboard_uses_the_datasource_variable_and_shows_what_the_issue_asks():
+    board = json.loads((ROOT / "deploy" / "grafana" / "raftctl.json").read_text())
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
+    assert {"job", "instance", "shard"} <= set(variables)
+    panels = [p for p in board["panels"] if p["type"] != "row"]
+    exprs = []
+    for panel in panels:
+        assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, panel["title"]
+        for target in panel["targets"]:
+            assert target["datasource"]["uid"] == "${datasource}"
+            exprs.append(target["expr"])
+    joined = " ".join(exprs)
+    for needle in ("raftctl_cluster_health_status", "raftctl_shard_leader", "raftctl_shard_term",
+                   "raftctl_cluster_leader_changes_total", "raftctl_node_commit_index", "raftctl_node_last_applied",
+                   "raftctl_node_replication_lag_entries", "rate(raftctl_consensus_latency_seconds_count",
+                   "histogram_quantile(0.99, sum by (job, instance, le) (rate(raftctl_consensus_latency_seconds_bucket"):
+        assert needle in joined, needle
+    annotations = [a for a in board["annotations"]["list"] if a.get("expr")]
+    assert any("ALERTS{" in a["expr"] for a in annotations)
+    assert all(a["datasource"]["uid"] == "${datasource}" for a in annotations)
