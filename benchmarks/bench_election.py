@@ -37,7 +37,8 @@ def main() -> None:
         cluster.crash(old)
         t0 = cluster.now
         ok = cluster.run_until(
-            lambda: cluster.leader_id is not None and cluster.node(cluster.leader_id).raft.term > old_term,
+            lambda old_term=old_term: (cluster.leader_id is not None
+                                       and cluster.node(cluster.leader_id).raft.term > old_term),
             timeout=10.0, step=0.001,
         )
         if not ok:

@@ -67,7 +67,7 @@ def main() -> int:
         seen = 0
         statuses = []
         for index in range(1, SECONDS + 1):
-            if not wait_for(lambda: collector.version > seen, 3.0):
+            if not wait_for(lambda seen=seen: collector.version > seen, 3.0):
                 check(False, f"sample {index} arrived")
                 break
             sample = collector.latest()

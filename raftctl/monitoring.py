@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["MetricsCollector", "DashboardServer", "Cluster"]
+__all__ = ["MetricsCollector", "DashboardServer", "Cluster"]  # noqa: F822  (loaded lazily by __getattr__)
 
 
 def __getattr__(name: str) -> Any:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs (venv, Python packages, Debian's chromium,
-# prometheus and prometheus-alertmanager for the browser and real-tool tests) and runs the whole suite. Safe to run again: each step is skipped
-# when already done.
+# prometheus and prometheus-alertmanager for the browser and real-tool tests), runs ruff and
+# mypy, then the whole suite. Safe to run again: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,5 +26,9 @@ if [ -n "$MISSING" ]; then
     # shellcheck disable=SC2086 # MISSING is a list of package names
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $MISSING >/dev/null
 fi
+
+# lint and types first (configured in pyproject.toml; mypy is strict on raftctl/core)
+.venv/bin/ruff check .
+.venv/bin/mypy
 
 exec .venv/bin/python -m pytest -n 2 "$@"

@@ -159,6 +159,7 @@ def _replay(seed: int, config: Any, json_output: bool) -> int:
                      rate=config.rate, collection_interval=config.collection_interval,
                      shards=config.shards, keep_events=True, detect=True)
     detection = result.detection
+    assert detection is not None  # replays run with detection on
     verdict = "OK" if result.ok else "FAIL"
     doc = {
         "seed": seed,

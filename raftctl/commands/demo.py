@@ -56,7 +56,8 @@ def command(
     no_dashboard: Annotated[bool, typer.Option("--no-dashboard", help="Do not start the web dashboard.")] = False,
     fast: Annotated[bool, typer.Option("--fast", help="Run simulated time as fast as possible.")] = False,
     sink: Annotated[Optional[list[str]], typer.Option("--sink", metavar="SPEC",
-                                                      help="Stream samples and alerts to a sink (see 'raftctl sinks'). Repeatable.")] = None,
+                                                      help="Stream samples and alerts to a sink (see 'raftctl sinks'). "
+                                                           "Repeatable.")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print only the final report, as JSON, on stdout.")] = False,
 ) -> None:
     """Run the full demo and print a report; exit 0 when it ends HEALTHY with equal digests."""

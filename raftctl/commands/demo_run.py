@@ -10,7 +10,6 @@ the one pacer (raftctl/runtime/pacer.py); the same seed gives the same run eithe
 
 from __future__ import annotations
 
-import math
 import random
 import time
 from collections import deque
@@ -262,8 +261,8 @@ def shard_summary(statuses: dict[str, dict[str, Any]], leaders: dict[int, Any], 
     elections: dict[int, int] | None = None
     if leadership_log is not None:
         elections = {}
-        for entry in list(leadership_log):
-            elections[entry[3]] = elections.get(entry[3], 0) + 1
+        for record in list(leadership_log):
+            elections[record[3]] = elections.get(record[3], 0) + 1
     out = []
     for shard in range(count):
         replicas = {nid: (st.get("shards") or [])[shard] if shard < len(st.get("shards") or []) else {}
@@ -404,7 +403,7 @@ class DemoView:
                  + ("  fast" if run.fast else ""), style="dim"),
         )
         upcoming = run.next_fault()
-        lines = [bar]
+        lines: list[Any] = [bar]
         if upcoming:
             lines.append(Text(f"next: tick {upcoming[0]}: {upcoming[1]}", style="dim"))
         for event in self.events:
@@ -495,7 +494,7 @@ def shard_report_table(shards: list[dict[str, Any]]):
     for column, justify in (("shard", "right"), ("leader", "left"), ("term", "right"), ("commit", "right"),
                             ("applied", "right"), ("orders", "right"), ("leader changes", "right"),
                             ("health", "left"), ("digests", "left")):
-        table.add_column(column, justify=justify, no_wrap=True)
+        table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for shard in shards:
         health = shard.get("health_status") or "-"
         table.add_row(str(shard["shard"]), shard.get("leader") or "none", fmt_num(shard.get("term")),

@@ -22,13 +22,13 @@ def sparkline(values: Sequence[float | None], width: int = 40) -> str:
     Missing values (None / NaN) show as a blank so gaps in the data stay visible.
     """
     tail = list(values)[-width:]
-    clean = [v for v in tail if _is_number(v)]
+    clean: list[float] = [v for v in tail if v is not None and _is_number(v)]
     if not clean:
         return ""
     top = max(clean)
     out = []
     for value in tail:
-        if not _is_number(value):
+        if value is None or not _is_number(value):
             out.append(" ")
         elif top <= 0:
             out.append(SPARK_CHARS[0])
@@ -115,7 +115,7 @@ def shard_leads(summary: dict[str, Any]) -> dict[str, list[int]] | None:
     shards = summary.get("shards")
     if not isinstance(shards, list) or not shards:
         return None
-    leads: dict[str, list[int]] = {}
+    leads: dict[str, list[Any]] = {}
     for doc in shards:
         if isinstance(doc, dict) and doc.get("leader") is not None:
             leads.setdefault(str(doc["leader"]), []).append(doc.get("shard"))
@@ -144,9 +144,9 @@ def node_table(summary: dict[str, Any], title: str | None = "Nodes"):
         ("digest", "left"),
     )
     if leads is not None:
-        columns = columns[:2] + (("leads", "left"),) + columns[2:]
+        columns = columns[:2] + (("leads", "left"),) + columns[2:]  # type: ignore[assignment]
     for name, justify in columns:
-        table.add_column(name, justify=justify, no_wrap=True)
+        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     nodes = summary.get("nodes") or {}
     for node_id in sorted(nodes, key=_node_sort_key):
         node = nodes[node_id] or {}
@@ -183,7 +183,7 @@ def shard_table(summary: dict[str, Any], title: str | None = "Shards"):
     for name, justify in (("shard", "right"), ("leader", "left"), ("term", "right"), ("commit", "right"),
                           ("applied", "right"), ("health", "left"), ("aligned", "left"),
                           ("ops/s", "right"), ("latency", "right")):
-        table.add_column(name, justify=justify, no_wrap=True)
+        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for doc in summary.get("shards") or []:
         if not isinstance(doc, dict):
             continue

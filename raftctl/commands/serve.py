@@ -47,7 +47,8 @@ def command(
     interval: Annotated[float, typer.Option("--interval", min=0.05, max=3600, help="Seconds between samples.")] = 1.0,
     retention: Annotated[float, typer.Option("--retention", min=1, help="Seconds of history kept.")] = 300.0,
     sink: Annotated[Optional[list[str]], typer.Option("--sink", metavar="SPEC",
-                                                      help="Stream samples and alerts to a sink (see 'raftctl sinks'). Repeatable.")] = None,
+                                                      help="Stream samples and alerts to a sink (see 'raftctl sinks'). "
+                                                           "Repeatable.")] = None,
 ) -> None:
     """Serve a simulated cluster and its dashboard until Ctrl-C or SIGTERM (then exit 0)."""
     from raftctl.commands._common import build_sinks

@@ -64,7 +64,7 @@ def validate_thresholds(thresholds: Mapping[str, Any],
             raise ValueError(f"alert threshold {key!r} must be {kind}, got {value!r}")
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"alert threshold {key!r} must be finite, got {value!r}")
-        if value < 0:
+        if value < 0:  # type: ignore[operator]  # an int or float, checked just above
             raise ValueError(f"alert threshold {key!r} must be >= 0, got {value!r}")
         merged[key] = value
     return merged
@@ -93,7 +93,7 @@ class Condition:
         return fingerprint(self.name, dict(self.labels))
 
 
-def evaluate_conditions(sample: Mapping, thresholds: Mapping[str, Any],
+def evaluate_conditions(sample: Mapping[str, Any], thresholds: Mapping[str, Any],
                         no_leader_for: float = 0.0,
                         shard_no_leader_for: Mapping[int, float] | None = None) -> list[Condition]:
     """Conditions holding in ``sample``; ``no_leader_for`` = seconds leaderless so far.
@@ -191,16 +191,16 @@ class AlertEngine:
     fired_total: int = 0
     resolved_total: int = 0
     _active: dict[str, _Alert] = field(default_factory=dict)
-    _history: deque = field(default_factory=deque)
+    _history: deque[Any] = field(default_factory=deque[Any])
     _no_leader_since: float | None = None
-    _shard_no_leader_since: dict = field(default_factory=dict)
+    _shard_no_leader_since: dict[str, Any] = field(default_factory=dict[str, Any])
 
     def __post_init__(self) -> None:
         if self.history_limit < 1:
             raise ValueError("history_limit must be >= 1")
         self._history = deque(maxlen=self.history_limit)
 
-    def evaluate(self, sample: Mapping, thresholds: Mapping[str, Any]) -> list[dict]:
+    def evaluate(self, sample: Mapping[str, Any], thresholds: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Update state from one sample; return the events (alert dicts) it produced."""
         sim_time = sample["sim_time"]
         if sample["cluster"]["leader_node"] is None:
@@ -221,9 +221,9 @@ class AlertEngine:
         conditions = evaluate_conditions(sample, thresholds, no_leader_for, shard_waits)
         return self.apply(conditions, sample["timestamp"], sim_time)
 
-    def apply(self, conditions: list[Condition], timestamp: float, sim_time: float) -> list[dict]:
+    def apply(self, conditions: list[Condition], timestamp: float, sim_time: float) -> list[dict[str, Any]]:
         """Fire new conditions, resolve vanished ones; return the events in that order."""
-        events: list[dict] = []
+        events: list[dict[str, Any]] = []
         holding: set[str] = set()
         for condition in conditions:
             fp = condition.fingerprint
@@ -247,10 +247,10 @@ class AlertEngine:
             events.append(alert.as_dict())
         return events
 
-    def active(self) -> list[dict]:
+    def active(self) -> list[dict[str, Any]]:
         """Firing alerts, oldest first."""
         return [alert.as_dict() for alert in self._active.values()]
 
-    def history(self) -> list[dict]:
+    def history(self) -> list[dict[str, Any]]:
         """The last ``history_limit`` alerts (firing or resolved), oldest first."""
         return [alert.as_dict() for alert in self._history]

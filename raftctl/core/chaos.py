@@ -47,7 +47,7 @@ class RunResult:
     orders_applied: int
     trace_hash: int
     sim_seconds: float
-    events: list[tuple[float, str, tuple]] = field(default_factory=list)
+    events: list[tuple[float, str, tuple[Any, ...]]] = field(default_factory=list[Any])
     detection: DetectionReport | None = None
     timeline: list[tuple[float, str, str]] = field(default_factory=list)
 
@@ -302,6 +302,7 @@ def run_summary(seed: int, config: CampaignConfig) -> dict[str, Any]:
                      rate=config.rate, collection_interval=config.collection_interval,
                      shards=config.shards, detect=True)
     detection = result.detection
+    assert detection is not None  # detect=True
     return {
         "seed": seed,
         "violations": result.violations[:5],
@@ -333,8 +334,8 @@ def aggregate(summaries: list[dict[str, Any]], config: CampaignConfig) -> dict[s
     incidents: dict[str, dict[str, int]] = {}
     violation_seeds, liveness_seeds = [], []
     violations_total = 0
-    false_alarms: list[dict] = []
-    missed: list[dict] = []
+    false_alarms: list[dict[str, Any]] = []
+    missed: list[dict[str, Any]] = []
     examples: list[str] = []
     totals = {"orders_submitted": 0, "orders_acknowledged": 0, "orders_applied": 0,
               "alerts_fired": 0, "unexplained_unhealthy": 0, "samples": 0}

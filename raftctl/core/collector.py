@@ -64,10 +64,10 @@ MAX_RETAINED_SAMPLES = 1_000_000
 _HEALTH_RANK = {name: rank for rank, name in enumerate(HEALTH_STATES)}
 
 
-def _shard_documents(statuses: Mapping[str, Mapping], shard_count: int,
+def _shard_documents(statuses: Mapping[str, Mapping[str, Any]], shard_count: int,
                      leaders: Mapping[int, str | None], latencies: list[list[float]],
                      acked: list[int], prev_acked: list[int] | None, elapsed: float,
-                     cluster_now: float, thresholds: Mapping[str, Any]) -> list[dict]:
+                     cluster_now: float, thresholds: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Per-shard summaries of a Multi-Raft cluster (docs/CONTRACTS.md, sharding).
 
     Each shard is judged like a cluster of its own replicas: a leader, aligned digests, no
@@ -77,7 +77,7 @@ def _shard_documents(statuses: Mapping[str, Mapping], shard_count: int,
     healthy = sum(1 for st in statuses.values() if st.get("up"))
     docs = []
     for shard in range(shard_count):
-        replicas: dict[str, dict] = {}
+        replicas: dict[str, dict[str, Any]] = {}
         for node_id, status in statuses.items():
             entries = status.get("shards") or ()
             entry = dict(entries[shard]) if shard < len(entries) else {}
@@ -245,7 +245,7 @@ class SampleCollector:
             self._latest_bytes: bytes | None = None
             self._histogram = LatencyHistogram()
             # (now, cluster_now, orders_acked, orders_acked_by_shard or None)
-            self._prev: tuple[float, float, int, list | None] | None = None
+            self._prev: tuple[float, float, int, list[Any] | None] | None = None
 
     # ------------------------------------------------------------------ sampling
 
@@ -290,7 +290,7 @@ class SampleCollector:
         lags = replication_lags(statuses, leader_id)
         leader_status = statuses.get(leader_id) if leader_id is not None else None
         contacts = (leader_status.get("last_contact_ms") or {}) if leader_status else {}
-        nodes: dict[str, dict] = {}
+        nodes: dict[str, dict[str, Any]] = {}
         healthy = 0
         live_terms: list[int] = []
         live_trades: list[int] = []
@@ -337,6 +337,9 @@ class SampleCollector:
         else:
             elapsed = now - prev[0]
             throughput = (acked - prev[2]) / elapsed if elapsed > 0 else 0.0
+        avg_latency: float | None
+        p50: float | None
+        p99: float | None
         if latencies:
             avg_latency = sum(latencies) / len(latencies)
             # a flat-out simulation commits tens of thousands of orders per sample; an even
@@ -441,7 +444,7 @@ class SampleCollector:
     def _fan_out(self, sample: dict[str, Any], events: list[dict[str, Any]]) -> None:
         """Hand the sample and alert events on (the runtime's sink workers); nothing here."""
 
-    def _notify(self, event: dict) -> None:
+    def _notify(self, event: dict[str, Any]) -> None:
         if self.alert_callback is None:
             return
         try:
@@ -458,7 +461,7 @@ class SampleCollector:
         """Sequence number of the latest sample (0 before the first); changes on every sample."""
         return self._sequence
 
-    def latest(self) -> dict | None:
+    def latest(self) -> dict[str, Any] | None:
         """A private copy of the newest sample document (None before the first sample)."""
         data = self._latest_bytes
         return None if data is None else orjson.loads(data)
@@ -474,9 +477,9 @@ class SampleCollector:
         latest = self._latest
         if latest is None:
             return None
-        return latest["sim_time"] - duration
+        return float(latest["sim_time"]) - duration
 
-    def history(self, duration: float | None = 60) -> list[dict]:
+    def history(self, duration: float | None = 60) -> list[dict[str, Any]]:
         """Samples whose ``sim_time`` is within the last ``duration`` s (None: all), oldest first.
 
         Rebuilt from the ring buffers: each has ``timestamp``, ``sim_time``, ``sequence``,
@@ -487,7 +490,7 @@ class SampleCollector:
         # dicts are built outside the lock so a long read never holds up the next sample
         return snapshot.samples()
 
-    def node_history(self, node_id: str, duration: float | None = 60) -> list[dict]:
+    def node_history(self, node_id: str, duration: float | None = 60) -> list[dict[str, Any]]:
         """One node's metrics over the last ``duration`` s; UnknownNodeError for a bad id."""
         with self._lock:
             since = self._since(duration)
@@ -499,12 +502,12 @@ class SampleCollector:
             snapshot = self._store.node_snapshot(node_id, since)
         return snapshot.node_rows()
 
-    def active_alerts(self) -> list[dict]:
+    def active_alerts(self) -> list[dict[str, Any]]:
         """Alerts currently firing."""
         with self._lock:
             return self._engine.active()
 
-    def alert_history(self) -> list[dict]:
+    def alert_history(self) -> list[dict[str, Any]]:
         """Recent alerts, firing and resolved, oldest first (bounded)."""
         with self._lock:
             return self._engine.history()

@@ -99,8 +99,8 @@ class Observation:
     health: str
     leader: str | None
     leader_changes: int
-    down: frozenset
-    firing: frozenset
+    down: frozenset[str]
+    firing: frozenset[str]
 
 
 @dataclass
@@ -148,7 +148,7 @@ class DetectionTracker:
         self.effects: list[Effect] = [Effect(STARTUP, None, 0.0)]
         self.incidents: list[Incident] = []
         self.observations: list[Observation] = []
-        self.alert_events: list[dict] = []
+        self.alert_events: list[dict[str, Any]] = []
         self.elections: list[float] = []
         self.leader: str | None = cluster.leader_id
         self._down: set[str] = {n.node_id for n in cluster.nodes if not n.up}
@@ -174,7 +174,7 @@ class DetectionTracker:
         self.effects.append(effect)
         self._open[(kind, target)] = effect
 
-    def _on_event(self, event: str, details: dict) -> None:
+    def _on_event(self, event: str, details: dict[str, Any]) -> None:
         now = float(self.cluster.now)
         if event == "leader_elected":
             if details.get("shard", 0) != 0:
@@ -185,7 +185,7 @@ class DetectionTracker:
             if startup.end is None:
                 startup.end = now
             return
-        args = details.get("args") or ()
+        args: tuple[Any, ...] = tuple(details.get("args") or ())
         before_leader = self.leader
         before_majority = self._has_majority()
         before_up = len(self.cluster.node_ids) - len(self._down)
@@ -292,7 +292,7 @@ class DetectionTracker:
 
     # ---- what the collector reported --------------------------------------------------------
 
-    def observe_sample(self, sample: dict) -> None:
+    def observe_sample(self, sample: dict[str, Any]) -> None:
         """Keep what detection needs from one collector sample."""
         cluster = sample["cluster"]
         down = frozenset(nid for nid, node in sample["nodes"].items() if not node["up"])
@@ -301,7 +301,7 @@ class DetectionTracker:
             float(sample["sim_time"]), cluster["health_status"], cluster["leader_node"],
             int(cluster.get("leader_changes", 0)), down, firing))
 
-    def observe_alert(self, event: dict) -> None:
+    def observe_alert(self, event: dict[str, Any]) -> None:
         """Keep one alert event (fired or resolved) from the collector's callback."""
         self.alert_events.append({
             "name": event["name"], "status": event["status"],
@@ -369,7 +369,7 @@ class DetectionTracker:
             row[verdict] += 1
             if verdict in ("detected", "missed"):
                 row["observable"] += 1
-            if verdict == "detected":
+            if verdict == "detected" and incident.latency_s is not None:
                 out.latencies_s.append(round(incident.latency_s, 6))
             elif verdict == "missed":
                 out.missed.append((incident.start, incident.kind, str(incident.target or incident.leader)))
@@ -385,6 +385,6 @@ class DetectionTracker:
         return out
 
 
-def incident_targets(incidents: list[Incident], kind: str, at: float) -> set:
+def incident_targets(incidents: list[Incident], kind: str, at: float) -> set[Any]:
     """Targets of incidents of ``kind`` that started exactly at ``at``."""
     return {i.target for i in incidents if i.kind == kind and i.start == at}

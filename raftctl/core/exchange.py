@@ -39,7 +39,7 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections import deque
 from hashlib import blake2b
-from typing import Any
+from typing import Any, Iterator
 
 import orjson
 
@@ -104,7 +104,7 @@ class _Side:
         self.symbol = symbol
         self.is_bid = is_bid
         self.tag = f"{symbol}|{'B' if is_bid else 'S'}|".encode()
-        self.levels: dict[int, list] = {}
+        self.levels: dict[int, list[Any]] = {}
         self.keys: list[int] = []
 
 
@@ -141,9 +141,9 @@ class Exchange:
 
     def __init__(self) -> None:
         self._books: dict[str, tuple[_Side, _Side]] = {}
-        self._index: dict[str, list] = {}  # resting order id -> order record
+        self._index: dict[str, list[Any]] = {}  # resting order id -> order record
         self._hsum = 0
-        self._unkeyed: list[list] = []  # resting records still waiting for their hash key
+        self._unkeyed: list[list[Any]] = []  # resting records still waiting for their hash key
         self.orders_accepted = 0
         self.trades_executed = 0
         self.orders_cancelled = 0
@@ -153,7 +153,7 @@ class Exchange:
 
     # ------------------------------------------------------------------ applying
 
-    def apply(self, command: dict, order_id: str) -> int:
+    def apply(self, command: dict[str, Any], order_id: str) -> int:
         """Apply one committed command; return the number of trades it executed.
 
         ``command`` is normally the output of ``validate_order`` (raw client
@@ -261,8 +261,8 @@ class Exchange:
                 unkeyed.append(entry)
                 if len(unkeyed) >= _UNKEYED_LIMIT:
                     self._assign_keys()
-                level = own.levels.get(own_key)
-                if level is None:
+                resting_level = own.levels.get(own_key)
+                if resting_level is None:
                     own.levels[own_key] = [remaining, 1, deque((entry,))]
                     keys = own.keys
                     if not keys or own_key > keys[-1]:
@@ -270,9 +270,9 @@ class Exchange:
                     else:
                         insort(keys, own_key)
                 else:
-                    level[0] += remaining
-                    level[1] += 1
-                    level[2].append(entry)
+                    resting_level[0] += remaining
+                    resting_level[1] += 1
+                    resting_level[2].append(entry)
             else:
                 self.orders_expired += 1
         return trades
@@ -356,7 +356,7 @@ class Exchange:
             return None
         return ticks_to_price(-book[1].keys[-1])
 
-    def depth(self, symbol: str, levels: int = 5) -> dict[str, list[list]]:
+    def depth(self, symbol: str, levels: int = 5) -> dict[str, list[list[Any]]]:
         """Top ``levels`` price levels per side, best first: ``{"bids": [[price, qty, orders]], "asks": ...}``."""
         if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
             raise ValueError(f"levels must be a positive integer, got {levels!r}")
@@ -446,7 +446,7 @@ class Exchange:
                         hsum += _order_key(side.tag, ticks, entry[2], entry[1]) * (entry[0] + 1)
         return self._seal(hsum & _MASK, self._counters())
 
-    def _sides(self):
+    def _sides(self) -> Iterator[_Side]:
         for symbol in sorted(self._books):
             yield from self._books[symbol]
 
@@ -465,8 +465,8 @@ class Exchange:
                     seqs = [e[2] for e in entries]
                     assert seqs == sorted(seqs), f"{symbol}: time priority broken"
                     for e in entries:
-                        assert self._index.get(e[1]) is e, f"{symbol}: index mismatch {e[1]}"
                         assert e[4] is side and e[5] == level_key
+                        assert self._index.get(e[1]) is e, f"{symbol}: index mismatch {e[1]}"
                     live += len(entries)
             if bids.keys and asks.keys:
                 assert bids.keys[-1] < -asks.keys[-1], f"{symbol}: crossed book"

@@ -18,7 +18,7 @@ sample to the next and cheap to retain.
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 from raftctl.core.measures import quorum_size
 from raftctl.core.sample import Health
@@ -33,7 +33,7 @@ DEGRADED = Health.DEGRADED.value
 UNHEALTHY = Health.UNHEALTHY.value
 
 
-def consensus_aligned(statuses: Iterable[Mapping]) -> bool:
+def consensus_aligned(statuses: Iterable[Mapping[str, Any]]) -> bool:
     """True unless two live nodes at the same ``last_applied`` report different state digests.
 
     Nodes at different applied indexes are only lagging (a health matter, not divergence), so
@@ -53,7 +53,7 @@ def consensus_aligned(statuses: Iterable[Mapping]) -> bool:
     return True
 
 
-def replication_lags(statuses: Mapping[str, Mapping], leader_id: str | None) -> dict[str, int | None]:
+def replication_lags(statuses: Mapping[str, Mapping[str, Any]], leader_id: str | None) -> dict[str, int | None]:
     """Entries each node is behind the leader's commit index (leader: 0; no leader: None).
 
     Uses the leader's ``match_index`` for a peer when it has one (what the leader knows was
@@ -74,7 +74,7 @@ def replication_lags(statuses: Mapping[str, Mapping], leader_id: str | None) -> 
     return lags
 
 
-def evaluate_health(sample: Mapping, max_replication_lag: int = 100,
+def evaluate_health(sample: Mapping[str, Any], max_replication_lag: int = 100,
                     max_contact_ms: float | None = None) -> tuple[str, list[str]]:
     """Return ``(health_status, reasons)`` for a sample document.
 

@@ -67,7 +67,7 @@ def check_qty(qty: Any) -> int:
     return qty
 
 
-def _check_choice(order: dict, field: str, choices: tuple[str, ...], default: str | None = None) -> str:
+def _check_choice(order: dict[str, Any], field: str, choices: tuple[str, ...], default: str | None = None) -> str:
     value = order.get(field, default)
     if value is None:
         raise ValueError(f"missing field {field!r}")
@@ -76,7 +76,7 @@ def _check_choice(order: dict, field: str, choices: tuple[str, ...], default: st
     return value.lower()
 
 
-def validate_order(order: dict) -> dict:
+def validate_order(order: dict[str, Any]) -> dict[str, Any]:
     """Validate a client order or cancel and return the normalized log command.
 
     Accepts ``{"symbol", "side": "buy"|"sell", "type": "limit"|"market"

@@ -32,7 +32,13 @@ from typing import Any
 
 from raftctl.core.measures import quorum_size
 
-from raftctl.core.raft_messages import (  # noqa: F401  (re-exported: the raft module's public names)
+__all__ = [
+    "APPEND", "APPEND_RESP", "CANDIDATE", "FOLLOWER", "KIND_NAMES", "LEADER", "PRE_CANDIDATE", "PRE_VOTE",
+    "PRE_VOTE_RESP", "SNAPSHOT", "TIMEOUT_NOW", "VOTE", "VOTE_RESP", "HardState", "Message", "RaftConfig",
+    "RaftNode", "Ready", "SnapshotData", "Storage",
+]
+
+from raftctl.core.raft_messages import (  # re-exported: the raft module's public names
     APPEND,
     APPEND_RESP,
     CANDIDATE,
@@ -124,7 +130,7 @@ class RaftNode:
         st = self.storage
         return st.log[-1][0] if st.log else st.snap_term
 
-    def entries_from(self, start: int, limit: int) -> list:
+    def entries_from(self, start: int, limit: int) -> list[Any]:
         off = start - self.storage.snap_index - 1
         return self.storage.log[off:off + limit]
 
@@ -582,6 +588,7 @@ class RaftNode:
         if upto_index > self.last_applied:
             raise ValueError("cannot compact past last_applied")
         term = self.term_at(upto_index)
+        assert term is not None  # upto_index is within the log: above snap_index, at most last_applied
         del st.log[:upto_index - st.snap_index]
         st.snap_index, st.snap_term, st.snap_data = upto_index, term, snapshot_data
 

@@ -84,7 +84,7 @@ class Message:
         self.granted = False
         self.prev_index = 0
         self.prev_term = 0
-        self.entries: list = []
+        self.entries: list[Any] = []
         self.commit = 0
         self.success = False
         self.match_index = 0

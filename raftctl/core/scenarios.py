@@ -209,8 +209,10 @@ class ScenarioRun:
         """Apply every step due at or before ``now`` (default: the cluster's clock)."""
         now = self.cluster.now if now is None else now
         applied = []
-        while not self.done and self.due_at() <= now + 1e-9:
+        while not self.done:
             due = self.due_at()
+            if due is None or due > now + 1e-9:
+                break
             applied.append(self._apply(self.scenario.steps[self._order[self._next]], due))
             self._next += 1
         return applied

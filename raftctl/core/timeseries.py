@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import math
 import struct
+from typing import Any
 from array import array
 
 from raftctl.core.sample import HEALTH_STATES, NODE_STATES
@@ -45,18 +46,18 @@ class RowRing:
     def __len__(self) -> int:
         return len(self.data) // self.width
 
-    def append(self, row: tuple) -> None:
+    def append(self, row: tuple[Any, ...]) -> None:
         if len(self.data) < self.capacity * self.width:
             self.data.extend(row)
         else:
             self._packer.pack_into(self.data, self.head * self.width * self.data.itemsize, *row)
             self.head = (self.head + 1) % self.capacity
 
-    def pad(self, rows: int, row: tuple) -> None:
+    def pad(self, rows: int, row: tuple[Any, ...]) -> None:
         for _ in range(rows):
             self.append(row)
 
-    def tail_raw(self, count: int) -> array:
+    def tail_raw(self, count: int) -> array[Any]:
         """The newest ``count`` rows as one flat array copy, oldest first (a memcpy or two)."""
         size = len(self)
         count = max(0, min(count, size))
@@ -71,7 +72,7 @@ class RowRing:
             return self.data[start * width:end * width]
         return self.data[start * width:] + self.data[: (end - self.capacity) * width]
 
-    def tail(self, count: int) -> list[list]:
+    def tail(self, count: int) -> list[list[Any]]:
         """The newest ``count`` rows as lists, oldest first."""
         return split_rows(self.tail_raw(count), self.width)
 
@@ -132,7 +133,7 @@ class SampleStore:
         self._node_ids.append(node_id)
         return table
 
-    def append(self, sample: dict) -> None:
+    def append(self, sample: dict[str, Any]) -> None:
         """Store one sample document (as built by the collector)."""
         cluster = sample["cluster"]
         perf = sample["performance"]
@@ -216,11 +217,11 @@ class SampleStore:
                               nodes=[(node_id, table.tail_raw(count))], node_ids=[node_id],
                               reasons=[], count=count)
 
-    def window(self, since: float | None = None) -> list[dict]:
+    def window(self, since: float | None = None) -> list[dict[str, Any]]:
         """Samples with ``sim_time > since`` (all retained when None), oldest first."""
         return self.snapshot(since).samples()
 
-    def node_window(self, node_id: str, since: float | None = None) -> list[dict]:
+    def node_window(self, node_id: str, since: float | None = None) -> list[dict[str, Any]]:
         """One node's rows (with timestamp and sim_time) for samples with ``sim_time > since``."""
         return self.node_snapshot(node_id, since).node_rows()
 
@@ -230,7 +231,7 @@ class SampleStore:
         return total + sum(table.nbytes() for table in self._nodes.values())
 
 
-def split_rows(flat: array, width: int) -> list[list]:
+def split_rows(flat: array[Any], width: int) -> list[list[Any]]:
     values = flat.tolist()
     return [values[i:i + width] for i in range(0, len(values), width)]
 
@@ -240,8 +241,8 @@ class WindowSnapshot:
 
     __slots__ = ("floats", "ints", "nodes", "node_ids", "reasons", "count")
 
-    def __init__(self, floats: array, ints: array, nodes: list, node_ids: list[str],
-                 reasons: list, count: int) -> None:
+    def __init__(self, floats: array[Any], ints: array[Any], nodes: list[Any], node_ids: list[str],
+                 reasons: list[Any], count: int) -> None:
         self.floats = floats
         self.ints = ints
         self.nodes = nodes
@@ -249,7 +250,7 @@ class WindowSnapshot:
         self.reasons = reasons
         self.count = count
 
-    def samples(self) -> list[dict]:
+    def samples(self) -> list[dict[str, Any]]:
         """The window as history dicts, oldest first."""
         if self.count == 0:
             return []
@@ -300,7 +301,7 @@ class WindowSnapshot:
             })
         return out
 
-    def node_rows(self) -> list[dict]:
+    def node_rows(self) -> list[dict[str, Any]]:
         """The single node of a node snapshot, one dict per sample it was present in."""
         if self.count == 0:
             return []
@@ -324,7 +325,7 @@ def _int_or_unknown(value: int | None) -> int:
     return _UNKNOWN if value is None else int(value)
 
 
-def _node_row(row: list) -> dict:
+def _node_row(row: list[Any]) -> dict[str, Any]:
     state, commit_index, last_applied, log_length, peers, term, lag, contact = row
     return {
         "state": STATE_NAMES[state],

@@ -64,7 +64,7 @@ class Workload:
         self.submitted = 0
         # Recent tickets, for callers that want to look at individual orders; off by default
         # so a long-running server does not hold thousands of them.
-        self.tickets: deque = deque(maxlen=10_000)
+        self.tickets: deque[Any] = deque(maxlen=10_000)
         self.keep_tickets = False
         self.paused = False
         # Closed-loop cap: with this many orders unacknowledged, clients wait (a load generator
@@ -104,7 +104,7 @@ class Workload:
         if self.keep_tickets:
             self.tickets.extend(tickets)
 
-    def _make_order(self, trader: Trader) -> dict:
+    def _make_order(self, trader: Trader) -> dict[str, Any]:
         rng = self.rng
         roll = rng.random()
         if len(trader.open_orders) >= MAX_OPEN_ORDERS:

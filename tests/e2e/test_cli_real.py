@@ -284,7 +284,8 @@ def test_version_and_help_are_fast_and_clean(capsys):
     code = ("import sys; sys.argv=['raftctl','--help']\n"
             "from raftctl import cli\n"
             "try:\n    cli.run(['--help'])\nexcept SystemExit:\n    pass\n"
-            "heavy=[m for m in ('raftctl.core.sim.simulation','raftctl.dashboard.server','raftctl.core.collector') if m in sys.modules]\n"
+            "heavy=[m for m in ('raftctl.core.sim.simulation','raftctl.dashboard.server','raftctl.core.collector')"
+            " if m in sys.modules]\n"
             "print('HEAVY', heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30).stdout
     assert "HEAVY []" in out, out

@@ -9,30 +9,29 @@ from __future__ import annotations
 
 import random
 import zlib
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable
 
 from raftctl.core.faults import NETWORK_KINDS, FaultKind
+from raftctl.core.sim.base import SimulationBase
 from raftctl.core.sim.network import NetworkConfig
 
-if TYPE_CHECKING:
-    from raftctl.core.sim.simulation import Simulation
 
 __all__ = ["FaultInjector"]
 
 _MASK64 = (1 << 64) - 1
 
 
-class FaultInjector:
+class FaultInjector(SimulationBase):
     """Mixed into :class:`~raftctl.core.sim.simulation.Simulation`: its fault methods."""
 
-    def _record_fault(self: "Simulation", kind: FaultKind, *args: Any) -> None:
+    def _record_fault(self, kind: FaultKind, *args: Any) -> None:
         self.counters["faults_injected"] += 1
         self.fault_log.append((self.now, kind.value, args))
         stable = zlib.crc32(repr((kind.value, args)).encode())
         self.trace_hash = hash((self.trace_hash, int(self.now_ms * 1000), stable)) & _MASK64
         self.notify(kind.value, args=args, at=self.now)
 
-    def crash(self: "Simulation", node_id: str) -> None:
+    def crash(self, node_id: str) -> None:
         """Stop a node: its volatile state (and state machines) is lost; storage survives."""
         node = self.node(node_id)
         with self.lock:
@@ -43,7 +42,7 @@ class FaultInjector:
             node.busy_until = 0.0
             self._record_fault(FaultKind.CRASH, node_id)
 
-    def restart(self: "Simulation", node_id: str) -> None:
+    def restart(self, node_id: str) -> None:
         """Bring a crashed node back: it reloads its snapshots and catches up from the leaders."""
         node = self.node(node_id)
         with self.lock:
@@ -55,7 +54,7 @@ class FaultInjector:
                 for rep in node.replicas:
                     self.checker.on_restart(rep)
 
-    def partition(self: "Simulation", *groups: Iterable[str]) -> None:
+    def partition(self, *groups: Iterable[str]) -> None:
         """Split the network: nodes talk only within their group. Unlisted nodes form one more group."""
         if len(groups) < 1:
             raise ValueError("partition needs at least one group of node ids")
@@ -76,19 +75,19 @@ class FaultInjector:
             self.network.groups = {nid: seen.get(nid, rest) for nid in self.node_ids}
             self._record_fault(FaultKind.PARTITION, tuple(tuple(g) for g in groups))
 
-    def isolate(self: "Simulation", node_id: str) -> None:
+    def isolate(self, node_id: str) -> None:
         """Cut one node off from all others."""
         self.node(node_id)
         self.partition([node_id], [n for n in self.node_ids if n != node_id])
 
-    def heal(self: "Simulation") -> None:
+    def heal(self) -> None:
         """Remove partitions and slowness; crashed nodes stay down (see ``restart``)."""
         with self.lock:
             self.network.groups = None
             self.network.slow = {}
             self._record_fault(FaultKind.HEAL)
 
-    def slow(self: "Simulation", node_id: str, factor: float = 10.0) -> None:
+    def slow(self, node_id: str, factor: float = 10.0) -> None:
         """Multiply the latency of every message to or from ``node_id`` by ``factor``."""
         self.node(node_id)
         if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor >= 1.0:
@@ -100,7 +99,7 @@ class FaultInjector:
                 self.network.slow[node_id] = float(factor)
             self._record_fault(FaultKind.SLOW, node_id, float(factor))
 
-    def set_network(self: "Simulation", **settings: float) -> None:
+    def set_network(self, **settings: float) -> None:
         """Change network behaviour, e.g. ``set_network(loss=0.1, duplicate=0.05, reorder=0.1)``.
 
         Each changed setting is recorded as the fault kind it stands for (loss, duplicate,
@@ -116,7 +115,7 @@ class FaultInjector:
             for name, value in sorted(settings.items()):
                 self._record_fault(NETWORK_KINDS[name], name, value)
 
-    def corrupt_state(self: "Simulation", node_id: str, shard: int = 0) -> None:
+    def corrupt_state(self, node_id: str, shard: int = 0) -> None:
         """Test hook: silently damage one node's state machine (as a bit flip would)."""
         node = self.node(node_id)
         if not 0 <= shard < self.shards:

@@ -13,13 +13,13 @@ from __future__ import annotations
 import random
 from array import array
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from raftctl.core.exchange import validate_order
 
 if TYPE_CHECKING:
     from raftctl.core.node import Replica
-    from raftctl.core.sim.simulation import Simulation
+    from raftctl.core.sim.simulation import ExchangeNode, Simulation
 
 __all__ = ["OrderTicket", "LatencyRing", "ClientGateway", "MAX_BACKOFF"]
 
@@ -154,12 +154,12 @@ class ClientGateway:
     def dispatch(self, ticket: OrderTicket, leader: "Replica | None", requeue_front: bool = False) -> bool:
         sim = self.sim
         now_ms = sim.now_ms
-        if leader is None or (sim.costly and leader.node.busy_until - now_ms > sim.costs.max_queue_ms):
-            if leader is not None:
+        node = cast("ExchangeNode", leader.node) if leader is not None else None
+        if node is None or (sim.costly and node.busy_until - now_ms > sim.costs.max_queue_ms):
+            if node is not None:
                 sim.counters["orders_backpressured"] += 1
             self.hold(ticket, requeue_front)
             return False
-        node = leader.node
         if node.propose(ticket.shard, ticket.entry) is None:
             self.hold(ticket, requeue_front)  # leader is handing over leadership
             return False
@@ -173,6 +173,7 @@ class ClientGateway:
             ticket.retry_at = now_ms + self.retry_after_ms * (0.75 + 0.5 * self.random())
         else:
             ticket.retry_at = now_ms + self.retry_timeout_ms(ticket.attempts)
+        assert leader is not None  # node is leader.node
         if not leader.flush_pending:
             leader.flush_pending = True
             sim.schedule_flush(leader)

@@ -192,25 +192,7 @@ class Simulation(FaultInjector, StatusViews):
 
     # ---- basic properties ---------------------------------------------------------------
 
-    @property
-    def checker(self) -> Any:
-        """The safety checker watching this cluster (``SafetyChecker(cluster)`` attaches itself)."""
-        return self._checker
 
-    @checker.setter
-    def checker(self, value: Any) -> None:
-        self._checker = value
-        for node in self.nodes:
-            node.observer = value
-
-    @property
-    def now_ms(self) -> float:
-        return self.events.now_ms
-
-    @property
-    def now(self) -> float:
-        """Simulated seconds since the cluster was created."""
-        return self.events.now_ms / 1000.0
 
     @property
     def node_count(self) -> int:
@@ -225,13 +207,6 @@ class Simulation(FaultInjector, StatusViews):
         """Orders submitted and not yet acknowledged, by (shard, client_id, seq)."""
         return self.gateway.outstanding
 
-    def node(self, node_id: str) -> ExchangeNode:
-        try:
-            return self._by_id[node_id]
-        except (KeyError, TypeError):
-            raise ValueError(
-                f"unknown node id {node_id!r}; known: {', '.join(self.node_ids)}"
-            ) from None
 
     def shard_of(self, symbol: str) -> int:
         """The shard that owns ``symbol``: ``shard_map`` if listed, else a stable hash."""
@@ -243,13 +218,6 @@ class Simulation(FaultInjector, StatusViews):
             return mapped
         return zlib.crc32(symbol.encode()) % self.shards
 
-    def add_observer(self, fn: Callable[[str, dict[str, Any]], None]) -> None:
-        """Register ``fn(event, details)`` for fault and leadership events."""
-        self._observers.append(fn)
-
-    def notify(self, event: str, **details: Any) -> None:
-        for fn in self._observers:
-            fn(event, details)
 
     # ---- scheduling ----------------------------------------------------------------------
 

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from raftctl.core.raft import LEADER
+from raftctl.core.raft_messages import LEADER
+from raftctl.core.sim.base import SimulationBase
 
 if TYPE_CHECKING:
     from raftctl.core.node import Replica
-    from raftctl.core.sim.simulation import ExchangeNode, Simulation
+    from raftctl.core.sim.simulation import ExchangeNode
 
 __all__ = ["StatusViews"]
 
 
-class StatusViews:
+class StatusViews(SimulationBase):
     """Mixed into :class:`~raftctl.core.sim.simulation.Simulation`: its read-only views."""
 
-    def leader_replica(self: "Simulation", group: int) -> "Replica | None":
+    def leader_replica(self, group: int) -> "Replica | None":
         """The live leader of the highest term of one Raft group, or None."""
         best = None
         best_term = -1
@@ -29,12 +30,12 @@ class StatusViews:
         return best
 
     @property
-    def leader_id(self: "Simulation") -> str | None:
+    def leader_id(self) -> str | None:
         """The live leader of the highest term (of shard 0 when sharded), or None."""
         rep = self.leader_replica(0)
         return rep.node_id if rep is not None else None
 
-    def shard_leaders(self: "Simulation") -> dict[int, str | None]:
+    def shard_leaders(self) -> dict[int, str | None]:
         """Each shard's current leader (None while it has none)."""
         with self.lock:
             out = {}
@@ -43,18 +44,18 @@ class StatusViews:
                 out[g] = rep.node_id if rep is not None else None
             return out
 
-    def status(self: "Simulation", node_id: str) -> dict[str, Any]:
+    def status(self, node_id: str) -> dict[str, Any]:
         """A read-only snapshot of one node, cheap enough to take every second."""
         node = self.node(node_id)
         with self.lock:
             return self._status(node)
 
-    def statuses(self: "Simulation") -> dict[str, dict[str, Any]]:
+    def statuses(self) -> dict[str, dict[str, Any]]:
         """Every node's status, read consistently at one simulated instant."""
         with self.lock:
             return {node.node_id: self._status(node) for node in self.nodes}
 
-    def _status(self: "Simulation", node: "ExchangeNode") -> dict[str, Any]:
+    def _status(self, node: "ExchangeNode") -> dict[str, Any]:
         peers_connected = 0
         if node.up:
             connected = self.network.connected
@@ -63,10 +64,10 @@ class StatusViews:
                     peers_connected += 1
         return node.report(self.now_ms, peers_connected)
 
-    def stats(self: "Simulation") -> dict[str, Any]:
+    def stats(self) -> dict[str, Any]:
         """Cluster-wide cumulative counters (docs/CONTRACTS.md)."""
         with self.lock:
-            out = dict(self.counters)
+            out: dict[str, Any] = dict(self.counters)
             net = self.network
             out["messages_sent"] = net.messages_sent
             out["messages_dropped"] = net.messages_dropped
@@ -83,12 +84,12 @@ class StatusViews:
             out["now"] = self.now
             return out
 
-    def latencies_since(self: "Simulation", t: float, shard: int | None = None) -> list[float]:
+    def latencies_since(self, t: float, shard: int | None = None) -> list[float]:
         """Consensus latencies (ms) of orders acknowledged after simulated time ``t`` (s)."""
         with self.lock:
             return self.gateway.latencies.since(t * 1000.0, shard)
 
-    def digests(self: "Simulation") -> dict[str, str | None]:
+    def digests(self) -> dict[str, str | None]:
         """Each node's state digest (of all its shards' state machines when sharded)."""
         with self.lock:
             out: dict[str, str | None] = {}
@@ -101,7 +102,7 @@ class StatusViews:
                     out[n.node_id] = "/".join(r.exchange.digest()[:16] for r in n.replicas)
             return out
 
-    def converged(self: "Simulation") -> bool:
+    def converged(self) -> bool:
         """Every shard has a leader, and its live replicas applied the same index with equal digests."""
         with self.lock:
             live = [n for n in self.nodes if n.up]
@@ -117,5 +118,5 @@ class StatusViews:
                     return False
             return True
 
-    def is_connected(self: "Simulation", a: str, b: str) -> bool:
+    def is_connected(self, a: str, b: str) -> bool:
         return self.network.connected(a, b)
