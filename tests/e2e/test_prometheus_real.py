@@ -205,6 +205,15 @@ def timeline(tmp_path_factory):
         end = time.time()
         record["start"], record["end"] = started, end
         record["rules"] = api.get("/api/v1/rules")["groups"]
+        # /api/v1/rules shows only each rule's latest evaluation; this counts every failed one
+        with urllib.request.urlopen(f"{api.url}/metrics", timeout=5) as resp:
+            own = resp.read().decode()
+        record["evaluation_failures"] = {
+            line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in own.splitlines()
+            if line.startswith("prometheus_rule_evaluation_failures_total{")}
+        record["evaluations"] = sum(
+            float(line.rsplit(" ", 1)[1]) for line in own.splitlines()
+            if line.startswith("prometheus_rule_evaluations_total{"))
         record["targets"] = api.get("/api/v1/targets")["activeTargets"]
         record["alerts"] = api.query_range('ALERTS{alertstate="firing"}', started, end)
         record["raftctl_alerts"] = api.query_range("raftctl_alert_firing", started, end)
@@ -251,13 +260,16 @@ def test_every_rule_evaluates_without_errors(timeline):
               if rule["health"] != "ok" or rule.get("lastError")]
     assert broken == []
     assert all(not rule["lastEvaluation"].startswith("0001") for rule in rules)
+    assert len(timeline["evaluation_failures"]) >= 2  # one per group at least: the counter is there
+    assert {k: v for k, v in timeline["evaluation_failures"].items() if v} == {}
+    assert timeline["evaluations"] > 21 * 30  # every rule, every second, for most of the run
     (target,) = timeline["targets"]
     assert target["labels"]["job"] == JOB and not target["lastError"]
 
 
 def test_raftctl_alerts_forward_as_one_prometheus_alert_each(timeline):
     # the rule that failed with "vector contains metrics with the same labelset" while several fired
-    forwarded = {item["metric"]["alert"] for item in timeline["alerts"]
+    forwarded = {item["metric"].get("alert") for item in timeline["alerts"]
                  if item["metric"]["alertname"] == "RaftctlForwarded"}
     assert {"quorum_loss", "cluster_unhealthy", "low_healthy_nodes"} <= forwarded
     quorum = timeline["windows"]["quorum"]
