@@ -311,7 +311,7 @@ def test_alerts_resolve_after_the_faults_heal(timeline):
     still = {item["metric"]["alertname"] for item in timeline["firing_at_end"]}
     # the leader-change rate counts the last 15 minutes: it stays, as it should
     assert still <= {"RaftctlHighNumberOfLeaderChanges"}, still
-    last = {}
+    last: dict[str, float] = {}
     for item in timeline["alerts"]:
         name = item["metric"]["alertname"]
         last[name] = max([last.get(name, 0.0)] + [float(t) for t, _ in item["values"]])
