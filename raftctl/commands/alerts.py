@@ -400,7 +400,8 @@ def collect_alerts(doc: Any) -> list[dict[str, Any]]:
     return found
 
 
-def plan_events(alerts: list[dict[str, Any]], sent: dict[str, str], first_run: bool) -> tuple[list[dict[str, Any]], dict[str, str]]:
+def plan_events(alerts: list[dict[str, Any]], sent: dict[str, str],
+                first_run: bool) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Decide which alert events to send (pure). Returns (events in order, new sent-state).
 
     ``sent`` maps alert_key -> the last status sent. A resolution is sent once after its firing;

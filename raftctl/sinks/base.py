@@ -68,6 +68,10 @@ class Sink:
     description = ""
     #: False for sinks that only care about alert events; samples are then never queued for them
     accepts_samples = True
+    #: True for sinks whose emit_alert only hands the event to their own bounded, durable queue
+    #: (the webhook's spool) in well under a millisecond: alert events then skip the worker's
+    #: drop-oldest queue and are emitted on the caller's thread, so no queue bound loses one
+    emits_alerts_inline: ClassVar[bool] = False
     #: options a spec may carry in a query string after its argument: name -> converter(str)
     spec_options: ClassVar[Mapping[str, Callable[[str], Any]]] = {}
     #: True: query parameters that are not options stay in the argument (a URL's own query)
@@ -284,7 +288,19 @@ class SinkWorker:
         self._thread.start()
 
     def submit(self, kind: str, document: dict) -> None:
-        """Queue ``("sample"|"alert", document)``; drops the oldest queued event when full."""
+        """Queue ``("sample"|"alert", document)``; drops the oldest queued event when full.
+
+        Alert events for a sink with ``emits_alerts_inline`` are emitted at once instead.
+        """
+        if kind == "alert" and self.sink.emits_alerts_inline and self._thread is not None:
+            try:
+                self.sink.emit_alert(document)
+                self.delivered += 1
+            except Exception as exc:  # noqa: BLE001 - a sink failure must never reach the sampler
+                self.errors += 1
+                if not getattr(exc, "reported", False):
+                    log.exception("sink %r failed on an alert event", self.sink)
+            return
         with self._cond:
             if len(self._queue) >= self.max_queue:
                 self._queue.popleft()

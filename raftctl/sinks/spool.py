@@ -71,6 +71,7 @@ class Spool:
         self._file: Any = None
         self._lock_file: Any = None
         self._lines = 0
+        self._dirty = False
 
     @property
     def path(self) -> Path | None:
@@ -139,8 +140,21 @@ class Spool:
             self.overflowed += 1
             self._finish(old_key, "overflowed", now)
         self.pending[key] = SpoolRecord(key=key, created=now, payload=payload)
-        self._append({"op": "add", "key": key, "t": now, "payload": payload}, sync=True)
+        # flushed to the OS at once (a killed raftctl loses nothing); fsync'd by sync_handle()
+        self._append({"op": "add", "key": key, "t": now, "payload": payload}, sync=False)
+        self._dirty = True
         return True
+
+    def sync_handle(self) -> int | None:
+        """A duplicate descriptor to fsync outside the owner's lock when adds are not yet on
+        disk (the caller fsyncs and closes it), else None."""
+        if not self._dirty or self._file is None:
+            return None
+        self._dirty = False
+        try:
+            return os.dup(self._file.fileno())
+        except OSError:
+            return None
 
     def head(self) -> SpoolRecord | None:
         return next(iter(self.pending.values()), None)

@@ -168,6 +168,7 @@ class WebhookSink(Sink):
     spec_syntax = "webhook:URL[?OPTIONS]"
     description = "POST alert groups in Alertmanager webhook v4 format to URL; spooled until delivered"
     accepts_samples = False  # a sample per second must never crowd alerts out of the queue
+    emits_alerts_inline = True  # emit_alert only appends to the spool: no worker queue to overflow
     spec_keeps_unknown_query = True
     spec_options: ClassVar[Mapping[str, Callable[[str], Any]]] = {
         "receiver": opt_str, "group_by": opt_list, "cluster": opt_str, "instance": opt_str,
@@ -397,9 +398,11 @@ class WebhookSink(Sink):
                 record = self._next_record()
                 if record is None:
                     self._log_expired()
+                    self._sync_spool()
                     return
                 self._log_expired()
                 timeout = min(self.timeout * (2 ** record.timeouts), max(self.timeout, self.max_backoff))
+            self._sync_spool()
             result, error = self._attempt(record, timeout)
             with self._cond:
                 spool = self._spool
@@ -426,6 +429,19 @@ class WebhookSink(Sink):
                                     safe_url(self.url), error, len(spool.pending), delay)
                 self.last_error = error if result != _Attempt.DELIVERED else self.last_error
                 self._cond.notify_all()
+
+    def _sync_spool(self) -> None:
+        """fsync what emit_alert appended, off the lock so emitting never waits for the disk."""
+        with self._cond:
+            fd = self._spool.sync_handle() if self._spool is not None else None
+        if fd is None:
+            return
+        try:
+            os.fsync(fd)
+        except OSError as err:
+            log.warning("webhook spool: fsync failed (%s)", err.strerror or err)
+        finally:
+            os.close(fd)
 
     def _log_expired(self) -> None:
         if self.expired > self._expired_logged:
