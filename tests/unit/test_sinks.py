@@ -411,3 +411,29 @@ def test_worker_close_gives_up_on_a_stuck_sink():
     assert worker.close(timeout=0.05) is False
     assert worker.dropped == 1  # the queued event that could not be delivered
     sink.release.set()
+
+
+class InlineSink(BlockingSink):
+    name = "inline"
+    emits_alerts_inline = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.alerts: list[str] = []
+
+    def emit_alert(self, alert: dict) -> None:
+        self.alerts.append(alert["name"])
+
+
+def test_inline_alert_sink_loses_no_alert_while_its_queue_is_stuck():
+    # the webhook sink spools alerts itself; a full worker queue must never drop one
+    sink = InlineSink()
+    worker = SinkWorker(sink, max_queue=1)
+    worker.start()
+    worker.submit("sample", {"sequence": 1})
+    assert sink.entered.wait(5)  # the worker thread is stuck in a sample
+    for i in range(10):
+        worker.submit("alert", dict(ALERT, name=f"a{i}"))
+    assert sink.alerts == [f"a{i}" for i in range(10)] and worker.dropped == 0
+    sink.release.set()
+    assert worker.close(5)
