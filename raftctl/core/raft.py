@@ -61,6 +61,10 @@ from raftctl.core.raft_messages import (  # re-exported: the raft module's publi
 )
 
 
+STASH_LIMIT = 256  # out-of-order appends a follower keeps per leader
+CATCH_UP_BURST = 4  # AppendEntries one flush may send a follower that is behind
+
+
 class RaftNode:
     """One Raft participant. Drive it with ``tick(now_ms)`` and ``step(msg, now_ms)``."""
 
@@ -95,6 +99,7 @@ class RaftNode:
         self._hs_commit = storage.snap_index
         self.votes: set[str] = set()
         self.next_index: dict[str, int] = {}
+        self.append_epoch: dict[str, int] = {}
         self.match_index: dict[str, int] = {}
         self.last_contact: dict[str, float] = {}
         self.recent_active: set[str] = set()
@@ -105,6 +110,8 @@ class RaftNode:
         self.elections_started = 0
         self.transfer_target: str | None = None
         self.transfer_deadline = 0.0
+        # appends that arrived ahead of a gap (reordered), by prev_index, kept until the gap fills
+        self.stashed: dict[int, Message] = {}
         self._reset_election_timer()
 
     # ---- log helpers -------------------------------------------------------------------
@@ -181,6 +188,7 @@ class RaftNode:
         self.state = FOLLOWER
         self.leader_id = leader_id
         self.votes = set()
+        self.stashed = {}
         self._reset_election_timer()
 
     def _start_prevote(self) -> None:
@@ -222,6 +230,7 @@ class RaftNode:
         if nxt < self._unstable_from:
             self._unstable_from = nxt
         self.next_index = {p: nxt for p in self.peers}
+        self.append_epoch = {p: 0 for p in self.peers}
         self.match_index = {p: 0 for p in self.peers}
         self.last_contact = {p: self.now for p in self.peers}
         self.recent_active = set()
@@ -278,9 +287,16 @@ class RaftNode:
         hb = self.config.heartbeat_ms
         self.heartbeat_due = (self.now // hb + 1) * hb
         last = self.last_index
+        next_index = self.next_index
         for peer in self.peers:
-            if heartbeat or self.next_index[peer] <= last:
+            if heartbeat or next_index[peer] <= last:
                 self._send_append(peer)
+                # a follower behind by more than one message's worth gets a few more at once
+                # (only when max_entries_per_append is small), so it can catch up
+                burst = 1
+                while next_index[peer] <= last and burst < CATCH_UP_BURST and next_index[peer] > self.storage.snap_index:
+                    self._send_append(peer)
+                    burst += 1
 
     def _send_append(self, peer: str) -> None:
         st = self.storage
@@ -294,7 +310,8 @@ class RaftNode:
         entries = self.entries_from(nxt, self.config.max_entries_per_append)
         self.msgs.append(Message(APPEND, self.id, peer, st.current_term,
                                    prev_index=prev, prev_term=self.term_at(prev),
-                                   entries=entries, commit=self.commit_index))
+                                   entries=entries, commit=self.commit_index,
+                                   epoch=self.append_epoch[peer]))
         if entries:
             # Pipeline: assume delivery; a rejection moves next_index back.
             self.next_index[peer] = prev + len(entries) + 1
@@ -328,6 +345,8 @@ class RaftNode:
 
         if kind == APPEND:
             self._on_append(msg)
+            if self.stashed:
+                self._drain_stash()
         elif kind == APPEND_RESP:
             self._on_append_resp(msg)
         elif kind == VOTE:
@@ -418,7 +437,11 @@ class RaftNode:
             prev, prev_term = st.snap_index, st.snap_term
         last = self.last_index
         if prev > last:
-            self._reply_append(msg.src, False, 0, hint=last + 1)
+            # A gap: earlier entries are late or lost. Say so (the leader rewinds if they are
+            # lost), and keep this append to use at once if they are only late (reordered).
+            if msg.entries and len(self.stashed) < STASH_LIMIT:
+                self.stashed[prev] = msg
+            self._reply_append(msg.src, False, 0, hint=last + 1, epoch=msg.epoch)
             return
         local_term = self.term_at(prev)
         if local_term != prev_term:
@@ -426,7 +449,7 @@ class RaftNode:
             hint = prev
             while hint - 1 > max(self.commit_index, st.snap_index) and self.term_at(hint - 1) == local_term:
                 hint -= 1
-            self._reply_append(msg.src, False, 0, hint=max(hint, self.commit_index + 1))
+            self._reply_append(msg.src, False, 0, hint=max(hint, self.commit_index + 1), epoch=msg.epoch)
             return
         if entries:
             base = st.snap_index + 1  # index of log[0]
@@ -452,14 +475,31 @@ class RaftNode:
         self._advance_commit(msg.commit, match)
         self._reply_append(msg.src, True, match)
 
+    def _drain_stash(self) -> None:
+        """Use stashed appends that now follow the log; drop those the log has passed."""
+        stashed = self.stashed
+        while stashed:
+            last = self.last_index
+            msg = stashed.pop(last, None)
+            if msg is None:
+                for prev in [p for p in stashed if p < last]:
+                    del stashed[prev]
+                return
+            if msg.term != self.term or msg.src != self.leader_id or self.state != FOLLOWER:
+                stashed.clear()  # from an earlier leader: useless now
+                return
+            self._on_append(msg)
+            if self.last_index == last:
+                return  # nothing appended (a conflict): stop here
+
     def _advance_commit(self, leader_commit: int, match: int) -> None:
         new_commit = min(leader_commit, match)
         if new_commit > self.commit_index:
             self.commit_index = new_commit
 
-    def _reply_append(self, leader: str, success: bool, match: int, hint: int = 0) -> None:
+    def _reply_append(self, leader: str, success: bool, match: int, hint: int = 0, epoch: int = 0) -> None:
         self.msgs.append(Message(APPEND_RESP, self.id, leader, self.term,
-                                   success=success, match_index=match, hint=hint))
+                                   success=success, match_index=match, hint=hint, epoch=epoch))
 
     def _on_append_resp(self, msg: Message) -> None:
         if self.state != LEADER or msg.term != self.term:
@@ -479,9 +519,12 @@ class RaftNode:
                 self._send_append(peer)  # more to send (batch limit hit)
             if peer == self.transfer_target and self.match_index[peer] == self.last_index:
                 self._send_timeout_now(peer)
-        elif msg.hint:
+        elif msg.hint and msg.epoch == self.append_epoch[peer]:
             # Rejected: rewind and resend from the follower's hint.
-            # Never below what the follower is known to hold, never past our own log.
+            # Never below what the follower is known to hold, never past our own log. A
+            # rejection of an append sent before the last rewind (an older epoch) is stale: the
+            # rewind already resends what it lacked, and rewinding again would only duplicate it.
+            self.append_epoch[peer] += 1
             self.next_index[peer] = max(1, self.match_index[peer] + 1, min(msg.hint, self.last_index + 1))
             self._send_append(peer)
 

@@ -69,7 +69,7 @@ class Message:
         "last_log_index", "last_log_term", "granted",
         "prev_index", "prev_term", "entries", "commit",
         "success", "match_index", "hint",
-        "snap_index", "snap_term", "snap_data",
+        "snap_index", "snap_term", "snap_data", "epoch",
     )
 
     def __init__(self, kind: int, src: str, dst: str, term: int, **fields: Any) -> None:
@@ -92,6 +92,9 @@ class Message:
         self.snap_index = 0
         self.snap_term = 0
         self.snap_data: Any = None
+        # AppendEntries: the leader's rewind count for this follower, echoed in the response, so
+        # a rejection of an append sent before the last rewind is known to be stale
+        self.epoch = 0
         for name, value in fields.items():
             setattr(self, name, value)
 
