@@ -80,6 +80,8 @@ class DemoRun:
         except OSError as err:
             hint = "; choose another --port (0 picks a free one) or --no-dashboard"
             raise CliError(f"{err.strerror or err}{hint}") from None
+        for sink in self.collector.sinks:
+            sink.set_dashboard_url(self.dashboard.url)  # alert sinks link back to it (generatorURL)
         return self.dashboard.url
 
     def close(self) -> None:

@@ -147,6 +147,8 @@ class Server:
             self.dashboard = DashboardServer(collector=self.collector, host=host, port=port).start()
         except OSError as err:
             raise CliError(f"{err.strerror or err}; choose another --port (0 picks a free one)") from None
+        for sink in self.collector.sinks:
+            sink.set_dashboard_url(self.dashboard.url)  # alert sinks link back to it (generatorURL)
         return self.dashboard.url
 
     def _install_signals(self) -> None:
