@@ -295,14 +295,6 @@ class _Parser:
         headers, lengths, hosts = self.headers, self.lengths, self.hosts
         self._reset()
         self.requests_done += 1
-        if hosts > 1:
-            raise _RequestError(400, "more than one Host header")
-        host = headers.get("host")
-        if host is None and version == "HTTP/1.1":
-            raise _RequestError(400, "HTTP/1.1 request without a Host header")
-        if host is not None and not _HOST_VALUE.fullmatch(host):
-            raise _RequestError(400, "malformed Host header")
-        target = _origin_form(target)
         connection = _tokens(headers.get("connection", ""))
         if version == "HTTP/1.1":
             keep_alive = "close" not in connection
@@ -326,6 +318,15 @@ class _Parser:
                 self.discard = length
             else:
                 keep_alive, unread_body = False, True
+        # framing first (above), so a bad length is named even when Host is missing too
+        if hosts > 1:
+            raise _RequestError(400, "more than one Host header")
+        host = headers.get("host")
+        if host is None and version == "HTTP/1.1":
+            raise _RequestError(400, "HTTP/1.1 request without a Host header")
+        if host is not None and not _HOST_VALUE.fullmatch(host):
+            raise _RequestError(400, "malformed Host header")
+        target = _origin_form(target)
         return Request(method, target, headers), keep_alive, unread_body
 
     def _compact(self) -> None:

@@ -96,6 +96,9 @@ def test_issue_reproducer_superscript_two_content_length_gets_a_400_not_silence(
         sock.sendall(b"GET /api/health HTTP/1.1\r\nContent-Length: \xb2\r\n\r\n")
         first = sock.recv(99)
     assert first.startswith(b"HTTP/1.1 400 "), first
+    # without a Host header too, but the framing error is the one named
+    error = assert_400_then_closed(server, b"GET /api/health HTTP/1.1\r\nContent-Length: \xb2\r\n\r\n")
+    assert "Content-Length must be ASCII digits" in error
 
 
 def test_a_valid_request_pipelined_ahead_of_a_bad_content_length_keeps_its_answer(server):
