@@ -86,7 +86,8 @@ def build(rng: random.Random, kind: str) -> bytes:
             return b"GET /api/summary?" + b"a" * rng.randrange(8200, 20000) + b" HTTP/1.1\r\n" + host + b"\r\n"
         if which == 1:
             return b"GET /api/health HTTP/1.1\r\n" + host + b"X-Big: " + b"a" * rng.randrange(16400, 30000) + b"\r\n\r\n"
-        return b"GET /api/health HTTP/1.1\r\n" + host + b"".join(b"X-H%d: 1\r\n" % i for i in range(101 + rng.randrange(50))) + b"\r\n"
+        many = b"".join(b"X-H%d: 1\r\n" % i for i in range(101 + rng.randrange(50)))
+        return b"GET /api/health HTTP/1.1\r\n" + host + many + b"\r\n"
     if kind == "random_bytes":
         junk = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 200)))
         return b"\x01" + junk.replace(b"\n", b"") + b"\r\n\r\n"  # a leading control byte: never a method
@@ -197,6 +198,10 @@ def _own_server() -> tuple[int, Callable[[], None], _LogCounter, object]:
     return server.port, server.stop, counter, server
 
 
+def _nothing() -> None:
+    pass
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--count", type=int, default=2000, help="malformed requests to send (default 2000)")
@@ -210,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
 
     counter = None
     server = None
-    stop: Callable[[], None] = lambda: None
+    stop: Callable[[], None] = _nothing
     if args.url:
         host, _, port_text = args.url.removeprefix("http://").rstrip("/").rpartition(":")
         if host not in ("127.0.0.1", "localhost"):
@@ -243,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
             health_status = health[0][0] if health else None
         except OSError:
             health_status = None
-        stats = server.stats() if server is not None and hasattr(server, "stats") else None  # type: ignore[attr-defined]
+        stats = getattr(server, "stats", lambda: None)()
     finally:
         stop()
 

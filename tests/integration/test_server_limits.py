@@ -67,21 +67,23 @@ class ServerProcess:
              sys.executable, SERVER_SCRIPT, str(HERE), str(SEED)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
+        assert self.proc.stdin and self.proc.stdout and self.proc.stderr
+        self.stdin, self.stdout, self.stderr = self.proc.stdin, self.proc.stdout, self.proc.stderr
         self.port = self.command(None, timeout=30)["port"]
         self.url = f"http://127.0.0.1:{self.port}"
 
     def command(self, text: str | None, timeout: float = 10) -> dict:
         if text is not None:
-            self.proc.stdin.write(text + "\n")
-            self.proc.stdin.flush()
+            self.stdin.write(text + "\n")
+            self.stdin.flush()
         # the server answers one line per command; a dead process shows as an empty read
         import selectors
 
         with selectors.DefaultSelector() as sel:
-            sel.register(self.proc.stdout, selectors.EVENT_READ)
+            sel.register(self.stdout, selectors.EVENT_READ)
             assert sel.select(timeout), f"server process did not answer {text!r} within {timeout} s"
-        line = self.proc.stdout.readline()
-        assert line, f"server process exited: {self.proc.stderr.read()[-2000:]}"
+        line = self.stdout.readline()
+        assert line, f"server process exited: {self.stderr.read()[-2000:]}"
         return json.loads(line)
 
     def cpu_seconds(self) -> float:
@@ -90,12 +92,12 @@ class ServerProcess:
 
     def close(self) -> str:
         try:
-            self.proc.stdin.close()
+            self.stdin.close()
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(5)
-        return self.proc.stderr.read()
+        return self.stderr.read()
 
 
 @pytest.fixture(scope="module")
@@ -274,7 +276,8 @@ def test_the_oldest_idle_connection_makes_room_for_a_new_one(collector):
                 newcomer.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
                 assert read_answer(newcomer).startswith(b"HTTP/1.1 200 ")
                 socks.append(newcomer)
-                assert wait_for(lambda v=victim: closed_by_server(socks[v]))
+                evicted = socks[victim]
+                assert wait_for(lambda: closed_by_server(evicted))  # noqa: B023 - used at once
                 assert not any(closed_by_server(sock) for sock in socks[victim + 1 :])
             # the idle keep-alive ones went first, not the one that has sent nothing yet
             assert not closed_by_server(socks[3])
