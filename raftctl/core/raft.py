@@ -6,23 +6,13 @@ into :meth:`RaftNode.tick` and :meth:`RaftNode.step`, and after each call asks
 manner of etcd-io/raft's ``Ready``/``Advance``). Randomness (election timeouts) comes from a
 ``random.Random`` handed in by the host.
 
-The host handles a Ready in this order, and the order is the persist-before-send rule:
-
-1. make ``hard_state`` (term, vote, commit), ``entries`` (from ``entries_from`` on; anything the
-   log held at or after that index is replaced) and ``snapshot`` durable;
-2. only then send ``messages`` — a vote granted, an append acknowledged or a commit index
-   announced must never reach a peer before the state it promises survives a crash;
-3. load ``snapshot`` into the state machine if there is one, then apply ``committed``
-   (entries from ``committed_from`` on), which are never ahead of what step 1 made durable;
-4. call :meth:`RaftNode.advance` with the Ready.
-
-The in-memory :class:`Storage` is the node's working copy of its durable state; a host with a
-disk log writes the Ready's parts to it in step 1 (see ``raftctl/core/node.py``).
+The host handles each Ready by the persist-before-send rule of ``raft_messages.py``.
 
 Implements leader election with randomized timeouts and PreVote (§9.6 of Ongaro's thesis),
 CheckQuorum, log replication with batching and pipelining, conflict back-off by term, the
 §5.4.2 commit rule (only entries of the leader's own term are committed by counting), a no-op
-entry at the start of each term, snapshots with log compaction and InstallSnapshot.
+entry at the start of each term, snapshots with log compaction and InstallSnapshot; followers
+keep appends that overtake a gap, and leaders drop rejections that predate their last rewind.
 """
 
 from __future__ import annotations
@@ -39,27 +29,9 @@ __all__ = [
 ]
 
 from raftctl.core.raft_messages import (  # re-exported: the raft module's public names
-    APPEND,
-    APPEND_RESP,
-    CANDIDATE,
-    FOLLOWER,
-    KIND_NAMES,
-    LEADER,
-    PRE_CANDIDATE,
-    PRE_VOTE,
-    PRE_VOTE_RESP,
-    SNAPSHOT,
-    TIMEOUT_NOW,
-    VOTE,
-    VOTE_RESP,
-    HardState,
-    Message,
-    RaftConfig,
-    Ready,
-    SnapshotData,
-    Storage,
+    APPEND, APPEND_RESP, CANDIDATE, FOLLOWER, KIND_NAMES, LEADER, PRE_CANDIDATE, PRE_VOTE, PRE_VOTE_RESP,
+    SNAPSHOT, TIMEOUT_NOW, VOTE, VOTE_RESP, HardState, Message, RaftConfig, Ready, SnapshotData, Storage,
 )
-
 
 STASH_LIMIT = 256  # out-of-order appends a follower keeps per leader
 CATCH_UP_BURST = 4  # AppendEntries one flush may send a follower that is behind
@@ -559,19 +531,6 @@ class RaftNode:
                                    success=True, match_index=match))
 
     # ---- the host's interface: Ready / advance ---------------------------------------
-
-    def has_ready(self) -> bool:
-        """Cheap test: is there anything for :meth:`ready` to hand out?"""
-        st = self.storage
-        return bool(
-            self.msgs
-            or self.commit_index > self.last_applied
-            or self._unstable_from <= st.snap_index + len(st.log)
-            or self._received_snapshot is not None
-            or st.current_term != self._hs_term
-            or st.voted_for != self._hs_vote
-            or self.commit_index != self._hs_commit
-        )
 
     def ready(self) -> Ready | None:
         """Everything the host must do now, or None when there is nothing.

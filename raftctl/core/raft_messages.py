@@ -2,8 +2,21 @@
 
 The constants and data types of ``raftctl/core/raft.py`` (which re-exports them): node states,
 message kinds, :class:`Message`, the in-memory :class:`Storage`, :class:`HardState`,
-:class:`SnapshotData`, :class:`Ready` and :class:`RaftConfig`. See raft.py for the
-persist-before-send rule a host follows when it handles a Ready.
+:class:`SnapshotData`, :class:`Ready` and :class:`RaftConfig`.
+
+The host handles a Ready in this order, and the order is the persist-before-send rule:
+
+1. make ``hard_state`` (term, vote, commit), ``entries`` (from ``entries_from`` on; anything the
+   log held at or after that index is replaced) and ``snapshot`` durable;
+2. only then send ``messages`` — a vote granted, an append acknowledged or a commit index
+   announced must never reach a peer before the state it promises survives a crash;
+3. load ``snapshot`` into the state machine if there is one, then apply ``committed``
+   (entries from ``committed_from`` on), which are never ahead of what step 1 made durable;
+4. call :meth:`RaftNode.advance` with the Ready (any time after step 2; the node host calls it
+   before applying, so the applied index the checker reads is already the new one).
+
+The in-memory :class:`Storage` is the node's working copy of its durable state; a host with a
+disk log writes the Ready's parts to it in step 1 (see ``raftctl/core/node.py``).
 """
 
 from __future__ import annotations
