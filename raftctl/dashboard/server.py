@@ -68,7 +68,7 @@ _BAD_TARGET_CHAR = re.compile(r"[^\x21-\x7e]")
 _DIGITS = re.compile(r"[0-9]+")
 _ABSOLUTE_FORM = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*)://([^/?#]*)(.*)", re.DOTALL)
 _HOST_VALUE = re.compile(r"(?:[A-Za-z0-9._~!$&'()*+;=%\-]*|\[[0-9A-Fa-f:.vV]+\])(?::[0-9]*)?")
-_HOSTNAME_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+_HOSTNAME_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")  # "_": container names have it
 _REASONS = {
     200: "OK",
     400: "Bad Request",

@@ -181,7 +181,7 @@ def test_finite_float_callback_directly():
 
 @pytest.mark.parametrize("host,expected", [
     ("127.0.0.1", "127.0.0.1"), ("0.0.0.0", "0.0.0.0"), ("::1", "::1"), ("[::1]", "::1"), ("::", "::"),
-    ("localhost", "localhost"), ("my-host.example.org", "my-host.example.org"),
+    ("localhost", "localhost"), ("my-host.example.org", "my-host.example.org"), ("raft_ctl", "raft_ctl"),
 ])
 def test_valid_hosts_pass(host, expected):
     assert valid_host(host) == expected
