@@ -93,9 +93,7 @@ class PerformanceDoc(TypedDict):
     proposals_failed: Optional[int]
 
 
-class NodeDoc(TypedDict):
-    """``sample["nodes"][node_id]``."""
-
+class _NodeFields(TypedDict):
     state: NodeState
     commit_index: int
     last_applied: int
@@ -105,6 +103,11 @@ class NodeDoc(TypedDict):
     up: bool
     replication_lag: Optional[int]
     last_contact_ms: Optional[float]
+
+
+class NodeDoc(_NodeFields):
+    """``sample["nodes"][node_id]``."""
+
     state_digest: Optional[str]
 
 
@@ -193,18 +196,8 @@ class HistoryPerformance(PerformanceDoc):
     """``PerformanceDoc`` as history keeps it (every field)."""
 
 
-class HistoryNode(TypedDict):
+class HistoryNode(_NodeFields):
     """``NodeDoc`` as history keeps it: without ``state_digest``."""
-
-    state: NodeState
-    commit_index: int
-    last_applied: int
-    log_length: int
-    peers_connected: int
-    term: int
-    up: bool
-    replication_lag: Optional[int]
-    last_contact_ms: Optional[float]
 
 
 class HistorySample(TypedDict):
