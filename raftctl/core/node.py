@@ -80,8 +80,8 @@ class Replica:
         self.snapshots_installed = 0
         self.duplicates_skipped = 0
         self.proposals_deduplicated = 0
-        # as leader: (client_id, seq) -> log index of entries in the log and not yet applied
-        self.in_flight: dict[tuple[str, int], int] = {}
+        # as leader: order id ("client:seq") -> log index of entries in the log, not yet applied
+        self.in_flight: dict[str, int] = {}
 
     def session_has(self, client_id: str, seq: int) -> bool:
         sess = self.sessions.get(client_id)
@@ -208,7 +208,7 @@ class NodeHost:
         raft = rep.raft
         if raft is None:
             return None
-        key = (entry[0], entry[1])
+        key = entry[3]  # the order id, "client_id:seq": one string per (client_id, seq)
         in_flight = rep.in_flight
         if key in in_flight and raft.state == LEADER:
             rep.proposals_deduplicated += 1
@@ -253,12 +253,13 @@ class NodeHost:
 
     def process(self, rep: Replica) -> int:
         """Carry out one replica's Ready (persist, queue messages, apply); returns entries applied."""
-        raft = rep.live_raft
+        raft = rep.raft
+        assert raft is not None, "process() on a replica that is down"
         rd = raft.ready()
         applied = 0
         if rd is not None:
             persist = self._persist
-            if persist is not None and (rd.hard_state is not None or rd.entries or rd.snapshot is not None):
+            if persist is not None and rd.must_persist:
                 persist(rep.group, rd)
             if rd.messages:
                 outgoing = self.outgoing
@@ -278,12 +279,13 @@ class NodeHost:
                 applied = len(rd.committed)
                 self._apply(rep, raft, rd.committed_from, rd.committed)
         if raft.state == LEADER:
-            if rep.led_term != raft.term:
-                rep.led_term = raft.term
+            term = raft.storage.current_term
+            if rep.led_term != term:
+                rep.led_term = term
                 # entries of earlier terms not yet applied are in flight too
                 first = raft.last_applied + 1
                 rep.in_flight = {
-                    (cmd[0], cmd[1]): index
+                    cmd[3]: index
                     for index, (_, cmd) in enumerate(
                         raft.entries_from(first, raft.last_index - raft.last_applied), first)
                     if cmd is not None
@@ -341,7 +343,7 @@ class NodeHost:
             if observer is not None:
                 observer.on_apply(rep, index, term, command, effective)
             if is_leader:
-                in_flight.pop((client_id, seq), None)
+                in_flight.pop(order_id, None)
                 if (group, client_id, seq) in waiting:
                     completions.append((group, client_id, seq, exchange.orders_rejected != rejected_before))
         self._maybe_snapshot(rep, raft)

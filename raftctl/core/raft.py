@@ -33,6 +33,7 @@ from raftctl.core.raft_messages import (  # re-exported: the raft module's publi
     SNAPSHOT, TIMEOUT_NOW, VOTE, VOTE_RESP, HardState, Message, RaftConfig, Ready, SnapshotData, Storage,
 )
 
+_NOTHING: list[Any] = []  # shared empty list for a Ready's committed entries: hosts only read it
 STASH_LIMIT = 256  # out-of-order appends a follower keeps per leader
 CATCH_UP_BURST = 4  # AppendEntries one flush may send a follower that is behind
 
@@ -64,7 +65,8 @@ class RaftNode:
         self.last_applied = storage.snap_index
         self.msgs: list[Message] = []  # to send once the next Ready is durable
         self._received_snapshot: SnapshotData | None = None
-        # lowest log index not yet handed to the host to persist; the durable hard state
+        # lowest log index not yet handed to the host to persist (always <= last_index + 1);
+        # the durable hard state
         self._unstable_from = storage.snap_index + len(storage.log) + 1
         self._hs_term = storage.current_term
         self._hs_vote = storage.voted_for
@@ -199,8 +201,6 @@ class RaftNode:
         self.leader_id = self.id
         self.votes = set()
         nxt = self.last_index + 1
-        if nxt < self._unstable_from:
-            self._unstable_from = nxt
         self.next_index = {p: nxt for p in self.peers}
         self.append_epoch = {p: 0 for p in self.peers}
         self.match_index = {p: 0 for p in self.peers}
@@ -222,10 +222,8 @@ class RaftNode:
         """
         if self.state != LEADER or self.transfer_target is not None:
             return None  # during a leadership transfer the log must stop growing
-        st = self.storage
-        if st.snap_index + len(st.log) < self._unstable_from - 1:
-            self._unstable_from = st.snap_index + len(st.log) + 1
-        st.log.append((self.term, command))
+        # _unstable_from <= last_index + 1 always holds, so an append needs no bookkeeping
+        self.storage.log.append((self.storage.current_term, command))
         if not self.peers:
             self._maybe_commit()
         return self.last_index
@@ -517,6 +515,7 @@ class RaftNode:
             del st.log[:msg.snap_index - st.snap_index]
         else:
             st.log = []
+            self._unstable_from = msg.snap_index + 1  # nothing after the snapshot to persist
         st.snap_index, st.snap_term, st.snap_data = msg.snap_index, msg.snap_term, msg.snap_data
         self.commit_index = max(self.commit_index, msg.snap_index)
         self.last_applied = msg.snap_index
@@ -560,11 +559,12 @@ class RaftNode:
         return Ready(
             HardState(st.current_term, st.voted_for, commit) if changed else None,
             unstable,
-            log[unstable - base:] if unstable <= last else [],
+            log,
+            base,
             self._received_snapshot,
             msgs,
             applied + 1,
-            log[applied + 1 - base:commit - base + 1] if commit > applied else [],
+            log[applied + 1 - base:commit - base + 1] if commit > applied else _NOTHING,
             last,
         )
 

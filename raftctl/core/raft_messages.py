@@ -85,31 +85,34 @@ class Message:
         "snap_index", "snap_term", "snap_data", "epoch",
     )
 
-    def __init__(self, kind: int, src: str, dst: str, term: int, **fields: Any) -> None:
+    def __init__(self, kind: int, src: str, dst: str, term: int, *, group: int = 0, force: bool = False,
+                 last_log_index: int = 0, last_log_term: int = 0, granted: bool = False,
+                 prev_index: int = 0, prev_term: int | None = 0, entries: list[Any] | None = None,
+                 commit: int = 0, success: bool = False, match_index: int = 0, hint: int = 0,
+                 snap_index: int = 0, snap_term: int = 0, snap_data: Any = None, epoch: int = 0) -> None:
+        # explicit keywords, stored directly: messages are built on the hottest path
         self.kind = kind
         self.src = src
         self.dst = dst
         self.term = term
-        self.group = 0
-        self.force = False
-        self.last_log_index = 0
-        self.last_log_term = 0
-        self.granted = False
-        self.prev_index = 0
-        self.prev_term = 0
-        self.entries: list[Any] = []
-        self.commit = 0
-        self.success = False
-        self.match_index = 0
-        self.hint = 0
-        self.snap_index = 0
-        self.snap_term = 0
-        self.snap_data: Any = None
+        self.group = group
+        self.force = force
+        self.last_log_index = last_log_index
+        self.last_log_term = last_log_term
+        self.granted = granted
+        self.prev_index = prev_index
+        self.prev_term = prev_term
+        self.entries: list[Any] = [] if entries is None else entries
+        self.commit = commit
+        self.success = success
+        self.match_index = match_index
+        self.hint = hint
+        self.snap_index = snap_index
+        self.snap_term = snap_term
+        self.snap_data = snap_data
         # AppendEntries: the leader's rewind count for this follower, echoed in the response, so
         # a rejection of an append sent before the last rewind is known to be stale
-        self.epoch = 0
-        for name, value in fields.items():
-            setattr(self, name, value)
+        self.epoch = epoch
 
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
         return f"<{KIND_NAMES.get(self.kind, self.kind)} {self.src}->{self.dst} t{self.term}>"
@@ -169,19 +172,22 @@ class Ready:
     """Everything one node asks its host to do, in the order of the module docstring.
 
     ``hard_state`` is None when unchanged since the last Ready; ``entries`` are the log entries
-    ``(term, command)`` from index ``entries_from`` on that are not yet durable (empty when none);
-    ``committed`` are entries ``(term, command)`` from ``committed_from`` on, to apply.
+    ``(term, command)`` from index ``entries_from`` on that are not yet durable (empty when none),
+    read from the log when asked (so a host that keeps no disk log pays nothing: read them before
+    applying, as the rule's order has it); ``committed`` are entries ``(term, command)`` from
+    ``committed_from`` on, to apply.
     """
 
-    __slots__ = ("hard_state", "entries_from", "entries", "snapshot", "messages",
+    __slots__ = ("hard_state", "entries_from", "_log", "_base", "snapshot", "messages",
                  "committed_from", "committed", "_last_index")
 
-    def __init__(self, hard_state: HardState | None, entries_from: int, entries: list[tuple[int, Any]],
-                 snapshot: SnapshotData | None, messages: list["Message"], committed_from: int,
+    def __init__(self, hard_state: HardState | None, entries_from: int, log: list[tuple[int, Any]],
+                 log_base: int, snapshot: SnapshotData | None, messages: list["Message"], committed_from: int,
                  committed: list[tuple[int, Any]], last_index: int) -> None:
         self.hard_state = hard_state
         self.entries_from = entries_from
-        self.entries = entries
+        self._log = log
+        self._base = log_base  # index of log[0]
         self.snapshot = snapshot
         self.messages = messages
         self.committed_from = committed_from
@@ -189,6 +195,13 @@ class Ready:
         self._last_index = last_index
 
     @property
+    def entries(self) -> list[tuple[int, Any]]:
+        if self.entries_from > self._last_index:
+            return []
+        return self._log[self.entries_from - self._base:self._last_index - self._base + 1]
+
+    @property
     def must_persist(self) -> bool:
         """True when this Ready carries state that must be durable before its messages leave."""
-        return self.hard_state is not None or bool(self.entries) or self.snapshot is not None
+        return (self.hard_state is not None or self.entries_from <= self._last_index
+                or self.snapshot is not None)

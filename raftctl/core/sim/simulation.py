@@ -327,13 +327,17 @@ class Simulation(FaultInjector, StatusViews):
         trace = self.trace_hash
         src_index = self._by_id[src].index
         applied = 0
-        step = node.step
+        replicas = node.replicas
+        process = node.process
         for msg in msgs:
             # Only ints go into the trace hash: str hashes are salted per process (PYTHONHASHSEED).
             trace = hash((trace, int(now * 1000), msg.kind, msg.group, src_index, node.index,
                           msg.term, msg.prev_index, len(msg.entries), msg.match_index,
                           msg.granted)) & _MASK64
-            applied += step(msg, now)
+            # NodeHost.step without its call: the node is up (checked above)
+            rep = replicas[msg.group]
+            rep.raft.step(msg, now)
+            applied += process(rep)
         self.trace_hash = trace
         if self.costly:
             apply_ms = self.costs.apply_us * applied / 1000.0
@@ -352,8 +356,9 @@ class Simulation(FaultInjector, StatusViews):
             for shard, client_id, seq, rejected in node.completions:
                 ack(shard, client_id, seq, rejected)
             node.completions = []
-        if node.outgoing:
-            by_dst = node.take_outgoing()
+        by_dst = node.outgoing
+        if by_dst:
+            node.outgoing = {}
             network = self.network
             push = self.events.push
             now_ms = self.events.now_ms
@@ -366,7 +371,13 @@ class Simulation(FaultInjector, StatusViews):
                 payload = (node.node_id, dst, msgs, False)
                 for delay in network.transit(node.node_id, dst, len(msgs)):
                     push(depart + delay, DELIVER, payload)
-        deadline = node.next_deadline()
+        deadline = float("inf")
+        for rep in node.replicas:
+            raft = rep.raft
+            if raft is not None:
+                d = raft.next_deadline()
+                if d < deadline:
+                    deadline = d
         if deadline < node.timer_at:
             node.timer_at = max(deadline, self.events.now_ms)
             self.events.push(node.timer_at, TIMER, (node, node.boots))
