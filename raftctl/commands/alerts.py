@@ -18,6 +18,7 @@ from typing import Annotated, Any, Self
 
 import typer
 
+from raftctl.commands._common import finite_float
 from raftctl.commands.summary import UrlOption, url_or_usage_error
 
 HELP = "Nagios plugin: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; can forward alerts to sinks."
@@ -137,8 +138,8 @@ def command(
         "--critical-latency", metavar="RANGE",
         help="CRITICAL when the average consensus latency in ms is outside RANGE (e.g. 200).")] = None,
     timeout: Annotated[float, typer.Option(
-        "--timeout", "-t", metavar="SECONDS",
-        help="Give up (UNKNOWN) after this long, forwarding included.")] = DEFAULT_TIMEOUT_S,
+        "--timeout", "-t", metavar="SECONDS", callback=finite_float("--timeout", 0.1, 3600),
+        help="Give up (UNKNOWN) after this long, forwarding included (0.1 to 3600).")] = DEFAULT_TIMEOUT_S,
     json_output: Annotated[bool, typer.Option("--json", help="Print the check result as JSON.")] = False,
     sink: Annotated[
         list[str] | None,

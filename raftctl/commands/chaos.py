@@ -7,6 +7,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from raftctl.commands._common import finite_float
+
 HELP = (
     "Run seeded random fault schedules in simulated time with the Raft safety checker on, and "
     "score how well the metrics collector detected every fault. Run i uses seed SEED+i."
@@ -36,14 +38,14 @@ def command(
     runs: Annotated[int, typer.Option("--runs", min=1, max=1_000_000, help="Number of runs (seeds).")] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the first run; run i uses SEED+i.")] = 1,
     nodes: Annotated[int, typer.Option("--nodes", min=1, max=51, help="Cluster size.")] = 5,
-    duration: Annotated[float, typer.Option("--duration", min=0.5, max=86_400.0,
+    duration: Annotated[float, typer.Option("--duration", callback=finite_float("--duration", 0.5, 86_400.0),
                                             help="Simulated seconds of faults per run.")] = 60.0,
     faults: Annotated[str, typer.Option("--faults", metavar="KIND,...",
                                         help="Fault kinds: crash,restart,partition,loss,duplicate,reorder,slow.")]
     = "crash,restart,partition,loss,duplicate,reorder,slow",
-    rate: Annotated[float, typer.Option("--rate", min=0.0, max=100_000.0,
+    rate: Annotated[float, typer.Option("--rate", callback=finite_float("--rate", 0.0, 100_000.0),
                                         help="Orders per simulated second in each run.")] = 20.0,
-    interval: Annotated[float, typer.Option("--interval", min=0.05, max=60.0,
+    interval: Annotated[float, typer.Option("--interval", callback=finite_float("--interval", 0.05, 60.0),
                                             help="Collector sampling interval (simulated s).")] = 1.0,
     shards: Annotated[int, typer.Option("--shards", min=1, max=256,
                                         help="Raft groups per cluster (needs a sharding-capable Cluster).")] = 1,

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from raftctl.commands._common import MAX_SHARDS
+from raftctl.commands._common import MAX_SHARDS, valid_host
 from raftctl.commands.faults import DEFAULT_TICKS
 from raftctl.core.scenarios import describe_all
 
@@ -50,7 +50,8 @@ def command(
         help="Play named scenarios from the library instead of the tick schedule (listed below). Repeatable.",
         show_default=False)] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed: the same seed replays the same run.")] = DEFAULT_SEED,
-    host: Annotated[str, typer.Option("--host", help="Dashboard address (127.0.0.1 keeps it local).")] = "127.0.0.1",
+    host: Annotated[str, typer.Option("--host", callback=valid_host,
+                                      help="Dashboard address (127.0.0.1 keeps it local).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Dashboard port (0 picks a free one).")] = 8080,
     no_browser: Annotated[bool, typer.Option("--no-browser", help="Do not open the dashboard in a browser.")] = False,
     no_dashboard: Annotated[bool, typer.Option("--no-dashboard", help="Do not start the web dashboard.")] = False,

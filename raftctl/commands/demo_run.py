@@ -78,7 +78,10 @@ class DemoRun:
         try:
             self.dashboard = DashboardServer(collector=self.collector, host=host, port=port).start()
         except OSError as err:
-            hint = "; choose another --port (0 picks a free one) or --no-dashboard"
+            import errno
+
+            hint = ("; choose another --port (0 picks a free one) or --no-dashboard"
+                    if err.errno == errno.EADDRINUSE else "; or use --no-dashboard")
             raise CliError(f"{err.strerror or err}{hint}") from None
         for sink in self.collector.sinks:
             sink.set_dashboard_url(self.dashboard.url)  # alert sinks link back to it (generatorURL)

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from raftctl.commands._common import MAX_SHARDS
+from raftctl.commands._common import MAX_SHARDS, finite_float, valid_host
 
 HELP = "Run a cluster with trading load, the collector and the dashboard until Ctrl-C or SIGTERM."
 EPILOG = (
@@ -37,15 +37,18 @@ def command(
     nodes: Annotated[int, typer.Option("--nodes", min=1, max=51, help="Cluster size.")] = 5,
     shards: Annotated[int, typer.Option("--shards", min=1, max=MAX_SHARDS,
                                         help="Raft groups (multi-Raft); symbols are spread over them.")] = 1,
-    host: Annotated[str, typer.Option("--host", help="Listen address (0.0.0.0 exposes it on every interface).")] = "127.0.0.1",
+    host: Annotated[str, typer.Option("--host", callback=valid_host,
+                                      help="Listen address (0.0.0.0 exposes it on every interface).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Dashboard port (0 picks a free one).")] = 8080,
-    rate: Annotated[float, typer.Option("--rate", min=0, max=100_000, metavar="ORDERS_PER_S",
+    rate: Annotated[float, typer.Option("--rate", callback=finite_float("--rate", 0, 100_000), metavar="ORDERS_PER_S",
                                         help="Trading load in orders per second.")] = 100.0,
     chaos: Annotated[Chaos, typer.Option("--chaos", help="Faults: none, the demo's schedule repeated, or seeded random ones.",
                                          case_sensitive=False)] = Chaos.none,
     seed: Annotated[int, typer.Option("--seed", help="Seed for the simulation and --chaos random.")] = 42,
-    interval: Annotated[float, typer.Option("--interval", min=0.05, max=3600, help="Seconds between samples.")] = 1.0,
-    retention: Annotated[float, typer.Option("--retention", min=1, help="Seconds of history kept.")] = 300.0,
+    interval: Annotated[float, typer.Option("--interval", callback=finite_float("--interval", 0.05, 3600),
+                                                help="Seconds between samples (0.05 to 3600).")] = 1.0,
+    retention: Annotated[float, typer.Option("--retention", callback=finite_float("--retention", 1),
+                                                 help="Seconds of history kept (at least 1).")] = 300.0,
     sink: Annotated[Optional[list[str]], typer.Option("--sink", metavar="SPEC",
                                                       help="Stream samples and alerts to a sink (see 'raftctl sinks'). "
                                                            "Repeatable.")] = None,
@@ -146,7 +149,10 @@ class Server:
         try:
             self.dashboard = DashboardServer(collector=self.collector, host=host, port=port).start()
         except OSError as err:
-            raise CliError(f"{err.strerror or err}; choose another --port (0 picks a free one)") from None
+            import errno
+
+            hint = "; choose another --port (0 picks a free one)" if err.errno == errno.EADDRINUSE else ""
+            raise CliError(f"{err.strerror or err}{hint}") from None
         for sink in self.collector.sinks:
             sink.set_dashboard_url(self.dashboard.url)  # alert sinks link back to it (generatorURL)
         return self.dashboard.url

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from raftctl.commands._common import finite_float
 from raftctl.commands.summary import UrlOption, url_or_usage_error
 
 HELP = "Live terminal dashboard (like top) over a running raftctl server."
@@ -21,7 +22,8 @@ HISTORY_POINTS = 60
 def command(
     url: UrlOption = None,
     interval: Annotated[
-        float, typer.Option("--interval", min=0.1, max=3600, help="Seconds between refreshes.")
+        float, typer.Option("--interval", callback=finite_float("--interval", 0.1, 3600),
+                            help="Seconds between refreshes (0.1 to 3600).")
     ] = 1.0,
     once: Annotated[bool, typer.Option("--once", help="Print one frame and exit.")] = False,
 ) -> None:

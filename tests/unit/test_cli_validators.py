@@ -221,3 +221,22 @@ def test_serve_with_host_999_says_invalid_address_not_choose_another_port():
     assert "not a valid IPv4 address" in result.stderr, result.stderr
     assert "choose another --port" not in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["serve", "--interval", "nan"], "'--interval': nan is not a number"),
+    (["serve", "--rate", "NaN"], "'--rate': nan is not a number"),
+    (["serve", "--retention", "inf"], "'--retention': inf is not a finite number"),
+    (["serve", "--host", "999.1.1.1"], "'999.1.1.1' is not a valid IPv4 address"),
+    (["demo", "--host", "999.1.1.1"], "'999.1.1.1' is not a valid IPv4 address"),
+    (["watch", "--interval", "nan"], "'--interval': nan is not a number"),
+    (["chaos", "--duration", "nan"], "'--duration': nan is not a number"),
+])
+def test_the_real_commands_say_not_a_number_and_invalid_address(argv, message, capsys):
+    from raftctl.cli import run as run_cli
+
+    code = run_cli(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert message in err, err
+    assert "another --port" not in err and "less than or equal" not in err
