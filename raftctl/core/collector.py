@@ -67,8 +67,11 @@ _HEALTH_RANK = {name: rank for rank, name in enumerate(HEALTH_STATES)}
 def _shard_documents(statuses: Mapping[str, Mapping[str, Any]], shard_count: int,
                      leaders: Mapping[int, str | None], latencies: list[list[float]],
                      acked: list[int], prev_acked: list[int] | None, elapsed: float,
-                     cluster_now: float, thresholds: Mapping[str, Any]) -> list[dict[str, Any]]:
+                     cluster_now: float, thresholds: Mapping[str, Any],
+                     node_shards: dict[str, list[dict[str, Any]]] | None = None) -> list[dict[str, Any]]:
     """Per-shard summaries of a Multi-Raft cluster (docs/CONTRACTS.md, sharding).
+
+    With ``node_shards``, each node's replica of each shard is added there too (by node id).
 
     Each shard is judged like a cluster of its own replicas: a leader, aligned digests, no
     lagging live follower; a node that is down is down for every shard.
@@ -88,6 +91,19 @@ def _shard_documents(statuses: Mapping[str, Mapping[str, Any]], shard_count: int
         lags = replication_lags(replicas, leader)
         contacts = (leader_entry.get("last_contact_ms") or {}) if leader_entry else {}
         aligned = consensus_aligned(replicas.values())
+        if node_shards is not None:
+            for node_id, entry in replicas.items():
+                contact = None if node_id == leader else contacts.get(node_id)
+                node_shards.setdefault(node_id, []).append({
+                    "shard": shard,
+                    "state": entry.get("state", "DOWN") if entry["up"] else "DOWN",
+                    "term": int(entry.get("term", 0)),
+                    "commit_index": int(entry.get("commit_index", 0)),
+                    "last_applied": int(entry.get("last_applied", 0)),
+                    "log_length": int(entry.get("log_length", 0)),
+                    "replication_lag": lags.get(node_id),
+                    "last_contact_ms": None if contact is None else float(contact),
+                })
         view = {
             "cluster": {"cluster_size": size, "healthy_nodes": healthy, "leader_node": leader,
                         "consensus_aligned": aligned},
@@ -390,11 +406,14 @@ class SampleCollector:
             max_contact_ms=thresholds["max_follower_contact_ms"])
         if shard_count > 1:
             acked_by_shard = list(stats.get("orders_acknowledged_by_shard") or [0] * shard_count)
+            node_shards: dict[str, list[dict[str, Any]]] = {}
             shard_docs = _shard_documents(
                 statuses, shard_count, shard_leaders, shard_latencies, acked_by_shard,
                 prev[3] if prev and prev[3] else None, now - prev[0] if prev else 0.0,
-                cluster_now, thresholds)
+                cluster_now, thresholds, node_shards)
             sample["shards"] = shard_docs
+            for node_id, entries in node_shards.items():
+                nodes[node_id]["shards"] = entries
             cluster_doc["shard_count"] = shard_count
             cluster_doc["consensus_aligned"] = all(d["consensus_aligned"] for d in shard_docs)
             # the cluster is as healthy as its sickest shard

@@ -15,7 +15,7 @@ from typing import Any, Optional, TypedDict
 
 __all__ = [
     "NodeState", "Health", "Severity", "NODE_STATES", "HEALTH_STATES",
-    "ClusterDoc", "PerformanceDoc", "NodeDoc", "ShardDoc", "AlertDoc", "CollectorDoc",
+    "ClusterDoc", "PerformanceDoc", "NodeDoc", "NodeShardDoc", "ShardDoc", "AlertDoc", "CollectorDoc",
     "LatencyHistogramDoc", "Sample", "HistoryCluster", "HistoryPerformance", "HistoryNode",
     "HistorySample", "field_types", "json_schema",
 ]
@@ -105,10 +105,28 @@ class _NodeFields(TypedDict):
     last_contact_ms: Optional[float]
 
 
-class NodeDoc(_NodeFields):
-    """``sample["nodes"][node_id]``."""
+class NodeShardDoc(TypedDict):
+    """One node's replica of one Raft group (``nodes[id]["shards"]``, sharded clusters only)."""
 
+    shard: int
+    state: NodeState
+    term: int
+    commit_index: int
+    last_applied: int
+    log_length: int
+    replication_lag: Optional[int]
+    last_contact_ms: Optional[float]
+
+
+class _NodeDocRequired(_NodeFields):
     state_digest: Optional[str]
+
+
+class NodeDoc(_NodeDocRequired, total=False):
+    """``sample["nodes"][node_id]``: the top-level fields are its replica of shard 0; with
+    shards, ``shards`` lists every replica."""
+
+    shards: list[NodeShardDoc]
 
 
 class _ShardRequired(TypedDict):

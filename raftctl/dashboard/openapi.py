@@ -32,6 +32,7 @@ _DOCUMENTS = {
     "ClusterMetrics": sample.ClusterDoc,
     "PerformanceMetrics": sample.PerformanceDoc,
     "NodeMetrics": sample.NodeDoc,
+    "NodeShardMetrics": sample.NodeShardDoc,
     "ShardMetrics": sample.ShardDoc,
     "Alert": sample.AlertDoc,
     "CollectorMetrics": sample.CollectorDoc,

@@ -324,14 +324,23 @@ def _group_families(family: _Builder, doc: Mapping[str, Any], shard_docs: list[d
 
 def _node_families(family: _Builder, nodes: Mapping[str, Any], shard_docs: list[dict] | None,
                    cluster: Mapping[str, Any]) -> None:
-    # a node's Raft fields in the sample are its replica of shard 0 (CONTRACTS.md), so say so
-    group = {"shard": "0"}
     family_up = family("raftctl_node_up", "gauge", "1 when the node answers (is running)")
     peers = family("raftctl_node_connected_peers", "gauge", "Peers the node is connected to")
     for node_id, node in nodes.items():
         node = node or {}
         family_up.add(node.get("up"), {"node": str(node_id)})
         peers.add(node.get("peers_connected"), {"node": str(node_id)})
+    # one series per node and Raft group: a sharded sample lists every replica in
+    # nodes[id]["shards"]; otherwise the node's own fields are its replica of shard 0
+    replicas: list[tuple[str, str, Mapping[str, Any]]] = []
+    for node_id, node in nodes.items():
+        node = node or {}
+        listed = node.get("shards")
+        if isinstance(listed, list) and listed:
+            replicas += [(str(node_id), str(replica.get("shard")), replica)
+                         for replica in listed if isinstance(replica, dict)]
+        else:
+            replicas.append((str(node_id), "0", node))
     for key, name, text, scale in (
         ("term", "raftctl_node_term", "Raft term of the node's replica", None),
         ("commit_index", "raftctl_node_commit_index", "Highest log index the replica knows committed", None),
@@ -343,18 +352,18 @@ def _node_families(family: _Builder, nodes: Mapping[str, Any], shard_docs: list[
          "Time since the shard's leader last heard from this follower (absent for the leader)", 1000.0),
     ):
         fam = family(name, "gauge", text)
-        for node_id, node in nodes.items():
-            value = (node or {}).get(key)
+        for node_id, shard, replica in replicas:
+            value = replica.get(key)
             if scale is not None:
                 value = _seconds(value)
-            fam.add(value, {"node": str(node_id), **group})
+            fam.add(value, {"node": node_id, "shard": shard})
     state_fam = family("raftctl_node_state", "gauge", "Replica role: 1 for the current state, 0 for the others")
-    for node_id, node in nodes.items():
-        current = (node or {}).get("state")
+    for node_id, shard, replica in replicas:
+        current = replica.get("state")
         if current is None:
             continue
         for state in NODE_STATES:
-            state_fam.add(state == current, {"node": str(node_id), **group, "state": state})
+            state_fam.add(state == current, {"node": node_id, "shard": shard, "state": state})
     leads = family("raftctl_node_leader_shards", "gauge", "Shards the node leads")
     counts = {str(node_id): 0 for node_id in nodes}
     if shard_docs is None:

@@ -139,6 +139,7 @@ _PROMETHEUS_VARIABLES = {
     "hist": types.LatencyHistogramDoc,
     "doc": types.Sample,
     "alert": types.AlertDoc,
+    "replica": types.NodeShardDoc,
 }
 
 
@@ -162,3 +163,19 @@ def test_prometheus_renderer_reads_only_fields_the_types_define():
     # a planted rename is caught
     assert unknown_reads(source.replace('perf.get("total_orders")', 'perf.get("total_order")')) == \
         ["perf.total_order"]
+
+
+def test_sharded_node_series_carry_every_shard():
+    """Per-node Raft series exist for each node's replica of each shard, with its own values."""
+    from raftctl.dashboard.prometheus import render_prometheus
+
+    latest, _ = _sampled(shards=3, seconds=4)
+    body = render_prometheus(latest, process=None).decode()
+    found = {}
+    for line in body.splitlines():
+        match = re.match(r'raftctl_node_commit_index\{node="(\w+)",shard="(\d+)"\} (\d+)', line)
+        if match:
+            found[(match.group(1), int(match.group(2)))] = int(match.group(3))
+    expected = {(node_id, replica["shard"]): replica["commit_index"]
+                for node_id, node in latest["nodes"].items() for replica in node["shards"]}
+    assert len(expected) == 9 and found == expected, f"seed={SEED}"
