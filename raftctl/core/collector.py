@@ -17,9 +17,8 @@ Metric definitions (where the seed leaves room):
   clock since the previous sample; the first sample averages since the cluster clock's zero.
 * ``total_trades`` — ``trades_executed`` of the leader (else the highest of the live nodes).
 * ``avg/p50/p99_latency_ms`` — consensus latency of orders committed since the previous sample
-  (``cluster.latencies_since``); null when nothing committed in the interval. The average is
-  exact; percentiles are exact up to ``PERCENTILE_POOL`` latencies and taken from an even
-  stride through them beyond that.
+  (``cluster.latencies_since``); null when nothing committed in the interval. The average and
+  the (nearest-rank) percentiles are exact.
 * ``latency_histogram`` (top level, not in history) — every committed order's latency since the
   collector started, in cumulative buckets (``measures.LATENCY_BUCKETS_S``), for Prometheus.
 * ``proposals_pending`` / ``proposals_failed`` — orders submitted and not yet acknowledged; and
@@ -55,8 +54,6 @@ __all__ = ["SampleCollector", "UnknownNodeError", "positive_number"]
 
 log = logging.getLogger(__name__)
 
-# Percentiles are exact up to this many latencies per interval, stride-sampled beyond.
-PERCENTILE_POOL = 4096
 # Rings beyond this many samples would be a configuration mistake (e.g. 0.001 s for a week).
 MAX_RETAINED_SAMPLES = 1_000_000
 
@@ -357,17 +354,16 @@ class SampleCollector:
         p50: float | None
         p99: float | None
         if latencies:
-            avg_latency = sum(latencies) / len(latencies)
-            # a flat-out simulation commits tens of thousands of orders per sample; an even
-            # stride through them keeps the sort cheap and the percentiles within a bucket or two
-            stride = -(-len(latencies) // PERCENTILE_POOL)
-            ordered = sorted(latencies[::stride] if stride > 1 else latencies)
+            total_ms = sum(latencies)
+            avg_latency = total_ms / len(latencies)
+            # one sort (in C) serves the exact percentiles and the histogram's bucket counts
+            ordered = sorted(latencies)
             p50, p99 = sorted_percentile(ordered, 0.50), sorted_percentile(ordered, 0.99)
+            self._histogram.observe_sorted_ms(ordered, total_ms)
         else:
             # nothing committed in the interval: no latency to report, and never a fake 0
             avg_latency = p50 = p99 = None
         histogram = self._histogram
-        histogram.observe_ms(latencies)
 
         cluster_doc = {
             "cluster_size": size,

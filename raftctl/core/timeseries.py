@@ -142,10 +142,11 @@ class SampleStore:
             if node_id not in self._nodes:
                 self._add_node(node_id)
         leader = cluster["leader_node"]
+        avg, p50, p99 = perf["avg_latency_ms"], perf["p50_latency_ms"], perf["p99_latency_ms"]
+        nan = math.nan  # stands for null in the float ring
         self._floats.append((
             sample["timestamp"], sample["sim_time"], perf["throughput_ops"],
-            _float_or_nan(perf["avg_latency_ms"]), _float_or_nan(perf["p50_latency_ms"]),
-            _float_or_nan(perf["p99_latency_ms"])))
+            nan if avg is None else avg, nan if p50 is None else p50, nan if p99 is None else p99))
         self._ints.append((
             sample["sequence"], cluster["cluster_size"], cluster["healthy_nodes"],
             cluster["current_term"], cluster["leader_changes"], perf["total_orders"],
@@ -315,10 +316,6 @@ class WindowSnapshot:
             entry.update(_node_row(row))
             out.append(entry)
         return out
-
-
-def _float_or_nan(value: float | None) -> float:
-    return math.nan if value is None else value
 
 
 def _int_or_unknown(value: int | None) -> int:

@@ -62,6 +62,8 @@ class MetricsCollector(SampleCollector):
 
     def _sink_counters(self) -> dict[str, int]:
         workers = self._workers
+        if not workers:
+            return super()._sink_counters()
         stats = [w.sink.stats() for w in workers]
         return {
             "sink_events_dropped": sum(w.dropped for w in workers),

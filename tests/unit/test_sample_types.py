@@ -179,3 +179,20 @@ def test_sharded_node_series_carry_every_shard():
     expected = {(node_id, replica["shard"]): replica["commit_index"]
                 for node_id, node in latest["nodes"].items() for replica in node["shards"]}
     assert len(expected) == 9 and found == expected, f"seed={SEED}"
+
+
+def test_latency_histogram_counts_are_exact_both_ways():
+    import random as _random
+
+    from raftctl.core.measures import LatencyHistogram
+
+    rng = _random.Random(SEED)
+    values = [rng.choice([0.5, 1.0, 2.5, 3.0, 9.99, 10.0, 10.01, 300.0, 12_000.0]) for _ in range(5000)]
+    one, other = LatencyHistogram(), LatencyHistogram()
+    one.observe_ms(values)
+    other.observe_sorted_ms(sorted(values), sum(values))
+    assert one.document() == other.document()
+    doc = one.document()
+    for bound, count in zip(doc["le"], doc["counts"]):
+        assert count == sum(1 for v in values if v <= bound * 1000.0), bound
+    assert doc["count"] == 5000
