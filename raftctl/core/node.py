@@ -157,6 +157,9 @@ class NodeHost:
         self.completions: list[Completion] = []
         self.elected: list[Replica] = []
 
+    #: the Raft implementation each replica runs (the checker's planted-bug variants replace it)
+    raft_class: type[RaftNode] = RaftNode
+
     # ---- life cycle ------------------------------------------------------------------------
 
     def boot(self, now_ms: float, rng: random.Random) -> None:
@@ -166,7 +169,7 @@ class NodeHost:
         for rep in self.replicas:
             rep.led_term = 0
             rep.load_state(rep.storage.snap_data)
-            rep.raft = RaftNode(self.node_id, self.member_ids, rep.storage,
+            rep.raft = self.raft_class(self.node_id, self.member_ids, rep.storage,
                                 random.Random(rng.getrandbits(64)), self.config, now_ms,
                                 group=rep.group)
             self.process(rep)

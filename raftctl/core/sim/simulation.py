@@ -127,6 +127,7 @@ class Simulation(FaultInjector, StatusViews):
         retry_after_s: float = 0.5,
         latency_window: int = 100_000,
         balance_leaders: bool = True,
+        node_class: type[ExchangeNode] | None = None,
     ) -> None:
         if isinstance(node_count, bool) or not isinstance(node_count, int) or node_count < 1:
             raise ValueError(f"node_count must be a positive integer, got {node_count!r}")
@@ -166,7 +167,9 @@ class Simulation(FaultInjector, StatusViews):
             "faults_injected": 0,
         }
         self.gateway = ClientGateway(self, retry_after_s, latency_window, seed)
-        self.nodes = [ExchangeNode(self, nid, i, shards) for i, nid in enumerate(self.node_ids)]
+        # node_class: a subclass of ExchangeNode (the checker's planted-bug variants use one)
+        factory = node_class or ExchangeNode
+        self.nodes = [factory(self, nid, i, shards) for i, nid in enumerate(self.node_ids)]
         self._by_id = {n.node_id: n for n in self.nodes}
         self.leadership_log: list[tuple[float, str, int, int]] = []  # (sim s, node, term, shard)
         self.fault_log: list[tuple[float, str, tuple[Any, ...]]] = []
