@@ -37,11 +37,12 @@ LATENCY_BUCKETS_S: tuple[float, ...] = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 class LatencyHistogram:
     """Cumulative counts of latencies at or below each bucket bound, over a collector's life."""
 
-    __slots__ = ("bounds", "_bounds_ms", "buckets", "count", "total")
+    __slots__ = ("bounds", "_bounds_ms", "_le", "buckets", "count", "total")
 
     def __init__(self, bounds: Sequence[float] = LATENCY_BUCKETS_S) -> None:
         self.bounds = tuple(bounds)
         self._bounds_ms = tuple(b * 1000.0 for b in self.bounds)
+        self._le = list(self.bounds)  # shared by every document: published documents are read-only
         self.buckets = [0] * len(self.bounds)  # per bucket, not cumulative
         self.count = 0
         self.total = 0.0
@@ -75,5 +76,5 @@ class LatencyHistogram:
 
     def document(self) -> dict[str, object]:
         """``{"le": [...], "counts": [cumulative...], "count": N, "sum": seconds}``."""
-        return {"le": list(self.bounds), "counts": list(accumulate(self.buckets)), "count": self.count,
+        return {"le": self._le, "counts": list(accumulate(self.buckets)), "count": self.count,
                 "sum": round(self.total, 6)}

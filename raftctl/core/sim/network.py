@@ -47,29 +47,37 @@ class Network:
         self.messages_dropped = 0
         self.messages_duplicated = 0
         self.packets_sent = 0
+        self.duplicate_delay = -1.0
 
     def connected(self, a: str, b: str) -> bool:
         groups = self.groups
         return groups is None or groups.get(a) == groups.get(b)
 
-    def transit(self, src: str, dst: str, message_count: int) -> list[float]:
-        """Delays (ms) of the copies of one packet that will arrive; empty when it is lost."""
+    def transit(self, src: str, dst: str, message_count: int) -> float:
+        """The delay (ms) of one packet, or -1.0 when it is lost.
+
+        A duplicated packet's second copy is left in :attr:`duplicate_delay` (else -1.0): one
+        float per packet, no list, on the simulator's hottest path.
+        """
         net = self.config
         rng = self.rng
         self.messages_sent += message_count
         self.packets_sent += 1
-        if not self.connected(src, dst) or (net.loss and rng.random() < net.loss):
+        self.duplicate_delay = -1.0
+        groups = self.groups
+        if (groups is not None and groups.get(src) != groups.get(dst)) or (net.loss and rng.random() < net.loss):
             self.messages_dropped += message_count
-            return []
-        copies = 2 if net.duplicate and rng.random() < net.duplicate else 1
-        if copies == 2:
-            self.messages_duplicated += message_count
+            return -1.0
+        duplicated = bool(net.duplicate) and rng.random() < net.duplicate
         slow = self.slow
         factor = max(slow.get(src, 1.0), slow.get(dst, 1.0)) if slow else 1.0
-        delays = []
-        for _ in range(copies):
-            delay = rng.uniform(net.latency_min_ms, net.latency_max_ms) * factor
+        delay = rng.uniform(net.latency_min_ms, net.latency_max_ms) * factor
+        if net.reorder and rng.random() < net.reorder:
+            delay += rng.uniform(0.0, net.reorder_max_ms)
+        if duplicated:
+            self.messages_duplicated += message_count
+            second = rng.uniform(net.latency_min_ms, net.latency_max_ms) * factor
             if net.reorder and rng.random() < net.reorder:
-                delay += rng.uniform(0.0, net.reorder_max_ms)
-            delays.append(delay)
-        return delays
+                second += rng.uniform(0.0, net.reorder_max_ms)
+            self.duplicate_delay = second
+        return delay

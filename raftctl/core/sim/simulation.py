@@ -372,8 +372,11 @@ class Simulation(FaultInjector, StatusViews):
                     depart += send_ms
                     node.busy_until = max(node.busy_until, now_ms) + send_ms
                 payload = (node.node_id, dst, msgs, False)
-                for delay in network.transit(node.node_id, dst, len(msgs)):
+                delay = network.transit(node.node_id, dst, len(msgs))
+                if delay >= 0.0:
                     push(depart + delay, DELIVER, payload)
+                    if network.duplicate_delay >= 0.0:
+                        push(depart + network.duplicate_delay, DELIVER, payload)
         deadline = float("inf")
         for rep in node.replicas:
             raft = rep.raft
