@@ -145,9 +145,12 @@ def node_table(summary: dict[str, Any], title: str | None = "Nodes"):
     )
     if leads is not None:
         columns = columns[:2] + (("leads", "left"),) + columns[2:]  # type: ignore[assignment]
-    for name, justify in columns:
-        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     nodes = summary.get("nodes") or {}
+    # node names and states are never cut (which node is down is the point); numbers and the
+    # digest give way on a narrow terminal
+    keep = {"node": max([4, *(len(str(n)) for n in nodes)]), "state": 9}
+    for name, justify in columns:
+        table.add_column(name, justify=justify, no_wrap=True, min_width=keep.get(name))  # type: ignore[arg-type]
     for node_id in sorted(nodes, key=_node_sort_key):
         node = nodes[node_id] or {}
         state = str(node.get("state", "?"))
