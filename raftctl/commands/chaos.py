@@ -18,6 +18,7 @@ EPILOG = (
     "  raftctl chaos --runs 1000 --seed 1\n\n"
     "  raftctl chaos --runs 200 --faults crash,partition --json | jq .recall\n\n"
     "  raftctl chaos --replay 417        (rerun seed 417 and print every fault, leader change and alert)\n\n"
+    "  raftctl chaos --mutants           (check the checker: it must catch each planted Raft bug)\n\n"
     "Exit 0 when every run was safe and live after heal, 1 otherwise, 2 for usage errors. "
     "Each run: faults for --duration simulated seconds, then everything heals and a leader must "
     "appear within 2 s and all nodes converge. Orders arrive at --rate per simulated second "
@@ -55,8 +56,12 @@ def command(
     replay: Annotated[Optional[int], typer.Option("--replay", metavar="SEED",
                                                   help="Rerun one seed verbosely instead of a campaign.")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the figures as JSON on stdout.")] = False,
+    mutants: Annotated[bool, typer.Option("--mutants", help="Run a short campaign against each planted-bug Raft "
+                                          "variant instead; exit 0 only if the checker catches every one.")] = False,
 ) -> None:
     """Run a chaos campaign (or replay one seed) and print its figures."""
+    if mutants:
+        raise typer.Exit(_mutants(json_output))
     from raftctl.core.chaos import CampaignConfig
 
     kinds = _parse_faults(faults)
@@ -152,6 +157,30 @@ def print_report(report: dict) -> None:
     if report["failing_seeds"]:
         console.print(f"  replay one with: raftctl chaos --replay {report['failing_seeds'][0]} "
                       f"--nodes {report['nodes']} --duration {report['duration_s']:g}", markup=False)
+
+
+def _mutants(json_output: bool) -> int:
+    """``--mutants``: one line (or one JSON object) per planted bug; 0 only if all were caught."""
+    from raftctl.core.mutants import run_mutant_campaign
+
+    results = [r.as_dict() for r in run_mutant_campaign()]
+    if json_output:
+        from raftctl.commands._common import write_json
+
+        write_json({"mutants": results})
+    else:
+        out = sys.stdout
+        for r in results:
+            if r["caught"]:
+                text = r["violation"]
+                text = text if len(text) <= 110 else text[:107] + "..."
+                out.write(f"CAUGHT  {r['name']:<20} seed {r['seed']:<3} {text}\n")
+            else:
+                out.write(f"MISSED  {r['name']:<20} no violation on any seed\n")
+        caught = sum(1 for r in results if r["caught"])
+        out.write(f"{caught}/{len(results)} mutants caught by the safety checker\n")
+        out.flush()
+    return 0 if all(r["caught"] for r in results) else 1
 
 
 def _replay(seed: int, config: Any, json_output: bool) -> int:

@@ -14,6 +14,13 @@ Checked:
   at the same applied index have equal state digests.
 - Exactly once: every order (client id, sequence) takes effect at one log index only, and
   every acknowledged order is in every node's state machine once the cluster converges.
+- One vote per term: a replica's durable (term, votedFor) never goes back, and once it voted in a
+  term its vote neither changes nor disappears (a restart included).
+- Current leaders only: a follower in term T follows the leader of term T and no other node.
+- Commit rule (§5.4.2): a leader's commit index, once it moved during its term, points at an
+  entry of that term; and no node applies an entry before some leader committed (applied) it.
+
+``raftctl chaos --mutants`` (raftctl/core/mutants.py) shows each of these firing on a planted bug.
 """
 
 from __future__ import annotations
@@ -26,7 +33,8 @@ class SafetyViolation(AssertionError):
 
 
 class _GroupState:
-    __slots__ = ("leaders_by_term", "applied", "max_committed", "effective_at", "digest_at", "acked")
+    __slots__ = ("leaders_by_term", "applied", "max_committed", "effective_at", "digest_at", "acked",
+                 "votes", "leader_applied", "elected_commit")
 
     def __init__(self) -> None:
         self.leaders_by_term: dict[int, str] = {}
@@ -37,6 +45,12 @@ class _GroupState:
         self.effective_at: dict[tuple[str, int], int] = {}
         self.digest_at: dict[int, str] = {}
         self.acked: set[tuple[str, int]] = set()
+        # node id -> (term, voted_for) last seen in its durable state
+        self.votes: dict[str, tuple[int, str | None]] = {}
+        # highest index a leader applied (so committed)
+        self.leader_applied = 0
+        # node id -> (term it leads, its commit index when elected)
+        self.elected_commit: dict[str, tuple[int, int]] = {}
 
 
 class SafetyChecker:
@@ -68,6 +82,8 @@ class SafetyChecker:
         if previous is not None and previous != rep.node_id:
             self._violate(f"election safety: shard {rep.group}: {previous} and {rep.node_id} both leaders of term {term}")
         g.leaders_by_term[term] = rep.node_id
+        g.elected_commit[rep.node_id] = (term, rep.raft.commit_index)
+        self._check_votes(rep)
         # Leader completeness: every committed entry still held in logs must be in the leader's.
         raft = rep.raft
         start = max(raft.storage.snap_index + 1, 1)
@@ -96,6 +112,25 @@ class SafetyChecker:
             )
         if index > g.max_committed:
             g.max_committed = index
+        raft = rep.raft
+        if raft.state == "LEADER":
+            if index > g.leader_applied:
+                g.leader_applied = index
+            elected = g.elected_commit.get(rep.node_id)
+            commit = raft.commit_index
+            if elected is not None and elected[0] == raft.term and commit > elected[1]:
+                commit_term = raft.term_at(commit)
+                if commit_term is not None and commit_term != raft.term:
+                    self._violate(
+                        f"commit rule: leader {self._where(rep)} of term {raft.term} moved its commit index "
+                        f"to {commit}, an entry of term {commit_term} (counted replicas of an old term)"
+                    )
+                    elected = g.elected_commit[rep.node_id] = (raft.term, commit)
+        elif index > g.leader_applied:
+            self._violate(
+                f"apply before commit: {self._where(rep)} applied index {index} (term {term}), "
+                f"no leader has committed past {g.leader_applied}"
+            )
         if effective and identity is not None:
             where = g.effective_at.get(identity)
             if where is None:
@@ -127,6 +162,7 @@ class SafetyChecker:
 
     def on_restart(self, rep: Any) -> None:
         g = self.groups[rep.group]
+        self._check_votes(rep)
         snap = rep.storage.snap_index
         if snap and snap in g.digest_at and g.digest_at[snap] != rep.exchange.digest():
             self._violate(f"{self._where(rep)} restarted from a snapshot whose state differs at {snap}")
@@ -136,7 +172,39 @@ class SafetyChecker:
 
     # ---- periodic checks -----------------------------------------------------------------
 
+    def _check_votes(self, rep: Any) -> None:
+        """One vote per term, read from the replica's durable state."""
+        g = self.groups[rep.group]
+        st = rep.storage
+        now = (st.current_term, st.voted_for)
+        seen = g.votes.get(rep.node_id)
+        if seen is not None and seen != now:
+            if now[0] < seen[0]:
+                self._violate(f"one vote per term: {self._where(rep)} went back from term {seen[0]} to {now[0]}")
+            elif now[0] == seen[0] and seen[1] is not None:
+                what = "forgot its vote" if now[1] is None else f"voted again, for {now[1]}"
+                self._violate(
+                    f"one vote per term: {self._where(rep)} voted for {seen[1]} in term {now[0]}, then {what}"
+                )
+        g.votes[rep.node_id] = now
+
+    def _check_replicas(self, cluster: Any) -> None:
+        """Cheap checks of every replica's durable vote and the leader it follows."""
+        for node in cluster.nodes:
+            for rep in node.replicas:
+                self._check_votes(rep)
+                raft = rep.raft
+                if raft is None or raft.state != "FOLLOWER" or raft.leader_id is None:
+                    continue
+                leader = self.groups[rep.group].leaders_by_term.get(raft.term)
+                if leader != raft.leader_id:
+                    self._violate(
+                        f"current leaders only: {self._where(rep)} follows {raft.leader_id} in term "
+                        f"{raft.term}, whose leader is {leader} (accepted a stale leader)"
+                    )
+
     def check(self, cluster: Any) -> None:
+        self._check_replicas(cluster)
         if cluster.now_ms < self._next_check:
             return
         self._next_check = cluster.now_ms + self.check_interval_ms
