@@ -64,6 +64,16 @@ class SafetyChecker:
         self.groups = [_GroupState() for _ in range(getattr(cluster, "shards", 1))]
         self.checks_run = 0
         self._next_check = 0.0
+        # attached to a running cluster: what happened before is taken as given
+        for node in getattr(cluster, "nodes", []):
+            for rep in getattr(node, "replicas", []):
+                raft = rep.raft
+                if raft is None:
+                    continue
+                g = self.groups[rep.group]
+                g.leader_applied = max(g.leader_applied, raft.last_applied)
+                if raft.state == "LEADER":
+                    g.leaders_by_term[raft.term] = rep.node_id
         cluster.checker = self
 
     # ---- hooks ---------------------------------------------------------------------------
@@ -125,7 +135,7 @@ class SafetyChecker:
                         f"commit rule: leader {self._where(rep)} of term {raft.term} moved its commit index "
                         f"to {commit}, an entry of term {commit_term} (counted replicas of an old term)"
                     )
-                    elected = g.elected_commit[rep.node_id] = (raft.term, commit)
+                    g.elected_commit[rep.node_id] = (raft.term, commit)
         elif index > g.leader_applied:
             self._violate(
                 f"apply before commit: {self._where(rep)} applied index {index} (term {term}), "
