@@ -26,6 +26,8 @@ class FaultKind(str, Enum):
     REORDER = "reorder"      # messages delayed out of order with a probability
     LATENCY = "latency"      # the network's base latency changed
     CORRUPT = "corrupt"      # test hook: one state machine silently damaged
+    PAUSE = "pause"          # node frozen (GC pause, SIGSTOP): state and timers kept, nothing processed
+    RESUME = "resume"        # a paused node carries on, handling what waited for it
 
     def __str__(self) -> str:
         return self.value

@@ -76,3 +76,9 @@ class SimulationBase:
 
     def boot(self, node: "ExchangeNode") -> None:
         raise NotImplementedError
+
+    def finish(self, node: "ExchangeNode", depart: float) -> None:
+        raise NotImplementedError
+
+    def _deliver(self, payload: tuple[str, str, list[Any], bool]) -> None:
+        raise NotImplementedError

@@ -40,7 +40,39 @@ class FaultInjector(SimulationBase):
             node.crash()
             node.timer_at = float("inf")
             node.busy_until = 0.0
+            node.paused = False
+            node.held = []
             self._record_fault(FaultKind.CRASH, node_id)
+
+    def pause(self, node_id: str) -> None:
+        """Freeze a node (a GC pause, SIGSTOP): it keeps its state and timers but processes
+        nothing and answers nobody; what is sent to it waits until :meth:`resume`."""
+        node = self.node(node_id)
+        with self.lock:
+            if not node.up or node.paused:
+                return
+            node.paused = True
+            self._record_fault(FaultKind.PAUSE, node_id)
+
+    def resume(self, node_id: str) -> None:
+        """Let a paused node carry on: due timers fire, and what waited for it is handled in order."""
+        node = self.node(node_id)
+        with self.lock:
+            if not node.paused:
+                return
+            node.paused = False
+            self._record_fault(FaultKind.RESUME, node_id)
+            held, node.held = node.held, []
+            now = self.events.now_ms
+            node.timer_at = float("inf")
+            if node.next_deadline() <= now:
+                node.tick(now)  # the timers that came due while it slept
+            for payload in held:
+                self._deliver(payload)
+            for rep in node.replicas:
+                if rep.flush_pending:
+                    node.flush(rep.group)
+            self.finish(node, now)
 
     def restart(self, node_id: str) -> None:
         """Bring a crashed node back: it reloads its snapshots and catches up from the leaders."""

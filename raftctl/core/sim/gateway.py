@@ -156,7 +156,7 @@ class ClientGateway:
         now_ms = sim.events.now_ms
         # the simulator's hosts are ExchangeNodes (with busy_until); Any spares a cast() per order
         node: Any = leader.node if leader is not None else None
-        if node is None or (sim.costly and node.busy_until - now_ms > sim.costs.max_queue_ms):
+        if node is None or node.paused or (sim.costly and node.busy_until - now_ms > sim.costs.max_queue_ms):
             if node is not None:
                 sim.counters["orders_backpressured"] += 1
             self.hold(ticket, requeue_front)

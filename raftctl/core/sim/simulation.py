@@ -62,6 +62,9 @@ class ExchangeNode(NodeHost):
         self.cluster = cluster
         self.timer_at = float("inf")
         self.busy_until = 0.0
+        # paused (pause/resume faults): packets wait here, in arrival order, until resume
+        self.paused = False
+        self.held: list[tuple[str, str, list[Any], bool]] = []
 
     @property
     def id(self) -> str:
@@ -283,16 +286,18 @@ class Simulation(FaultInjector, StatusViews):
                 node, boots = payload
                 if node.up and boots == node.boots and at_ms == node.timer_at:
                     node.timer_at = float("inf")
-                    node.tick(at_ms)
-                    self.finish(node, at_ms)
+                    if not node.paused:  # a paused node's timers fire when it resumes
+                        node.tick(at_ms)
+                        self.finish(node, at_ms)
             elif kind == FLUSH:
                 rep = payload
                 node = rep.node
-                if node.up:
+                if node.up and not node.paused:
                     node.flush(rep.group)
                     self.finish(node, at_ms)
-                else:
+                elif not node.up:
                     rep.flush_pending = False
+                # paused: flush_pending stays set and resume() flushes
             else:
                 payload()
         if target_ms > events.now_ms:
@@ -315,6 +320,9 @@ class Simulation(FaultInjector, StatusViews):
         network = self.network
         if not node.up or not network.connected(src, dst):
             network.messages_dropped += len(msgs)
+            return
+        if node.paused:
+            node.held.append((src, dst, msgs, False))  # waits in the socket buffer
             return
         now = self.events.now_ms
         work_ms = 0.0
