@@ -139,6 +139,11 @@ def _round3(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
+# a collector without sinks reports these (read-only: collector documents copy it)
+_NO_SINKS: dict[str, int] = {"sink_events_dropped": 0, "sink_errors": 0, "sink_delivery_failures": 0,
+                             "sink_delivered": 0, "sink_pending": 0, "sink_expired": 0}
+
+
 class UnknownNodeError(KeyError, ValueError):
     """Raised for a node id the monitored cluster does not have."""
 
@@ -453,8 +458,7 @@ class SampleCollector:
 
     def _sink_counters(self) -> dict[str, int]:
         """The sink figures of ``sample["collector"]``; none without sinks (see the runtime)."""
-        return {"sink_events_dropped": 0, "sink_errors": 0, "sink_delivery_failures": 0,
-                "sink_delivered": 0, "sink_pending": 0, "sink_expired": 0}
+        return _NO_SINKS
 
     def _fan_out(self, sample: dict[str, Any], events: list[dict[str, Any]]) -> None:
         """Hand the sample and alert events on (the runtime's sink workers); nothing here."""

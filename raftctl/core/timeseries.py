@@ -143,6 +143,7 @@ class SampleStore:
                 self._add_node(node_id)
         leader = cluster["leader_node"]
         avg, p50, p99 = perf["avg_latency_ms"], perf["p50_latency_ms"], perf["p99_latency_ms"]
+        pending, failed = perf.get("proposals_pending"), perf.get("proposals_failed")
         nan = math.nan  # stands for null in the float ring
         self._floats.append((
             sample["timestamp"], sample["sim_time"], perf["throughput_ops"],
@@ -153,7 +154,7 @@ class SampleStore:
             perf["total_trades"], perf["commit_apply_lag"], len(sample["alerts"]),
             HEALTH_CODES[cluster["health_status"]], 1 if cluster["consensus_aligned"] else 0,
             1 if cluster["has_quorum"] else 0, self._node_index.get(leader, -1),
-            _int_or_unknown(perf.get("proposals_pending")), _int_or_unknown(perf.get("proposals_failed"))))
+            _UNKNOWN if pending is None else pending, _UNKNOWN if failed is None else failed))
         self._append_reasons(tuple(cluster["health_reasons"]))
         state_codes = STATE_CODES
         for node_id, table in self._nodes.items():
@@ -316,10 +317,6 @@ class WindowSnapshot:
             entry.update(_node_row(row))
             out.append(entry)
         return out
-
-
-def _int_or_unknown(value: int | None) -> int:
-    return _UNKNOWN if value is None else int(value)
 
 
 def _node_row(row: list[Any]) -> dict[str, Any]:
