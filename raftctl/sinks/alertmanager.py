@@ -18,7 +18,6 @@ Spec: ``alertmanager:http://127.0.0.1:9093?cluster=prod&instance=exchange-a:8080
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import threading
 import time
@@ -37,7 +36,7 @@ from raftctl.sinks.alertmodel import (
     idempotency_key,
     without_userinfo,
 )
-from raftctl.sinks.base import Sink, opt_float, opt_str
+from raftctl.sinks.base import Sink, is_loopback_host, opt_float, opt_str
 
 __all__ = ["AlertmanagerSink"]
 
@@ -95,7 +94,7 @@ class AlertmanagerSink(Sink):
         self._instance_option = instance
         self._generator_option = generator_url
         self._identity: tuple[str, str] | None = None
-        self._loopback = _is_loopback(parts.hostname)
+        self._loopback = is_loopback_host(parts.hostname)
         self._opener: Any = None
         self._lock = threading.Lock()
         self._firing: dict[str, dict[str, Any]] = {}    # fingerprint -> alert as pushed
@@ -291,11 +290,3 @@ class AlertmanagerSink(Sink):
     def __repr__(self) -> str:
         return f"AlertmanagerSink({self.base_url!r})"
 
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

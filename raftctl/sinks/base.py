@@ -13,6 +13,7 @@ sink never delays sampling, and when its queue is full the oldest event is dropp
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import threading
@@ -53,6 +54,16 @@ _BUILTIN_HELP = {
                      ("push alerts to Alertmanager's API v2 as Prometheus does, re-sent while firing "
                       "(options: cluster, instance, generator_url, timeout, resend)")),
 }
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (sinks bypass any HTTP proxy for them)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class Sink:

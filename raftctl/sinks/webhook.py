@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import logging
 import os
 import threading
@@ -52,7 +51,7 @@ from raftctl.sinks.alertmodel import (
     sort_alerts,
     without_userinfo,
 )
-from raftctl.sinks.base import Sink, opt_float, opt_int, opt_list, opt_str
+from raftctl.sinks.base import Sink, is_loopback_host, opt_float, opt_int, opt_list, opt_str
 from raftctl.sinks.spool import Spool, SpoolRecord, default_state_dir
 
 __all__ = [
@@ -246,7 +245,7 @@ class WebhookSink(Sink):
         self._drain_deadline = 0.0
         self._thread: threading.Thread | None = None
         self._opener: Any = None
-        self._loopback = _is_loopback(parts.hostname)
+        self._loopback = is_loopback_host(parts.hostname)
         self._expired_logged = 0
 
     # ------------------------------------------------------------------ identity
@@ -502,11 +501,3 @@ class WebhookSink(Sink):
     def __repr__(self) -> str:
         return f"WebhookSink({safe_url(self.url)!r})"
 
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
