@@ -8,9 +8,12 @@ serialised once per collector version and then served from memory.
 
 from __future__ import annotations
 
+import bisect
+import gzip
 import logging
 import math
 import re
+import secrets
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -32,9 +35,19 @@ ABSURD_DURATION_FACTOR = 10
 MAX_QUERY_FIELDS = 20
 MAX_PARAM_LENGTH = 64
 RESOLVED_ALERTS_SHOWN = 50
+# Bodies shorter than this go out uncompressed: gzip's ~20 bytes of framing and the CPU are not
+# worth it, and every error document is below it.
+GZIP_MIN_BYTES = 512
+GZIP_LEVEL = 6
+# The sections of a history sample ``fields=`` may keep; timestamp, sim_time and sequence always stay.
+HISTORY_SECTIONS = ("cluster", "performance", "nodes", "alerts_firing", "shards")
+_HISTORY_ALWAYS = ("timestamp", "sim_time", "sequence")
+_COMPRESSIBLE = ("application/json", "text/", "application/openmetrics-text", "image/svg+xml")
 
 # A plain decimal number, as JSON writes one (leading zeros allowed): ASCII digits only.
 _DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+_ASCII_INT = re.compile(r"[0-9]+")
+_QVALUE = re.compile(r"q=(0(\.[0-9]{0,3})?|1(\.0{0,3})?)", re.IGNORECASE)
 _NON_FINITE = frozenset({"nan", "inf", "infinity"})
 _STATIC_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9]+)?$")
 _CONTENT_TYPES = {
@@ -72,11 +85,15 @@ class Request:
 
 @dataclass(frozen=True)
 class Response:
-    """Status, headers and the full body; HEAD answers reuse it without writing the body."""
+    """Status, headers and the full body; HEAD answers reuse it without writing the body.
+
+    ``encoded`` holds the gzip form once built, so a response cached per sample is compressed once.
+    """
 
     status: int
     headers: tuple[tuple[str, str], ...]
     body: bytes
+    encoded: dict[str, Response] = field(default_factory=dict, compare=False, repr=False)
 
 
 class ApiError(Exception):
@@ -128,6 +145,89 @@ def parse_duration(values: list[str] | None, retention: float) -> float:
 
 def _seconds(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def parse_since(values: list[str] | None) -> int | None:
+    """Validate ``since`` (a sample sequence number): ASCII digits only, like ``duration``."""
+    if not values:
+        return None
+    if len(values) > 1:
+        raise ApiError(400, "since given more than once")
+    text = values[0]
+    if not text:
+        raise ApiError(400, "since must not be empty")
+    if len(text) > MAX_PARAM_LENGTH:
+        raise ApiError(400, "since is too long")
+    if not _ASCII_INT.fullmatch(text):
+        raise ApiError(400, f"since must be a sample sequence number in ASCII digits (like 0 or 1234), got {text!r}")
+    return int(text)
+
+
+def parse_fields(values: list[str] | None) -> tuple[str, ...] | None:
+    """Validate ``fields``: a comma-separated subset of HISTORY_SECTIONS (None: every section)."""
+    if not values:
+        return None
+    if len(values) > 1:
+        raise ApiError(400, "fields given more than once")
+    text = values[0]
+    if len(text) > 2 * MAX_PARAM_LENGTH:
+        raise ApiError(400, "fields is too long")
+    names = text.split(",")
+    unknown = [name for name in names if name not in HISTORY_SECTIONS]
+    if not text or unknown:
+        shown = ", ".join(repr(name[:MAX_PARAM_LENGTH]) for name in unknown[:3]) or "''"
+        raise ApiError(400, f"fields must be a comma-separated list of {', '.join(HISTORY_SECTIONS)}; got {shown}")
+    return tuple(sorted(set(names), key=HISTORY_SECTIONS.index))
+
+
+def accepts_gzip(value: str | None) -> bool:
+    """True if an Accept-Encoding value allows gzip (RFC 9110 12.5.3: q=0 refuses, ``*`` covers it)."""
+    if not value:
+        return False
+    explicit: float | None = None
+    wildcard: float | None = None
+    for item in value.split(","):
+        coding, _, params = item.partition(";")
+        coding = coding.strip(" \t").lower()
+        weight = 1.0
+        for param in params.split(";"):
+            param = param.strip(" \t")
+            if param[:2].lower() == "q=":
+                weight = float(param[2:]) if _QVALUE.fullmatch(param) else 0.0
+        if coding in ("gzip", "x-gzip"):
+            explicit = weight if explicit is None else max(explicit, weight)
+        elif coding == "*":
+            wildcard = weight
+    if explicit is not None:
+        return explicit > 0
+    return wildcard is not None and wildcard > 0
+
+
+def _compressible(response: Response) -> bool:
+    for name, value in response.headers:
+        if name == "Content-Type":
+            return value.startswith(_COMPRESSIBLE)
+    return False
+
+
+def _gzip(response: Response) -> Response:
+    """The gzip form of a 200 answer (built once per Response object and kept on it)."""
+    cached = response.encoded.get("gzip")
+    if cached is None:
+        body = gzip.compress(response.body, GZIP_LEVEL, mtime=0)
+        cached = Response(response.status, response.headers + (("Content-Encoding", "gzip"),), body)
+        response.encoded["gzip"] = cached
+    return cached
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    """If-None-Match against our (weak) tag, by the weak comparison RFC 9110 13.1.2 prescribes."""
+    opaque = etag.removeprefix("W/")
+    for item in header.split(","):
+        item = item.strip(" \t")
+        if item == "*" or item.removeprefix("W/") == opaque:
+            return True
+    return False
 
 
 def parse_query(query: str) -> dict[str, list[str]]:
@@ -212,6 +312,9 @@ class DashboardApi:
         self.static_files = load_static_files(self.refresh_seconds)
         self._snapshot: _Snapshot | None = None
         self._openapi: bytes | None = None
+        # sequence numbers restart with the collector; this keeps a tag from another run from matching
+        self._etag_prefix = secrets.token_hex(4)
+        self._static_responses: dict[str, Response] = {}
         self._routes: dict[str, Callable[[Request, dict[str, list[str]]], Response]] = {
             "/api/health": self.health,
             "/api/summary": self.summary,
@@ -228,12 +331,26 @@ class DashboardApi:
     def handle(self, request: Request) -> Response:
         """Answer one request; never raises (unexpected errors become a JSON 500 and are logged)."""
         try:
-            return self._dispatch(request)
+            response = self._dispatch(request)
         except ApiError as exc:
-            return error_response(exc.status, exc.message)
+            response = error_response(exc.status, exc.message)
         except Exception:  # a bug, but one request must not take the server down
             log.exception("unexpected error answering %s %s", request.method, request.target[:200])
             return error_response(500, "internal error")
+        return self._encode(request, response)
+
+    @staticmethod
+    def _encode(request: Request, response: Response) -> Response:
+        """gzip when the client accepts it and the body is worth it; Vary on everything compressible."""
+        if not _compressible(response):
+            return response
+        if (
+            response.status == 200
+            and len(response.body) >= GZIP_MIN_BYTES
+            and accepts_gzip(request.headers.get("accept-encoding"))
+        ):
+            response = _gzip(response)
+        return Response(response.status, response.headers + (("Vary", "Accept-Encoding"),), response.body)
 
     def _dispatch(self, request: Request) -> Response:
         target = request.target
@@ -321,14 +438,23 @@ class DashboardApi:
 
     def summary(self, request: Request, params: dict[str, list[str]]) -> Response:
         snap = self._require_snapshot()
-        return json_response(200, snap.summary)
+        etag = f'W/"{self._etag_prefix}-{snap.doc.get("sequence", snap.version)}"'
+        if_none_match = request.headers.get("if-none-match")
+        if if_none_match is not None and _etag_matches(if_none_match, etag):
+            return Response(304, JSON_HEADERS[1:] + (("ETag", etag), ("Vary", "Accept-Encoding")), b"")
+        return snap.get("summary", lambda: Response(200, JSON_HEADERS + (("ETag", etag),), snap.summary))
 
     def history(self, request: Request, params: dict[str, list[str]]) -> Response:
         duration = parse_duration(params.get("duration"), self._retention())
+        since = parse_since(params.get("since"))
+        fields = parse_fields(params.get("fields"))
         snap = self._current()
 
         def build() -> Response:
-            samples = self.collector.history(duration)
+            samples = self._history_samples(duration, since, snap)
+            if fields is not None:
+                keep = _HISTORY_ALWAYS + fields
+                samples = [{key: s[key] for key in keep if key in s} for s in samples]
             body = {
                 "duration": duration,
                 "interval": getattr(self.collector, "collection_interval", None),
@@ -338,7 +464,28 @@ class DashboardApi:
 
         if snap is None:
             return build()
-        return snap.get(("history", duration), build)
+        return snap.get(("history", duration, since, fields), build)
+
+    def _history_samples(self, duration: float, since: int | None, snap: _Snapshot | None) -> list[dict]:
+        """Samples of the last ``duration`` s with ``sequence`` > ``since``, oldest first.
+
+        With ``since`` near the newest sample (the page's every refresh) only a short window is
+        rebuilt from the ring buffers: about as many intervals as samples are missing, widened to
+        the whole ``duration`` when that short window does not reach back to ``since``.
+        """
+        collector = self.collector
+        latest = None if snap is None else snap.doc.get("sequence")
+        interval = getattr(collector, "collection_interval", None)
+        if since is not None and isinstance(latest, int) and since >= latest:
+            return []
+        if since is not None and isinstance(latest, int) and isinstance(interval, (int, float)) and interval > 0:
+            short = (latest - since + 2) * float(interval) * 2
+            if short < duration:
+                samples = collector.history(short)
+                if samples and samples[0].get("sequence", latest) <= since + 1:
+                    return _after(samples, since)
+        samples = collector.history(duration)
+        return samples if since is None else _after(samples, since)
 
     def node(self, request: Request, params: dict[str, list[str]]) -> Response:
         node_id = _single(params, "node_id")
@@ -410,8 +557,20 @@ class DashboardApi:
         return self._file(name)
 
     def _file(self, name: str) -> Response:
+        cached = self._static_responses.get(name)
+        if cached is not None:
+            return cached
         entry = self.static_files.get(name)
         if entry is None:
             raise ApiError(404, "no such static file")
         content_type, data = entry
-        return Response(200, (("Content-Type", content_type),) + _PAGE_HEADERS, data)
+        # one Response per file, so its gzip form is built once
+        response = Response(200, (("Content-Type", content_type),) + _PAGE_HEADERS, data)
+        self._static_responses[name] = response
+        return response
+
+
+def _after(samples: list[dict], since: int) -> list[dict]:
+    """The samples with ``sequence`` > ``since`` (sequences ascend, oldest first)."""
+    keys = [s.get("sequence", 0) for s in samples]
+    return samples[bisect.bisect_right(keys, since):]

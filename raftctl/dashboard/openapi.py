@@ -8,6 +8,7 @@ from raftctl import __version__
 from raftctl.core import sample
 
 _JSON = "application/json"
+_SECTION = "(cluster|performance|nodes|alerts_firing|shards)"
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -77,9 +78,19 @@ def _document_schemas() -> dict[str, Any]:
     return out
 
 
+def _sections_schema(history_sample: dict[str, Any]) -> dict[str, Any]:
+    """HistorySample with only timestamp, sim_time and sequence required (what ``fields=`` returns)."""
+    schema = dict(history_sample)
+    schema["required"] = [name for name in ("timestamp", "sim_time", "sequence") if name in schema["properties"]]
+    schema["description"] = "A HistorySample reduced to the sections named by `fields`"
+    return schema
+
+
 def _schemas() -> dict[str, Any]:
     number = {"type": "number"}
     integer = {"type": "integer"}
+    documents = _document_schemas()
+    documents["HistorySampleSections"] = _sections_schema(documents["HistorySample"])
     return {
         "Error": {
             "type": "object",
@@ -98,14 +109,18 @@ def _schemas() -> dict[str, Any]:
                 "reasons": {"type": "array", "items": {"type": "string"}},
             },
         },
-        **_document_schemas(),
+        **documents,
         "History": {
             "type": "object",
             "required": ["duration", "interval", "samples"],
             "properties": {
                 "duration": {"type": "number", "description": "Window actually applied, in seconds"},
                 "interval": {"type": "number", "nullable": True, "description": "Collection interval in seconds"},
-                "samples": {"type": "array", "items": _ref("HistorySample"), "description": "Oldest first"},
+                "samples": {
+                    "type": "array",
+                    "items": {"anyOf": [_ref("HistorySample"), _ref("HistorySampleSections")]},
+                    "description": "Oldest first; whole HistorySample documents unless `fields` names the sections to keep",
+                },
             },
         },
         "NodeDetail": {
@@ -143,6 +158,28 @@ def build_openapi(retention: float) -> dict[str, Any]:
         ),
         "schema": {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": max_duration, "default": 60},
     }
+    since = {
+        "name": "since",
+        "in": "query",
+        "required": False,
+        "description": (
+            "Only samples whose `sequence` is greater than this (the last sequence the caller has), within "
+            "`duration`. ASCII digits only; anything else is a 400. A page loads the window once, then asks "
+            "with since= its newest sequence."
+        ),
+        "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+    }
+    fields = {
+        "name": "fields",
+        "in": "query",
+        "required": False,
+        "description": (
+            "Comma-separated sections of each sample to keep, from cluster, performance, nodes, alerts_firing, "
+            "shards (timestamp, sim_time and sequence always stay; the others are then absent). Default: all. "
+            "An unknown or empty name is a 400."
+        ),
+        "schema": {"type": "string", "pattern": f"^{_SECTION}(,{_SECTION})*$", "maxLength": 128},
+    }
     no_sample = _error("No sample has been collected yet")
     bad_request = _error("Invalid parameter")
     paths = {
@@ -161,14 +198,34 @@ def build_openapi(retention: float) -> dict[str, Any]:
             "get": {
                 "operationId": "getSummary",
                 "summary": "The newest sample: cluster, performance, nodes, alerts",
-                "responses": {"200": _json(_ref("Sample"), "Newest sample"), "503": no_sample},
+                "description": (
+                    "Carries a weak ETag that changes with every sample; a request whose If-None-Match "
+                    "matches it gets 304 with no body."
+                ),
+                "parameters": [
+                    {
+                        "name": "If-None-Match",
+                        "in": "header",
+                        "required": False,
+                        "description": "The ETag of the summary the caller has (or *)",
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "responses": {
+                    "200": {**_json(_ref("Sample"), "Newest sample"), "headers": {"ETag": {"schema": {"type": "string"}}}},
+                    "304": {
+                        "description": "Not modified: no sample since the ETag given",
+                        "headers": {"ETag": {"schema": {"type": "string"}}},
+                    },
+                    "503": no_sample,
+                },
             }
         },
         "/api/metrics/history": {
             "get": {
                 "operationId": "getHistory",
                 "summary": "Samples of the last `duration` seconds, oldest first",
-                "parameters": [duration],
+                "parameters": [duration, since, fields],
                 "responses": {"200": _json(_ref("History"), "Samples in the window"), "400": bad_request},
             }
         },
@@ -258,7 +315,9 @@ def build_openapi(retention: float) -> dict[str, Any]:
             "version": __version__,
             "description": (
                 "Monitoring API of a simulated Raft exchange cluster. Only GET and HEAD are allowed; other "
-                "methods get 405 with an Allow header. Every error is JSON {\"error\": ..., \"status\": N}."
+                "methods get 405 with an Allow header. Every error is JSON {\"error\": ..., \"status\": N}. "
+                "JSON, /metrics and page answers of 512 bytes or more are gzip-compressed (Content-Encoding: "
+                "gzip) when the request's Accept-Encoding allows gzip; they all carry Vary: Accept-Encoding."
             ),
         },
         "paths": paths,

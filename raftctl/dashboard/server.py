@@ -71,6 +71,7 @@ _HOST_VALUE = re.compile(r"(?:[A-Za-z0-9._~!$&'()*+;=%\-]*|\[[0-9A-Fa-f:.vV]+\])
 _HOSTNAME_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")  # "_": container names have it
 _REASONS = {
     200: "OK",
+    304: "Not Modified",
     400: "Bad Request",
     404: "Not Found",
     405: "Method Not Allowed",
@@ -165,7 +166,8 @@ def _encode(response: Response, date: str, head: bool, keep_alive: bool) -> byte
     status = response.status
     lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}"]
     lines.extend(f"{name}: {value}" for name, value in response.headers)
-    lines.append(f"Content-Length: {len(response.body)}")
+    if status != 304:  # a 304 has no body; a Content-Length would have to be the 200's (RFC 9110 8.6)
+        lines.append(f"Content-Length: {len(response.body)}")
     lines.append(f"Date: {date}")
     lines.append("Server: raftctl")
     if not keep_alive:
