@@ -176,3 +176,81 @@ def test_single_shard_page_has_no_shard_parts(browser):
     finally:
         server.stop()
         page.close()
+
+
+# -- light on the wire (issue 15) ------------------------------------------------------------
+
+FIRST_LOAD_BUDGET = 150 * 1024
+REFRESH_BUDGET = 20 * 1024
+WIRE_RETENTION = 3600
+
+
+def transferred(request) -> int:
+    """Bytes of one response as received: headers plus the body as encoded on the wire."""
+    sizes = request.sizes()
+    return sizes["responseHeadersSize"] + max(0, sizes["responseBodySize"])
+
+
+def test_dashboard_is_light_on_the_wire(browser):
+    """First load at --retention 3600 and every 1 s refresh after it, counted in bytes received."""
+    cluster = Cluster(node_count=5, seed=SEED)
+    Workload(cluster, rate=20.0, seed=SEED)
+    collector = MetricsCollector(collection_interval=1.0, retention_period=WIRE_RETENTION)
+    collector.set_cluster(cluster)
+    for _ in range(WIRE_RETENTION):  # simulated time: a full hour of samples in the history
+        step(cluster, collector)
+    assert len(collector.history(None)) >= WIRE_RETENTION - 1
+
+    server = DashboardServer(collector, port=0).start()
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    finished: list = []
+    errors: list[str] = []
+    page.on("requestfinished", lambda request: finished.append(request))
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    def is_history(request) -> bool:
+        return "/api/metrics/history" in request.url
+
+    try:
+        with page.expect_event("requestfinished", predicate=is_history, timeout=30_000):
+            page.goto(server.url + "/?refresh=1")
+        window = page.locator("#history-window")
+        expect(window).to_have_attribute("data-last-sequence", str(collector.version), timeout=10_000)
+        first = list(finished)
+        first_load = sum(transferred(r) for r in first)
+
+        rounds: list[int] = []
+        for _ in range(8):
+            start = len(finished)
+            step(cluster, collector)
+            # one refresh: the page's next history request after the new sample, then its answer shown
+            with page.expect_event("requestfinished", predicate=is_history, timeout=10_000):
+                pass
+            expect(window).to_have_attribute("data-last-sequence", str(collector.version), timeout=10_000)
+            rounds.append(sum(transferred(r) for r in finished[start:]))
+        # a refresh with no new sample: summary 304, an empty since= answer
+        start = len(finished)
+        with page.expect_event("requestfinished", predicate=is_history, timeout=10_000):
+            pass
+        with page.expect_event("requestfinished", predicate=is_history, timeout=10_000):
+            pass
+        idle = sum(transferred(r) for r in finished[start:]) / 2
+        held = len(collector.history(float(WIRE_RETENTION)))
+        expect(window).to_contain_text(f"{held} samples")
+        expect(page.locator("#health-status")).to_have_text("HEALTHY")
+
+        by_path: dict[str, int] = {}
+        for request in first:
+            path = request.url.removeprefix(server.url).partition("?")[0]
+            by_path[path] = by_path.get(path, 0) + transferred(request)
+        print(f"\nfirst load at retention {WIRE_RETENTION} ({held} samples): {first_load} B "
+              f"({first_load / 1024:.1f} KB) {by_path}")
+        print(f"per 1 s refresh with a new sample: mean {sum(rounds) / len(rounds):.0f} B, "
+              f"max {max(rounds)} B; without one: {idle:.0f} B")
+        assert first_load <= FIRST_LOAD_BUDGET, (first_load, by_path)
+        assert max(rounds) <= REFRESH_BUDGET, rounds
+        assert idle <= REFRESH_BUDGET
+        assert errors == [], errors
+    finally:
+        server.stop()
+        page.close()

@@ -19,7 +19,11 @@
 
   var refresh = refreshSeconds();
   var $ = function (id) { return document.getElementById(id); };
-  var state = { lastSuccess: null, failures: 0, retention: 300, timer: null };
+  // history: the samples the page holds (loaded once, then extended with ?since= the newest sequence)
+  var state = {
+    lastSuccess: null, failures: 0, retention: 300, timer: null,
+    etag: null, summarySequence: null, history: null, historyDuration: null, lastSequence: null,
+  };
 
   function setText(id, text) {
     var el = $(id);
@@ -44,12 +48,16 @@
     return date.toLocaleTimeString("en-GB", { hour12: false });
   }
 
-  function fetchJson(path, timeoutMs) {
+  function fetchJson(path, timeoutMs, headers) {
     var controller = new AbortController();
     var timer = setTimeout(function () { controller.abort(); }, timeoutMs);
-    return fetch(path, { cache: "no-store", signal: controller.signal })
+    // An If-None-Match set here reaches the server as is, and its 304 reaches us (no-store cache).
+    return fetch(path, { cache: "no-store", signal: controller.signal, headers: headers || {} })
       .then(function (response) {
-        return response.json().then(function (body) { return { status: response.status, body: body }; });
+        if (response.status === 304) return { status: 304, body: null, etag: response.headers.get("ETag") };
+        return response.json().then(function (body) {
+          return { status: response.status, body: body, etag: response.headers.get("ETag") };
+        });
       })
       .finally(function () { clearTimeout(timer); });
   }
@@ -399,6 +407,7 @@
     var series = function (getter) { return samples.map(function (s) { return [clockOf(s), getter(s)]; }); };
     var windowSeconds = Math.max(history.duration || state.retention, 1);
     setText("history-window", "last " + Math.round(windowSeconds) + " s · " + samples.length + " samples");
+    $("history-window").setAttribute("data-last-sequence", state.lastSequence == null ? "" : String(state.lastSequence));
     var size = samples.length ? ((samples[samples.length - 1].cluster || {}).cluster_size || 1) : 1;
     var charts = [
       ["chart-throughput", function (s) { return (s.performance || {}).throughput_ops; }, {}, 1],
@@ -423,30 +432,77 @@
 
   // ---- refresh loop --------------------------------------------------------------------
 
-  var lastHistory = null;
+  // The charts read only these sections; the per-node ones would be most of the bytes.
+  var HISTORY_FIELDS = "cluster,performance";
+
+  function forgetHistory() {
+    state.history = null;
+    state.historyDuration = null;
+    state.lastSequence = null;
+  }
+
+  // Merge an answer into the held history: a full window replaces it, a ?since= answer extends it and
+  // the oldest samples fall out of the window, as they do on the server.
+  function mergeHistory(body, full) {
+    var incoming = body.samples || [];
+    if (full || !state.history) {
+      state.history = { duration: body.duration, interval: body.interval, samples: incoming.slice() };
+    } else {
+      var samples = state.history.samples;
+      incoming.forEach(function (s) {
+        if (state.lastSequence == null || s.sequence > state.lastSequence) samples.push(s);
+      });
+      state.history.duration = body.duration;
+      if (samples.length) {
+        var newest = samples[samples.length - 1];
+        var from = typeof newest.sim_time === "number" ? newest.sim_time - body.duration : null;
+        var drop = 0;
+        while (from != null && drop < samples.length && !(samples[drop].sim_time > from)) drop++;
+        if (drop) samples.splice(0, drop);
+      }
+    }
+    var held = state.history.samples;
+    state.lastSequence = held.length ? held[held.length - 1].sequence : null;
+  }
+
+  function fetchHistory(timeoutMs) {
+    var duration = state.retention;
+    var full = !state.history || state.historyDuration !== duration || state.lastSequence == null;
+    var path = "/api/metrics/history?duration=" + encodeURIComponent(duration) + "&fields=" + HISTORY_FIELDS;
+    if (!full) path += "&since=" + encodeURIComponent(state.lastSequence);
+    return fetchJson(path, timeoutMs).then(function (history) {
+      if (history.status !== 200) return;
+      mergeHistory(history.body, full);
+      state.historyDuration = duration;
+      renderCharts(state.history);
+    });
+  }
 
   function tick() {
     var timeoutMs = Math.max(1500, Math.min(refresh * 1000, 10000));
-    var duration = Math.min(state.retention, 3000);
+    var summaryHeaders = state.etag ? { "If-None-Match": state.etag } : {};
     Promise.all([
-      fetchJson("/api/summary", timeoutMs),
+      fetchJson("/api/summary", timeoutMs, summaryHeaders),
       fetchJson("/api/alerts", timeoutMs),
-      fetchJson("/api/metrics/history?duration=" + encodeURIComponent(duration), timeoutMs),
     ]).then(function (results) {
-      var summary = results[0], alerts = results[1], history = results[2];
+      var summary = results[0], alerts = results[1];
       setConnected();
       if (summary.status === 200) {
+        state.etag = summary.etag || null;
+        var sequence = summary.body.sequence;
+        // a sequence going back means another collector (a restarted server): start the history over
+        if (typeof sequence === "number" && state.lastSequence != null && sequence < state.lastSequence) forgetHistory();
+        state.summarySequence = sequence;
         renderOverview(summary.body);
         renderNodes(summary.body);
         renderShards(summary.body);
-      } else {
+      } else if (summary.status !== 304) {
+        state.etag = null;
         setText("nodes-empty", summary.body && summary.body.error ? "Waiting: " + summary.body.error : "Waiting for data…");
       }
       if (alerts.status === 200) renderAlerts(alerts.body);
-      if (history.status === 200) {
-        lastHistory = history.body;
-        renderCharts(lastHistory);
-      }
+      // after the summary, which tells the retention, so the first load asks for the whole window
+      return fetchHistory(timeoutMs).then(setConnected);
     }).catch(function (error) {
       setDisconnected(error && error.name === "AbortError" ? "timed out" : "connection failed");
     }).finally(function () {
@@ -454,7 +510,7 @@
     });
   }
 
-  window.addEventListener("resize", function () { if (lastHistory) renderCharts(lastHistory); });
+  window.addEventListener("resize", function () { if (state.history) renderCharts(state.history); });
   setText("refresh-seconds", String(refresh));
   tick();
 })();
