@@ -557,7 +557,7 @@ class RaftNode:
                     msg.group = self.group
         base = snap_index + 1  # index of log[0]
         return Ready(
-            HardState(st.current_term, st.voted_for, commit) if changed else None,
+            changed, st.current_term, st.voted_for, commit,
             unstable,
             log,
             base,
@@ -570,9 +570,8 @@ class RaftNode:
 
     def advance(self, rd: Ready) -> None:
         """Tell the node the host carried out ``rd``: its state is durable and applied."""
-        if rd.hard_state is not None:
-            hs = rd.hard_state
-            self._hs_term, self._hs_vote, self._hs_commit = hs.term, hs.voted_for, hs.commit
+        if rd.hs_changed:
+            self._hs_term, self._hs_vote, self._hs_commit = rd.term, rd.voted_for, rd.commit
         if rd._last_index + 1 > self._unstable_from:
             self._unstable_from = rd._last_index + 1
         if rd.snapshot is not None and rd.snapshot is self._received_snapshot:

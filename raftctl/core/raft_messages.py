@@ -178,13 +178,18 @@ class Ready:
     ``committed_from`` on, to apply.
     """
 
-    __slots__ = ("hard_state", "entries_from", "_log", "_base", "snapshot", "messages",
-                 "committed_from", "committed", "_last_index")
+    __slots__ = ("hs_changed", "term", "voted_for", "commit", "entries_from", "_log", "_base", "snapshot",
+                 "messages", "committed_from", "committed", "_last_index")
 
-    def __init__(self, hard_state: HardState | None, entries_from: int, log: list[tuple[int, Any]],
-                 log_base: int, snapshot: SnapshotData | None, messages: list["Message"], committed_from: int,
-                 committed: list[tuple[int, Any]], last_index: int) -> None:
-        self.hard_state = hard_state
+    def __init__(self, hs_changed: bool, term: int, voted_for: str | None, commit: int, entries_from: int,
+                 log: list[tuple[int, Any]], log_base: int, snapshot: SnapshotData | None,
+                 messages: list["Message"], committed_from: int, committed: list[tuple[int, Any]],
+                 last_index: int) -> None:
+        # the hard state travels as plain fields (no object per Ready on the hot path)
+        self.hs_changed = hs_changed
+        self.term = term
+        self.voted_for = voted_for
+        self.commit = commit
         self.entries_from = entries_from
         self._log = log
         self._base = log_base  # index of log[0]
@@ -195,6 +200,11 @@ class Ready:
         self._last_index = last_index
 
     @property
+    def hard_state(self) -> HardState | None:
+        """Term, vote and commit index to make durable; None when unchanged since the last Ready."""
+        return HardState(self.term, self.voted_for, self.commit) if self.hs_changed else None
+
+    @property
     def entries(self) -> list[tuple[int, Any]]:
         if self.entries_from > self._last_index:
             return []
@@ -203,5 +213,5 @@ class Ready:
     @property
     def must_persist(self) -> bool:
         """True when this Ready carries state that must be durable before its messages leave."""
-        return (self.hard_state is not None or self.entries_from <= self._last_index
+        return (self.hs_changed or self.entries_from <= self._last_index
                 or self.snapshot is not None)
