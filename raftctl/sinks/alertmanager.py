@@ -23,7 +23,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 import orjson
 
@@ -36,7 +35,7 @@ from raftctl.sinks.alertmodel import (
     idempotency_key,
     without_userinfo,
 )
-from raftctl.sinks.base import Sink, is_loopback_host, opt_float, opt_str
+from raftctl.sinks.base import Sink, is_loopback_host, parse_sink_url, opt_float, opt_str
 
 __all__ = ["AlertmanagerSink"]
 
@@ -64,13 +63,7 @@ class AlertmanagerSink(Sink):
         super().__init__(arg, **options)
         if not arg:
             raise ValueError("alertmanager sink needs Alertmanager's URL: alertmanager:http://HOST:9093")
-        parts = urlsplit(arg)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"alertmanager sink URL must be http:// or https:// with a host, got {arg!r}")
-        try:
-            parts.port  # noqa: B018 - raises ValueError on a bad port
-        except ValueError as exc:
-            raise ValueError(f"alertmanager sink URL has a bad port: {arg!r}") from exc
+        parts = parse_sink_url("alertmanager", arg, arg)
         if parts.query or parts.fragment:
             raise ValueError("alertmanager sink URL takes no query of its own; options: "
                              + ", ".join(sorted(self.spec_options)))

@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, ClassVar
-from urllib.parse import unquote_plus
+from urllib.parse import SplitResult, unquote_plus, urlsplit
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -56,10 +56,27 @@ _BUILTIN_HELP = {
 }
 
 
-def is_loopback_host(host: str) -> bool:
+def parse_sink_url(kind: str, arg: str, shown: str) -> SplitResult:
+    """Split a sink's http(s) URL; ValueError naming the sink when the scheme, host or port is bad.
+
+    ``shown`` is the URL as messages may show it (credentials already redacted).
+    """
+    parts = urlsplit(arg)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{kind} sink URL must be http:// or https:// with a host, got {shown!r}")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise ValueError(f"{kind} sink URL has a bad port: {shown!r}") from exc
+    return parts
+
+
+def is_loopback_host(host: str | None) -> bool:
     """True for ``localhost`` and loopback addresses (sinks bypass any HTTP proxy for them)."""
     if host == "localhost":
         return True
+    if not host:
+        return False
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:

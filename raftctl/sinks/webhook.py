@@ -51,7 +51,7 @@ from raftctl.sinks.alertmodel import (
     sort_alerts,
     without_userinfo,
 )
-from raftctl.sinks.base import Sink, is_loopback_host, opt_float, opt_int, opt_list, opt_str
+from raftctl.sinks.base import Sink, is_loopback_host, parse_sink_url, opt_float, opt_int, opt_list, opt_str
 from raftctl.sinks.spool import Spool, SpoolRecord, default_state_dir
 
 __all__ = [
@@ -187,13 +187,7 @@ class WebhookSink(Sink):
         super().__init__(arg, **options)
         if not arg:
             raise ValueError("webhook sink needs a URL: webhook:http://HOST:PORT/PATH")
-        parts = urlsplit(arg)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"webhook sink URL must be http:// or https:// with a host, got {safe_url(arg)!r}")
-        try:
-            parts.port  # noqa: B018 - raises ValueError on a bad port
-        except ValueError as exc:
-            raise ValueError(f"webhook sink URL has a bad port: {safe_url(arg)!r}") from exc
+        parts = parse_sink_url("webhook", arg, safe_url(arg))
         for label, value in (("timeout", timeout), ("backoff", backoff), ("max_backoff", max_backoff),
                              ("max_age", max_age), ("drain", drain)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:

@@ -385,13 +385,7 @@ class Simulation(FaultInjector, StatusViews):
                     push(depart + delay, DELIVER, payload)
                     if network.duplicate_delay >= 0.0:
                         push(depart + network.duplicate_delay, DELIVER, payload)
-        deadline = float("inf")
-        for rep in node.replicas:
-            raft = rep.raft
-            if raft is not None:
-                d = raft.next_deadline()
-                if d < deadline:
-                    deadline = d
+        deadline = node.next_deadline()
         if deadline < node.timer_at:
             node.timer_at = max(deadline, self.events.now_ms)
             self.events.push(node.timer_at, TIMER, (node, node.boots))
