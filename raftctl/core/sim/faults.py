@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 from raftctl.core.faults import NETWORK_KINDS, FaultKind
 from raftctl.core.sim.base import SimulationBase
-from raftctl.core.sim.network import NetworkConfig
+from raftctl.core.sim.network import MONITOR, NetworkConfig
 
 
 __all__ = ["FaultInjector"]
@@ -87,10 +87,15 @@ class FaultInjector(SimulationBase):
                     self.checker.on_restart(rep)
 
     def partition(self, *groups: Iterable[str]) -> None:
-        """Split the network: nodes talk only within their group. Unlisted nodes form one more group."""
+        """Split the network: nodes talk only within their group. Unlisted nodes form one more group.
+
+        A group may list ``"monitor"``: the collector's source then reaches only that group's
+        nodes. A partition that does not name it leaves the monitor reaching every node.
+        """
         if len(groups) < 1:
             raise ValueError("partition needs at least one group of node ids")
         seen: dict[str, int] = {}
+        monitor_group: int | None = None
         for gi, group in enumerate(groups):
             if isinstance(group, str):
                 raise ValueError("each partition group must be a list of node ids, not a string")
@@ -98,6 +103,11 @@ class FaultInjector(SimulationBase):
             if not members:
                 raise ValueError("partition groups must not be empty")
             for nid in members:
+                if nid == MONITOR:
+                    if monitor_group is not None:
+                        raise ValueError("'monitor' appears in more than one partition group")
+                    monitor_group = gi
+                    continue
                 self.node(nid)
                 if nid in seen:
                     raise ValueError(f"node {nid!r} appears in more than one partition group")
@@ -105,6 +115,7 @@ class FaultInjector(SimulationBase):
         rest = len(groups)
         with self.lock:
             self.network.groups = {nid: seen.get(nid, rest) for nid in self.node_ids}
+            self.network.monitor_group = monitor_group
             self._record_fault(FaultKind.PARTITION, tuple(tuple(g) for g in groups))
 
     def isolate(self, node_id: str) -> None:
@@ -116,6 +127,7 @@ class FaultInjector(SimulationBase):
         """Remove partitions and slowness; crashed nodes stay down (see ``restart``)."""
         with self.lock:
             self.network.groups = None
+            self.network.monitor_group = None
             self.network.slow = {}
             self._record_fault(FaultKind.HEAL)
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-__all__ = ["NetworkConfig", "Network"]
+__all__ = ["MONITOR", "NetworkConfig", "Network"]
+
+# the endpoint the monitor (the collector's source) polls from; see Network.monitor_reaches
+MONITOR = "monitor"
 
 
 @dataclass
@@ -35,6 +38,11 @@ class Network:
 
     ``groups`` maps each endpoint to a partition group (None = fully connected); ``slow`` maps
     an endpoint to a latency factor. Random draws come from the simulation's ``rng``.
+
+    The monitor is an endpoint too (:data:`MONITOR`). ``monitor_group`` is the partition group it
+    was placed in, or None when no partition named it: a cut between members (``isolate``, a
+    partition of the nodes only) leaves the monitor reaching everybody, as a firewall rule
+    between members would.
     """
 
     def __init__(self, config: NetworkConfig, rng: random.Random) -> None:
@@ -42,6 +50,7 @@ class Network:
         self.config = config
         self.rng = rng
         self.groups: dict[str, int] | None = None
+        self.monitor_group: int | None = None
         self.slow: dict[str, float] = {}
         self.messages_sent = 0
         self.messages_dropped = 0
@@ -52,6 +61,11 @@ class Network:
     def connected(self, a: str, b: str) -> bool:
         groups = self.groups
         return groups is None or groups.get(a) == groups.get(b)
+
+    def monitor_reaches(self, node_id: str) -> bool:
+        """Whether the monitor's polls get through to ``node_id``."""
+        group = self.monitor_group
+        return group is None or self.groups is None or self.groups.get(node_id) == group
 
     def transit(self, src: str, dst: str, message_count: int) -> float:
         """The delay (ms) of one packet, or -1.0 when it is lost.
