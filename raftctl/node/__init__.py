@@ -1,0 +1,1 @@
+"""One exchange node as an OS process: write-ahead log, TCP transport, HTTP API."""

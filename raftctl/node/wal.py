@@ -1,0 +1,418 @@
+"""The node process's write-ahead log: a :class:`~raftctl.core.node.LogStore` on disk.
+
+Layout of a data dir::
+
+    meta.json          {"format", "node_id", "cluster_id", "members", "shards"}: whose dir this is
+    LOCK               flock'ed while a process uses the dir
+    wal-00000001.log   records, appended; the highest generation is the live one
+    snap-0.json        the latest snapshot of shard 0 (one file per shard)
+
+A record is ``length (u32 LE) | crc32 (u32 LE) | orjson payload``. Payloads:
+
+    [1, shard, term, voted_for, commit]            hard state
+    [2, shard, from_index, [[term, command], ...]] entries: the log is replaced from from_index on
+    [3, shard, snap_index, snap_term]              a snapshot became the log's base (Raft's rule:
+                                                   keep the suffix if the entry there has snap_term)
+
+Group commit: :meth:`DiskLogStore.persist` only encodes into a buffer; :meth:`DiskLogStore.sync`
+writes the buffer and fsyncs once. The process loop calls ``sync()`` after handling a batch of
+inputs and before it sends a message or answers a client, so many Readys share one fsync and the
+persist-before-send rule holds for all of them.
+
+Snapshots: written to a temporary file, fsynced, renamed over ``snap-N.json`` and the directory
+fsynced; then the log is compacted by writing a new generation (hard state, snapshot base and the
+entries after it, for every shard) the same way, after which the old generation is deleted.
+
+On start, :meth:`DiskLogStore.load` replays the live generation. A record cut short or failing
+its CRC ends the log: the file is truncated there (a write torn by a crash was never
+acknowledged, since acknowledgement waits for the fsync).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import struct
+import zlib
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from raftctl.core.raft import Ready, Storage
+from raftctl.node.codec import decode_entries, decode_snapshot_data, encode_snapshot_data
+
+__all__ = ["DataDirError", "DiskLogStore", "cluster_id", "FORMAT"]
+
+FORMAT = 1
+_HEADER = struct.Struct("<II")
+_HS, _ENTRIES, _SNAP = 1, 2, 3
+MAX_RECORD = 256 * 1024 * 1024
+
+
+class DataDirError(Exception):
+    """The data dir cannot be used: another node's or cluster's, locked, or unreadable."""
+
+
+def cluster_id(member_ids: list[str]) -> str:
+    """A short stable id of a cluster: a hash of its sorted member ids."""
+    return hashlib.sha256("\n".join(sorted(member_ids)).encode()).hexdigest()[:16]
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_atomic(path: Path, data: bytes, fsync: bool = True) -> None:
+    """Write ``data`` to ``path`` via a temporary file, fsync and rename, then fsync the dir."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        if fsync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    if fsync:
+        _fsync_dir(path.parent)
+
+
+def _record(payload: list[Any]) -> bytes:
+    body = orjson.dumps(payload)
+    return _HEADER.pack(len(body), zlib.crc32(body)) + body
+
+
+class _Shard:
+    """What the log holds for one shard (replayed on load, tracked while running)."""
+
+    __slots__ = ("term", "voted_for", "commit", "durable_last")
+
+    def __init__(self) -> None:
+        self.term = 0
+        self.voted_for: str | None = None
+        self.commit = 0
+        self.durable_last = 0  # last log index handed to persist()
+
+
+class DiskLogStore:
+    """A write-ahead log in ``data_dir`` for node ``node_id`` of the cluster ``member_ids``.
+
+    Call :meth:`load` once, give its :class:`Storage` objects to the node host's replicas, then
+    let the host call :meth:`persist` / :meth:`save_snapshot`; call :meth:`sync` before sending
+    or acknowledging anything. ``fsync=False`` (benchmarks only) writes without fsync.
+    """
+
+    def __init__(self, data_dir: str | os.PathLike[str], node_id: str, member_ids: list[str], *,
+                 shards: int = 1, fsync: bool = True) -> None:
+        if node_id not in member_ids:
+            raise DataDirError(f"node id {node_id!r} is not one of the members {sorted(member_ids)}")
+        self.dir = Path(data_dir)
+        self.node_id = node_id
+        self.members = sorted(member_ids)
+        self.cluster_id = cluster_id(member_ids)
+        self.shards = shards
+        self.fsync = fsync
+        self.storages: list[Storage] = []
+        self._state = [_Shard() for _ in range(shards)]
+        self._buffer = bytearray()
+        self._fd = -1
+        self._lock_fd = -1
+        self.generation = 0
+        # counters (the node's /metrics shows them)
+        self.syncs = 0
+        self.bytes_written = 0
+        self.records_written = 0
+        self.snapshots_saved = 0
+        self.compactions = 0
+        self.truncated_bytes = 0  # cut from a torn tail at load
+        self.records_loaded = 0
+        self._open_dir()
+
+    # ---- the data dir --------------------------------------------------------------------
+
+    def _open_dir(self) -> None:
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise DataDirError(f"cannot create data dir {self.dir}: {err.strerror or err}") from None
+        if not self.dir.is_dir():
+            raise DataDirError(f"data dir {self.dir} is not a directory")
+        try:
+            self._lock_fd = os.open(self.dir / "LOCK", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise DataDirError(f"cannot open {self.dir / 'LOCK'}: {err.strerror or err}") from None
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+            raise DataDirError(f"data dir {self.dir} is in use by another process") from None
+        meta_path = self.dir / "meta.json"
+        want = {"format": FORMAT, "node_id": self.node_id, "cluster_id": self.cluster_id,
+                "members": self.members, "shards": self.shards}
+        if meta_path.exists():
+            try:
+                meta = orjson.loads(meta_path.read_bytes())
+                if not isinstance(meta, dict):
+                    raise ValueError("not an object")
+            except (OSError, ValueError) as err:
+                self.close()
+                raise DataDirError(f"{meta_path} is unreadable ({err}); is this a raftctl node data dir?") from None
+            problems = []
+            if meta.get("format") != FORMAT:
+                problems.append(f"format {meta.get('format')!r}, expected {FORMAT}")
+            if meta.get("node_id") != self.node_id:
+                problems.append(f"it belongs to node {meta.get('node_id')!r}, not {self.node_id!r}")
+            if meta.get("cluster_id") != self.cluster_id:
+                problems.append(f"it belongs to cluster {meta.get('cluster_id')!r} "
+                                f"(members {meta.get('members')}), not {self.cluster_id!r} (members {self.members})")
+            if meta.get("shards", 1) != self.shards:
+                problems.append(f"it has {meta.get('shards')} shards, not {self.shards}")
+            if problems:
+                self.close()
+                raise DataDirError(f"refusing data dir {self.dir}: " + "; ".join(problems))
+        else:
+            if any(self.dir.glob("wal-*.log")):
+                self.close()
+                raise DataDirError(f"data dir {self.dir} holds a log but no meta.json; refusing to guess whose it is")
+            _write_atomic(meta_path, orjson.dumps(want, option=orjson.OPT_INDENT_2), fsync=True)
+
+    def close(self) -> None:
+        """Write what is buffered (with fsync), close the log and release the dir lock."""
+        if self._fd >= 0:
+            try:
+                self.sync()
+            finally:
+                os.close(self._fd)
+                self._fd = -1
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+
+    def _segment(self, generation: int) -> Path:
+        return self.dir / f"wal-{generation:08d}.log"
+
+    def _snap_path(self, shard: int) -> Path:
+        return self.dir / f"snap-{shard}.json"
+
+    # ---- start: replay -------------------------------------------------------------------
+
+    def load(self) -> list[Storage]:
+        """Rebuild every shard's :class:`Storage` from disk and open the log for appending."""
+        storages = [Storage() for _ in range(self.shards)]
+        for tmp in self.dir.glob("*.tmp"):
+            tmp.unlink()
+        generations = sorted(int(p.name[4:12]) for p in self.dir.glob("wal-*.log")
+                             if p.name[4:12].isdigit() and len(p.name) == 16)
+        for stale in generations[:-1]:
+            self._segment(stale).unlink()
+        self.generation = generations[-1] if generations else 1
+        path = self._segment(self.generation)
+        if path.exists():
+            self._replay(path, storages)
+        else:
+            _write_atomic(path, b"", fsync=self.fsync)
+        # A snapshot renamed into place just before a crash, before its compaction record: use it.
+        for shard, storage in enumerate(storages):
+            snap = self._read_snapshot(shard)
+            if snap is not None and snap[0] > storage.snap_index:
+                self._install(storage, *snap)
+            elif snap is not None and snap[0] == storage.snap_index:
+                storage.snap_data = snap[2]
+            elif storage.snap_index > 0:
+                raise DataDirError(f"{self._snap_path(shard)} is missing or older than the log's snapshot "
+                                   f"at index {storage.snap_index}")
+            st = self._state[shard]
+            st.term, st.voted_for = storage.current_term, storage.voted_for
+            st.durable_last = storage.last_index
+        self.storages = storages
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        return storages
+
+    def _read_snapshot(self, shard: int) -> tuple[int, int, Any] | None:
+        path = self._snap_path(shard)
+        if not path.exists():
+            return None
+        try:
+            doc = orjson.loads(path.read_bytes())
+            index, term = doc["index"], doc["term"]
+            if type(index) is not int or type(term) is not int or index < 1 or term < 0:
+                raise ValueError("bad index or term")
+            return index, term, decode_snapshot_data(doc["data"])
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise DataDirError(f"snapshot {path} is unreadable: {err}") from None
+
+    @staticmethod
+    def _install(storage: Storage, index: int, term: int, data: Any) -> None:
+        """Raft's rule for a snapshot: keep the log after it if the entry there has its term."""
+        offset = index - storage.snap_index
+        if 0 < offset <= len(storage.log) and storage.log[offset - 1][0] == term:
+            del storage.log[:offset]
+        else:
+            storage.log = []
+        storage.snap_index, storage.snap_term, storage.snap_data = index, term, data
+
+    def _replay(self, path: Path, storages: list[Storage]) -> None:
+        data = path.read_bytes()
+        pos = 0
+        end = len(data)
+        good = 0
+        header = _HEADER.size
+        while pos < end:
+            if end - pos < header:
+                break
+            length, crc = _HEADER.unpack_from(data, pos)
+            body_start = pos + header
+            if length > MAX_RECORD or body_start + length > end:
+                break
+            body = data[body_start:body_start + length]
+            if zlib.crc32(body) != crc:
+                break
+            try:
+                self._apply_record(orjson.loads(body), storages)
+            except (ValueError, TypeError, IndexError, KeyError) as err:
+                raise DataDirError(f"{path}: a record at byte {pos} passes its CRC but is invalid ({err})") from None
+            self.records_loaded += 1
+            pos = body_start + length
+            good = pos
+        if good < end:
+            # a torn or corrupt tail: cut it off so new records follow the last good one
+            self.truncated_bytes = end - good
+            fd = os.open(path, os.O_WRONLY)
+            try:
+                os.ftruncate(fd, good)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def _apply_record(self, rec: Any, storages: list[Storage]) -> None:
+        kind, shard = rec[0], rec[1]
+        storage = storages[shard]
+        if kind == _HS:
+            storage.current_term, storage.voted_for = rec[2], rec[3]
+            self._state[shard].commit = rec[4]
+        elif kind == _ENTRIES:
+            first = rec[2]
+            if not storage.snap_index < first <= storage.last_index + 1:
+                if first <= storage.snap_index:
+                    entries = decode_entries(rec[3])[storage.snap_index + 1 - first:]
+                    first = storage.snap_index + 1
+                else:
+                    raise ValueError(f"entries from {first} leave a gap after {storage.last_index}")
+            else:
+                entries = decode_entries(rec[3])
+            del storage.log[first - storage.snap_index - 1:]
+            storage.log.extend(entries)
+        elif kind == _SNAP:
+            self._install(storage, rec[2], rec[3], None)
+        else:
+            raise ValueError(f"unknown record kind {kind!r}")
+
+    # ---- running: the LogStore protocol --------------------------------------------------
+
+    def persist(self, shard: int, ready: Ready) -> None:
+        """Buffer ``ready``'s durable parts; they are on disk after the next :meth:`sync`."""
+        st = self._state[shard]
+        buf = self._buffer
+        if ready.snapshot is not None:
+            snap = ready.snapshot
+            self._write_snapshot(shard, snap.index, snap.term, snap.data)
+            buf += _record([_SNAP, shard, snap.index, snap.term])
+            self.records_written += 1
+            # Raft kept the log after the snapshot (if it matched) or cleared it
+            st.durable_last = max(snap.index, min(st.durable_last, self.storages[shard].last_index))
+        if ready.hs_changed:
+            st.term, st.voted_for, st.commit = ready.term, ready.voted_for, ready.commit
+            buf += _record([_HS, shard, ready.term, ready.voted_for, ready.commit])
+            self.records_written += 1
+        entries = ready.entries
+        if entries:
+            buf += _record([_ENTRIES, shard, ready.entries_from, entries])
+            self.records_written += 1
+            st.durable_last = ready.entries_from + len(entries) - 1
+        if ready.snapshot is not None:
+            self._compact()
+
+    def save_snapshot(self, shard: int, index: int, term: int, data: Any) -> None:
+        """The host compacted its log at ``index``: write the snapshot, then compact the log."""
+        self._write_snapshot(shard, index, term, data)
+        self._compact()
+
+    def abandon(self) -> None:
+        """Close without writing the buffer: what kill -9 leaves behind (for tests)."""
+        self._buffer.clear()
+        for fd in (self._fd, self._lock_fd):
+            if fd >= 0:
+                os.close(fd)
+        self._fd = self._lock_fd = -1
+
+    def sync(self) -> None:
+        """Write every buffered record and fsync once (group commit)."""
+        buf = self._buffer
+        if not buf:
+            return
+        view = memoryview(buf)
+        while view:
+            view = view[os.write(self._fd, view):]
+        view.release()
+        if self.fsync:
+            os.fdatasync(self._fd)
+        self.bytes_written += len(buf)
+        self.syncs += 1
+        buf.clear()
+
+    @property
+    def pending(self) -> int:
+        """Bytes buffered, not yet written."""
+        return len(self._buffer)
+
+    # ---- snapshots and compaction --------------------------------------------------------
+
+    def _write_snapshot(self, shard: int, index: int, term: int, data: Any) -> None:
+        doc = {"index": index, "term": term, "data": encode_snapshot_data(data)}
+        _write_atomic(self._snap_path(shard), orjson.dumps(doc), fsync=self.fsync)
+        self.snapshots_saved += 1
+
+    def _compact(self) -> None:
+        """Write a new generation holding only what the snapshots do not, then drop the old one.
+
+        The new generation is built from the in-memory Storage, which up to each shard's
+        ``durable_last`` is exactly what the buffered and written records say; the buffer is
+        therefore not needed any more once the new generation is durable.
+        """
+        out = bytearray()
+        for shard, storage in enumerate(self.storages):
+            st = self._state[shard]
+            out += _record([_HS, shard, st.term, st.voted_for, st.commit])
+            if storage.snap_index:
+                out += _record([_SNAP, shard, storage.snap_index, storage.snap_term])
+            keep = max(0, st.durable_last - storage.snap_index)
+            if keep:
+                out += _record([_ENTRIES, shard, storage.snap_index + 1, storage.log[:keep]])
+        old = self._segment(self.generation)
+        new = self._segment(self.generation + 1)
+        _write_atomic(new, bytes(out), fsync=self.fsync)
+        os.close(self._fd)
+        self._fd = os.open(new, os.O_WRONLY | os.O_APPEND)
+        self.generation += 1
+        self._buffer.clear()
+        self.bytes_written += len(out)
+        self.compactions += 1
+        try:
+            old.unlink()
+        except FileNotFoundError:
+            pass
+
+    def stats(self) -> dict[str, int]:
+        return {"wal_syncs": self.syncs, "wal_bytes_written": self.bytes_written,
+                "wal_records_written": self.records_written, "wal_snapshots_saved": self.snapshots_saved,
+                "wal_compactions": self.compactions, "wal_generation": self.generation,
+                "wal_truncated_bytes": self.truncated_bytes, "wal_records_loaded": self.records_loaded}

@@ -1,0 +1,314 @@
+"""The node process's write-ahead log (raftctl/node/wal.py) under node hosts driven by hand.
+
+Three NodeHosts exchange messages through a list, each over a DiskLogStore in its own dir, and
+every host's store is synced before anything it queued leaves (the process loop's rule). A
+"crash" abandons the store (the buffer is lost, as with kill -9) and rebuilds the host from disk.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from raftctl.core.node import NodeHost
+from raftctl.core.raft import LEADER, RaftConfig, Storage
+from raftctl.node.codec import dumps_messages, loads_messages
+from raftctl.node.wal import DataDirError, DiskLogStore
+
+IDS = ["n1", "n2", "n3"]
+
+
+def order(seq: int, client: str = "c1") -> tuple[str, int, dict, str]:
+    command = {"op": "new", "symbol": "BTC-USD", "side": "buy" if seq % 2 else "sell", "type": "limit",
+               "ticks": 10_000 + seq % 7, "qty": 1 + seq % 3}
+    return (client, seq, command, f"{client}:{seq}")
+
+
+class DiskHand:
+    """Hosts over disk logs; messages go through the wire codec, stores sync before sending."""
+
+    def __init__(self, root: Path, snapshot_threshold: int = 2000, seed: int = 3) -> None:
+        self.root = root
+        self.now = 0.0
+        self.rng = random.Random(seed)
+        self.snapshot_threshold = snapshot_threshold
+        self.waiting: set[tuple[int, str, int]] = set()
+        self.hosts: dict[str, NodeHost] = {}
+        self.stores: dict[str, DiskLogStore] = {}
+        for nid in IDS:
+            self.start(nid)
+
+    def start(self, nid: str) -> None:
+        store = DiskLogStore(self.root / nid, nid, IDS)
+        storages = store.load()
+        host = NodeHost(nid, IDS, config=RaftConfig(), store=store, waiting=self.waiting,
+                        snapshot_threshold=self.snapshot_threshold, index=IDS.index(nid))
+        host.replicas[0].storage = storages[0]
+        host.boot(self.now, self.rng)
+        self.hosts[nid], self.stores[nid] = host, store
+
+    def crash(self, nid: str) -> None:
+        self.stores[nid].abandon()
+        del self.hosts[nid], self.stores[nid]
+
+    def deliver(self, rounds: int = 50) -> None:
+        for _ in range(rounds):
+            batch = []
+            for nid, host in self.hosts.items():
+                self.stores[nid].sync()  # persist before send
+                for msgs in host.take_outgoing().values():
+                    batch.extend(loads_messages(dumps_messages(msgs)))
+            if not batch:
+                return
+            for msg in batch:
+                if msg.dst in self.hosts:
+                    self.hosts[msg.dst].step(msg, self.now)
+
+    def run(self, ms: float) -> None:
+        end = self.now + ms
+        while self.now < end:
+            self.now += 1.0
+            for host in self.hosts.values():
+                if host.next_deadline() <= self.now:
+                    host.tick(self.now)
+            self.deliver()
+
+    def leader(self) -> NodeHost:
+        found = [h for h in self.hosts.values() if h.replicas[0].raft and h.replicas[0].raft.state == LEADER]
+        assert found, "no leader"
+        return found[0]
+
+    def submit(self, seqs: range, client: str = "c1") -> None:
+        leader = self.leader()
+        for seq in seqs:
+            assert leader.propose(0, order(seq, client)) is not None
+        leader.flush(0)
+        self.deliver()
+        self.run(60)
+
+
+def same_storage(a: Storage, b: Storage) -> None:
+    assert (a.current_term, a.voted_for, a.snap_index, a.snap_term) == (b.current_term, b.voted_for, b.snap_index,
+                                                                       b.snap_term)
+    assert a.log == b.log
+
+
+def wal_file(root: Path) -> Path:
+    (path,) = sorted(root.glob("wal-*.log"))
+    return path
+
+
+def test_a_restarted_node_gets_back_exactly_its_durable_state(tmp_path):
+    hand = DiskHand(tmp_path)
+    hand.run(600)
+    hand.submit(range(1, 41))
+    leader = hand.leader()
+    before = {nid: h.replicas[0].storage for nid, h in hand.hosts.items()}
+    digest = leader.replicas[0].exchange.digest()
+    for nid in IDS:
+        hand.stores[nid].sync()
+        hand.crash(nid)
+    for nid in IDS:
+        hand.start(nid)
+        same_storage(hand.hosts[nid].replicas[0].storage, before[nid])
+        assert hand.stores[nid].records_loaded > 0
+    # the cluster comes back, re-applies its log and agrees on the state it had
+    hand.run(800)
+    hand.submit(range(41, 43))
+    digests = {h.replicas[0].exchange.digest() for h in hand.hosts.values()}
+    assert len(digests) == 1 and digests != {digest}
+    assert min(h.replicas[0].live_raft.last_applied for h in hand.hosts.values()) >= 43
+
+
+def test_records_not_synced_are_lost_by_a_crash_and_synced_ones_are_not(tmp_path):
+    hand = DiskHand(tmp_path)
+    hand.run(600)
+    leader = hand.leader()
+    nid = leader.node_id
+    synced_last = leader.replicas[0].storage.last_index
+    leader.propose(0, order(1))
+    leader.flush(0)  # persisted into the buffer only: nothing synced, nothing sent
+    assert hand.stores[nid].pending > 0
+    hand.crash(nid)
+    hand.start(nid)
+    assert hand.hosts[nid].replicas[0].storage.last_index == synced_last
+
+
+@pytest.mark.parametrize("chop", [1, 3, 7, 8, 9, 20])
+def test_a_torn_tail_is_cut_off_at_the_last_whole_record(tmp_path, chop):
+    hand = DiskHand(tmp_path)
+    hand.run(600)
+    for start in range(1, 31, 10):
+        hand.submit(range(start, start + 10))
+    nid = hand.leader().node_id
+    full = hand.hosts[nid].replicas[0].storage
+    full_log = list(full.log)
+    hand.stores[nid].sync()
+    hand.crash(nid)
+    path = wal_file(tmp_path / nid)
+    size = path.stat().st_size
+    with open(path, "r+b") as f:
+        f.truncate(size - chop)
+    hand.start(nid)
+    store = hand.stores[nid]
+    log = hand.hosts[nid].replicas[0].storage.log
+    assert store.truncated_bytes > 0
+    assert path.stat().st_size < size - chop  # cut back to a record boundary
+    assert log == full_log[:len(log)], "the recovered log is not a prefix of the one written"
+    # appending after the cut works, and a second restart reads everything back
+    hand.run(800)
+    hand.submit(range(31, 36))
+    expected = list(hand.hosts[nid].replicas[0].storage.log)
+    hand.stores[nid].sync()
+    hand.crash(nid)
+    hand.start(nid)
+    assert hand.stores[nid].truncated_bytes == 0
+    assert hand.hosts[nid].replicas[0].storage.log == expected
+
+
+def test_a_corrupt_last_record_fails_its_crc_and_is_cut_off(tmp_path):
+    hand = DiskHand(tmp_path)
+    hand.run(600)
+    hand.submit(range(1, 11))
+    nid = [n for n in IDS if n != hand.leader().node_id][0]
+    hand.stores[nid].sync()
+    records = hand.stores[nid].records_written
+    hand.crash(nid)
+    path = wal_file(tmp_path / nid)
+    data = bytearray(path.read_bytes())
+    data[-2] ^= 0xFF  # flip a byte inside the last record's payload
+    path.write_bytes(bytes(data))
+    hand.start(nid)
+    assert hand.stores[nid].truncated_bytes > 0
+    assert hand.stores[nid].records_loaded == records - 1
+
+
+def test_snapshots_are_renamed_into_place_and_the_log_is_compacted(tmp_path):
+    hand = DiskHand(tmp_path, snapshot_threshold=8)
+    hand.run(600)
+    for start in range(1, 61, 3):  # batches of 3: each compaction keeps a few entries after its snapshot
+        hand.submit(range(start, start + 3))
+    leader = hand.leader()
+    nid = leader.node_id
+    store = hand.stores[nid]
+    assert store.snapshots_saved > 0 and store.compactions > 0
+    files = sorted(p.name for p in (tmp_path / nid).iterdir())
+    assert files == ["LOCK", "meta.json", "snap-0.json", f"wal-{store.generation:08d}.log"], files
+    storage = leader.replicas[0].storage
+    assert storage.snap_index > 0 and 0 < len(storage.log) <= 8
+    digest = leader.replicas[0].exchange.digest()
+    sessions = dict(leader.replicas[0].sessions)
+    store.sync()
+    hand.crash(nid)
+    hand.start(nid)
+    again = hand.hosts[nid].replicas[0]
+    same_storage(again.storage, storage)
+    # the snapshot alone rebuilds the state machine up to its index; the log replays the rest
+    assert again.storage.snap_data is not None
+    hand.run(800)
+    assert again.raft is not None and again.raft.last_applied >= storage.last_index - 1
+    assert hand.leader().replicas[0].exchange.digest() == again.exchange.digest()
+    assert again.sessions["c1"][0] == sessions["c1"][0]
+    assert digest  # the leader had state before the restart
+
+
+def test_a_snapshot_renamed_before_a_crash_without_its_compaction_is_still_used(tmp_path):
+    hand = DiskHand(tmp_path, snapshot_threshold=8)
+    hand.run(600)
+    for start in range(1, 31, 5):
+        hand.submit(range(start, start + 5))
+    nid = hand.leader().node_id
+    store = hand.stores[nid]
+    storage = hand.hosts[nid].replicas[0].storage
+    store.sync()
+    old_log = wal_file(tmp_path / nid).read_bytes()
+    old_generation = store.generation
+    hand.submit(range(31, 41))  # more snapshots and compactions
+    store.sync()
+    assert store.generation > old_generation
+    expected_snap = storage.snap_index
+    expected_log = list(storage.log)
+    hand.crash(nid)
+    # put the older generation back, as if the crash hit after the rename of the snapshot
+    for p in (tmp_path / nid).glob("wal-*.log"):
+        p.unlink()
+    (tmp_path / nid / f"wal-{old_generation:08d}.log").write_bytes(old_log)
+    hand.start(nid)
+    again = hand.hosts[nid].replicas[0].storage
+    assert again.snap_index == expected_snap
+    assert again.log == expected_log[:len(again.log)]
+
+
+def test_a_data_dir_of_another_node_or_cluster_is_refused(tmp_path):
+    store = DiskLogStore(tmp_path / "d", "n1", IDS)
+    store.load()
+    with pytest.raises(DataDirError, match="in use by another process"):
+        DiskLogStore(tmp_path / "d", "n1", IDS)
+    store.close()
+    with pytest.raises(DataDirError, match="belongs to node 'n1', not 'n2'"):
+        DiskLogStore(tmp_path / "d", "n2", IDS)
+    with pytest.raises(DataDirError, match="belongs to cluster"):
+        DiskLogStore(tmp_path / "d", "n1", ["n1", "n2", "n4"])
+    with pytest.raises(DataDirError, match="not one of the members"):
+        DiskLogStore(tmp_path / "e", "n9", IDS)
+    # the right node and cluster (members in any order) opens it
+    DiskLogStore(tmp_path / "d", "n1", ["n3", "n1", "n2"]).close()
+
+
+def test_a_log_without_meta_or_with_broken_meta_is_refused(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "wal-00000001.log").write_bytes(b"")
+    with pytest.raises(DataDirError, match="no meta.json"):
+        DiskLogStore(tmp_path / "a", "n1", IDS)
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "meta.json").write_text("{not json")
+    with pytest.raises(DataDirError, match="unreadable"):
+        DiskLogStore(tmp_path / "b", "n1", IDS)
+
+
+def test_sync_is_one_fsync_for_many_readys(tmp_path, monkeypatch):
+    calls: list[int] = []
+    real = os.fdatasync
+
+    def counting(fd: int) -> None:
+        calls.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", counting)
+    hand = DiskHand(tmp_path)
+    hand.run(600)
+    leader = hand.leader()
+    store = hand.stores[leader.node_id]
+    calls.clear()
+    for seq in range(1, 51):
+        leader.propose(0, order(seq))
+        leader.flush(0)  # fifty Readys, fifty records buffered
+    assert store.pending > 0 and calls == []
+    store.sync()
+    assert len(calls) == 1
+
+
+def test_a_snapshot_received_from_the_leader_is_durable_with_the_entries_after_it(tmp_path):
+    hand = DiskHand(tmp_path, snapshot_threshold=8)
+    hand.run(600)
+    behind = [n for n in IDS if n != hand.leader().node_id][0]
+    hand.crash(behind)
+    for start in range(1, 41, 3):  # the leader compacts past everything the follower has
+        hand.submit(range(start, start + 3))
+    hand.start(behind)
+    hand.run(300)
+    hand.submit(range(41, 44))
+    rep = hand.hosts[behind].replicas[0]
+    assert rep.snapshots_installed >= 1, "the follower should have caught up from a snapshot"
+    assert hand.stores[behind].snapshots_saved >= 1
+    expected = rep.storage
+    digest = rep.exchange.digest()
+    hand.stores[behind].sync()
+    hand.crash(behind)
+    hand.start(behind)
+    same_storage(hand.hosts[behind].replicas[0].storage, expected)
+    hand.run(300)
+    assert hand.hosts[behind].replicas[0].exchange.digest() == digest
