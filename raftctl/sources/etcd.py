@@ -1,0 +1,609 @@
+"""``--source etcd:URL[,URL...]``: a real etcd (v3.4+) cluster, seen through its members' HTTP APIs.
+
+One client URL is enough: :func:`build` asks the seeds for ``POST /v3/cluster/member/list`` and
+polls every member it names, by member name. Each poll asks every member, in parallel (one
+persistent thread and one keep-alive connection per member and request), for ``GET /debug/vars``
+(its ``raft.status``) and ``GET /metrics``, at once, under one deadline ``timeout`` (below the
+collector's interval): a member that has not answered by then is ``timeout``, one whose port is closed is
+``refused``, a bad answer is ``error``. A stopped member therefore never delays a poll by more
+than the timeout.
+
+What a member's report holds, and where it comes from (``raft.status`` = ``/debug/vars``):
+
+==================  ===========================================================================
+``state``           ``raft.status.raftState``: StateLeader/StateFollower/StateCandidate/
+                    StatePreCandidate -> LEADER/FOLLOWER/CANDIDATE/PRE_CANDIDATE
+``term``            ``raft.status.term`` (the live term; maintenance/status ``raftTerm`` lags it)
+``leader_id``       ``raft.status.lead`` (hex member ID) mapped to the member name; None for "0"
+``commit_index``    ``raft.status.commit``
+``last_applied``    ``raft.status.applied``
+``log_length``      the highest log index the member is known to hold: on the leader its own
+                    ``progress`` match (its last index), elsewhere its commit index (etcd does not
+                    show a follower's uncommitted tail, and it compacts the log at snapshots, so
+                    no count of retained entries exists)
+``peers_connected`` ``etcd_network_active_peers`` series of this member at 1
+``match_index``     on the leader: ``progress[peer].match`` per other member (by name)
+``last_contact_ms`` on the leader, per other member: 0 while the leader's transport has an active
+                    stream to it (``etcd_network_active_peers{Remote=peer}`` 1) and its progress
+                    is StateReplicate; otherwise the ms since the last poll where that held (since
+                    the first poll if never). A poll-resolution estimate: etcd 3.4 exposes no
+                    "last heard from" time.
+``state_digest``, ``trades_executed``, ``orders_applied``: None (no etcd meaning)
+==================  ===========================================================================
+
+Extra keys (not read by the health rules): ``member_id`` (hex), ``has_leader``
+(``etcd_server_has_leader``), ``leader_changes_seen`` (``etcd_server_leader_changes_seen_total``;
+per process, resets on restart), ``proposals_committed`` (``etcd_server_proposals_committed_total``:
+a gauge etcd sets to its commit index), ``proposals_pending``, ``proposals_failed``.
+
+The client view (:class:`EtcdClientView`): one linearizable read per poll of a key nobody writes
+(``POST /v3/kv/range`` with ``count_only``; it goes through Raft's ReadIndex, never writes), sent to
+the member that led at the previous poll; its round trip is the poll's latency sample.
+``proposals_committed`` is the highest commit index any member reported: its rate is the
+cluster's committed proposals per second (etcd's own entries, such as a new leader's empty
+entry, included). There are no orders: the order counters are None.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import re
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import wait as wait_futures
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from raftctl.core.source import ClientView, NodeAnswer, Poll, SourceError
+
+__all__ = ["DEFAULT_TIMEOUT_S", "EtcdClientView", "EtcdMemberInfo", "EtcdSource", "build", "parse_urls"]
+
+DEFAULT_TIMEOUT_S = 0.5
+PROBE_KEY = base64.b64encode(b"\x00raftctl/probe").decode()  # read only, never written
+_PROBE_BODY = json.dumps({"key": PROBE_KEY, "count_only": True}).encode()
+_JSON_HEADERS = {"Content-Type": "application/json"}
+_STATES = {"StateLeader": "LEADER", "StateFollower": "FOLLOWER", "StateCandidate": "CANDIDATE",
+           "StatePreCandidate": "PRE_CANDIDATE"}
+# the /metrics series a report uses, found with bytes.find in the 150 KB text (0.03 ms, not a regex pass)
+_SCALARS = ("etcd_server_has_leader", "etcd_server_leader_changes_seen_total",
+            "etcd_server_proposals_committed_total", "etcd_server_proposals_pending",
+            "etcd_server_proposals_failed_total")
+_ACTIVE_PEERS = b"\netcd_network_active_peers{"
+_REMOTE = re.compile(rb'Remote="([0-9a-fA-F]+)"')
+
+
+@dataclass
+class EtcdClientView(ClientView):
+    """A ClientView plus what only an etcd source has (see the module docstring)."""
+
+    proposals_committed: int | None = None
+    probe_member: str | None = None
+    probe_error: str | None = None
+
+
+@dataclass(frozen=True)
+class EtcdMemberInfo:
+    name: str
+    member_id: int
+    url: str
+
+
+def parse_urls(arg: str) -> list[str]:
+    """``"http://a:2379,b:2379"`` -> normalized ``["http://a:2379", "http://b:2379"]``; SourceError if bad."""
+    if not arg or not arg.strip():
+        raise SourceError("the etcd source needs at least one client URL: "
+                          "--source etcd:http://127.0.0.1:2379[,URL...]")
+    urls: list[str] = []
+    for raw in arg.split(","):
+        text = raw.strip()
+        if not text:
+            raise SourceError(f"empty URL in etcd:{arg} (URLs are separated by single commas)")
+        if "://" not in text:
+            text = "http://" + text
+        parts = urlsplit(text)
+        if parts.scheme == "https":
+            raise SourceError(f"{raw.strip()}: https (TLS) etcd endpoints are not supported yet; use http")
+        if parts.scheme != "http":
+            raise SourceError(f"{raw.strip()}: an etcd client URL must be http://HOST:PORT")
+        try:
+            port = parts.port
+        except ValueError:
+            raise SourceError(f"{raw.strip()}: bad port") from None
+        if not parts.hostname:
+            raise SourceError(f"{raw.strip()}: no host in the URL")
+        if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+            raise SourceError(f"{raw.strip()}: give only http://HOST:PORT (no path, query or user)")
+        host = parts.hostname
+        if ":" in host:
+            host = f"[{host}]"
+        url = f"http://{host}:{port or 2379}"
+        if url not in urls:
+            urls.append(url)
+    return urls
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or 2379
+
+
+class _Silent(Exception):
+    """A member gave no usable answer: ``reason`` is one of NO_ANSWER_REASONS."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+class _Stale(Exception):
+    """The peer closed the connection without answering (a kept-alive connection gone stale)."""
+
+
+class _Connection:
+    """One keep-alive HTTP/1.1 connection to one member, every call under a deadline."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.host, self.port = _host_port(url)
+        self._conn: http.client.HTTPConnection | None = None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def request(self, method: str, path: str, deadline: float, body: bytes | None = None) -> bytes:
+        """The body of a 200 answer; _Silent otherwise (the connection is dropped on any failure).
+
+        A kept-alive connection the member closed since (it was killed or restarted) is retried
+        once on a new one, so a dead member reads as ``refused``, not as a broken connection.
+        """
+        reused = self._conn is not None
+        try:
+            return self._request(method, path, deadline, body)
+        except _Stale:
+            if not reused:
+                raise _Silent("error", f"{path}: the connection closed without an answer") from None
+        try:
+            return self._request(method, path, deadline, body)
+        except _Stale:
+            raise _Silent("error", f"{path}: the connection closed without an answer") from None
+
+    def _request(self, method: str, path: str, deadline: float, body: bytes | None) -> bytes:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise _Silent("timeout", f"no answer to {path} before the poll timeout")
+        try:
+            if self._conn is None:
+                self._conn = http.client.HTTPConnection(self.host, self.port, timeout=remaining)
+                self._conn.connect()
+            sock = self._conn.sock
+            if sock is not None:
+                sock.settimeout(max(0.001, deadline - time.monotonic()))
+            self._conn.request(method, path, body=body, headers=_JSON_HEADERS if body is not None else {})
+            resp = self._conn.getresponse()
+            data = resp.read()
+            status = resp.status
+            if resp.will_close:
+                self.close()
+        except ConnectionRefusedError:
+            self.close()
+            raise _Silent("refused", "connection refused") from None
+        except TimeoutError:
+            self.close()
+            raise _Silent("timeout", f"no answer to {path} before the poll timeout") from None
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            self.close()
+            raise _Stale() from None
+        except (OSError, http.client.HTTPException) as exc:
+            self.close()
+            raise _Silent("error", f"{path}: {type(exc).__name__}: {exc}".rstrip(": ")) from None
+        if status != 200:
+            raise _Silent("error", f"{path} answered HTTP {status}")
+        return data
+
+
+def _parse_metrics(text: bytes) -> dict[str, Any]:
+    """``{"active_remotes": {peer id: active}, series name: value}`` from a /metrics body."""
+    text = b"\n" + text
+    remotes: dict[int, bool] = {}
+    out: dict[str, Any] = {"active_remotes": remotes}
+    at = text.find(_ACTIVE_PEERS)
+    while at >= 0:
+        end = text.find(b"\n", at + 1)
+        line = text[at + 1:end if end >= 0 else len(text)]
+        remote = _REMOTE.search(line)
+        labels_end = line.rfind(b"} ")
+        if remote is not None and labels_end > 0:
+            try:
+                remotes[int(remote.group(1), 16)] = float(line[labels_end + 2:]) >= 1
+            except ValueError:
+                pass
+        at = text.find(_ACTIVE_PEERS, at + 1)
+    for name in _SCALARS:
+        key = b"\n" + name.encode() + b" "
+        at = text.find(key)
+        if at < 0:
+            continue
+        end = text.find(b"\n", at + len(key))
+        try:
+            out[name] = float(text[at + len(key):end if end >= 0 else len(text)])
+        except ValueError:
+            continue
+    return out
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+class EtcdSource:
+    """``etcd:URL,...``: see the module docstring."""
+
+    name = "etcd"
+
+    def __init__(self, members: list[EtcdMemberInfo], *, timeout: float = DEFAULT_TIMEOUT_S,
+                 seeds: list[str] | None = None, clock: Any = time.monotonic) -> None:
+        if not members:
+            raise SourceError("the etcd cluster lists no members")
+        self.timeout = float(timeout)
+        self.seeds = list(seeds or [m.url for m in members])
+        self._clock = clock
+        self._started = clock()
+        self._members = list(members)
+        self._names = {m.member_id: m.name for m in members}
+        # per member two keep-alive connections and two threads: /debug/vars and /metrics in parallel
+        self._connections = {m.name: _Connection(m.url) for m in members}
+        self._metrics_connections = {m.name: _Connection(m.url) for m in members}
+        self._pools = {m.name: ThreadPoolExecutor(1, thread_name_prefix=f"etcd-poll-{m.name}") for m in members}
+        self._metrics_pools = {m.name: ThreadPoolExecutor(1, thread_name_prefix=f"etcd-metrics-{m.name}")
+                               for m in members}
+        self._pending: dict[str, Future[NodeAnswer]] = {}
+        self._probe_pool = ThreadPoolExecutor(1, thread_name_prefix="etcd-probe")
+        self._probe_connections: dict[str, _Connection] = {}
+        self._probe_pending: Future[tuple[str, float | None, str | None]] | None = None
+        self._last_leader: str | None = None
+        self._last_ok: dict[str, float] = {}
+        self._latencies: deque[tuple[float, float]] = deque(maxlen=10_000)
+        self._proposals_committed: int | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # ------------------------------------------------------------------ Source
+
+    @property
+    def now(self) -> float:
+        """Seconds since the source was built (the monotonic clock)."""
+        return float(self._clock() - self._started)
+
+    def members(self) -> list[str]:
+        return [m.name for m in self._members]
+
+    def member_urls(self) -> dict[str, str]:
+        return {m.name: m.url for m in self._members}
+
+    def poll(self, since: float | None = None) -> Poll:
+        """Ask every member (in parallel) and probe one; returns within about ``timeout`` s."""
+        if self._closed:
+            raise RuntimeError("this etcd source is closed")
+        with self._lock:  # one poll at a time: the per-member state below is the poll's
+            return self._poll(since)
+
+    def _poll(self, since: float | None) -> Poll:
+        started = self._clock()
+        deadline = time.monotonic() + self.timeout
+        futures: dict[str, Future[NodeAnswer]] = {}
+        for member in self._members:
+            previous = self._pending.get(member.name)
+            if previous is not None and not previous.done():
+                continue  # still answering the previous poll (past its deadline): a timeout again
+            future = self._pools[member.name].submit(self._ask, member, deadline)
+            self._pending[member.name] = future
+            futures[member.name] = future
+        probe_target = self._probe_target()
+        probe: Future[tuple[str, float | None, str | None]] | None = None
+        if probe_target is not None and (self._probe_pending is None or self._probe_pending.done()):
+            probe = self._probe_pool.submit(self._probe, probe_target, deadline)
+            self._probe_pending = probe
+        waiting: list[Future[Any]] = list(futures.values())
+        if probe is not None:
+            waiting.append(probe)
+        wait_futures(waiting, timeout=max(0.0, deadline - time.monotonic()) + 0.05)
+        now = self._clock() - self._started
+        answers: dict[str, NodeAnswer] = {}
+        raws: dict[str, dict[str, Any]] = {}
+        for member in self._members:
+            pending = futures.get(member.name)
+            if pending is None or not pending.done():
+                answers[member.name] = NodeAnswer.silent(
+                    member.name, "timeout", f"no answer within {self.timeout * 1000:.0f} ms",
+                    round((self._clock() - started) * 1000.0, 3))
+                continue
+            answer = pending.result()
+            if answer.report is not None:
+                raws[member.name] = answer.report
+            answers[member.name] = answer
+        self._finish_reports(raws, now)
+        client = self._client_view(probe, raws, now, since)
+        return Poll(float(now), answers, client, 1)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for pool in [*self._pools.values(), *self._metrics_pools.values(), self._probe_pool]:
+            pool.shutdown(wait=False, cancel_futures=True)
+        for conn in [*self._connections.values(), *self._metrics_connections.values(),
+                     *self._probe_connections.values()]:
+            conn.close()
+
+    def __enter__(self) -> "EtcdSource":
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ one member
+
+    def _ask(self, member: EtcdMemberInfo, deadline: float) -> NodeAnswer:
+        started = time.monotonic()
+        metrics = self._metrics_pools[member.name].submit(
+            self._metrics_connections[member.name].request, "GET", "/metrics", deadline)
+        try:
+            vars_body = self._connections[member.name].request("GET", "/debug/vars", deadline)
+            try:
+                metrics_body = metrics.result(timeout=max(0.0, deadline - time.monotonic()) + 0.05)
+            except FutureTimeout:
+                raise _Silent("timeout", "no answer to /metrics before the poll timeout") from None
+            report = self._report(member, vars_body, metrics_body)
+        except _Silent as silent:
+            return NodeAnswer.silent(member.name, silent.reason, silent.detail,
+                                     round((time.monotonic() - started) * 1000.0, 3))
+        return NodeAnswer(member.name, report, poll_ms=round((time.monotonic() - started) * 1000.0, 3))
+
+    def _name(self, hex_id: Any) -> str | None:
+        try:
+            member_id = int(str(hex_id), 16)
+        except ValueError:
+            return str(hex_id)
+        if member_id == 0:
+            return None
+        return self._names.get(member_id, format(member_id, "x"))
+
+    def _report(self, member: EtcdMemberInfo, vars_body: bytes, metrics_body: bytes) -> dict[str, Any]:
+        try:
+            raft = json.loads(vars_body)["raft.status"]
+            state = _STATES.get(raft["raftState"], str(raft["raftState"]).removeprefix("State").upper())
+            own_id = int(raft["id"], 16)
+            term = int(raft["term"])
+            commit = int(raft["commit"])
+            applied = int(raft["applied"])
+            lead = raft.get("lead", "0")
+            progress = raft.get("progress") or {}
+        except (ValueError, KeyError, TypeError) as exc:
+            raise _Silent("error", f"/debug/vars has no usable raft.status ({type(exc).__name__}: {exc})") from None
+        if own_id != member.member_id:
+            raise _Silent("error", f"{member.url} is etcd member {own_id:x}, not {member.name} "
+                                   f"({member.member_id:x}): the member list is out of date")
+        metrics = _parse_metrics(metrics_body)
+        active: dict[int, bool] = metrics["active_remotes"]
+        match_index: dict[str, int] = {}
+        replicating: dict[str, bool] = {}
+        log_length = commit
+        if state == "LEADER":
+            for peer_hex, peer in progress.items():
+                try:
+                    peer_id = int(peer_hex, 16)
+                    match = int(peer["match"])
+                except (ValueError, KeyError, TypeError):
+                    continue
+                if peer_id == own_id:
+                    log_length = max(commit, match)
+                    continue
+                name = self._names.get(peer_id, format(peer_id, "x"))
+                match_index[name] = match
+                replicating[name] = peer.get("state") == "StateReplicate" and active.get(peer_id, False)
+        has_leader = metrics.get("etcd_server_has_leader")
+        return {
+            "node_id": member.name,
+            "state": state,
+            "term": term,
+            "leader_id": self._name(lead),
+            "commit_index": commit,
+            "last_applied": applied,
+            "log_length": log_length,
+            "peers_connected": sum(1 for peer_id, on in active.items() if on and peer_id != own_id),
+            "match_index": match_index,
+            "last_contact_ms": replicating,  # turned into ms by _finish_reports (needs the poll's clock)
+            "state_digest": None,
+            "orders_applied": None,
+            "trades_executed": None,
+            "member_id": format(own_id, "x"),
+            "has_leader": None if has_leader is None else has_leader >= 1,
+            "leader_changes_seen": _opt_int(metrics.get("etcd_server_leader_changes_seen_total")),
+            "proposals_committed": _opt_int(metrics.get("etcd_server_proposals_committed_total")),
+            "proposals_pending": _opt_int(metrics.get("etcd_server_proposals_pending")),
+            "proposals_failed": _opt_int(metrics.get("etcd_server_proposals_failed_total")),
+        }
+
+    def _finish_reports(self, raws: dict[str, dict[str, Any]], now: float) -> None:
+        """Turn the leaders' per-peer "replicating" flags into ms since the last poll they held.
+
+        Only the claimant of the highest term moves the "last held" times: a stale leader that
+        just woke up cannot vouch for anyone.
+        """
+        leader: str | None = None
+        for name, report in raws.items():
+            if report["state"] == "LEADER" and (leader is None or report["term"] > raws[leader]["term"]):
+                leader = name
+        for name, report in raws.items():
+            replicating = report["last_contact_ms"]
+            if report["state"] != "LEADER":
+                report["last_contact_ms"] = {}
+                continue
+            contacts: dict[str, float] = {}
+            for peer, ok in replicating.items():
+                if ok:
+                    if name == leader:
+                        self._last_ok[peer] = now
+                    contacts[peer] = 0.0
+                else:
+                    contacts[peer] = round((now - self._last_ok.get(peer, 0.0)) * 1000.0, 3)
+            report["last_contact_ms"] = contacts
+        self._last_leader = leader
+
+    # ------------------------------------------------------------------ the probe
+
+    def _probe_target(self) -> str | None:
+        if self._last_leader is not None:
+            return self._last_leader
+        return self._members[0].name if len(self._members) == 1 else self._next_member()
+
+    def _next_member(self) -> str:
+        # no leader known: take turns, so one dead member does not hide the cluster's latency
+        index = getattr(self, "_probe_turn", -1) + 1
+        self._probe_turn = index
+        return self._members[index % len(self._members)].name
+
+    def _probe(self, name: str, deadline: float) -> tuple[str, float | None, str | None]:
+        conn = self._probe_connections.get(name)
+        if conn is None:
+            conn = self._probe_connections[name] = _Connection(self.member_urls()[name])
+        started = time.monotonic()
+        try:
+            body = conn.request("POST", "/v3/kv/range", deadline, _PROBE_BODY)
+            doc = json.loads(body)
+        except _Silent as silent:
+            return name, None, f"{silent.reason}: {silent.detail}"
+        except ValueError:
+            return name, None, "error: /v3/kv/range answered no JSON"
+        if not isinstance(doc, dict) or "header" not in doc:
+            return name, None, f"error: /v3/kv/range answered {str(doc)[:80]}"
+        return name, (time.monotonic() - started) * 1000.0, None
+
+    def _client_view(self, probe: Future[tuple[str, float | None, str | None]] | None,
+                     raws: dict[str, dict[str, Any]], now: float, since: float | None) -> EtcdClientView:
+        probe_member = probe_error = None
+        if probe is None:
+            probe_error = "the previous probe is still waiting"
+        elif not probe.done():
+            probe_error = f"timeout: no answer within {self.timeout * 1000:.0f} ms"
+        else:
+            probe_member, latency, probe_error = probe.result()
+            if latency is not None:
+                self._latencies.append((now, latency))
+        commits = [r["commit_index"] for r in raws.values()]
+        if commits:
+            highest = max(commits)
+            if self._proposals_committed is None or highest > self._proposals_committed:
+                self._proposals_committed = highest
+        after = -1.0 if since is None else float(since)
+        latencies = [ms for t, ms in self._latencies if t > after]
+        return EtcdClientView(latencies_ms=latencies, proposals_committed=self._proposals_committed,
+                              probe_member=probe_member, probe_error=probe_error)
+
+
+# ---------------------------------------------------------------------- discovery and factory
+
+
+def _member_list(url: str, timeout: float) -> tuple[int | None, list[Any]]:
+    """``(id of the member that answered, members)`` from one seed; SourceError with one line."""
+    conn = _Connection(url)
+    try:
+        body = conn.request("POST", "/v3/cluster/member/list", time.monotonic() + timeout, b"{}")
+    except _Silent as silent:
+        if silent.reason == "error" and "HTTP" in silent.detail:
+            raise SourceError(f"{url} does not look like an etcd member: POST /v3/cluster/member/list "
+                              f"answered {silent.detail.split('answered ')[-1]}") from None
+        raise SourceError(f"cannot reach etcd at {url}: {silent.detail}") from None
+    finally:
+        conn.close()
+    try:
+        doc = json.loads(body)
+        members = doc["members"]
+        answering = doc.get("header", {}).get("member_id")
+        if not isinstance(members, list):
+            raise TypeError("members is not a list")
+        return (None if answering is None else int(answering)), members
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise SourceError(f"{url} does not look like an etcd member: its member list answer "
+                          f"is not etcd's (starts {body[:60]!r})") from None
+
+
+def discover(seeds: list[str], timeout: float) -> list[EtcdMemberInfo]:
+    """The members, as the first seed that answers lists them; a seed URL beats the advertised one."""
+    errors: list[str] = []
+    listing: list[Any] | None = None
+    seed_of: dict[int, str] = {}
+    with ThreadPoolExecutor(min(8, len(seeds))) as pool:
+        results = list(pool.map(lambda u: _try(_member_list, u, timeout), seeds))
+    for url, result in zip(seeds, results):
+        if isinstance(result, SourceError):
+            errors.append(str(result))
+            continue
+        answering, members = result
+        if answering is not None:
+            seed_of.setdefault(answering, url)
+        if listing is None:
+            listing = members
+    if listing is None:
+        if len(errors) == 1:
+            raise SourceError(errors[0])
+        raise SourceError("no etcd member answered: " + "; ".join(errors))
+    out: list[EtcdMemberInfo] = []
+    names: set[str] = set()
+    for raw in listing:
+        try:
+            member_id = int(raw["ID"])
+        except (KeyError, TypeError, ValueError):
+            raise SourceError(f"the etcd member list has an entry without an ID: {raw!r}"[:200]) from None
+        name = str(raw.get("name") or "") or format(member_id, "x")  # not started yet: no name
+        if name in names:
+            name = f"{name}-{member_id:x}"
+        names.add(name)
+        seed = seed_of.get(member_id)
+        if seed is not None:
+            url = seed
+        else:
+            advertised = [u for u in raw.get("clientURLs") or [] if isinstance(u, str) and u.startswith("http://")]
+            if not advertised:
+                raise SourceError(f"etcd member {name} advertises no http client URL; "
+                                  f"name its URL in the spec")
+            url = parse_urls(advertised[0])[0]
+        out.append(EtcdMemberInfo(name, member_id, url))
+    return out
+
+
+def _try(fn: Any, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except SourceError as exc:
+        return exc
+
+
+def build(arg: str = "", *, timeout: float | None = None, interval: float | None = None,
+          **_context: Any) -> EtcdSource:
+    """The factory of the ``etcd`` entry point: ``arg`` is ``URL[,URL...]``.
+
+    ``timeout`` (s) bounds each member's answer in a poll (default 0.5 s, or half the
+    ``interval`` when that is shorter); it must be below ``interval`` when both are given.
+    """
+    seeds = parse_urls(arg)
+    if interval is not None:
+        if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not interval > 0:
+            raise SourceError(f"interval must be a positive number of seconds, got {interval!r}")
+    if timeout is None:
+        timeout = DEFAULT_TIMEOUT_S if interval is None else min(DEFAULT_TIMEOUT_S, 0.5 * float(interval))
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise SourceError(f"the etcd poll timeout must be a positive number of seconds, got {timeout!r}")
+    if interval is not None and timeout >= interval:
+        raise SourceError(f"the etcd poll timeout ({timeout:g} s) must be below the interval ({interval:g} s)")
+    members = discover(seeds, max(float(timeout), 1.0))
+    return EtcdSource(members, timeout=float(timeout), seeds=seeds)
