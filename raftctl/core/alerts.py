@@ -31,6 +31,19 @@ ALERT_RULES: dict[str, tuple[str, str]] = {
     "high_latency": (WARNING, "avg_latency_ms above max_latency_ms"),
     "low_healthy_nodes": (WARNING, "healthy_nodes below min_healthy_nodes"),
     "term_divergence": (WARNING, "spread of live nodes' terms above max_term_difference"),
+    "node_down": (WARNING, "a node does not answer the monitor (labels.node, labels.reason)"),
+    "node_lagging": (WARNING, "a follower lags the leader or the leader has not heard from it (labels.node)"),
+    "stale_leader": (WARNING, "a node still says LEADER in an old term (labels.node)"),
+    "node_isolated": (WARNING, "a node answers but its transport reaches no majority of its peers (labels.node)"),
+}
+
+# health reason prefix -> the per-node alert it raises
+_NODE_REASONS = {
+    "node_down": "node_down",
+    "follower_lagging": "node_lagging",
+    "follower_unreachable": "node_lagging",
+    "stale_leader": "stale_leader",
+    "node_isolated": "node_isolated",
 }
 
 # key -> (default, allowed types, description)
@@ -146,7 +159,30 @@ def evaluate_conditions(sample: Mapping[str, Any], thresholds: Mapping[str, Any]
         out.append(Condition(
             "low_healthy_nodes",
             f"{cluster['healthy_nodes']} healthy nodes < {thresholds['min_healthy_nodes']}"))
-    terms = [node["term"] for node in sample["nodes"].values() if node["up"]]
+    nodes = sample["nodes"]
+    named: set[tuple[str, str]] = set()
+    for reason in cluster.get("health_reasons") or ():
+        prefix, _, node_id = reason.partition(":")
+        alert = _NODE_REASONS.get(prefix)
+        if alert is None or not node_id or (alert, node_id) in named:
+            continue
+        named.add((alert, node_id))
+        node = nodes.get(node_id) or {}
+        node_labels: tuple[tuple[str, str], ...] = (("node", node_id),)
+        if alert == "node_down":
+            why = str(node.get("down_reason") or "no answer")
+            node_labels = (("node", node_id), ("reason", why))
+            message = f"{node_id} does not answer the monitor ({why})"
+        elif alert == "node_lagging":
+            lag, contact = node.get("replication_lag"), node.get("last_contact_ms")
+            message = (f"{node_id} is {lag} entries behind the leader" if prefix == "follower_lagging"
+                       else f"the leader has not heard from {node_id} for {contact} ms")
+        elif alert == "stale_leader":
+            message = f"{node_id} still says LEADER in term {node.get('term')}, which the other reports do not back"
+        else:
+            message = f"{node_id} answers but reaches only {node.get('peers_connected')} peers, no majority"
+        out.append(Condition(alert, message, node_labels))
+    terms = [node["term"] for node in nodes.values() if node["up"]]
     if terms:
         spread = max(terms) - min(terms)
         if spread > thresholds["max_term_difference"]:
@@ -203,7 +239,11 @@ class AlertEngine:
     def evaluate(self, sample: Mapping[str, Any], thresholds: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Update state from one sample; return the events (alert dicts) it produced."""
         sim_time = sample["sim_time"]
-        if sample["cluster"]["leader_node"] is None:
+        cluster = sample["cluster"]
+        # leaderless time counts only while the monitor can tell (not when it is cut off)
+        reasons = cluster.get("health_reasons")
+        blind = any(r.startswith("monitor_reach:") for r in reasons or ())
+        if cluster["leader_node"] is None and (not blind or "no_leader" in (reasons or ())):
             if self._no_leader_since is None:
                 self._no_leader_since = sim_time
             no_leader_for = sim_time - self._no_leader_since

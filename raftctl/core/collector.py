@@ -44,10 +44,13 @@ from typing import Any, Callable, ContextManager, Mapping
 import orjson
 
 from raftctl.core.alerts import DEFAULT_THRESHOLDS, AlertEngine, validate_thresholds
-from raftctl.core.health import consensus_aligned, evaluate_health, replication_lags
-from raftctl.core.measures import LatencyHistogram, quorum_size, sorted_percentile
+from raftctl.core.health import evaluate_health
+from raftctl.core.measures import LatencyHistogram, sorted_percentile
+from raftctl.core.reports import read_nodes, shard_documents
 from raftctl.core.sample import HEALTH_STATES
+from raftctl.core.sim.monitor import SimSource
 from raftctl.core.sim.simulation import NullLock
+from raftctl.core.source import ClientView, Source
 from raftctl.core.timeseries import SampleStore
 
 __all__ = ["SampleCollector", "UnknownNodeError", "positive_number"]
@@ -59,80 +62,6 @@ MAX_RETAINED_SAMPLES = 1_000_000
 
 
 _HEALTH_RANK = {name: rank for rank, name in enumerate(HEALTH_STATES)}
-
-
-def _shard_documents(statuses: Mapping[str, Mapping[str, Any]], shard_count: int,
-                     leaders: Mapping[int, str | None], latencies: list[list[float]],
-                     acked: list[int], prev_acked: list[int] | None, elapsed: float,
-                     cluster_now: float, thresholds: Mapping[str, Any],
-                     node_shards: dict[str, list[dict[str, Any]]] | None = None) -> list[dict[str, Any]]:
-    """Per-shard summaries of a Multi-Raft cluster (docs/CONTRACTS.md, sharding).
-
-    With ``node_shards``, each node's replica of each shard is added there too (by node id).
-
-    Each shard is judged like a cluster of its own replicas: a leader, aligned digests, no
-    lagging live follower; a node that is down is down for every shard.
-    """
-    size = len(statuses)
-    healthy = sum(1 for st in statuses.values() if st.get("up"))
-    docs = []
-    for shard in range(shard_count):
-        replicas: dict[str, dict[str, Any]] = {}
-        for node_id, status in statuses.items():
-            entries = status.get("shards") or ()
-            entry = dict(entries[shard]) if shard < len(entries) else {}
-            entry["up"] = bool(status.get("up"))
-            replicas[node_id] = entry
-        leader = leaders.get(shard)
-        leader_entry = replicas.get(leader) if leader is not None else None
-        lags = replication_lags(replicas, leader)
-        contacts = (leader_entry.get("last_contact_ms") or {}) if leader_entry else {}
-        aligned = consensus_aligned(replicas.values())
-        if node_shards is not None:
-            for node_id, entry in replicas.items():
-                contact = None if node_id == leader else contacts.get(node_id)
-                node_shards.setdefault(node_id, []).append({
-                    "shard": shard,
-                    "state": entry.get("state", "DOWN") if entry["up"] else "DOWN",
-                    "term": int(entry.get("term", 0)),
-                    "commit_index": int(entry.get("commit_index", 0)),
-                    "last_applied": int(entry.get("last_applied", 0)),
-                    "log_length": int(entry.get("log_length", 0)),
-                    "replication_lag": lags.get(node_id),
-                    "last_contact_ms": None if contact is None else float(contact),
-                })
-        view = {
-            "cluster": {"cluster_size": size, "healthy_nodes": healthy, "leader_node": leader,
-                        "consensus_aligned": aligned},
-            "nodes": {node_id: {"up": entry["up"], "replication_lag": lags.get(node_id),
-                                "last_contact_ms": None if node_id == leader else contacts.get(node_id)}
-                      for node_id, entry in replicas.items()},
-        }
-        status_name, reasons = evaluate_health(
-            view, max_replication_lag=thresholds["max_replication_lag"],
-            max_contact_ms=thresholds["max_follower_contact_ms"])
-        done = acked[shard] if shard < len(acked) else 0
-        if prev_acked is None:
-            throughput = done / cluster_now if cluster_now > 0 else 0.0
-        else:
-            before = prev_acked[shard] if shard < len(prev_acked) else 0
-            throughput = (done - before) / elapsed if elapsed > 0 else 0.0
-        shard_latencies = latencies[shard] if shard < len(latencies) else []
-        live_terms = [e.get("term", 0) for e in replicas.values() if e["up"]]
-        docs.append({
-            "shard": shard,
-            "leader": leader,
-            "term": int(leader_entry.get("term", 0) if leader_entry else max(live_terms or [0])),
-            "commit_index": int(leader_entry.get("commit_index", 0)) if leader_entry else 0,
-            "last_applied": int(leader_entry.get("last_applied", 0)) if leader_entry else 0,
-            "health_status": status_name,
-            "consensus_aligned": aligned,
-            "throughput_ops": round(float(throughput), 3),
-            "avg_latency_ms": round(sum(shard_latencies) / len(shard_latencies), 3)
-            if shard_latencies else None,
-            "_reasons": [r for r in reasons if not r.startswith("node_down:")],
-        })
-    return docs
 
 
 def _round3(value: float | None) -> float | None:
@@ -205,6 +134,7 @@ class SampleCollector:
             self.alert_thresholds = alert_thresholds
 
         self._cluster: Any = None
+        self._source: Source | None = None
         if not hasattr(self, "_lock"):
             self._lock = NullLock()  # guards published state and the stores
             self._collect_lock = NullLock()  # one collect() at a time
@@ -229,7 +159,8 @@ class SampleCollector:
         self._thresholds = validate_thresholds(value, self._base_thresholds)
 
     def set_cluster(self, cluster: Any) -> None:
-        """Monitor ``cluster`` (a Cluster, or its nodes as the seed passes them)."""
+        """Monitor ``cluster`` (a Cluster, or its nodes as the seed passes them) through the
+        ``sim`` source: the collector sees only what its nodes report to the monitor."""
         target = cluster
         if not hasattr(target, "statuses"):
             try:
@@ -246,14 +177,29 @@ class SampleCollector:
         for attribute in ("statuses", "stats", "latencies_since", "lock", "now", "leader_id"):
             if not hasattr(target, attribute):
                 raise ValueError(f"set_cluster: object has no {attribute!r}; not a raftctl Cluster")
+        if target is self._cluster:
+            return
+        self.set_source(SimSource(target))
+        self._cluster = target
+
+    def set_source(self, source: Source) -> None:
+        """Monitor whatever ``source`` polls (``raftctl/core/source.py``); resets history."""
+        if not isinstance(source, Source):
+            raise ValueError(f"set_source needs a Source (poll/members/now/close), got {type(source).__name__}")
         with self._collect_lock, self._lock:
-            if target is not self._cluster:
-                self._cluster = target
+            if source is not self._source:
+                self._source = source
+                self._cluster = getattr(source, "cluster", None)
                 self._reset_state()
 
     @property
     def cluster(self) -> Any:
+        """The simulated cluster watched through the ``sim`` source (None for other sources)."""
         return self._cluster
+
+    @property
+    def source(self) -> Source | None:
+        return self._source
 
     def _reset_state(self) -> None:
         with self._lock:
@@ -264,6 +210,8 @@ class SampleCollector:
             self._histogram = LatencyHistogram()
             # (now, cluster_now, orders_acked, orders_acked_by_shard or None)
             self._prev: tuple[float, float, int, list[Any] | None] | None = None
+            self._leader_key: tuple[str, int] | None = None
+            self._leader_changes = 0
 
     # ------------------------------------------------------------------ sampling
 
@@ -278,25 +226,14 @@ class SampleCollector:
     def _collect(self, now: float | None) -> dict[str, Any]:
         perf_clock = self._perf_clock
         started = perf_clock() if perf_clock is not None else 0.0
-        cluster = self._cluster
-        if cluster is None:
-            raise RuntimeError("no cluster to sample: call set_cluster() first")
+        source = self._source
+        if source is None:
+            raise RuntimeError("no cluster to sample: call set_cluster() or set_source() first")
         prev = self._prev
-        with cluster.lock:
-            cluster_now = float(cluster.now)
-            statuses = cluster.statuses()
-            stats = cluster.stats()
-            leader_id = cluster.leader_id
-            latencies = cluster.latencies_since(prev[1] if prev else -1.0)
-            shard_count = getattr(cluster, "shards", 1)
-            if isinstance(shard_count, int) and shard_count > 1:
-                shard_leaders = cluster.shard_leaders()
-                shard_latencies = [cluster.latencies_since(prev[1] if prev else -1.0, shard=g)
-                                   for g in range(shard_count)]
-            else:
-                shard_count = 1
+        poll = source.poll(prev[1] if prev else None)
+        source_now = float(poll.now)
         if now is None:
-            now = cluster_now
+            now = source_now
         elif isinstance(now, bool) or not isinstance(now, (int, float)) or not math.isfinite(now):
             raise ValueError(f"now must be a finite number (collector clock seconds), got {now!r}")
         now = float(now)
@@ -305,56 +242,23 @@ class SampleCollector:
         timestamp = float(self._wall_clock()) if self._wall_clock is not None else now
 
         thresholds = self._thresholds
-        lags = replication_lags(statuses, leader_id)
-        leader_status = statuses.get(leader_id) if leader_id is not None else None
-        contacts = (leader_status.get("last_contact_ms") or {}) if leader_status else {}
-        nodes: dict[str, dict[str, Any]] = {}
-        healthy = 0
-        live_terms: list[int] = []
-        live_trades: list[int] = []
-        commit_apply_lag = 0
-        for node_id, status in statuses.items():
-            up = bool(status.get("up"))
-            commit_index = status.get("commit_index", 0)
-            last_applied = status.get("last_applied", 0)
-            term = status.get("term", 0)
-            contact = contacts.get(node_id) if node_id != leader_id else None
-            if up:
-                # "Operational" means serving the cluster: a follower the leader has not heard
-                # from for longer than max_follower_contact_ms (cut off, e.g. partitioned away)
-                # is up but not healthy.
-                if contact is None or contact <= thresholds["max_follower_contact_ms"]:
-                    healthy += 1
-                live_terms.append(term)
-                live_trades.append(status.get("trades_executed", 0))
-                if commit_index - last_applied > commit_apply_lag:
-                    commit_apply_lag = commit_index - last_applied
-            nodes[node_id] = {
-                "state": status.get("state", "DOWN") if up else "DOWN",
-                "commit_index": commit_index,
-                "last_applied": last_applied,
-                "log_length": status.get("log_length", 0),
-                "peers_connected": status.get("peers_connected", 0),
-                "term": term,
-                "up": up,
-                "replication_lag": lags.get(node_id),
-                "last_contact_ms": None if contact is None else float(contact),
-                "state_digest": status.get("state_digest"),
-            }
-        size = len(statuses)
-        if leader_status is not None:
-            current_term = leader_status.get("term", 0)
-            total_trades = leader_status.get("trades_executed", 0)
-        else:
-            current_term = max(live_terms or [s.get("term", 0) for s in statuses.values()] or [0])
-            total_trades = max(live_trades or [s.get("trades_executed", 0) for s in statuses.values()] or [0])
-
-        acked = int(stats.get("orders_acknowledged", 0))
+        max_contact = float(thresholds["max_follower_contact_ms"])
+        reading = read_nodes(poll, max_contact)
+        view = reading.leader
+        leader_id = view.leader
+        if leader_id is not None and view.term is not None:
+            key = (leader_id, int(view.term))
+            if self._leader_key is not None and key != self._leader_key:
+                self._leader_changes += 1
+            self._leader_key = key
+        client = poll.client or ClientView()
+        acked = int(client.orders_acknowledged or 0)
         if prev is None:
-            throughput = acked / cluster_now if cluster_now > 0 else 0.0
+            throughput = acked / source_now if source_now > 0 else 0.0
         else:
             elapsed = now - prev[0]
             throughput = (acked - prev[2]) / elapsed if elapsed > 0 else 0.0
+        latencies = client.latencies_ms
         avg_latency: float | None
         p50: float | None
         p99: float | None
@@ -369,18 +273,21 @@ class SampleCollector:
             # nothing committed in the interval: no latency to report, and never a fake 0
             avg_latency = p50 = p99 = None
         histogram = self._histogram
+        size = len(poll.answers)
+        nodes = reading.nodes
 
-        cluster_doc = {
+        cluster_doc: dict[str, Any] = {
             "cluster_size": size,
-            "healthy_nodes": healthy,
+            "healthy_nodes": reading.healthy,
             "leader_node": leader_id,
             "leader": leader_id,
             "health_status": "HEALTHY",
-            "current_term": int(current_term),
-            "consensus_aligned": consensus_aligned(statuses.values()),
-            "has_quorum": size > 0 and healthy >= quorum_size(size),
-            "leader_changes": int(stats.get("leader_changes", 0)),
+            "current_term": int(reading.current_term),
+            "consensus_aligned": reading.aligned,
+            "has_quorum": reading.has_quorum,
+            "leader_changes": self._leader_changes,
             "health_reasons": [],
+            "nodes_reached": reading.reached,
         }
         sample: dict[str, Any] = {
             "timestamp": timestamp,
@@ -388,30 +295,29 @@ class SampleCollector:
             "sequence": self._sequence + 1,
             "cluster": cluster_doc,
             "performance": {
-                "total_orders": int(stats.get("orders_submitted", 0)),
-                "total_trades": int(total_trades),
+                "total_orders": int(client.orders_submitted or 0),
+                "total_trades": int(reading.total_trades or 0),
                 "throughput_ops": round(float(throughput), 3),
                 "avg_latency_ms": _round3(avg_latency),
                 "p50_latency_ms": _round3(p50),
                 "p99_latency_ms": _round3(p99),
-                "commit_apply_lag": int(commit_apply_lag),
-                "proposals_pending": int(stats.get("orders_pending", 0)),
-                "proposals_failed": int(stats.get("proposals_failed", 0)),
+                "commit_apply_lag": int(reading.commit_apply_lag),
+                "proposals_pending": client.orders_pending,
+                "proposals_failed": client.proposals_failed,
             },
             "latency_histogram": histogram.document(),
             "nodes": nodes,
             "alerts": [],
         }
         status_name, reasons = evaluate_health(
-            sample, max_replication_lag=thresholds["max_replication_lag"],
-            max_contact_ms=thresholds["max_follower_contact_ms"])
+            sample, max_replication_lag=thresholds["max_replication_lag"], max_contact_ms=max_contact)
+        shard_count = poll.shards
         if shard_count > 1:
-            acked_by_shard = list(stats.get("orders_acknowledged_by_shard") or [0] * shard_count)
+            acked_by_shard = list(client.acknowledged_by_shard or [0] * shard_count)
             node_shards: dict[str, list[dict[str, Any]]] = {}
-            shard_docs = _shard_documents(
-                statuses, shard_count, shard_leaders, shard_latencies, acked_by_shard,
-                prev[3] if prev and prev[3] else None, now - prev[0] if prev else 0.0,
-                cluster_now, thresholds, node_shards)
+            shard_docs = shard_documents(
+                poll, max_contact, thresholds, client.shard_latencies_ms or [], acked_by_shard,
+                prev[3] if prev and prev[3] else None, now - prev[0] if prev else 0.0, node_shards)
             sample["shards"] = shard_docs
             for node_id, entries in node_shards.items():
                 nodes[node_id]["shards"] = entries
@@ -449,7 +355,7 @@ class SampleCollector:
             self._latest_bytes = orjson.dumps(sample)
             self._sequence += 1
             self.samples_collected += 1
-            self._prev = (now, cluster_now, acked, acked_by_shard)
+            self._prev = (now, source_now, acked, acked_by_shard)
 
         self._fan_out(sample, events)
         for event in events:
@@ -514,7 +420,7 @@ class SampleCollector:
         with self._lock:
             since = self._since(duration)
             if not self._store.has_node(node_id):
-                known = list(getattr(self._cluster, "node_ids", None) or self._store.node_ids)
+                known = list(self._source.members() if self._source is not None else self._store.node_ids)
                 if node_id in known:
                     return []
                 raise UnknownNodeError(f"unknown node {node_id!r}; known nodes: {', '.join(known) or 'none'}")

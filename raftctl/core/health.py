@@ -2,14 +2,17 @@
 
 Rules (the seed's, made precise):
 
-* UNHEALTHY — no leader, or quorum lost (fewer than ``size // 2 + 1`` nodes up), or the
-  replicated state machines diverged (``consensus_aligned`` false). Divergence is a safety
-  violation — two nodes that applied the same log prefix hold different order books — so it is
-  treated as worse than any availability problem.
-* DEGRADED — every UNHEALTHY test passes but some node is down, or a live follower lags the
-  leader by more than ``max_replication_lag`` entries, or the leader has not heard from a live
-  follower for longer than ``max_contact_ms`` (a partitioned follower): the seed's "minor
-  alignment issues".
+* UNHEALTHY — no leader the reports support (``no_leader``), or quorum lost on evidence
+  (``quorum_lost``: fewer than a majority answer and none of them reports a working leader), or
+  the replicated state machines diverged (``consensus_misaligned``: two nodes that applied the
+  same log prefix hold different order books, a safety violation), or the monitor reaches fewer
+  than a majority (``monitor_reach:k/N``: it cannot vouch for the cluster). With fewer than a
+  majority answering, a missing leader is only claimed together with ``quorum_lost``.
+* DEGRADED — every UNHEALTHY test passes but some node does not answer (``node_down``), still
+  says LEADER in an old term (``stale_leader``), answers but reaches no majority of its peers
+  (``node_isolated``), lags the leader by more than ``max_replication_lag`` entries
+  (``follower_lagging``), or the leader has not heard from it for longer than ``max_contact_ms``
+  (``follower_unreachable``): the seed's "minor alignment issues".
 * HEALTHY — all nodes up, a leader, consensus aligned, nobody lagging.
 
 Reasons are short machine-readable codes (``node_down:node3``) so they are stable from one
@@ -21,7 +24,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping
 
 from raftctl.core.measures import quorum_size
-from raftctl.core.sample import Health
+from raftctl.core.sample import Health, NodeState
 
 __all__ = [
     "HEALTHY", "DEGRADED", "UNHEALTHY", "quorum_size", "consensus_aligned",
@@ -31,6 +34,7 @@ __all__ = [
 HEALTHY = Health.HEALTHY.value
 DEGRADED = Health.DEGRADED.value
 UNHEALTHY = Health.UNHEALTHY.value
+STALE_LEADER = NodeState.STALE_LEADER.value
 
 
 def consensus_aligned(statuses: Iterable[Mapping[str, Any]]) -> bool:
@@ -78,25 +82,43 @@ def evaluate_health(sample: Mapping[str, Any], max_replication_lag: int = 100,
                     max_contact_ms: float | None = None) -> tuple[str, list[str]]:
     """Return ``(health_status, reasons)`` for a sample document.
 
-    Reads ``sample["cluster"]`` (cluster_size, healthy_nodes, leader_node, consensus_aligned)
-    and ``sample["nodes"]`` (up, state, replication_lag, last_contact_ms).
+    Reads ``sample["cluster"]`` (cluster_size, healthy_nodes, leader_node, consensus_aligned,
+    and when present nodes_reached and has_quorum) and ``sample["nodes"]`` (up, state,
+    replication_lag, last_contact_ms, peers_connected).
     """
     cluster = sample["cluster"]
     nodes = sample["nodes"]
     size = cluster["cluster_size"]
-    up = cluster["healthy_nodes"]
     leader = cluster["leader_node"]
+    quorum = quorum_size(size)
+    reached = cluster.get("nodes_reached")
+    if reached is None:
+        reached = sum(1 for node in nodes.values() if node["up"])
+    has_quorum = cluster.get("has_quorum")
+    if has_quorum is None:
+        has_quorum = cluster["healthy_nodes"] >= quorum
     critical: list[str] = []
     minor: list[str] = []
-    if leader is None:
+    if leader is None and (reached >= quorum or not has_quorum):
         critical.append("no_leader")
-    if up < quorum_size(size):
+    if not has_quorum:
         critical.append("quorum_lost")
     if not cluster["consensus_aligned"]:
         critical.append("consensus_misaligned")
+    if reached < quorum:
+        # the monitor cannot vouch for a cluster it sees less than a majority of
+        critical.append(f"monitor_reach:{reached}/{size}")
     for node_id, node in nodes.items():
         if not node["up"]:
             minor.append(f"node_down:{node_id}")
+            continue
+        if node.get("state") == STALE_LEADER:
+            minor.append(f"stale_leader:{node_id}")
+            continue
+        peers = node.get("peers_connected")
+        if reached >= quorum and size > 1 and peers is not None and peers < quorum - 1:
+            # it answers the monitor but its own transport reaches no majority: cut off
+            minor.append(f"node_isolated:{node_id}")
             continue
         if node_id == leader or leader is None:
             continue

@@ -22,12 +22,17 @@ __all__ = [
 
 
 class NodeState(str, Enum):
-    """A node's role as the monitor shows it (a pre-candidate is shown as a CANDIDATE)."""
+    """A node's role as the monitor shows it (a pre-candidate is shown as a CANDIDATE).
+
+    STALE_LEADER: the node says LEADER, but the reports back another leader, or none (a leader
+    that was paused or cut off and still believes in its old term). DOWN: it did not answer.
+    """
 
     LEADER = "LEADER"
     FOLLOWER = "FOLLOWER"
     CANDIDATE = "CANDIDATE"
     DOWN = "DOWN"
+    STALE_LEADER = "STALE_LEADER"
 
     def __str__(self) -> str:
         return self.value
@@ -74,9 +79,11 @@ class _ClusterRequired(TypedDict):
 
 
 class ClusterDoc(_ClusterRequired, total=False):
-    """``sample["cluster"]``; ``shard_count`` only when sharded."""
+    """``sample["cluster"]``; ``shard_count`` only when sharded. ``nodes_reached``: how many
+    nodes answered the monitor's poll (always present; not kept in history)."""
 
     shard_count: int
+    nodes_reached: int
 
 
 class PerformanceDoc(TypedDict):
@@ -120,6 +127,8 @@ class NodeShardDoc(TypedDict):
 
 class _NodeDocRequired(_NodeFields):
     state_digest: Optional[str]
+    leader_id: Optional[str]      # the leader this node believes in (its own report)
+    down_reason: Optional[str]    # why it did not answer: timeout, refused or error (None if it did)
 
 
 class NodeDoc(_NodeDocRequired, total=False):

@@ -88,8 +88,8 @@ class MetricsCollector(SampleCollector):
 
     def start(self) -> None:
         """Sample on the wall clock every ``collection_interval`` s on a daemon thread."""
-        if self._cluster is None:
-            raise RuntimeError("no cluster to sample: call set_cluster() first")
+        if self._source is None:
+            raise RuntimeError("no cluster to sample: call set_cluster() or set_source() first")
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
                 return

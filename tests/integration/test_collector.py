@@ -14,6 +14,7 @@ import pytest
 from raftctl import Cluster, MetricsCollector
 from raftctl.core.collector import UnknownNodeError
 from raftctl.core.workload import Workload
+from raftctl.core.source import ClientView, NodeAnswer, Poll
 
 SEED = 3
 
@@ -132,7 +133,11 @@ def test_one_follower_down_is_degraded_then_healthy_after_restart():
     cluster.restart(victim)
     statuses = [step(cluster, collector)["cluster"]["health_status"] for _ in range(3)]
     assert statuses[-1] == "HEALTHY", f"seed={SEED} statuses after restart {statuses}"
-    assert collector.alert_history() == [], "a single follower down must not page anyone"
+    # a single follower down pages nobody: one warning naming it, nothing critical
+    alerts = collector.alert_history()
+    assert {(a["name"], a["severity"], a["labels"].get("node")) for a in alerts} == {
+        ("node_down", "warning", victim)}, f"seed={SEED}"
+    assert alerts[-1]["status"] == "resolved" and alerts[-1]["labels"]["reason"] == "refused"
 
 
 def test_quorum_loss_fires_within_two_intervals_and_resolves_once():
@@ -277,7 +282,8 @@ def test_history_is_bounded_by_retention():
     latest = collector.latest()
     recent = collector.history(2.5)
     assert [s["sim_time"] for s in recent] == [s["sim_time"] for s in everything[-3:]]
-    assert recent[-1]["cluster"] == latest["cluster"]
+    # history keeps every cluster field but nodes_reached (docs/CONTRACTS.md)
+    assert recent[-1]["cluster"] == {k: v for k, v in latest["cluster"].items() if k != "nodes_reached"}
     assert recent[-1]["performance"] == latest["performance"]
     nodes = collector.node_history("node2", duration=60)
     assert len(nodes) == 5
@@ -392,26 +398,27 @@ def test_start_samples_on_the_wall_clock_and_stop_halts_it():
 
 
 class StandIn:
-    """The read side of a Cluster with scripted values, for edge cases the simulator rarely hits."""
+    """A source with scripted reports, for edge cases the simulator rarely hits."""
+
+    name = "stand-in"
 
     def __init__(self, latencies: list[float]) -> None:
-        self.lock = threading.RLock()
         self.now = 1.0
-        self.leader_id = "node1"
-        self.node_ids = ["node1", "node2", "node3"]
         self._latencies = latencies
 
-    def statuses(self) -> dict:
-        return {nid: {"up": True, "state": "LEADER" if nid == "node1" else "FOLLOWER", "term": 2,
-                      "commit_index": 5, "last_applied": 5, "log_length": 5, "peers_connected": 2,
-                      "state_digest": "d", "trades_executed": 1, "match_index": {}, "last_contact_ms": {}}
-                for nid in self.node_ids}
+    def members(self) -> list[str]:
+        return ["node1", "node2", "node3"]
 
-    def stats(self) -> dict:
-        return {"orders_submitted": 10, "orders_acknowledged": 10, "leader_changes": 0}
+    def poll(self, since=None) -> Poll:
+        answers = {nid: NodeAnswer(nid, {
+            "state": "LEADER" if nid == "node1" else "FOLLOWER", "term": 2, "leader_id": "node1",
+            "commit_index": 5, "last_applied": 5, "log_length": 5, "peers_connected": 2,
+            "state_digest": "d", "trades_executed": 1, "match_index": {}, "last_contact_ms": {}})
+            for nid in self.members()}
+        return Poll(self.now, answers, ClientView(10, 10, 0, 0, latencies_ms=list(self._latencies)))
 
-    def latencies_since(self, t: float) -> list[float]:
-        return self._latencies
+    def close(self) -> None:
+        pass
 
 
 def test_latency_summary_on_a_large_interval():
@@ -420,13 +427,13 @@ def test_latency_summary_on_a_large_interval():
     latencies = [float(v) for v in range(1, 20_001)]
     rng.shuffle(latencies)
     collector = MetricsCollector()
-    collector.set_cluster(StandIn(latencies))
+    collector.set_source(StandIn(latencies))
     perf = collector.collect()["performance"]
     assert perf["avg_latency_ms"] == pytest.approx(10_000.5), f"seed={seed}"
     assert perf["p50_latency_ms"] == pytest.approx(10_000, rel=0.03), f"seed={seed} {perf}"
     assert perf["p99_latency_ms"] == pytest.approx(19_800, rel=0.01), f"seed={seed} {perf}"
     small = MetricsCollector()
-    small.set_cluster(StandIn([5.0, 1.0, 3.0, 2.0, 4.0]))
+    small.set_source(StandIn([5.0, 1.0, 3.0, 2.0, 4.0]))
     perf = small.collect()["performance"]
     assert (perf["avg_latency_ms"], perf["p50_latency_ms"], perf["p99_latency_ms"]) == (3.0, 3.0, 5.0)
 

@@ -406,6 +406,9 @@ def test_rules_cover_every_raftctl_alert_and_health_reason():
         "consensus_misalignment": "raftctl_shard_consensus_aligned == 0",
         "quorum_loss": "raftctl_cluster_has_quorum == 0", "high_latency": "consensus_latency_seconds:mean1m > 0.5",
         "low_healthy_nodes": "raftctl_cluster_healthy_nodes < 3", "term_divergence": "term:spread > 2",
+        "node_down": "raftctl_node_up == 0", "node_lagging": "raftctl_node_replication_lag_entries > 100",
+        "stale_leader": 'raftctl_node_state{state="STALE_LEADER"} == 1',
+        "node_isolated": "raftctl_node_connected_peers",
     }
     assert set(covered) == set(ALERT_RULES)
     for name, fragment in covered.items():

@@ -136,18 +136,21 @@ def test_webhook_gets_alertmanager_payloads_for_firing_and_resolved(tmp_path):
             assert set(payload) >= {"status", "receiver", "groupLabels", "commonLabels",
                                     "commonAnnotations", "externalURL", "alerts"}
             assert headers["Idempotency-Key"] == payload["idempotencyKey"]
-            # each alertname is its own group here (one cluster), so each post carries one alert
-            (alert,) = payload["alerts"]
-            assert set(alert) >= {"status", "labels", "annotations", "startsAt", "endsAt",
-                                  "fingerprint"}
-            assert alert["labels"]["severity"] in {"critical", "warning"}
-            assert alert["status"] == payload["status"]
-            assert payload["groupLabels"] == {"alertname": alert["labels"]["alertname"], "cluster": "raftctl"}
-            if alert["status"] == "firing":
-                assert alert["endsAt"] == "0001-01-01T00:00:00Z"
-            else:
-                assert alert["endsAt"] >= alert["startsAt"]
-            by_status[alert["status"]].add(alert["labels"]["alertname"])
+            # each alertname is its own group here (one cluster); node_down carries one alert per node
+            names = {a["labels"]["alertname"] for a in payload["alerts"]}
+            assert len(names) == 1 and (len(payload["alerts"]) == 1 or names == {"node_down"})
+            statuses = {a["status"] for a in payload["alerts"]}
+            assert payload["status"] == ("firing" if "firing" in statuses else "resolved")
+            for alert in payload["alerts"]:
+                assert set(alert) >= {"status", "labels", "annotations", "startsAt", "endsAt",
+                                      "fingerprint"}
+                assert alert["labels"]["severity"] in {"critical", "warning"}
+                assert payload["groupLabels"] == {"alertname": alert["labels"]["alertname"], "cluster": "raftctl"}
+                if alert["status"] == "firing":
+                    assert alert["endsAt"] == "0001-01-01T00:00:00Z"
+                else:
+                    assert alert["endsAt"] >= alert["startsAt"]
+                by_status[alert["status"]].add(alert["labels"]["alertname"])
         assert {"quorum_loss", "cluster_unhealthy"} <= by_status["firing"]
         assert by_status["firing"] == by_status["resolved"]
         assert sink.sent == fired + resolved and sink.failed == 0

@@ -95,7 +95,8 @@ def test_down_nodes_terms_do_not_count_for_divergence():
 def test_every_rule_has_a_known_severity():
     assert set(ALERT_RULES) == {"cluster_unhealthy", "leader_election_failure",
                                 "consensus_misalignment", "quorum_loss", "high_latency",
-                                "low_healthy_nodes", "term_divergence"}
+                                "low_healthy_nodes", "term_divergence", "node_down",
+                                "node_lagging", "stale_leader", "node_isolated"}
     assert {sev for sev, _ in ALERT_RULES.values()} == {"critical", "warning"}
 
 

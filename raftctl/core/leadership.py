@@ -1,0 +1,79 @@
+"""Who leads, worked out from the nodes' own reports only.
+
+A node that says LEADER is believed only when a majority of the cluster backs it in its term.
+Backing comes from two kinds of report:
+
+* a node that answered and names it as leader in the same term (the claimant counts itself);
+* a follower the claimant's own report heard from within ``max_contact_ms`` — unless that
+  follower answered and its own report says otherwise (a different term or leader): a node's word
+  about itself beats another's word about it.
+
+Of the claimants so backed, the one of the highest term leads. Every other node that still says
+LEADER is *stale*: a leader that was paused or cut off and woke in an old term. It is shown as
+such, never as a second leader. A leader that does not answer is not believed at all: the monitor
+cannot tell it from a dead one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from raftctl.core.measures import quorum_size
+
+__all__ = ["LeaderView", "find_leader"]
+
+LEADER = "LEADER"
+
+
+@dataclass(frozen=True)
+class LeaderView:
+    """The leader the reports support (None: none does), its term and backers, and the stale."""
+
+    leader: str | None = None
+    term: int | None = None
+    support: frozenset[str] = frozenset()
+    stale: tuple[str, ...] = ()
+
+
+def _backers(claimant: str, term: int, reports: Mapping[str, Mapping[str, Any] | None],
+             max_contact_ms: float) -> set[str]:
+    backers = {claimant}
+    for node_id, report in reports.items():
+        if report is not None and node_id != claimant and report.get("term") == term \
+                and report.get("leader_id") == claimant:
+            backers.add(node_id)
+    contacts = reports[claimant].get("last_contact_ms") or {}  # type: ignore[union-attr]
+    for peer, age in contacts.items():
+        if peer in backers or peer not in reports or age is None or age > max_contact_ms:
+            continue
+        own = reports[peer]
+        if own is None or (own.get("term") == term and own.get("leader_id") in (claimant, None)):
+            backers.add(peer)
+    return backers
+
+
+def find_leader(reports: Mapping[str, Mapping[str, Any] | None], max_contact_ms: float,
+                size: int | None = None) -> LeaderView:
+    """``reports``: every member's report, None for a node that did not answer."""
+    quorum = quorum_size(len(reports) if size is None else size)
+    best: tuple[int, int, str] | None = None
+    best_backers: set[str] = set()
+    claimants = []
+    for node_id, report in reports.items():
+        if report is None or report.get("state") != LEADER:
+            continue
+        claimants.append(node_id)
+        term = int(report.get("term") or 0)
+        backers = _backers(node_id, term, reports, max_contact_ms)
+        if len(backers) >= quorum:
+            key = (term, len(backers), node_id)
+            if best is None or key > best:
+                best, best_backers = key, backers
+    leader = best[2] if best is not None else None
+    return LeaderView(
+        leader=leader,
+        term=best[0] if best is not None else None,
+        support=frozenset(best_backers),
+        stale=tuple(c for c in claimants if c != leader),
+    )
