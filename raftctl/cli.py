@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from raftctl import __version__
-from raftctl.commands import alerts, chaos, demo, serve, sinks, summary, watch
+from raftctl.commands import alerts, chaos, demo, node, serve, sinks, summary, watch
 
 app = typer.Typer(
     name="raftctl",
@@ -33,6 +33,7 @@ for _name, _module in (
     ("alerts", alerts),
     ("sinks", sinks),
     ("chaos", chaos),
+    ("node", node),
 ):
     app.command(name=_name, help=_module.HELP, epilog=_module.EPILOG)(_module.command)
 
