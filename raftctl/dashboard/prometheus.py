@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from raftctl.core.sample import HEALTH_STATES, NODE_STATES
+from raftctl.core.source import NO_ANSWER_REASONS
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -158,6 +159,9 @@ def _cluster_families(family: _Builder, doc: Mapping[str, Any]) -> None:
 
     # whole cluster
     family("raftctl_cluster_nodes", "gauge", "Nodes in the cluster").add(cluster.get("cluster_size"))
+    family("raftctl_cluster_nodes_reached", "gauge",
+           "Nodes that answered the monitor's last poll (fewer than a majority: it cannot vouch for "
+           "the cluster)").add(cluster.get("nodes_reached"))
     family("raftctl_cluster_healthy_nodes", "gauge",
            "Nodes up and, when there is a leader, heard from by it recently").add(cluster.get("healthy_nodes"))
     status = cluster.get("health_status")
@@ -324,12 +328,21 @@ def _group_families(family: _Builder, doc: Mapping[str, Any], shard_docs: list[d
 
 def _node_families(family: _Builder, nodes: Mapping[str, Any], shard_docs: list[dict] | None,
                    cluster: Mapping[str, Any]) -> None:
-    family_up = family("raftctl_node_up", "gauge", "1 when the node answers (is running)")
-    peers = family("raftctl_node_connected_peers", "gauge", "Peers the node is connected to")
+    family_up = family("raftctl_node_up", "gauge", "1 when the node answers the monitor")
+    peers = family("raftctl_node_connected_peers", "gauge",
+                   "Peers the node's own transport is connected to (as it reports them)")
+    down = family("raftctl_node_down_reason", "gauge",
+                  "Why a node did not answer the monitor (timeout, refused, error): 1 for the reason, "
+                  "0 for the others; absent for a node that answers")
     for node_id, node in nodes.items():
         node = node or {}
         family_up.add(node.get("up"), {"node": str(node_id)})
-        peers.add(node.get("peers_connected"), {"node": str(node_id)})
+        if node.get("up") is not False:  # a node that does not answer reports no peers
+            peers.add(node.get("peers_connected"), {"node": str(node_id)})
+        reason = node.get("down_reason")
+        if node.get("up") is False and reason is not None:
+            for known in NO_ANSWER_REASONS:
+                down.add(known == reason, {"node": str(node_id), "reason": known})
     # one series per node and Raft group: a sharded sample lists every replica in
     # nodes[id]["shards"]; otherwise the node's own fields are its replica of shard 0
     replicas: list[tuple[str, str, Mapping[str, Any]]] = []

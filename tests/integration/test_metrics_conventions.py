@@ -361,6 +361,22 @@ def test_promtool_test_rules_passes():
     # staleness measured from evaluation time instead of scrape time
     ("(timestamp(raftctl_last_sample_timestamp_seconds) - raftctl_last_sample_timestamp_seconds)",
      "(time() - raftctl_last_sample_timestamp_seconds)"),
+    # a stale leader paged on a one-sample blip (a woken leader steps down within a heartbeat)
+    ('expr: raftctl_node_state{state="STALE_LEADER"} == 1\n        for: 2s',
+     'expr: raftctl_node_state{state="STALE_LEADER"} == 1'),
+    # isolation: exactly quorum-1 peers counted as cut off
+    ("< ignoring (node) group_left", "<= ignoring (node) group_left"),
+    # isolation claimed for a node that does not answer (its 0 peers are no report)
+    ("\n            and on (job, instance, node) (raftctl_node_up == 1)", ""),
+    # isolation claimed by a monitor that reaches a minority
+    ("\n            and on (job, instance) (raftctl_cluster_nodes_reached >= floor(raftctl_cluster_nodes / 2) + 1)", ""),
+    # a stale leader paged twice
+    ('\n            unless on (job, instance, node) (raftctl_node_state{state="STALE_LEADER"} == 1)', ""),
+    # monitor reach paged next to a quorum lost on evidence
+    ("\n            unless on (job, instance) (raftctl_cluster_has_quorum == 0)", ""),
+    # a majority computed without floor (2 of 4 counted as enough)
+    ("raftctl_cluster_nodes_reached < floor(raftctl_cluster_nodes / 2) + 1",
+     "raftctl_cluster_nodes_reached < raftctl_cluster_nodes / 2"),
 ])
 def test_promtool_unit_tests_catch_planted_rule_defects(tmp_path, mutation):
     old, new = mutation
@@ -496,3 +512,44 @@ def test_dashboard_uses_the_datasource_variable_and_shows_what_the_issue_asks():
     annotations = [a for a in board["annotations"]["list"] if a.get("expr")]
     assert any("ALERTS{" in a["expr"] for a in annotations)
     assert all(a["datasource"]["uid"] == "${datasource}" for a in annotations)
+
+
+# --------------------------------------------------------------------------- what nodes report (issue 11)
+
+def test_monitor_reach_down_reasons_and_stale_leader_series():
+    doc = base_doc()
+    doc["cluster"]["cluster_size"] = 4
+    doc["cluster"]["nodes_reached"] = 2
+    doc["nodes"]["node2"].update(state="STALE_LEADER", term=1, leader_id="node2")
+    doc["nodes"]["node3"].update(state="DOWN", up=False, peers_connected=0, term=0, replication_lag=None,
+                                 last_contact_ms=None, down_reason="timeout")
+    doc["nodes"]["node4"] = {**doc["nodes"]["node3"], "down_reason": "refused"}
+    body = prometheus.render_prometheus(doc, process=None).decode()
+    assert convention_problems(body) == []
+    result = run_promtool("check", "metrics", stdin=body.encode())
+    assert result.returncode == 0 and not result.stdout.strip(), result.stdout.decode()
+    fams = families_of(body)
+    assert [s.value for s in fams["raftctl_cluster_nodes_reached"].samples] == [2]
+    reasons = {(s.labels["node"], s.labels["reason"]): s.value for s in fams["raftctl_node_down_reason"].samples}
+    assert reasons == {("node3", "timeout"): 1, ("node3", "refused"): 0, ("node3", "error"): 0,
+                       ("node4", "timeout"): 0, ("node4", "refused"): 1, ("node4", "error"): 0}
+    # a node that does not answer reports no peers: no series, not a fake 0 an isolation rule would read
+    assert {s.labels["node"] for s in fams["raftctl_node_connected_peers"].samples} == {"node1", "node2"}
+    stale = {s.labels["node"]: s.value for s in fams["raftctl_node_state"].samples
+             if s.labels["state"] == "STALE_LEADER"}
+    assert stale == {"node1": 0, "node2": 1, "node3": 0, "node4": 0}
+    # the stale node leads nothing
+    assert {s.labels["node"]: s.value for s in fams["raftctl_node_leader_shards"].samples}["node2"] == 0
+    # an older document without these fields: no series, no fake values
+    old = prometheus.render_prometheus(base_doc(), process=None).decode()
+    assert "raftctl_cluster_nodes_reached" not in old and "raftctl_node_down_reason" not in old
+
+
+def test_live_quorum_loss_body_names_why_nodes_are_down(live_bodies):
+    fams = families_of(live_bodies["quorum_loss"])
+    down = {s.labels["node"] for s in fams["raftctl_node_up"].samples if s.value == 0}
+    assert len(down) == 3
+    reasons = {s.labels["node"]: s.labels["reason"] for s in fams["raftctl_node_down_reason"].samples if s.value == 1}
+    assert set(reasons) == down and set(reasons.values()) <= {"timeout", "refused", "error"}
+    reached = fams["raftctl_cluster_nodes_reached"].samples[0].value
+    assert reached == 2
