@@ -44,7 +44,7 @@ def main() -> None:
           f"({report['sim_seconds'] / report['wall_seconds']:.0f}x simulated/real, {report['workers']} workers)")
     for kind, row in report["health_changing_incidents"].items():
         print(f"  {kind:<14} total {row['total']:>6}  detected {row['detected']:>6}  missed {row['missed']:>4}  "
-              f"too short {row['too_short']:>4}  no effect {row['no_effect']:>4}")
+              f"shorter than 1 s {row['short']:>4}  unjudged {row['unjudged']:>4}")
     if args.json:
         with open(args.json, "wb") as f:
             f.write(orjson.dumps(report, option=orjson.OPT_INDENT_2))

@@ -42,12 +42,16 @@ def command(
     duration: Annotated[float, typer.Option("--duration", callback=finite_float("--duration", 0.5, 86_400.0),
                                             help="Simulated seconds of faults per run.")] = 60.0,
     faults: Annotated[str, typer.Option("--faults", metavar="KIND,...",
-                                        help="Fault kinds: crash,restart,partition,loss,duplicate,reorder,slow.")]
-    = "crash,restart,partition,loss,duplicate,reorder,slow",
+                                        help="Fault kinds: crash,restart,partition,loss,duplicate,reorder,slow,"
+                                             "pause,monitor_partition.")]
+    = "crash,restart,partition,loss,duplicate,reorder,slow,pause,monitor_partition",
     rate: Annotated[float, typer.Option("--rate", callback=finite_float("--rate", 0.0, 100_000.0),
                                         help="Orders per simulated second in each run.")] = 20.0,
     interval: Annotated[float, typer.Option("--interval", callback=finite_float("--interval", 0.05, 60.0),
                                             help="Collector sampling interval (simulated s).")] = 1.0,
+    deadline: Annotated[float, typer.Option("--deadline", callback=finite_float("--deadline", 0.05, 3600.0),
+                                            help="An incident counts as detected only if a sample shows it "
+                                                 "within this many simulated seconds.")] = 2.0,
     shards: Annotated[int, typer.Option("--shards", min=1, max=256,
                                         help="Raft groups per cluster (needs a sharding-capable Cluster).")] = 1,
     workers: Annotated[Optional[int], typer.Option("--workers", min=1, max=256,
@@ -66,7 +70,7 @@ def command(
 
     kinds = _parse_faults(faults)
     config = CampaignConfig(runs=runs, seed=seed, nodes=nodes, duration_s=duration, faults=kinds,
-                            rate=rate, collection_interval=interval, shards=shards)
+                            rate=rate, collection_interval=interval, shards=shards, deadline_s=deadline)
     try:
         config.validate()
     except ValueError as err:
@@ -110,7 +114,7 @@ def report_rows(report: dict) -> list[tuple[str, str]]:
     gaps = report["leaderless_ms"]
     latency = report["detection_latency_s"]
     incidents = report["health_changing_incidents"]
-    breakdown = ", ".join(f"{kind} {row['detected']}/{row['observable']}" for kind, row in incidents.items())
+    breakdown = ", ".join(f"{kind} {row['detected']}/{row['counted']}" for kind, row in incidents.items())
     violation_seeds = ", ".join(map(str, report["safety_violation_seeds"][:20])) or "none"
     liveness_seeds = ", ".join(map(str, report["liveness_failure_seeds"][:20])) or "none"
     return [
@@ -125,9 +129,10 @@ def report_rows(report: dict) -> list[tuple[str, str]]:
         ("orders acknowledged / applied", f"{report['orders_acknowledged']} / {report['orders_applied']} "
                                           f"(submitted {report['orders_submitted']})"),
         ("detection recall", f"{report['recall'] * 100:.2f}% ({report['incidents_detected']}/"
-                             f"{report['incidents_observable']} health-changing incidents: {breakdown})"),
-        ("too short to observe", f"{report['incidents_too_short_to_observe']} (healed before the next sample); "
-                                 f"without effect: {report['incidents_without_effect']}"),
+                             f"{report['incidents_counted']} incidents of 1 s or more seen within "
+                             f"{report['deadline_s']:g} s: {breakdown})"),
+        ("not counted", f"{report['incidents_shorter_than_1s']} shorter than 1 s; "
+                        f"{report['incidents_unjudged']} still open at the end of a run"),
         ("false alarms", f"{report['false_alarms']} of {report['alerts_fired']} alerts fired; "
                          f"unexplained non-HEALTHY samples: {report['unexplained_unhealthy_samples']}"),
         ("detection latency", f"median {_fmt(latency['median'], ' s')}, p99 {_fmt(latency['p99'], ' s')}, "
@@ -188,7 +193,7 @@ def _replay(seed: int, config: Any, json_output: bool) -> int:
 
     result = run_one(seed, nodes=config.nodes, duration_s=config.duration_s, faults=config.faults,
                      rate=config.rate, collection_interval=config.collection_interval,
-                     shards=config.shards, keep_events=True, detect=True)
+                     shards=config.shards, keep_events=True, detect=True, deadline_s=config.deadline_s)
     detection = result.detection
     assert detection is not None  # replays run with detection on
     verdict = "OK" if result.ok else "FAIL"
@@ -223,7 +228,7 @@ def _replay(seed: int, config: Any, json_output: bool) -> int:
         out.write(f"  LIVENESS {result.liveness_detail}\n")
     out.write(f"orders submitted {result.orders_submitted}, acknowledged {result.orders_acknowledged}, "
               f"applied {result.orders_applied}; detection recall {detection.recall * 100:.1f}% "
-              f"({detection.detected}/{detection.observable}), false alarms {len(detection.false_alarms)}; "
+              f"({detection.detected}/{detection.counted}), false alarms {len(detection.false_alarms)}; "
               f"trace {result.trace_hash:016x}\n")
     out.write(f"verdict: {verdict}" + ("" if result.ok else f" (safety violations {len(result.violations)}, "
                                         f"live after heal: {result.liveness_ok})") + "\n")

@@ -86,21 +86,24 @@ def run_one(
     detect: bool = False,
     collection_interval: float = 1.0,
     shards: int = 1,
+    deadline_s: float = 2.0,
+    collector_factory: Callable[..., SampleCollector] = SampleCollector,
 ) -> RunResult:
     """Run one seeded fault schedule; see the module docstring.
 
     With ``detect`` (campaigns turn it on) a SampleCollector samples the cluster every ``collection_interval``
     simulated seconds and a DetectionTracker compares what it reported with what was injected
-    (``result.detection``). Neither touches the simulation's random streams, so the trace is
-    the same with or without it.
+    (``result.detection``, graded against ``deadline_s``). Neither touches the simulation's random
+    streams, so the trace is the same with or without it. ``collector_factory`` lets a test plant
+    a faulty collector to show the scorer failing it.
     """
     cluster = _make_cluster(nodes, seed, snapshot_threshold, shards)
     checker = SafetyChecker(cluster)
     Workload(cluster, rate=rate, seed=seed ^ 0x5EED)
     tracker: DetectionTracker | None = None
     if detect:
-        tracker = DetectionTracker(cluster, collection_interval=collection_interval)
-        collector = SampleCollector(collection_interval=collection_interval,
+        tracker = DetectionTracker(cluster, collection_interval=collection_interval, deadline_s=deadline_s)
+        collector = collector_factory(collection_interval=collection_interval,
                                      retention_period=collection_interval * 4,
                                      alert_callback=tracker.observe_alert)
         collector.set_cluster(cluster)
@@ -117,15 +120,14 @@ def run_one(
     t = 0.5
     while kinds and t < fault_window:
         cluster.run_for(t - cluster.now)
-        if tracker is not None:
-            tracker.note_leader(cluster)
         _inject(cluster, rng, rng.choice(kinds), counts)
         t += rng.uniform(0.3, 2.0) * fault_every_s
     cluster.run_for(max(fault_window - cluster.now, 0.0))
     # Heal everything and require liveness.
-    if tracker is not None:
-        tracker.note_leader(cluster)
     cluster.heal()
+    for node in cluster.nodes:
+        if node.paused:
+            cluster.resume(node.node_id)
     net = cluster.network.config
     if net.loss or net.duplicate or net.reorder:
         cluster.set_network(loss=0.0, duplicate=0.0, reorder=0.0)
@@ -150,9 +152,11 @@ def run_one(
     stats = cluster.stats()
     trace_hash, sim_seconds = cluster.trace_hash, cluster.now
     if tracker is not None:
-        # two more samples so the recovery (and the alerts it resolves) is on record; the
-        # run's own figures above are taken first, so they do not depend on ``detect``
-        cluster.run_for(2 * collection_interval)
+        # more samples so the recovery (and the alerts it resolves) is on record, and every
+        # incident opened before the heal can be judged; the run's own figures above are taken
+        # first, so they do not depend on ``detect``
+        cluster.run_for(max(2 * collection_interval, deadline_s))
+        tracker.finish()
     detection = tracker.report() if tracker is not None else None
     timeline = _timeline(cluster, tracker) if keep_events else []
     return RunResult(
@@ -214,8 +218,8 @@ def _timeline(cluster: Simulation, tracker: DetectionTracker | None) -> list[tup
         for event in tracker.alert_events:
             rows.append((event["t"], "alert", f"{event['name']} {event['status']}"))
         for incident in tracker.incidents:
-            verdict = tracker._classify(incident)
-            target = incident.target or incident.leader or ""
+            verdict = incident.verdict
+            target = incident.target or ""
             seen = (f" after {incident.latency_s:.2f}s" if incident.detected_at is not None else "")
             rows.append((incident.start, "detect", f"{incident.kind} {target}: {verdict}{seen}".replace("  ", " ")))
     rows.sort(key=lambda row: (row[0], ("fault", "leader", "detect", "alert").index(row[1])))
@@ -255,6 +259,27 @@ def _inject(cluster: Simulation, rng: random.Random, kind: str, counts: dict[str
         cluster.set_network(reorder=0.0 if rng.random() < 0.3 else rng.uniform(0.05, 0.5))
     elif kind == "slow":
         cluster.slow(rng.choice(ids), rng.choice([1.0, 3.0, 10.0, 30.0]))
+    elif kind == "pause":
+        paused = [n.node_id for n in cluster.nodes if n.paused]
+        running = [n for n in up if n not in paused]
+        if paused and (rng.random() < 0.6 or not running):
+            cluster.resume(rng.choice(paused))
+        elif running:
+            # the leader half the time: a paused leader is the case that fools monitors
+            leader = cluster.leader_id
+            cluster.pause(leader if leader in running and rng.random() < 0.5 else rng.choice(running))
+        else:
+            return
+    elif kind == "monitor_partition":
+        if cluster.network.monitor_group is not None and rng.random() < 0.4:
+            cluster.heal()
+        elif rng.random() < 0.3:
+            cluster.partition(["monitor"])  # the monitor alone: it reaches no node
+        else:
+            shuffled = ids[:]
+            rng.shuffle(shuffled)
+            cut = rng.randint(1, max(1, len(ids) - 1))
+            cluster.partition(shuffled[:cut] + ["monitor"], shuffled[cut:])
     counts[kind] = counts.get(kind, 0) + 1
     # Keep a crash-heavy schedule from leaving the cluster dead for the whole run.
     if len(down) >= len(ids) // 2 + 1 and rng.random() < 0.5:
@@ -278,6 +303,7 @@ class CampaignConfig:
     rate: float = CAMPAIGN_RATE
     collection_interval: float = 1.0
     shards: int = 1
+    deadline_s: float = 2.0
 
     def validate(self) -> "CampaignConfig":
         for name, low in (("runs", 1), ("nodes", 1), ("shards", 1)):
@@ -286,7 +312,7 @@ class CampaignConfig:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         if self.nodes > 51:
             raise ValueError(f"nodes must be at most 51, got {self.nodes}")
-        for name in ("duration_s", "collection_interval"):
+        for name in ("duration_s", "collection_interval", "deadline_s"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1e6:
                 raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
@@ -300,7 +326,7 @@ def run_summary(seed: int, config: CampaignConfig) -> dict[str, Any]:
     """Run one seed of a campaign and return the compact, picklable figures aggregation needs."""
     result = run_one(seed, nodes=config.nodes, duration_s=config.duration_s, faults=config.faults,
                      rate=config.rate, collection_interval=config.collection_interval,
-                     shards=config.shards, detect=True)
+                     shards=config.shards, detect=True, deadline_s=config.deadline_s)
     detection = result.detection
     assert detection is not None  # detect=True
     return {
@@ -363,7 +389,7 @@ def aggregate(summaries: list[dict[str, Any]], config: CampaignConfig) -> dict[s
         for key in totals:
             totals[key] += s[key]
         sim_seconds += s["sim_seconds"]
-    observable = sum(r["observable"] for r in incidents.values())
+    counted = sum(r["counted"] for r in incidents.values())
     detected = sum(r["detected"] for r in incidents.values())
     interval = config.collection_interval
 
@@ -394,13 +420,14 @@ def aggregate(summaries: list[dict[str, Any]], config: CampaignConfig) -> dict[s
         "orders_acknowledged": totals["orders_acknowledged"],
         "orders_applied": totals["orders_applied"],
         "collection_interval_s": interval,
+        "deadline_s": config.deadline_s,
         "health_changing_incidents": incidents,
-        "incidents_observable": observable,
+        "incidents_counted": counted,
         "incidents_detected": detected,
-        "incidents_missed": observable - detected,
-        "incidents_too_short_to_observe": sum(r.get("too_short", 0) for r in incidents.values()),
-        "incidents_without_effect": sum(r.get("no_effect", 0) for r in incidents.values()),
-        "recall": 1.0 if observable == 0 else round(detected / observable, 6),
+        "incidents_missed": counted - detected,
+        "incidents_shorter_than_1s": sum(r.get("short", 0) for r in incidents.values()),
+        "incidents_unjudged": sum(r.get("unjudged", 0) for r in incidents.values()),
+        "recall": 1.0 if counted == 0 else round(detected / counted, 6),
         "missed_incidents": missed[:20],
         "alerts_fired": totals["alerts_fired"],
         "false_alarms": len(false_alarms),

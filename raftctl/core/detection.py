@@ -1,90 +1,94 @@
-"""Detection accuracy: does the collector see every injected fault, and nothing else?
+"""Honest detection scoring: did the monitor see every injected fault in time, and nothing else?
 
 Two independent records of one simulated run are compared:
 
-* **ground truth** — :class:`DetectionTracker` listens to the cluster's fault and leadership
-  events (``cluster.add_observer``) and keeps, from the simulator's own state, what really
-  happened: which fault effects were in force when (``Effect``) and which *incidents* changed the
-  cluster's health (``Incident``);
-* **what the collector reported** — every sample's health, leader, leader-change counter,
-  down nodes and firing alerts, plus every alert event (``observe_sample``, ``observe_alert``).
+* **ground truth**, from the fault injector only (``cluster.add_observer``): which nodes were
+  crashed, paused, cut off from their peers or from the monitor, and when. Each fault event also
+  names the leader just before it. Nothing here comes from the collector, and nothing from the
+  nodes' Raft state;
+* **what the monitor reported**: every sample's health, reasons, leader and DOWN nodes, and every
+  alert event (``observe_sample``, ``observe_alert``).
 
-Incidents that must be detected (the recall denominator):
+Incidents (the recall denominator) are the intervals in which a truth condition held:
 
-* ``node_down`` — a crash of a live node. Seen when a sample shows that node DOWN and the
-  health not HEALTHY.
-* ``quorum_loss`` — a crash that leaves fewer than a majority of nodes up. Seen when a sample is
-  UNHEALTHY with ``quorum_loss`` firing.
-* ``no_majority`` — nodes are up but no partition group holds a majority (a partition, or a crash
-  inside one). Seen when a sample is UNHEALTHY. A minority leader legitimately keeps its office
-  until Raft's check-quorum steps it down (``stepdown_s``), so such an incident is only
-  observable from ``start + stepdown_s`` on.
-* ``leader_loss`` — the leader crashes, or is cut off from a majority. Seen when a sample shows
-  another leader (or none) or a higher leader-change count. If the cut heals before any node
-  wins an election, nothing changed: the incident is counted as ``no_effect``, not as a miss.
+* ``node_down`` X — X crashed, paused, or unreachable from the monitor. Seen when a sample shows X
+  DOWN and the health not HEALTHY.
+* ``quorum_loss`` — fewer than a majority of nodes alive (not crashed, not paused). Seen when a
+  sample is UNHEALTHY.
+* ``no_majority`` — a majority alive but no partition group holds one. A minority leader keeps
+  its office until check-quorum steps it down, so its deadline runs from ``start + stepdown_s``.
+  Seen when a sample is UNHEALTHY.
+* ``monitor_blind`` — the monitor reaches fewer than a majority. Seen when a sample is UNHEALTHY
+  and says ``monitor_reach``.
+* ``isolated`` X — X alive and reachable by the monitor, but its network group holds fewer than a
+  majority of running (not crashed) nodes: cut off by a partition, or left over by crashes. Seen
+  when a sample is not HEALTHY and names X in a reason (or shows it DOWN).
+* ``leader_loss`` L — the leader of the moment crashes, pauses or is cut off from a majority. Seen
+  when a sample shows another leader, or none.
 
-An incident that ends before any sample could see it is ``too_short`` (reported, never hidden).
-Detection latency is the simulated time from the fault to the first sample showing it.
+Every incident that lasts at least ``min_incident_s`` (1 s) counts, whatever the sampling
+interval: nothing is excused as "too short to observe". It is detected when a sample taken no
+later than ``deadline_s`` after its start (and not after its end) shows it; recall is detected /
+counted. An incident still open when the run ends less than a deadline after its start is
+``unjudged`` (reported, not counted either way).
 
-False alarms: each alert name has the fault kinds that can cause it (``ALERT_CAUSES``); a firing
-alert matches when such a fault was in force at some time in ``[t - recovery_s, t]`` (its
-effects outlive a heal by a little: orders retried after a leader change still report their long
-latency in the next interval). Every other firing alert is a false alarm. Samples that are not
-HEALTHY with no fault of any kind in that window are counted as ``unexplained_unhealthy``.
+False alarms: each alert has its own condition in ground truth (``ALERT_TRUTH``); a firing alert
+is a false alarm unless that condition held at some instant within ``deadline_s`` before it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
 
-from raftctl.core.faults import STARTUP, FaultKind
+from raftctl.core.faults import FaultKind
 from raftctl.core.measures import quorum_size
+from raftctl.core.sim.network import MONITOR
 
-__all__ = [
-    "ALERT_CAUSES", "Effect", "Incident", "DetectionTracker", "DetectionReport",
-    "INCIDENT_KINDS",
-]
+__all__ = ["ALERT_TRUTH", "DetectionReport", "DetectionTracker", "INCIDENT_KINDS", "Incident", "Truth"]
 
-INCIDENT_KINDS = ("node_down", "quorum_loss", "no_majority", "leader_loss")
-
-# Which fault kinds can make each alert fire. "startup" is the first election of a fresh cluster.
-_K = FaultKind
-_OUTAGES = frozenset({_K.CRASH.value, _K.PARTITION.value, _K.LOSS.value, _K.SLOW.value})
-ALERT_CAUSES: dict[str, frozenset[str]] = {
-    "quorum_loss": frozenset({_K.CRASH.value}),
-    "low_healthy_nodes": frozenset({_K.CRASH.value}),
-    "cluster_unhealthy": _OUTAGES | {STARTUP},
-    "leader_election_failure": _OUTAGES | {STARTUP},
-    "high_latency": _OUTAGES | {STARTUP},
-    "term_divergence": _OUTAGES,
-    "consensus_misalignment": frozenset({_K.CORRUPT.value}),
-}
+INCIDENT_KINDS = ("node_down", "quorum_loss", "no_majority", "monitor_blind", "isolated", "leader_loss")
 
 
-@dataclass
-class Effect:
-    """A fault in force from ``start`` until ``end`` (None: still in force)."""
+@dataclass(frozen=True)
+class Truth:
+    """What the injector had done to the cluster, from ``start`` on (until the next Truth)."""
 
-    kind: str
-    target: Any
     start: float
-    end: float | None = None
+    crashed: frozenset[str] = frozenset()
+    paused: frozenset[str] = frozenset()
+    monitor_cut: frozenset[str] = frozenset()
+    isolated: frozenset[str] = frozenset()  # alive, its transport reaches no majority (crashes, cuts)
+    majority: bool = True                   # some group holds a majority of live nodes
+    slow: frozenset[str] = frozenset()
+    impaired: frozenset[str] = frozenset()  # network settings in force: loss, duplicate, ...
+    corrupt: frozenset[str] = frozenset()
+    startup: bool = False
+
+    @property
+    def unavailable(self) -> frozenset[str]:
+        return self.crashed | self.paused
+
+    @property
+    def dark(self) -> frozenset[str]:
+        """Nodes the monitor cannot get an answer from."""
+        return self.crashed | self.paused | self.monitor_cut
+
+    @property
+    def any_fault(self) -> bool:
+        return bool(self.dark or self.isolated or not self.majority or self.slow or self.impaired
+                    or self.corrupt or self.startup)
 
 
 @dataclass
 class Incident:
-    """A health-changing consequence of a fault; see the module docstring for the kinds."""
-
     kind: str
-    target: Any
+    target: str | None
     start: float
-    cause: str
     end: float | None = None
     observable_from: float = 0.0
-    leader: str | None = None
-    baseline_changes: int = 0
     detected_at: float | None = None
+    verdict: str = ""
 
     @property
     def latency_s(self) -> float | None:
@@ -93,19 +97,16 @@ class Incident:
 
 @dataclass(frozen=True)
 class Observation:
-    """The parts of one collector sample that detection needs."""
-
     t: float
     health: str
     leader: str | None
-    leader_changes: int
     down: frozenset[str]
-    firing: frozenset[str]
+    reasons: tuple[str, ...]
 
 
 @dataclass
 class DetectionReport:
-    """Detection figures of one run (or, summed with ``merge``, of a campaign)."""
+    """Detection figures of one run (or, summed, of a campaign)."""
 
     incidents: dict[str, dict[str, int]] = field(default_factory=dict)
     latencies_s: list[float] = field(default_factory=list)
@@ -116,8 +117,8 @@ class DetectionReport:
     samples: int = 0
 
     @property
-    def observable(self) -> int:
-        return sum(v["observable"] for v in self.incidents.values())
+    def counted(self) -> int:
+        return sum(v["counted"] for v in self.incidents.values())
 
     @property
     def detected(self) -> int:
@@ -125,266 +126,328 @@ class DetectionReport:
 
     @property
     def recall(self) -> float:
-        return 1.0 if self.observable == 0 else self.detected / self.observable
+        return 1.0 if self.counted == 0 else self.detected / self.counted
+
+
+def _node_fault(name: str) -> Callable[["DetectionTracker", Truth, str], bool]:
+    def held(tracker: "DetectionTracker", truth: Truth, node: str) -> bool:
+        if name == "node_down":
+            return node in truth.dark
+        if name == "node_isolated":
+            return node in truth.isolated
+        if name == "stale_leader":
+            return node in truth.paused or node in truth.isolated
+        # node_lagging: anything that can hold a follower back
+        return (node in truth.dark or node in truth.isolated or node in truth.slow
+                or bool(truth.impaired) or not truth.majority)
+    return held
+
+
+def _cluster_fault(name: str) -> Callable[["DetectionTracker", Truth, str], bool]:
+    def held(tracker: "DetectionTracker", truth: Truth, node: str) -> bool:
+        q = tracker.quorum
+        alive = tracker.size - len(truth.unavailable)
+        blind = tracker.size - len(truth.dark) < q
+        if name == "quorum_loss":
+            return alive < q
+        if name == "consensus_misalignment":
+            return bool(truth.corrupt)
+        if name == "low_healthy_nodes":
+            verifiable = tracker.size - len(truth.dark | truth.isolated)
+            return truth.startup or verifiable < tracker.min_healthy_nodes
+        if name in ("cluster_unhealthy", "leader_election_failure"):
+            return (truth.startup or alive < q or not truth.majority or blind or bool(truth.corrupt)
+                    or bool(truth.slow) or bool(truth.impaired))
+        # high_latency, term_divergence: any fault that touches the nodes or their network
+        return truth.any_fault and bool(truth.dark - truth.monitor_cut or truth.isolated or not truth.majority
+                                        or truth.slow or truth.impaired or truth.startup)
+    return held
+
+
+# alert name -> its condition in ground truth (truth, node label) ; see the module docstring
+ALERT_TRUTH: dict[str, Callable[["DetectionTracker", Truth, str], bool]] = {
+    **{name: _node_fault(name) for name in ("node_down", "node_lagging", "stale_leader", "node_isolated")},
+    **{name: _cluster_fault(name) for name in ("quorum_loss", "consensus_misalignment", "low_healthy_nodes",
+                                               "cluster_unhealthy", "leader_election_failure",
+                                               "high_latency", "term_divergence")},
+}
+
+# leader losses, restarts and resumes explain what follows them within the deadline
+_TRANSITIONS_EXPLAIN = frozenset({"cluster_unhealthy", "leader_election_failure", "high_latency",
+                                  "term_divergence", "node_lagging", "stale_leader", "low_healthy_nodes"})
 
 
 class DetectionTracker:
-    """Ground truth and collector observations of one run; ``report()`` compares them.
+    """Ground truth and monitor observations of one run; ``report()`` compares them.
 
-    Attach before the run (``DetectionTracker(cluster)`` registers an observer); call
-    ``note_leader(cluster)`` just before injecting a fault so the incident knows who led.
+    Attach before the run: ``DetectionTracker(cluster)`` registers an observer of the injector.
     """
 
-    def __init__(self, cluster: Any, collection_interval: float = 1.0,
-                 recovery_s: float | None = None, stepdown_s: float | None = None) -> None:
+    def __init__(self, cluster: Any, collection_interval: float = 1.0, deadline_s: float = 2.0,
+                 min_incident_s: float = 1.0, stepdown_s: float | None = None,
+                 min_healthy_nodes: int = 3) -> None:
         self.cluster = cluster
         self.interval = float(collection_interval)
-        self.recovery_s = 2.0 * self.interval if recovery_s is None else float(recovery_s)
+        self.deadline = float(deadline_s)
+        self.min_incident = float(min_incident_s)
         if stepdown_s is None:
-            # a leader cut off from the majority notices within two check-quorum periods
             stepdown_s = 2.0 * cluster.config.election_timeout_min_ms / 1000.0
         self.stepdown_s = float(stepdown_s)
-        self.quorum = quorum_size(len(cluster.node_ids))
-        self.effects: list[Effect] = [Effect(STARTUP, None, 0.0)]
-        self.incidents: list[Incident] = []
+        self.node_ids = list(cluster.node_ids)
+        self.size = len(self.node_ids)
+        self.quorum = quorum_size(self.size)
+        self.min_healthy_nodes = min_healthy_nodes
+        self.startup_s = 3.0 * cluster.config.election_timeout_max_ms / 1000.0
+        now = float(cluster.now)
+        self.truths: list[Truth] = [Truth(now, startup=True)]
+        self.transitions: list[tuple[float, str, str | None]] = []  # (t, what, node)
+        self.leader_losses: list[tuple[float, str]] = []
+        self._leader_out: set[str] = set()
+        self._groups: dict[str, int] | None = None
+        self._monitor_group: int | None = None
+        self._state: dict[str, set[str]] = {k: set() for k in ("crashed", "paused", "slow", "impaired", "corrupt")}
         self.observations: list[Observation] = []
         self.alert_events: list[dict[str, Any]] = []
-        self.elections: list[float] = []
-        self.leader: str | None = cluster.leader_id
-        self._down: set[str] = {n.node_id for n in cluster.nodes if not n.up}
-        self._groups: dict[str, int] | None = None
-        self._open: dict[tuple[str, Any], Effect] = {}
-        self._open_incidents: list[Incident] = []
+        self.incidents: list[Incident] = []
+        self._end: float | None = None
+        self._startup_closed = False
         cluster.add_observer(self._on_event)
 
-    # ---- ground truth ----------------------------------------------------------------------
-
-    def note_leader(self, cluster: Any | None = None) -> None:
-        """Record who leads right now (call just before injecting a fault)."""
-        self.leader = (cluster or self.cluster).leader_id
-
-    def _close(self, kind: str, target: Any, now: float) -> None:
-        effect = self._open.pop((kind, target), None)
-        if effect is not None:
-            effect.end = now
-
-    def _start(self, kind: str, target: Any, now: float) -> None:
-        self._close(kind, target, now)
-        effect = Effect(kind, target, now)
-        self.effects.append(effect)
-        self._open[(kind, target)] = effect
+    # ---- ground truth from the injector -------------------------------------------------------
 
     def _on_event(self, event: str, details: dict[str, Any]) -> None:
+        try:
+            kind = FaultKind(event)
+        except ValueError:
+            return  # leadership and other simulator events are not ground truth here
         now = float(self.cluster.now)
-        if event == "leader_elected":
-            if details.get("shard", 0) != 0:
-                return
-            self.elections.append(now)
-            self.leader = details.get("node_id")
-            startup = self.effects[0]
-            if startup.end is None:
-                startup.end = now
-            return
         args: tuple[Any, ...] = tuple(details.get("args") or ())
-        before_leader = self.leader
-        before_majority = self._has_majority()
-        before_up = len(self.cluster.node_ids) - len(self._down)
-        if event == FaultKind.CRASH:
-            node = args[0]
-            self._down.add(node)
-            self._start(FaultKind.CRASH.value, node, now)
-            self._open_incident("node_down", node, now, FaultKind.CRASH.value)
-        elif event == FaultKind.RESTART:
-            node = args[0]
-            self._down.discard(node)
-            self._close(FaultKind.CRASH.value, node, now)
-            self._end_incidents(lambda i: i.kind == "node_down" and i.target == node, now)
-        elif event == FaultKind.PARTITION:
+        leader = details.get("leader")
+        st = self._state
+        if kind is FaultKind.CRASH:
+            st["crashed"].add(args[0])
+            st["paused"].discard(args[0])
+        elif kind is FaultKind.RESTART:
+            st["crashed"].discard(args[0])
+            st["corrupt"].discard(args[0])
+            self.transitions.append((now, "restart", args[0]))
+        elif kind is FaultKind.PAUSE:
+            st["paused"].add(args[0])
+        elif kind is FaultKind.RESUME:
+            st["paused"].discard(args[0])
+            self.transitions.append((now, "resume", args[0]))
+        elif kind is FaultKind.PARTITION:
             groups = args[0] if args else ()
-            seen = {nid: gi for gi, group in enumerate(groups) for nid in group}
-            self._groups = {nid: seen.get(nid, len(groups)) for nid in self.cluster.node_ids}
-            self._start(FaultKind.PARTITION.value, None, now)
-        elif event == FaultKind.HEAL:
+            seen: dict[str, int] = {}
+            self._monitor_group = None
+            for gi, group in enumerate(groups):
+                for nid in group:
+                    if nid == MONITOR:
+                        self._monitor_group = gi
+                    else:
+                        seen[nid] = gi
+            self._groups = {nid: seen.get(nid, len(groups)) for nid in self.node_ids}
+        elif kind is FaultKind.HEAL:
             self._groups = None
-            self._close(FaultKind.PARTITION.value, None, now)
-            for key in [k for k in self._open if k[0] == FaultKind.SLOW.value]:
-                self._close(*key, now)
-        elif event == FaultKind.SLOW:
-            node, factor = args[0], args[1]
-            if factor > 1.0:
-                self._start(FaultKind.SLOW.value, node, now)
-            else:
-                self._close(FaultKind.SLOW.value, node, now)
-        elif event in (FaultKind.LOSS, FaultKind.DUPLICATE, FaultKind.REORDER) and len(args) == 2:
-            name, value = args
-            if name == event:  # reorder_max_ms changes the size of a reorder, not whether there is one
-                if value > 0:
-                    self._start(event, None, now)
-                else:
-                    self._close(event, None, now)
-        elif event == FaultKind.CORRUPT:
-            self._start(FaultKind.CORRUPT.value, args[0], now)
-        else:
-            return
-        up = len(self.cluster.node_ids) - len(self._down)
-        majority = self._has_majority()
-        if before_up >= self.quorum > up:
-            self._open_incident("quorum_loss", None, now, event)
-        if up >= self.quorum and before_majority and not majority:
-            self._open_incident("no_majority", None, now, event, observable_from=now + self.stepdown_s)
-        if up >= self.quorum:
-            self._end_incidents(lambda i: i.kind == "quorum_loss", now)
-        if majority:
-            self._end_incidents(lambda i: i.kind == "no_majority", now)
-        if before_leader is not None and not self._leader_viable(before_leader):
-            if not any(i.kind == "leader_loss" and i.leader == before_leader and i.end is None
-                       for i in self._open_incidents):
-                incident = self._open_incident("leader_loss", before_leader, now, event)
-                incident.leader = before_leader
-                incident.baseline_changes = self._leader_changes()
-            self.leader = None
-        for incident in self._open_incidents:
-            if incident.kind == "leader_loss" and self._leader_viable(incident.leader):
-                incident.end = now
-        self._open_incidents = [i for i in self._open_incidents if i.end is None]
+            self._monitor_group = None
+            st["slow"].clear()
+        elif kind is FaultKind.SLOW:
+            (st["slow"].add if args[1] > 1.0 else st["slow"].discard)(args[0])
+        elif kind in (FaultKind.LOSS, FaultKind.DUPLICATE, FaultKind.REORDER, FaultKind.LATENCY):
+            name, value = args[0], args[1]
+            if kind is FaultKind.LATENCY:
+                latency = f"latency:{name}"
+                (st["impaired"].add if value > 5.0 else st["impaired"].discard)(latency)
+            elif name == kind.value:
+                (st["impaired"].add if value > 0 else st["impaired"].discard)(kind.value)
+        elif kind is FaultKind.CORRUPT:
+            st["corrupt"].add(args[0])
+        self._push(now, leader)
 
-    def _leader_changes(self) -> int:
-        return int(self.cluster.stats().get("leader_changes", 0))
-
-    def _group_up(self, node: str) -> int:
-        groups = self._groups
-        if groups is None:
-            return len(self.cluster.node_ids) - len(self._down)
-        mine = groups.get(node)
-        return sum(1 for nid, g in groups.items() if g == mine and nid not in self._down)
-
-    def _leader_viable(self, node: str | None) -> bool:
-        return node is not None and node not in self._down and self._group_up(node) >= self.quorum
-
-    def _has_majority(self) -> bool:
-        return any(self._group_up(nid) >= self.quorum for nid in self.cluster.node_ids
-                   if nid not in self._down)
-
-    def _open_incident(self, kind: str, target: Any, now: float, cause: str,
-                       observable_from: float | None = None) -> Incident:
-        incident = Incident(kind, target, now, cause,
-                            observable_from=now if observable_from is None else observable_from)
-        self.incidents.append(incident)
-        self._open_incidents.append(incident)
-        return incident
-
-    def _end_incidents(self, match: Any, now: float) -> None:
-        for incident in self._open_incidents:
-            if incident.end is None and match(incident):
-                incident.end = now
+    def _push(self, now: float, leader: str | None) -> None:
+        st = self._state
+        unavailable = st["crashed"] | st["paused"]
+        groups = self._groups or dict.fromkeys(self.node_ids, 0)
+        live_per_group: dict[int, int] = {}
+        reachable_per_group: dict[int, int] = {}  # a paused peer still holds its connections
+        for nid, g in groups.items():
+            if nid not in unavailable:
+                live_per_group[g] = live_per_group.get(g, 0) + 1
+            if nid not in st["crashed"]:
+                reachable_per_group[g] = reachable_per_group.get(g, 0) + 1
+        majority = any(n >= self.quorum for n in live_per_group.values())
+        isolated = {nid for nid, g in groups.items()
+                    if nid not in unavailable and reachable_per_group.get(g, 0) < self.quorum}
+        groups = self._groups or {}
+        monitor_cut: set[str] = set()
+        if self._monitor_group is not None and groups:
+            monitor_cut = {nid for nid, g in groups.items() if g != self._monitor_group}
+        startup = self.truths[-1].startup and now < self.startup_s
+        truth = Truth(now, frozenset(st["crashed"]), frozenset(st["paused"]), frozenset(monitor_cut),
+                      frozenset(isolated - monitor_cut), majority, frozenset(st["slow"]),
+                      frozenset(st["impaired"]), frozenset(st["corrupt"]), startup)
+        if leader is not None and leader not in self._leader_out and \
+                (leader in truth.unavailable or leader in isolated):
+            self.leader_losses.append((now, leader))
+            self.transitions.append((now, "leader_loss", leader))
+        self._leader_out = {n for n in self._leader_out if n in truth.unavailable or n in isolated}
+        if leader is not None and (leader in truth.unavailable or leader in isolated):
+            self._leader_out.add(leader)
+        self.truths.append(truth)
 
     def finish(self) -> None:
-        """Close every open effect and incident at the cluster's current time."""
-        now = float(self.cluster.now)
-        for key in list(self._open):
-            self._close(*key, now)
-        for effect in self.effects:
-            if effect.end is None:
-                effect.end = now
-        for incident in self._open_incidents:
-            incident.end = now
-        self._open_incidents = []
+        """Mark the end of the run (the cluster's current time)."""
+        self._end = float(self.cluster.now)
 
-    # ---- what the collector reported --------------------------------------------------------
+    # ---- what the monitor reported ----------------------------------------------------------
 
     def observe_sample(self, sample: dict[str, Any]) -> None:
-        """Keep what detection needs from one collector sample."""
         cluster = sample["cluster"]
         down = frozenset(nid for nid, node in sample["nodes"].items() if not node["up"])
-        firing = frozenset(a["name"] for a in sample.get("alerts") or () if a.get("status") == "firing")
         self.observations.append(Observation(
-            float(sample["sim_time"]), cluster["health_status"], cluster["leader_node"],
-            int(cluster.get("leader_changes", 0)), down, firing))
+            float(sample["sim_time"]), cluster["health_status"], cluster["leader_node"], down,
+            tuple(cluster.get("health_reasons") or ())))
 
     def observe_alert(self, event: dict[str, Any]) -> None:
-        """Keep one alert event (fired or resolved) from the collector's callback."""
         self.alert_events.append({
-            "name": event["name"], "status": event["status"],
-            "t": float(event["resolved_at_sim"] if event["status"] == "resolved"
-                       else event["started_at_sim"]),
+            "name": event["name"], "status": event["status"], "labels": dict(event.get("labels") or {}),
+            "t": float(event["resolved_at_sim"] if event["status"] == "resolved" else event["started_at_sim"]),
         })
 
-    # ---- comparison --------------------------------------------------------------------------
+    # ---- incidents ----------------------------------------------------------------------------
 
-    def _shows(self, incident: Incident, obs: Observation) -> bool:
-        if incident.kind == "node_down":
-            return incident.target in obs.down and obs.health != "HEALTHY"
-        if incident.kind == "quorum_loss":
-            return obs.health == "UNHEALTHY" and "quorum_loss" in obs.firing
-        if incident.kind == "no_majority":
+    def _segments(self) -> list[tuple[float, float, Truth]]:
+        end = self._end if self._end is not None else float(self.cluster.now)
+        truths = self.truths
+        out = []
+        for i, truth in enumerate(truths):
+            stop = truths[i + 1].start if i + 1 < len(truths) else end
+            if truth.startup and stop > self.startup_s:
+                # the first election is bounded: split the segment where it must be over
+                out.append((truth.start, self.startup_s, truth))
+                out.append((self.startup_s, stop, replace(truth, start=self.startup_s, startup=False)))
+                continue
+            if stop > truth.start or i + 1 == len(truths):
+                out.append((truth.start, stop, truth))
+        return out
+
+    def _build_incidents(self) -> list[Incident]:
+        segments = self._segments()
+        predicates: dict[tuple[str, str | None], Callable[[Truth], bool]] = {
+            ("quorum_loss", None): lambda t: self.size - len(t.unavailable) < self.quorum,
+            ("no_majority", None): lambda t: self.size - len(t.unavailable) >= self.quorum and not t.majority,
+            ("monitor_blind", None): lambda t: self.size - len(t.dark) < self.quorum,
+        }
+        def dark(node: str) -> Callable[[Truth], bool]:
+            return lambda t: node in t.dark
+
+        def cut_off(node: str) -> Callable[[Truth], bool]:
+            return lambda t: node in t.isolated
+
+        for nid in self.node_ids:
+            predicates[("node_down", nid)] = dark(nid)
+            predicates[("isolated", nid)] = cut_off(nid)
+        incidents: list[Incident] = []
+        for (kind, target), holds in predicates.items():
+            current: Incident | None = None
+            for start, stop, truth in segments:
+                if holds(truth):
+                    if current is None:
+                        current = Incident(kind, target, start)
+                    current.end = stop
+                elif current is not None:
+                    incidents.append(current)
+                    current = None
+            if current is not None:
+                incidents.append(current)
+        for at, leader in self.leader_losses:
+            end = next((s for s, _e, t in segments if s > at and leader not in t.unavailable
+                        and leader not in t.isolated), segments[-1][1] if segments else at)
+            incidents.append(Incident("leader_loss", leader, at, end))
+        for incident in incidents:
+            incident.observable_from = incident.start + (self.stepdown_s if incident.kind == "no_majority" else 0.0)
+        incidents.sort(key=lambda i: (i.start, i.kind, i.target or ""))
+        return incidents
+
+    @staticmethod
+    def _shows(incident: Incident, obs: Observation) -> bool:
+        kind, target = incident.kind, incident.target
+        if kind == "node_down":
+            return target in obs.down and obs.health != "HEALTHY"
+        if kind in ("quorum_loss", "no_majority"):
             return obs.health == "UNHEALTHY"
-        return obs.leader != incident.leader or obs.leader_changes > incident.baseline_changes
+        if kind == "monitor_blind":
+            return obs.health == "UNHEALTHY" and any(r.startswith("monitor_reach:") for r in obs.reasons)
+        if kind == "isolated":
+            return obs.health != "HEALTHY" and (target in obs.down or any(
+                r.rsplit(":", 1)[-1] == target for r in obs.reasons))
+        return obs.leader != target  # leader_loss
 
-    def _classify(self, incident: Incident) -> str:
-        observations = self.observations
-        end = incident.end if incident.end is not None else float("inf")
-        if incident.kind == "leader_loss":
-            # a cut healed before anyone won an election changed nothing a monitor could report
-            horizon = end + self.recovery_s
-            elected = any(incident.start < t <= horizon for t in self.elections)
-            crashed = incident.cause == "crash" and incident.leader in incident_targets(
-                self.incidents, "node_down", incident.start)
-            if not (elected or crashed):
-                return "no_effect"
-            window = [o for o in observations if incident.start <= o.t <= horizon + self.interval]
-        else:
-            # inclusive: a sample due at the very instant of the heal runs before it
-            window = [o for o in observations if incident.observable_from <= o.t <= end]
-            if not window:
-                return "too_short"
-        for obs in window:
+    def _judge(self, incident: Incident, run_end: float) -> str:
+        end = incident.end if incident.end is not None else run_end
+        if end - incident.start < self.min_incident:
+            return "short" if end < run_end else "unjudged"
+        horizon = min(incident.observable_from + self.deadline, end)
+        for obs in self.observations:
+            if obs.t < incident.start or obs.t > horizon:
+                continue
             if self._shows(incident, obs):
                 incident.detected_at = obs.t
                 return "detected"
-        if not window:
-            return "too_short"
+        if run_end < incident.start + self.deadline and end >= run_end:
+            return "unjudged"
         return "missed"
 
-    def _explained(self, t: float, kinds: Iterable[str] | None) -> bool:
-        allowed = None if kinds is None else set(kinds)
-        for effect in self.effects:
-            if allowed is not None and effect.kind not in allowed:
-                continue
-            end = effect.end if effect.end is not None else float("inf")
-            if effect.start <= t and t <= end + self.recovery_s:
+    # ---- false alarms -------------------------------------------------------------------------
+
+    def _explained(self, name: str, node: str, t: float, segments: list[tuple[float, float, Truth]]) -> bool:
+        holds = ALERT_TRUTH.get(name)
+        if holds is None:
+            return False
+        low = t - self.deadline
+        for start, stop, truth in segments:
+            if start <= t and stop >= low and holds(self, truth, node):
                 return True
+        if name in _TRANSITIONS_EXPLAIN:
+            for at, _what, who in self.transitions:
+                if low <= at <= t and (name not in ("node_lagging", "stale_leader") or who == node):
+                    return True
         return False
 
     def report(self) -> DetectionReport:
-        """Compare ground truth with the collector's samples and alerts."""
-        self.finish()
+        """Compare ground truth with the monitor's samples and alerts."""
+        if self._end is None:
+            self.finish()
+        run_end = float(self._end or 0.0)
+        segments = self._segments()
+        self.incidents = self._build_incidents()
         out = DetectionReport(samples=len(self.observations))
         for kind in INCIDENT_KINDS:
-            out.incidents[kind] = {"total": 0, "observable": 0, "detected": 0, "missed": 0,
-                                   "too_short": 0, "no_effect": 0}
+            out.incidents[kind] = {"total": 0, "counted": 0, "detected": 0, "missed": 0, "short": 0,
+                                   "unjudged": 0}
         for incident in self.incidents:
-            verdict = self._classify(incident)
+            verdict = self._judge(incident, run_end)
+            incident.verdict = verdict
             row = out.incidents[incident.kind]
             row["total"] += 1
             row[verdict] += 1
             if verdict in ("detected", "missed"):
-                row["observable"] += 1
+                row["counted"] += 1
             if verdict == "detected" and incident.latency_s is not None:
                 out.latencies_s.append(round(incident.latency_s, 6))
             elif verdict == "missed":
-                out.missed.append((incident.start, incident.kind, str(incident.target or incident.leader)))
+                out.missed.append((incident.start, incident.kind, str(incident.target)))
         for event in self.alert_events:
             if event["status"] != "firing":
                 continue
             out.alerts_fired += 1
-            if not self._explained(event["t"], ALERT_CAUSES.get(event["name"], frozenset())):
+            if not self._explained(event["name"], event["labels"].get("node", ""), event["t"], segments):
                 out.false_alarms.append((event["t"], event["name"]))
         for obs in self.observations:
-            if obs.health != "HEALTHY" and not self._explained(obs.t, None):
+            if obs.health == "HEALTHY":
+                continue
+            low = obs.t - self.deadline
+            if not any(start <= obs.t and stop >= low and truth.any_fault for start, stop, truth in segments) \
+                    and not any(low <= at <= obs.t for at, _w, _n in self.transitions):
                 out.unexplained_unhealthy += 1
         return out
-
-
-def incident_targets(incidents: list[Incident], kind: str, at: float) -> set[Any]:
-    """Targets of incidents of ``kind`` that started exactly at ``at``."""
-    return {i.target for i in incidents if i.kind == kind and i.start == at}

@@ -28,6 +28,8 @@ class FaultKind(str, Enum):
     CORRUPT = "corrupt"      # test hook: one state machine silently damaged
     PAUSE = "pause"          # node frozen (GC pause, SIGSTOP): state and timers kept, nothing processed
     RESUME = "resume"        # a paused node carries on, handling what waited for it
+    MONITOR_PARTITION = "monitor_partition"  # campaigns: cut the monitor off from some nodes
+                                             # (recorded as a partition that names "monitor")
 
     def __str__(self) -> str:
         return self.value
@@ -46,7 +48,8 @@ NETWORK_KINDS: dict[str, FaultKind] = {
 # what `raftctl chaos --faults` may draw from
 CAMPAIGN_KINDS: tuple[FaultKind, ...] = (
     FaultKind.CRASH, FaultKind.RESTART, FaultKind.PARTITION, FaultKind.LOSS,
-    FaultKind.DUPLICATE, FaultKind.REORDER, FaultKind.SLOW,
+    FaultKind.DUPLICATE, FaultKind.REORDER, FaultKind.SLOW, FaultKind.PAUSE,
+    FaultKind.MONITOR_PARTITION,
 )
 
 # scenario verbs (raftctl/core/scenarios.py) and the fault kinds each one injects
@@ -56,6 +59,9 @@ SCENARIO_ACTIONS: dict[str, tuple[FaultKind, ...]] = {
     "isolate": (FaultKind.PARTITION,),
     "partition": (FaultKind.PARTITION,),
     "heal": (FaultKind.HEAL,),
+    "pause": (FaultKind.PAUSE,),
+    "resume": (FaultKind.RESUME,),
+    "monitor_partition": (FaultKind.PARTITION,),
     "slow": (FaultKind.SLOW,),
     "network": (FaultKind.LOSS, FaultKind.DUPLICATE, FaultKind.REORDER, FaultKind.LATENCY),
 }

@@ -116,7 +116,7 @@ def evaluate_health(sample: Mapping[str, Any], max_replication_lag: int = 100,
             minor.append(f"stale_leader:{node_id}")
             continue
         peers = node.get("peers_connected")
-        if reached >= quorum and size > 1 and peers is not None and peers < quorum - 1:
+        if size > 1 and peers is not None and peers < quorum - 1:
             # it answers the monitor but its own transport reaches no majority: cut off
             minor.append(f"node_isolated:{node_id}")
             continue

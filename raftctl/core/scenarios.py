@@ -356,6 +356,18 @@ class ScenarioRun:
         elif step.action == "slow":
             for nid in nodes:
                 cluster.slow(nid, params.get("factor", 10.0))
+        elif step.action == "pause":
+            for nid in nodes:
+                cluster.pause(nid)
+        elif step.action == "resume":
+            for nid in nodes:
+                cluster.resume(nid)
+        elif step.action == "monitor_partition":
+            rest = [n for n in cluster.node_ids if n not in nodes]
+            if nodes:
+                cluster.partition(nodes + ["monitor"], rest) if rest else cluster.partition(nodes + ["monitor"])
+            else:
+                record.note = record.note or "nothing to partition"
 
 
 class ScenarioLoop:
@@ -465,6 +477,16 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              (_s(0, "partition", "minority_with_leader", ref="minority",
                  label="the leader is partitioned with a minority"),
               _s(HOLD_S, "heal", ends="minority", label="the network heals"))),
+    Scenario("paused_leader",
+             "the leader freezes (a GC pause, SIGSTOP): it stops answering, the others elect a new "
+             "leader; woken, it still says LEADER in its old term until it hears the new one",
+             (_s(0, "pause", "leader", ref="victim", label="the leader freezes"),
+              _s(HOLD_S, "resume", "ref:victim", ends="victim", label="the old leader wakes up"))),
+    Scenario("monitor_partition",
+             "the monitor is cut off with one follower, which is cut off from the others too: it "
+             "reaches 1 of N nodes and must not claim to know the rest, then the network heals",
+             (_s(0, "monitor_partition", "follower", ref="cut", label="the monitor sees one follower only"),
+              _s(HOLD_S, "heal", ends="cut", label="the network heals"))),
 )}
 
 

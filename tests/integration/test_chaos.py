@@ -28,15 +28,40 @@ def test_campaign_is_safe_live_and_every_health_change_is_detected_without_false
     assert report["safety_violations"] == 0, f"{seeds}: {report['failure_examples']}"
     assert report["liveness_failures"] == 0, f"{seeds}: failing {report['liveness_failure_seeds']}"
     assert report["failing_seeds"] == []
-    assert report["incidents_observable"] > RUNS, f"{seeds}: too few health-changing incidents to judge"
-    assert report["recall"] == 1.0, f"{seeds}: missed {report['missed_incidents']}"
-    assert report["false_alarms"] == 0, f"{seeds}: {report['false_alarm_examples']}"
+    assert report["incidents_counted"] > RUNS, f"{seeds}: too few health-changing incidents to judge"
+    assert report["recall"] >= 0.99, f"{seeds}: missed {report['missed_incidents']}"
+    assert report["false_alarms"] <= report["alerts_fired"] // 1000, f"{seeds}: {report['false_alarm_examples']}"
     assert report["unexplained_unhealthy_samples"] == 0, seeds
-    assert report["detection_latency_s"]["max"] <= 2 * config.collection_interval, seeds
+    assert report["detection_latency_s"]["p99"] <= config.deadline_s, seeds
     assert report["orders_acknowledged"] == report["orders_submitted"] == report["orders_applied"], seeds
     assert set(report["faults_injected"]) == set(ALL_FAULTS)
     assert all(report["health_changing_incidents"][k]["detected"] > 0 for k in
-               ("node_down", "quorum_loss", "no_majority", "leader_loss")), report["health_changing_incidents"]
+               ("node_down", "quorum_loss", "no_majority", "leader_loss", "monitor_blind", "isolated")), \
+        report["health_changing_incidents"]
+
+
+def test_a_ten_second_interval_fails_the_honest_scorer():
+    """Nothing is excused as too short for the interval: sampling every 10 s misses incidents."""
+    config = CampaignConfig(runs=4, seed=5000, duration_s=20.0, collection_interval=10.0)
+    report = run_campaign(config, workers=2)
+    assert report["recall"] < 0.9, f"seeds 5000..5003: {report['recall']}"
+    assert report["incidents_missed"] > 0
+
+
+def test_a_collector_forced_to_report_degraded_raises_false_alarms(monkeypatch):
+    """A planted defect: health always DEGRADED naming a node, in runs where nothing is injected
+    (a restart of a node that is up does nothing). Its alerts have no cause in truth."""
+    import raftctl.core.collector as collector_module
+
+    monkeypatch.setattr(collector_module, "evaluate_health",
+                        lambda sample, **_kw: ("DEGRADED", ["follower_lagging:node2"]))
+    faulty = run_one(5001, duration_s=20.0, rate=20.0, detect=True, faults=("restart",))
+    assert faulty.detection is not None
+    assert faulty.detection.false_alarms, "seed 5001: a lying collector went unnoticed"
+    assert faulty.detection.unexplained_unhealthy > 0
+    monkeypatch.undo()
+    honest = run_one(5001, duration_s=20.0, rate=20.0, detect=True, faults=("restart",))
+    assert honest.detection is not None and honest.detection.false_alarms == [], "seed 5001"
 
 
 def test_figures_do_not_depend_on_the_worker_count():
@@ -80,36 +105,38 @@ def test_a_collector_that_hides_a_crash_is_scored_as_a_miss():
     """Detection figures can fail: blank out the crashed node in what the collector reported."""
     cluster, tracker = _tracked(11)
     victim = next(n for n in cluster.node_ids if n != cluster.leader_id)
-    tracker.note_leader(cluster)
     cluster.crash(victim)
     cluster.run_for(3.0)
     cluster.restart(victim)
     cluster.run_for(3.0)
     honest = tracker.report()
     assert honest.incidents["node_down"]["detected"] == 1 and honest.recall == 1.0
-    blind = [o.__class__(o.t, "HEALTHY", o.leader, o.leader_changes, frozenset(), o.firing)
-             for o in tracker.observations]
+    blind = [o.__class__(o.t, "HEALTHY", o.leader, frozenset(), ()) for o in tracker.observations]
     tracker.observations[:] = blind
     lying = tracker.report()
     assert lying.incidents["node_down"]["missed"] == 1 and lying.recall < 1.0
 
 
-def test_an_alert_without_a_fault_is_a_false_alarm_and_a_blink_is_too_short():
+def test_an_alert_without_a_fault_is_a_false_alarm_and_a_blink_is_not_counted():
     cluster, tracker = _tracked(12)
     tracker.observe_alert({"name": "quorum_loss", "status": "firing", "started_at_sim": cluster.now,
                            "resolved_at_sim": None})
-    # a crash healed long before the next sample cannot be seen; it is counted, not hidden
+    # a crash shorter than 1 s is left out of recall (and said so), not excused by the interval
     cluster.run_until(lambda: (cluster.now % 1.0) > 0.2, timeout=1.0)
     victim = next(n for n in cluster.node_ids if n != cluster.leader_id)
-    tracker.note_leader(cluster)
     cluster.crash(victim)
     cluster.run_for(0.1)
     cluster.restart(victim)
+    cluster.run_for(0.5)
+    # a pause of 1.5 s counts even if it falls between samples at a coarse interval
+    cluster.pause(victim)
+    cluster.run_for(1.5)
+    cluster.resume(victim)
     cluster.run_for(3.0)
     report = tracker.report()
     assert [name for _t, name in report.false_alarms] == ["quorum_loss"]
-    assert report.incidents["node_down"]["too_short"] == 1
-    assert report.incidents["node_down"]["observable"] == 0
+    assert report.incidents["node_down"]["short"] == 1
+    assert report.incidents["node_down"]["counted"] == 1 and report.incidents["node_down"]["detected"] == 1
 
 
 def test_bad_campaign_input_is_a_clear_value_error():

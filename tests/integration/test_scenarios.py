@@ -107,6 +107,47 @@ def test_what_each_scenario_does(seed):
     assert cluster.stats()["leader_changes"] >= 3, f"seed={seed}"
 
 
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_paused_leader_is_down_then_stale_never_a_second_leader(seed):
+    cluster, run, tracker, samples = play("paused_leader", seed)
+    old = run.records[0].nodes[0]
+    paused_at, resumed_at = START, START + scenarios.HOLD_S
+    election_s = cluster.config.election_timeout_max_ms / 1000.0
+    during = [s for s in samples if paused_at < s["sim_time"] < resumed_at]
+    # the monitor cannot tell a frozen node from a dead one: DOWN, with the poll's reason
+    assert all(s["nodes"][old]["state"] == "DOWN" and s["nodes"][old]["down_reason"] == "timeout"
+               for s in during), f"seed={seed}"
+    first_new = next(s for s in during if s["cluster"]["leader_node"] not in (None, old))
+    assert first_new["sim_time"] <= paused_at + election_s + 1.0, f"seed={seed}: {first_new['sim_time']}"
+    # woken, it still says LEADER in its old term: shown as a stale leader, not a second one
+    woken = next(s for s in samples if s["sim_time"] >= resumed_at)
+    assert woken["nodes"][old]["state"] == "STALE_LEADER", f"seed={seed}: {woken['nodes'][old]}"
+    assert f"stale_leader:{old}" in woken["cluster"]["health_reasons"]
+    for s in samples:
+        leaders = [nid for nid, node in s["nodes"].items() if node["state"] == "LEADER"]
+        assert len(leaders) <= 1, f"seed={seed} t={s['sim_time']}: two leaders shown {leaders}"
+    names = {(e["name"], e["labels"].get("node")) for e in tracker.alert_events if e["status"] == "firing"}
+    assert ("node_down", old) in names and ("stale_leader", old) in names, f"seed={seed}: {names}"
+    assert samples[-1]["nodes"][old]["state"] == "FOLLOWER"
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_monitor_cut_off_says_what_it_reaches_and_claims_no_quorum_loss(seed):
+    cluster, run, tracker, samples = play("monitor_partition", seed)
+    (seen,) = run.records[0].nodes
+    during = [s for s in samples if START < s["sim_time"] < START + scenarios.HOLD_S]
+    assert during
+    for s in during:
+        cluster_doc = s["cluster"]
+        assert cluster_doc["health_status"] == "UNHEALTHY", f"seed={seed}"
+        assert "monitor_reach:1/5" in cluster_doc["health_reasons"], cluster_doc["health_reasons"]
+        assert cluster_doc["has_quorum"] and "quorum_lost" not in cluster_doc["health_reasons"], f"seed={seed}"
+        assert [nid for nid, node in s["nodes"].items() if node["up"]] == [seen]
+    assert "quorum_loss" not in fired(tracker), f"seed={seed}"
+    report = tracker.report()
+    assert report.incidents["monitor_blind"]["detected"] == 1 and not report.false_alarms, f"seed={seed}"
+
+
 def drive_demo_schedule(seed: int, node_seed: int):
     """The demo's default schedule on the demo's tick clock (steps before each 0.3 s tick)."""
     ticks, tick_s = 200, 0.3
@@ -202,7 +243,7 @@ def test_library_lookup_description_and_bad_input():
     text = scenarios.describe_all()
     for name in scenarios.names():
         assert name in text
-        assert scenarios.get(name).steps[-1].action in ("restart", "heal", "network")
+        assert scenarios.get(name).steps[-1].action in ("restart", "heal", "network", "resume")
     with pytest.raises(ValueError, match="unknown scenario 'nope'; known: follower_crash"):
         scenarios.get("nope")
     with pytest.raises(ValueError, match="unknown scenario action"):

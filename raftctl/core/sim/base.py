@@ -74,6 +74,11 @@ class SimulationBase:
         for fn in self._observers:
             fn(event, details)
 
+    @property
+    def leader_id(self) -> str | None:
+        """The live leader (shard 0); the status views define it."""
+        raise NotImplementedError
+
     def boot(self, node: "ExchangeNode") -> None:
         raise NotImplementedError
 

@@ -13,6 +13,7 @@ from typing import Any, Iterable
 
 from raftctl.core.faults import NETWORK_KINDS, FaultKind
 from raftctl.core.sim.base import SimulationBase
+from raftctl.core.sim.events import CALL
 from raftctl.core.sim.network import MONITOR, NetworkConfig
 
 
@@ -20,16 +21,20 @@ __all__ = ["FaultInjector"]
 
 _MASK64 = (1 << 64) - 1
 
+# how long after resume() a paused node is running again (ms of simulated time)
+WAKE_MS = 1.0
+
 
 class FaultInjector(SimulationBase):
     """Mixed into :class:`~raftctl.core.sim.simulation.Simulation`: its fault methods."""
 
-    def _record_fault(self, kind: FaultKind, *args: Any) -> None:
+    def _record_fault(self, kind: FaultKind, *args: Any, leader: str | None = None) -> None:
+        """``leader``: who led (shard 0) just before this fault, for the scorer's ground truth."""
         self.counters["faults_injected"] += 1
         self.fault_log.append((self.now, kind.value, args))
         stable = zlib.crc32(repr((kind.value, args)).encode())
         self.trace_hash = hash((self.trace_hash, int(self.now_ms * 1000), stable)) & _MASK64
-        self.notify(kind.value, args=args, at=self.now)
+        self.notify(kind.value, args=args, at=self.now, leader=leader)
 
     def crash(self, node_id: str) -> None:
         """Stop a node: its volatile state (and state machines) is lost; storage survives."""
@@ -37,12 +42,13 @@ class FaultInjector(SimulationBase):
         with self.lock:
             if not node.up:
                 return
+            leader = self.leader_id
             node.crash()
             node.timer_at = float("inf")
             node.busy_until = 0.0
             node.paused = False
             node.held = []
-            self._record_fault(FaultKind.CRASH, node_id)
+            self._record_fault(FaultKind.CRASH, node_id, leader=leader)
 
     def pause(self, node_id: str) -> None:
         """Freeze a node (a GC pause, SIGSTOP): it keeps its state and timers but processes
@@ -51,11 +57,14 @@ class FaultInjector(SimulationBase):
         with self.lock:
             if not node.up or node.paused:
                 return
+            leader = self.leader_id
             node.paused = True
-            self._record_fault(FaultKind.PAUSE, node_id)
+            self._record_fault(FaultKind.PAUSE, node_id, leader=leader)
 
     def resume(self, node_id: str) -> None:
-        """Let a paused node carry on: due timers fire, and what waited for it is handled in order."""
+        """Let a paused node carry on. It wakes ``WAKE_MS`` later (a woken process is scheduled
+        again): then its due timers fire and what waited for it is handled in order. Until then
+        it answers from the state it froze in, as a leader woken in an old term does."""
         node = self.node(node_id)
         with self.lock:
             if not node.paused:
@@ -63,16 +72,22 @@ class FaultInjector(SimulationBase):
             node.paused = False
             self._record_fault(FaultKind.RESUME, node_id)
             held, node.held = node.held, []
-            now = self.events.now_ms
             node.timer_at = float("inf")
-            if node.next_deadline() <= now:
-                node.tick(now)  # the timers that came due while it slept
-            for payload in held:
-                self._deliver(payload)
-            for rep in node.replicas:
-                if rep.flush_pending:
-                    node.flush(rep.group)
-            self.finish(node, now)
+            self.events.push(self.events.now_ms + WAKE_MS, CALL, lambda: self._wake(node, held))
+
+    def _wake(self, node: Any, held: list[Any]) -> None:
+        if not node.up or node.paused:
+            node.held = held + node.held if node.paused else []
+            return
+        now = self.events.now_ms
+        if node.next_deadline() <= now:
+            node.tick(now)  # the timers that came due while it slept
+        for payload in held:
+            self._deliver(payload)
+        for rep in node.replicas:
+            if rep.flush_pending:
+                node.flush(rep.group)
+        self.finish(node, now)
 
     def restart(self, node_id: str) -> None:
         """Bring a crashed node back: it reloads its snapshots and catches up from the leaders."""
@@ -114,9 +129,10 @@ class FaultInjector(SimulationBase):
                 seen[nid] = gi
         rest = len(groups)
         with self.lock:
+            leader = self.leader_id
             self.network.groups = {nid: seen.get(nid, rest) for nid in self.node_ids}
             self.network.monitor_group = monitor_group
-            self._record_fault(FaultKind.PARTITION, tuple(tuple(g) for g in groups))
+            self._record_fault(FaultKind.PARTITION, tuple(tuple(g) for g in groups), leader=leader)
 
     def isolate(self, node_id: str) -> None:
         """Cut one node off from all others."""
