@@ -120,10 +120,15 @@ class DemoRun:
         return self.report()
 
     def _apply_faults(self, tick: int) -> None:
+        applied = False
         for record in self.faults.advance(tick * self.tick_s):
             text = describe_step(record, f"tick {tick}")
             if text:
                 self._view.on_fault(text)
+                applied = True
+        if applied:
+            # what the monitor makes of it at that very instant (a look: no sample, no alert)
+            self._view.on_fault(f"tick {tick}: the monitor sees {describe_look(self.collector.look())}")
 
     def next_fault(self) -> tuple[int, str] | None:
         """The next fault's tick and title, for the live view."""
@@ -295,6 +300,22 @@ def shard_summary(statuses: dict[str, dict[str, Any]], leaders: dict[int, Any], 
             entry["leader_changes"] = max(0, elections.get(shard, 0) - 1)
         out.append(entry)
     return out
+
+
+def describe_look(look: dict[str, Any]) -> str:
+    """``leader node3 (term 3); node4 STALE_LEADER term 2; DEGRADED`` — the nodes not plainly
+    following, then the health."""
+    leader = look.get("leader_node")
+    parts = [f"leader {leader} (term {look['nodes'][leader]['term']})" if leader else "no leader"]
+    for node_id, node in look["nodes"].items():
+        state = node["state"]
+        if state == "DOWN":
+            parts.append(f"{node_id} DOWN ({node.get('down_reason') or 'no answer'})")
+        elif state == "STALE_LEADER":
+            parts.append(f"{node_id} STALE_LEADER in term {node['term']}")
+        elif state == "CANDIDATE":
+            parts.append(f"{node_id} CANDIDATE")
+    return "; ".join(parts) + f"; {look['health_status']}"
 
 
 def latency_summary(values: list[float]) -> dict[str, Any]:

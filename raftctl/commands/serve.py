@@ -19,6 +19,10 @@ EPILOG = (
     "--chaos demo repeats the demo's schedule every minute (follower crash, leader crash, quorum "
     "loss, leader isolation); --chaos random plays seeded random scenarios from the library (see "
     "'raftctl demo --help'), one at a time, the first within 15 s, then 15-40 s apart.\n\n"
+    "--source picks what is watched: 'sim' (the default) is the built-in simulated cluster; "
+    "'etcd:http://127.0.0.1:2379' a real etcd cluster; 'raftctl:http://127.0.0.1:7101,...' raftctl "
+    "node processes. The collector sees only what the nodes report. --nodes, --shards, --rate, "
+    "--seed and --chaos shape the simulated cluster and apply to 'sim' only.\n\n"
     "Then, in another terminal:  raftctl watch"
 )
 
@@ -49,25 +53,38 @@ def command(
                                                 help="Seconds between samples (0.05 to 3600).")] = 1.0,
     retention: Annotated[float, typer.Option("--retention", callback=finite_float("--retention", 1),
                                                  help="Seconds of history kept (at least 1).")] = 300.0,
+    source: Annotated[str, typer.Option("--source", metavar="SPEC",
+                                        help="What to watch: sim, etcd:URL[,URL...] or raftctl:URL[,URL...].")] = "sim",
     sink: Annotated[Optional[list[str]], typer.Option("--sink", metavar="SPEC",
                                                       help="Stream samples and alerts to a sink (see 'raftctl sinks'). "
                                                            "Repeatable.")] = None,
 ) -> None:
     """Serve a simulated cluster and its dashboard until Ctrl-C or SIGTERM (then exit 0)."""
     from raftctl.commands._common import build_sinks
+    from raftctl.sources import SourceError, parse_source_spec
 
+    try:
+        source_name, _arg = parse_source_spec(source)
+    except SourceError as err:
+        raise typer.BadParameter(str(err), param_hint="'--source'") from None
+    if source_name != "sim" and chaos is not Chaos.none:
+        raise typer.BadParameter("--chaos injects faults into the simulated cluster; it needs --source sim "
+                                 "(for real processes use 'raftctl chaos --target')", param_hint="'--chaos'")
     try:
         sinks = build_sinks(sink)
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="'--sink'") from None
     server = Server(nodes=nodes, shards=shards, rate=rate, chaos=chaos.value, seed=seed, interval=interval,
-                    retention=retention, sinks=sinks)
+                    retention=retention, sinks=sinks, source=source)
     try:
         server.setup()
         url = server.start_dashboard(host, port)
-        layout = f"{nodes} nodes, {shards} shards" if shards > 1 else f"{nodes} nodes"
-        _say(f"raftctl serve: dashboard at {url}/ ({layout}, {rate:g} orders/s, chaos {chaos.value}, "
-             f"seed {seed}); Ctrl-C or SIGTERM stops")
+        if server.external is not None:
+            what = f"source {server.external.name}, {len(server.external.members())} members"
+        else:
+            layout = f"{nodes} nodes, {shards} shards" if shards > 1 else f"{nodes} nodes"
+            what = f"{layout}, {rate:g} orders/s, chaos {chaos.value}, seed {seed}"
+        _say(f"raftctl serve: dashboard at {url}/ ({what}); Ctrl-C or SIGTERM stops")
         server.run()
     finally:
         server.close()
@@ -85,9 +102,11 @@ class Server:
     """Owns the running pieces; ``run()`` paces the simulation until a stop signal."""
 
     def __init__(self, *, nodes: int, rate: float, chaos: str, seed: int, interval: float,
-                 retention: float, sinks: list[Any], shards: int = 1) -> None:
+                 retention: float, sinks: list[Any], shards: int = 1, source: str = "sim") -> None:
         import threading
 
+        self.source_spec = source
+        self.external: Any = None  # the Source when it is not the built-in simulation
         self.nodes = nodes
         self.shards = shards
         self.rate = rate
@@ -117,6 +136,17 @@ class Server:
                                               sinks=self.sinks)
         except ValueError as err:
             raise _typer.BadParameter(str(err), param_hint="'--retention' / '--interval'") from None
+        if self.source_spec.strip().lower() != "sim":
+            from raftctl.sources import SourceError, build_source
+
+            try:
+                # each poll must end well before the next one is due
+                self.external = build_source(self.source_spec, timeout=min(0.8 * self.interval, 5.0))
+            except SourceError as err:
+                raise _typer.BadParameter(str(err), param_hint="'--source'") from None
+            self.collector.set_source(self.external)
+            self._collect(None)
+            return
         self.cluster = build_trading_cluster(self.nodes, self.seed, self.shards, self.rate)
         self.collector.set_cluster(self.cluster)
         self.cluster.every(self.interval, self._collect)
@@ -139,7 +169,7 @@ class Server:
         return None
 
     def _collect(self, cluster: Any) -> None:
-        self.collector.collect(now=cluster.now)
+        self.collector.collect(now=None if cluster is None else cluster.now)
         self.samples += 1
 
     def start_dashboard(self, host: str, port: int) -> str:
@@ -177,6 +207,16 @@ class Server:
         from raftctl.runtime.pacer import Pacer
 
         self._install_signals()
+        if self.external is not None:
+            # a real cluster runs by itself: sample it on the wall clock until told to stop
+            self.collector.start()
+            try:
+                while not self.stop_event.wait(0.2):
+                    pass
+            except KeyboardInterrupt:
+                pass
+            self.samples = self.collector.samples_collected
+            return
         pacer = Pacer(self.cluster, speed=1.0)
         base = self.cluster.now - self.tick * TICK_SECONDS
         try:
@@ -208,3 +248,5 @@ class Server:
             self.dashboard = None
         if self.collector is not None:
             self.collector.stop()  # drains and closes the sinks
+        if self.external is not None:
+            self.external.close()

@@ -362,6 +362,26 @@ class SampleCollector:
             self._notify(event)
         return sample
 
+    def look(self) -> dict[str, Any]:
+        """What the monitor would say right now, from a fresh poll, without taking a sample:
+        nothing is stored, no alert fires. ``{"health_status", "health_reasons", "leader_node",
+        "nodes": {id: {"state", "term", "down_reason"}}}``; the demo prints it as a fault lands."""
+        source = self._source
+        if source is None:
+            raise RuntimeError("no cluster to look at: call set_cluster() or set_source() first")
+        poll = source.poll(None)
+        max_contact = float(self._thresholds["max_follower_contact_ms"])
+        reading = read_nodes(poll, max_contact)
+        view = {"cluster": {"cluster_size": len(poll.answers), "healthy_nodes": reading.healthy,
+                            "leader_node": reading.leader.leader, "consensus_aligned": reading.aligned,
+                            "nodes_reached": reading.reached, "has_quorum": reading.has_quorum},
+                "nodes": reading.nodes}
+        status, reasons = evaluate_health(view, max_replication_lag=self._thresholds["max_replication_lag"],
+                                          max_contact_ms=max_contact)
+        return {"health_status": status, "health_reasons": reasons, "leader_node": reading.leader.leader,
+                "nodes": {nid: {"state": n["state"], "term": n["term"], "down_reason": n["down_reason"]}
+                          for nid, n in reading.nodes.items()}}
+
     def _sink_counters(self) -> dict[str, int]:
         """The sink figures of ``sample["collector"]``; none without sinks (see the runtime)."""
         return _NO_SINKS

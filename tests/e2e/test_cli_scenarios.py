@@ -104,3 +104,31 @@ def test_serve_chaos_demo_repeats_the_demo_schedule(capsys):
     assert [f.kind for f in faults[:4]] == ["crash_follower", "crash_leader", "crash_majority", "isolate_leader"]
     assert {"DEGRADED", "UNHEALTHY"} <= health, f"seed {seed}: {health}"
     assert "chaos [demo]: a majority crashes (quorum loss)" in err
+
+
+def test_demo_paused_leader_shows_it_down_then_stale_and_a_new_leader_in_time():
+    proc = run("demo", "--scenario", "paused_leader", "--fast", "--json", "--no-dashboard", "--seed", str(SEED))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    (fault,) = report["faults"]
+    (old,) = fault["nodes"]
+    lines = proc.stderr.splitlines()
+    frozen = next(i for i, line in enumerate(lines) if "the leader freezes" in line)
+    assert f"{old} DOWN (timeout)" in lines[frozen + 1], lines[frozen:frozen + 3]
+    woken = next(i for i, line in enumerate(lines) if f"healed pause leader ({old})" in line)
+    assert f"{old} STALE_LEADER in term" in lines[woken + 1], lines[woken:woken + 3]
+    # the first regular sample after the freeze already names another leader: within the
+    # election timeout (0.3 s) plus one interval (1 s)
+    after = [line for line in lines[frozen + 2:woken] if line.startswith("[")]
+    assert after and f"Leader: {old}" not in after[0] and "Leader: none" not in after[0], after[:2]
+    assert report["ok"] is True and report["final"]["health_status"] == "HEALTHY", f"seed {SEED}"
+    assert {"node_down"} <= {a["name"] for a in report["alerts"]}
+
+
+def test_demo_monitor_partition_says_what_the_monitor_reaches():
+    proc = run("demo", "--scenario", "monitor_partition", "--fast", "--json", "--no-dashboard", "--seed", str(SEED))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    assert report["ok"] is True, f"seed {SEED}"
+    assert "quorum_loss" not in {a["name"] for a in report["alerts"]}, report["alerts"]
+    assert "the monitor sees no leader" in proc.stderr or "the monitor sees leader" in proc.stderr
