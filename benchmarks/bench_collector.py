@@ -3,11 +3,11 @@
 Usage: .venv/bin/python benchmarks/bench_collector.py [--samples N] [--sim-seconds S] [--rounds R]
 
 1. Collection cost per node per sample (target <= 20 us/node):
-   * collector only, on a stand-in cluster whose statuses() returns precomputed node statuses
-     (5, 50, 500 nodes), so the figure is the collector's own work: health, alerts, ring
-     buffers, JSON serialisation, sink fan-out bookkeeping;
-   * end to end on the real simulated Cluster (5, 50 nodes), with the cluster's own
-     statuses() read shown separately.
+   * collector only, on a stand-in source whose poll() returns precomputed node reports
+     (5, 50, 500 nodes), so the figure is the collector's own work: leadership from the
+     reports, health, alerts, ring buffers, JSON serialisation, sink fan-out bookkeeping;
+   * end to end on the real simulated Cluster (5, 50 nodes), with the sim source's own poll
+     shown separately.
 2. Memory of 1 hour of retention at 1 s for 5 nodes, measured with tracemalloc (target <= 5 MB).
 3. Impact on consensus: a seeded 5-node cluster with a heavy workload runs flat out (CPU bound)
    for a fixed stretch of simulated time while the collector samples on the wall clock from its
@@ -30,11 +30,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from raftctl import Cluster, MetricsCollector  # noqa: E402
+from raftctl.core.sim.monitor import SimSource  # noqa: E402
+from raftctl.core.source import ClientView, NodeAnswer, Poll  # noqa: E402
 from raftctl.core.workload import Workload  # noqa: E402
 
 
 class StandInCluster:
-    """Just the read side of a Cluster, with precomputed statuses (seeded)."""
+    """A source with precomputed node reports (seeded): the collector's input and nothing else."""
+
+    name = "stand-in"
 
     def __init__(self, node_count: int, seed: int = 1) -> None:
         rng = random.Random(seed)
@@ -62,15 +66,16 @@ class StandInCluster:
             }
         self._latencies = [rng.uniform(2.0, 20.0) for _ in range(200)]
 
-    def statuses(self) -> dict:
-        return self._statuses
+    def members(self) -> list:
+        return list(self.node_ids)
 
-    def stats(self) -> dict:
-        return {"orders_submitted": self._acked + 5, "orders_acknowledged": self._acked,
-                "leader_changes": 1, "now": self.now}
+    def poll(self, since=None) -> Poll:
+        answers = {nid: NodeAnswer(nid, report) for nid, report in self._statuses.items()}
+        return Poll(self.now, answers, ClientView(self._acked + 5, self._acked, 5, 0,
+                                                  latencies_ms=self._latencies))
 
-    def latencies_since(self, t: float) -> list:
-        return self._latencies
+    def close(self) -> None:
+        pass
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
@@ -80,7 +85,7 @@ class StandInCluster:
 def cost_on_stand_in(node_count: int, samples: int) -> float:
     cluster = StandInCluster(node_count)
     collector = MetricsCollector(collection_interval=1.0, retention_period=300)
-    collector.set_cluster(cluster)
+    collector.set_source(cluster)
     for _ in range(20):  # warm up and fill the first ring slots
         cluster.advance(1.0)
         collector.collect()
@@ -106,11 +111,11 @@ def cost_on_real_cluster(node_count: int, samples: int) -> tuple[float, float, f
     collector = MetricsCollector(collection_interval=1.0, retention_period=300)
     collector.set_cluster(cluster)
 
+    source = SimSource(cluster)
+
     def read() -> float:
         started = time.perf_counter()
-        with cluster.lock:
-            cluster.statuses()
-            cluster.stats()
+        source.poll(cluster.now - 0.2)
         return time.perf_counter() - started
 
     own, first, repeat = [], [], []
@@ -133,7 +138,7 @@ def memory_one_hour(node_count: int = 5, hours: float = 1.0) -> tuple[float, int
     tracemalloc.start()
     baseline = tracemalloc.get_traced_memory()[0]
     collector = MetricsCollector(collection_interval=1.0, retention_period=hours * 3600)
-    collector.set_cluster(cluster)
+    collector.set_source(cluster)
     for _ in range(samples):
         cluster.advance(1.0)
         collector.collect()
