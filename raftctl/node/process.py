@@ -355,11 +355,11 @@ class NodeProcess:
                 return
             results[i] = {"client_id": client_id, "seq": seq, "index": index}
             key = (0, client_id, seq)
-            waits = waiting.get(key)
-            if waits is None:
+            queued = waiting.get(key)
+            if queued is None:
                 waiting[key] = [(batch, i)]
             else:
-                waits.append((batch, i))
+                queued.append((batch, i))
             batch.remaining += 1
         if batch.remaining == 0:
             self._answers.append((batch, (200, self._document(batch))))

@@ -1,0 +1,134 @@
+"""Start one node process from its options: shared by ``raftctl node`` and ``python -m raftctl.node``.
+
+``python -m raftctl.node`` takes the same options as ``raftctl node`` without loading the CLI
+(Typer and Rich): a node restarts in about half the time, which matters to tests and benchmarks
+that kill and restart whole clusters many times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+
+from raftctl.commands._common import CliError
+
+__all__ = ["main", "parse_address", "parse_peers", "run_node"]
+
+_NODE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
+
+
+def parse_address(text: str, what: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT`` for IPv6) -> (host, port); CliError (exit 2) otherwise."""
+    from raftctl.dashboard.server import validate_listen_host
+
+    text = text.strip()
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host or not port_text:
+        raise CliError(f"{what} {text!r} must be HOST:PORT, like 127.0.0.1:7001", 2)
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        validate_listen_host(host)
+    except ValueError as err:
+        raise CliError(f"{what} {text!r}: {err}", 2) from None
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise CliError(f"{what} {text!r}: the port must be a number from 1 to 65535", 2)
+    return host, int(port_text)
+
+
+def parse_peers(text: str) -> dict[str, tuple[str, int]]:
+    """``node1=127.0.0.1:7001,node2=...`` -> {id: (host, port)}; CliError (exit 2) when malformed."""
+    peers: dict[str, tuple[str, int]] = {}
+    seen: dict[tuple[str, int], str] = {}
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        name, sep, address = item.partition("=")
+        if not sep:
+            raise CliError(f"--peers item {item!r} must be ID=HOST:PORT, like node1=127.0.0.1:7001", 2)
+        name = name.strip()
+        if not _NODE_ID.fullmatch(name):
+            raise CliError(f"--peers: {name!r} is not a node id (letters, digits, '_', '.', '-'; at most 32)", 2)
+        if name in peers:
+            raise CliError(f"--peers names {name} twice", 2)
+        addr = parse_address(address, f"--peers {name}")
+        if addr in seen:
+            raise CliError(f"--peers: {name} and {seen[addr]} have the same address {address}", 2)
+        peers[name] = addr
+        seen[addr] = name
+    if not peers:
+        raise CliError("--peers is empty: list every member as ID=HOST:PORT, separated by commas", 2)
+    return peers
+
+
+def run_node(node_id: str, peers: str, data_dir: str, http: str | None = None, fsync: bool = True,
+             snapshot_threshold: int = 2000, election_timeout_ms: float = 150.0, seed: int | None = None) -> None:
+    """Validate the options (CliError, exit 2, for bad ones), then run the node until SIGTERM."""
+    from raftctl.core.raft import RaftConfig
+
+    members = parse_peers(peers)
+    if node_id not in members:
+        raise CliError(f"--id {node_id!r} is not among --peers ({', '.join(members)})", 2)
+    http_address = parse_address(http, "--http") if http is not None else None
+    if http_address is not None and http_address in members.values():
+        raise CliError(f"--http {http} is also a Raft address in --peers", 2)
+    if not 4 <= snapshot_threshold <= 10_000_000:
+        raise CliError(f"--snapshot-threshold {snapshot_threshold} is not between 4 and 10000000", 2)
+    if not 20.0 <= election_timeout_ms <= 60_000.0:
+        raise CliError(f"--election-timeout-ms {election_timeout_ms:g} is not between 20 and 60000", 2)
+    raft = RaftConfig(election_timeout_min_ms=election_timeout_ms, election_timeout_max_ms=2 * election_timeout_ms,
+                      heartbeat_ms=election_timeout_ms / 3.0)
+
+    import logging
+
+    from raftctl.node.process import NodeConfig, NodeProcess
+    from raftctl.node.wal import DataDirError
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format=f"raftctl node {node_id}: %(levelname)s %(message)s")
+    config = NodeConfig(node_id=node_id, peers=members, data_dir=data_dir, http=http_address, fsync=fsync,
+                        snapshot_threshold=snapshot_threshold, raft=raft, seed=seed)
+    try:
+        node = NodeProcess(config)
+    except DataDirError as err:
+        raise CliError(str(err), 2) from None
+    try:
+        node.start()
+    except OSError as err:
+        host, port = members[node_id]
+        raise CliError(f"cannot listen ({err.strerror or err}): Raft on {host}:{port}"
+                       + (f", HTTP on {http}" if http else ""), 1) from None
+    node.install_signal_handlers()
+    storage = node.host.replicas[0].storage
+    sys.stderr.write(
+        f"raftctl node {node_id}: Raft on {members[node_id][0]}:{members[node_id][1]}, "
+        f"HTTP {node.http_url or 'off'}, data {data_dir} (term {storage.current_term}, "
+        f"log to index {storage.last_index}, snapshot at {storage.snap_index}); SIGTERM stops\n")
+    sys.stderr.flush()
+    node.run()
+    sys.stderr.write(f"raftctl node {node_id}: stopped (log synced)\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m raftctl.node``: the options of ``raftctl node``; returns the exit code."""
+    parser = argparse.ArgumentParser(prog="python -m raftctl.node", description="Run one exchange node (as raftctl node).")
+    parser.add_argument("--id", required=True, dest="node_id")
+    parser.add_argument("--peers", required=True)
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--http")
+    parser.add_argument("--fsync", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--snapshot-threshold", type=int, default=2000)
+    parser.add_argument("--election-timeout-ms", type=float, default=150.0)
+    parser.add_argument("--seed", type=int)
+    args = parser.parse_args(argv)
+    try:
+        run_node(args.node_id, args.peers, args.data_dir, args.http, args.fsync, args.snapshot_threshold,
+                 args.election_timeout_ms, args.seed)
+    except CliError as err:
+        sys.stderr.write(f"raftctl node: error: {err.message}\n")
+        return err.exit_code
+    except KeyboardInterrupt:
+        return 130
+    return 0
