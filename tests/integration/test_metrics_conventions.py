@@ -368,8 +368,6 @@ def test_promtool_test_rules_passes():
     ("< ignoring (node) group_left", "<= ignoring (node) group_left"),
     # isolation claimed for a node that does not answer (its 0 peers are no report)
     ("\n            and on (job, instance, node) (raftctl_node_up == 1)", ""),
-    # isolation claimed by a monitor that reaches a minority
-    ("\n            and on (job, instance) (raftctl_cluster_nodes_reached >= floor(raftctl_cluster_nodes / 2) + 1)", ""),
     # a stale leader paged twice
     ('\n            unless on (job, instance, node) (raftctl_node_state{state="STALE_LEADER"} == 1)', ""),
     # monitor reach paged next to a quorum lost on evidence
