@@ -12,7 +12,10 @@ from typing import Any
 
 SPARK_CHARS = "▁▂▃▄▅▆▇█"
 HEALTH_STYLE = {"HEALTHY": "bold green", "DEGRADED": "bold yellow", "UNHEALTHY": "bold red"}
-STATE_STYLE = {"LEADER": "bold cyan", "FOLLOWER": "", "CANDIDATE": "yellow", "DOWN": "red"}
+# a stale leader (says LEADER in an old term, the reports back another) is amber, never the leader's cyan
+STATE_STYLE = {"LEADER": "bold cyan", "FOLLOWER": "", "CANDIDATE": "yellow", "DOWN": "red",
+               "STALE_LEADER": "bold yellow"}
+STATE_LABEL = {"STALE_LEADER": "stale leader"}
 SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow"}
 
 
@@ -68,6 +71,26 @@ def plain_line(summary: dict[str, Any], index: int) -> str:
     return line
 
 
+def state_label(node: dict[str, Any]) -> str:
+    """How a node's state is shown: ``DOWN (timeout)`` with its reason, ``stale leader``, else the state."""
+    state = str(node.get("state", "?"))
+    if node.get("up") is False or state == "DOWN":
+        reason = node.get("down_reason")
+        return f"DOWN ({reason})" if reason else "DOWN"
+    return STATE_LABEL.get(state, state)
+
+
+def monitor_reach(summary: dict[str, Any]) -> tuple[int, int] | None:
+    """``(nodes_reached, cluster_size)`` when the monitor reached fewer nodes than the cluster has."""
+    cluster = summary.get("cluster") or {}
+    reached, size = cluster.get("nodes_reached"), cluster.get("cluster_size")
+    if not isinstance(reached, (int, float)) or not isinstance(size, (int, float)):
+        return None
+    if not _is_number(reached) or not _is_number(size) or reached >= size:
+        return None
+    return int(reached), int(size)
+
+
 def firing_alerts(summary: dict[str, Any]) -> list[dict[str, Any]]:
     """Alerts of the document whose status is firing (critical first, then by name)."""
     alerts = [a for a in summary.get("alerts") or [] if isinstance(a, dict) and a.get("status", "firing") == "firing"]
@@ -104,6 +127,12 @@ def health_header(summary: dict[str, Any]):
         text.append("yes" if quorum else "LOST", style="green" if quorum else "bold red")
     if "leader_changes" in cluster:
         text.append(f"  leader changes {cluster.get('leader_changes')}")
+    reach = monitor_reach(summary)
+    if reach is not None:
+        reached, size = reach
+        # below a majority it cannot vouch for the cluster (health says monitor_reach)
+        text.append(f"\n  monitor reaches {reached}/{size} nodes",
+                    style="bold red" if reached < size // 2 + 1 else "yellow")
     reasons = cluster.get("health_reasons") or []
     if reasons:
         text.append("\n  " + "; ".join(str(r) for r in reasons), style="dim")
@@ -148,7 +177,8 @@ def node_table(summary: dict[str, Any], title: str | None = "Nodes"):
     nodes = summary.get("nodes") or {}
     # node names and states are never cut (which node is down is the point); numbers and the
     # digest give way on a narrow terminal
-    keep = {"node": max([4, *(len(str(n)) for n in nodes)]), "state": 9}
+    labels = {node_id: state_label(nodes[node_id] or {}) for node_id in nodes}
+    keep = {"node": max([4, *(len(str(n)) for n in nodes)]), "state": max([9, *(len(v) for v in labels.values())])}
     for name, justify in columns:
         table.add_column(name, justify=justify, no_wrap=True, min_width=keep.get(name))  # type: ignore[arg-type]
     for node_id in sorted(nodes, key=_node_sort_key):
@@ -156,14 +186,15 @@ def node_table(summary: dict[str, Any], title: str | None = "Nodes"):
         state = str(node.get("state", "?"))
         up = node.get("up", state != "DOWN")
         led = (leads or {}).get(node_id) if up else None
+        shown = labels[node_id]
         if led:
-            state = "LEADER"
+            state = shown = "LEADER"
         style = STATE_STYLE.get(state, "") if up else "red"
         digest = str(node.get("state_digest") or "")[:10]
         extra = () if leads is None else (",".join(str(g) for g in led) if led else "-",)
         table.add_row(
             node_id,
-            state if up else "DOWN",
+            shown,
             *extra,
             fmt_num(node.get("term")),
             fmt_num(node.get("commit_index")),

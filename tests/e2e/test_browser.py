@@ -81,6 +81,30 @@ def test_dashboard_shows_nodes_alerts_and_disconnection(browser):
         assert "live" in page.locator("#connection-status").inner_text()
         assert page.locator("#alerts .alert.firing").count() == 0
         page.screenshot(path=str(ARTIFACTS / "dashboard-healthy.png"), full_page=True)
+        assert not page.locator("#reach-banner").is_visible()
+
+        # a paused leader: DOWN with its reason, then, woken, a stale leader (amber, not the leader row)
+        cluster.pause(leader)
+        for _ in range(3):
+            step(cluster, collector)
+        paused = page.locator(f"#nodes-table tr[data-node-id='{leader}']")
+        expect(paused.locator(".state")).to_have_text("DOWN (timeout)", timeout=10_000)
+        assert paused.get_attribute("data-down-reason") == "timeout"
+        assert collector.latest()["cluster"]["leader_node"] not in (None, leader), f"seed={SEED}"
+        cluster.resume(leader)
+        collector.collect()  # at the instant it wakes, before it hears the new term
+        assert collector.latest()["nodes"][leader]["state"] == "STALE_LEADER", f"seed={SEED}"
+        expect(paused.locator(".state")).to_have_text("stale leader", timeout=10_000)
+        assert paused.get_attribute("data-state") == "STALE_LEADER"
+        assert "leader" not in (paused.get_attribute("class") or "").split()
+        assert page.locator("#nodes-table tr.leader").count() == 1
+        assert page.locator("#nodes-table .state-STALE_LEADER").evaluate(
+            "el => getComputedStyle(el).color") != page.locator("#nodes-table .state-LEADER").evaluate(
+            "el => getComputedStyle(el).color")
+        page.screenshot(path=str(ARTIFACTS / "dashboard-stale-leader.png"), full_page=True)
+        for _ in range(3):
+            step(cluster, collector)
+        expect(paused.locator(".state")).to_have_text("FOLLOWER", timeout=10_000)
 
         for node_id in cluster.node_ids[:3]:
             cluster.crash(node_id)
@@ -90,6 +114,9 @@ def test_dashboard_shows_nodes_alerts_and_disconnection(browser):
         firing.wait_for(timeout=10_000)
         expect(page.locator("#health-status")).to_have_text("UNHEALTHY", timeout=10_000)
         assert page.locator("#nodes-table tr.down").count() == 3
+        assert set(page.locator("#nodes-table tr.down .state").all_inner_texts()) == {"DOWN (refused)"}
+        expect(page.locator("#reach-banner")).to_be_visible()
+        expect(page.locator("#reach-detail")).to_have_text("Monitor reaches 2/5 nodes")
         page.screenshot(path=str(ARTIFACTS / "dashboard-quorum-loss.png"), full_page=True)
 
         server.stop()

@@ -117,6 +117,12 @@
     setText("quorum", cluster.has_quorum === false ? "quorum lost" : (cluster.has_quorum ? "quorum held" : "\u00a0"));
     setText("healthy-nodes", fmtInt(cluster.healthy_nodes) + " / " + fmtInt(cluster.cluster_size));
     setText("aligned", cluster.consensus_aligned ? "consensus aligned" : "consensus NOT aligned");
+    // the monitor sees only the nodes that answered its poll; below a majority it cannot vouch for the cluster
+    var reached = cluster.nodes_reached, size = cluster.cluster_size;
+    var partial = typeof reached === "number" && typeof size === "number" && reached < size;
+    setText("reach-detail", partial ? "Monitor reaches " + reached + "/" + size + " nodes" : "");
+    $("reach-banner").classList.toggle("bad", partial && reached < Math.floor(size / 2) + 1);
+    $("reach-banner").hidden = !partial;
     setText("throughput", fmtNum(perf.throughput_ops, 1) + " ops/s");
     setText("orders", fmtInt(perf.total_orders) + " orders · " + fmtInt(perf.total_trades) + " trades");
     setText("latency", withUnit(perf.avg_latency_ms, 1, " ms"));
@@ -171,10 +177,15 @@
       var led = leads && up ? (leads[nodeId] || []) : [];
       // sharded: one node leads several groups, so no single "the leader" row is marked
       var isLeader = !leads && nodeId === leader && node.state === "LEADER";
-      var shownState = led.length ? "LEADER" : node.state;
+      var shownState = led.length ? "LEADER" : (up ? node.state : "DOWN");
+      // a stale leader still says LEADER in an old term: amber, never the leader's style
+      var label = shownState === "STALE_LEADER" ? "stale leader"
+        : shownState === "DOWN" && node.down_reason ? "DOWN (" + node.down_reason + ")" : shownState;
       row.classList.toggle("leader", isLeader);
       row.classList.toggle("down", !up);
+      row.classList.toggle("stale", shownState === "STALE_LEADER");
       row.setAttribute("data-state", shownState || "");
+      row.setAttribute("data-down-reason", up ? "" : (node.down_reason || ""));
       var cells = row.cells;
       cells[0].innerHTML = "";
       var name = document.createElement("span");
@@ -190,7 +201,7 @@
       cells[1].innerHTML = "";
       var badge = document.createElement("span");
       badge.className = "state state-" + (shownState || "UNKNOWN");
-      badge.textContent = shownState || "?";
+      badge.textContent = label || "?";
       cells[1].appendChild(badge);
       row.setAttribute("data-leads", led.join(","));
       cells[2].replaceChildren.apply(cells[2], led.length

@@ -1,0 +1,123 @@
+"""The terminal views (summary, watch, the demo panel) show what nodes report (issue 11).
+
+A stale leader is amber and never styled as the leader, a DOWN node carries its reason, and a
+monitor that reaches only part of the cluster says so; at 80 columns none of it is cut.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rich.console import Console
+
+from raftctl.commands import render
+
+
+def sample(reached: int = 5, size: int = 5) -> dict[str, Any]:
+    nodes = {}
+    for i in range(1, size + 1):
+        nodes[f"node{i}"] = {"state": "FOLLOWER", "commit_index": 1200, "last_applied": 1200, "log_length": 1201,
+                             "peers_connected": size - 1, "term": 4, "up": True, "replication_lag": 0,
+                             "last_contact_ms": 10.0, "state_digest": "ab12cd34ef56", "leader_id": f"node{size}",
+                             "down_reason": None}
+    nodes[f"node{size}"]["state"] = "LEADER"
+    return {
+        "timestamp": 1.0, "sim_time": 1.0, "sequence": 1,
+        "cluster": {"cluster_size": size, "healthy_nodes": size, "leader_node": f"node{size}",
+                    "leader": f"node{size}", "health_status": "HEALTHY", "current_term": 4,
+                    "consensus_aligned": True, "has_quorum": True, "leader_changes": 1, "health_reasons": [],
+                    "nodes_reached": reached},
+        "performance": {"total_orders": 10, "total_trades": 2, "throughput_ops": 5.0, "avg_latency_ms": None,
+                        "p50_latency_ms": None, "p99_latency_ms": None, "commit_apply_lag": 0},
+        "nodes": nodes, "alerts": [], "collector": {"collection_interval": 1.0},
+    }
+
+
+def degraded() -> dict[str, Any]:
+    doc = sample(reached=3)
+    doc["nodes"]["node1"].update(state="DOWN", up=False, term=0, peers_connected=0, replication_lag=None,
+                                 last_contact_ms=None, state_digest=None, leader_id=None, down_reason="timeout")
+    doc["nodes"]["node2"].update(state="DOWN", up=False, term=0, peers_connected=0, replication_lag=None,
+                                 last_contact_ms=None, state_digest=None, leader_id=None, down_reason="refused")
+    doc["nodes"]["node3"].update(state="STALE_LEADER", term=3, leader_id="node3")
+    doc["cluster"].update(health_status="DEGRADED",
+                          health_reasons=["node_down:node1", "node_down:node2", "stale_leader:node3"])
+    return doc
+
+
+def text_of(renderable: Any, width: int = 80) -> str:
+    console = Console(width=width, record=True, color_system=None)
+    console.print(renderable)
+    return console.export_text()
+
+
+def rows_by_node(text: str) -> dict[str, list[str]]:
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.replace("┃", "│").split("│")]
+        cells = [c for c in cells if c]
+        if cells and re.fullmatch(r"node\d+", cells[0]):
+            rows[cells[0]] = cells
+    return rows
+
+
+def test_state_labels():
+    doc = degraded()
+    assert render.state_label(doc["nodes"]["node1"]) == "DOWN (timeout)"
+    assert render.state_label(doc["nodes"]["node2"]) == "DOWN (refused)"
+    assert render.state_label(doc["nodes"]["node3"]) == "stale leader"
+    assert render.state_label(doc["nodes"]["node5"]) == "LEADER"
+    # an older server's document: DOWN without a reason, and no up flag
+    assert render.state_label({"state": "DOWN"}) == "DOWN"
+    assert render.state_label({"state": "FOLLOWER", "up": False}) == "DOWN"
+
+
+def test_node_table_at_80_columns_keeps_names_and_states_whole():
+    for view in (render.node_table(degraded(), title=None),
+                 render.dashboard(degraded(), [], title="raftctl watch")):
+        rows = rows_by_node(text_of(view, 80))
+        assert {n: r[1] for n, r in rows.items()} == {
+            "node1": "DOWN (timeout)", "node2": "DOWN (refused)", "node3": "stale leader",
+            "node4": "FOLLOWER", "node5": "LEADER"}
+
+
+def test_stale_leader_is_amber_and_never_the_leader_style():
+    table = render.node_table(degraded(), title=None)
+    styles = dict(zip(sorted(degraded()["nodes"]), (row.style for row in table.rows)))
+    assert styles["node5"] == render.STATE_STYLE["LEADER"] == "bold cyan"
+    assert styles["node3"] == "bold yellow"
+    assert styles["node1"] == styles["node2"] == "red"
+    console = Console(width=80, record=True, force_terminal=True, color_system="standard")
+    console.print(table)
+    html = console.export_html(inline_styles=True)
+    stale_line = next(line for line in html.splitlines() if "stale leader" in line)
+    assert "#808000" in stale_line or "yellow" in stale_line  # standard-colour yellow
+    assert "#008080" not in stale_line  # cyan, the leader's
+
+
+def test_monitor_reach_line_only_when_some_node_is_not_reached():
+    assert "monitor reaches" not in text_of(render.health_header(sample(reached=5)))
+    assert render.monitor_reach(sample(reached=5)) is None
+    header = text_of(render.health_header(sample(reached=2)))
+    assert "monitor reaches 2/5 nodes" in header
+    assert render.monitor_reach(sample(reached=4)) == (4, 5)
+    # an older document without nodes_reached: nothing claimed
+    doc = sample()
+    del doc["cluster"]["nodes_reached"]
+    assert render.monitor_reach(doc) is None
+    assert "monitor reaches" not in text_of(render.dashboard(doc, []))
+    frame = text_of(render.dashboard(degraded(), [], title="raftctl watch"), 80)
+    assert "monitor reaches 3/5 nodes" in frame
+
+
+def test_monitor_reach_below_a_majority_is_red_above_it_amber():
+    below = render.health_header(sample(reached=2))
+    above = render.health_header(sample(reached=4))
+
+    def style_of(text: Any, needle: str) -> str:
+        start = text.plain.index(needle)
+        return " ".join(str(span.style) for span in text.spans if span.start <= start < span.end)
+
+    assert "red" in style_of(below, "monitor reaches")
+    assert "yellow" in style_of(above, "monitor reaches") and "red" not in style_of(above, "monitor reaches")
