@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import socket
 import threading
 import time
 from concurrent.futures import TimeoutError as FutureTimeout
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
@@ -186,6 +188,11 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # quiet, as the dashboard
         return None
 
+    def setup(self) -> None:
+        super().setup()
+        # answers go out in one write (see _write); no Nagle wait for a delayed ACK either way
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def _serve(self, method: str) -> None:
         api = self.server.api
         path = self.path.split("?", 1)[0]
@@ -218,16 +225,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _write(self, answer: Answer, head: bool, close: bool) -> None:
         status, headers, payload = answer
-        self.send_response(status)
-        for name, value in headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
+        reason = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
+        lines = [f"HTTP/1.1 {status} {reason}", f"Server: {self.server_version}",
+                 f"Date: {self.date_time_string()}"]
+        lines += [f"{name}: {value}" for name, value in headers]
+        lines.append(f"Content-Length: {len(payload)}")
         if close:
-            self.send_header("Connection", "close")
+            lines.append("Connection: close")
             self.close_connection = True
-        self.end_headers()
-        if not head:
-            self.wfile.write(payload)
+        head_bytes = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        # one write: head and body in one segment
+        self.wfile.write(head_bytes if head else head_bytes + payload)
 
     def do_GET(self) -> None:
         self._serve("GET")
@@ -259,8 +267,6 @@ class NodeHttpServer:
     """The HTTP API of one node process, served by a thread per connection."""
 
     def __init__(self, node: "NodeProcess", host: str, port: int) -> None:
-        import socket
-
         server_class = type("_Server6", (_Server,), {"address_family": socket.AF_INET6}) if ":" in host else _Server
         self._server = server_class((host, port), _Handler)
         self._server.api = NodeApi(node)

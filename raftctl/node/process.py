@@ -144,6 +144,8 @@ class NodeProcess:
         out["pid"] = os.getpid()
         out["cluster_id"] = self.cluster_id
         out["leader_url"] = self.leader_url()
+        out["members"] = list(self.host.member_ids)
+        out["peer_urls"] = dict(self.transport.peer_http)
         return out
 
     def leader_url(self) -> str | None:

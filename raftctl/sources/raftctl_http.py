@@ -1,0 +1,283 @@
+"""``--source raftctl:URL[,URL...]``: `raftctl node` processes, seen through their HTTP APIs.
+
+The argument lists the nodes' HTTP URLs, ``http://127.0.0.1:7101,http://127.0.0.1:7102,...``, or
+names them, ``node1=http://127.0.0.1:7101,...``. Without names, :func:`build` asks every URL for
+``GET /api/status`` once and takes each answering node's ``node_id``; a node that is down then
+is named by what its peers know of it (the URL it announced to them), else by its URL.
+
+Each poll asks every member for ``GET /api/status`` in parallel (one persistent thread and one
+keep-alive connection per member) under one deadline ``timeout``, below the collector's interval:
+no answer by then is ``timeout``, a closed port ``refused``, anything else ``error``. The report is
+the node's own (``NodeHost.report``: the keys of ``Cluster.status``), so the collector reads a real
+cluster exactly as it reads the simulator.
+
+Orders, throughput and latency are a client's knowledge, not a node's: a caller that runs a load
+generator passes it as ``load=`` (anything with ``client_view(since) -> ClientView``), as
+``raftctl cluster up`` does.
+"""
+
+from __future__ import annotations
+
+import http.client
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from raftctl.core.source import ClientView, NodeAnswer, Poll, SourceError
+
+__all__ = ["DEFAULT_TIMEOUT_S", "RaftctlSource", "build", "parse_members"]
+
+DEFAULT_TIMEOUT_S = 0.5
+
+
+def _normalize(raw: str) -> str:
+    text = raw.strip()
+    if "://" not in text:
+        text = "http://" + text
+    parts = urlsplit(text)
+    if parts.scheme != "http":
+        raise SourceError(f"{raw.strip()}: a node URL must be http://HOST:PORT")
+    try:
+        port = parts.port
+    except ValueError:
+        raise SourceError(f"{raw.strip()}: bad port") from None
+    if not parts.hostname or port is None:
+        raise SourceError(f"{raw.strip()}: give http://HOST:PORT (the node's --http address)")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise SourceError(f"{raw.strip()}: give only http://HOST:PORT (no path, query or user)")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"http://{host}:{port}"
+
+
+def parse_members(arg: str) -> tuple[list[str], dict[str, str]]:
+    """The URLs in ``arg`` and the names given to some of them: ``([url, ...], {url: name})``."""
+    if not arg or not arg.strip():
+        raise SourceError("the raftctl source needs the nodes' HTTP URLs: "
+                          "--source raftctl:http://127.0.0.1:7101,http://127.0.0.1:7102,...")
+    urls: list[str] = []
+    names: dict[str, str] = {}
+    for item in arg.split(","):
+        if not item.strip():
+            raise SourceError(f"empty URL in raftctl:{arg} (URLs are separated by single commas)")
+        name, sep, rest = item.partition("=")
+        if sep and "://" not in name:
+            url = _normalize(rest)
+            name = name.strip()
+            if not name or name in names.values():
+                raise SourceError(f"raftctl:{arg}: node name {name!r} is empty or given twice")
+            names[url] = name
+        else:
+            url = _normalize(item)
+        if url in urls:
+            raise SourceError(f"raftctl:{arg}: {url} is listed twice")
+        urls.append(url)
+    return urls, names
+
+
+class _Silent(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+class _Member:
+    """One node: its keep-alive connection, used by its one poll thread only."""
+
+    def __init__(self, name: str, url: str) -> None:
+        self.name = name
+        self.url = url
+        parts = urlsplit(url)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 80
+        self.conn: http.client.HTTPConnection | None = None
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix=f"raftctl-poll-{name}")
+        self.pending: Future[NodeAnswer] | None = None
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def status(self, deadline: float) -> dict[str, Any]:
+        """GET /api/status; a kept-alive connection found closed is retried once on a new one."""
+        for attempt in (0, 1):
+            reused = self.conn is not None
+            try:
+                return self._get(deadline)
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self.close()
+                if not reused or attempt:
+                    raise _Silent("error", "the connection closed without an answer") from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _get(self, deadline: float) -> dict[str, Any]:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise _Silent("timeout", "no answer before the poll timeout")
+        try:
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=remaining)
+                self.conn.connect()
+            elif self.conn.sock is not None:
+                self.conn.sock.settimeout(remaining)
+            self.conn.request("GET", "/api/status")
+            resp = self.conn.getresponse()
+            body = resp.read()
+            if resp.will_close:
+                self.close()
+        except ConnectionRefusedError:
+            self.close()
+            raise _Silent("refused", "connection refused") from None
+        except TimeoutError:
+            self.close()
+            raise _Silent("timeout", "no answer before the poll timeout") from None
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            raise
+        except (OSError, http.client.HTTPException) as exc:
+            self.close()
+            raise _Silent("error", f"{type(exc).__name__}: {exc}".rstrip(": ")) from None
+        if resp.status != 200:
+            raise _Silent("error", f"/api/status answered HTTP {resp.status}")
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise _Silent("error", "/api/status did not answer JSON (is this a raftctl node?)") from None
+        if not isinstance(doc, dict) or "state" not in doc or "term" not in doc:
+            raise _Silent("error", "/api/status is not a raftctl node report")
+        return doc
+
+
+class RaftctlSource:
+    """``raftctl:URL,...``: see the module docstring."""
+
+    name = "raftctl"
+
+    def __init__(self, members: dict[str, str], *, timeout: float = DEFAULT_TIMEOUT_S, load: Any = None,
+                 clock: Any = time.monotonic) -> None:
+        if not members:
+            raise SourceError("the raftctl source has no nodes to watch")
+        self.timeout = float(timeout)
+        self.load = load
+        self._clock = clock
+        self._started = clock()
+        self._members = [_Member(name, url) for name, url in members.items()]
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def now(self) -> float:
+        return float(self._clock() - self._started)
+
+    def members(self) -> list[str]:
+        return [m.name for m in self._members]
+
+    def member_urls(self) -> dict[str, str]:
+        return {m.name: m.url for m in self._members}
+
+    def poll(self, since: float | None = None) -> Poll:
+        """Ask every node in parallel; returns within about ``timeout`` s whatever happens."""
+        if self._closed:
+            raise RuntimeError("this raftctl source is closed")
+        with self._lock:
+            started = time.monotonic()
+            deadline = started + self.timeout
+            futures: dict[str, Future[NodeAnswer]] = {}
+            for member in self._members:
+                if member.pending is not None and not member.pending.done():
+                    continue  # still stuck in the previous poll: a timeout again
+                member.pending = member.pool.submit(self._ask, member, deadline)
+                futures[member.name] = member.pending
+            wait_futures(list(futures.values()), timeout=max(0.0, deadline - time.monotonic()) + 0.05)
+            answers: dict[str, NodeAnswer] = {}
+            for member in self._members:
+                future = futures.get(member.name)
+                if future is None or not future.done():
+                    answers[member.name] = NodeAnswer.silent(
+                        member.name, "timeout", f"no answer within {self.timeout * 1000:.0f} ms",
+                        round((time.monotonic() - started) * 1000.0, 3))
+                else:
+                    answers[member.name] = future.result()
+            now = self.now
+            client: ClientView | None = None
+            if self.load is not None:
+                client = self.load.client_view(since)
+            return Poll(now, answers, client, 1)
+
+    @staticmethod
+    def _ask(member: _Member, deadline: float) -> NodeAnswer:
+        started = time.monotonic()
+        try:
+            report = member.status(deadline)
+        except _Silent as silent:
+            return NodeAnswer.silent(member.name, silent.reason, silent.detail,
+                                     round((time.monotonic() - started) * 1000.0, 3))
+        report.setdefault("node_id", member.name)
+        return NodeAnswer(member.name, report, poll_ms=round((time.monotonic() - started) * 1000.0, 3))
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for member in self._members:
+            member.pool.shutdown(wait=False, cancel_futures=True)
+            member.close()
+
+    def __enter__(self) -> "RaftctlSource":
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        self.close()
+
+
+def discover(urls: list[str], names: dict[str, str], timeout: float) -> dict[str, str]:
+    """Name every URL: given names first, then each node's own ``node_id``, then what peers announced."""
+    unnamed = [u for u in urls if u not in names]
+    found: dict[str, str] = dict(names)
+    peer_urls: dict[str, str] = {}
+    if unnamed:
+        probes = {url: _Member("probe", url) for url in urls}
+        with ThreadPoolExecutor(max(1, len(probes))) as pool:
+            deadline = time.monotonic() + timeout
+            futures = {url: pool.submit(m.status, deadline) for url, m in probes.items()}
+            for url, fut in futures.items():
+                try:
+                    doc = fut.result()
+                except _Silent:
+                    continue
+                finally:
+                    probes[url].close()
+                if url in unnamed and isinstance(doc.get("node_id"), str):
+                    found[url] = doc["node_id"]
+                for peer, peer_url in (doc.get("peer_urls") or {}).items():
+                    if isinstance(peer, str) and isinstance(peer_url, str):
+                        peer_urls[_normalize(peer_url)] = peer
+        if not any(url in found for url in unnamed) and len(found) == len(names):
+            raise SourceError(f"none of {', '.join(urls)} answered GET /api/status within "
+                              f"{timeout:g} s: are the nodes running? (name them, node1=URL,..., to "
+                              "watch nodes that are down)")
+        for url in unnamed:
+            if url not in found:
+                found[url] = peer_urls.get(url, urlsplit(url).netloc)
+    members: dict[str, str] = {}
+    for url in urls:
+        name = found[url]
+        if name in members:
+            raise SourceError(f"{members[name]} and {url} are both node {name!r}")
+        members[name] = url
+    return members
+
+
+def build(arg: str = "", *, timeout: float = DEFAULT_TIMEOUT_S, load: Any = None,
+          **_context: Any) -> RaftctlSource:
+    """The factory of the ``raftctl`` entry point."""
+    urls, names = parse_members(arg)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 60:
+        raise SourceError(f"timeout must be a number of seconds in (0, 60], got {timeout!r}")
+    members = discover(urls, names, max(float(timeout), 1.0))
+    return RaftctlSource(members, timeout=float(timeout), load=load)
