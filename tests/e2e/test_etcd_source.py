@@ -1,0 +1,331 @@
+"""The etcd source against real etcd members (Debian's etcd-server; scripts/test.sh installs it).
+
+Each test gets a fresh 3-member cluster (``etcd3``, tests/etcd_fixtures.py) and kills or stops
+real processes. Everything that takes time waits on a condition with a deadline.
+"""
+
+from __future__ import annotations
+
+import http.server
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from etcd_fixtures import etcd3  # noqa: F401 - the fixture
+
+from raftctl.core.source import Poll, SourceError
+from raftctl.runtime.etcd_cluster import EtcdCluster
+from raftctl.sources import build_source
+from raftctl.sources.etcd import EtcdClientView, EtcdSource, _parse_metrics, parse_urls
+
+TIMEOUT_S = 0.4
+SLACK_S = 0.25  # thread wake-ups on a shared 2-core machine
+
+
+@pytest.fixture
+def source(etcd3: EtcdCluster) -> Iterator[EtcdSource]:  # noqa: F811 - the fixture above
+    # one URL is enough: the others come from the member list
+    built = build_source(f"etcd:{etcd3.client_urls[0]}", timeout=TIMEOUT_S)
+    assert isinstance(built, EtcdSource)
+    try:
+        yield built
+    finally:
+        built.close()
+
+
+def poll_until(source: EtcdSource, predicate: Callable[[Poll], Any], timeout: float) -> Poll:
+    deadline = time.monotonic() + timeout
+    while True:
+        poll = source.poll()
+        if predicate(poll):
+            return poll
+        if time.monotonic() > deadline:
+            states = {n: (a.reason, a.report and (a.report["state"], a.report["term"], a.report["leader_id"]))
+                      for n, a in poll.answers.items()}
+            raise AssertionError(f"condition not met within {timeout} s; last poll: {states}")
+        time.sleep(0.1)
+
+
+def leaders(poll: Poll) -> list[str]:
+    return [n for n, a in poll.answers.items() if a.report is not None and a.report["state"] == "LEADER"]
+
+
+def settled_on(poll: Poll, leader: str, among: list[str]) -> bool:
+    """``leader`` leads and every member of ``among`` answered and follows it in its term."""
+    lead = poll.answers[leader].report
+    if lead is None or lead["state"] != "LEADER":
+        return False
+    return all(poll.answers[n].report is not None and poll.answers[n].report["leader_id"] == leader  # type: ignore[index]
+               and poll.answers[n].report["term"] == lead["term"] for n in among)  # type: ignore[index]
+
+
+def client_of(poll: Poll) -> EtcdClientView:
+    assert isinstance(poll.client, EtcdClientView), poll.client
+    return poll.client
+
+
+def timed_poll(source: EtcdSource) -> tuple[Poll, float]:
+    started = time.monotonic()
+    poll = source.poll()
+    return poll, time.monotonic() - started
+
+
+# ---------------------------------------------------------------------- a healthy cluster
+
+
+def test_one_url_finds_every_member_and_each_report_has_the_source_shape(
+        etcd3: EtcdCluster, source: EtcdSource) -> None:  # noqa: F811
+    assert sorted(source.members()) == ["etcd1", "etcd2", "etcd3"]
+    assert source.member_urls() == {m.name: m.client_url for m in etcd3.members.values()}
+    poll = poll_until(source, lambda p: p.reached == 3 and len(leaders(p)) == 1, 10)
+    (leader,) = leaders(poll)
+    assert leader == etcd3.leader()
+    followers = sorted(set(source.members()) - {leader})
+    ids = etcd3.member_ids()
+    for name, answer in poll.answers.items():
+        report = answer.report
+        assert report is not None and answer.reason is None
+        assert answer.poll_ms is not None and 0 < answer.poll_ms < TIMEOUT_S * 1000 + 100
+        assert report["node_id"] == name and ids[report["member_id"]] == name
+        assert report["leader_id"] == leader  # a member name, not a hex or decimal ID
+        assert report["term"] == poll.answers[leader].report["term"] >= 2  # type: ignore[index]
+        assert report["commit_index"] >= report["last_applied"] >= 1
+        assert report["log_length"] >= report["commit_index"]
+        assert report["peers_connected"] == 2
+        assert report["has_leader"] is True
+        # no etcd meaning: None, never a fake 0
+        assert report["state_digest"] is None and report["trades_executed"] is None
+        assert report["orders_applied"] is None
+        if name == leader:
+            assert report["state"] == "LEADER"
+            assert sorted(report["match_index"]) == followers
+            assert all(0 < m <= report["log_length"] for m in report["match_index"].values())
+            assert report["last_contact_ms"] == {f: 0.0 for f in followers}
+        else:
+            assert report["state"] == "FOLLOWER"
+            assert report["match_index"] == {} and report["last_contact_ms"] == {}
+    client = poll.client
+    assert isinstance(client, EtcdClientView)
+    assert client.orders_submitted is None and client.orders_acknowledged is None
+    assert client.proposals_committed == max(a.report["commit_index"] for a in poll.answers.values())  # type: ignore[index]
+    # the probe read answered: one latency per poll, a real round trip
+    latest = source.poll(since=poll.now)
+    probe = client_of(latest)
+    assert probe.probe_error is None, probe
+    assert len(probe.latencies_ms) == 1 and 0 < probe.latencies_ms[0] < TIMEOUT_S * 1000
+    assert probe.probe_member == leader
+    assert latest.now > poll.now
+
+
+def test_the_probe_never_writes(etcd3: EtcdCluster, source: EtcdSource) -> None:  # noqa: F811
+    """Many polls later the cluster's revision has not moved: the probe only reads."""
+    import json
+
+    from raftctl.runtime.etcd_cluster import _http
+
+    def revision() -> int:
+        status, body = _http(etcd3.client_urls[0], "POST", "/v3/kv/range", b'{"key": "AA=="}', 2.0)
+        assert status == 200
+        return int(json.loads(body)["header"]["revision"])
+
+    before = revision()
+    for _ in range(20):
+        assert source.poll().client.probe_error is None  # type: ignore[union-attr]
+    assert revision() == before
+
+
+# ---------------------------------------------------------------------- faults on real processes
+
+
+def test_kill_9_of_a_follower_is_refused_at_once_and_the_leader_loses_contact(
+        etcd3: EtcdCluster, source: EtcdSource) -> None:  # noqa: F811
+    poll = poll_until(source, lambda p: p.reached == 3 and len(leaders(p)) == 1, 10)
+    (leader,) = leaders(poll)
+    victim = next(n for n in source.members() if n != leader)
+    etcd3.kill(victim)
+    poll, took = timed_poll(source)
+    answer = poll.answers[victim]
+    assert answer.report is None and answer.reason == "refused", answer
+    assert took < TIMEOUT_S + SLACK_S  # a refused connection does not wait for the timeout
+    assert all(poll.answers[n].report is not None for n in source.members() if n != victim)
+    # the leader stays; its transport loses the dead peer: contact age grows, active peers drop
+    later = poll_until(source, lambda p: (p.answers[leader].report or {}).get("peers_connected") == 1, 10)
+    lead = later.answers[leader].report
+    assert lead is not None and lead["state"] == "LEADER"
+    first = lead["last_contact_ms"][victim]
+    assert first > 0
+    again = source.poll().answers[leader].report
+    assert again is not None and again["last_contact_ms"][victim] > first
+    survivor = next(n for n in source.members() if n not in (leader, victim))
+    assert again["last_contact_ms"][survivor] == 0.0
+
+    # restart from the data dir: it answers again, follows the leader, and contact is back to 0
+    etcd3.restart(victim)
+    poll_until(source, lambda p: settled_on(p, leader, source.members())
+               and (p.answers[leader].report or {}).get("last_contact_ms", {}).get(victim) == 0.0, 20)
+
+
+def test_sigstop_of_the_leader_times_out_without_delaying_the_poll_and_the_others_elect(
+        etcd3: EtcdCluster, source: EtcdSource) -> None:  # noqa: F811
+    poll = poll_until(source, lambda p: p.reached == 3 and len(leaders(p)) == 1, 10)
+    (old,) = leaders(poll)
+    old_term = poll.answers[old].report["term"]  # type: ignore[index]
+    others = [n for n in source.members() if n != old]
+    etcd3.pause(old)
+    poll, took = timed_poll(source)
+    assert poll.answers[old].report is None and poll.answers[old].reason == "timeout"
+    assert took < TIMEOUT_S + SLACK_S, f"a stopped member delayed the poll: {took:.3f} s"
+    assert all(poll.answers[n].report is not None for n in others)
+
+    def new_leader(p: Poll) -> bool:
+        ls = [n for n in leaders(p) if n in others]
+        return len(ls) == 1 and settled_on(p, ls[0], others)
+
+    elected = poll_until(source, new_leader, 15)
+    (new,) = leaders(elected)
+    assert new != old and elected.answers[new].report["term"] > old_term  # type: ignore[index]
+    assert elected.answers[old].reason == "timeout"
+
+    etcd3.resume(old)
+    back = poll_until(source, lambda p: settled_on(p, new, source.members()), 15)
+    assert back.answers[old].report["state"] == "FOLLOWER"  # type: ignore[index]
+    assert back.answers[old].report["leader_id"] == new  # type: ignore[index]
+
+
+def test_a_stopped_follower_times_out_every_poll_within_the_deadline(
+        etcd3: EtcdCluster, source: EtcdSource) -> None:  # noqa: F811
+    poll = poll_until(source, lambda p: p.reached == 3 and len(leaders(p)) == 1, 10)
+    (leader,) = leaders(poll)
+    victim = next(n for n in source.members() if n != leader)
+    etcd3.pause(victim)
+    durations = []
+    for _ in range(5):
+        poll, took = timed_poll(source)
+        durations.append(took)
+        assert poll.answers[victim].reason == "timeout"
+        assert poll.answers[leader].report is not None
+        assert client_of(poll).probe_error is None  # the leader still serves reads
+    assert max(durations) < TIMEOUT_S + SLACK_S, durations
+    etcd3.resume(victim)
+    poll_until(source, lambda p: settled_on(p, leader, source.members()), 15)
+
+
+def test_kill_9_of_two_members_leaves_a_leaderless_survivor(
+        etcd3: EtcdCluster, source: EtcdSource) -> None:  # noqa: F811
+    poll = poll_until(source, lambda p: p.reached == 3 and len(leaders(p)) == 1, 10)
+    (leader,) = leaders(poll)
+    follower = next(n for n in source.members() if n != leader)
+    survivor = next(n for n in source.members() if n not in (leader, follower))
+    etcd3.kill(leader)
+    etcd3.kill(follower)
+
+    def leaderless(p: Poll) -> bool:
+        report = p.answers[survivor].report
+        return report is not None and report["state"] in ("CANDIDATE", "PRE_CANDIDATE") \
+            and report["leader_id"] is None
+    poll = poll_until(source, leaderless, 15)
+    assert poll.answers[leader].reason == "refused" and poll.answers[follower].reason == "refused"
+    report = poll.answers[survivor].report
+    assert report is not None and report["has_leader"] is False and report["peers_connected"] == 0
+    # no linearizable read without a leader: the probe fails rather than report a latency
+    after = client_of(source.poll(since=poll.now))
+    assert after.latencies_ms == [] and after.probe_error, after
+
+
+# ---------------------------------------------------------------------- bad specs and bad URLs
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("etcd", "needs at least one client URL"),
+    ("etcd:", "needs at least one client URL"),
+    ("etcd:http://127.0.0.1:2379,,http://127.0.0.1:2380", "empty URL"),
+    ("etcd:ftp://127.0.0.1:2379", "must be http://HOST:PORT"),
+    ("etcd:https://127.0.0.1:2379", "https (TLS)"),
+    ("etcd:http://127.0.0.1:99999", "bad port"),
+    ("etcd:http://:2379", "no host"),
+    ("etcd:http://127.0.0.1:2379/v3", "no path"),
+    ("etcd:http://user@127.0.0.1:2379", "no path, query or user"),
+])
+def test_bad_specs_give_one_clear_line(spec: str, message: str) -> None:
+    with pytest.raises(SourceError) as caught:
+        build_source(spec)
+    text = str(caught.value)
+    assert message in text and "\n" not in text
+
+
+def test_bad_timeouts_are_refused() -> None:
+    with pytest.raises(SourceError, match="below the interval"):
+        build_source("etcd:http://127.0.0.1:2379", timeout=1.0, interval=1.0)
+    with pytest.raises(SourceError, match="positive"):
+        build_source("etcd:http://127.0.0.1:2379", timeout=0)
+
+
+def test_an_unreachable_url_is_a_clear_error() -> None:
+    from raftctl.runtime.etcd_cluster import free_ports
+    port = free_ports(1)[0]
+    with pytest.raises(SourceError) as caught:
+        build_source(f"etcd:http://127.0.0.1:{port}", timeout=0.3)
+    assert str(caught.value) == f"cannot reach etcd at http://127.0.0.1:{port}: connection refused"
+
+
+class _NotEtcd(http.server.BaseHTTPRequestHandler):
+    """An HTTP server that is not etcd: 404 for everything, or (``html``) 200 with a web page."""
+
+    html = False
+
+    def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+        if self.html:
+            body = b"<html>hello</html>"
+            self.send_response(200)
+        else:
+            body = b"404 page not found"
+            self.send_response(404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: Any) -> None:
+        return None
+
+
+class _WebPage(_NotEtcd):
+    html = True
+
+
+@pytest.mark.parametrize("handler", [_NotEtcd, _WebPage], ids=["404", "html"])
+def test_a_non_etcd_url_is_a_clear_error(handler: type[_NotEtcd]) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}"
+        with pytest.raises(SourceError) as caught:
+            build_source(f"etcd:{url}", timeout=0.5)
+        text = str(caught.value)
+        assert text.startswith(f"{url} does not look like an etcd member") and "\n" not in text
+        assert ("is not etcd's" in text) if handler.html else ("HTTP 404" in text)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_seed_urls_are_normalized() -> None:
+    assert parse_urls("127.0.0.1:2379, http://localhost ,http://127.0.0.1:2379/") == [
+        "http://127.0.0.1:2379", "http://localhost:2379"]
+
+
+def test_metrics_parsing_reads_only_the_series_it_needs() -> None:
+    text = (b'# HELP etcd_network_active_peers The current number of active peer connections.\n'
+            b'# TYPE etcd_network_active_peers gauge\n'
+            b'etcd_network_active_peers{Local="a1",Remote="b2"} 1\n'
+            b'etcd_network_active_peers{Local="a1",Remote="c3"} 0\n'
+            b'etcd_server_has_leader 1\n'
+            b'etcd_server_has_leader_other 7\n'
+            b'etcd_server_proposals_committed_total 42\n')
+    parsed = _parse_metrics(text)
+    assert parsed["active_remotes"] == {0xb2: True, 0xc3: False}
+    assert parsed["etcd_server_has_leader"] == 1.0
+    assert parsed["etcd_server_proposals_committed_total"] == 42.0
+    assert "etcd_server_proposals_pending" not in parsed
