@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs (venv, Python packages, Debian's chromium,
-# prometheus and prometheus-alertmanager for the browser and real-tool tests), runs ruff and
+# prometheus, prometheus-alertmanager and etcd-server for the browser and real-tool tests), runs ruff and
 # mypy, then the whole suite. Safe to run again: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,8 +19,10 @@ command -v chromium >/dev/null 2>&1 || MISSING="$MISSING chromium"
 { command -v prometheus && command -v promtool; } >/dev/null 2>&1 || MISSING="$MISSING prometheus"
 { { command -v alertmanager || command -v prometheus-alertmanager; } && command -v amtool; } >/dev/null 2>&1 \
     || MISSING="$MISSING prometheus-alertmanager"
+# etcd (server) for the real-etcd source tests; etcdctl is not needed
+command -v etcd >/dev/null 2>&1 || MISSING="$MISSING etcd-server"
 if [ -n "$MISSING" ]; then
-    echo "installing Debian's$MISSING for the browser, Prometheus and Alertmanager tests..." >&2
+    echo "installing Debian's$MISSING for the browser and real-tool (Prometheus, Alertmanager, etcd) tests..." >&2
     if [ "$(id -u)" = "0" ]; then SUDO=""; else SUDO="sudo"; fi
     $SUDO apt-get update -qq
     # shellcheck disable=SC2086 # MISSING is a list of package names
