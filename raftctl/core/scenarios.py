@@ -356,18 +356,14 @@ class ScenarioRun:
         elif step.action == "slow":
             for nid in nodes:
                 cluster.slow(nid, params.get("factor", 10.0))
-        elif step.action == "pause":
+        elif step.action in ("pause", "resume"):
             for nid in nodes:
-                cluster.pause(nid)
-        elif step.action == "resume":
-            for nid in nodes:
-                cluster.resume(nid)
+                getattr(cluster, step.action)(nid)
         elif step.action == "monitor_partition":
             rest = [n for n in cluster.node_ids if n not in nodes]
-            if nodes:
-                cluster.partition(nodes + ["monitor"], rest) if rest else cluster.partition(nodes + ["monitor"])
-            else:
+            if not nodes:
                 record.note = record.note or "nothing to partition"
+            cluster.partition(nodes + ["monitor"], *([rest] if rest else []))
 
 
 class ScenarioLoop:

@@ -136,9 +136,10 @@ def test_webhook_gets_alertmanager_payloads_for_firing_and_resolved(tmp_path):
             assert set(payload) >= {"status", "receiver", "groupLabels", "commonLabels",
                                     "commonAnnotations", "externalURL", "alerts"}
             assert headers["Idempotency-Key"] == payload["idempotencyKey"]
-            # each alertname is its own group here (one cluster); node_down carries one alert per node
+            # each alertname is its own group here (one cluster); a per-node alert carries one per node
             names = {a["labels"]["alertname"] for a in payload["alerts"]}
-            assert len(names) == 1 and (len(payload["alerts"]) == 1 or names == {"node_down"})
+            per_node = {"node_down", "node_isolated", "node_lagging", "stale_leader"}
+            assert len(names) == 1 and (len(payload["alerts"]) == 1 or names <= per_node), names
             statuses = {a["status"] for a in payload["alerts"]}
             assert payload["status"] == ("firing" if "firing" in statuses else "resolved")
             for alert in payload["alerts"]:
