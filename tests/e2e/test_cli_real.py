@@ -258,6 +258,13 @@ def assert_usage_error(proc: subprocess.CompletedProcess, *fragments: str, code:
     (("serve", "--sink", "nope:x"), "unknown sink"),
     (("serve", "--chaos", "sometimes"), "--chaos"),
     (("serve", "--nodes", "0"), "--nodes"),
+    (("serve", "--source", "bogus"), "unknown source 'bogus'"),
+    (("serve", "--source", ""), "--source"),
+    (("serve", "--source", ":x"), "bad source spec"),
+    (("serve", "--source", "sim:extra"), "takes no argument"),
+    (("serve", "--source", "etcd:"), "--source"),
+    (("serve", "--source", "etcd:ftp://127.0.0.1:1"), "--source"),
+    (("serve", "--source", "etcd:http://127.0.0.1:9", "--chaos", "demo"), "--chaos"),
     (("demo", "--frobnicate"), "--frobnicate"),
     (("frobnicate",), "frobnicate"),
 ])
