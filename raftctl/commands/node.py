@@ -31,7 +31,7 @@ def command(
                                         help="fsync the log before sending or acknowledging (--no-fsync: benchmarks only; "
                                              "a crash of the machine may then lose acknowledged orders).")] = True,
     snapshot_threshold: Annotated[int, typer.Option("--snapshot-threshold", min=4, max=10_000_000,
-                                                    help="Log entries kept before a snapshot compacts the log.")] = 2000,
+                                                    help="Log entries kept before a snapshot compacts the log.")] = 10_000,
     election_timeout_ms: Annotated[float, typer.Option("--election-timeout-ms", min=20.0, max=60_000.0,
                                                        help="Minimum election timeout (the maximum is twice it; "
                                                             "heartbeats every third of it).")] = 150.0,

@@ -130,7 +130,9 @@ class NodeApi:
             return status, headers, payload
         try:
             if path == "/api/status":
-                return ok(self._call(self.node.report))
+                # a report from the end of a recent loop turn (at most REPORT_MAX_AGE_MS old), else ask the loop
+                report = self.node.recent_report()
+                return ok(report if report is not None else self._call(self.node.report))
             if path == "/health":
                 report = self._call(self.node.report)
                 healthy = report.get("leader_id") is not None

@@ -64,7 +64,7 @@ def parse_peers(text: str) -> dict[str, tuple[str, int]]:
 
 
 def run_node(node_id: str, peers: str, data_dir: str, http: str | None = None, fsync: bool = True,
-             snapshot_threshold: int = 2000, election_timeout_ms: float = 150.0, seed: int | None = None) -> None:
+             snapshot_threshold: int = 10_000, election_timeout_ms: float = 150.0, seed: int | None = None) -> None:
     """Validate the options (CliError, exit 2, for bad ones), then run the node until SIGTERM."""
     from raftctl.core.raft import RaftConfig
 
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--http")
     parser.add_argument("--fsync", action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument("--snapshot-threshold", type=int, default=2000)
+    parser.add_argument("--snapshot-threshold", type=int, default=10_000)
     parser.add_argument("--election-timeout-ms", type=float, default=150.0)
     parser.add_argument("--seed", type=int)
     args = parser.parse_args(argv)

@@ -41,6 +41,10 @@ log = logging.getLogger(__name__)
 
 MAX_TURN_ITEMS = 4096  # queue items handled per turn before syncing (bounds an answer's wait)
 MAX_WAITING = 200_000  # orders waiting for their commit at most; beyond, 503
+# the loop publishes its report this often (ms of wall time), so /api/status answers at once
+# even while the loop is busy with a backlog: a poll never queues behind a thousand orders
+REPORT_EVERY_MS = 5.0
+REPORT_MAX_AGE_MS = 100.0
 
 
 @dataclass
@@ -52,7 +56,7 @@ class NodeConfig:
     data_dir: str
     http: tuple[str, int] | None = None
     fsync: bool = True
-    snapshot_threshold: int = 2000
+    snapshot_threshold: int = 10_000
     raft: RaftConfig = field(default_factory=RaftConfig)
     seed: int | None = None
 
@@ -109,6 +113,7 @@ class NodeProcess:
         self._flush = False
         self._answers: list[tuple[OrderBatch, tuple[int, dict[str, Any]]]] = []
         self.started_at = time.time()
+        self.published: tuple[float, dict[str, Any]] | None = None  # (now_ms, report) of a recent turn
         self.counters = {
             "orders_received": 0, "orders_acknowledged": 0, "orders_duplicate": 0, "orders_redirected": 0,
             "orders_unavailable": 0, "batches": 0, "turns": 0, "messages_stepped": 0, "leader_terms": 0,
@@ -147,6 +152,13 @@ class NodeProcess:
         out["members"] = list(self.host.member_ids)
         out["peer_urls"] = dict(self.transport.peer_http)
         return out
+
+    def recent_report(self) -> dict[str, Any] | None:
+        """The report the loop published at the end of a recent turn (any thread), or None if stale."""
+        published = self.published
+        if published is None or self.now_ms() - published[0] > REPORT_MAX_AGE_MS:
+            return None
+        return published[1]
 
     def leader_url(self) -> str | None:
         raft = self.host.replicas[0].raft
@@ -306,8 +318,13 @@ class NodeProcess:
             if host.completions:
                 self._complete(host.completions)
                 host.completions = []
-            if self._answers:
-                answers, self._answers = self._answers, []
+            answers = self._answers
+            now = self.now_ms()
+            # publish before answering: a client that got its 200 then reads a report that has it
+            if answers or self.published is None or now - self.published[0] >= REPORT_EVERY_MS:
+                self.published = (now, self.report())
+            if answers:
+                self._answers = []
                 for batch, answer in answers:
                     if not batch.future.done():
                         batch.future.set_result(answer)

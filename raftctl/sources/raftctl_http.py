@@ -12,7 +12,8 @@ the node's own (``NodeHost.report``: the keys of ``Cluster.status``), so the col
 cluster exactly as it reads the simulator.
 
 Orders, throughput and latency are a client's knowledge, not a node's: a caller that runs a load
-generator passes it as ``load=`` (anything with ``client_view(since) -> ClientView``), as
+generator passes it as ``load=`` (anything with ``client_view(since) -> ClientView``, ``since`` a
+``time.monotonic()`` value), as
 ``raftctl cluster up`` does.
 """
 
@@ -206,7 +207,8 @@ class RaftctlSource:
             now = self.now
             client: ClientView | None = None
             if self.load is not None:
-                client = self.load.client_view(since)
+                # the load generator keeps time.monotonic(); ``since`` is on this source's clock
+                client = self.load.client_view(None if since is None else self._started + since)
             return Poll(now, answers, client, 1)
 
     @staticmethod

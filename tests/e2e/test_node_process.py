@@ -236,7 +236,8 @@ def test_durability_every_acknowledged_order_survives_rounds_of_kill_9_of_every_
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
     # `python -m raftctl.node`: the same node process as `raftctl node`, restarted twice as fast
-    with process_cluster(tmp_path, nodes=3, use_cli=False) as cluster:
+    # a small snapshot threshold: many snapshots and compactions, so kills land in them too
+    with process_cluster(tmp_path, nodes=3, use_cli=False, extra_args=["--snapshot-threshold", "500"]) as cluster:
         clients = [OrderClient(cluster, f"c{i}", seed=seed + i) for i in range(4)]
         draining = threading.Event()  # set: finish the batch in hand, start no new one
         stop = threading.Event()

@@ -1,0 +1,206 @@
+"""Start, stop and restart a cluster of `raftctl node` processes on one machine.
+
+Used by ``raftctl cluster up`` and the benchmarks. Node ``i`` (1-based) of a cluster at
+``base_port`` listens for peers on ``base_port + i`` and serves HTTP on ``base_port + 100 + i``;
+its data dir is ``DIR/node<i>``, its log ``DIR/node<i>.log``. ``DIR/cluster.json`` records, for
+each node, its ``id``, ``pid``, ``raft`` and ``http`` addresses and the exact ``argv`` that
+starts it again.
+
+Nodes are started with ``python -m raftctl node`` (the CLI) by default; ``fast=True`` uses
+``python -m raftctl.node`` (the same node without loading Typer) for benchmarks that restart often.
+A launcher never restarts a node by itself: what crashed stays down until someone starts it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+__all__ = ["ClusterLauncher", "NodeSpec", "layout"]
+
+
+@dataclass
+class NodeSpec:
+    """One node of a launched cluster."""
+
+    node_id: str
+    raft: tuple[str, int]
+    http: tuple[str, int]
+    data_dir: Path
+    argv: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.http[0]}:{self.http[1]}"
+
+
+def layout(nodes: int, data_dir: str | os.PathLike[str], base_port: int, *, host: str = "127.0.0.1",
+           extra_args: list[str] | None = None, fast: bool = False) -> list[NodeSpec]:
+    """The specs of ``nodes`` nodes at ``base_port`` (raft BASE+i, HTTP BASE+100+i) under ``data_dir``."""
+    if not 1 <= nodes <= 99:
+        raise ValueError(f"nodes must be between 1 and 99, got {nodes}")
+    if not 1 <= base_port or base_port + 100 + nodes > 65535:
+        raise ValueError(f"base port {base_port} leaves no room for {nodes} nodes (HTTP ports go up to BASE+100+N)")
+    root = Path(data_dir).resolve()
+    ids = [f"node{i}" for i in range(1, nodes + 1)]
+    peers = ",".join(f"{nid}={host}:{base_port + i}" for i, nid in enumerate(ids, 1))
+    entry = ["-m", "raftctl.node"] if fast else ["-m", "raftctl", "node"]
+    specs = []
+    for i, nid in enumerate(ids, 1):
+        spec = NodeSpec(nid, (host, base_port + i), (host, base_port + 100 + i), root / nid)
+        spec.argv = [sys.executable, *entry, "--id", nid, "--peers", peers, "--data-dir", str(spec.data_dir),
+                     "--http", f"{host}:{base_port + 100 + i}", *(extra_args or [])]
+        specs.append(spec)
+    return specs
+
+
+class ClusterLauncher:
+    """Processes for the nodes in ``specs``; logs and ``cluster.json`` in ``root``."""
+
+    def __init__(self, specs: list[NodeSpec], root: str | os.PathLike[str]) -> None:
+        self.specs = {s.node_id: s for s in specs}
+        self.root = Path(root)
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._all: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self.specs)
+
+    def start(self, node_id: str) -> subprocess.Popen[bytes]:
+        proc = self.procs.get(node_id)
+        if proc is not None and proc.poll() is None:
+            raise RuntimeError(f"{node_id} is already running (pid {proc.pid})")
+        self.root.mkdir(parents=True, exist_ok=True)
+        spec = self.specs[node_id]
+        with open(self.root / f"{node_id}.log", "ab") as log:
+            proc = subprocess.Popen(spec.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+        self.procs[node_id] = proc
+        self._all.append(proc)
+        self.write_cluster_json()
+        return proc
+
+    def start_all(self) -> None:
+        for node_id in self.specs:
+            self.start(node_id)
+
+    def running(self, node_id: str) -> bool:
+        proc = self.procs.get(node_id)
+        return proc is not None and proc.poll() is None
+
+    def signal(self, node_id: str, signum: int) -> None:
+        proc = self.procs.get(node_id)
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signum)
+
+    def kill(self, node_id: str) -> None:
+        """kill -9 and reap."""
+        proc = self.procs.get(node_id)
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+    def stop_all(self, timeout: float = 10.0) -> dict[str, int | None]:
+        """SIGTERM every running node (a paused one is continued first), wait, kill -9 what is left."""
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                try:
+                    proc.send_signal(signal.SIGCONT)
+                    proc.send_signal(signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + timeout
+        codes: dict[str, int | None] = {}
+        for node_id, proc in self.procs.items():
+            try:
+                codes[node_id] = proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+                codes[node_id] = None
+        self.close()
+        return codes
+
+    def close(self) -> None:
+        """Kill every process this launcher ever started (idempotent)."""
+        for proc in self._all:
+            if proc.poll() is None:
+                proc.kill()
+        for proc in self._all:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # pragma: no cover
+                pass
+
+    # ---- cluster.json and the nodes' API ------------------------------------------------------
+
+    def cluster_doc(self) -> dict[str, Any]:
+        nodes = []
+        for node_id, spec in self.specs.items():
+            proc = self.procs.get(node_id)
+            nodes.append({
+                "id": node_id,
+                "pid": proc.pid if proc is not None and proc.poll() is None else None,
+                "raft": f"{spec.raft[0]}:{spec.raft[1]}",
+                "http": spec.url,
+                "data_dir": str(spec.data_dir),
+                "argv": spec.argv,
+            })
+        return {"nodes": nodes}
+
+    def write_cluster_json(self) -> Path:
+        path = self.root / "cluster.json"
+        tmp = path.with_name("cluster.json.tmp")
+        tmp.write_bytes(orjson.dumps(self.cluster_doc(), option=orjson.OPT_INDENT_2))
+        os.replace(tmp, path)
+        return path
+
+    def status(self, node_id: str, timeout: float = 0.5) -> dict[str, Any] | None:
+        host, port = self.specs[node_id].http
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        try:
+            conn.request("GET", "/api/status")
+            resp = conn.getresponse()
+            body = resp.read()
+            if resp.status != 200:
+                return None
+            doc = orjson.loads(body)
+            return doc if isinstance(doc, dict) else None
+        except (OSError, http.client.HTTPException, orjson.JSONDecodeError):
+            return None
+        finally:
+            conn.close()
+
+    def leader(self) -> str | None:
+        best: tuple[int, str] | None = None
+        for node_id in self.specs:
+            report = self.status(node_id)
+            if report and report.get("state") == "LEADER":
+                if best is None or report["term"] > best[0]:
+                    best = (report["term"], node_id)
+        return best[1] if best else None
+
+    def wait_leader(self, timeout: float) -> str | None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            leader = self.leader()
+            if leader is not None:
+                return leader
+            time.sleep(0.02)
+        return None
+
+    def log_tail(self, node_id: str, chars: int = 2000) -> str:
+        try:
+            return (self.root / f"{node_id}.log").read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
