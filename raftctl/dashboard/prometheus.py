@@ -326,6 +326,9 @@ def _group_families(family: _Builder, doc: Mapping[str, Any], shard_docs: list[d
             latency.add(_seconds(group.get("avg_latency_ms")), shard)
 
 
+_REPORTED_BY_NODE = frozenset({"term", "commit_index", "last_applied", "log_length"})
+
+
 def _node_families(family: _Builder, nodes: Mapping[str, Any], shard_docs: list[dict] | None,
                    cluster: Mapping[str, Any]) -> None:
     family_up = family("raftctl_node_up", "gauge", "1 when the node answers the monitor")
@@ -346,6 +349,8 @@ def _node_families(family: _Builder, nodes: Mapping[str, Any], shard_docs: list[
     # one series per node and Raft group: a sharded sample lists every replica in
     # nodes[id]["shards"]; otherwise the node's own fields are its replica of shard 0
     replicas: list[tuple[str, str, Mapping[str, Any]]] = []
+    # what a node that does not answer would report is unknown: no series, never a made-up 0
+    silent = {str(node_id) for node_id, node in nodes.items() if (node or {}).get("up") is False}
     for node_id, node in nodes.items():
         node = node or {}
         listed = node.get("shards")
@@ -355,7 +360,7 @@ def _node_families(family: _Builder, nodes: Mapping[str, Any], shard_docs: list[
         else:
             replicas.append((str(node_id), "0", node))
     for key, name, text, scale in (
-        ("term", "raftctl_node_term", "Raft term of the node's replica", None),
+        ("term", "raftctl_node_term", "Raft term of the node's replica (absent while it does not answer)", None),
         ("commit_index", "raftctl_node_commit_index", "Highest log index the replica knows committed", None),
         ("last_applied", "raftctl_node_last_applied", "Highest log index the replica applied", None),
         ("log_length", "raftctl_node_log_entries", "Log entries the replica holds (after compaction)", None),
@@ -366,6 +371,8 @@ def _node_families(family: _Builder, nodes: Mapping[str, Any], shard_docs: list[
     ):
         fam = family(name, "gauge", text)
         for node_id, shard, replica in replicas:
+            if node_id in silent and key in _REPORTED_BY_NODE:
+                continue
             value = replica.get(key)
             if scale is not None:
                 value = _seconds(value)
