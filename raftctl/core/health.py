@@ -60,8 +60,9 @@ def consensus_aligned(statuses: Iterable[Mapping[str, Any]]) -> bool:
 def replication_lags(statuses: Mapping[str, Mapping[str, Any]], leader_id: str | None) -> dict[str, int | None]:
     """Entries each node is behind the leader's commit index (leader: 0; no leader: None).
 
-    Uses the leader's ``match_index`` for a peer when it has one (what the leader knows was
-    replicated), else the node's own commit index.
+    A node is as far along as the better of two reports: the leader's ``match_index`` for it
+    (what the leader knows was replicated) and the node's own commit index. A freshly elected
+    leader knows no match yet (0); the follower's own word then keeps it from looking behind.
     """
     leader = statuses.get(leader_id) if leader_id is not None else None
     if leader is None:
@@ -73,7 +74,8 @@ def replication_lags(statuses: Mapping[str, Mapping[str, Any]], leader_id: str |
         if node_id == leader_id:
             lags[node_id] = 0
             continue
-        replicated = match.get(node_id, status.get("commit_index", 0))
+        own = status.get("commit_index", 0) if status.get("up", True) else 0
+        replicated = max(match.get(node_id, 0), own)
         lags[node_id] = max(0, leader_commit - replicated)
     return lags
 

@@ -5,8 +5,8 @@ Backing comes from two kinds of report:
 
 * a node that answered and names it as leader in the same term (the claimant counts itself);
 * a follower the claimant's own report heard from within ``max_contact_ms`` — unless that
-  follower answered and its own report says otherwise (a different term or leader): a node's word
-  about itself beats another's word about it.
+  follower answered and its own report says otherwise (a different term or leader), or refused
+  the poll (its process is gone): a node's word about itself beats another's word about it.
 
 Of the claimants so backed, the one of the highest term leads. Every other node that still says
 LEADER is *stale*: a leader that was paused or cut off and woke in an old term. It is shown as
@@ -37,7 +37,7 @@ class LeaderView:
 
 
 def _backers(claimant: str, term: int, reports: Mapping[str, Mapping[str, Any] | None],
-             max_contact_ms: float) -> set[str]:
+             max_contact_ms: float, gone: frozenset[str]) -> set[str]:
     backers = {claimant}
     for node_id, report in reports.items():
         if report is not None and node_id != claimant and report.get("term") == term \
@@ -45,7 +45,7 @@ def _backers(claimant: str, term: int, reports: Mapping[str, Mapping[str, Any] |
             backers.add(node_id)
     contacts = reports[claimant].get("last_contact_ms") or {}  # type: ignore[union-attr]
     for peer, age in contacts.items():
-        if peer in backers or peer not in reports or age is None or age > max_contact_ms:
+        if peer in backers or peer not in reports or peer in gone or age is None or age > max_contact_ms:
             continue
         own = reports[peer]
         if own is None or (own.get("term") == term and own.get("leader_id") in (claimant, None)):
@@ -54,8 +54,9 @@ def _backers(claimant: str, term: int, reports: Mapping[str, Mapping[str, Any] |
 
 
 def find_leader(reports: Mapping[str, Mapping[str, Any] | None], max_contact_ms: float,
-                size: int | None = None) -> LeaderView:
-    """``reports``: every member's report, None for a node that did not answer."""
+                size: int | None = None, gone: frozenset[str] = frozenset()) -> LeaderView:
+    """``reports``: every member's report, None for a node that did not answer; ``gone``: nodes
+    whose poll was refused (their process is not running), which back nobody."""
     quorum = quorum_size(len(reports) if size is None else size)
     best: tuple[int, int, str] | None = None
     best_backers: set[str] = set()
@@ -65,7 +66,7 @@ def find_leader(reports: Mapping[str, Mapping[str, Any] | None], max_contact_ms:
             continue
         claimants.append(node_id)
         term = int(report.get("term") or 0)
-        backers = _backers(node_id, term, reports, max_contact_ms)
+        backers = _backers(node_id, term, reports, max_contact_ms, gone)
         if len(backers) >= quorum:
             key = (term, len(backers), node_id)
             if best is None or key > best:

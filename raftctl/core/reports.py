@@ -48,7 +48,8 @@ def _int(value: Any) -> int:
 def read_nodes(poll: Poll, max_contact_ms: float) -> Reading:
     reports: dict[str, Mapping[str, Any] | None] = {nid: a.report for nid, a in poll.answers.items()}
     size = len(reports)
-    view = find_leader(reports, max_contact_ms, size)
+    gone = frozenset(nid for nid, a in poll.answers.items() if a.reason == "refused")
+    view = find_leader(reports, max_contact_ms, size, gone)
     leader = view.leader
     stale = set(view.stale)
     statuses = {nid: dict(r, up=True) if r is not None else {"up": False} for nid, r in reports.items()}
@@ -122,7 +123,8 @@ def shard_documents(poll: Poll, max_contact_ms: float, thresholds: Mapping[str, 
         for node_id, answer in poll.answers.items():
             entries = (answer.report or {}).get("shards") or ()
             reports[node_id] = entries[shard] if answer.report is not None and shard < len(entries) else None
-        view = find_leader(reports, max_contact_ms, size)
+        gone = frozenset(nid for nid, a in poll.answers.items() if a.reason == "refused")
+        view = find_leader(reports, max_contact_ms, size, gone)
         leader = view.leader
         statuses = {nid: dict(r, up=True) if r is not None else {"up": False} for nid, r in reports.items()}
         lags = replication_lags(statuses, leader)

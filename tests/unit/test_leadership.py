@@ -1,0 +1,102 @@
+"""Who leads and how healthy the cluster is, from node reports only (core/leadership.py, reports.py)."""
+
+from __future__ import annotations
+
+from raftctl.core.health import evaluate_health
+from raftctl.core.leadership import find_leader
+from raftctl.core.reports import read_nodes
+from raftctl.core.source import NodeAnswer, Poll
+
+IDS = ["node1", "node2", "node3", "node4", "node5"]
+
+
+def rep(state="FOLLOWER", term=3, leader="node1", contacts=None, peers=4, commit=10):
+    return {"state": state, "term": term, "leader_id": leader, "commit_index": commit, "last_applied": commit,
+            "log_length": commit, "peers_connected": peers, "match_index": {},
+            "last_contact_ms": contacts or {}}
+
+
+def leader_rep(node="node1", term=3, contacts=None, peers=4):
+    contacts = {p: 20.0 for p in IDS if p != node} if contacts is None else contacts
+    return rep("LEADER", term, node, contacts, peers)
+
+
+def test_a_claimant_backed_by_a_majority_in_its_term_leads():
+    reports = {"node1": leader_rep(), **{n: rep() for n in IDS[1:]}}
+    view = find_leader(reports, 1000.0)
+    assert view.leader == "node1" and view.term == 3 and view.support == frozenset(IDS) and view.stale == ()
+
+
+def test_a_woken_leader_in_an_old_term_is_stale_not_a_second_leader():
+    reports = {"node1": leader_rep(term=3, contacts={p: 9000.0 for p in IDS[1:]}),
+               "node2": leader_rep("node2", term=4), **{n: rep(term=4, leader="node2") for n in IDS[2:]}}
+    view = find_leader(reports, 1000.0)
+    assert view.leader == "node2" and view.stale == ("node1",)
+    # its own fresh-looking contacts do not help: those followers' own reports say term 4
+    fresh = dict(reports, node1=leader_rep(term=3))
+    assert find_leader(fresh, 1000.0).leader == "node2"
+
+
+def test_a_leader_that_does_not_answer_is_not_believed():
+    reports = {"node1": None, **{n: rep() for n in IDS[1:]}}
+    assert find_leader(reports, 1000.0).leader is None
+
+
+def test_a_leader_cut_off_with_the_monitor_is_backed_by_what_it_heard_unless_peers_refused():
+    reports = {"node1": leader_rep(), **{n: None for n in IDS[1:]}}
+    assert find_leader(reports, 1000.0).leader == "node1"          # the others merely time out
+    gone = frozenset(IDS[1:4])                                       # three refused: processes gone
+    assert find_leader(reports, 1000.0, gone=gone).leader is None
+    stale = {"node1": leader_rep(contacts={p: 5000.0 for p in IDS[1:]}), **{n: None for n in IDS[1:]}}
+    assert find_leader(stale, 1000.0).leader is None
+
+
+def poll(reports, reasons=None):
+    reasons = reasons or {}
+    answers = {nid: NodeAnswer(nid, r) if r is not None else NodeAnswer.silent(nid, reasons.get(nid, "timeout"))
+               for nid, r in reports.items()}
+    return Poll(1.0, answers)
+
+
+def health(p):
+    reading = read_nodes(p, 1000.0)
+    doc = {"cluster": {"cluster_size": len(p.answers), "healthy_nodes": reading.healthy,
+                       "leader_node": reading.leader.leader, "consensus_aligned": reading.aligned,
+                       "nodes_reached": reading.reached, "has_quorum": reading.has_quorum},
+           "nodes": reading.nodes}
+    return reading, evaluate_health(doc, max_contact_ms=1000.0)
+
+
+def test_quorum_is_lost_only_on_evidence_and_a_cut_off_monitor_says_so():
+    # three nodes refuse the poll: fewer than a majority can be running
+    crashed = {"node1": leader_rep(contacts={p: 5000.0 for p in IDS[1:]}, peers=1), "node2": rep(peers=1),
+               "node3": None, "node4": None, "node5": None}
+    reading, (status, reasons) = health(poll(crashed, {n: "refused" for n in ("node3", "node4", "node5")}))
+    assert not reading.has_quorum and status == "UNHEALTHY"
+    assert {"quorum_lost", "no_leader", "monitor_reach:2/5", "node_down:node3"} <= set(reasons)
+    assert reading.nodes["node3"]["down_reason"] == "refused" and reading.nodes["node3"]["state"] == "DOWN"
+    # the same silence as timeouts: the monitor cannot tell, so it claims no quorum loss
+    reading, (status, reasons) = health(poll(crashed))
+    assert reading.has_quorum and status == "UNHEALTHY"
+    assert "quorum_lost" not in reasons and "no_leader" not in reasons and "monitor_reach:2/5" in reasons
+
+
+def test_stale_and_isolated_nodes_are_named():
+    reports = {"node1": leader_rep(term=3, contacts={p: 9000.0 for p in IDS[1:]}, peers=0),
+               "node2": leader_rep("node2", term=4, contacts={"node3": 10.0, "node4": 10.0, "node5": 10.0,
+                                                               "node1": 3000.0}),
+               **{n: rep(term=4, leader="node2") for n in IDS[2:]}}
+    reading, (status, reasons) = health(poll(reports))
+    assert status == "DEGRADED" and reading.nodes["node1"]["state"] == "STALE_LEADER"
+    assert reasons == ["stale_leader:node1"]
+    reports["node1"] = rep(state="FOLLOWER", term=3, leader=None, peers=0)
+    _reading, (status, reasons) = health(poll(reports))
+    assert status == "DEGRADED" and "node_isolated:node1" in reasons
+
+
+def test_a_new_leader_without_match_knowledge_does_not_make_followers_lag():
+    reports = {"node1": dict(leader_rep(), commit_index=500, match_index={p: 0 for p in IDS[1:]}),
+               **{n: rep(commit=499) for n in IDS[1:]}}
+    reading, (status, _reasons) = health(poll(reports))
+    assert {n: reading.nodes[n]["replication_lag"] for n in IDS[1:]} == dict.fromkeys(IDS[1:], 1)
+    assert status == "HEALTHY"
