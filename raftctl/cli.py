@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from raftctl import __version__
-from raftctl.commands import alerts, chaos, demo, node, serve, sinks, summary, watch
+from raftctl.commands import alerts, chaos, cluster, demo, node, serve, sinks, summary, watch
 
 app = typer.Typer(
     name="raftctl",
@@ -36,6 +36,7 @@ for _name, _module in (
     ("node", node),
 ):
     app.command(name=_name, help=_module.HELP, epilog=_module.EPILOG)(_module.command)
+app.add_typer(cluster.app, name="cluster", help=cluster.HELP)
 
 
 def _version_callback(value: bool) -> None:

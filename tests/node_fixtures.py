@@ -255,3 +255,24 @@ class OrderClient:
                 self.new_batch(size)
             if not self.try_once():
                 time.sleep(0.01)  # back off a little before the next attempt
+
+
+def free_base_port(nodes: int) -> int:
+    """A base port B with B+1..B+nodes and B+101..B+100+nodes free on 127.0.0.1 (for `cluster up`)."""
+    rng = random.Random()
+    for _ in range(500):
+        base = rng.randrange(20000, 60000)
+        ports = [base + i for i in range(1, nodes + 1)] + [base + 100 + i for i in range(1, nodes + 1)]
+        socks = []
+        try:
+            for port in ports:
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free port range found")

@@ -63,6 +63,18 @@ def layout(nodes: int, data_dir: str | os.PathLike[str], base_port: int, *, host
     return specs
 
 
+def _stop_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Ask the kernel to SIGTERM this node when the thread that started it dies (kill -9 of the
+    launcher included), so a node never outlives its ``cluster up``; SIGTERM stops it cleanly."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class ClusterLauncher:
     """Processes for the nodes in ``specs``; logs and ``cluster.json`` in ``root``."""
 
@@ -83,8 +95,10 @@ class ClusterLauncher:
         self.root.mkdir(parents=True, exist_ok=True)
         spec = self.specs[node_id]
         with open(self.root / f"{node_id}.log", "ab") as log:
+            # its own session: a Ctrl-C in the terminal reaches the launcher, which stops the nodes
             proc = subprocess.Popen(spec.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True)
+                                    start_new_session=True,
+                                    preexec_fn=_stop_with_parent if sys.platform == "linux" else None)
         self.procs[node_id] = proc
         self._all.append(proc)
         self.write_cluster_json()
