@@ -406,3 +406,42 @@ class EtcdCluster:
         except OSError:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m raftctl.runtime.etcd_cluster [--members N]``: a local cluster until Ctrl-C/SIGTERM."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m raftctl.runtime.etcd_cluster",
+        description="Start a throw-away etcd cluster on free loopback ports (removed on Ctrl-C or SIGTERM).")
+    parser.add_argument("--members", type=int, default=3, help="how many members (default 3)")
+    parser.add_argument("--heartbeat-ms", type=int, default=100)
+    parser.add_argument("--election-ms", type=int, default=1000)
+    args = parser.parse_args(argv)
+
+    def stop(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        with EtcdCluster(args.members, heartbeat_ms=args.heartbeat_ms, election_ms=args.election_ms) as cluster:
+            for member in cluster.members.values():
+                print(f"{member.name}: client {member.client_url}, peer {member.peer_url}, "
+                      f"pid {member.pid}, log {member.log_path}", file=sys.stderr)
+            print(f"watch it with:\n  raftctl serve --source {cluster.source_spec}", file=sys.stderr)
+            print(cluster.source_spec, flush=True)
+            while all(m.running for m in cluster.members.values()):
+                time.sleep(0.5)
+            gone = [m.name for m in cluster.members.values() if not m.running]
+            print(f"etcd member(s) {', '.join(gone)} exited; stopping the cluster", file=sys.stderr)
+            return 1
+    except KeyboardInterrupt:
+        return 0
+    except (EtcdNotFoundError, EtcdStartError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,85 @@
+"""EtcdCluster (raftctl/runtime/etcd_cluster.py) cleans up after itself and says how to get etcd."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from etcd_fixtures import require_etcd
+
+from raftctl.runtime.etcd_cluster import EtcdCluster, EtcdNotFoundError
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie is gone for our purposes; EtcdCluster waits for its children, so none should remain
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+def test_without_an_etcd_binary_the_error_says_how_to_get_one(monkeypatch: pytest.MonkeyPatch,
+                                                               tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("ETCD_BINARY", raising=False)
+    with pytest.raises(EtcdNotFoundError, match=r"apt-get install etcd-server"):
+        EtcdCluster(3)
+
+
+def test_an_exception_inside_the_block_kills_every_member_and_removes_the_directory(tmp_path: Path) -> None:
+    require_etcd()
+    root: Path | None = None
+    pids: list[int | None] = []
+    with pytest.raises(RuntimeError, match="boom"):
+        with EtcdCluster(3, base_dir=tmp_path) as cluster:
+            cluster.pause("etcd1")  # a stopped member is killed too
+            pids = [m.pid for m in cluster.members.values()]
+            root = cluster.root
+            assert root is not None and root.is_dir() and all(p is not None and alive(p) for p in pids)
+            raise RuntimeError("boom")
+    assert root is not None and not root.exists()
+    assert not any(alive(p) for p in pids if p is not None)
+
+
+def test_restart_reuses_the_data_dir_and_ports(tmp_path: Path) -> None:
+    require_etcd()
+    with EtcdCluster(3, base_dir=tmp_path) as cluster:
+        leader = cluster.wait_for_leader(10)
+        victim = next(n for n in cluster.members if n != leader)
+        member_ids = cluster.member_ids()
+        url = cluster.members[victim].client_url
+        cluster.kill(victim)
+        assert not cluster.members[victim].running
+        cluster.restart(victim)
+        assert cluster.members[victim].client_url == url and cluster.members[victim].starts == 2
+        assert cluster.wait_for_leader(15) is not None
+        assert cluster.member_ids() == member_ids  # the same member came back, not a new one
+
+
+def test_the_module_command_prints_the_spec_and_cleans_up_on_ctrl_c() -> None:
+    require_etcd()
+    proc = subprocess.Popen([sys.executable, "-m", "raftctl.runtime.etcd_cluster", "--members", "3"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        spec = proc.stdout.readline().strip()
+        assert re.fullmatch(r"etcd:http://127\.0\.0\.1:\d+(,http://127\.0\.0\.1:\d+){2}", spec), spec
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0
+        err = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert "Traceback" not in err
+    pids = [int(p) for p in re.findall(r"pid (\d+)", err)]
+    root = re.search(r"log (/\S+)/etcd1\.log", err)
+    assert len(pids) == 3 and root is not None, err
+    assert not Path(root.group(1)).exists()
+    assert not any(alive(p) for p in pids)
