@@ -70,9 +70,9 @@ def _error(prefix: str, message: str) -> None:
 
 def run(argv: Optional[list[str]] = None) -> int:
     """Run the CLI with ``argv`` (default: sys.argv[1:]) and return the exit code."""
-    from raftctl.commands._common import CliError
+    from raftctl.commands._common import CliError, plain_metavars
 
-    command = typer.main.get_command(app)
+    command = plain_metavars(typer.main.get_command(app))
     prog = "raftctl"
     try:
         result = command.main(args=argv, prog_name=prog, standalone_mode=False)

@@ -320,3 +320,47 @@ def build_trading_cluster(nodes: int, seed: int, shards: int, rate: float) -> An
     if rate > 0:
         Workload(cluster, rate=rate, seed=seed, **workload_options)
     return cluster
+
+
+def plain_metavars(command: Any) -> Any:
+    """Give every option of ``command`` (and its subcommands) a plain placeholder for --help.
+
+    Typer's help shows a type tag such as ``<bool>`` or ``<int range>`` for any option without a
+    metavar. Here a flag gets none, a choice its values (``none|demo|random``) and any other
+    option its name in capitals (``--port PORT``). Options that declare a metavar keep it.
+    """
+    seen: set[int] = set()
+
+    def fix(param: Any) -> None:
+        if param is None or getattr(param, "metavar", "") is not None:
+            return
+        if getattr(param, "is_flag", False) or getattr(param, "count", False):
+            param.metavar = ""
+            return
+        choices = getattr(getattr(param, "type_descriptor", None), "choices", None) \
+            or getattr(getattr(param, "type", None), "choices", None)
+        if choices:
+            param.metavar = "|".join(str(getattr(choice, "value", choice)) for choice in choices)
+        else:
+            param.metavar = str(param.name or "value").upper()
+
+    def walk(cmd: Any) -> None:
+        if id(cmd) in seen:
+            return
+        seen.add(id(cmd))
+        for param in getattr(cmd, "params", ()):
+            fix(param)
+        make_help_option = getattr(cmd, "get_help_option", None)
+        if callable(make_help_option):
+            # the help option is built on first use; give it no placeholder when it is
+            def get_help_option(ctx: Any, _make: Callable[[Any], Any] = make_help_option) -> Any:
+                option = _make(ctx)
+                fix(option)
+                return option
+
+            cmd.get_help_option = get_help_option
+        for sub in (getattr(cmd, "commands", None) or {}).values():
+            walk(sub)
+
+    walk(command)
+    return command
