@@ -5,7 +5,8 @@ Usage: .venv/bin/python benchmarks/bench_etcd_poll.py [--polls 300] [--seconds 2
 Needs the `etcd` binary (apt-get install etcd-server). Starts its own clusters on free loopback
 ports (raftctl/runtime/etcd_cluster.py) and removes them at the end. Prints:
 
-1. poll cost per member, median and p90 of ``NodeAnswer.poll_ms`` (GET /debug/vars and
+1. a reference: the same two GETs, sequential on one connection in a bare loop (what etcd's
+   answers cost, the floor); then the poll cost per member, median and p90 of ``NodeAnswer.poll_ms`` (GET /debug/vars and
    GET /metrics on two keep-alive connections, in parallel): first each member polled alone,
    one member at a time (the per-member cost), then all members at once as a poll does (what
    a member's answer takes while the others are asked too, on this machine's cores);
@@ -21,6 +22,7 @@ grow with it (every member's /metrics costs etcd ~2.6 ms of CPU).
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import re
@@ -46,10 +48,31 @@ def ms(values: list[float]) -> str:
     return f"median {statistics.median(values):.2f} ms, p90 {quantile(values, 0.9):.2f} ms"
 
 
+def reference(url: str, polls: int) -> list[float]:
+    """The floor: GET /debug/vars then GET /metrics on one keep-alive connection, no threads, no parsing."""
+    host, port = url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=2)
+    out: list[float] = []
+    try:
+        for _ in range(polls):
+            started = time.perf_counter()
+            for path in ("/debug/vars", "/metrics"):
+                conn.request("GET", path)
+                conn.getresponse().read()
+            out.append((time.perf_counter() - started) * 1000.0)
+    finally:
+        conn.close()
+    return out
+
+
 def poll_costs(members: int, polls: int) -> None:
     with EtcdCluster(members) as cluster:
         cluster.wait_for_leader(15)
         infos = discover(cluster.client_urls[:1], 2.0)
+        floor: list[float] = []
+        for info in infos:
+            floor += reference(info.url, polls // len(infos))
+        print(f"{members} members, reference (bare sequential GETs, one member at a time): {ms(floor)}")
         alone: list[float] = []
         for info in infos:
             with EtcdSource([info], timeout=0.5) as source:
@@ -106,7 +129,9 @@ def cadence(members: int, seconds: float, interval: float = 1.0) -> None:
         down = {s["nodes"][stopped]["state"] for s in samples}
         print(f"serve --interval {interval:g}, {members} members, {stopped} SIGSTOPped (seen as {sorted(down)}): "
               f"{len(gaps)} gaps, min {min(gaps):.3f} s, max {max(gaps):.3f} s, worst |gap - {interval:g}| "
-              f"{max(abs(g - interval) for g in gaps) * 1000:.1f} ms, stdev {statistics.pstdev(gaps) * 1000:.1f} ms")
+              f"{max(abs(g - interval) for g in gaps) * 1000:.1f} ms, median |gap - {interval:g}| "
+              f"{statistics.median(abs(g - interval) for g in gaps) * 1000:.1f} ms, "
+              f"stdev {statistics.pstdev(gaps) * 1000:.1f} ms")
 
 
 def main() -> None:
