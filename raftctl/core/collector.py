@@ -211,6 +211,7 @@ class SampleCollector:
             # (now, cluster_now, orders_acked, orders_acked_by_shard or None)
             self._prev: tuple[float, float, int, list[Any] | None] | None = None
             self._leader_key: tuple[str, int] | None = None
+            self._last_known: dict[str, tuple[dict[str, Any], float]] = {}
             self._leader_changes = 0
 
     # ------------------------------------------------------------------ sampling
@@ -243,7 +244,10 @@ class SampleCollector:
 
         thresholds = self._thresholds
         max_contact = float(thresholds["max_follower_contact_ms"])
-        reading = read_nodes(poll, max_contact)
+        reading = read_nodes(poll, max_contact, self._last_known, now)
+        for node_id, doc in reading.nodes.items():
+            if doc["up"]:
+                self._last_known[node_id] = (doc, now)
         view = reading.leader
         leader_id = view.leader
         if leader_id is not None and view.term is not None:
@@ -371,7 +375,7 @@ class SampleCollector:
             raise RuntimeError("no cluster to look at: call set_cluster() or set_source() first")
         poll = source.poll(None)
         max_contact = float(self._thresholds["max_follower_contact_ms"])
-        reading = read_nodes(poll, max_contact)
+        reading = read_nodes(poll, max_contact, self._last_known)
         view = {"cluster": {"cluster_size": len(poll.answers), "healthy_nodes": reading.healthy,
                             "leader_node": reading.leader.leader, "consensus_aligned": reading.aligned,
                             "nodes_reached": reading.reached, "has_quorum": reading.has_quorum},

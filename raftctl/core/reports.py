@@ -45,7 +45,14 @@ def _int(value: Any) -> int:
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
 
 
-def read_nodes(poll: Poll, max_contact_ms: float) -> Reading:
+_REMEMBERED = ("commit_index", "last_applied", "log_length", "term")
+
+
+def read_nodes(poll: Poll, max_contact_ms: float,
+               last_known: Mapping[str, tuple[Mapping[str, Any], float]] | None = None,
+               now: float | None = None) -> Reading:
+    """``last_known``: node id -> (its last answering node doc, sim_time): a DOWN node shows those
+    values, marked by ``last_seen``, rather than zeros."""
     reports: dict[str, Mapping[str, Any] | None] = {nid: a.report for nid, a in poll.answers.items()}
     size = len(reports)
     gone = frozenset(nid for nid, a in poll.answers.items() if a.reason == "refused")
@@ -64,12 +71,14 @@ def read_nodes(poll: Poll, max_contact_ms: float) -> Reading:
     for node_id, answer in poll.answers.items():
         report = answer.report
         if report is None:
-            nodes[node_id] = {
-                "state": DOWN, "commit_index": 0, "last_applied": 0, "log_length": 0,
-                "peers_connected": 0, "term": 0, "up": False, "replication_lag": None,
-                "last_contact_ms": None, "state_digest": None, "leader_id": None,
-                "down_reason": answer.reason,
-            }
+            known = (last_known or {}).get(node_id)
+            doc: dict[str, Any] = {"state": DOWN}
+            for key in _REMEMBERED:
+                doc[key] = known[0].get(key) if known else None
+            doc.update({"peers_connected": None, "up": False, "replication_lag": None,
+                        "last_contact_ms": None, "state_digest": None, "leader_id": None,
+                        "down_reason": answer.reason, "last_seen": known[1] if known else None})
+            nodes[node_id] = doc
             continue
         commit_index = _int(report.get("commit_index"))
         last_applied = _int(report.get("last_applied"))
@@ -95,6 +104,7 @@ def read_nodes(poll: Poll, max_contact_ms: float) -> Reading:
             "state_digest": report.get("state_digest"),
             "leader_id": report.get("leader_id"),
             "down_reason": None,
+            "last_seen": poll.now if now is None else now,
         }
     reached = len(terms)
     refused = sum(1 for a in poll.answers.values() if a.reason == "refused")
@@ -138,12 +148,13 @@ def shard_documents(poll: Poll, max_contact_ms: float, thresholds: Mapping[str, 
             state = DOWN if entry is None else (STALE if node_id in view.stale else str(entry.get("state")))
             if entry is not None and state != STALE and (contact is None or contact <= max_contact_ms):
                 healthy += 1
+            said: Mapping[str, Any] = entry if entry is not None else {}
             node_shards.setdefault(node_id, []).append({
                 "shard": shard, "state": state,
-                "term": _int((entry or {}).get("term")),
-                "commit_index": _int((entry or {}).get("commit_index")),
-                "last_applied": _int((entry or {}).get("last_applied")),
-                "log_length": _int((entry or {}).get("log_length")),
+                "term": _int(said.get("term")) if said else None,
+                "commit_index": _int(said.get("commit_index")) if said else None,
+                "last_applied": _int(said.get("last_applied")) if said else None,
+                "log_length": _int(said.get("log_length")) if said else None,
                 "replication_lag": lags.get(node_id),
                 "last_contact_ms": None if contact is None else float(contact),
             })

@@ -101,12 +101,15 @@ class PerformanceDoc(TypedDict):
 
 
 class _NodeFields(TypedDict):
+    """A DOWN node's commit_index, last_applied, log_length and term are its last report's
+    (see ``last_seen``), None if it never answered; its peers_connected is None."""
+
     state: NodeState
-    commit_index: int
-    last_applied: int
-    log_length: int
-    peers_connected: int
-    term: int
+    commit_index: Optional[int]
+    last_applied: Optional[int]
+    log_length: Optional[int]
+    peers_connected: Optional[int]
+    term: Optional[int]
     up: bool
     replication_lag: Optional[int]
     last_contact_ms: Optional[float]
@@ -117,10 +120,10 @@ class NodeShardDoc(TypedDict):
 
     shard: int
     state: NodeState
-    term: int
-    commit_index: int
-    last_applied: int
-    log_length: int
+    term: Optional[int]
+    commit_index: Optional[int]
+    last_applied: Optional[int]
+    log_length: Optional[int]
     replication_lag: Optional[int]
     last_contact_ms: Optional[float]
 
@@ -129,6 +132,7 @@ class _NodeDocRequired(_NodeFields):
     state_digest: Optional[str]
     leader_id: Optional[str]      # the leader this node believes in (its own report)
     down_reason: Optional[str]    # why it did not answer: timeout, refused or error (None if it did)
+    last_seen: Optional[float]    # sim_time of its last answer (this sample's when up; None: never)
 
 
 class NodeDoc(_NodeDocRequired, total=False):

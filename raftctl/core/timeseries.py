@@ -164,9 +164,12 @@ class SampleStore:
                 continue
             lag = node["replication_lag"]
             contact = node["last_contact_ms"]
+            commit, applied, length = node["commit_index"], node["last_applied"], node["log_length"]
+            peers, term = node["peers_connected"], node["term"]
             table.append((
-                state_codes[node["state"]], node["commit_index"], node["last_applied"],
-                node["log_length"], node["peers_connected"], node["term"],
+                state_codes[node["state"]], _UNKNOWN if commit is None else commit,
+                _UNKNOWN if applied is None else applied, _UNKNOWN if length is None else length,
+                _UNKNOWN if peers is None else peers, _UNKNOWN if term is None else term,
                 _UNKNOWN if lag is None else lag,
                 _UNKNOWN if contact is None else round(contact * 1000)))
         if self._count < self.capacity:
@@ -323,11 +326,11 @@ def _node_row(row: list[Any]) -> dict[str, Any]:
     state, commit_index, last_applied, log_length, peers, term, lag, contact = row
     return {
         "state": STATE_NAMES[state],
-        "commit_index": commit_index,
-        "last_applied": last_applied,
-        "log_length": log_length,
-        "peers_connected": peers,
-        "term": term,
+        "commit_index": None if commit_index == _UNKNOWN else commit_index,
+        "last_applied": None if last_applied == _UNKNOWN else last_applied,
+        "log_length": None if log_length == _UNKNOWN else log_length,
+        "peers_connected": None if peers == _UNKNOWN else peers,
+        "term": None if term == _UNKNOWN else term,
         "up": state != _DOWN,
         "replication_lag": None if lag == _UNKNOWN else lag,
         "last_contact_ms": None if contact == _UNKNOWN else contact / 1000.0,
