@@ -256,7 +256,10 @@ class SampleCollector:
                 self._leader_changes += 1
             self._leader_key = key
         client = poll.client or ClientView()
-        acked = int(client.orders_acknowledged or 0)
+        # throughput: orders the client saw committed, else proposals the cluster committed
+        counted = client.orders_acknowledged if client.orders_acknowledged is not None \
+            else client.proposals_committed
+        acked = int(counted or 0)
         if prev is None:
             throughput = acked / source_now if source_now > 0 else 0.0
         else:
@@ -299,8 +302,8 @@ class SampleCollector:
             "sequence": self._sequence + 1,
             "cluster": cluster_doc,
             "performance": {
-                "total_orders": int(client.orders_submitted or 0),
-                "total_trades": int(reading.total_trades or 0),
+                "total_orders": None if client.orders_submitted is None else int(client.orders_submitted),
+                "total_trades": None if reading.total_trades is None else int(reading.total_trades),
                 "throughput_ops": round(float(throughput), 3),
                 "avg_latency_ms": _round3(avg_latency),
                 "p50_latency_ms": _round3(p50),

@@ -87,10 +87,11 @@ class ClusterDoc(_ClusterRequired, total=False):
 
 
 class PerformanceDoc(TypedDict):
-    """``sample["performance"]``. Latencies in ms over the last interval."""
+    """``sample["performance"]``. Latencies in ms over the last interval. ``total_orders`` and
+    ``total_trades`` are None for a source without an exchange (etcd)."""
 
-    total_orders: int
-    total_trades: int
+    total_orders: Optional[int]
+    total_trades: Optional[int]
     throughput_ops: float
     avg_latency_ms: Optional[float]
     p50_latency_ms: Optional[float]

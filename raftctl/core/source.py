@@ -80,6 +80,8 @@ class ClientView:
     orders_pending: int | None = None
     proposals_failed: int | None = None
     acknowledged_by_shard: list[int] | None = None
+    # proposals the cluster committed (cumulative), when the source has no orders of its own (etcd)
+    proposals_committed: int | None = None
     latencies_ms: list[float] = field(default_factory=list)
     shard_latencies_ms: list[list[float]] | None = None
 

@@ -150,8 +150,9 @@ class SampleStore:
             nan if avg is None else avg, nan if p50 is None else p50, nan if p99 is None else p99))
         self._ints.append((
             sample["sequence"], cluster["cluster_size"], cluster["healthy_nodes"],
-            cluster["current_term"], cluster["leader_changes"], perf["total_orders"],
-            perf["total_trades"], perf["commit_apply_lag"], len(sample["alerts"]),
+            cluster["current_term"], cluster["leader_changes"],
+            _UNKNOWN if perf["total_orders"] is None else perf["total_orders"],
+            _UNKNOWN if perf["total_trades"] is None else perf["total_trades"], perf["commit_apply_lag"], len(sample["alerts"]),
             HEALTH_CODES[cluster["health_status"]], 1 if cluster["consensus_aligned"] else 0,
             1 if cluster["has_quorum"] else 0, self._node_index.get(leader, -1),
             _UNKNOWN if pending is None else pending, _UNKNOWN if failed is None else failed))
@@ -291,8 +292,8 @@ class WindowSnapshot:
                     "health_reasons": list(self.reasons[i]),
                 },
                 "performance": {
-                    "total_orders": orders,
-                    "total_trades": trades,
+                    "total_orders": None if orders == _UNKNOWN else orders,
+                    "total_trades": None if trades == _UNKNOWN else trades,
                     "throughput_ops": throughput,
                     "avg_latency_ms": None if avg != avg else avg,  # NaN stands for null
                     "p50_latency_ms": None if p50 != p50 else p50,
