@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from raftctl import __version__
-from raftctl.commands import alerts, chaos, cluster, demo, node, serve, sinks, summary, watch
+from raftctl.commands import alerts, chaos, cluster, demo, node, replay, serve, sinks, summary, watch
 
 app = typer.Typer(
     name="raftctl",
@@ -34,6 +34,7 @@ for _name, _module in (
     ("sinks", sinks),
     ("chaos", chaos),
     ("node", node),
+    ("replay", replay),
 ):
     app.command(name=_name, help=_module.HELP, epilog=_module.EPILOG)(_module.command)
 app.add_typer(cluster.app, name="cluster", help=cluster.HELP)
@@ -120,7 +121,7 @@ def run(argv: Optional[list[str]] = None) -> int:
 
 def _subcommand(argv: Optional[list[str]]) -> str:
     args = sys.argv[1:] if argv is None else argv
-    names = {"demo", "serve", "watch", "summary", "alerts", "sinks", "chaos"}
+    names = {"demo", "serve", "watch", "summary", "alerts", "sinks", "chaos", "replay"}
     return next((a for a in args if a in names), "")
 
 

@@ -332,6 +332,9 @@ def plain_metavars(command: Any) -> Any:
     seen: set[int] = set()
 
     def fix(param: Any) -> None:
+        if getattr(param, "param_type_name", None) == "argument" and hasattr(param, "display_type_rich"):
+            # an argument is shown by its name (its metavar); the type tag after it is the noise
+            param.display_type_rich = lambda ctx: None
         if param is None or getattr(param, "metavar", "") is not None:
             return
         if getattr(param, "is_flag", False) or getattr(param, "count", False):

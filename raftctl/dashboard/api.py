@@ -304,7 +304,8 @@ def load_static_files(refresh_seconds: float) -> dict[str, tuple[str, bytes]]:
 class DashboardApi:
     """Routes requests to the collector's data; safe to call from many threads at once."""
 
-    def __init__(self, collector: Any, refresh_seconds: float = 5.0) -> None:
+    def __init__(self, collector: Any, refresh_seconds: float = 5.0,
+                 routes: Mapping[str, Callable[[Request, dict[str, list[str]]], Response]] | None = None) -> None:
         if not (isinstance(refresh_seconds, (int, float)) and math.isfinite(refresh_seconds) and refresh_seconds > 0):
             raise ValueError(f"refresh_seconds must be a positive number, got {refresh_seconds!r}")
         self.collector = collector
@@ -325,6 +326,8 @@ class DashboardApi:
             "/metrics": self.metrics,
             "/": self.index,
         }
+        # routes added by the caller (raftctl replay's /api/replay); they check the method themselves
+        self._extra_routes = dict(routes or {})
 
     # -- dispatch -------------------------------------------------------------------------
 
@@ -358,6 +361,9 @@ class DashboardApi:
             raise ApiError(400, "request target must be an absolute path")
         path, _, query = target.partition("?")
         path = path.partition("#")[0]
+        extra = self._extra_routes.get(path)
+        if extra is not None:
+            return extra(request, parse_query(query))
         route = self._routes.get(path)
         if route is None:
             if path.startswith("/static/"):

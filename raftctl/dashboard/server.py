@@ -73,6 +73,7 @@ _REASONS = {
     200: "OK",
     304: "Not Modified",
     400: "Bad Request",
+    403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
     408: "Request Timeout",
@@ -801,7 +802,7 @@ class DashboardServer:
 
     def __init__(
         self, collector: Any, host: str = "127.0.0.1", port: int = 8080, refresh_seconds: float = 5.0,
-        *, max_connections: int | None = None,
+        *, max_connections: int | None = None, routes: Any = None,
     ) -> None:
         if collector is None:
             raise ValueError("DashboardServer needs a collector")
@@ -816,7 +817,7 @@ class DashboardServer:
         self.host = host
         self._port = port
         self._max_connections = max_connections
-        self.api = DashboardApi(collector, refresh_seconds=refresh_seconds)
+        self.api = DashboardApi(collector, refresh_seconds=refresh_seconds, routes=routes)
         self._loop: _EventLoop | None = None
         self._thread: threading.Thread | None = None
 

@@ -1,0 +1,379 @@
+"""Replay of a run recorded by the ``jsonl`` sink, served through the dashboard's API and page.
+
+:func:`load_recording` reads the file (one ``{"type": "sample"|"alert", ...}`` object per line)
+into a :class:`Recording`. :class:`ReplayCollector` holds one recorded run and a
+:class:`ReplayClock`, and answers what the dashboard asks a live collector (``version``,
+``latest``, ``history``, ``node_history``, ``active_alerts``, ``alert_history``) as of the clock's
+position: the page and the API then show the run as it looked at that moment. Nothing is
+sampled; the clock only picks which recorded sample is "now".
+
+:func:`replay_routes` gives the ``/api/replay`` route: GET the clock's state, POST
+``?action=play|pause|seek|speed`` (with ``position=`` seconds or ``speed=``) to move it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+MAX_SPEED = 1000.0
+MIN_SPEED = 0.01
+# A POST must carry this header: a page of another origin cannot send it without a CORS
+# preflight, which this server never grants, so only our own page can move the clock.
+CONTROL_HEADER = "x-raftctl-replay"
+
+
+class RecordingError(ValueError):
+    """A file that cannot be replayed; the message is one line naming the file (and the line)."""
+
+
+@dataclass
+class Run:
+    """One collector run in a recording: its samples (by sequence) and alert events, in file order."""
+
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Recording:
+    path: str
+    runs: list[Run]
+    skipped_torn_tail: bool = False
+
+
+def load_recording(path: str) -> Recording:
+    """Read a jsonl sink file. RecordingError for a missing, unreadable, empty or non-JSONL file.
+
+    The sink appends, so one file may hold several runs: a sample whose sequence does not follow
+    the previous one starts a new run. A last line without its newline (a writer killed
+    mid-write) is skipped; any other line that is not a JSON object is an error.
+    """
+    shown = path
+    if not os.path.exists(path):
+        raise RecordingError(f"{shown}: no such file")
+    if os.path.isdir(path):
+        raise RecordingError(f"{shown} is a directory, not a jsonl recording")
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise RecordingError(f"cannot read {shown}: {exc.strerror or exc}") from None
+    if not data.strip():
+        raise RecordingError(f"{shown} is empty: nothing to replay")
+    lines = data.split(b"\n")
+    torn = not data.endswith(b"\n")
+    runs: list[Run] = []
+    current: Run | None = None
+    last_sequence: int | None = None
+    skipped = False
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            if torn and number == len(lines):
+                skipped = True
+                continue
+            raise RecordingError(f"{shown}: line {number} is not JSON: not a jsonl recording "
+                                 "(raftctl serve --sink jsonl:PATH writes one)") from None
+        if not isinstance(record, dict) or "type" not in record:
+            raise RecordingError(f"{shown}: line {number} is not a raftctl jsonl record "
+                                 "(an object with a 'type')")
+        kind = record.pop("type")
+        if kind == "sample":
+            sim_time, sequence = record.get("sim_time"), record.get("sequence")
+            if not _number(sim_time) or not isinstance(sequence, int) or not isinstance(record.get("cluster"), dict):
+                raise RecordingError(f"{shown}: line {number}: a sample needs sim_time, sequence and cluster")
+            if current is None or last_sequence is None or sequence <= last_sequence \
+                    or sim_time < current.samples[-1]["sim_time"]:
+                current = Run()
+                runs.append(current)
+            current.samples.append(record)
+            last_sequence = sequence
+        elif kind == "alert":
+            if current is None:  # an alert before any sample: keep it for the first run
+                current = Run()
+                runs.append(current)
+            current.alerts.append(record)
+        # other types: written by a newer raftctl; a replay shows what it knows
+    runs = [run for run in runs if run.samples]
+    if not runs:
+        raise RecordingError(f"{shown} holds no samples: nothing to replay")
+    return Recording(path=path, runs=runs, skipped_torn_tail=skipped)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+class ReplayClock:
+    """Position in recorded seconds from the run's start, moving at ``speed`` x wall time while playing."""
+
+    def __init__(self, duration: float, speed: float = 1.0, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.duration = max(0.0, float(duration))
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._speed = check_speed(speed)
+        self._base = 0.0  # position at _anchor
+        self._anchor = monotonic()
+        self._playing = True
+
+    def _now_locked(self) -> float:
+        if not self._playing:
+            return self._base
+        position = self._base + (self._monotonic() - self._anchor) * self._speed
+        if position >= self.duration:  # the end: stop there
+            self._base, self._playing = self.duration, False
+            return self.duration
+        return position
+
+    def position(self) -> float:
+        with self._lock:
+            return self._now_locked()
+
+    def state(self) -> dict[str, Any]:
+        with self._lock:
+            position = self._now_locked()
+            return {"position": position, "duration": self.duration, "speed": self._speed,
+                    "paused": not self._playing, "ended": position >= self.duration}
+
+    def play(self) -> None:
+        with self._lock:
+            position = self._now_locked()
+            if position >= self.duration:
+                position = 0.0  # play at the end starts over, as a media player does
+            self._base, self._anchor, self._playing = position, self._monotonic(), True
+
+    def pause(self) -> None:
+        with self._lock:
+            self._base, self._playing = self._now_locked(), False
+
+    def seek(self, position: float) -> None:
+        if not _number(position):
+            raise ValueError(f"position must be a finite number of seconds, got {position!r}")
+        with self._lock:
+            self._now_locked()
+            self._base = min(max(0.0, float(position)), self.duration)
+            self._anchor = self._monotonic()
+
+    def set_speed(self, speed: float) -> None:
+        speed = check_speed(speed)
+        with self._lock:
+            self._base = self._now_locked()
+            self._anchor = self._monotonic()
+            self._speed = speed
+
+
+def check_speed(speed: Any) -> float:
+    if not _number(speed) or not MIN_SPEED <= float(speed) <= MAX_SPEED:
+        raise ValueError(f"speed must be a number from {MIN_SPEED:g} to {MAX_SPEED:g}, got {speed!r}")
+    return float(speed)
+
+
+def _history_entry(sample: dict[str, Any]) -> dict[str, Any]:
+    """A sample in the shape collector.history() gives: no per-node digest, a count of firing alerts."""
+    entry: dict[str, Any] = {key: sample[key] for key in ("timestamp", "sim_time", "sequence", "cluster", "performance")
+             if key in sample}
+    nodes = sample.get("nodes") or {}
+    entry["nodes"] = {node_id: {k: v for k, v in (doc or {}).items() if k != "state_digest"}
+                      for node_id, doc in nodes.items()}
+    if "shards" in sample:
+        entry["shards"] = sample["shards"]
+    entry["alerts_firing"] = sum(1 for a in sample.get("alerts") or []
+                                 if isinstance(a, dict) and a.get("status", "firing") == "firing")
+    return entry
+
+
+class ReplayCollector:
+    """The collector interface the dashboard reads, over one recorded run and a ReplayClock."""
+
+    def __init__(self, run: Run, speed: float = 1.0, monotonic: Callable[[], float] = time.monotonic) -> None:
+        if not run.samples:
+            raise ValueError("a replay needs at least one sample")
+        self.samples = run.samples
+        self.alert_events = run.alerts
+        self.start = float(self.samples[0]["sim_time"])
+        self.offsets = [float(s["sim_time"]) - self.start for s in self.samples]
+        self.clock = ReplayClock(self.offsets[-1], speed, monotonic)
+        first: dict[str, Any] = self.samples[0].get("collector") or {}
+        interval: Any = first.get("collection_interval")
+        self.collection_interval = float(interval) if _number(interval) and interval > 0 else _median_step(self.offsets)
+        retention: Any = first.get("retention_period")
+        self.retention_period = float(retention) if _number(retention) and retention > 0 else 300.0
+        self.cluster = None
+        self._history = [_history_entry(s) for s in self.samples]
+        self._bytes: dict[int, bytes] = {}
+        self._event_offsets = [_event_time(a) - self.start for a in self.alert_events]
+
+    # -- where the clock is ------------------------------------------------------------
+
+    def index(self) -> int:
+        """Index of the newest sample at or before the clock's position."""
+        position = self.clock.position()
+        return max(0, bisect.bisect_right(self.offsets, position + 1e-9) - 1)
+
+    @property
+    def version(self) -> int:
+        return self.index()
+
+    # -- what the dashboard reads --------------------------------------------------------
+
+    def latest(self) -> dict[str, Any] | None:
+        return orjson.loads(self.latest_bytes())
+
+    def latest_bytes(self) -> bytes:
+        index = self.index()
+        body = self._bytes.get(index)
+        if body is None:
+            body = orjson.dumps(self.samples[index])
+            if len(self._bytes) > 64:
+                self._bytes.clear()
+            self._bytes[index] = body
+        return body
+
+    def _window(self, duration: float | None) -> tuple[int, int]:
+        end = self.index() + 1
+        if duration is None:
+            return 0, end
+        newest = self.offsets[end - 1]
+        start = bisect.bisect_right(self.offsets, newest - float(duration), 0, end)
+        return start, end
+
+    def history(self, duration: float | None = 60) -> list[dict[str, Any]]:
+        start, end = self._window(duration)
+        return self._history[start:end]
+
+    def node_history(self, node_id: str, duration: float | None = 60) -> list[dict[str, Any]]:
+        known = self.node_ids()
+        if node_id not in known:
+            raise KeyError(node_id)
+        start, end = self._window(duration)
+        rows = []
+        for entry in self._history[start:end]:
+            doc = (entry.get("nodes") or {}).get(node_id)
+            if doc is not None:
+                rows.append({"timestamp": entry.get("timestamp"), "sim_time": entry.get("sim_time"),
+                             "node_id": node_id, **doc})
+        return rows
+
+    def node_ids(self) -> list[str]:
+        ids: dict[str, None] = {}
+        for sample in self.samples:
+            for node_id in sample.get("nodes") or {}:
+                ids[node_id] = None
+        return list(ids)
+
+    def active_alerts(self) -> list[dict[str, Any]]:
+        sample = self.samples[self.index()]
+        return [a for a in sample.get("alerts") or [] if isinstance(a, dict) and a.get("status", "firing") == "firing"]
+
+    def alert_history(self) -> list[dict[str, Any]]:
+        """Alert events up to the clock's position, the newest state of each episode, oldest first."""
+        now = self.offsets[self.index()]
+        episodes: dict[Any, dict[str, Any]] = {}
+        for offset, event in zip(self._event_offsets, self.alert_events, strict=True):
+            if offset > now + 1e-9:
+                continue
+            key = (event.get("fingerprint") or event.get("name"), event.get("started_at_sim", event.get("started_at")))
+            episodes.pop(key, None)
+            episodes[key] = event
+        return list(episodes.values())
+
+    # -- the control route ---------------------------------------------------------------
+
+    def state(self, path: str, run: int, runs: int) -> dict[str, Any]:
+        clock = self.clock.state()
+        index = self.index()
+        sample = self.samples[index]
+        clock.update({
+            "file": os.path.basename(path), "run": run, "runs": runs, "samples": len(self.samples),
+            "index": index, "sequence": sample.get("sequence"), "offset": self.offsets[index],
+            "timestamp": sample.get("timestamp"), "started_at": self.samples[0].get("timestamp"),
+            "health": transitions(self),
+        })
+        return clock
+
+
+def transitions(collector: ReplayCollector) -> list[list[Any]]:
+    """``[[offset, health_status], ...]``: where the run's health changed (for the seek bar)."""
+    marks: list[list[Any]] = []
+    for offset, sample in zip(collector.offsets, collector.samples, strict=True):
+        status = (sample.get("cluster") or {}).get("health_status")
+        if not marks or marks[-1][1] != status:
+            marks.append([offset, status])
+    return marks
+
+
+def _event_time(event: dict[str, Any]) -> float:
+    for key in ("resolved_at_sim", "started_at_sim"):
+        if event.get("status") == "firing" and key == "resolved_at_sim":
+            continue
+        value: Any = event.get(key)
+        if _number(value):
+            return float(value)
+    return -math.inf
+
+
+def _median_step(offsets: list[float]) -> float:
+    steps = sorted(b - a for a, b in zip(offsets, offsets[1:], strict=False) if b > a)
+    return steps[len(steps) // 2] if steps else 1.0
+
+
+def replay_routes(collector: ReplayCollector, path: str, run: int, runs: int) -> dict[str, Callable[..., Any]]:
+    """The ``/api/replay`` route for DashboardApi(routes=...)."""
+    from raftctl.dashboard.api import ApiError, Request, error_response, json_response, parse_query
+
+    def route(request: Request, params: dict[str, list[str]]) -> Any:
+        if request.method in ("GET", "HEAD"):
+            return json_response(200, orjson.dumps(collector.state(path, run, runs)))
+        if request.method != "POST":
+            return error_response(405, f"method {request.method[:20]} not allowed", (("Allow", "GET, HEAD, POST"),))
+        if request.headers.get(CONTROL_HEADER) != "1":
+            return error_response(403, f"a replay control request needs the header {CONTROL_HEADER}: 1")
+        params = params or parse_query(request.target.partition("?")[2])
+        action = _one(params, "action")
+        clock = collector.clock
+        try:
+            if action == "play":
+                clock.play()
+            elif action == "pause":
+                clock.pause()
+            elif action == "seek":
+                clock.seek(_float(params, "position"))
+            elif action == "speed":
+                clock.set_speed(_float(params, "speed"))
+            else:
+                raise ApiError(400, "action must be one of play, pause, seek (position=S), speed (speed=X)")
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from None
+        return json_response(200, orjson.dumps(collector.state(path, run, runs)))
+
+    def _one(params: dict[str, list[str]], name: str) -> str | None:
+        values = params.get(name) or []
+        if len(values) > 1:
+            raise ApiError(400, f"{name} given more than once")
+        return values[0] if values else None
+
+    def _float(params: dict[str, list[str]], name: str) -> float:
+        text = _one(params, name)
+        if text is None:
+            raise ApiError(400, f"{name} is required")
+        try:
+            value = float(text)
+        except ValueError:
+            raise ApiError(400, f"{name} must be a number, got {text[:40]!r}") from None
+        if not math.isfinite(value):
+            raise ApiError(400, f"{name} must be a finite number")
+        return value
+
+    return {"/api/replay": route}
