@@ -86,7 +86,6 @@ _REMOTE = re.compile(rb'Remote="([0-9a-fA-F]+)"')
 class EtcdClientView(ClientView):
     """A ClientView plus what only an etcd source has (see the module docstring)."""
 
-    proposals_committed: int | None = None
     probe_member: str | None = None
     probe_error: str | None = None
 
