@@ -24,6 +24,7 @@ import os
 import queue
 import random
 import signal
+import sys
 import threading
 import time
 from concurrent.futures import Future
@@ -45,6 +46,7 @@ MAX_WAITING = 200_000  # orders waiting for their commit at most; beyond, 503
 # even while the loop is busy with a backlog: a poll never queues behind a thousand orders
 REPORT_EVERY_MS = 5.0
 REPORT_MAX_AGE_MS = 100.0
+SWITCH_INTERVAL_S = 0.001
 
 
 @dataclass
@@ -205,6 +207,9 @@ class NodeProcess:
             self.transport.stop()
             self.store.close()
             raise
+        # The loop thread is CPU-bound under load: with the default 5 ms switch interval a thread
+        # waiting for the GIL (an HTTP answer, a transport read) waits up to 5 ms per blocking call.
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         rng = random.Random(self.config.seed if self.config.seed is not None else os.urandom(16))
         self.host.boot(self.now_ms(), rng)
         return self
