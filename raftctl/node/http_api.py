@@ -186,6 +186,8 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "raftctl-node"
     server: "_Server"
+    # an idle or trickling connection is closed after this long (its thread is freed)
+    timeout = 30.0
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet, as the dashboard
         return None
