@@ -23,8 +23,8 @@ Incidents (the recall denominator) are the intervals in which a truth condition 
 * ``isolated`` X — X alive and reachable by the monitor, but its network group holds fewer than a
   majority of running (not crashed) nodes: cut off by a partition, or left over by crashes. Seen
   when a sample is not HEALTHY and names X in a reason (or shows it DOWN).
-* ``leader_loss`` L — the leader of the moment crashes, pauses or is cut off from a majority. Seen
-  when a sample shows another leader, or none.
+* ``leader_loss`` L — the leader of the moment crashes, pauses, is cut off from a majority, or is
+  left without a live majority in its group. Seen when a sample shows another leader, or none.
 
 Every incident that lasts at least ``min_incident_s`` (1 s) counts, whatever the sampling
 interval: nothing is excused as "too short to observe". It is detected when a sample taken no
@@ -60,6 +60,7 @@ class Truth:
     monitor_cut: frozenset[str] = frozenset()
     isolated: frozenset[str] = frozenset()  # alive, its transport reaches no majority (crashes, cuts)
     majority: bool = True                   # some group holds a majority of live nodes
+    minority: frozenset[str] = frozenset()  # alive, but its group holds no majority of live nodes
     slow: frozenset[str] = frozenset()
     impaired: frozenset[str] = frozenset()  # network settings in force: loss, duplicate, ...
     corrupt: frozenset[str] = frozenset()
@@ -136,7 +137,8 @@ def _node_fault(name: str) -> Callable[["DetectionTracker", Truth, str], bool]:
         if name == "node_isolated":
             return node in truth.isolated
         if name == "stale_leader":
-            return node in truth.paused or node in truth.isolated
+            # a leader that can no longer be backed: frozen, cut off, or left without a live majority
+            return node in truth.paused or node in truth.isolated or node in truth.minority
         # node_lagging: anything that can hold a follower back
         return (node in truth.dark or node in truth.isolated or node in truth.slow
                 or bool(truth.impaired) or not truth.majority)
@@ -278,20 +280,22 @@ class DetectionTracker:
         majority = any(n >= self.quorum for n in live_per_group.values())
         isolated = {nid for nid, g in groups.items()
                     if nid not in unavailable and reachable_per_group.get(g, 0) < self.quorum}
+        minority = {nid for nid, g in groups.items()
+                    if nid not in unavailable and live_per_group.get(g, 0) < self.quorum}
         groups = self._groups or {}
         monitor_cut: set[str] = set()
         if self._monitor_group is not None and groups:
             monitor_cut = {nid for nid, g in groups.items() if g != self._monitor_group}
         startup = self.truths[-1].startup and now < self.startup_s
         truth = Truth(now, frozenset(st["crashed"]), frozenset(st["paused"]), frozenset(monitor_cut),
-                      frozenset(isolated - monitor_cut), majority, frozenset(st["slow"]),
+                      frozenset(isolated - monitor_cut), majority, frozenset(minority), frozenset(st["slow"]),
                       frozenset(st["impaired"]), frozenset(st["corrupt"]), startup)
-        if leader is not None and leader not in self._leader_out and \
-                (leader in truth.unavailable or leader in isolated):
+        out = truth.unavailable | isolated | minority
+        if leader is not None and leader not in self._leader_out and leader in out:
             self.leader_losses.append((now, leader))
             self.transitions.append((now, "leader_loss", leader))
-        self._leader_out = {n for n in self._leader_out if n in truth.unavailable or n in isolated}
-        if leader is not None and (leader in truth.unavailable or leader in isolated):
+        self._leader_out = {n for n in self._leader_out if n in out}
+        if leader is not None and leader in out:
             self._leader_out.add(leader)
         self.truths.append(truth)
 
@@ -362,7 +366,8 @@ class DetectionTracker:
                 incidents.append(current)
         for at, leader in self.leader_losses:
             end = next((s for s, _e, t in segments if s > at and leader not in t.unavailable
-                        and leader not in t.isolated), segments[-1][1] if segments else at)
+                        and leader not in t.isolated and leader not in t.minority),
+                       segments[-1][1] if segments else at)
             incidents.append(Incident("leader_loss", leader, at, end))
         for incident in incidents:
             incident.observable_from = incident.start + (self.stepdown_s if incident.kind == "no_majority" else 0.0)
