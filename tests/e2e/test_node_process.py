@@ -180,6 +180,10 @@ def test_isolating_the_leader_through_the_control_endpoint_moves_leadership_and_
         assert code == 400 and "unknown peer" in doc["error"]
         code, _, doc = http_json(cluster.urls[old] + "/api/control/isolate", "POST", {"peers": others})
         assert code == 200 and doc["isolated"] == sorted(others)
+        # an order sent to the cut-off leader cannot commit: once it steps down it says so (not 200)
+        order = {"client_id": "iso", "seq": 1, "symbol": "BTC-USD", "side": "buy", "price": 10, "qty": 1}
+        code, _, doc = http_json(cluster.urls[old] + "/api/orders", "POST", order, timeout=15)
+        assert code in (421, 503), (code, doc)
         new = cluster.wait_leader(10, among=others)
         assert new != old
         # the cut-off leader steps down (check quorum) and says it reaches nobody
@@ -189,7 +193,14 @@ def test_isolating_the_leader_through_the_control_endpoint_moves_leadership_and_
         assert code == 200 and doc["isolated"] == []
         client = OrderClient(cluster, "c1")
         send_until_acked(client, 5, 10)
-        assert cluster.wait_for(lambda: caught_up(cluster), 10, "all three to agree after the heal")
+        # the order the isolated leader could not commit, resubmitted: applied once
+        retry = OrderClient(cluster, "iso")
+        retry.pending = [order]
+        deadline = time.monotonic() + 10
+        while not retry.try_once():
+            assert time.monotonic() < deadline, retry.errors
+        reports = cluster.wait_for(lambda: caught_up(cluster), 10, "all three to agree after the heal")
+        assert {r["orders_applied"] for r in reports.values()} == {6}
 
 
 # ---- faults ----------------------------------------------------------------------------------
