@@ -281,3 +281,173 @@ def test_dashboard_is_light_on_the_wire(browser):
     finally:
         server.stop()
         page.close()
+
+
+# -- any screen (issue 15, part 4) -------------------------------------------------------------
+
+NARROW = {"width": 400, "height": 900}
+
+
+def horizontal_overflow(page) -> int:
+    """How many CSS pixels the page is wider than the window (0: no sideways scroll)."""
+    return page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
+
+
+def cut_texts(page, selector: str) -> list[str]:
+    """Texts of the elements matching ``selector`` that do not fit their box (ellipsis or clipped)."""
+    return page.locator(selector).evaluate_all(
+        "els => els.filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)")
+
+
+def boxes_overlap(a, b) -> bool:
+    return not (a["x"] + a["width"] <= b["x"] or b["x"] + b["width"] <= a["x"]
+                or a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"])
+
+
+def quorum_loss_cluster():
+    """A 5-node cluster with a leader named longer than 'nodeN', 3 nodes crashed: UNHEALTHY, alerts firing."""
+    cluster = Cluster(node_count=5, seed=SEED)
+    Workload(cluster, rate=100.0, seed=SEED)
+    collector = MetricsCollector(collection_interval=1.0, retention_period=300)
+    collector.set_cluster(cluster)
+    assert cluster.run_until(lambda: cluster.leader_id is not None, timeout=10.0), f"seed={SEED}"
+    for _ in range(20):
+        step(cluster, collector)
+    for node_id in cluster.node_ids[:3]:
+        cluster.crash(node_id)
+    for _ in range(4):
+        step(cluster, collector)
+    assert collector.latest()["cluster"]["health_status"] == "UNHEALTHY", f"seed={SEED}"
+    return cluster, collector
+
+
+def test_narrow_screen_has_no_sideways_scroll_and_alerts_come_first(browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    cluster, collector = quorum_loss_cluster()
+    server = DashboardServer(collector, port=0).start()
+    page = browser.new_page(viewport=NARROW)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(server.url + "/?refresh=1")
+        page.locator("#alerts .alert.firing[data-alert='quorum_loss']").wait_for(timeout=10_000)
+        expect(page.locator("#health-status")).to_have_text("UNHEALTHY", timeout=10_000)
+        page.locator("#nodes-table tbody tr[data-node-id]").nth(4).wait_for(timeout=10_000)
+        assert horizontal_overflow(page) <= 0, horizontal_overflow(page)
+        # the health value, the node names and states, and the alerts are whole
+        assert cut_texts(page, "#health-status") == []
+        assert cut_texts(page, "#nodes-table .node-name, #nodes-table .state") == []
+        assert cut_texts(page, "#alerts .alert-head span, #alerts .alert-msg") == []
+        names = page.locator("#nodes-table .node-name").all_inner_texts()
+        assert sorted(names) == sorted(cluster.node_ids)
+        assert page.locator("#nodes-table thead").is_hidden()  # rows became cards, each value labelled
+        commit = page.locator("#nodes-table tr[data-node-id] td[data-col='commit_index']").first
+        assert commit.get_attribute("data-label") == "Commit"
+        # firing alerts above the cards and the node table
+        alerts_top = page.locator("#alerts").bounding_box()["y"]
+        assert alerts_top < page.locator("#health-card").bounding_box()["y"]
+        assert alerts_top < page.locator("#nodes-table").bounding_box()["y"]
+        assert page.locator("#alerts").bounding_box()["width"] <= NARROW["width"]
+        page.screenshot(path=str(ARTIFACTS / "dashboard-400px-quorum-loss.png"), full_page=True)
+        assert errors == [], errors
+    finally:
+        server.stop()
+        page.close()
+
+
+def test_narrow_check_catches_a_wide_page(browser):
+    """The sideways-scroll check itself: a planted 700 px element at 400 px is caught."""
+    cluster, collector = quorum_loss_cluster()
+    server = DashboardServer(collector, port=0).start()
+    page = browser.new_page(viewport=NARROW)
+    try:
+        page.goto(server.url + "/?refresh=1")
+        page.locator("#nodes-table tbody tr[data-node-id]").nth(4).wait_for(timeout=10_000)
+        assert horizontal_overflow(page) <= 0
+        page.locator("#health-status").evaluate("el => { el.style.whiteSpace = 'nowrap'; el.style.overflow = 'hidden';"
+                                                " el.style.width = '40px'; }")
+        assert cut_texts(page, "#health-status") == ["UNHEALTHY"]
+        page.locator("#main").evaluate("el => { el.style.minWidth = '700px'; }")
+        assert horizontal_overflow(page) > 0
+    finally:
+        server.stop()
+        page.close()
+
+
+def test_stale_data_is_unmistakable_and_covers_nothing(browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    cluster = Cluster(node_count=3, seed=SEED)
+    Workload(cluster, rate=50.0, seed=SEED)
+    collector = MetricsCollector(collection_interval=1.0, retention_period=300)
+    collector.set_cluster(cluster)
+    for _ in range(5):
+        step(cluster, collector)
+    server = DashboardServer(collector, port=0).start()
+    for viewport in ({"width": 1400, "height": 1000}, NARROW):
+        page = browser.new_page(viewport=viewport)
+        try:
+            if not server.running:
+                server = DashboardServer(collector, port=0).start()
+            page.goto(server.url + "/?refresh=1")
+            expect(page.locator("#health-status")).to_have_text("HEALTHY", timeout=10_000)
+            expect(page.locator("#alerts-none")).to_be_visible()
+            assert page.locator("#alerts-stale").is_hidden()
+            server.stop()
+            expect(page.locator("#connection-status")).to_have_text("disconnected", timeout=10_000)
+            banner = page.locator("#disconnected-banner")
+            expect(banner).to_be_visible()
+            # no green "No alerts firing" on stale data: unknown instead
+            assert page.locator("#alerts-none").is_hidden()
+            expect(page.locator("#alerts-stale")).to_contain_text("Unknown — data is stale")
+            assert page.locator("#alerts-count").inner_text() == "?"
+            # the banner covers no card label (it is in the flow, not over the cards)
+            banner_box = banner.bounding_box()
+            for label in page.locator(".card-label").all():
+                assert not boxes_overlap(banner_box, label.bounding_box()), label.inner_text()
+            assert "stale" in page.locator("#health-card .card-label").evaluate(
+                "el => getComputedStyle(el, '::after').content")
+            assert horizontal_overflow(page) <= 0
+            name = "desktop" if viewport["width"] > 1000 else "400px"
+            page.screenshot(path=str(ARTIFACTS / f"dashboard-stale-{name}.png"), full_page=True)
+        finally:
+            server.stop()
+            page.close()
+
+
+def background(page) -> str:
+    return page.locator("body").evaluate("el => getComputedStyle(el).backgroundColor")
+
+
+def test_dark_and_light_themes_and_the_toggle_is_remembered(browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    cluster, collector = quorum_loss_cluster()
+    server = DashboardServer(collector, port=0).start()
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, color_scheme="dark")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(server.url + "/?refresh=1")
+        page.locator("#alerts .alert.firing").first.wait_for(timeout=10_000)
+        toggle = page.locator("#theme-toggle")
+        expect(toggle).to_have_text("theme: auto")
+        dark = background(page)
+        assert dark == "rgb(15, 19, 24)", dark  # the dark palette, from prefers-color-scheme
+        page.screenshot(path=str(ARTIFACTS / "dashboard-dark.png"), full_page=True)
+        toggle.click()
+        expect(toggle).to_have_text("theme: dark")
+        assert page.locator("html").get_attribute("data-theme") == "dark"
+        assert background(page) == dark
+        toggle.click()
+        expect(toggle).to_have_text("theme: light")
+        assert background(page) == "rgb(244, 246, 248)"  # light, against the system's dark
+        page.reload()
+        expect(page.locator("#theme-toggle")).to_have_text("theme: light")  # kept in localStorage
+        assert background(page) == "rgb(244, 246, 248)"
+        page.locator("#theme-toggle").click()
+        expect(page.locator("#theme-toggle")).to_have_text("theme: auto")
+        assert background(page) == dark
+        assert errors == [], errors
+    finally:
+        server.stop()
+        context.close()

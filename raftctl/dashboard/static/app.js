@@ -23,6 +23,7 @@
   var state = {
     lastSuccess: null, failures: 0, retention: 300, timer: null,
     etag: null, summarySequence: null, history: null, historyDuration: null, lastSequence: null,
+    stale: false, activeAlerts: 0, replay: null, seeking: false, inFlight: false, again: false,
   };
 
   function setText(id, text) {
@@ -69,10 +70,13 @@
     state.lastSuccess = new Date();
     var conn = $("connection-status");
     conn.className = "conn conn-live";
-    setText("connection-status", "live");
+    setText("connection-status", state.replay ? "replay" : "live");
     $("disconnected-banner").hidden = true;
     $("main").classList.remove("stale");
-    setText("last-updated", clock(state.lastSuccess));
+    state.stale = false;
+    showAlertState();
+    // a replay shows the recorded time of the sample on screen instead (renderReplay)
+    if (!state.replay) setText("last-updated", clock(state.lastSuccess));
   }
 
   function setDisconnected(reason) {
@@ -85,6 +89,29 @@
       since + " Retrying every " + refresh + " s.");
     $("disconnected-banner").hidden = false;
     $("main").classList.add("stale");
+    state.stale = true;
+    showAlertState();
+  }
+
+  // Stale data says nothing about alerts now: never a green "No alerts firing" then.
+  function showAlertState() {
+    var note = $("alerts-stale");
+    var count = $("alerts-count");
+    var since = state.lastSuccess ? " (last good data at " + clock(state.lastSuccess) + ")" : "";
+    if (state.stale) {
+      setText("alerts-stale", state.activeAlerts
+        ? "Data is stale" + since + ": these were firing then; what fires now is unknown."
+        : "Unknown — data is stale" + since + ".");
+      note.hidden = false;
+      $("alerts-none").hidden = true;
+      count.textContent = "?";
+      count.classList.remove("firing");
+    } else {
+      note.hidden = true;
+      $("alerts-none").hidden = state.activeAlerts > 0;
+      count.textContent = String(state.activeAlerts);
+      count.classList.toggle("firing", state.activeAlerts > 0);
+    }
   }
 
   // ---- overview ------------------------------------------------------------------------
@@ -136,6 +163,8 @@
   // ---- nodes table ---------------------------------------------------------------------
 
   var NODE_COLUMNS = ["name", "state", "leads", "up", "term", "commit_index", "last_applied", "log_length", "replication_lag", "peers_connected"];
+  // shown above each value when a narrow screen turns the rows into cards
+  var NODE_LABELS = ["Node", "State", "Leads", "Up", "Term", "Commit", "Applied", "Log", "Lag", "Peers"];
   var NUMERIC_FROM = NODE_COLUMNS.indexOf("term");
 
   function nodeRow(nodeId) {
@@ -147,6 +176,7 @@
     NODE_COLUMNS.forEach(function (column, index) {
       var cell = document.createElement("td");
       cell.setAttribute("data-col", column);
+      cell.setAttribute("data-label", NODE_LABELS[index]);
       if (index >= NUMERIC_FROM) cell.className = "r";
       if (column === "leads") cell.className = "c-leads";
       row.appendChild(cell);
@@ -237,9 +267,12 @@
     return leads;
   }
 
+  var SHARD_LABELS = ["Shard", "Leader", "Term", "Commit", "Applied", "Health", "Replicas", "Throughput", "Latency"];
+
   function cell(row, text, className) {
     var td = document.createElement("td");
     if (className) td.className = className;
+    td.setAttribute("data-label", SHARD_LABELS[row.cells.length] || "");
     if (text instanceof Node) td.appendChild(text); else td.textContent = text;
     row.appendChild(td);
     return td;
@@ -317,11 +350,9 @@
     var resolved = body.resolved || [];
     $("alerts-firing").replaceChildren.apply($("alerts-firing"), active.map(function (a) { return alertCard(a, false); }));
     $("alerts-resolved").replaceChildren.apply($("alerts-resolved"), resolved.slice(0, 10).map(function (a) { return alertCard(a, true); }));
-    $("alerts-none").hidden = active.length > 0;
     $("resolved-none").hidden = resolved.length > 0;
-    var count = $("alerts-count");
-    count.textContent = String(active.length);
-    count.classList.toggle("firing", active.length > 0);
+    state.activeAlerts = active.length;
+    showAlertState();
   }
 
   // ---- charts --------------------------------------------------------------------------
@@ -489,14 +520,115 @@
     });
   }
 
+  // ---- replay (raftctl replay): a control bar over the recorded run ---------------------
+
+  function fmtOffset(seconds) {
+    if (typeof seconds !== "number" || !isFinite(seconds)) return "—";
+    var whole = Math.max(0, Math.floor(seconds));
+    var h = Math.floor(whole / 3600), m = Math.floor((whole % 3600) / 60), sec = whole % 60;
+    var two = function (n) { return (n < 10 ? "0" : "") + n; };
+    return (h ? h + ":" + two(m) : String(m)) + ":" + two(sec);
+  }
+
+  function renderReplay(body) {
+    var first = !state.replay;
+    state.replay = body;
+    var bar = $("replay-bar");
+    bar.hidden = false;
+    document.body.classList.add("replaying");
+    var seek = $("replay-seek");
+    var duration = body.duration || 0;
+    seek.max = String(duration);
+    if (!state.seeking) seek.value = String(body.position);
+    if (first) {
+      // the run's health along the seek bar
+      var bands = (body.health || []).map(function (mark, i, all) {
+        var end = i + 1 < all.length ? all[i + 1][0] : duration;
+        var band = span("", "band-" + mark[1]);
+        band.style.flex = String(Math.max(end - mark[0], duration / 1000 || 0.001));
+        band.title = mark[1] + " from " + fmtOffset(mark[0]);
+        return band;
+      });
+      $("replay-bands").replaceChildren.apply($("replay-bands"), bands);
+    }
+    var position = $("replay-position");
+    position.setAttribute("data-offset", String(body.offset));
+    position.setAttribute("data-position", String(body.position));
+    position.setAttribute("data-sequence", String(body.sequence));
+    if (!state.seeking) setText("replay-position", fmtOffset(body.position) + " / " + fmtOffset(duration));
+    var play = $("replay-play");
+    var playing = !body.paused;
+    play.textContent = playing ? "❚❚" : "▶";
+    play.setAttribute("aria-label", playing ? "Pause" : (body.ended ? "Play again" : "Play"));
+    play.setAttribute("data-playing", playing ? "true" : "false");
+    var speed = $("replay-speed");
+    var value = String(body.speed);
+    if (!Array.prototype.some.call(speed.options, function (o) { return o.value === value; })) {
+      var option = document.createElement("option");
+      option.value = value;
+      option.textContent = value + "×";
+      speed.appendChild(option);
+    }
+    if (document.activeElement !== speed) speed.value = value;
+    var runs = body.runs > 1 ? " · run " + body.run + " of " + body.runs : "";
+    setText("replay-file", "replay of " + body.file + runs + " · " + body.samples + " samples");
+    if (typeof body.timestamp === "number") setText("last-updated", clock(new Date(body.timestamp * 1000)) + " (recorded)");
+  }
+
+  function replayControl(query) {
+    return fetch("/api/replay?" + query, { method: "POST", cache: "no-store", headers: { "X-Raftctl-Replay": "1" } })
+      .then(function (response) { return response.json(); })
+      .then(function (body) { if (body && typeof body.position === "number") renderReplay(body); })
+      .catch(function () { /* the next tick shows the connection state */ })
+      .finally(kick);
+  }
+
+  function setupReplay() {
+    $("replay-play").addEventListener("click", function () {
+      replayControl("action=" + (state.replay && !state.replay.paused ? "pause" : "play"));
+    });
+    var seek = $("replay-seek");
+    seek.addEventListener("input", function () {
+      state.seeking = true;
+      setText("replay-position", fmtOffset(parseFloat(seek.value)) + " / " + fmtOffset(state.replay ? state.replay.duration : 0));
+    });
+    seek.addEventListener("change", function () {
+      state.seeking = false;
+      replayControl("action=seek&position=" + encodeURIComponent(seek.value));
+    });
+    $("replay-speed").addEventListener("change", function () {
+      replayControl("action=speed&speed=" + encodeURIComponent($("replay-speed").value));
+    });
+  }
+
+  // A live server has no /api/replay (404): asked once, at load.
+  function probeReplay() {
+    return fetchJson("/api/replay", 5000).then(function (answer) {
+      if (answer.status === 200 && answer.body && typeof answer.body.duration === "number") {
+        setupReplay();
+        renderReplay(answer.body);
+      }
+    }).catch(function () { /* the first tick reports the connection */ });
+  }
+
+  // refresh now (after a replay control), or right after the refresh under way
+  function kick() {
+    if (state.inFlight) { state.again = true; return; }
+    clearTimeout(state.timer);
+    tick();
+  }
+
   function tick() {
     var timeoutMs = Math.max(1500, Math.min(refresh * 1000, 10000));
     var summaryHeaders = state.etag ? { "If-None-Match": state.etag } : {};
+    state.inFlight = true;
     Promise.all([
       fetchJson("/api/summary", timeoutMs, summaryHeaders),
       fetchJson("/api/alerts", timeoutMs),
+      state.replay ? fetchJson("/api/replay", timeoutMs) : Promise.resolve(null),
     ]).then(function (results) {
-      var summary = results[0], alerts = results[1];
+      var summary = results[0], alerts = results[1], replay = results[2];
+      if (replay && replay.status === 200) renderReplay(replay.body);
       setConnected();
       if (summary.status === 200) {
         state.etag = summary.etag || null;
@@ -517,11 +649,16 @@
     }).catch(function (error) {
       setDisconnected(error && error.name === "AbortError" ? "timed out" : "connection failed");
     }).finally(function () {
-      state.timer = setTimeout(tick, refresh * 1000);
+      state.inFlight = false;
+      clearTimeout(state.timer);
+      state.timer = setTimeout(tick, state.again ? 0 : refresh * 1000);
+      state.again = false;
     });
   }
 
   window.addEventListener("resize", function () { if (state.history) renderCharts(state.history); });
+  // colours come from CSS variables: redraw the charts in the new theme
+  window.addEventListener("raftctl-theme", function () { if (state.history) renderCharts(state.history); });
   setText("refresh-seconds", String(refresh));
-  tick();
+  probeReplay().finally(tick);
 })();
