@@ -317,6 +317,7 @@ class Transport:
 
     def _read_loop(self, sock: socket.socket) -> None:
         stats = self.stats
+        stream: Any = None
         try:
             stream = sock.makefile("rb", buffering=256 * 1024)
             src = self._hello(stream)
@@ -359,6 +360,16 @@ class Transport:
         finally:
             with self._inbound_lock:
                 self._inbound.discard(sock)
+            # the file object holds a reference to the socket: close both, or the fd stays open
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            if stream is not None:
+                try:
+                    stream.close()
+                except OSError:
+                    pass
             try:
                 sock.close()
             except OSError:
