@@ -50,9 +50,7 @@ def command(
     if run is not None and run > runs:
         raise CliError(f"--run {run}: {file} holds {runs} run{'' if runs == 1 else 's'}", exit_code=2)
     number = run if run is not None else runs
-    collector = ReplayCollector(recording.runs[number - 1], speed=speed)
-    if paused:
-        collector.clock.pause()
+    collector = ReplayCollector(recording.runs[number - 1], speed=speed, paused=paused)
     server = DashboardServer(collector, host=host, port=port, refresh_seconds=1.0,
                              routes=replay_routes(collector, file, number, runs))
     server.start()

@@ -119,14 +119,15 @@ def _number(value: Any) -> bool:
 class ReplayClock:
     """Position in recorded seconds from the run's start, moving at ``speed`` x wall time while playing."""
 
-    def __init__(self, duration: float, speed: float = 1.0, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, duration: float, speed: float = 1.0, monotonic: Callable[[], float] = time.monotonic,
+                 paused: bool = False) -> None:
         self.duration = max(0.0, float(duration))
         self._monotonic = monotonic
         self._lock = threading.Lock()
         self._speed = check_speed(speed)
         self._base = 0.0  # position at _anchor
         self._anchor = monotonic()
-        self._playing = True
+        self._playing = not paused
 
     def _now_locked(self) -> float:
         if not self._playing:
@@ -197,14 +198,15 @@ def _history_entry(sample: dict[str, Any]) -> dict[str, Any]:
 class ReplayCollector:
     """The collector interface the dashboard reads, over one recorded run and a ReplayClock."""
 
-    def __init__(self, run: Run, speed: float = 1.0, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, run: Run, speed: float = 1.0, monotonic: Callable[[], float] = time.monotonic,
+                 paused: bool = False) -> None:
         if not run.samples:
             raise ValueError("a replay needs at least one sample")
         self.samples = run.samples
         self.alert_events = run.alerts
         self.start = float(self.samples[0]["sim_time"])
         self.offsets = [float(s["sim_time"]) - self.start for s in self.samples]
-        self.clock = ReplayClock(self.offsets[-1], speed, monotonic)
+        self.clock = ReplayClock(self.offsets[-1], speed, monotonic, paused=paused)
         first: dict[str, Any] = self.samples[0].get("collector") or {}
         interval: Any = first.get("collection_interval")
         self.collection_interval = float(interval) if _number(interval) and interval > 0 else _median_step(self.offsets)
