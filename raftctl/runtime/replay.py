@@ -230,7 +230,7 @@ class ReplayCollector:
 
     # -- what the dashboard reads --------------------------------------------------------
 
-    def latest(self) -> dict[str, Any] | None:
+    def latest(self) -> dict[str, Any]:
         return orjson.loads(self.latest_bytes())
 
     def latest_bytes(self) -> bytes:

@@ -65,6 +65,7 @@ class Replay:
         env = {**os.environ, "NO_COLOR": "1"}
         self.proc = subprocess.Popen([*RAFTCTL, "replay", *args, "--port", "0"], stderr=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True, env=env)
+        assert self.proc.stderr is not None
         line = self.proc.stderr.readline()  # the banner comes once the server listens
         match = re.search(r"dashboard at (http://127\.0\.0\.1:\d+)/", line)
         if match is None:
