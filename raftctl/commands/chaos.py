@@ -19,6 +19,8 @@ EPILOG = (
     "  raftctl chaos --runs 200 --faults crash,partition --json | jq .recall\n\n"
     "  raftctl chaos --replay 417        (rerun seed 417 and print every fault, leader change and alert)\n\n"
     "  raftctl chaos --mutants           (check the checker: it must catch each planted Raft bug)\n\n"
+    "  raftctl chaos --target etcd --members 3 --faults 20   (real etcd processes: kill -9, SIGSTOP/SIGCONT, "
+    "restart; needs etcd on PATH)\n\n"
     "Exit 0 when every run was safe and live after heal, 1 otherwise, 2 for usage errors. "
     "Each run: faults for --duration simulated seconds, then everything heals and a leader must "
     "appear within 2 s and all nodes converge. Orders arrive at --rate per simulated second "
@@ -36,6 +38,7 @@ def _parse_faults(text: str) -> tuple[str, ...]:
 
 
 def command(
+    ctx: typer.Context,
     runs: Annotated[int, typer.Option("--runs", min=1, max=1_000_000, help="Number of runs (seeds).")] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the first run; run i uses SEED+i.")] = 1,
     nodes: Annotated[int, typer.Option("--nodes", min=1, max=51, help="Cluster size.")] = 5,
@@ -62,8 +65,17 @@ def command(
     json_output: Annotated[bool, typer.Option("--json", help="Print the figures as JSON on stdout.")] = False,
     mutants: Annotated[bool, typer.Option("--mutants", help="Run a short campaign against each planted-bug Raft "
                                           "variant instead; exit 0 only if the checker catches every one.")] = False,
+    target: Annotated[str, typer.Option("--target", metavar="sim|etcd",
+                                        help="sim: the simulator; etcd: a fresh cluster of real etcd processes "
+                                             "(then --faults N is the number of faults).")] = "sim",
+    members: Annotated[int, typer.Option("--members", min=1, max=15,
+                                         help="etcd members (with --target etcd).")] = 3,
 ) -> None:
     """Run a chaos campaign (or replay one seed) and print its figures."""
+    if target not in ("sim", "etcd"):
+        raise typer.BadParameter(f"must be sim or etcd, got {target!r}", param_hint="'--target'")
+    if target == "etcd":
+        raise typer.Exit(_etcd_campaign(ctx, members, faults, seed, interval, deadline, json_output))
     if mutants:
         raise typer.Exit(_mutants(json_output))
     from raftctl.core.chaos import CampaignConfig
@@ -186,6 +198,73 @@ def _mutants(json_output: bool) -> int:
         out.write(f"{caught}/{len(results)} mutants caught by the safety checker\n")
         out.flush()
     return 0 if all(r["caught"] for r in results) else 1
+
+
+_SIM_ONLY = ("runs", "nodes", "duration", "rate", "shards", "workers", "replay", "mutants")
+
+
+def _etcd_campaign(ctx: typer.Context, members: int, faults: str, seed: int, interval: float,
+                   deadline: float, json_output: bool) -> int:
+    """``--target etcd``: one seeded campaign of real faults on a fresh etcd cluster (raftctl/runtime/real_chaos.py)."""
+    import signal
+
+    from raftctl.runtime.etcd_cluster import EtcdNotFoundError, EtcdStartError, find_etcd
+    from raftctl.runtime.real_chaos import RealChaosConfig, report_lines, run_etcd_campaign
+
+    def given(name: str) -> bool:
+        source = ctx.get_parameter_source(name)
+        return source is not None and source.name != "DEFAULT"
+
+    for name in _SIM_ONLY:
+        if given(name):
+            raise typer.BadParameter(f"--{name} does not apply to --target etcd")
+    if not given("faults"):
+        count = 20
+    else:
+        try:
+            count = int(faults)
+        except ValueError:
+            raise typer.BadParameter(f"with --target etcd it is a number of faults, got {faults!r}",
+                                     param_hint="'--faults'") from None
+    config = RealChaosConfig(faults=count, seed=seed, interval_s=interval, deadline_s=deadline)
+    try:
+        config.validate(members)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="'--faults'") from None
+    try:
+        find_etcd()
+    except EtcdNotFoundError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+    def stop(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        report = run_etcd_campaign(members, config, progress=lambda line: print(line, file=sys.stderr, flush=True))
+    except KeyboardInterrupt:
+        print("interrupted: every etcd process and directory of the campaign is removed", file=sys.stderr)
+        return 130
+    except (EtcdStartError, RuntimeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if json_output:
+        from raftctl.commands._common import write_json
+
+        write_json(report)
+    else:
+        out = sys.stdout
+        for name, value in report_lines(report):
+            out.write(f"{name:<24} {value}\n")
+        for miss in report["missed_incidents"][:10]:
+            out.write(f"  MISSED t={miss['t']}s {miss['incident']} {miss['target']}\n")
+        for alarm in report["false_alarm_examples"][:10]:
+            out.write(f"  FALSE ALARM t={alarm['t']}s {alarm['alert']}\n")
+        out.flush()
+    return 0 if report["recovered"] and not report["injector_errors"] else 1
 
 
 def _replay(seed: int, config: Any, json_output: bool) -> int:
