@@ -151,17 +151,19 @@ def shard_leads(summary: dict[str, Any]) -> dict[str, list[int]] | None:
     return leads
 
 
-def node_table(summary: dict[str, Any], title: str | None = "Nodes"):
+def node_table(summary: dict[str, Any], title: str | None = "Nodes", max_width: int | None = None):
     """The per-node table (state, term, commit, applied, log, peers, lag, digest).
 
     In a sharded document a ``leads`` column lists the shards each node leads, and a node that
-    leads any shard shows as LEADER (term, indexes and digest stay shard 0's).
+    leads any shard shows as LEADER (term, indexes and digest stay shard 0's). Given
+    ``max_width`` (the room the table has), the digest column is left out when the table would
+    not fit with it: node names, states and every header stay whole at 80 columns.
     """
     from rich.table import Table
 
     leads = shard_leads(summary)
     table = Table(title=title, title_justify="left", expand=False, header_style="bold")
-    columns = (
+    columns: tuple[tuple[str, str], ...] = (
         ("node", "left"),
         ("state", "left"),
         ("term", "right"),
@@ -173,39 +175,51 @@ def node_table(summary: dict[str, Any], title: str | None = "Nodes"):
         ("digest", "left"),
     )
     if leads is not None:
-        columns = columns[:2] + (("leads", "left"),) + columns[2:]  # type: ignore[assignment]
+        columns = columns[:2] + (("leads", "left"),) + columns[2:]
     nodes = summary.get("nodes") or {}
-    # node names and states are never cut (which node is down is the point); numbers and the
-    # digest give way on a narrow terminal
-    labels = {node_id: state_label(nodes[node_id] or {}) for node_id in nodes}
-    keep = {"node": max([4, *(len(str(n)) for n in nodes)]), "state": max([9, *(len(v) for v in labels.values())])}
-    for name, justify in columns:
-        table.add_column(name, justify=justify, no_wrap=True, min_width=keep.get(name))  # type: ignore[arg-type]
+    rows: list[tuple[list[str], str]] = []
     for node_id in sorted(nodes, key=_node_sort_key):
         node = nodes[node_id] or {}
         state = str(node.get("state", "?"))
         up = node.get("up", state != "DOWN")
         led = (leads or {}).get(node_id) if up else None
-        shown = labels[node_id]
+        shown = state_label(node)
         if led:
             state = shown = "LEADER"
         style = STATE_STYLE.get(state, "") if up else "red"
-        digest = str(node.get("state_digest") or "")[:10]
-        extra = () if leads is None else (",".join(str(g) for g in led) if led else "-",)
-        table.add_row(
-            node_id,
-            shown,
-            *extra,
-            fmt_num(node.get("term")),
-            fmt_num(node.get("commit_index")),
-            fmt_num(node.get("last_applied")),
-            fmt_num(node.get("log_length")),
-            fmt_num(node.get("peers_connected")),
-            fmt_num(node.get("replication_lag")),
-            digest,
-            style=style,
-        )
+        extra = [] if leads is None else [",".join(str(g) for g in led) if led else "-"]
+        cells = [node_id, shown, *extra, fmt_num(node.get("term")), fmt_num(node.get("commit_index")),
+                 fmt_num(node.get("last_applied")), fmt_num(node.get("log_length")),
+                 fmt_num(node.get("peers_connected")), fmt_num(node.get("replication_lag")),
+                 str(node.get("state_digest") or "")[:10]]
+        rows.append((cells, style))
+    # widths: each column its widest cell or header, plus padding and one border each, plus one
+    widths = [max([len(name), *(len(cells[i]) for cells, _ in rows)]) for i, (name, _) in enumerate(columns)]
+    if max_width is not None and sum(widths) + 3 * len(widths) + 1 > max_width:
+        columns, widths = columns[:-1], widths[:-1]  # the digest gives way ("aligned" says whether they agree)
+        rows = [(cells[:-1], style) for cells, style in rows]
+    for (name, justify), width in zip(columns, widths, strict=True):
+        # node names, states and headers are never cut (which node is down is the point)
+        keep = width if name in ("node", "state") else len(name)
+        table.add_column(name, justify=justify, no_wrap=True, min_width=keep)  # type: ignore[arg-type]
+    for cells, style in rows:
+        table.add_row(*cells, style=style)
     return table
+
+
+class FitWidth:
+    """A renderable built for the width it gets at render time (``build(max_width)``)."""
+
+    def __init__(self, build: Any) -> None:
+        self.build = build
+
+    def __rich_console__(self, console: Any, options: Any):
+        yield self.build(options.max_width)
+
+    def __rich_measure__(self, console: Any, options: Any):
+        from rich.measure import Measurement
+
+        return Measurement.get(console, options, self.build(options.max_width))
 
 
 def shard_table(summary: dict[str, Any], title: str | None = "Shards"):
@@ -245,35 +259,38 @@ def _node_sort_key(node_id: str) -> tuple[str, int]:
     return (stem, int(digits) if digits else -1)
 
 
-def performance_lines(summary: dict[str, Any], history: Iterable[dict[str, Any]] = (), width: int = 40):
-    """Orders, trades, throughput and latency, with sparklines over ``history`` when given."""
+def performance_lines(summary: dict[str, Any], history: Iterable[dict[str, Any]] = (), width: int = 40,
+                      max_width: int | None = None):
+    """Orders, trades, throughput and latency, with sparklines over ``history`` when given.
+
+    ``width`` is the sparklines' length; given ``max_width`` (the room the lines have) they are
+    shortened so that labels, values and the "max" after them stay whole.
+    """
     from rich.table import Table
 
     perf = summary.get("performance") or {}
     samples = list(history)
     throughput = [(s.get("performance") or {}).get("throughput_ops") for s in samples]
     latency = [(s.get("performance") or {}).get("avg_latency_ms") for s in samples]
+    rows = [
+        ("orders / trades", f"{fmt_num(perf.get('total_orders'))} / {fmt_num(perf.get('total_trades'))}", None),
+        ("throughput", fmt_num(perf.get("throughput_ops"), 1, " ops/s"), (throughput, "cyan")),
+        ("latency avg", fmt_num(perf.get("avg_latency_ms"), 1, " ms"), (latency, "magenta")),
+    ]
+    if "p50_latency_ms" in perf or "p99_latency_ms" in perf:
+        rows.append(("latency p50 / p99",
+                     f"{fmt_num(perf.get('p50_latency_ms'), 1)} / {fmt_num(perf.get('p99_latency_ms'), 1, ' ms')}", None))
+    if max_width is not None:
+        fixed = max(len(r[0]) for r in rows) + max(len(r[1]) for r in rows) + 4  # two gaps of 2
+        peaks = [float(v) for series in (throughput, latency) for v in series if v is not None and _is_number(v)]
+        suffix = len(f"  max {max(peaks):,.1f}") if peaks else 0
+        width = max(4, min(width, max_width - fixed - suffix))
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(justify="right", no_wrap=True)
     grid.add_column(no_wrap=True)
-    grid.add_row(
-        "orders / trades",
-        f"{fmt_num(perf.get('total_orders'))} / {fmt_num(perf.get('total_trades'))}",
-        "",
-    )
-    grid.add_row("throughput", fmt_num(perf.get("throughput_ops"), 1, " ops/s"), _spark(throughput, width, "cyan"))
-    grid.add_row(
-        "latency avg",
-        fmt_num(perf.get("avg_latency_ms"), 1, " ms"),
-        _spark(latency, width, "magenta"),
-    )
-    if "p50_latency_ms" in perf or "p99_latency_ms" in perf:
-        grid.add_row(
-            "latency p50 / p99",
-            f"{fmt_num(perf.get('p50_latency_ms'), 1)} / {fmt_num(perf.get('p99_latency_ms'), 1, ' ms')}",
-            "",
-        )
+    for label, value, spark in rows:
+        grid.add_row(label, value, "" if spark is None else _spark(spark[0], width, spark[1]))
     return grid
 
 
@@ -318,6 +335,7 @@ def dashboard(summary: dict[str, Any] | None, history: Iterable[dict[str, Any]] 
     from rich.text import Text
 
     parts: list[Any] = []
+    samples = list(history)  # read at render time, maybe twice (measure, then render)
     if status_line:
         parts.append(Text(status_line, style="bold red"))
     if summary is None:
@@ -325,11 +343,12 @@ def dashboard(summary: dict[str, Any] | None, history: Iterable[dict[str, Any]] 
     else:
         parts.append(health_header(summary))
         parts.append(Text(""))
-        parts.append(node_table(summary, title=None))
+        parts.append(FitWidth(lambda width: node_table(summary, title=None, max_width=width)))
         if summary.get("shards"):
             parts.append(shard_table(summary, title=None))
         parts.append(Rule(style="dim"))
-        parts.append(performance_lines(summary, history, width))
+        # the sparklines take what the labels, values and "max ..." leave
+        parts.append(FitWidth(lambda room: performance_lines(summary, samples, width, max_width=room)))
         parts.append(Rule("alerts", style="dim"))
         parts.append(alerts_block(summary))
     if extra is not None:

@@ -106,7 +106,7 @@ class Watcher:
         if self.updated_at is not None:
             footer.append("  ·  updated " + time.strftime("%H:%M:%S", time.localtime(self.updated_at)))
         footer.append(f"  ·  every {self.interval:g}s  ·  Ctrl-C quits")
-        spark_width = max(10, min(60, (width or 100) - 45))
+        spark_width = 60  # the frame narrows it to what the terminal leaves
         return dashboard(self.summary, self.history, title="raftctl watch", status_line=status,
                          width=spark_width, extra=footer)
 

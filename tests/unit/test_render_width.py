@@ -1,0 +1,84 @@
+"""`watch` and the demo panel at 80 and 200 columns: nothing cut, event lines kept (issue 15, part 4)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rich.console import Console
+from rich.text import Text
+
+from raftctl.commands import render
+
+
+def wide_sample() -> dict[str, Any]:
+    """Five nodes, two DOWN with reasons, six-digit indexes, wide latency figures, an alert firing."""
+    nodes = {}
+    for i in range(1, 6):
+        nodes[f"node{i}"] = {"state": "FOLLOWER", "commit_index": 123_456, "last_applied": 123_456,
+                             "log_length": 12_345, "peers_connected": 4, "term": 12, "up": True,
+                             "replication_lag": 0, "state_digest": "ab12cd34ef56ab12", "down_reason": None}
+    nodes["node5"]["state"] = "LEADER"
+    for node_id, reason in (("node1", "timeout"), ("node2", "refused")):
+        nodes[node_id].update(state="DOWN", up=False, peers_connected=None, replication_lag=None,
+                              state_digest=None, down_reason=reason)
+    return {
+        "sequence": 9, "sim_time": 9.0, "timestamp": 1.0,
+        "cluster": {"cluster_size": 5, "healthy_nodes": 3, "leader_node": "node5", "health_status": "DEGRADED",
+                    "current_term": 12, "consensus_aligned": True, "has_quorum": True, "leader_changes": 4,
+                    "health_reasons": ["node_down:node1", "node_down:node2"], "nodes_reached": 3},
+        "performance": {"total_orders": 1_234_567, "total_trades": 654_321, "throughput_ops": 1234.5,
+                        "avg_latency_ms": 1366.7, "p50_latency_ms": 1271.9, "p99_latency_ms": 3381.9},
+        "nodes": nodes,
+        "alerts": [{"name": "node_down", "severity": "warning", "status": "firing",
+                    "message": "node1 does not answer the monitor (timeout)"}],
+    }
+
+
+def history() -> list[dict[str, Any]]:
+    return [{"performance": {"throughput_ops": 100.0 + i, "avg_latency_ms": 5.0 + i * 50}} for i in range(60)]
+
+
+EVENTS = ["tick 36: the leader crashes: node4", "tick 37: alert firing: node_down (warning)"]
+
+
+def frame_text(width: int) -> str:
+    extra = Text("\n".join(EVENTS))
+    view = render.dashboard(wide_sample(), history(), title="raftctl demo · 5 nodes", width=60, extra=extra)
+    console = Console(width=width, record=True, color_system=None, file=open("/dev/null", "w"))
+    console.print(view)
+    return console.export_text()
+
+
+def test_80_columns_cut_nothing_and_keep_the_events():
+    text = frame_text(80)
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "…" not in text, text  # no cell, header or figure ends in an ellipsis
+    for node_id, state in (("node1", "DOWN (timeout)"), ("node2", "DOWN (refused)"), ("node5", "LEADER")):
+        row = next(line for line in lines if f"│ {node_id} " in line)
+        assert state in row, row
+    header = next(line for line in lines if " node " in line and " state " in line)
+    for name in ("term", "commit", "applied", "log", "peers", "lag"):
+        assert f" {name} " in header, header
+    assert "123,456" in text and "1,271.9 / 3,381.9 ms" in text
+    assert re.search(r"max 2,9\d\d\.\d │", text)  # the sparkline shortened, its "max" whole
+    for event in EVENTS:
+        assert event in text
+    assert "digest" not in text  # what gave way at 80 columns
+
+
+def test_200_columns_show_the_digest_too():
+    text = frame_text(200)
+    assert "digest" in text and "ab12cd34ef" in text
+    assert "…" not in text
+    for event in EVENTS:
+        assert event in text
+
+
+def test_the_check_catches_a_table_that_does_not_fit():
+    """Without the room it has (max_width), the node table is cut at 80 columns: the check above sees it."""
+    table = render.node_table(wide_sample(), title=None)
+    console = Console(width=80, record=True, color_system=None, file=open("/dev/null", "w"))
+    console.print(table)
+    assert "…" in console.export_text()
