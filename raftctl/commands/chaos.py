@@ -207,9 +207,10 @@ def _etcd_campaign(ctx: typer.Context, members: int, faults: str, seed: int, int
                    deadline: float, json_output: bool) -> int:
     """``--target etcd``: one seeded campaign of real faults on a fresh etcd cluster (raftctl/runtime/real_chaos.py)."""
     import signal
+    import subprocess
 
     from raftctl.runtime.etcd_cluster import EtcdNotFoundError, EtcdStartError, find_etcd
-    from raftctl.runtime.real_chaos import RealChaosConfig, report_lines, run_etcd_campaign
+    from raftctl.runtime.real_chaos import CampaignInterrupted, RealChaosConfig, report_lines, run_etcd_campaign
 
     def given(name: str) -> bool:
         source = ctx.get_parameter_source(name)
@@ -237,20 +238,29 @@ def _etcd_campaign(ctx: typer.Context, members: int, faults: str, seed: int, int
         print(f"error: {err}", file=sys.stderr)
         return 2
 
-    def stop(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
+    running: list[Any] = []
 
-    previous = signal.signal(signal.SIGTERM, stop)
+    def stop(_signum: int, _frame: Any) -> None:
+        # a running campaign stops at its next step (an exception raised into a fork or a
+        # cleanup could be lost); before it runs, interrupt the cluster's start
+        if running:
+            running[0].stop()
+        else:
+            raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        report = run_etcd_campaign(members, config, progress=lambda line: print(line, file=sys.stderr, flush=True))
-    except KeyboardInterrupt:
+        report = run_etcd_campaign(members, config, progress=lambda line: print(line, file=sys.stderr, flush=True),
+                                   campaign_hook=running.append)
+    except (KeyboardInterrupt, CampaignInterrupted):
         print("interrupted: every etcd process and directory of the campaign is removed", file=sys.stderr)
         return 130
-    except (EtcdStartError, RuntimeError) as err:
+    except (EtcdStartError, RuntimeError, OSError, subprocess.SubprocessError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     if json_output:
         from raftctl.commands._common import write_json
 
