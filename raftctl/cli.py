@@ -121,7 +121,7 @@ def run(argv: Optional[list[str]] = None) -> int:
 
 def _subcommand(argv: Optional[list[str]]) -> str:
     args = sys.argv[1:] if argv is None else argv
-    names = {"demo", "serve", "watch", "summary", "alerts", "sinks", "chaos", "replay"}
+    names = {"demo", "serve", "watch", "summary", "alerts", "sinks", "chaos", "replay", "node", "cluster"}
     return next((a for a in args if a in names), "")
 
 
