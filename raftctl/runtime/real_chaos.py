@@ -587,9 +587,16 @@ class RealChaosCampaign:
                           and abs(i.start - record.t) < 1e-9), None)
             row[f"{name}_verdict"] = None if match is None else match.verdict
             row[f"{name}_s"] = None if match is None or match.latency_s is None else round(match.latency_s, 3)
+        row["overlaps"] = [r.index for r in self.records if r is not record and self._window(r)[0] <= self._window(record)[1]
+                           and self._window(record)[0] <= self._window(r)[1]]
         if self.watcher is not None:
             row.update(self._signals_for(record))
         return row
+
+    def _window(self, record: FaultRecord) -> tuple[float, float]:
+        """From the fault to a deadline after its repair: where its effects (and signals) are looked for."""
+        end = record.repaired_at if record.repaired_at is not None else record.t
+        return record.t, end + self.config.deadline_s
 
     def _excluded(self, member: str, t: float) -> bool:
         """A member that is faulted (or still rejoining) at ``t`` is not a surviving one."""
@@ -603,8 +610,7 @@ class RealChaosCampaign:
 
     def _signals_for(self, record: FaultRecord) -> dict[str, float | None]:
         assert self.watcher is not None
-        start = record.t
-        stop = (record.repaired_at if record.repaired_at is not None else start) + self.config.deadline_s
+        start, stop = self._window(record)
         out: dict[str, float | None] = {"etcd_has_leader_s": None, "etcd_leader_changes_s": None,
                                         "etcd_health_s": None}
         baseline: dict[str, float] = {}
@@ -626,10 +632,13 @@ class RealChaosCampaign:
         return out
 
     def _signal_summary(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = {"interval_s": self.config.signal_interval_s}
+        # a signal during overlapping faults cannot be told apart: only faults alone in their window count
+        out: dict[str, Any] = {"interval_s": self.config.signal_interval_s,
+                               "alone": sum(1 for r in rows if not r["overlaps"])}
         for group, wanted in (("leader_faults", True), ("follower_faults", False)):
-            subset = [r for r in rows if r["was_leader"] is wanted]
-            doc: dict[str, Any] = {"faults": len(subset)}
+            subset = [r for r in rows if r["was_leader"] is wanted and not r["overlaps"]]
+            doc: dict[str, Any] = {"faults": len(subset),
+                                   "overlapping": sum(1 for r in rows if r["was_leader"] is wanted and r["overlaps"])}
             for key in ("etcd_has_leader_s", "etcd_leader_changes_s", "etcd_health_s",
                         "raftctl_node_down_s", "raftctl_leader_loss_s"):
                 values = [r[key] for r in subset if r.get(key) is not None]
@@ -725,7 +734,7 @@ def report_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
                 if key == "raftctl_leader_loss" and group == "follower_faults":
                     continue
                 parts.append(f"{name} {s['shown']}/{doc['faults']} p50 {_fmt(s['median'])} p99 {_fmt(s['p99'])}")
-            rows.append((f"{title} ({doc['faults']})", "; ".join(parts)))
+            rows.append((f"{title} ({doc['faults']} alone)", "; ".join(parts)))
     rows.append(("recovered", "yes, HEALTHY at the end" if report["recovered"] else "NO: not HEALTHY at the end"))
     if report["injector_errors"]:
         rows.append(("injector errors", "; ".join(report["injector_errors"][:5])))

@@ -117,8 +117,10 @@ def test_campaign_on_three_members_reports_honest_figures_and_leaves_nothing(tmp
         for key in ("etcd_has_leader_s", "etcd_leader_changes_s", "etcd_health_s"):
             assert row[key] is None or row[key] > 0
     signals = report["etcd_signals"]
-    assert signals["leader_faults"]["faults"] + signals["follower_faults"]["faults"] == 6
-    assert signals["leader_faults"]["faults"] == report["leader_faults"]
+    groups = [signals[g] for g in ("leader_faults", "follower_faults")]
+    assert sum(g["faults"] + g["overlapping"] for g in groups) == 6
+    assert groups[0]["faults"] + groups[0]["overlapping"] == report["leader_faults"]
+    assert signals["alone"] == sum(1 for row in log if not row["overlaps"]) == groups[0]["faults"] + groups[1]["faults"]
     for group in ("leader_faults", "follower_faults"):
         for key in ("etcd_has_leader", "etcd_health", "etcd_leader_changes", "raftctl_node_down"):
             assert set(signals[group][key]) == {"shown", "count", "median", "p99", "max"}
