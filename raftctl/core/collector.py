@@ -44,6 +44,7 @@ from typing import Any, Callable, ContextManager, Mapping
 import orjson
 
 from raftctl.core.alerts import DEFAULT_THRESHOLDS, AlertEngine, validate_thresholds
+from raftctl.core.event_log import EventLog
 from raftctl.core.health import evaluate_health
 from raftctl.core.measures import LatencyHistogram, sorted_percentile
 from raftctl.core.reports import read_nodes, shard_documents
@@ -205,6 +206,10 @@ class SampleCollector:
         with self._lock:
             self._store = SampleStore(self.capacity)
             self._engine = AlertEngine(history_limit=self.alert_history_limit)
+            previous_log = getattr(self, "_event_log", None)
+            self._event_log = EventLog(limit=self.alert_history_limit)
+            if previous_log is not None:  # event numbers are never reused, even for a new source
+                self._event_log.sequence = previous_log.sequence
             self._latest: dict[str, Any] | None = None
             self._latest_bytes: bytes | None = None
             self._histogram = LatencyHistogram()
@@ -344,6 +349,7 @@ class SampleCollector:
         with self._lock:
             events = self._engine.evaluate(sample, thresholds)
             sample["alerts"] = self._engine.active()
+            self._event_log.record(self._latest, sample, events, poll.faults)
             collector_doc: dict[str, Any] = {
                 "collection_interval": self.collection_interval,
                 "retention_period": self.retention_period,
@@ -376,7 +382,8 @@ class SampleCollector:
         source = self._source
         if source is None:
             raise RuntimeError("no cluster to look at: call set_cluster() or set_source() first")
-        poll = source.poll(None)
+        peek = getattr(source, "peek", None)
+        poll = peek() if callable(peek) else source.poll(None)
         max_contact = float(self._thresholds["max_follower_contact_ms"])
         reading = read_nodes(poll, max_contact, self._last_known)
         view = {"cluster": {"cluster_size": len(poll.answers), "healthy_nodes": reading.healthy,
@@ -453,6 +460,15 @@ class SampleCollector:
                 raise UnknownNodeError(f"unknown node {node_id!r}; known nodes: {', '.join(known) or 'none'}")
             snapshot = self._store.node_snapshot(node_id, since)
         return snapshot.node_rows()
+
+    def events(self, since: int | None = None) -> list[dict[str, Any]]:
+        """Timeline events newer than event ``since`` (``raftctl/core/event_log.py``)."""
+        with self._lock:
+            return self._event_log.since(since)
+
+    @property
+    def events_sequence(self) -> int:
+        return self._event_log.sequence
 
     def active_alerts(self) -> list[dict[str, Any]]:
         """Alerts currently firing."""

@@ -94,6 +94,8 @@ class Poll:
     answers: dict[str, NodeAnswer]
     client: ClientView | None = None
     shards: int = 1
+    # faults the source itself injected since ``since`` (the simulator's): (time, kind, args)
+    faults: list[tuple[float, str, tuple[Any, ...]]] = field(default_factory=list)
 
     @property
     def reached(self) -> int:

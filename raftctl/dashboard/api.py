@@ -322,6 +322,7 @@ class DashboardApi:
             "/api/metrics/history": self.history,
             "/api/node": self.node,
             "/api/alerts": self.alerts,
+            "/api/events": self.events,
             "/api/openapi.json": self.openapi_document,
             "/metrics": self.metrics,
             "/": self.index,
@@ -534,6 +535,14 @@ class DashboardApi:
         if snap is None:
             return build()
         return snap.get("alerts", build)
+
+    def events(self, request: Request, params: dict[str, list[str]]) -> Response:
+        """``{"events": [...], "last": SEQ}``: timeline events newer than ``since`` (an event seq)."""
+        since = parse_since(params.get("since"))
+        source = getattr(self.collector, "events", None)
+        events = list(source(since)) if callable(source) else []
+        last = events[-1]["seq"] if events else int(getattr(self.collector, "events_sequence", 0) or 0)
+        return json_response(200, orjson.dumps({"events": events, "last": last}))
 
     def metrics(self, request: Request, params: dict[str, list[str]]) -> Response:
         openmetrics = prometheus.wants_openmetrics(request.headers.get("accept"))

@@ -257,6 +257,37 @@ def build_openapi(retention: float) -> dict[str, Any]:
                 "responses": {"200": _json(_ref("Alerts"), "Alerts")},
             }
         },
+        "/api/events": {
+            "get": {
+                "operationId": "getEvents",
+                "summary": "The timeline: faults the source injected, leader changes (elections with their "
+                           "terms), nodes going DOWN or stale, health changes, alerts firing and resolving",
+                "parameters": [{
+                    "name": "since", "in": "query", "required": False,
+                    "description": "Only events with a seq above this one (ASCII digits)",
+                    "schema": {"type": "integer", "minimum": 0},
+                }],
+                "responses": {
+                    "200": _json({
+                        "type": "object", "required": ["events", "last"],
+                        "properties": {
+                            "events": {"type": "array", "items": {
+                                "type": "object", "required": ["seq", "t", "timestamp", "kind"],
+                                "properties": {
+                                    "seq": {"type": "integer"}, "t": {"type": "number"},
+                                    "timestamp": {"type": "number"},
+                                    "kind": {"type": "string",
+                                             "enum": ["fault", "leader", "node", "health", "alert"]},
+                                },
+                                "additionalProperties": True,
+                            }},
+                            "last": {"type": "integer", "description": "The newest event's seq (0: none yet)"},
+                        },
+                    }, "Events, oldest first"),
+                    "400": _json(_ref("Error"), "Bad since"),
+                },
+            }
+        },
         "/metrics": {
             "get": {
                 "operationId": "getMetrics",

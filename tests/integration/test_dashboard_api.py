@@ -335,3 +335,24 @@ def test_stop_closes_idle_keep_alive_connections(served):
         assert conn.sock.recv(1) == b""  # the server side was closed, not left serving stale data
     finally:
         conn.close()
+
+
+def test_events_timeline_shows_the_crash_election_and_alerts_and_only_what_is_new(served):
+    cluster, collector, server = served
+    status, doc = get_json(server, "/api/events")
+    assert status == 200 and doc["events"] and doc["last"] == doc["events"][-1]["seq"]
+    last = doc["last"]
+    old_leader = cluster.leader_id
+    cluster.crash(old_leader)
+    for _ in range(3):
+        step(cluster, collector)
+    status, doc = get_json(server, f"/api/events?since={last}")
+    assert status == 200 and all(e["seq"] > last for e in doc["events"])
+    seen = [(e["kind"], e.get("fault") or e.get("leader") or e.get("name") or e.get("to")) for e in doc["events"]]
+    assert ("fault", "crash") in seen, seen
+    assert any(k == "leader" and who not in (None, old_leader) for k, who in seen), f"seed={SEED}: {seen}"
+    assert ("alert", "node_down") in seen and ("node", "DOWN") in seen, seen
+    assert get_json(server, f"/api/events?since={doc['last']}")[1]["events"] == []
+    for bad in ("since=x", "since=-1", "since=1&since=2"):
+        status, err = get_json(server, f"/api/events?{bad}")
+        assert status == 400 and "since" in err["error"], (bad, err)

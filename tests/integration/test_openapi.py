@@ -50,6 +50,7 @@ def test_every_endpoint_is_described_with_its_parameters_and_errors(spec):
         "/api/metrics/history",
         "/api/node",
         "/api/alerts",
+        "/api/events",
         "/metrics",
         "/api/openapi.json",
         "/",
@@ -68,6 +69,7 @@ PATHS = [
     "/api/metrics/history",
     "/api/node",
     "/api/alerts",
+    "/api/events",
     "/metrics",
     "/api/openapi.json",
     "/",
@@ -78,6 +80,7 @@ PATHS = [
 CASES = [(path, GenerationMode.POSITIVE) for path in PATHS] + [
     ("/api/metrics/history", GenerationMode.NEGATIVE),
     ("/api/node", GenerationMode.NEGATIVE),
+    ("/api/events", GenerationMode.NEGATIVE),
 ]
 
 

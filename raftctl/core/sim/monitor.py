@@ -34,6 +34,7 @@ class SimSource:
                 raise ValueError(f"the sim source needs a raftctl Cluster; "
                                  f"{type(cluster).__name__} has no {attribute!r}")
         self.cluster = cluster
+        self._fault_pos = 0  # faults of cluster.fault_log already handed out
 
     @property
     def now(self) -> float:
@@ -47,6 +48,14 @@ class SimSource:
         return list(self.cluster.node_ids)
 
     def poll(self, since: float | None = None) -> Poll:
+        """One poll; it hands out the faults injected since the previous poll."""
+        return self._poll(since, consume=True)
+
+    def peek(self) -> Poll:
+        """A poll that hands out no faults (a look that must not take them from the next sample)."""
+        return self._poll(None, consume=False)
+
+    def _poll(self, since: float | None, consume: bool) -> Poll:
         cluster = self.cluster
         with cluster.lock:
             net = cluster.network
@@ -76,7 +85,12 @@ class SimSource:
                 shard_latencies_ms=([gateway.latencies.since(t * 1000.0, g) for g in range(shards)]
                                     if shards > 1 else None),
             )
-            return Poll(now_ms / 1000.0, answers, client, shards)
+            faults: list[tuple[float, str, tuple[Any, ...]]] = []
+            if consume:
+                log = cluster.fault_log
+                faults = list(log[self._fault_pos:])
+                self._fault_pos = len(log)
+            return Poll(now_ms / 1000.0, answers, client, shards, faults=faults)
 
     def _report(self, node: Any, now_ms: float) -> dict[str, Any]:
         # peers its transport reaches: a crashed peer's port is closed; a paused one keeps its
