@@ -3,8 +3,8 @@
 :func:`load_recording` reads the file (one ``{"type": "sample"|"alert", ...}`` object per line)
 into a :class:`Recording`. :class:`ReplayCollector` holds one recorded run and a
 :class:`ReplayClock`, and answers what the dashboard asks a live collector (``version``,
-``latest``, ``history``, ``node_history``, ``active_alerts``, ``alert_history``) as of the clock's
-position: the page and the API then show the run as it looked at that moment. Nothing is
+``latest``, ``history``, ``node_history``, ``active_alerts``, ``alert_history``, ``events``) as of
+the clock's position: the page and the API then show the run as it looked at that moment. Nothing is
 sampled; the clock only picks which recorded sample is "now".
 
 :func:`replay_routes` gives the ``/api/replay`` route: GET the clock's state, POST
@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+
+from raftctl.core.event_log import EventLog
 
 MAX_SPEED = 1000.0
 MIN_SPEED = 0.01
@@ -216,6 +218,8 @@ class ReplayCollector:
         self._history = [_history_entry(s) for s in self.samples]
         self._bytes: dict[int, bytes] = {}
         self._event_offsets = [_event_time(a) - self.start for a in self.alert_events]
+        self._timeline, self._timeline_upto = _timeline(self.samples, self.offsets, self.alert_events,
+                                                        self._event_offsets)
 
     # -- where the clock is ------------------------------------------------------------
 
@@ -291,6 +295,22 @@ class ReplayCollector:
             episodes[key] = event
         return list(episodes.values())
 
+    def events(self, since: int | None = None) -> list[dict[str, Any]]:
+        """The timeline (``GET /api/events``) up to the clock's position: events above ``since``.
+
+        Built from the recorded samples in order, as the live collector builds it; a recording
+        does not know which faults were injected, so it has none. After a seek back the sequence
+        goes back too (a client then starts its timeline over).
+        """
+        upto = self.events_sequence
+        start = 0 if since is None else max(0, min(int(since), upto))
+        return [dict(e) for e in self._timeline[start:upto]]
+
+    @property
+    def events_sequence(self) -> int:
+        """The seq of the newest event at the clock's position (0: none yet)."""
+        return self._timeline_upto[self.index()]
+
     # -- the control route ---------------------------------------------------------------
 
     def state(self, path: str, run: int, runs: int) -> dict[str, Any]:
@@ -314,6 +334,31 @@ def transitions(collector: ReplayCollector) -> list[list[Any]]:
         if not marks or marks[-1][1] != status:
             marks.append([offset, status])
     return marks
+
+
+def _timeline(samples: list[dict[str, Any]], offsets: list[float], alerts: list[dict[str, Any]],
+              alert_offsets: list[float]) -> tuple[list[dict[str, Any]], list[int]]:
+    """Every event of the run, and for each sample index the seq of the last event up to it.
+
+    Each recorded alert event goes with the first sample at or after its time (the collector
+    fires and resolves alerts at a sample); events are numbered 1, 2, ... so event ``seq`` is
+    its position + 1.
+    """
+    by_sample: list[list[dict[str, Any]]] = [[] for _ in samples]
+    for offset, event in sorted(zip(alert_offsets, alerts, strict=True), key=lambda pair: pair[0]):
+        index = min(bisect.bisect_left(offsets, offset - 1e-6), len(samples) - 1)
+        by_sample[index].append(event)
+    log = EventLog(limit=10**7)
+    upto: list[int] = []
+    previous: dict[str, Any] | None = None
+    for recorded, alert_events in zip(samples, by_sample, strict=True):
+        # what EventLog reads, whatever an older or foreign writer left out
+        sample = {**recorded, "nodes": recorded.get("nodes") if isinstance(recorded.get("nodes"), dict) else {},
+                  "timestamp": recorded["timestamp"] if _number(recorded.get("timestamp")) else recorded["sim_time"]}
+        log.record(previous, sample, alert_events=alert_events)
+        upto.append(log.sequence)
+        previous = sample
+    return log.since(None), upto
 
 
 def _event_time(event: dict[str, Any]) -> float:

@@ -356,3 +356,64 @@ def test_collector_answers_as_of_the_clock(recording):
 def test_load_recording_errors_name_the_file(tmp_path):
     with pytest.raises(RecordingError, match="no such file"):
         load_recording(str(tmp_path / "missing.jsonl"))
+
+
+def test_replay_timeline_is_the_recorded_run_up_to_the_clock(recording):
+    """events(since) / events_sequence: the live timeline rebuilt from the samples, cut at the clock."""
+    from raftctl.core.event_log import EventLog
+
+    path, report = recording
+    run = load_recording(str(path)).runs[0]
+    collector = ReplayCollector(run, speed=1.0, monotonic=FakeTime(), paused=True)
+    assert collector.events_sequence == len(collector.events(None)) > 0  # the first sample: health None -> X
+    collector.clock.seek(collector.offsets[-1])
+    everything = collector.events(None)
+    assert [e["seq"] for e in everything] == list(range(1, len(everything) + 1))
+    assert collector.events_sequence == everything[-1]["seq"]
+    assert not [e for e in everything if e["kind"] == "fault"]  # a recording knows no injected faults
+    # the health events are the demo's own health timeline, at the same offsets
+    start = run.samples[0]["sim_time"]
+    health = [(round(e["t"] - start, 6), e["to"]) for e in everything if e["kind"] == "health"]
+    assert health == transitions(report)
+    # elections with their terms, as the samples say
+    leaders = [e for e in everything if e["kind"] == "leader"]
+    assert leaders and all(e["term"] is not None for e in leaders if e["leader"] is not None)
+    assert len({e["term"] for e in leaders if e["leader"]}) >= 2, leaders
+    # alerts firing and resolving, from the recorded alert events
+    alerts = [e for e in everything if e["kind"] == "alert"]
+    assert {"firing", "resolved"} <= {e["status"] for e in alerts}
+    # the same as a live EventLog fed the same samples (without the alerts)
+    log = EventLog(limit=10_000)
+    previous = None
+    for sample in run.samples:
+        log.record(previous, sample)
+        previous = sample
+    strip = lambda events: [{k: v for k, v in e.items() if k != "seq"} for e in events if e["kind"] != "alert"]  # noqa: E731
+    assert strip(everything) == strip(log.since(None))
+    # since= and the clock: only what happened by the position, only after `since`
+    middle = collector.offsets[len(collector.offsets) // 2]
+    collector.clock.seek(middle)
+    upto = collector.events_sequence
+    assert 0 < upto < everything[-1]["seq"]
+    assert collector.events(None) == [e for e in everything if e["seq"] <= upto]
+    assert all(e["t"] - start <= middle + 1e-6 for e in collector.events(None))
+    assert collector.events(upto - 1) == [everything[upto - 1]]
+    assert collector.events(upto) == []
+    collector.clock.seek(0)  # back: the sequence goes back with it
+    assert collector.events_sequence < upto
+
+
+def test_replay_serves_its_timeline_at_api_events(recording):
+    path, _report = recording
+    replay = Replay(str(path), "--paused")
+    try:
+        first = replay.get("/api/events")
+        assert first["last"] == len(first["events"]) >= 1
+        assert replay.control("action=seek&position=1e9")["ended"]
+        whole = replay.get("/api/events")
+        assert whole["last"] > first["last"]
+        newer = replay.get(f"/api/events?since={first['last']}")
+        assert newer["events"] == whole["events"][first["last"]:] and newer["last"] == whole["last"]
+        assert replay.get(f"/api/events?since={whole['last']}") == {"events": [], "last": whole["last"]}
+    finally:
+        replay.stop()
