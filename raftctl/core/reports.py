@@ -42,6 +42,8 @@ class Reading:
 
 
 def _int(value: Any) -> int:
+    if type(value) is int:  # the common case, first: this runs for every field of every node
+        return value
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
 
 
@@ -59,10 +61,11 @@ def read_nodes(poll: Poll, max_contact_ms: float,
     view = find_leader(reports, max_contact_ms, size, gone)
     leader = view.leader
     stale = set(view.stale)
-    statuses = {nid: dict(r, up=True) if r is not None else {"up": False} for nid, r in reports.items()}
-    lags = replication_lags(statuses, leader)
     leader_report = reports.get(leader) if leader is not None else None
     contacts = (leader_report.get("last_contact_ms") or {}) if leader_report else {}
+    # lag as health.replication_lags defines it, computed in the same pass
+    match = (leader_report.get("match_index") or {}) if leader_report else {}
+    leader_commit = _int(leader_report.get("commit_index")) if leader_report else 0
     nodes: dict[str, dict[str, Any]] = {}
     healthy = 0
     terms: list[int] = []
@@ -91,6 +94,12 @@ def read_nodes(poll: Poll, max_contact_ms: float,
         if report.get("trades_executed") is not None:
             trades.append(_int(report.get("trades_executed")))
         commit_apply_lag = max(commit_apply_lag, commit_index - last_applied)
+        if leader_report is None:
+            lag: int | None = None
+        elif node_id == leader:
+            lag = 0
+        else:
+            lag = max(0, leader_commit - max(_int(match.get(node_id, 0)), commit_index))
         nodes[node_id] = {
             "state": STALE if is_stale else str(report.get("state") or "FOLLOWER"),
             "commit_index": commit_index,
@@ -99,7 +108,7 @@ def read_nodes(poll: Poll, max_contact_ms: float,
             "peers_connected": _int(report.get("peers_connected")),
             "term": term,
             "up": True,
-            "replication_lag": lags.get(node_id),
+            "replication_lag": lag,
             "last_contact_ms": None if contact is None else float(contact),
             "state_digest": report.get("state_digest"),
             "leader_id": report.get("leader_id"),
@@ -117,7 +126,7 @@ def read_nodes(poll: Poll, max_contact_ms: float,
         current_term = max(terms or [0])
         total_trades = max(trades) if trades else None
     return Reading(nodes, view, reached, healthy, has_quorum,
-                   consensus_aligned(statuses.values()), current_term, total_trades, commit_apply_lag)
+                   consensus_aligned(nodes.values()), current_term, total_trades, commit_apply_lag)
 
 
 def shard_documents(poll: Poll, max_contact_ms: float, thresholds: Mapping[str, Any],
