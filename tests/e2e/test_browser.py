@@ -6,6 +6,7 @@ browser is driven through Playwright's executable_path.
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -451,3 +452,219 @@ def test_dark_and_light_themes_and_the_toggle_is_remembered(browser):
     finally:
         server.stop()
         context.close()
+
+
+# -- the cluster shown as Raft, the event timeline, hover, node history (issue 15, part 3) ---------
+
+
+def lane_alignment(page) -> list[float]:
+    """Pixel offsets of the timeline lanes' left and right edges from each chart's plot area (0: aligned)."""
+    return page.evaluate("""() => {
+        const lane = document.getElementById('tl-leader').getBoundingClientRect();
+        return Array.from(document.querySelectorAll('#history-charts canvas')).flatMap(c => {
+            const box = c.getBoundingClientRect();
+            return [lane.left - (box.left + 44), lane.right - (box.right - 8)];
+        });
+    }""")
+
+
+def hover_caption(page, canvas: str, x: float) -> str:
+    """The chart's caption with the pointer at ``x`` CSS px from the window's left, mid-height."""
+    page.locator(canvas).scroll_into_view_if_needed()
+    box = page.locator(canvas).bounding_box()
+    page.mouse.move(x, box["y"] + box["height"] / 2)
+    caption = page.locator(canvas + "-last")
+    expect(caption).to_have_attribute("data-hover", "true", timeout=5_000)
+    return caption.inner_text()
+
+
+def test_timeline_shows_the_election_after_a_leader_crash(browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    cluster = Cluster(node_count=5, seed=SEED)
+    Workload(cluster, rate=100.0, seed=SEED)
+    collector = MetricsCollector(collection_interval=1.0, retention_period=300)
+    collector.set_cluster(cluster)
+    assert cluster.run_until(lambda: cluster.leader_id is not None, timeout=10.0), f"seed={SEED}"
+    for _ in range(20):
+        step(cluster, collector)
+    leader = cluster.leader_id
+    old_term = collector.latest()["cluster"]["current_term"]
+
+    server = DashboardServer(collector, port=0).start()
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(server.url + "/?refresh=1")
+        expect(page.locator(f".raft-node[data-node-id='{leader}']")).to_have_attribute("data-state", "LEADER",
+                                                                                     timeout=10_000)
+        expect(page.locator(f"#event-list li[data-kind='leader'][data-leader='{leader}']")).to_have_count(1)
+        assert page.locator("#tl-fault-row").is_hidden()  # nothing injected yet: no fault lane
+
+        cluster.crash(leader)
+        for _ in range(10):
+            step(cluster, collector)
+            now = collector.latest()["cluster"]
+            if now["leader_node"] not in (None, leader) and now["current_term"] > old_term:
+                break
+        new_leader, new_term = now["leader_node"], now["current_term"]
+        assert new_leader not in (None, leader) and new_term > old_term, f"seed={SEED} {now}"
+        step(cluster, collector)  # a sample after the election, so the term chart steps before its end
+        election = [e for e in collector.events() if e["kind"] == "leader" and e["leader"] == new_leader][-1]
+
+        # the list: the election with its term and who lost it; the crash and the node_down alert
+        item = page.locator(f"#event-list li[data-kind='leader'][data-leader='{new_leader}'][data-term='{new_term}']")
+        expect(item).to_have_count(1, timeout=10_000)
+        expect(item).to_contain_text(f"election: {new_leader} leads term {new_term} (was {leader})")
+        expect(page.locator("#event-list li[data-kind='fault']")).to_contain_text(f"crash {leader}")
+        expect(page.locator("#event-list li[data-kind='alert'][data-status='firing']").first).to_contain_text("node_down")
+        expect(page.locator(f".raft-node[data-node-id='{leader}']")).to_have_attribute("data-state", "DOWN")
+        expect(page.locator(f".raft-node[data-node-id='{new_leader}']")).to_have_attribute("data-state", "LEADER")
+        expect(page.locator("#raft-caption")).to_contain_text(f"leader {new_leader} · term {new_term}")
+
+        # the lanes: the election marked with its term, the crash on the fault lane, the alert as a bar
+        mark = page.locator(f"#tl-leader .tl-mark[data-term='{new_term}'][data-leader='{new_leader}']")
+        expect(mark).to_have_count(1)
+        expect(page.locator("#tl-fault-row")).to_be_visible()
+        expect(page.locator("#tl-fault .tl-mark[data-fault='crash']")).to_have_count(1)
+        expect(page.locator("#tl-alert .tl-alert[data-alert='node_down']").first).to_be_visible()
+
+        # aligned with the charts: the lanes span exactly each chart's plot, and the election's mark
+        # sits where the term chart steps (hover just right of it: the new term; a sample left: the old)
+        assert all(abs(d) <= 1 for d in lane_alignment(page)), lane_alignment(page)
+        box = mark.bounding_box()
+        line = box["x"] + box["width"] if "flip" in (mark.get_attribute("class") or "") else box["x"]
+        spacing = page.locator("#chart-term").bounding_box()["width"] / 60  # >= 1 s per ~20 px: 60 s window
+        assert hover_caption(page, "#chart-term", line + 2).endswith(f" · {new_term}")
+        assert hover_caption(page, "#chart-term", line - 0.8 * spacing).endswith(f" · {old_term}")
+        # hover values: the wall-clock time and the sample's avg and p99, side by side
+        plot_right = page.locator("#chart-latency").bounding_box()
+        text = hover_caption(page, "#chart-latency", plot_right["x"] + plot_right["width"] - 9)
+        perf = collector.latest()["performance"]
+        shown = lambda v: "—" if v is None else f"{v:.1f}"  # noqa: E731
+        assert f"avg {shown(perf['avg_latency_ms'])} · p99 {shown(perf['p99_latency_ms'])}" in text, (text, perf)
+        assert re.match(r"^\d\d:\d\d:\d\d · ", text), text
+        page.mouse.move(5, 5)
+        expect(page.locator("#chart-latency-last")).to_have_attribute("data-hover", "false")
+        assert election["t"] > 0
+        page.screenshot(path=str(ARTIFACTS / "dashboard-raft-election.png"), full_page=True)
+        assert errors == [], errors
+    finally:
+        server.stop()
+        page.close()
+
+
+def test_alignment_check_catches_a_shifted_timeline(browser):
+    """lane_alignment itself: a timeline moved 30 px off the charts' plot is caught."""
+    cluster = Cluster(node_count=3, seed=SEED)
+    Workload(cluster, rate=50.0, seed=SEED)
+    collector = MetricsCollector(collection_interval=1.0, retention_period=300)
+    collector.set_cluster(cluster)
+    for _ in range(5):
+        step(cluster, collector)
+    server = DashboardServer(collector, port=0).start()
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(server.url + "/?refresh=1")
+        page.locator("#tl-health .tl-band").first.wait_for(timeout=10_000)
+        assert all(abs(d) <= 1 for d in lane_alignment(page))
+        page.locator("#timeline").evaluate("el => { el.style.marginLeft = '30px'; }")
+        assert max(abs(d) for d in lane_alignment(page)) >= 29
+    finally:
+        server.stop()
+        page.close()
+
+
+def test_node_strip_shows_a_slow_follower_behind_and_a_click_opens_its_history(browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    cluster = Cluster(node_count=5, seed=SEED)
+    Workload(cluster, rate=200.0, seed=SEED)
+    collector = MetricsCollector(collection_interval=1.0, retention_period=300)
+    collector.set_cluster(cluster)
+    assert cluster.run_until(lambda: cluster.leader_id is not None, timeout=10.0), f"seed={SEED}"
+    for _ in range(20):
+        step(cluster, collector)
+    leader = cluster.leader_id
+    slow = next(n for n in cluster.node_ids if n != leader)
+    cluster.slow(slow, 30)
+    for _ in range(10):
+        step(cluster, collector)
+        nodes = collector.latest()["nodes"]
+        if nodes[slow]["replication_lag"] and nodes[leader]["commit_index"] - nodes[slow]["commit_index"] >= 10:
+            break
+    nodes = collector.latest()["nodes"]
+    behind = nodes[leader]["commit_index"] - nodes[slow]["commit_index"]
+    lag = nodes[slow]["replication_lag"]
+    assert behind >= 10 and lag > 0, f"seed={SEED} behind={behind} lag={lag}"
+
+    server = DashboardServer(collector, port=0).start()
+    for viewport in ({"width": 1400, "height": 1000}, NARROW):
+        page = browser.new_page(viewport=viewport)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+        try:
+            if not server.running:
+                server = DashboardServer(collector, port=0).start()
+            page.goto(server.url + "/?refresh=1")
+            row = page.locator(f".raft-node[data-node-id='{slow}']")
+            expect(row).to_have_attribute("data-behind", str(behind), timeout=10_000)
+            expect(row).to_have_attribute("data-lag", str(lag))
+            strip = row.locator(".log-strip").bounding_box()
+            bar = row.locator(".seg-behind").bounding_box()
+            # the bar runs from its commit to the leader's commit (the strip's right end), amber or red
+            assert bar["width"] > 0.2 * strip["width"], (bar, strip)
+            assert abs((bar["x"] + bar["width"]) - (strip["x"] + strip["width"])) <= 1
+            assert "lag-none" not in (row.locator(".seg-behind").get_attribute("class") or "")
+            expect(row.locator(".rn-log-note")).to_contain_text(f"{behind:,} behind")
+            expect(row.locator(".rn-facts")).to_contain_text(f"match −{lag:,}")
+            # the leader's own strip has nothing behind; the slow one is the furthest behind
+            lead_row = page.locator(f".raft-node[data-node-id='{leader}']")
+            assert lead_row.get_attribute("data-behind") == "0"
+            assert lead_row.locator(".seg-behind").bounding_box()["width"] <= 1
+            others = [int(v) for v in page.locator(".raft-node").evaluate_all(
+                "rows => rows.map(r => r.dataset.behind)") if v != ""]
+            assert max(others) == behind
+            assert horizontal_overflow(page) <= 0
+            assert cut_texts(page, ".raft-node .node-name, .raft-node .rn-role") == []
+            name = "desktop" if viewport["width"] > 1000 else "400px"
+            page.screenshot(path=str(ARTIFACTS / f"dashboard-raft-slow-{name}.png"), full_page=True)
+
+            # a click opens its history from /api/node, with the lag it has had
+            with page.expect_response(lambda r: "/api/node?" in r.url and r.status == 200):
+                row.click()
+            detail = page.locator("#node-detail")
+            expect(detail).to_be_visible()
+            expect(detail).to_have_attribute("data-node-id", slow)
+            rows = len(collector.node_history(slow, 300))
+            expect(detail).to_have_attribute("data-rows", str(rows), timeout=5_000)
+            expect(page.locator("#node-detail-caption")).to_contain_text("now FOLLOWER")
+            expect(page.locator("#node-chart-lag-last")).to_have_text(f"{lag:,}")
+            assert horizontal_overflow(page) <= 0
+            page.locator("#node-detail").screenshot(path=str(ARTIFACTS / f"dashboard-node-history-{name}.png"))
+            page.locator("#node-detail-close").click()
+            expect(detail).to_be_hidden()
+            assert errors == [], errors
+        finally:
+            server.stop()
+            page.close()
+
+    # healed: the follower catches up and the bar goes
+    cluster.slow(slow, 1.0)
+    server = DashboardServer(collector, port=0).start()
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        for _ in range(10):  # back within a heartbeat's worth of entries
+            step(cluster, collector)
+            nodes = collector.latest()["nodes"]
+            if nodes[leader]["commit_index"] - nodes[slow]["commit_index"] < 10 and not nodes[slow]["replication_lag"]:
+                break
+        assert nodes[leader]["commit_index"] - nodes[slow]["commit_index"] < 10, f"seed={SEED}"
+        page.goto(server.url + "/?refresh=1")
+        row = page.locator(f".raft-node[data-node-id='{slow}']")
+        expect(row).to_have_attribute("data-behind", str(nodes[leader]["commit_index"] - nodes[slow]["commit_index"]),
+                                      timeout=10_000)
+        assert row.locator(".seg-behind").bounding_box()["width"] < 0.2 * row.locator(".log-strip").bounding_box()["width"]
+        assert (row.locator(".seg-behind").get_attribute("class") or "").split()[-1] in ("lag-none", "lag-low")
+    finally:
+        server.stop()
+        page.close()

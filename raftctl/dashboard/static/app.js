@@ -24,6 +24,8 @@
     lastSuccess: null, failures: 0, retention: 300, timer: null,
     etag: null, summarySequence: null, history: null, historyDuration: null, lastSequence: null,
     stale: false, activeAlerts: 0, replay: null, seeking: false, inFlight: false, again: false,
+    // the timeline: events held (GET /api/events, then ?since= the newest seq), the hovered instant
+    events: [], eventSeq: null, eventsRendered: false, hoverT: null, nodeDetail: null, wall: null,
   };
 
   function setText(id, text) {
@@ -371,7 +373,31 @@
     return 10 * magnitude;
   }
 
-  function drawChart(canvasId, points, options) {
+  // The charts and the event timeline share these gutters, so one instant is one x on all of them.
+  var GUTTER_LEFT = 44, GUTTER_RIGHT = 8;
+
+  function isNum(v) { return typeof v === "number" && isFinite(v); }
+
+  // index of the point nearest to x (points sorted by x), or -1
+  function nearest(points, x) {
+    var lo = 0, hi = points.length - 1;
+    if (hi < 0) return -1;
+    while (lo < hi) {
+      var mid = (lo + hi) >> 1;
+      if (points[mid][0] < x) lo = mid + 1; else hi = mid;
+    }
+    if (lo > 0 && Math.abs(points[lo - 1][0] - x) <= Math.abs(points[lo][0] - x)) lo -= 1;
+    return lo;
+  }
+
+  function wallClock(x, wall) {
+    return wall == null ? "" : clock(new Date((x + wall) * 1000));
+  }
+
+  // series: [{points: [[x, y]], color, dash, fill}]; options: window, endX, wall (unix - x), min, max,
+  // integer, step, bands ([[x0, x1, status]]), markers ([[x, kind]]), hoverT. Returns the y of each
+  // series nearest the hover instant (or null), and the instant itself.
+  function drawChart(canvasId, series, options) {
     var canvas = $(canvasId);
     var ratio = window.devicePixelRatio || 1;
     var width = canvas.clientWidth;
@@ -383,16 +409,29 @@
     var ctx = canvas.getContext("2d");
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
     ctx.clearRect(0, 0, width, height);
-    var left = 44, right = 8, top = 8, bottom = 20;
+    var left = GUTTER_LEFT, right = GUTTER_RIGHT, top = 8, bottom = 20;
     var plotW = Math.max(10, width - left - right);
     var plotH = Math.max(10, height - top - bottom);
-    var values = points.map(function (p) { return p[1]; }).filter(function (v) { return v != null && isFinite(v); });
+    var values = [];
+    series.forEach(function (s) { s.points.forEach(function (p) { if (isNum(p[1])) values.push(p[1]); }); });
     var minY = options.min != null ? options.min : Math.min.apply(null, values.concat([0]));
     var maxY = options.max != null ? options.max : niceMax(Math.max.apply(null, values.concat([minY + 1e-9])));
     if (options.integer) maxY = Math.max(Math.ceil(maxY), minY + 1);
     var span = options.window;
-    var endX = points.length ? points[points.length - 1][0] : 0;
+    var endX = options.endX;
     var startX = endX - span;
+    var xOf = function (x) { return left + plotW * (x - startX) / span; };
+    var yOf = function (v) { return top + plotH - plotH * (v - minY) / ((maxY - minY) || 1); };
+    var clampX = function (x) { return Math.min(left + plotW, Math.max(left, xOf(x))); };
+
+    // health bands behind everything: amber / red where the cluster was not HEALTHY
+    (options.bands || []).forEach(function (band) {
+      if (band[2] === "HEALTHY" || band[1] < startX) return;
+      var x0 = clampX(band[0]), x1 = clampX(band[1]);
+      if (x1 - x0 < 0.5) x1 = x0 + 1;
+      ctx.fillStyle = cssVar(band[2] === "UNHEALTHY" ? "--bad-bg" : band[2] === "DEGRADED" ? "--warn-bg" : "--grid");
+      ctx.fillRect(x0, top, x1 - x0, plotH);
+    });
 
     ctx.font = "11px system-ui, sans-serif";
     ctx.fillStyle = cssVar("--muted");
@@ -408,68 +447,686 @@
       ctx.lineTo(left + plotW, Math.round(y) + 0.5);
       ctx.stroke();
       var whole = Math.abs(yValue - Math.round(yValue)) < 1e-9;
-      var label = whole ? String(Math.round(yValue)) : yValue.toFixed(yValue >= 10 ? 1 : 2).replace(/0+$/, "");
-      if (!options.integer || Math.abs(yValue - Math.round(yValue)) < 1e-9) ctx.fillText(label, left - 6, y);
+      var label = whole || options.round ? fmtInt(yValue) : yValue.toFixed(yValue >= 10 ? 1 : 2).replace(/0+$/, "");
+      if (!options.integer || whole) ctx.fillText(label, left - 6, y);
     }
+    // a wall-clock axis (relative seconds when the source gives no wall time)
     ctx.textAlign = "center";
     ctx.textBaseline = "top";
-    [1, 0.5, 0].forEach(function (fraction) {
+    var ticks = plotW >= 600 ? [1, 0.75, 0.5, 0.25, 0] : [1, 0.5, 0];
+    ticks.forEach(function (fraction) {
       var x = left + plotW * (1 - fraction);
-      ctx.fillText(fraction === 0 ? "now" : "-" + Math.round(span * fraction) + "s", Math.min(Math.max(x, left + 12), left + plotW - 12), top + plotH + 4);
+      var at = endX - span * fraction;
+      var text = options.wall != null ? wallClock(at, options.wall) : (fraction === 0 ? "now" : "-" + Math.round(span * fraction) + "s");
+      ctx.fillText(text, Math.min(Math.max(x, left + 24), left + plotW - 24), top + plotH + 4);
     });
+    // faults and elections, at their instant on every chart
+    (options.markers || []).forEach(function (mark) {
+      if (mark[0] < startX || mark[0] > endX) return;
+      var x = Math.round(xOf(mark[0])) + 0.5;
+      ctx.save();
+      ctx.strokeStyle = cssVar(mark[1] === "fault" ? "--bad" : mark[1] === "noleader" ? "--warn" : "--accent");
+      ctx.setLineDash(mark[1] === "fault" ? [4, 3] : [1, 3]);
+      ctx.lineWidth = mark[1] === "fault" ? 1.5 : 1.2;
+      ctx.beginPath();
+      ctx.moveTo(x, top);
+      ctx.lineTo(x, top + plotH);
+      ctx.stroke();
+      ctx.restore();
+    });
+    var result = { at: null, values: series.map(function () { return null; }) };
     if (!values.length) {
       ctx.textBaseline = "middle";
       ctx.fillText("no data", left + plotW / 2, top + plotH / 2);
-      return;
+      return result;
     }
-    var xOf = function (x) { return left + plotW * (x - startX) / span; };
-    var yOf = function (v) { return top + plotH - plotH * (v - minY) / ((maxY - minY) || 1); };
-    var visible = points.filter(function (p) { return p[0] >= startX && p[1] != null && isFinite(p[1]); });
-    if (!visible.length) return;
-    ctx.beginPath();
-    visible.forEach(function (p, i) {
-      var x = xOf(p[0]), y = yOf(p[1]);
-      if (i === 0) { ctx.moveTo(x, y); return; }
-      if (options.step) ctx.lineTo(x, yOf(visible[i - 1][1]));
-      ctx.lineTo(x, y);
+    series.forEach(function (s, index) {
+      var visible = s.points.filter(function (p) { return p[0] >= startX && isNum(p[1]); });
+      if (!visible.length) return;
+      ctx.save();
+      ctx.beginPath();
+      visible.forEach(function (p, i) {
+        var x = xOf(p[0]), y = yOf(p[1]);
+        if (i === 0) { ctx.moveTo(x, y); return; }
+        if (options.step) ctx.lineTo(x, yOf(visible[i - 1][1]));
+        ctx.lineTo(x, y);
+      });
+      ctx.strokeStyle = cssVar(s.color || "--chart-line");
+      if (s.dash) ctx.setLineDash(s.dash);
+      ctx.lineWidth = index === 0 ? 1.6 : 1.3;
+      ctx.stroke();
+      if (index === 0 && s.fill !== false) {
+        ctx.setLineDash([]);
+        ctx.lineTo(xOf(visible[visible.length - 1][0]), top + plotH);
+        ctx.lineTo(xOf(visible[0][0]), top + plotH);
+        ctx.closePath();
+        ctx.fillStyle = cssVar("--chart-fill");
+        ctx.fill();
+      }
+      ctx.restore();
     });
-    ctx.strokeStyle = options.color ? cssVar(options.color) : cssVar("--chart-line");
-    ctx.lineWidth = 1.6;
-    ctx.stroke();
-    ctx.lineTo(xOf(visible[visible.length - 1][0]), top + plotH);
-    ctx.lineTo(xOf(visible[0][0]), top + plotH);
-    ctx.closePath();
-    ctx.fillStyle = cssVar("--chart-fill");
-    ctx.fill();
+    // hover: a crosshair at the nearest sample, a dot on each series
+    if (options.hoverT != null && options.hoverT >= startX && options.hoverT <= endX) {
+      var first = series[0].points;
+      var i0 = nearest(first, options.hoverT);
+      var at = i0 >= 0 ? first[i0][0] : options.hoverT;
+      result.at = at;
+      var hx = Math.round(xOf(at)) + 0.5;
+      ctx.save();
+      ctx.strokeStyle = cssVar("--text");
+      ctx.globalAlpha = 0.5;
+      ctx.beginPath();
+      ctx.moveTo(hx, top);
+      ctx.lineTo(hx, top + plotH);
+      ctx.stroke();
+      ctx.restore();
+      series.forEach(function (s, index) {
+        var i = nearest(s.points, at);
+        if (i < 0 || Math.abs(s.points[i][0] - at) > span / 50 + 1e-9) return;
+        var v = s.points[i][1];
+        result.values[index] = isNum(v) ? v : null;
+        if (!isNum(v)) return;
+        ctx.beginPath();
+        ctx.arc(hx, yOf(v), 3, 0, Math.PI * 2);
+        ctx.fillStyle = cssVar(s.color || "--chart-line");
+        ctx.fill();
+      });
+    }
+    return result;
+  }
+
+  // [[from, to, status]] runs of one value along the samples
+  function runsOf(samples, valueOf, endX) {
+    var runs = [];
+    samples.forEach(function (s) {
+      var x = clockOf(s), v = valueOf(s);
+      var last = runs[runs.length - 1];
+      if (last && last[2] === v) { last[1] = x; return; }
+      if (last) last[1] = x;
+      runs.push([x, x, v]);
+    });
+    if (runs.length && endX != null) runs[runs.length - 1][1] = Math.max(runs[runs.length - 1][1], endX);
+    return runs;
+  }
+
+  function clockOf(s) { return typeof s.sim_time === "number" ? s.sim_time : s.timestamp; }
+
+  // unix time minus the chart clock, from the newest sample that has both
+  function wallOffset(samples) {
+    for (var i = samples.length - 1; i >= 0; i--) {
+      var s = samples[i];
+      if (isNum(s.timestamp) && isNum(s.sim_time)) return s.timestamp - s.sim_time;
+      if (isNum(s.timestamp)) return 0;
+    }
+    return null;
+  }
+
+  function eventMarkers() {
+    var marks = [];
+    state.events.forEach(function (e) {
+      if (e.kind === "fault") marks.push([e.t, "fault"]);
+      else if (e.kind === "leader" && e.previous != null) marks.push([e.t, e.leader == null ? "noleader" : "leader"]);
+    });
+    return marks;
+  }
+
+  var CHARTS = [
+    { id: "chart-throughput", digits: 1, series: [{ get: function (s) { return (s.performance || {}).throughput_ops; } }] },
+    { id: "chart-latency", digits: 1, unit: " ms", series: [
+      { get: function (s) { return (s.performance || {}).avg_latency_ms; }, label: "avg" },
+      { get: function (s) { return (s.performance || {}).p99_latency_ms; }, label: "p99", color: "--p99", dash: [5, 3] },
+    ] },
+    { id: "chart-healthy", digits: 0, options: { min: 0, integer: true, step: true }, series: [{ get: function (s) { return (s.cluster || {}).healthy_nodes; }, color: "--ok" }] },
+    { id: "chart-term", digits: 0, options: { integer: true, step: true }, series: [{ get: function (s) { return (s.cluster || {}).current_term; } }] },
+  ];
+
+  function captionText(chart, values, at, wall) {
+    var parts = values.map(function (v, i) {
+      var label = chart.series[i].label;
+      return (label ? label + " " : "") + fmtNum(v, chart.digits);
+    });
+    return (at != null ? wallClock(at, wall) + " · " : "") + parts.join(" · ") + (chart.unit && values.some(isNum) ? chart.unit : "");
+  }
+
+  // the window the charts show: the held samples' extent (at least a minute), at most the duration
+  var MIN_WINDOW = 60;
+  function shownWindow(samples, duration) {
+    var extent = samples.length > 1 ? clockOf(samples[samples.length - 1]) - clockOf(samples[0]) : 0;
+    return Math.max(1, Math.min(duration || MIN_WINDOW, Math.max(MIN_WINDOW, extent)));
   }
 
   function renderCharts(history) {
     var samples = history.samples || [];
-    var clockOf = function (s) { return typeof s.sim_time === "number" ? s.sim_time : s.timestamp; };
-    var series = function (getter) { return samples.map(function (s) { return [clockOf(s), getter(s)]; }); };
-    var windowSeconds = Math.max(history.duration || state.retention, 1);
+    var windowSeconds = shownWindow(samples, history.duration || state.retention);
     setText("history-window", "last " + Math.round(windowSeconds) + " s · " + samples.length + " samples");
     $("history-window").setAttribute("data-last-sequence", state.lastSequence == null ? "" : String(state.lastSequence));
     var size = samples.length ? ((samples[samples.length - 1].cluster || {}).cluster_size || 1) : 1;
-    var charts = [
-      ["chart-throughput", function (s) { return (s.performance || {}).throughput_ops; }, {}, 1],
-      ["chart-latency", function (s) { return (s.performance || {}).avg_latency_ms; }, {}, 1],
-      ["chart-healthy", function (s) { return (s.cluster || {}).healthy_nodes; }, { min: 0, max: size, integer: true, step: true, color: "--ok" }, 0],
-      ["chart-term", function (s) { return (s.cluster || {}).current_term; }, { integer: true, step: true }, 0],
-    ];
-    charts.forEach(function (chart) {
-      var points = series(chart[1]);
-      var options = chart[2];
-      options.window = windowSeconds;
-      if (chart[0] === "chart-term") {
-        var terms = points.map(function (p) { return p[1]; }).filter(function (v) { return typeof v === "number"; });
+    var endX = samples.length ? clockOf(samples[samples.length - 1]) : 0;
+    var wall = wallOffset(samples);
+    if (wall != null && state.wall == null) {
+      state.wall = wall;
+      renderEventList();
+    }
+    state.wall = wall;
+    var bands = runsOf(samples, function (s) { return (s.cluster || {}).health_status || "UNKNOWN"; }, endX);
+    var markers = eventMarkers();
+    var hovering = state.hoverT != null;
+    CHARTS.forEach(function (chart) {
+      var series = chart.series.map(function (s) {
+        return { points: samples.map(function (x) { return [clockOf(x), s.get(x)]; }), color: s.color, dash: s.dash };
+      });
+      var options = { window: windowSeconds, endX: endX, wall: wall, bands: bands, markers: markers, hoverT: state.hoverT };
+      Object.keys(chart.options || {}).forEach(function (k) { options[k] = chart.options[k]; });
+      if (chart.id === "chart-healthy") options.max = size;
+      if (chart.id === "chart-term") {
+        var terms = series[0].points.map(function (p) { return p[1]; }).filter(isNum);
         options.min = terms.length ? Math.max(0, Math.min.apply(null, terms) - 1) : 0;
         options.max = terms.length ? Math.max.apply(null, terms) + 1 : 1;
       }
-      drawChart(chart[0], points, options);
-      var last = points.length ? points[points.length - 1][1] : null;
-      setText(chart[0] + "-last", last == null ? "" : fmtNum(last, chart[3]));
+      var drawn = drawChart(chart.id, series, options);
+      var caption = $(chart.id + "-last");
+      if (hovering && drawn.at != null) {
+        setText(chart.id + "-last", captionText(chart, drawn.values, drawn.at, wall));
+        caption.setAttribute("data-hover", "true");
+      } else {
+        var last = series.map(function (s) { return s.points.length ? s.points[s.points.length - 1][1] : null; });
+        setText(chart.id + "-last", last.some(function (v) { return v != null; }) ? captionText(chart, last, null, wall) : "");
+        caption.setAttribute("data-hover", "false");
+      }
     });
+    renderTimeline({ startX: endX - windowSeconds, endX: endX, span: windowSeconds, wall: wall, bands: bands });
+  }
+
+  // pointer over a chart or the timeline: the instant under it, on all of them
+  function setupHover() {
+    var pending = false;
+    var targets = CHARTS.map(function (c) { return $(c.id); }).concat([$("timeline")]);
+    targets.forEach(function (el) {
+      el.addEventListener("pointermove", function (event) {
+        if (!state.history || !state.history.samples.length) return;
+        var rect = el.getBoundingClientRect();
+        var fraction = (event.clientX - rect.left - GUTTER_LEFT) / Math.max(1, rect.width - GUTTER_LEFT - GUTTER_RIGHT);
+        fraction = Math.min(1, Math.max(0, fraction));
+        var samples = state.history.samples;
+        var span = shownWindow(samples, state.history.duration || state.retention);
+        var endX = clockOf(samples[samples.length - 1]);
+        state.hoverT = endX - span + fraction * span;
+        if (pending) return;
+        pending = true;
+        window.requestAnimationFrame(function () { pending = false; if (state.history) renderCharts(state.history); });
+      });
+      el.addEventListener("pointerleave", function () {
+        state.hoverT = null;
+        if (state.history) renderCharts(state.history);
+      });
+    });
+  }
+
+  // ---- events (GET /api/events?since=) and the timeline under the charts -----------------
+
+  var MAX_EVENTS = 2000;
+  var EVENTS_LISTED = 20;
+
+  function forgetEvents() {
+    state.events = [];
+    state.eventSeq = null;
+  }
+
+  function fetchEvents(timeoutMs, again) {
+    var path = "/api/events" + (state.eventSeq == null ? "" : "?since=" + encodeURIComponent(state.eventSeq));
+    return fetchJson(path, timeoutMs).then(function (answer) {
+      var body = answer.body;
+      if (answer.status !== 200 || !body || !Array.isArray(body.events)) return;
+      // the sequence went back (another collector, a replay sought back): start the timeline over
+      if (state.eventSeq != null && typeof body.last === "number" && body.last < state.eventSeq) {
+        forgetEvents();
+        if (!again) return fetchEvents(timeoutMs, true);
+        return;
+      }
+      var added = 0;
+      body.events.forEach(function (e) {
+        if (state.eventSeq == null || e.seq > state.eventSeq) { state.events.push(e); added++; }
+      });
+      if (state.events.length > MAX_EVENTS) state.events.splice(0, state.events.length - MAX_EVENTS);
+      if (typeof body.last === "number") state.eventSeq = body.last;
+      if (added || !state.eventsRendered) renderEventList();
+    });
+  }
+
+  function eventText(e) {
+    switch (e.kind) {
+      case "leader":
+        if (e.leader == null) return "no leader" + (e.previous ? " (" + e.previous + " lost it)" : "");
+        return (e.previous == null ? "leader " : "election: ") + e.leader + " leads term " + fmtInt(e.term) +
+          (e.previous && e.previous !== e.leader ? " (was " + e.previous + ")" : "");
+      case "node":
+        return e.node + " " + (e.from || "—") + " → " + (e.to === "STALE_LEADER" ? "stale leader" : e.to) + (e.reason && e.to === "DOWN" ? " (" + e.reason + ")" : "");
+      case "health":
+        return "health " + (e.from || "—") + " → " + e.to + (e.reasons && e.reasons.length ? ": " + e.reasons.join(", ") : "");
+      case "alert":
+        return "alert " + e.name + " " + e.status + (e.message ? ": " + e.message : "");
+      case "fault":
+        return "fault: " + e.fault + ((e.args || []).length ? " " + e.args.map(function (a) { return Array.isArray(a) ? a.join(",") : String(a); }).join(" ") : "");
+      default:
+        return String(e.kind);
+    }
+  }
+
+  function eventItem(e) {
+    var li = document.createElement("li");
+    li.className = "ev ev-" + e.kind + (e.kind === "alert" ? " ev-" + e.status + " sev-" + String(e.severity || "info").toLowerCase() : "");
+    li.setAttribute("data-kind", e.kind);
+    li.setAttribute("data-seq", String(e.seq));
+    if (e.kind === "leader") {
+      li.setAttribute("data-leader", e.leader || "");
+      li.setAttribute("data-term", e.term == null ? "" : String(e.term));
+    }
+    if (e.kind === "alert") li.setAttribute("data-status", e.status || "");
+    var when = document.createElement("time");
+    when.className = "num";
+    // on the charts' clock (a simulator may run faster than the wall), so a time here is a time there
+    when.textContent = state.wall != null && isNum(e.t) ? wallClock(e.t, state.wall) : (isNum(e.timestamp) ? clock(new Date(e.timestamp * 1000)) : "");
+    li.appendChild(when);
+    li.appendChild(span(e.kind, "ev-kind"));
+    li.appendChild(span(eventText(e), "ev-text"));
+    return li;
+  }
+
+  function renderEventList() {
+    state.eventsRendered = true;
+    var shown = state.events.slice(-EVENTS_LISTED).reverse();
+    $("event-list").replaceChildren.apply($("event-list"), shown.map(eventItem));
+    $("events-none").hidden = shown.length > 0;
+    setText("events-caption", state.events.length ? "newest first · " + shown.length + " of " + state.events.length : "");
+  }
+
+  function pct(x, view) { return Math.min(100, Math.max(0, (x - view.startX) / view.span * 100)); }
+
+  function placeSpan(el, x0, x1, view) {
+    var a = pct(x0, view), b = pct(x1, view);
+    el.style.left = a + "%";
+    el.style.width = Math.max(b - a, 0.4) + "%";
+  }
+
+  function mark(className, x, view, text, title) {
+    var at = pct(x, view);
+    // near the right edge the label goes to the left of its line, so it is never cut
+    var el = span(text || "", "tl-mark " + className + (at > 80 && text ? " flip" : ""));
+    el.style.left = at + "%";
+    el.title = title;
+    return el;
+  }
+
+  // the lanes: health bands, elections with their terms, faults, alerts from firing to resolved
+  function renderTimeline(view) {
+    var inView = function (e) { return e.t >= view.startX && e.t <= view.endX + 1e-9; };
+    var wall = view.wall;
+    var at = function (x) { return wall != null ? wallClock(x, wall) : fmtNum(x, 1) + " s"; };
+    $("tl-health").replaceChildren.apply($("tl-health"), view.bands.filter(function (b) { return b[1] >= view.startX; }).map(function (b) {
+      var el = span("", "tl-band band-" + b[2]);
+      placeSpan(el, Math.max(b[0], view.startX), b[1], view);
+      el.title = b[2] + " from " + at(b[0]);
+      return el;
+    }));
+    // a label only where there is room for it; every mark keeps its title
+    var lane = $("tl-leader");
+    var laneWidth = lane.clientWidth || 600;
+    var lastLabelled = -Infinity;
+    var leaders = state.events.filter(function (e) { return e.kind === "leader" && inView(e); }).map(function (e) {
+      var x = pct(e.t, view) / 100 * laneWidth;
+      var text = e.leader == null ? "none" : "T" + e.term + " " + e.leader;
+      var labelled = x - lastLabelled > text.length * 7 + 10;
+      if (labelled) lastLabelled = x;
+      var el = mark("tl-leader" + (e.leader == null ? " tl-noleader" : ""), e.t, view, labelled ? text : "", at(e.t) + " " + eventText(e));
+      el.setAttribute("data-term", e.term == null ? "" : String(e.term));
+      el.setAttribute("data-leader", e.leader || "");
+      return el;
+    });
+    lane.replaceChildren.apply(lane, leaders);
+    var faults = state.events.filter(function (e) { return e.kind === "fault"; });
+    $("tl-fault-row").hidden = faults.length === 0;  // a source that injects nothing has no fault lane
+    $("tl-fault").replaceChildren.apply($("tl-fault"), faults.filter(inView).map(function (e) {
+      var el = mark("tl-fault", e.t, view, "", at(e.t) + " " + eventText(e));
+      el.setAttribute("data-fault", e.fault);
+      return el;
+    }));
+    // alert episodes: firing → resolved (or still firing at the right edge), in up to 3 rows
+    var open = {}, episodes = [];
+    state.events.forEach(function (e) {
+      if (e.kind !== "alert") return;
+      var key = e.name + JSON.stringify(e.labels || {});
+      if (e.status === "firing") {
+        open[key] = { from: e.t, to: null, event: e };
+        episodes.push(open[key]);
+      } else if (open[key]) {
+        open[key].to = e.t;
+        delete open[key];
+      } else {
+        episodes.push({ from: view.startX, to: e.t, event: e });
+      }
+    });
+    var rows = [];
+    var bars = episodes.filter(function (ep) { return (ep.to == null ? view.endX : ep.to) >= view.startX; }).map(function (ep) {
+      var to = ep.to == null ? view.endX : ep.to;
+      var row = 0;
+      while (row < rows.length && rows[row] > ep.from) row++;
+      if (row > 2) row = 2;
+      rows[row] = to;
+      var sev = String(ep.event.severity || "info").toLowerCase();
+      var el = span("", "tl-alert sev-" + sev + (ep.to == null ? " firing" : " resolved"));
+      placeSpan(el, Math.max(ep.from, view.startX), to, view);
+      el.style.top = (row * 6) + "px";
+      el.title = ep.event.name + (ep.to == null ? " firing since " + at(ep.from) : " from " + at(ep.from) + " to " + at(ep.to)) +
+        (ep.event.message ? ": " + ep.event.message : "");
+      el.setAttribute("data-alert", ep.event.name || "");
+      return el;
+    });
+    $("tl-alert").replaceChildren.apply($("tl-alert"), bars);
+    var ticks = (laneWidth >= 600 ? [0, 0.25, 0.5, 0.75, 1] : [0, 0.5, 1]).map(function (f) {
+      var el = span(wall != null ? wallClock(view.startX + f * view.span, wall) : (f === 1 ? "now" : "-" + Math.round(view.span * (1 - f)) + "s"), "tl-tick");
+      el.style.left = (f * 100) + "%";
+      return el;
+    });
+    $("tl-axis").replaceChildren.apply($("tl-axis"), ticks);
+    var cursor = $("tl-cursor");
+    if (state.hoverT != null && state.hoverT >= view.startX) {
+      cursor.hidden = false;
+      cursor.style.left = "calc(" + GUTTER_LEFT + "px + (100% - " + (GUTTER_LEFT + GUTTER_RIGHT) + "px) * " + ((state.hoverT - view.startX) / view.span) + ")";
+    } else {
+      cursor.hidden = true;
+    }
+  }
+
+  // ---- the cluster as Raft: role, term, and where each log is against the leader's commit ----
+
+  var MIN_SPAN = 24;        // the strip shows at least this many entries
+  var TICKED_SPAN = 80;     // up to this many, one tick per entry
+
+  function byName(a, b) { return a.localeCompare(b, "en", { numeric: true }); }
+
+  function isUp(node) { return !!node && node.up !== false && node.state !== "DOWN"; }
+
+  // a hue per term, so a node in another term stands out (the same term: the same colour)
+  function termColour(term) {
+    return isNum(term) ? "hsl(" + Math.round((term * 137.508) % 360) + ", 60%, 45%)" : "";
+  }
+
+  // how far behind, in entries, against what the cluster commits: at 200 orders/s, 30 entries is
+  // a heartbeat's worth (low); more than ~2 s of commits is far (high)
+  function lagClass(behind, rate) {
+    if (!(behind > 0)) return "lag-none";
+    var r = rate || 0;
+    if (behind <= Math.max(10, r * 0.2)) return "lag-low";
+    if (behind <= Math.max(100, r * 2)) return "lag-mid";
+    return "lag-high";
+  }
+
+  function fmtMs(ms) {
+    if (!isNum(ms)) return "—";
+    return ms >= 1000 ? fmtNum(ms / 1000, 1) + " s" : Math.round(ms) + " ms";
+  }
+
+  function raftRow(nodeId) {
+    var box = $("raft-nodes");
+    var row = box.querySelector('.raft-node[data-node-id="' + CSS.escape(nodeId) + '"]');
+    if (row) return row;
+    row = document.createElement("div");
+    row.className = "raft-node";
+    row.setAttribute("data-node-id", nodeId);
+    row.setAttribute("role", "button");
+    row.tabIndex = 0;
+    row.title = "Open " + nodeId + "'s history";
+    row.innerHTML = '<div class="rn-head"><span class="rn-dot" aria-hidden="true"></span><span class="node-name"></span>' +
+      '<span class="rn-role state"></span><span class="rn-term num"></span></div>' +
+      '<div class="rn-log"><div class="log-strip"><span class="seg seg-applied"></span><span class="seg seg-committed"></span>' +
+      '<span class="seg seg-behind"></span><span class="mark mark-applied"></span><span class="mark mark-commit"></span></div>' +
+      '<div class="rn-log-note num"></div></div><div class="rn-facts num"></div>';
+    row.querySelector(".node-name").textContent = nodeId;
+    box.appendChild(row);
+    return row;
+  }
+
+  function fact(label, value, title) {
+    var el = document.createElement("span");
+    el.className = "fact";
+    el.appendChild(span(label, "fact-label"));
+    el.appendChild(document.createTextNode(" " + value));
+    if (title) el.title = title;
+    return el;
+  }
+
+  function renderRaft(doc) {
+    var nodes = doc.nodes || {};
+    var cluster = doc.cluster || {};
+    var perf = doc.performance || {};
+    var ids = Object.keys(nodes).sort(byName);
+    var box = $("raft-nodes");
+    Array.prototype.slice.call(box.children).forEach(function (row) {
+      if (!(row.getAttribute("data-node-id") in nodes)) box.removeChild(row);
+    });
+    $("raft-empty").hidden = ids.length > 0;
+    var leaderId = cluster.leader_node || cluster.leader || null;
+    var leaderDoc = leaderId ? nodes[leaderId] : null;
+    var clusterTerm = cluster.current_term;
+    // the right edge: the leader's commit (without a leader: the furthest commit of a live node)
+    var commits = ids.filter(function (id) { return isUp(nodes[id]) && isNum(nodes[id].commit_index); })
+      .map(function (id) { return nodes[id].commit_index; });
+    var top = leaderDoc && isUp(leaderDoc) && isNum(leaderDoc.commit_index) ? leaderDoc.commit_index
+      : (commits.length ? Math.max.apply(null, commits) : null);
+    var behindOf = function (n) { return top != null && isNum(n.commit_index) ? Math.max(0, top - n.commit_index) : null; };
+    var worst = 0;
+    ids.forEach(function (id) {
+      var b = isUp(nodes[id]) ? behindOf(nodes[id]) : null;
+      if (b != null && b > worst) worst = b;
+    });
+    var from = top == null ? 0 : Math.max(0, top - Math.max(MIN_SPAN, niceMax(worst * 1.25)));
+    var width = top == null ? 1 : Math.max(1, top - from);
+    var pos = function (x) { return Math.min(100, Math.max(0, (x - from) / width * 100)); };
+    var sharded = Array.isArray(doc.shards) && doc.shards.length > 0;
+    setText("raft-caption", (leaderId ? "leader " + leaderId : "no leader") + " · term " + fmtInt(clusterTerm) +
+      (sharded ? " · shard 0" : "") + (top != null ? " · the last " + fmtInt(width) + " entries" : ""));
+    setText("raft-axis-from", top == null ? "" : "#" + fmtInt(from));
+    setText("raft-axis-to", top == null ? "" : (leaderDoc && isUp(leaderDoc) ? "leader's commit #" : "highest commit #") + fmtInt(top));
+    var rate = isNum(perf.throughput_ops) && perf.throughput_ops > 0 ? perf.throughput_ops : null;
+    ids.forEach(function (nodeId, position) {
+      var node = nodes[nodeId] || {};
+      var row = raftRow(nodeId);
+      if (box.children[position] !== row) box.insertBefore(row, box.children[position] || null);
+      var up = isUp(node);
+      var shown = up ? (node.state || "UNKNOWN") : "DOWN";
+      var isLeader = up && nodeId === leaderId && shown === "LEADER";
+      var behind = behindOf(node);
+      row.className = "raft-node role-" + shown + (isLeader ? " is-leader" : "");
+      row.setAttribute("data-state", shown);
+      row.setAttribute("data-behind", behind == null ? "" : String(behind));
+      row.setAttribute("data-lag", node.replication_lag == null ? "" : String(node.replication_lag));
+      var role = row.querySelector(".rn-role");
+      role.className = "rn-role state state-" + shown;
+      role.textContent = shown === "STALE_LEADER" ? "stale leader" : shown === "DOWN" && node.down_reason ? "DOWN (" + node.down_reason + ")" : shown;
+      var term = row.querySelector(".rn-term");
+      term.textContent = "term " + fmtInt(node.term);
+      term.style.color = termColour(node.term);
+      term.style.borderColor = termColour(node.term);
+      var strip = row.querySelector(".log-strip");
+      var ticked = top != null && width <= TICKED_SPAN;
+      strip.classList.toggle("ticked", ticked);
+      strip.style.backgroundSize = ticked ? (100 / width) + "% 100%" : "";
+      var commit = isNum(node.commit_index) ? node.commit_index : null;
+      var applied = isNum(node.last_applied) ? node.last_applied : null;
+      var segApplied = strip.querySelector(".seg-applied"), segCommitted = strip.querySelector(".seg-committed");
+      var segBehind = strip.querySelector(".seg-behind");
+      var known = top != null && commit != null;
+      strip.classList.toggle("unknown", !known);
+      strip.classList.toggle("past-left", known && commit < from);
+      var pa = applied != null ? pos(applied) : 0, pc = known ? pos(commit) : 0;
+      segApplied.style.width = (known ? Math.min(pa, pc) : 0) + "%";
+      segCommitted.style.left = Math.min(pa, pc) + "%";
+      segCommitted.style.width = (known ? Math.max(0, pc - pa) : 0) + "%";
+      var lagged = lagClass(behind, rate);
+      row.setAttribute("data-lag-class", lagged);
+      segBehind.className = "seg seg-behind " + lagged;
+      segBehind.style.left = pc + "%";
+      segBehind.style.width = (known ? 100 - pc : 0) + "%";
+      strip.querySelector(".mark-commit").style.left = pc + "%";
+      strip.querySelector(".mark-applied").style.left = pa + "%";
+      strip.querySelector(".mark-commit").hidden = !known;
+      strip.querySelector(".mark-applied").hidden = !known || applied == null;
+      strip.title = "commit " + fmtInt(commit) + ", applied " + fmtInt(applied) + (behind ? ", " + fmtInt(behind) + " behind " + fmtInt(top) : "");
+      var note;
+      if (!known) note = "commit " + fmtInt(commit);
+      else if (behind > 0) note = fmtInt(behind) + " behind" + (rate ? " (≈ " + fmtNum(behind / rate, behind / rate < 10 ? 2 : 0) + " s)" : "") + " · commit " + fmtInt(commit);
+      else note = (isLeader ? "leader · commit " : "at the commit · ") + fmtInt(commit);
+      if (applied != null && commit != null && applied < commit) note += " · applied " + fmtInt(applied);
+      if (!up) note = "last known: " + note;
+      var noteEl = row.querySelector(".rn-log-note");
+      if (noteEl.textContent !== note) noteEl.textContent = note;
+      var facts = [];
+      if (!up) {
+        var seenAgo = isNum(node.last_seen) && isNum(doc.sim_time) ? doc.sim_time - node.last_seen : null;
+        var seenAt = seenAgo != null && isNum(doc.timestamp) ? clock(new Date((doc.timestamp - seenAgo) * 1000)) : null;
+        facts.push(fact("last seen", seenAt ? seenAt + " (" + fmtNum(seenAgo, 0) + " s ago)" : "—"));
+      } else if (shown === "STALE_LEADER") {
+        facts.push(fact("thinks it leads", "term " + fmtInt(node.term) + "; the cluster is in term " + fmtInt(clusterTerm)));
+      } else if (isLeader) {
+        facts.push(fact("leads", "term " + fmtInt(node.term)));
+      } else {
+        facts.push(fact("match", node.replication_lag == null ? "—" : (node.replication_lag > 0 ? "−" + fmtInt(node.replication_lag) : "caught up"),
+          "replication lag: the leader's commit minus what the leader knows this follower holds"));
+        if ("last_contact_ms" in node) facts.push(fact("contact", fmtMs(node.last_contact_ms), "time since the leader last heard from it"));
+      }
+      if (isNum(node.log_length)) facts.push(fact("log", fmtInt(node.log_length) + " held", "log_length: entries held now (after compaction), not the last index"));
+      row.querySelector(".rn-facts").replaceChildren.apply(row.querySelector(".rn-facts"), facts);
+    });
+  }
+
+  // ---- one node's history (GET /api/node), opened by a click ---------------------------
+
+  var NODE_DETAIL_MAX = 600;
+
+  function openNode(nodeId) {
+    var duration = Math.max(10, Math.min(state.retention, NODE_DETAIL_MAX));
+    state.nodeDetail = { id: nodeId, rows: null, duration: duration };
+    var panel = $("node-detail");
+    panel.hidden = false;
+    panel.setAttribute("data-node-id", nodeId);
+    panel.setAttribute("data-rows", "");
+    setText("node-detail-title", nodeId);
+    setText("node-detail-caption", "loading…");
+    document.querySelectorAll(".raft-node.selected, #nodes-body tr.selected").forEach(function (el) { el.classList.remove("selected"); });
+    document.querySelectorAll('[data-node-id="' + CSS.escape(nodeId) + '"]').forEach(function (el) {
+      if (el.classList.contains("raft-node") || el.tagName === "TR") el.classList.add("selected");
+    });
+    panel.scrollIntoView({ block: "nearest" });
+    fetchJson("/api/node?node_id=" + encodeURIComponent(nodeId) + "&duration=" + duration, 10000).then(function (answer) {
+      if (!state.nodeDetail || state.nodeDetail.id !== nodeId) return;
+      if (answer.status !== 200 || !answer.body) {
+        setText("node-detail-caption", (answer.body && answer.body.error) || "no history (HTTP " + answer.status + ")");
+        return;
+      }
+      state.nodeDetail.rows = (answer.body.history || []).slice();
+      renderNodeDetail();
+    }).catch(function () {
+      setText("node-detail-caption", "could not load the history");
+    });
+  }
+
+  function closeNode() {
+    state.nodeDetail = null;
+    $("node-detail").hidden = true;
+    document.querySelectorAll(".raft-node.selected, #nodes-body tr.selected").forEach(function (el) { el.classList.remove("selected"); });
+  }
+
+  // each summary adds the node's newest values to the open history (no second download)
+  function extendNodeDetail(doc) {
+    var detail = state.nodeDetail;
+    if (!detail || !detail.rows || !doc.nodes || !doc.nodes[detail.id] || !isNum(doc.sim_time)) return;
+    var rows = detail.rows;
+    var last = rows[rows.length - 1];
+    if (last && isNum(last.sim_time) && doc.sim_time <= last.sim_time) return;
+    var row = { timestamp: doc.timestamp, sim_time: doc.sim_time, node_id: detail.id };
+    Object.keys(doc.nodes[detail.id]).forEach(function (k) { if (k !== "state_digest") row[k] = doc.nodes[detail.id][k]; });
+    rows.push(row);
+    while (rows.length && rows[0].sim_time < doc.sim_time - detail.duration) rows.shift();
+    renderNodeDetail();
+  }
+
+  function nodeState(r) { return r.up === false ? "DOWN" : (r.state || "UNKNOWN"); }
+
+  function renderNodeDetail() {
+    var detail = state.nodeDetail;
+    if (!detail || !detail.rows) return;
+    var rows = detail.rows;
+    var panel = $("node-detail");
+    panel.setAttribute("data-rows", String(rows.length));
+    if (!rows.length) {
+      setText("node-detail-caption", "no samples in the last " + detail.duration + " s");
+      return;
+    }
+    var newest = rows[rows.length - 1];
+    var endX = clockOf(newest);
+    var wall = wallOffset(rows);
+    var shown = shownWindow(rows, detail.duration);
+    var view = { startX: endX - shown, endX: endX, span: shown, wall: wall };
+    setText("node-detail-caption", "last " + detail.duration + " s · " + rows.length + " samples · now " +
+      nodeState(newest) + ", term " + fmtInt(newest.term));
+    var runs = runsOf(rows, nodeState, endX);
+    $("node-detail-states").replaceChildren.apply($("node-detail-states"), runs.map(function (r) {
+      var el = span(r[2] === "STALE_LEADER" ? "stale" : r[2], "tl-band st-" + r[2]);
+      placeSpan(el, Math.max(r[0], view.startX), r[1], view);
+      el.title = r[2] + " from " + wallClock(r[0], wall);
+      return el;
+    }));
+    var series = function (key) { return [{ points: rows.map(function (r) { return [clockOf(r), r[key]]; }) }]; };
+    var base = { window: shown, endX: endX, wall: wall };
+    [["node-chart-commit", "commit_index", { round: true }], ["node-chart-lag", "replication_lag", { min: 0 }],
+      ["node-chart-term", "term", { integer: true, step: true }]].forEach(function (c) {
+      var options = Object.assign({}, base, c[2]);
+      var s = series(c[1]);
+      if (c[1] === "term") {
+        var terms = s[0].points.map(function (p) { return p[1]; }).filter(isNum);
+        options.min = terms.length ? Math.max(0, Math.min.apply(null, terms) - 1) : 0;
+        options.max = terms.length ? Math.max.apply(null, terms) + 1 : 1;
+      }
+      if (c[1] === "commit_index") {
+        var commits = s[0].points.map(function (p) { return p[1]; }).filter(isNum);
+        if (commits.length) { options.min = Math.min.apply(null, commits); options.max = Math.max(options.min + 1, Math.max.apply(null, commits)); }
+      }
+      drawChart(c[0], s, options);
+      setText(c[0] + "-last", fmtInt(newest[c[1]]));
+    });
+    // what changed: its state and its term, newest first
+    var changes = [];
+    rows.forEach(function (r, i) {
+      var before = rows[i - 1];
+      if (!before) return;
+      if (nodeState(before) !== nodeState(r)) changes.push([r, nodeState(before) + " → " + nodeState(r) + (nodeState(r) === "DOWN" && r.down_reason ? " (" + r.down_reason + ")" : "")]);
+      else if (before.term !== r.term) changes.push([r, "term " + fmtInt(before.term) + " → " + fmtInt(r.term)]);
+    });
+    var items = changes.slice(-12).reverse().map(function (c) {
+      var li = document.createElement("li");
+      li.className = "ev";
+      var when = document.createElement("time");
+      when.className = "num";
+      when.textContent = isNum(c[0].timestamp) ? clock(new Date(c[0].timestamp * 1000)) : "";
+      li.appendChild(when);
+      li.appendChild(span(c[1], "ev-text"));
+      return li;
+    });
+    if (!items.length) items = [span("No state or term change in this window.", "empty")];
+    $("node-detail-changes").replaceChildren.apply($("node-detail-changes"), items);
+  }
+
+  function setupNodeClicks() {
+    var open = function (event) {
+      var target = event.target.closest("[data-node-id]");
+      if (target) openNode(target.getAttribute("data-node-id"));
+    };
+    $("raft-nodes").addEventListener("click", open);
+    $("raft-nodes").addEventListener("keydown", function (event) {
+      if (event.key === "Enter" || event.key === " ") { event.preventDefault(); open(event); }
+    });
+    $("nodes-body").addEventListener("click", open);
+    $("node-detail-close").addEventListener("click", closeNode);
   }
 
   // ---- refresh loop --------------------------------------------------------------------
@@ -634,18 +1291,25 @@
         state.etag = summary.etag || null;
         var sequence = summary.body.sequence;
         // a sequence going back means another collector (a restarted server): start the history over
-        if (typeof sequence === "number" && state.lastSequence != null && sequence < state.lastSequence) forgetHistory();
+        if (typeof sequence === "number" && state.lastSequence != null && sequence < state.lastSequence) {
+          forgetHistory();
+          forgetEvents();
+        }
         state.summarySequence = sequence;
         renderOverview(summary.body);
+        renderRaft(summary.body);
         renderNodes(summary.body);
         renderShards(summary.body);
+        extendNodeDetail(summary.body);
       } else if (summary.status !== 304) {
         state.etag = null;
         setText("nodes-empty", summary.body && summary.body.error ? "Waiting: " + summary.body.error : "Waiting for data…");
       }
       if (alerts.status === 200) renderAlerts(alerts.body);
-      // after the summary, which tells the retention, so the first load asks for the whole window
-      return fetchHistory(timeoutMs).then(setConnected);
+      // after the summary, which tells the retention, so the first load asks for the whole window;
+      // the events first, so the charts draw their markers
+      return fetchEvents(timeoutMs).catch(function () { /* no timeline this time; the history tells */ })
+        .then(function () { return fetchHistory(timeoutMs); }).then(setConnected);
     }).catch(function (error) {
       setDisconnected(error && error.name === "AbortError" ? "timed out" : "connection failed");
     }).finally(function () {
@@ -656,9 +1320,11 @@
     });
   }
 
-  window.addEventListener("resize", function () { if (state.history) renderCharts(state.history); });
+  window.addEventListener("resize", function () { if (state.history) renderCharts(state.history); renderNodeDetail(); });
   // colours come from CSS variables: redraw the charts in the new theme
-  window.addEventListener("raftctl-theme", function () { if (state.history) renderCharts(state.history); });
+  window.addEventListener("raftctl-theme", function () { if (state.history) renderCharts(state.history); renderNodeDetail(); });
   setText("refresh-seconds", String(refresh));
+  setupHover();
+  setupNodeClicks();
   probeReplay().finally(tick);
 })();
