@@ -227,6 +227,44 @@ def test_the_page_shows_the_same_transitions_with_its_time_control(recording, br
 
 
 @pytest.mark.browser
+def test_the_page_timeline_follows_the_replay_clock(recording, browser):
+    """The page's event timeline is the run's up to the clock, and starts over after a seek back."""
+    from playwright.sync_api import expect
+
+    path, _report = recording
+    replay = Replay(str(path), "--paused")
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(replay.url + "/?refresh=0.5")
+        expect(page.locator("#connection-status")).to_have_text("replay", timeout=10_000)
+        at_start = replay.get("/api/events")
+        caption = page.locator("#events-caption")
+        expect(caption).to_have_text(re.compile(rf"of {len(at_start['events'])}$"), timeout=10_000)
+        seek = page.locator("#replay-seek")
+        seek.evaluate("(el) => { el.value = el.max; el.dispatchEvent(new Event('change')); }")
+        expect(page.locator("#replay-play")).to_have_attribute("aria-label", "Play again", timeout=10_000)
+        whole = replay.get("/api/events")
+        assert len(whole["events"]) > len(at_start["events"])
+        expect(caption).to_have_text(re.compile(rf"of {len(whole['events'])}$"), timeout=10_000)
+        newest = whole["events"][-1]
+        expect(page.locator("#event-list li").first).to_have_attribute("data-seq", str(newest["seq"]))
+        elections = [e for e in whole["events"] if e["kind"] == "leader" and e["previous"] is not None and e["leader"]]
+        assert elections, whole["events"]
+        term = elections[-1]["term"]
+        expect(page.locator(f"#tl-leader .tl-mark[data-term='{term}']").first).to_be_attached()
+        # back to the start: the timeline starts over with what had happened by then
+        seek.evaluate("(el) => { el.value = '0'; el.dispatchEvent(new Event('change')); }")
+        expect(caption).to_have_text(re.compile(rf"of {len(at_start['events'])}$"), timeout=10_000)
+        expect(page.locator("#event-list li").first).to_have_attribute("data-seq", str(at_start["events"][-1]["seq"]))
+        assert errors == [], errors
+    finally:
+        page.close()
+        replay.stop()
+
+
+@pytest.mark.browser
 def test_a_live_server_shows_no_replay_bar(browser):
     from playwright.sync_api import expect
 

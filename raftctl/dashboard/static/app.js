@@ -785,8 +785,13 @@
     lane.replaceChildren.apply(lane, leaders);
     var faults = state.events.filter(function (e) { return e.kind === "fault"; });
     $("tl-fault-row").hidden = faults.length === 0;  // a source that injects nothing has no fault lane
+    var lastFault = -Infinity;
     $("tl-fault").replaceChildren.apply($("tl-fault"), faults.filter(inView).map(function (e) {
-      var el = mark("tl-fault", e.t, view, "", at(e.t) + " " + eventText(e));
+      var x = pct(e.t, view) / 100 * laneWidth;
+      var text = e.fault + (e.args && e.args.length && typeof e.args[0] === "string" ? " " + e.args[0] : "");
+      var labelled = x - lastFault > text.length * 7 + 10;
+      if (labelled) lastFault = x;
+      var el = mark("tl-fault", e.t, view, labelled ? text : "", at(e.t) + " " + eventText(e));
       el.setAttribute("data-fault", e.fault);
       return el;
     }));
