@@ -63,7 +63,7 @@ from raftctl.sinks.base import Sink
 
 __all__ = [
     "FAULT_KINDS", "CampaignClock", "CampaignInterrupted", "EtcdSignalWatcher", "FaultRecord", "PlannedFault", "ProcessCluster",
-    "RealChaosCampaign", "RealChaosConfig", "SignalReading", "plan_faults", "report_lines", "run_etcd_campaign",
+    "RealChaosCampaign", "RealChaosConfig", "SignalReading", "plan_faults", "signal_summary", "report_lines", "run_etcd_campaign",
 ]
 
 FAULT_KINDS = ("kill", "pause", "restart")
@@ -632,19 +632,36 @@ class RealChaosCampaign:
         return out
 
     def _signal_summary(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
-        # a signal during overlapping faults cannot be told apart: only faults alone in their window count
-        out: dict[str, Any] = {"interval_s": self.config.signal_interval_s,
-                               "alone": sum(1 for r in rows if not r["overlaps"])}
-        for group, wanted in (("leader_faults", True), ("follower_faults", False)):
-            subset = [r for r in rows if r["was_leader"] is wanted and not r["overlaps"]]
+        return signal_summary(rows, self.config.signal_interval_s)
+
+
+_SIGNAL_KEYS = ("etcd_has_leader_s", "etcd_leader_changes_s", "etcd_health_s", "raftctl_node_down_s",
+                "raftctl_leader_loss_s")
+
+
+def signal_summary(rows: list[dict[str, Any]], interval_s: float) -> dict[str, Any]:
+    """etcd's signals beside raftctl's, per fault group, from the fault log rows; pure.
+
+    A signal seen while faults overlap cannot be pinned on one of them, so ``leader_faults`` and
+    ``follower_faults`` take only the faults alone in their window; ``*_all`` take every fault
+    (each overlapping fault is credited with the first signal in its own window).
+    """
+    out: dict[str, Any] = {"interval_s": interval_s, "alone": sum(1 for r in rows if not r["overlaps"])}
+    for group, wanted in (("leader_faults", True), ("follower_faults", False)):
+        for suffix, alone_only in (("", True), ("_all", False)):
+            subset = [r for r in rows if r["was_leader"] is wanted and not (alone_only and r["overlaps"])]
             doc: dict[str, Any] = {"faults": len(subset),
-                                   "overlapping": sum(1 for r in rows if r["was_leader"] is wanted and r["overlaps"])}
-            for key in ("etcd_has_leader_s", "etcd_leader_changes_s", "etcd_health_s",
-                        "raftctl_node_down_s", "raftctl_leader_loss_s"):
+                                   "overlapping": sum(1 for r in subset if r["overlaps"]) if not alone_only
+                                   else sum(1 for r in rows if r["was_leader"] is wanted and r["overlaps"])}
+            for key in _SIGNAL_KEYS:
                 values = [r[key] for r in subset if r.get(key) is not None]
                 doc[key.removesuffix("_s")] = {"shown": len(values), **_summary(values)}
-            out[group] = doc
-        return out
+                if key.startswith("raftctl_"):  # incidents shorter than min_incident_s are not judged
+                    verdict = key.removesuffix("_s") + "_verdict"
+                    doc[key.removesuffix("_s")]["judged"] = sum(1 for r in subset
+                                                                if r.get(verdict) in ("detected", "missed"))
+            out[group + suffix] = doc
+    return out
 
 
 def _summary(values: list[float]) -> dict[str, Any]:
@@ -724,17 +741,23 @@ def report_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
     ]
     signals = report.get("etcd_signals")
     if signals:
-        for group, title in (("leader_faults", "leader faults"), ("follower_faults", "follower faults")):
+        groups = [("leader_faults", "leader faults", "alone"), ("follower_faults", "follower faults", "alone")]
+        if any(signals[g]["overlapping"] for g in ("leader_faults", "follower_faults")):
+            groups += [("leader_faults_all", "leader faults", "all"), ("follower_faults_all", "follower faults", "all")]
+        for group, title, which in groups:
             doc = signals[group]
+            if not doc["faults"]:
+                continue
             parts = []
             for key, name in (("raftctl_node_down", "raftctl node_down"), ("raftctl_leader_loss", "raftctl leader"),
                               ("etcd_has_leader", "etcd has_leader"), ("etcd_leader_changes", "etcd leader_changes"),
                               ("etcd_health", "etcd /health")):
                 s = doc[key]
-                if key == "raftctl_leader_loss" and group == "follower_faults":
+                if key == "raftctl_leader_loss" and group.startswith("follower_faults"):
                     continue
-                parts.append(f"{name} {s['shown']}/{doc['faults']} p50 {_fmt(s['median'])} p99 {_fmt(s['p99'])}")
-            rows.append((f"{title} ({doc['faults']} alone)", "; ".join(parts)))
+                parts.append(f"{name} {s['shown']}/{s.get('judged', doc['faults'])} p50 {_fmt(s['median'])} "
+                             f"p99 {_fmt(s['p99'])}")
+            rows.append((f"{title} ({doc['faults']} {which})", "; ".join(parts)))
     rows.append(("recovered", "yes, HEALTHY at the end" if report["recovered"] else "NO: not HEALTHY at the end"))
     if report["injector_errors"]:
         rows.append(("injector errors", "; ".join(report["injector_errors"][:5])))
