@@ -331,12 +331,14 @@ class RealChaosCampaign:
     """One campaign on a running :class:`ProcessCluster`; :meth:`run` returns the report dict.
 
     The caller owns the cluster (and closes it); everything the campaign starts is stopped when
-    :meth:`run` returns or raises.
+    :meth:`run` returns or raises. ``source_context`` goes to the source's factory with the
+    interval; ``sample_hook(sample)`` sees every sample too (other checkers, such as safety).
     """
 
     def __init__(self, cluster: ProcessCluster, config: RealChaosConfig, *, target: str = "processes",
                  signals: bool = True, progress: Callable[[str], None] | None = None,
-                 source_context: Mapping[str, Any] | None = None) -> None:
+                 source_context: Mapping[str, Any] | None = None,
+                 sample_hook: Callable[[dict], Any] | None = None) -> None:
         self.cluster = cluster
         self.names = sorted(cluster.members)
         config.validate(len(self.names))
@@ -345,6 +347,7 @@ class RealChaosCampaign:
         self.want_signals = signals
         self.progress = progress
         self.source_context = dict(source_context or {})
+        self.sample_hook = sample_hook  # also sees every sample (after the tracker), on the sink's thread
         self.records: list[FaultRecord] = []
         self.errors: list[str] = []
         self._stop = threading.Event()
@@ -381,6 +384,8 @@ class RealChaosCampaign:
             def on_sample(sample: dict) -> None:
                 with clock.lock:
                     tracker.observe_sample(sample)
+                if self.sample_hook is not None:
+                    self.sample_hook(sample)
 
             def on_alert(event: dict) -> None:
                 with clock.lock:
