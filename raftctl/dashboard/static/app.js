@@ -25,7 +25,7 @@
     etag: null, summarySequence: null, history: null, historyDuration: null, lastSequence: null,
     stale: false, activeAlerts: 0, replay: null, seeking: false, inFlight: false, again: false,
     // the timeline: events held (GET /api/events, then ?since= the newest seq), the hovered instant
-    events: [], eventSeq: null, eventsRendered: false, hoverT: null, nodeDetail: null, wall: null,
+    events: [], eventSeq: null, eventsRendered: false, hoverT: null, nodeDetail: null, wall: null, sawLeader: false,
   };
 
   function setText(id, text) {
@@ -565,7 +565,7 @@
     var marks = [];
     state.events.forEach(function (e) {
       if (e.kind === "fault") marks.push([e.t, "fault"]);
-      else if (e.kind === "leader" && e.previous != null) marks.push([e.t, e.leader == null ? "noleader" : "leader"]);
+      else if (e.kind === "leader" && (e.election || e.leader == null)) marks.push([e.t, e.leader == null ? "noleader" : "leader"]);
     });
     return marks;
   }
@@ -670,6 +670,7 @@
   function forgetEvents() {
     state.events = [];
     state.eventSeq = null;
+    state.sawLeader = false;
   }
 
   function fetchEvents(timeoutMs, again) {
@@ -685,7 +686,14 @@
       }
       var added = 0;
       body.events.forEach(function (e) {
-        if (state.eventSeq == null || e.seq > state.eventSeq) { state.events.push(e); added++; }
+        if (state.eventSeq != null && e.seq <= state.eventSeq) return;
+        // an election: any new leader or term after the first one the page saw (also after "no leader")
+        if (e.kind === "leader") {
+          e.election = e.leader != null && (state.sawLeader || e.previous != null);
+          state.sawLeader = true;
+        }
+        state.events.push(e);
+        added++;
       });
       if (state.events.length > MAX_EVENTS) state.events.splice(0, state.events.length - MAX_EVENTS);
       if (typeof body.last === "number") state.eventSeq = body.last;
@@ -697,7 +705,7 @@
     switch (e.kind) {
       case "leader":
         if (e.leader == null) return "no leader" + (e.previous ? " (" + e.previous + " lost it)" : "");
-        return (e.previous == null ? "leader " : "election: ") + e.leader + " leads term " + fmtInt(e.term) +
+        return (e.election ? "election: " : "leader ") + e.leader + " leads term " + fmtInt(e.term) +
           (e.previous && e.previous !== e.leader ? " (was " + e.previous + ")" : "");
       case "node":
         return e.node + " " + (e.from || "—") + " → " + (e.to === "STALE_LEADER" ? "stale leader" : e.to) + (e.reason && e.to === "DOWN" ? " (" + e.reason + ")" : "");
@@ -979,7 +987,7 @@
       strip.title = "commit " + fmtInt(commit) + ", applied " + fmtInt(applied) + (behind ? ", " + fmtInt(behind) + " behind " + fmtInt(top) : "");
       var note;
       if (!known) note = "commit " + fmtInt(commit);
-      else if (behind > 0) note = fmtInt(behind) + " behind" + (rate ? " (≈ " + fmtNum(behind / rate, behind / rate < 10 ? 2 : 0) + " s)" : "") + " · commit " + fmtInt(commit);
+      else if (behind > 0) note = fmtInt(behind) + " behind" + (rate ? " (" + (behind / rate < 0.01 ? "< 0.01" : "≈ " + fmtNum(behind / rate, behind / rate < 10 ? 2 : 0)) + " s)" : "") + " · commit " + fmtInt(commit);
       else note = (isLeader ? "leader · commit " : "at the commit · ") + fmtInt(commit);
       if (applied != null && commit != null && applied < commit) note += " · applied " + fmtInt(applied);
       if (!up) note = "last known: " + note;
