@@ -91,6 +91,12 @@ def test_dashboard_shows_nodes_alerts_and_disconnection(browser):
         paused = page.locator(f"#nodes-table tr[data-node-id='{leader}']")
         expect(paused.locator(".state")).to_have_text("DOWN (timeout)", timeout=10_000)
         assert paused.get_attribute("data-down-reason") == "timeout"
+        # the Raft view: greyed, with when it was last seen and its last known values marked so
+        raft_row = page.locator(f".raft-node[data-node-id='{leader}']")
+        expect(raft_row).to_have_attribute("data-state", "DOWN")
+        expect(raft_row.locator(".rn-facts")).to_contain_text(re.compile(r"last seen \d\d:\d\d:\d\d \(\d+ s ago\)"))
+        expect(raft_row.locator(".rn-log-note")).to_contain_text("last known:")
+        assert raft_row.evaluate("el => getComputedStyle(el).filter") == "grayscale(1)"
         assert collector.latest()["cluster"]["leader_node"] not in (None, leader), f"seed={SEED}"
         cluster.resume(leader)
         collector.collect()  # at the instant it wakes, before it hears the new term
@@ -99,6 +105,12 @@ def test_dashboard_shows_nodes_alerts_and_disconnection(browser):
         assert paused.get_attribute("data-state") == "STALE_LEADER"
         assert "leader" not in (paused.get_attribute("class") or "").split()
         assert page.locator("#nodes-table tr.leader").count() == 1
+        # set apart in the Raft view too: dashed amber, its term against the cluster's, never the leader's row
+        expect(raft_row).to_have_attribute("data-state", "STALE_LEADER")
+        assert "is-leader" not in (raft_row.get_attribute("class") or "").split()
+        assert page.locator(".raft-node.is-leader").count() == 1
+        assert raft_row.evaluate("el => getComputedStyle(el).borderTopStyle") == "dashed"
+        expect(raft_row.locator(".rn-facts")).to_contain_text("thinks it leads term")
         assert page.locator("#nodes-table .state-STALE_LEADER").evaluate(
             "el => getComputedStyle(el).color") != page.locator("#nodes-table .state-LEADER").evaluate(
             "el => getComputedStyle(el).color")
