@@ -34,6 +34,9 @@ counted. An incident still open when the run ends less than a deadline after its
 
 False alarms: each alert has its own condition in ground truth (``ALERT_TRUTH``); a firing alert
 is a false alarm unless that condition held at some instant within ``deadline_s`` before it.
+``leader_election_failure`` needs no leader for ``max_no_leader_s`` first, so a leader loss up to
+``max_no_leader_s + deadline_s`` before it explains it (a real cluster's election may take that
+long: etcd's default election timeout is 1 s, randomized up to 2 s).
 """
 
 from __future__ import annotations
@@ -187,7 +190,7 @@ class DetectionTracker:
 
     def __init__(self, cluster: Any, collection_interval: float = 1.0, deadline_s: float = 2.0,
                  min_incident_s: float = 1.0, stepdown_s: float | None = None,
-                 min_healthy_nodes: int = 3) -> None:
+                 min_healthy_nodes: int = 3, max_no_leader_s: float = 2.0) -> None:
         self.cluster = cluster
         self.interval = float(collection_interval)
         self.deadline = float(deadline_s)
@@ -199,6 +202,8 @@ class DetectionTracker:
         self.size = len(self.node_ids)
         self.quorum = quorum_size(self.size)
         self.min_healthy_nodes = min_healthy_nodes
+        # leader_election_failure fires only after this long without a leader: its own condition
+        self.max_no_leader_s = float(max_no_leader_s)
         self.startup_s = 3.0 * cluster.config.election_timeout_max_ms / 1000.0
         now = float(cluster.now)
         self.truths: list[Truth] = [Truth(now, startup=True)]
@@ -414,8 +419,11 @@ class DetectionTracker:
             if start <= t and stop >= low and holds(self, truth, node):
                 return True
         if name in _TRANSITIONS_EXPLAIN:
+            # an alert that needs its condition to last (no leader for max_no_leader_s) is
+            # explained by a leader loss that long, plus the deadline, before it
+            since = low - self.max_no_leader_s if name == "leader_election_failure" else low
             for at, _what, who in self.transitions:
-                if low <= at <= t and (name not in ("node_lagging", "stale_leader") or who == node):
+                if since <= at <= t and (name not in ("node_lagging", "stale_leader") or who == node):
                     return True
         return False
 
