@@ -65,17 +65,19 @@ def command(
     json_output: Annotated[bool, typer.Option("--json", help="Print the figures as JSON on stdout.")] = False,
     mutants: Annotated[bool, typer.Option("--mutants", help="Run a short campaign against each planted-bug Raft "
                                           "variant instead; exit 0 only if the checker catches every one.")] = False,
-    target: Annotated[str, typer.Option("--target", metavar="sim|etcd",
-                                        help="sim: the simulator; etcd: a fresh cluster of real etcd processes "
+    target: Annotated[str, typer.Option("--target", metavar="sim|etcd|processes",
+                                        help="sim: the simulator; etcd: a fresh cluster of real etcd processes; "
+                                             "processes: raftctl node processes under a trading load (--rate) "
                                              "(then --faults N is the number of faults).")] = "sim",
     members: Annotated[int, typer.Option("--members", min=1, max=15,
-                                         help="etcd members (with --target etcd).")] = 3,
+                                         help="Members (with --target etcd or processes).")] = 3,
 ) -> None:
     """Run a chaos campaign (or replay one seed) and print its figures."""
-    if target not in ("sim", "etcd"):
-        raise typer.BadParameter(f"must be sim or etcd, got {target!r}", param_hint="'--target'")
-    if target == "etcd":
-        raise typer.Exit(_etcd_campaign(ctx, members, faults, seed, interval, deadline, json_output))
+    if target not in ("sim", "etcd", "processes"):
+        raise typer.BadParameter(f"must be sim, etcd or processes, got {target!r}", param_hint="'--target'")
+    if target != "sim":
+        raise typer.Exit(_etcd_campaign(ctx, members, faults, seed, interval, deadline, json_output,
+                                        target=target, rate=rate))
     if mutants:
         raise typer.Exit(_mutants(json_output))
     from raftctl.core.chaos import CampaignConfig
@@ -204,8 +206,9 @@ _SIM_ONLY = ("runs", "nodes", "duration", "rate", "shards", "workers", "replay",
 
 
 def _etcd_campaign(ctx: typer.Context, members: int, faults: str, seed: int, interval: float,
-                   deadline: float, json_output: bool) -> int:
-    """``--target etcd``: one seeded campaign of real faults on a fresh etcd cluster (raftctl/runtime/real_chaos.py)."""
+                   deadline: float, json_output: bool, *, target: str = "etcd", rate: float = 100.0) -> int:
+    """``--target etcd|processes``: one seeded campaign of real faults on a fresh cluster of real
+    processes (raftctl/runtime/real_chaos.py; for processes raftctl/node/chaos_target.py)."""
     import signal
     import subprocess
 
@@ -217,26 +220,30 @@ def _etcd_campaign(ctx: typer.Context, members: int, faults: str, seed: int, int
         return source is not None and source.name != "DEFAULT"
 
     for name in _SIM_ONLY:
-        if given(name):
-            raise typer.BadParameter(f"--{name} does not apply to --target etcd")
+        if given(name) and not (target == "processes" and name == "rate"):
+            raise typer.BadParameter(f"--{name} does not apply to --target {target}")
     if not given("faults"):
         count = 20
     else:
         try:
             count = int(faults)
         except ValueError:
-            raise typer.BadParameter(f"with --target etcd it is a number of faults, got {faults!r}",
+            raise typer.BadParameter(f"with --target {target} it is a number of faults, got {faults!r}",
                                      param_hint="'--faults'") from None
-    config = RealChaosConfig(faults=count, seed=seed, interval_s=interval, deadline_s=deadline)
+    # raftctl's nodes elect after 150-300 ms of silence; etcd's default is 1 s
+    election_ms = 150.0 if target == "processes" else RealChaosConfig.election_timeout_ms
+    config = RealChaosConfig(faults=count, seed=seed, interval_s=interval, deadline_s=deadline,
+                             election_timeout_ms=election_ms)
     try:
         config.validate(members)
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="'--faults'") from None
-    try:
-        find_etcd()
-    except EtcdNotFoundError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    if target == "etcd":
+        try:
+            find_etcd()
+        except EtcdNotFoundError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
 
     running: list[Any] = []
 
@@ -250,10 +257,15 @@ def _etcd_campaign(ctx: typer.Context, members: int, faults: str, seed: int, int
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        report = run_etcd_campaign(members, config, progress=lambda line: print(line, file=sys.stderr, flush=True),
-                                   campaign_hook=running.append)
+        say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+        if target == "processes":
+            from raftctl.node.chaos_target import run_process_campaign
+
+            report = run_process_campaign(members, config, rate=rate, progress=say, campaign_hook=running.append)
+        else:
+            report = run_etcd_campaign(members, config, progress=say, campaign_hook=running.append)
     except (KeyboardInterrupt, CampaignInterrupted):
-        print("interrupted: every etcd process and directory of the campaign is removed", file=sys.stderr)
+        print(f"interrupted: every {target} process and directory of the campaign is removed", file=sys.stderr)
         return 130
     except (EtcdStartError, RuntimeError, OSError, subprocess.SubprocessError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -273,8 +285,14 @@ def _etcd_campaign(ctx: typer.Context, members: int, faults: str, seed: int, int
             out.write(f"  MISSED t={miss['t']}s {miss['incident']} {miss['target']}\n")
         for alarm in report["false_alarm_examples"][:10]:
             out.write(f"  FALSE ALARM t={alarm['t']}s {alarm['alert']}\n")
+        if "safety_violations" in report:
+            out.write(f"{'safety (node reports)':<24} {report['safety_violations']} violations over "
+                      f"{report['safety_samples']} samples; {report['orders_acknowledged']} orders acknowledged, "
+                      f"at least {report['orders_applied_min']} applied on every node\n")
+            for line in report["safety_violation_examples"]:
+                out.write(f"  VIOLATION {line}\n")
         out.flush()
-    return 0 if report["recovered"] and not report["injector_errors"] else 1
+    return 0 if report["recovered"] and not report["injector_errors"] and not report.get("safety_violations") else 1
 
 
 def _replay(seed: int, config: Any, json_output: bool) -> int:

@@ -177,9 +177,12 @@ ALERT_TRUTH: dict[str, Callable[["DetectionTracker", Truth, str], bool]] = {
                                                "high_latency", "term_divergence")},
 }
 
-# leader losses, restarts and resumes explain what follows them within the deadline
+# leader losses, restarts and resumes explain what follows them within the deadline (for the
+# per-node alerts, only the same node's: a restarted process reconnects to its peers, catches up)
 _TRANSITIONS_EXPLAIN = frozenset({"cluster_unhealthy", "leader_election_failure", "high_latency",
-                                  "term_divergence", "node_lagging", "stale_leader", "low_healthy_nodes"})
+                                  "term_divergence", "node_lagging", "stale_leader", "low_healthy_nodes",
+                                  "node_isolated"})
+_PER_NODE = frozenset({"node_lagging", "stale_leader", "node_isolated"})
 
 
 class DetectionTracker:
@@ -423,7 +426,7 @@ class DetectionTracker:
             # explained by a leader loss that long, plus the deadline, before it
             since = low - self.max_no_leader_s if name == "leader_election_failure" else low
             for at, _what, who in self.transitions:
-                if since <= at <= t and (name not in ("node_lagging", "stale_leader") or who == node):
+                if since <= at <= t and (name not in _PER_NODE or who == node):
                     return True
         return False
 

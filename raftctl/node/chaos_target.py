@@ -1,0 +1,203 @@
+"""``raftctl chaos --target processes``: the real-process campaign on raftctl's own node processes.
+
+:class:`NodeProcessCluster` is a :class:`raftctl.runtime.real_chaos.ProcessCluster` over the node
+launcher: a fresh cluster of ``raftctl node`` processes on free loopback ports in a temporary
+directory, kill -9, SIGSTOP / SIGCONT and restart from the data dir. :func:`run_process_campaign`
+runs a trading load against it during the campaign, scores detection with the honest scorer
+(through ``raftctl/runtime/real_chaos.py``), and checks safety from the nodes' own reports:
+
+* every sample: at most one node claims LEADER (or is a stale leader) per term;
+* every sample: nodes at the same applied index report the same state digest;
+* at the end, after the load stops and the cluster settles: every node at the same applied index
+  with the same digest, and at least as many orders applied as the client saw acknowledged.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from raftctl.node.launcher import ClusterLauncher, NodeSpec, layout
+
+__all__ = ["NodeProcessCluster", "ReportSafety", "run_process_campaign"]
+
+
+def _free_base_port(nodes: int, attempts: int = 50) -> int:
+    """A base port whose BASE+i and BASE+100+i are free now (bound and released to check)."""
+    import random
+
+    rng = random.Random()
+    for _ in range(attempts):
+        base = rng.randrange(20000, 60000 - 200)
+        ports = [base + i for i in range(1, nodes + 1)] + [base + 100 + i for i in range(1, nodes + 1)]
+        sockets = []
+        try:
+            for port in ports:
+                s = socket.socket()
+                s.bind(("127.0.0.1", port))
+                sockets.append(s)
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise RuntimeError("no free loopback ports for the node processes")
+
+
+class NodeProcessCluster:
+    """``nodes`` node processes in a temporary directory; :meth:`close` kills them and removes it."""
+
+    def __init__(self, nodes: int, *, election_timeout_ms: int = 150, base_dir: str | None = None) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="raftctl-nodes-", dir=base_dir))
+        try:
+            base = _free_base_port(nodes)
+            specs = layout(nodes, self.root, base, fast=True,
+                           extra_args=["--election-timeout-ms", str(int(election_timeout_ms))])
+            self.launcher = ClusterLauncher(specs, self.root)
+            self.launcher.start_all()
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def members(self) -> dict[str, NodeSpec]:
+        return dict(self.launcher.specs)
+
+    @property
+    def urls(self) -> dict[str, str]:
+        return {nid: spec.url for nid, spec in self.launcher.specs.items()}
+
+    @property
+    def source_spec(self) -> str:
+        return "raftctl:" + ",".join(f"{nid}={url}" for nid, url in self.urls.items())
+
+    def kill(self, name: str) -> None:
+        self.launcher.kill(name)
+
+    def pause(self, name: str) -> None:
+        self.launcher.signal(name, signal.SIGSTOP)
+
+    def resume(self, name: str) -> None:
+        self.launcher.signal(name, signal.SIGCONT)
+
+    def restart(self, name: str) -> None:
+        if self.launcher.running(name):
+            self.launcher.kill(name)
+        self.launcher.start(name)
+
+    def leader(self) -> str | None:
+        return self.launcher.leader()
+
+    def wait_for_leader(self, timeout: float) -> str | None:
+        return self.launcher.wait_leader(timeout)
+
+    def statuses(self) -> dict[str, dict[str, Any] | None]:
+        return {nid: self.launcher.status(nid) for nid in self.launcher.ids}
+
+    def close(self) -> None:
+        launcher = getattr(self, "launcher", None)
+        if launcher is not None:
+            for nid in launcher.ids:  # a paused node must be continued to die of SIGTERM; kill works anyway
+                launcher.signal(nid, signal.SIGCONT)
+            launcher.close()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> "NodeProcessCluster":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class ReportSafety:
+    """Safety checks fed from the nodes' reports as the monitor published them (one per sample)."""
+
+    def __init__(self) -> None:
+        self.violations: list[str] = []
+        self.samples = 0
+
+    def observe(self, sample: dict[str, Any]) -> None:
+        self.samples += 1
+        t = sample.get("sim_time")
+        leaders: dict[int, list[str]] = {}
+        digests: dict[int, tuple[str, str]] = {}
+        for node_id, node in (sample.get("nodes") or {}).items():
+            if not node.get("up"):
+                continue
+            if node.get("state") in ("LEADER", "STALE_LEADER") and node.get("term") is not None:
+                leaders.setdefault(int(node["term"]), []).append(node_id)
+            digest, applied = node.get("state_digest"), node.get("last_applied")
+            if digest is not None and applied is not None:
+                first = digests.setdefault(int(applied), (node_id, digest))
+                if first[1] != digest:
+                    self.violations.append(f"t={t}: {first[0]} and {node_id} applied index {applied} "
+                                           f"but hold different state ({first[1][:12]} vs {digest[:12]})")
+        for term, who in leaders.items():
+            if len(who) > 1:
+                self.violations.append(f"t={t}: two leaders in term {term}: {', '.join(sorted(who))}")
+
+
+def _settle(cluster: NodeProcessCluster, timeout: float) -> tuple[bool, dict[str, Any]]:
+    """Wait until every node answers with the same applied index and digest."""
+    deadline = time.monotonic() + timeout
+    last: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        statuses = cluster.statuses()
+        last = statuses
+        answers = [s for s in statuses.values() if s is not None]
+        if len(answers) == len(statuses) and len({(s.get("last_applied"), s.get("state_digest")) for s in answers}) == 1 \
+                and all(s.get("commit_index") == s.get("last_applied") for s in answers):
+            return True, statuses
+        time.sleep(0.1)
+    return False, last
+
+
+def run_process_campaign(nodes: int, config: Any, *, rate: float = 100.0, base_dir: str | None = None,
+                         progress: Callable[[str], None] | None = None,
+                         campaign_hook: Callable[[Any], None] | None = None) -> dict[str, Any]:
+    """Start ``nodes`` node processes, load them at ``rate`` orders/s, run one campaign; the report."""
+    from raftctl.node.loadgen import LoadGenerator
+    from raftctl.runtime.real_chaos import RealChaosCampaign
+
+    config.validate(nodes)
+    with NodeProcessCluster(nodes, election_timeout_ms=int(config.election_timeout_ms),
+                            base_dir=base_dir) as cluster:
+        if cluster.wait_for_leader(15.0) is None:
+            raise RuntimeError("the node processes did not elect a leader within 15 s")
+        load = LoadGenerator(cluster.urls, rate=rate if rate > 0 else None, workers=4, batch=10).start() \
+            if rate > 0 else None
+        safety = ReportSafety()
+        try:
+            campaign = RealChaosCampaign(cluster, config, target="processes", signals=False, progress=progress,
+                                         source_context={"load": load} if load is not None else None,
+                                         sample_hook=safety.observe)
+            if campaign_hook is not None:
+                campaign_hook(campaign)
+            report = campaign.run()
+        finally:
+            if load is not None:
+                load.stop()
+        settled, statuses = _settle(cluster, 20.0)
+        acked = int(load.stats().get("acknowledged", 0)) if load is not None else 0
+        applied = [int((s or {}).get("orders_applied") or 0) for s in statuses.values()]
+        violations = list(safety.violations)
+        if not settled:
+            violations.append("the nodes did not converge to one applied index and digest within 20 s of the end")
+        elif applied and min(applied) < acked:
+            violations.append(f"{acked} orders acknowledged but a node applied only {min(applied)}")
+        report.update({
+            "rate": rate,
+            "orders_acknowledged": acked,
+            "orders_applied_min": min(applied) if applied else 0,
+            "safety_samples": safety.samples,
+            "safety_violations": len(violations),
+            "safety_violation_examples": violations[:10],
+            "converged": settled,
+        })
+        return report

@@ -1,0 +1,67 @@
+"""`raftctl chaos --target processes`: real faults on raftctl's own node processes, under load.
+
+The campaign runs as a user runs it (the CLI as a subprocess) with ``TMPDIR`` pointed at the
+test's directory: the node processes carry that directory in their ``--data-dir``, so the test
+sees them in /proc while it runs and checks none, and no directory, is left afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from cli_helpers import RAFTCTL
+
+from raftctl.node.chaos_target import ReportSafety
+
+
+def node_pids(root: Path) -> set[int]:
+    marker = str(root).encode()
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker in cmdline and b"raftctl.node" in cmdline and state != "Z":
+            found.add(int(entry.name))
+    return found
+
+
+def test_a_campaign_on_node_processes_is_scored_safe_and_leaves_nothing(tmp_path):
+    env = {**os.environ, "TMPDIR": str(tmp_path), "NO_COLOR": "1"}
+    proc = subprocess.run([*RAFTCTL, "chaos", "--target", "processes", "--members", "3", "--faults", "4",
+                           "--seed", "3", "--rate", "50", "--json"],
+                          capture_output=True, text=True, timeout=240, env=env)
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    assert report["target"] == "processes" and sum(report["faults_injected"].values()) == 4, report
+    assert report["safety_violations"] == 0, report["safety_violation_examples"]
+    assert report["converged"] and report["orders_acknowledged"] > 0
+    assert report["orders_applied_min"] >= report["orders_acknowledged"]
+    assert report["incidents_counted"] > 0 and 0.0 <= report["recall"] <= 1.0
+    assert not node_pids(tmp_path), "node processes left running"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("raftctl-nodes-")], list(tmp_path.iterdir())
+
+
+def test_report_safety_catches_two_leaders_in_a_term_and_diverged_state():
+    safety = ReportSafety()
+    node = {"up": True, "state": "FOLLOWER", "term": 2, "last_applied": 5, "state_digest": "a"}
+    safety.observe({"sim_time": 1.0, "nodes": {"n1": dict(node, state="LEADER"), "n2": node, "n3": node}})
+    assert safety.violations == []
+    safety.observe({"sim_time": 2.0, "nodes": {"n1": dict(node, state="LEADER"), "n2": dict(node, state="STALE_LEADER"),
+                                               "n3": dict(node, state_digest="b")}})
+    assert len(safety.violations) == 2 and "two leaders in term 2" in " ".join(safety.violations)
+    assert "different state" in " ".join(safety.violations)
+
+
+def test_processes_target_refuses_simulator_only_options():
+    proc = subprocess.run([*RAFTCTL, "chaos", "--target", "processes", "--runs", "3"], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "--runs" in proc.stderr
