@@ -147,6 +147,9 @@ def _seconds(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
+MAX_SEQUENCE = 2**63 - 1  # what the OpenAPI document allows; larger is no sequence there can be
+
+
 def parse_since(values: list[str] | None) -> int | None:
     """Validate ``since`` (a sample sequence number): ASCII digits only, like ``duration``."""
     if not values:
@@ -160,7 +163,10 @@ def parse_since(values: list[str] | None) -> int | None:
         raise ApiError(400, "since is too long")
     if not _ASCII_INT.fullmatch(text):
         raise ApiError(400, f"since must be a sample sequence number in ASCII digits (like 0 or 1234), got {text!r}")
-    return int(text)
+    value = int(text)
+    if value > MAX_SEQUENCE:
+        raise ApiError(400, f"since must be at most {MAX_SEQUENCE}, got {text!r}")
+    return value
 
 
 def parse_fields(values: list[str] | None) -> tuple[str, ...] | None:

@@ -265,7 +265,7 @@ def build_openapi(retention: float) -> dict[str, Any]:
                 "parameters": [{
                     "name": "since", "in": "query", "required": False,
                     "description": "Only events with a seq above this one (ASCII digits)",
-                    "schema": {"type": "integer", "minimum": 0},
+                    "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
                 }],
                 "responses": {
                     "200": _json({

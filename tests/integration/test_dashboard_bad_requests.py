@@ -224,3 +224,12 @@ def test_bad_constructor_arguments_are_value_errors():
         DashboardServer(collector, host="")
     with pytest.raises(ValueError, match="refresh_seconds"):
         DashboardServer(collector, refresh_seconds=float("nan"))
+
+
+def test_a_since_beyond_any_sequence_is_a_400_not_a_200():
+    from raftctl.dashboard.api import ApiError, parse_since
+
+    assert parse_since([str(2**63 - 1)]) == 2**63 - 1
+    with pytest.raises(ApiError) as err:
+        parse_since(["107687461338192248832"])
+    assert err.value.status == 400 and "at most" in str(err.value)
