@@ -232,8 +232,12 @@ def _etcd_campaign(ctx: typer.Context, members: int, faults: str, seed: int, int
                                      param_hint="'--faults'") from None
     # raftctl's nodes elect after 150-300 ms of silence; etcd's default is 1 s
     election_ms = 150.0 if target == "processes" else RealChaosConfig.election_timeout_ms
+    from raftctl.runtime.real_chaos import DEFAULT_KINDS
+
+    # node processes can also be cut off from their peers (their transport's fault rule)
+    kinds = DEFAULT_KINDS + ("isolate",) if target == "processes" else DEFAULT_KINDS
     config = RealChaosConfig(faults=count, seed=seed, interval_s=interval, deadline_s=deadline,
-                             election_timeout_ms=election_ms)
+                             election_timeout_ms=election_ms, kinds=kinds)
     try:
         config.validate(members)
     except ValueError as err:

@@ -6,6 +6,10 @@ directory, kill -9, SIGSTOP / SIGCONT and restart from the data dir. :func:`run_
 runs a trading load against it during the campaign, scores detection with the honest scorer
 (through ``raftctl/runtime/real_chaos.py``), and checks safety from the nodes' own reports:
 
+Faults: kill -9, SIGSTOP / SIGCONT, restart from disk, and isolation of a node from its peers by
+the node transport's own fault rule (``POST /api/control/isolate``) rather than iptables: no root,
+no change to the host's firewall, the same in CI, and the monitor still reaches the node.
+
 * every sample: at most one node claims LEADER (or is a stale leader) per term;
 * every sample: nodes at the same applied index report the same state digest;
 * at the end, after the load stops and the cluster settles: every node at the same applied index
@@ -91,6 +95,31 @@ class NodeProcessCluster:
             self.launcher.kill(name)
         self.launcher.start(name)
 
+    def isolate(self, name: str) -> None:
+        """Cut ``name`` off from every peer with its transport's fault rule (both directions):
+        the monitor still reaches it, as a firewall rule between members would."""
+        self._isolate(name, [n for n in self.launcher.ids if n != name])
+
+    def heal(self, name: str) -> None:
+        self._isolate(name, [])
+
+    def _isolate(self, name: str, peers: list[str]) -> None:
+        import http.client
+
+        import orjson
+
+        host, port = self.launcher.specs[name].http
+        conn = http.client.HTTPConnection(host, port, timeout=2.0)
+        try:
+            conn.request("POST", "/api/control/isolate", body=orjson.dumps({"peers": peers}),
+                         headers={"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            body = resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"{name} refused the isolation rule: HTTP {resp.status} {body[:200]!r}")
+        finally:
+            conn.close()
+
     def leader(self) -> str | None:
         return self.launcher.leader()
 
@@ -165,7 +194,7 @@ def run_process_campaign(nodes: int, config: Any, *, rate: float = 100.0, base_d
     from raftctl.node.loadgen import LoadGenerator
     from raftctl.runtime.real_chaos import RealChaosCampaign
 
-    config.validate(nodes)
+    config.validate(nodes)  # kinds may include "isolate": these nodes can cut themselves off
     with NodeProcessCluster(nodes, election_timeout_ms=int(config.election_timeout_ms),
                             base_dir=base_dir) as cluster:
         if cluster.wait_for_leader(15.0) is None:

@@ -62,12 +62,15 @@ from raftctl.core.measures import percentile
 from raftctl.sinks.base import Sink
 
 __all__ = [
+    "DEFAULT_KINDS",
     "FAULT_KINDS", "CampaignClock", "CampaignInterrupted", "EtcdSignalWatcher", "FaultRecord", "PlannedFault", "ProcessCluster",
     "RealChaosCampaign", "RealChaosConfig", "SignalReading", "plan_faults", "signal_summary", "report_lines", "run_etcd_campaign",
 ]
 
-FAULT_KINDS = ("kill", "pause", "restart")
-_KIND_WEIGHTS = {"kill": 0.4, "pause": 0.4, "restart": 0.2}
+FAULT_KINDS = ("kill", "pause", "restart", "isolate")
+# what a campaign draws from unless told: isolation needs a cluster that can cut one member off
+DEFAULT_KINDS = ("kill", "pause", "restart")
+_KIND_WEIGHTS = {"kill": 0.4, "pause": 0.4, "restart": 0.2, "isolate": 0.3}
 
 
 @runtime_checkable
@@ -103,7 +106,7 @@ class RealChaosConfig:
     gap_max_s: float = 3.0
     settle_s: float = 2.0
     max_down: int | None = None
-    kinds: tuple[str, ...] = FAULT_KINDS
+    kinds: tuple[str, ...] = DEFAULT_KINDS
     leader_share: float = 0.4
     election_timeout_ms: float = 1000.0   # etcd's --election-timeout; Raft randomizes in [T, 2T)
     warmup_timeout_s: float = 30.0
@@ -111,7 +114,7 @@ class RealChaosConfig:
     recovery_timeout_s: float = 20.0
     signal_interval_s: float = 0.2
 
-    def validate(self, members: int | None = None) -> None:
+    def validate(self, members: int | None = None, cluster: Any = None) -> None:
         if isinstance(self.faults, bool) or not isinstance(self.faults, int) or self.faults < 1:
             raise ValueError(f"faults must be a positive integer, got {self.faults!r}")
         for name in ("interval_s", "deadline_s", "hold_min_s", "signal_interval_s", "election_timeout_ms"):
@@ -122,6 +125,8 @@ class RealChaosConfig:
         unknown = [k for k in self.kinds if k not in FAULT_KINDS]
         if unknown or not self.kinds:
             raise ValueError(f"fault kinds must be among {', '.join(FAULT_KINDS)}, got {list(self.kinds)}")
+        if "isolate" in self.kinds and cluster is not None and not callable(getattr(cluster, "isolate", None)):
+            raise ValueError("this cluster cannot isolate a member (no isolate/heal): leave 'isolate' out")
         if not 0.0 <= self.leader_share <= 1.0:
             raise ValueError(f"leader_share must be within 0..1, got {self.leader_share!r}")
         if members is not None:
@@ -208,12 +213,19 @@ class CampaignClock:
         self._observers.append(fn)
 
     def record(self, kind: FaultKind, member: str, leader: str | None, at: float) -> None:
-        """Deliver one fault event, as of ``at`` (campaign clock), to every observer."""
+        """Deliver one fault event, as of ``at`` (campaign clock), to every observer. An isolation
+        is a partition of ``member`` from the others; its repair a heal."""
+        if kind is FaultKind.PARTITION:
+            args: tuple[Any, ...] = (((member,), tuple(n for n in self.node_ids if n != member)),)
+        elif kind is FaultKind.HEAL:
+            args = ()
+        else:
+            args = (member,)
         with self.lock:
             self._pinned = at
             try:
                 for fn in self._observers:
-                    fn(kind.value, {"args": (member,), "leader": leader})
+                    fn(kind.value, {"args": args, "leader": leader})
             finally:
                 self._pinned = None
 
@@ -341,7 +353,7 @@ class RealChaosCampaign:
                  sample_hook: Callable[[dict], Any] | None = None) -> None:
         self.cluster = cluster
         self.names = sorted(cluster.members)
-        config.validate(len(self.names))
+        config.validate(len(self.names), cluster)
         self.config = config
         self.target = target
         self.want_signals = signals
@@ -458,12 +470,14 @@ class RealChaosCampaign:
 
     # ---- the injector -------------------------------------------------------------------------
 
-    def _apply(self, action: Callable[[str], None], kind: FaultKind, member: str,
+    def _apply(self, action: Callable[[str], None] | None, kind: FaultKind, member: str,
                leader: str | None) -> float | None:
         """Apply ``action`` and record it, with ``leader``, as of the instant just before; None if it failed."""
         assert self.clock is not None
         at = self.clock.now
         try:
+            if action is None:
+                raise RuntimeError("this cluster cannot do that")
             action(member)
         except Exception as exc:  # noqa: BLE001 - a member that died on its own is a finding, not a crash
             self.errors.append(f"t={at:.3f}s {kind.value} {member}: {exc}")
@@ -494,8 +508,9 @@ class RealChaosCampaign:
             now = clock.now
             if repairs and repairs[0][0] <= now:
                 _due, _i, record = heapq.heappop(repairs)
-                repair = (self.cluster.resume, FaultKind.RESUME) if record.kind == "pause" \
-                    else (self.cluster.restart, FaultKind.RESTART)
+                repair = {"pause": (self.cluster.resume, FaultKind.RESUME),
+                          "isolate": (getattr(self.cluster, "heal", None), FaultKind.HEAL)}.get(
+                    record.kind, (self.cluster.restart, FaultKind.RESTART))
                 at = self._apply(*repair, record.member, self._leader())
                 record.repaired_at = at
                 faulted.discard(record.member)
@@ -510,9 +525,11 @@ class RealChaosCampaign:
                 member = leader if planned.aim_leader and leader in candidates \
                     else candidates[int(planned.pick * len(candidates))]
                 assert member is not None
-                action = self.cluster.pause if planned.kind == "pause" else self.cluster.kill
-                at = self._apply(action, FaultKind.PAUSE if planned.kind == "pause" else FaultKind.CRASH,
-                                 member, leader)
+                action, fault_kind = {
+                    "pause": (self.cluster.pause, FaultKind.PAUSE),
+                    "isolate": (getattr(self.cluster, "isolate", None), FaultKind.PARTITION),
+                }.get(planned.kind, (self.cluster.kill, FaultKind.CRASH))
+                at = self._apply(action, fault_kind, member, leader)
                 next_at = clock.now + planned.gap_s
                 if at is None:
                     continue

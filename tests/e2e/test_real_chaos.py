@@ -22,7 +22,7 @@ from etcd_fixtures import require_etcd
 
 from raftctl.runtime.etcd_cluster import EtcdCluster
 from raftctl.runtime.real_chaos import (
-    FAULT_KINDS,
+    DEFAULT_KINDS,
     ProcessCluster,
     RealChaosConfig,
     plan_faults,
@@ -92,7 +92,7 @@ def test_campaign_on_three_members_reports_honest_figures_and_leaves_nothing(tmp
     assert report["target"] == "etcd" and report["members"] == 3
     assert report["faults_injected_total"] == 6
     assert sum(report["faults_injected"].values()) == 6
-    assert set(report["faults_injected"]) == set(FAULT_KINDS)
+    assert set(report["faults_injected"]) == set(DEFAULT_KINDS)
     assert report["injector_errors"] == [] and report["recovered"] is True
     assert report["min_incident_s"] == 2.0 and report["deadline_s"] == 2.0
     # recall is computed from counted incidents: a kill or pause holds 2-6 s, so some count
@@ -197,7 +197,7 @@ def test_the_plan_is_a_function_of_the_seed() -> None:
     plan = plan_faults(config)
     assert plan == plan_faults(RealChaosConfig(faults=200, seed=11))
     assert plan != plan_faults(RealChaosConfig(faults=200, seed=12))
-    assert {p.kind for p in plan} == set(FAULT_KINDS)
+    assert {p.kind for p in plan} == set(DEFAULT_KINDS)
     assert all(2.0 <= p.hold_s <= 6.0 for p in plan if p.kind != "restart")
     assert all(p.hold_s == 0.0 for p in plan if p.kind == "restart")
     assert 0.25 < sum(p.aim_leader for p in plan) / len(plan) < 0.55
