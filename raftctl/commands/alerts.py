@@ -354,7 +354,7 @@ def evaluate(summary: dict[str, Any],
         "health_status": health,
         "reasons": reasons,
         "firing": [{k: a.get(k) for k in ("name", "severity", "message", "fingerprint", "started_at", "labels")}
-                   for a in firing],
+                   | ({"shards": a["shards"]} if a.get("shards") else {}) for a in firing],
         "perfdata": {name: value for name, (value, _u, _s) in perfdata.items()},
         "thresholds": {metric: {"warning": w.text if w else None, "critical": c.text if c else None}
                        for metric, (w, c) in thresholds.items()},
@@ -363,10 +363,11 @@ def evaluate(summary: dict[str, Any],
 
 
 def alert_title(alert: dict[str, Any]) -> str:
-    """An alert's name with its shard label, e.g. ``leader_election_failure[shard=2]``."""
-    labels = alert.get("labels")
-    shard = labels.get("shard") if isinstance(labels, dict) else None
-    return f"{alert.get('name')}[shard={shard}]" if shard is not None else str(alert.get("name"))
+    """An alert's name with the shards it holds in, e.g. ``leader_election_failure[shard=0,2]``."""
+    shards = alert.get("shards")
+    if isinstance(shards, list) and shards:
+        return f"{alert.get('name')}[shard={','.join(map(str, shards))}]"
+    return str(alert.get("name"))
 
 
 def _perf_value(value: Any) -> str:

@@ -183,9 +183,8 @@ class DemoRun:
             "fingerprint": alert.get("fingerprint"), "started_at_sim": alert.get("started_at_sim"),
             "sim_time": round(self.cluster.now, 3), "tick": self.tick, "message": alert.get("message"),
         })
-        shard = (alert.get("labels") or {}).get("shard")
-        if shard is not None:
-            self.alert_events[-1]["shard"] = shard
+        if alert.get("shards"):
+            self.alert_events[-1]["shards"] = list(alert["shards"])
         if self._view is not None:
             self._view.on_alert(alert, self.tick)
 
@@ -343,10 +342,10 @@ def pair_alerts(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
             episodes[key] = {"name": event.get("name"), "severity": event.get("severity"),
                              "message": event.get("message"), "fired_at": None, "fired_tick": None,
                              "resolved_at": None, "resolved_tick": None}
-            if event.get("shard") is not None:
-                episodes[key]["shard"] = event["shard"]
             order.append(key)
         episode = episodes[key]
+        if event.get("shards"):  # a grouped alert: every shard it held in during the episode
+            episode["shards"] = sorted(set(episode.get("shards", [])) | set(event["shards"]))
         if event.get("status") == "firing":
             episode["fired_at"], episode["fired_tick"] = event.get("sim_time"), event.get("tick")
         else:
@@ -486,7 +485,7 @@ class DemoView:
             for column in ("alert", "severity", "fired", "resolved"):
                 alerts.add_column(column)
             for alert in report["alerts"]:
-                name = alert["name"] + (f" (shard {alert['shard']})" if alert.get("shard") is not None else "")
+                name = alert["name"] + (f" (shards {','.join(map(str, alert['shards']))})" if alert.get("shards") else "")
                 fired = f"{alert['fired_at']:.1f}s (tick {alert['fired_tick']})" if alert["fired_at"] is not None else "-"
                 resolved = (f"{alert['resolved_at']:.1f}s (tick {alert['resolved_tick']})"
                             if alert["resolved_at"] is not None else "still firing")

@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 __all__ = [
     "ALERT_RULES", "DEFAULT_THRESHOLDS", "Condition", "AlertEngine", "evaluate_conditions",
-    "validate_thresholds", "fingerprint",
+    "validate_thresholds", "fingerprint", "min_healthy_nodes",
 ]
 
 CRITICAL = "critical"
@@ -49,7 +49,10 @@ _NODE_REASONS = {
 # key -> (default, allowed types, description)
 _THRESHOLD_SPECS: dict[str, tuple[Any, tuple[type, ...], str]] = {
     "max_latency_ms": (500.0, (int, float), "high_latency fires when avg_latency_ms exceeds it"),
-    "min_healthy_nodes": (3, (int,), "low_healthy_nodes fires when healthy_nodes is below it"),
+    "min_healthy_nodes": (None, (int, type(None)),
+                          "low_healthy_nodes fires when healthy_nodes is below it; null (the default) "
+                          "scales with the cluster: min(cluster_size, cluster_size // 2 + 2), so it fires "
+                          "when one more failure would lose the majority"),
     "max_term_difference": (2, (int,), "term_divergence fires when the term spread exceeds it"),
     "max_no_leader_s": (2.0, (int, float), "leader_election_failure after this long leaderless"),
     "max_replication_lag": (100, (int,), "DEGRADED when a live follower lags more entries"),
@@ -72,15 +75,29 @@ def validate_thresholds(thresholds: Mapping[str, Any],
     for key, value in thresholds.items():
         _default, types, _doc = _THRESHOLD_SPECS[key]
         # bool is an int subclass but True as a latency limit is always a mistake
+        if value is None and type(None) in types:
+            merged[key] = None
+            continue
         if isinstance(value, bool) or not isinstance(value, types):
-            kind = "an integer" if types == (int,) else "a number"
-            raise ValueError(f"alert threshold {key!r} must be {kind}, got {value!r}")
+            kind = "an integer" if int in types and float not in types else "a number"
+            raise ValueError(f"alert threshold {key!r} must be {kind}{' or null' if type(None) in types else ''}, "
+                             f"got {value!r}")
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"alert threshold {key!r} must be finite, got {value!r}")
         if value < 0:  # type: ignore[operator]  # an int or float, checked just above
             raise ValueError(f"alert threshold {key!r} must be >= 0, got {value!r}")
         merged[key] = value
     return merged
+
+
+def min_healthy_nodes(thresholds: Mapping[str, Any], cluster_size: int) -> int:
+    """The healthy-node floor in force: the threshold given, else one that scales with the cluster
+    (below it one more failure loses the majority; a cluster with every node healthy never
+    crosses it, so a 1- or 2-node cluster does not warn all the time)."""
+    given = thresholds.get("min_healthy_nodes")
+    if given is not None:
+        return int(given)
+    return min(cluster_size, cluster_size // 2 + 2)
 
 
 def fingerprint(name: str, labels: Mapping[str, str]) -> str:
@@ -96,6 +113,8 @@ class Condition:
     name: str
     message: str
     labels: tuple[tuple[str, str], ...] = ()
+    # the Raft groups it holds in (one alert per kind lists them; not part of its identity)
+    shards: tuple[int, ...] = ()
 
     @property
     def severity(self) -> str:
@@ -111,8 +130,9 @@ def evaluate_conditions(sample: Mapping[str, Any], thresholds: Mapping[str, Any]
                         shard_no_leader_for: Mapping[int, float] | None = None) -> list[Condition]:
     """Conditions holding in ``sample``; ``no_leader_for`` = seconds leaderless so far.
 
-    In a sharded sample (a ``shards`` list) leader and divergence alerts are raised per shard,
-    labelled ``shard``, with ``shard_no_leader_for`` giving each shard's leaderless time.
+    In a sharded sample (a ``shards`` list) leader and divergence alerts are raised once per kind,
+    listing the shards they hold in (``Condition.shards``; the message names them), with
+    ``shard_no_leader_for`` giving each shard's leaderless time.
     """
     cluster = sample["cluster"]
     performance = sample["performance"]
@@ -124,19 +144,19 @@ def evaluate_conditions(sample: Mapping[str, Any], thresholds: Mapping[str, Any]
     limit = thresholds["max_no_leader_s"]
     if shards:
         waited = shard_no_leader_for or {}
-        for doc in shards:
-            labels = (("shard", str(doc["shard"])),)
-            leaderless = waited.get(doc["shard"], 0.0)
-            if doc["leader"] is None and leaderless > limit:
-                out.append(Condition(
-                    "leader_election_failure",
-                    f"shard {doc['shard']}: no leader for {leaderless:.1f} s (threshold {limit} s)",
-                    labels))
-            if not doc["consensus_aligned"]:
-                out.append(Condition(
-                    "consensus_misalignment",
-                    f"shard {doc['shard']}: replicas at the same applied index report different "
-                    "state digests", labels))
+        leaderless = {int(doc["shard"]): waited.get(doc["shard"], 0.0) for doc in shards
+                      if doc["leader"] is None and waited.get(doc["shard"], 0.0) > limit}
+        if leaderless:
+            out.append(Condition(
+                "leader_election_failure",
+                f"{_shard_list(leaderless)}: no leader for up to {max(leaderless.values()):.1f} s "
+                f"(threshold {limit} s)", shards=tuple(sorted(leaderless))))
+        misaligned = sorted(int(doc["shard"]) for doc in shards if not doc["consensus_aligned"])
+        if misaligned:
+            out.append(Condition(
+                "consensus_misalignment",
+                f"{_shard_list(misaligned)}: replicas at the same applied index report different "
+                "state digests", shards=tuple(misaligned)))
     else:
         if cluster["leader_node"] is None and no_leader_for > limit:
             out.append(Condition(
@@ -155,10 +175,13 @@ def evaluate_conditions(sample: Mapping[str, Any], thresholds: Mapping[str, Any]
         out.append(Condition(
             "high_latency",
             f"average consensus latency {latency:.1f} ms > {thresholds['max_latency_ms']} ms"))
-    if cluster["healthy_nodes"] < thresholds["min_healthy_nodes"]:
+    floor = min_healthy_nodes(thresholds, int(cluster["cluster_size"]))
+    if cluster["healthy_nodes"] < floor:
         out.append(Condition(
             "low_healthy_nodes",
-            f"{cluster['healthy_nodes']} healthy nodes < {thresholds['min_healthy_nodes']}"))
+            f"{cluster['healthy_nodes']} of {cluster['cluster_size']} nodes healthy, below {floor}"
+            + (": one more failure leaves no healthy majority"
+               if cluster["healthy_nodes"] == cluster["cluster_size"] // 2 + 1 else "")))
     nodes = sample["nodes"]
     named: set[tuple[str, str]] = set()
     for reason in cluster.get("health_reasons") or ():
@@ -193,6 +216,12 @@ def evaluate_conditions(sample: Mapping[str, Any], thresholds: Mapping[str, Any]
     return out
 
 
+def _shard_list(shards: Any) -> str:
+    """``[2]`` -> ``"shard 2"``, ``[0, 1, 3]`` -> ``"shards 0, 1, 3"``."""
+    ordered = sorted(shards)
+    return ("shard " if len(ordered) == 1 else "shards ") + ", ".join(map(str, ordered))
+
+
 @dataclass
 class _Alert:
     name: str
@@ -205,15 +234,19 @@ class _Alert:
     status: str = "firing"
     resolved_at: float | None = None
     resolved_at_sim: float | None = None
+    shards: tuple[int, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        doc = {
             "name": self.name, "severity": self.severity, "status": self.status,
             "fingerprint": self.fingerprint, "labels": dict(self.labels),
             "message": self.message, "started_at": self.started_at,
             "resolved_at": self.resolved_at, "started_at_sim": self.started_at_sim,
             "resolved_at_sim": self.resolved_at_sim,
         }
+        if self.shards:
+            doc["shards"] = list(self.shards)
+        return doc
 
 
 @dataclass
@@ -270,10 +303,13 @@ class AlertEngine:
             if fp in holding:
                 continue
             holding.add(fp)
-            if fp in self._active:
+            active = self._active.get(fp)
+            if active is not None:
+                if condition.shards:  # still firing: a grouped alert follows the groups it holds in
+                    active.message, active.shards = condition.message, condition.shards
                 continue
             alert = _Alert(condition.name, condition.severity, fp, dict(condition.labels),
-                           condition.message, timestamp, sim_time)
+                           condition.message, timestamp, sim_time, shards=condition.shards)
             self._active[fp] = alert
             self._history.append(alert)
             self.fired_total += 1

@@ -31,8 +31,8 @@ Metric definitions (where the seed leaves room):
 Sharded clusters (``Cluster(shards=K)``, K > 1): the top-level fields are shard 0's (as the
 Cluster reports them), ``shards`` holds one summary per shard, ``cluster.shard_count`` = K,
 ``consensus_aligned`` is true only if every shard is aligned, ``health_status`` is the worst
-shard's (their reasons prefixed ``shardN:``), and leader / divergence alerts are raised per shard
-with ``labels.shard``. History keeps the top-level series only.
+shard's (their reasons prefixed ``shardN:``), and leader / divergence alerts are raised once per
+kind, listing their shards (``alert["shards"]``). History keeps the top-level series only.
 """
 
 from __future__ import annotations

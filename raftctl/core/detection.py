@@ -44,6 +44,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
+from raftctl.core.alerts import min_healthy_nodes as min_healthy_nodes_in_force
 from raftctl.core.faults import FaultKind
 from raftctl.core.measures import quorum_size
 from raftctl.core.sim.network import MONITOR
@@ -159,7 +160,7 @@ def _cluster_fault(name: str) -> Callable[["DetectionTracker", Truth, str], bool
             return bool(truth.corrupt)
         if name == "low_healthy_nodes":
             verifiable = tracker.size - len(truth.dark | truth.isolated)
-            return truth.startup or verifiable < tracker.min_healthy_nodes
+            return truth.startup or verifiable < tracker.healthy_floor
         if name in ("cluster_unhealthy", "leader_election_failure"):
             return (truth.startup or alive < q or not truth.majority or blind or bool(truth.corrupt)
                     or bool(truth.slow) or bool(truth.impaired))
@@ -193,7 +194,7 @@ class DetectionTracker:
 
     def __init__(self, cluster: Any, collection_interval: float = 1.0, deadline_s: float = 2.0,
                  min_incident_s: float = 1.0, stepdown_s: float | None = None,
-                 min_healthy_nodes: int = 3, max_no_leader_s: float = 2.0) -> None:
+                 min_healthy_nodes: int | None = None, max_no_leader_s: float = 2.0) -> None:
         self.cluster = cluster
         self.interval = float(collection_interval)
         self.deadline = float(deadline_s)
@@ -204,7 +205,8 @@ class DetectionTracker:
         self.node_ids = list(cluster.node_ids)
         self.size = len(self.node_ids)
         self.quorum = quorum_size(self.size)
-        self.min_healthy_nodes = min_healthy_nodes
+        # low_healthy_nodes' floor, as the alert rule computes it (None: scaled to the size)
+        self.healthy_floor = min_healthy_nodes_in_force({"min_healthy_nodes": min_healthy_nodes}, self.size)
         # leader_election_failure fires only after this long without a leader: its own condition
         self.max_no_leader_s = float(max_no_leader_s)
         self.startup_s = 3.0 * cluster.config.election_timeout_max_ms / 1000.0

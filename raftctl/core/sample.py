@@ -159,9 +159,7 @@ class ShardDoc(_ShardRequired):
     """One entry of ``sample["shards"]`` (sharded clusters only)."""
 
 
-class AlertDoc(TypedDict):
-    """One alert, firing or resolved (``sample["alerts"]`` holds the firing ones)."""
-
+class _AlertRequired(TypedDict):
     name: str
     severity: Severity
     status: str
@@ -172,6 +170,14 @@ class AlertDoc(TypedDict):
     resolved_at: Optional[float]
     started_at_sim: float
     resolved_at_sim: Optional[float]
+
+
+class AlertDoc(_AlertRequired, total=False):
+    """One alert, firing or resolved (``sample["alerts"]`` holds the firing ones). In a sharded
+    cluster a leader or divergence alert is raised once per kind: ``shards`` lists the groups it
+    holds in (absent otherwise)."""
+
+    shards: list[int]
 
 
 class CollectorDoc(TypedDict):

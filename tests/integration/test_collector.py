@@ -438,7 +438,7 @@ def test_latency_summary_on_a_large_interval():
     assert (perf["avg_latency_ms"], perf["p50_latency_ms"], perf["p99_latency_ms"]) == (3.0, 3.0, 5.0)
 
 
-def test_sharded_cluster_reports_each_shard_and_labels_its_alerts():
+def test_sharded_cluster_reports_each_shard_and_lists_the_shards_of_its_alerts():
     seed = 2
     cluster = Cluster(node_count=5, seed=seed, shards=3)
     assert cluster.run_until(lambda: all(v is not None for v in cluster.shard_leaders().values()),
@@ -465,6 +465,6 @@ def test_sharded_cluster_reports_each_shard_and_labels_its_alerts():
     assert sample["cluster"]["health_status"] == "UNHEALTHY"
     assert "shard1:consensus_misaligned" in sample["cluster"]["health_reasons"]
     alerts = [a for a in sample["alerts"] if a["name"] == "consensus_misalignment"]
-    assert [a["labels"] for a in alerts] == [{"shard": "1"}], f"seed={seed}"
+    assert [(a["labels"], a["shards"]) for a in alerts] == [({}, [1])], f"seed={seed}"
     step(cluster, collector, 0.0)
     assert recorder.count("consensus_misalignment", "firing") == 1

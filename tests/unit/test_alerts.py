@@ -56,6 +56,25 @@ def test_bad_thresholds_raise_value_error(bad):
     assert next(iter(bad)) in str(info.value)
 
 
+@pytest.mark.parametrize("size, healthy, fires", [
+    (1, 1, False), (1, 0, True),             # a whole 1- or 2-node cluster never warns (issue 15)
+    (2, 2, False), (2, 1, True),
+    (3, 3, False), (3, 2, True),             # 3 nodes: any unhealthy node, as before
+    (5, 4, False), (5, 3, True),             # 5 nodes: a bare majority left
+    (7, 4, True), (7, 5, False),
+])
+def test_low_healthy_nodes_scales_with_the_cluster_by_default(size, healthy, fires):
+    doc = sample(up=healthy, size=size, terms=(3,) * size)
+    conditions = [c for c in evaluate_conditions(doc, DEFAULT_THRESHOLDS) if c.name == "low_healthy_nodes"]
+    assert bool(conditions) is fires, (size, healthy, conditions)
+    if fires and healthy == size // 2 + 1:
+        assert "one more failure leaves no healthy majority" in conditions[0].message
+    # an explicit floor is the floor, whatever the size; null goes back to the scaled one
+    pinned = validate_thresholds({"min_healthy_nodes": 3})
+    assert any(c.name == "low_healthy_nodes" for c in evaluate_conditions(doc, pinned)) is (healthy < 3)
+    assert validate_thresholds({"min_healthy_nodes": None}, pinned)["min_healthy_nodes"] is None
+
+
 def test_thresholds_must_be_a_mapping():
     with pytest.raises(ValueError, match="dict"):
         validate_thresholds([("max_latency_ms", 5)])
@@ -164,19 +183,29 @@ def test_random_condition_sequences_keep_lifecycle_invariants():
         assert active == {c.name for c in conditions}, f"seed={seed} step={step}"
 
 
-def test_sharded_leader_alerts_are_per_shard_and_labelled():
+def test_sharded_leader_alerts_are_one_per_kind_listing_their_shards():
+    """One quorum loss over many Raft groups is one leader alert, not one per group (issue 15)."""
     engine = AlertEngine()
 
-    def sharded(t: float, leaderless: set[int]) -> dict:
+    def sharded(t: float, leaderless: set[int], misaligned: frozenset[int] = frozenset()) -> dict:
         doc = sample(t)
         doc["shards"] = [{"shard": g, "leader": None if g in leaderless else "node1",
-                          "consensus_aligned": True} for g in range(3)]
+                          "consensus_aligned": g not in misaligned} for g in range(4)]
         return doc
 
     fired = []
     for step in range(6):
-        events = engine.evaluate(sharded(float(step), {2}), DEFAULT_THRESHOLDS)
-        fired += [(step, e["name"], e["labels"]) for e in events]
-    assert fired == [(3, "leader_election_failure", {"shard": "2"})]
-    events = engine.evaluate(sharded(6.0, set()), DEFAULT_THRESHOLDS)
-    assert [(e["status"], e["labels"]) for e in events] == [("resolved", {"shard": "2"})]
+        events = engine.evaluate(sharded(float(step), {1, 2, 3}), DEFAULT_THRESHOLDS)
+        fired += [(step, e["name"], e["labels"], e.get("shards")) for e in events]
+    assert fired == [(3, "leader_election_failure", {}, [1, 2, 3])]
+    assert engine.active()[0]["message"].startswith("shards 1, 2, 3: no leader for up to")
+    # shard 3 gets its leader back: the same alert (no new event) now lists 1 and 2
+    assert engine.evaluate(sharded(6.0, {1, 2}), DEFAULT_THRESHOLDS) == []
+    [active] = engine.active()
+    assert active["shards"] == [1, 2] and active["message"].startswith("shards 1, 2:")
+    # divergence in two groups: one alert for both
+    events = engine.evaluate(sharded(7.0, {1, 2}, frozenset({0, 3})), DEFAULT_THRESHOLDS)
+    assert [(e["name"], e["shards"]) for e in events] == [("consensus_misalignment", [0, 3])]
+    events = engine.evaluate(sharded(8.0, set()), DEFAULT_THRESHOLDS)
+    assert sorted((e["status"], e["name"]) for e in events) == [
+        ("resolved", "consensus_misalignment"), ("resolved", "leader_election_failure")]

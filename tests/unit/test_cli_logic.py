@@ -119,14 +119,14 @@ def test_nagios_verdicts():
     assert evaluate(summary(alerts=[resolved]))["exit_code"] == 0
 
 
-def test_nagios_line_names_the_shard_of_a_sharded_alert():
+def test_nagios_line_names_the_shards_of_a_sharded_alert():
     sharded = {"name": "leader_election_failure", "severity": "critical", "status": "firing",
-               "labels": {"shard": "2"}}
+               "labels": {}, "shards": [2]}
     plain = {"name": "high_latency", "severity": "warning", "status": "firing", "labels": {}}
     result = evaluate(summary("UNHEALTHY", alerts=[sharded, plain]))
     detail = result["text"].split(" | ")[0]
     assert "firing: leader_election_failure[shard=2]" in detail and len(detail) < 80  # Nagios: under 80
-    assert result["firing"][0]["labels"] == {"shard": "2"}
+    assert result["firing"][0]["shards"] == [2] and "shards" not in result["firing"][1]
 
 
 def _alert(name, status="firing", started=10.0, resolved=None):
