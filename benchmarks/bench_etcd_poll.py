@@ -5,11 +5,13 @@ Usage: .venv/bin/python benchmarks/bench_etcd_poll.py [--polls 300] [--seconds 2
 Needs the `etcd` binary (apt-get install etcd-server). Starts its own clusters on free loopback
 ports (raftctl/runtime/etcd_cluster.py) and removes them at the end. Prints:
 
-1. a reference: the same two GETs, sequential on one connection in a bare loop (what etcd's
-   answers cost, the floor); then the poll cost per member, median and p90 of ``NodeAnswer.poll_ms`` (GET /debug/vars and
-   GET /metrics on two keep-alive connections, in parallel): first each member polled alone,
-   one member at a time (the per-member cost), then all members at once as a poll does (what
-   a member's answer takes while the others are asked too, on this machine's cores);
+1. references: GET /debug/vars then GET /metrics, sequential on one connection in a bare loop
+   (what a poll that asks for both costs at the least), and GET /debug/vars alone; then the poll
+   cost per member, median, p90 and mean of ``NodeAnswer.poll_ms`` (GET /debug/vars every poll;
+   GET /metrics after it on the same connection every 3rd poll of a member, see
+   raftctl/sources/etcd.py), split into the polls with and without /metrics: first each member
+   polled alone, one member at a time (the per-member cost), then all members at once as a poll
+   does (what a member's answer takes while the others are asked too, on this machine's cores);
 2. the whole poll's wall time and the probe read's round trip (median, p99);
 3. `raftctl serve --source etcd:... --interval 1` against ``--members`` members with one
    follower SIGSTOPped: the gaps between consecutive samples' wall timestamps (min, max, worst
@@ -48,15 +50,31 @@ def ms(values: list[float]) -> str:
     return f"median {statistics.median(values):.2f} ms, p90 {quantile(values, 0.9):.2f} ms"
 
 
-def reference(url: str, polls: int) -> list[float]:
-    """The floor: GET /debug/vars then GET /metrics on one keep-alive connection, no threads, no parsing."""
+def split(answers: list[tuple[float, bool]]) -> str:
+    """``poll_ms`` figures, all of them and split by whether the poll asked for /metrics."""
+    every = [ms for ms, _ in answers]
+    with_metrics = [ms for ms, fetched in answers if fetched]
+    without = [ms for ms, fetched in answers if not fetched]
+    text = f"{ms(every)}, mean {statistics.fmean(every):.2f} ms"
+    if with_metrics and without:
+        text += (f" (with /metrics, {len(with_metrics)}: median {statistics.median(with_metrics):.2f} ms; "
+                 f"without, {len(without)}: median {statistics.median(without):.2f} ms)")
+    return text
+
+
+def fetched_metrics(report: dict) -> bool:
+    return report.get("metrics_age_s") == 0  # asked in this very poll
+
+
+def reference(url: str, polls: int, paths: tuple[str, ...] = ("/debug/vars", "/metrics")) -> list[float]:
+    """A floor: the GETs on one keep-alive connection, sequential, no threads, no parsing."""
     host, port = url.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=2)
     out: list[float] = []
     try:
         for _ in range(polls):
             started = time.perf_counter()
-            for path in ("/debug/vars", "/metrics"):
+            for path in paths:
                 conn.request("GET", path)
                 conn.getresponse().read()
             out.append((time.perf_counter() - started) * 1000.0)
@@ -70,19 +88,22 @@ def poll_costs(members: int, polls: int) -> None:
         cluster.wait_for_leader(15)
         infos = discover(cluster.client_urls[:1], 2.0)
         floor: list[float] = []
+        vars_only: list[float] = []
         for info in infos:
             floor += reference(info.url, polls // len(infos))
-        print(f"{members} members, reference (bare sequential GETs, one member at a time): {ms(floor)}")
-        alone: list[float] = []
+            vars_only += reference(info.url, polls // len(infos), ("/debug/vars",))
+        print(f"{members} members, references (bare sequential GETs, one member at a time): "
+              f"/debug/vars + /metrics {ms(floor)}; /debug/vars alone {ms(vars_only)}")
+        alone: list[tuple[float, bool]] = []
         for info in infos:
             with EtcdSource([info], timeout=0.5) as source:
                 source.poll()  # connect
                 for _ in range(polls // len(infos)):
                     answer = source.poll().answers[info.name]
                     assert answer.poll_ms is not None and answer.report is not None, answer
-                    alone.append(answer.poll_ms)
-        print(f"{members} members, one polled at a time ({len(alone)} answers): poll cost per member {ms(alone)}")
-        together: list[float] = []
+                    alone.append((answer.poll_ms, fetched_metrics(answer.report)))
+        print(f"{members} members, one polled at a time ({len(alone)} answers): poll cost per member {split(alone)}")
+        together: list[tuple[float, bool]] = []
         walls: list[float] = []
         probes: list[float] = []
         with build(cluster.client_urls[0], timeout=0.5) as source:
@@ -91,11 +112,12 @@ def poll_costs(members: int, polls: int) -> None:
                 started = time.perf_counter()
                 poll = source.poll(since=last.now)
                 walls.append((time.perf_counter() - started) * 1000.0)
-                together += [a.poll_ms for a in poll.answers.values() if a.poll_ms is not None]
+                together += [(a.poll_ms, fetched_metrics(a.report)) for a in poll.answers.values()
+                             if a.poll_ms is not None and a.report is not None]
                 assert poll.client is not None
                 probes += poll.client.latencies_ms
                 last = poll
-        print(f"{members} members polled at once ({polls} polls): per member {ms(together)}; "
+        print(f"{members} members polled at once ({polls} polls): per member {split(together)}; "
               f"whole poll median {statistics.median(walls):.2f} ms, p99 {quantile(walls, 0.99):.2f} ms; "
               f"probe read median {statistics.median(probes):.2f} ms, p99 {quantile(probes, 0.99):.2f} ms "
               f"({len(probes)} reads)")

@@ -119,6 +119,34 @@ def test_one_url_finds_every_member_and_each_report_has_the_source_shape(
     assert latest.now > poll.now
 
 
+def test_members_take_turns_with_metrics_and_a_member_back_from_silence_asks_at_once(
+        etcd3: EtcdCluster, source: EtcdSource) -> None:  # noqa: F811
+    """/metrics is asked every metrics_every-th poll of a member, the members staggered; every
+    report says how old its /metrics series are; a member that was silent asks at its next answer."""
+    poll_until(source, lambda p: p.reached == 3, 10)
+    every = source.metrics_every
+    assert every == 3
+    fresh: dict[str, list[bool]] = {name: [] for name in source.members()}
+    for _ in range(2 * every):
+        poll = source.poll()
+        for name, answer in poll.answers.items():
+            assert answer.report is not None, answer
+            age = answer.report["metrics_age_s"]
+            assert 0 <= age < every * 1.0 + 1.0, answer.report
+            fresh[name].append(age == 0)
+    assert all(flags.count(True) == 2 for flags in fresh.values()), fresh
+    # staggered: not every member asks in the same poll
+    assert len({tuple(flags) for flags in fresh.values()}) == len(fresh), fresh
+    follower = next(n for n in source.members() if n != etcd3.leader())
+    etcd3.pause(follower)
+    try:
+        poll_until(source, lambda p: p.answers[follower].reason == "timeout", 10)
+    finally:
+        etcd3.resume(follower)
+    back = poll_until(source, lambda p: p.answers[follower].report is not None, 10)
+    assert back.answers[follower].report["metrics_age_s"] == 0  # type: ignore[index]
+
+
 def test_the_probe_never_writes(etcd3: EtcdCluster, source: EtcdSource) -> None:  # noqa: F811
     """Many polls later the cluster's revision has not moved: the probe only reads."""
     import json
@@ -227,8 +255,14 @@ def test_kill_9_of_two_members_leaves_a_leaderless_survivor(
             and report["leader_id"] is None
     poll = poll_until(source, leaderless, 15)
     assert poll.answers[leader].reason == "refused" and poll.answers[follower].reason == "refused"
-    report = poll.answers[survivor].report
-    assert report is not None and report["has_leader"] is False and report["peers_connected"] == 0
+    # has_leader and peers_connected come from /metrics, asked every metrics_every-th poll
+    for _ in range(source.metrics_every):
+        report = poll.answers[survivor].report
+        assert report is not None
+        if report["has_leader"] is False and report["peers_connected"] == 0:
+            break
+        poll = source.poll(since=poll.now)
+    assert report["has_leader"] is False and report["peers_connected"] == 0, report
     # no linearizable read without a leader: the probe fails rather than report a latency
     after = client_of(source.poll(since=poll.now))
     assert after.latencies_ms == [] and after.probe_error, after
