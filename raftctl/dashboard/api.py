@@ -565,7 +565,12 @@ class DashboardApi:
 
     def openapi_document(self, request: Request, params: dict[str, list[str]]) -> Response:
         if self._openapi is None:
-            self._openapi = orjson.dumps(openapi.build_openapi(self._retention()), option=orjson.OPT_INDENT_2)
+            document = openapi.build_openapi(self._retention())
+            for path, route in self._extra_routes.items():  # a caller's route documents itself
+                item = getattr(route, "openapi", None)
+                if isinstance(item, dict):
+                    document["paths"][path] = item
+            self._openapi = orjson.dumps(document, option=orjson.OPT_INDENT_2)
         return Response(200, (("Content-Type", "application/json"), ("Cache-Control", "no-cache")), self._openapi)
 
     def index(self, request: Request, params: dict[str, list[str]]) -> Response:

@@ -423,4 +423,66 @@ def replay_routes(collector: ReplayCollector, path: str, run: int, runs: int) ->
             raise ApiError(400, f"{name} must be a finite number")
         return value
 
+    route.openapi = REPLAY_OPENAPI  # type: ignore[attr-defined]  # merged into /api/openapi.json
     return {"/api/replay": route}
+
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_STATE = {
+    "type": "object",
+    "required": ["position", "duration", "speed", "paused", "ended", "file", "run", "runs", "samples",
+                 "index", "offset"],
+    "properties": {
+        "position": {"type": "number", "description": "Seconds into the run the clock is at"},
+        "duration": {"type": "number", "description": "The run's length in seconds"},
+        "speed": {"type": "number", "description": "Recorded seconds played per wall-clock second"},
+        "paused": {"type": "boolean"}, "ended": {"type": "boolean"},
+        "file": {"type": "string", "description": "The recording's file name"},
+        "run": {"type": "integer", "description": "Which run of the file is served (1-based)"},
+        "runs": {"type": "integer"}, "samples": {"type": "integer"},
+        "index": {"type": "integer", "description": "The sample the API serves now"},
+        "sequence": {"type": "integer", "nullable": True}, "offset": {"type": "number"},
+        "timestamp": {"type": "number", "nullable": True}, "started_at": {"type": "number", "nullable": True},
+        "health": {"type": "array", "items": {"type": "object"},
+                   "description": "The run's health transitions with their offsets"},
+    },
+}
+
+
+def _state_answer(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _STATE}}}
+
+
+def _error_answer(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ERROR}}}
+
+
+# the OpenAPI path item of /api/replay (served only by `raftctl replay`)
+REPLAY_OPENAPI: dict[str, Any] = {
+    "get": {
+        "operationId": "getReplay",
+        "summary": "Where the replay clock is (raftctl replay only; a live server answers 404)",
+        "responses": {"200": _state_answer("The clock and the recording")},
+    },
+    "post": {
+        "operationId": "controlReplay",
+        "summary": "Play, pause, seek or change speed; needs the header X-Raftctl-Replay: 1",
+        "parameters": [
+            {"name": CONTROL_HEADER, "in": "header", "required": True,
+             "schema": {"type": "string", "enum": ["1"]}},
+            {"name": "action", "in": "query", "required": True,
+             "schema": {"type": "string", "enum": ["play", "pause", "seek", "speed"]}},
+            {"name": "position", "in": "query", "required": False,
+             "description": "Seconds into the run (action=seek); clamped to the run",
+             "schema": {"type": "number"}},
+            {"name": "speed", "in": "query", "required": False,
+             "description": "Recorded seconds per wall-clock second (action=speed)",
+             "schema": {"type": "number", "minimum": MIN_SPEED, "maximum": MAX_SPEED}},
+        ],
+        "responses": {
+            "200": _state_answer("The clock after the action"),
+            "400": _error_answer("Bad or missing action, position or speed"),
+            "403": _error_answer("No X-Raftctl-Replay: 1 header"),
+        },
+    },
+}

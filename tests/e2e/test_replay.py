@@ -183,6 +183,29 @@ def test_control_refuses_what_it_should(recording):
         replay.stop()
 
 
+def test_the_replay_servers_openapi_document_describes_api_replay(recording):
+    from openapi_spec_validator import validate
+
+    path, _report = recording
+    replay = Replay(str(path), "--paused")
+    try:
+        spec = replay.get("/api/openapi.json")
+        validate(spec)
+        item = spec["paths"]["/api/replay"]
+        state = replay.get("/api/replay")
+        schema = item["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        assert set(schema["required"]) <= set(state) and set(state) <= set(schema["properties"]), state
+        post = item["post"]
+        assert {p["name"] for p in post["parameters"]} == {"x-raftctl-replay", "action", "position", "speed"}
+        assert set(post["responses"]) == {"200", "400", "403"}
+        actions = next(p for p in post["parameters"] if p["name"] == "action")["schema"]["enum"]
+        for action in actions:  # every documented action is accepted
+            query = {"seek": "action=seek&position=1", "speed": "action=speed&speed=2"}.get(action, f"action={action}")
+            assert replay.control(query)["file"] == path.name
+    finally:
+        replay.stop()
+
+
 @pytest.mark.browser
 def test_the_page_shows_the_same_transitions_with_its_time_control(recording, browser):
     from playwright.sync_api import expect
