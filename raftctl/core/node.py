@@ -19,10 +19,36 @@ from typing import Any, Container, Protocol
 from raftctl.core.exchange import Exchange
 from raftctl.core.raft import LEADER, Message, RaftConfig, RaftNode, Ready, Storage
 
-__all__ = ["Completion", "LogStore", "MemoryLogStore", "NodeHost", "NodeObserver", "Replica"]
+__all__ = ["Completion", "LogStore", "MemoryLogStore", "NodeHost", "NodeObserver", "Replica", "log_terms"]
 
 # (shard, client_id, seq, rejected): a proposal this node, as leader, applied.
 Completion = tuple[int, str, int, bool]
+
+LOG_TERMS_TAIL = 256  # ``log_terms`` describes at most this many of the newest entries
+LOG_TERMS_RUNS = 32   # and at most this many term runs (the newest)
+
+
+def log_terms(storage: Storage, tail: int = LOG_TERMS_TAIL) -> list[list[int]]:
+    """The terms of the newest ``tail`` entries held, as runs ``[[first index, term], ...]``
+    (oldest first; each run lasts until the next one starts, the last until the last index).
+    A Raft log's terms never decrease, so one comparison settles the usual case: one term."""
+    log = storage.log
+    held = len(log)
+    if held == 0:
+        return []
+    start = max(0, held - tail)
+    base = storage.snap_index + 1  # the index of log[0]
+    first_term = log[start][0]
+    if first_term == log[-1][0]:
+        return [[base + start, first_term]]
+    runs: list[list[int]] = []
+    previous = None
+    for offset in range(start, held):
+        term = log[offset][0]
+        if term != previous:
+            runs.append([base + offset, term])
+            previous = term
+    return runs[-LOG_TERMS_RUNS:]
 
 
 class LogStore(Protocol):
@@ -380,7 +406,7 @@ class NodeHost:
                 "commit_index": 0, "last_applied": 0, "log_length": len(storage.log),
                 "last_log_index": storage.last_index, "snapshot_index": storage.snap_index,
                 "state_digest": None, "orders_applied": 0, "trades_executed": 0,
-                "match_index": {}, "last_contact_ms": {},
+                "match_index": {}, "last_contact_ms": {}, "log_terms": log_terms(storage),
             }
         is_leader = raft.state == LEADER
         exchange = rep.exchange
@@ -401,6 +427,7 @@ class NodeHost:
             "last_contact_ms": (
                 {p: round(now_ms - t, 3) for p, t in raft.last_contact.items()} if is_leader else {}
             ),
+            "log_terms": log_terms(storage),
         }
 
     def report(self, now_ms: float, peers_connected: int) -> dict[str, Any]:

@@ -48,6 +48,20 @@ def _int(value: Any) -> int:
 
 
 _REMEMBERED = ("commit_index", "last_applied", "log_length", "term")
+_MAX_TERM_RUNS = 64
+
+
+def _term_runs(value: Any) -> list[list[int]] | None:
+    """A report's ``log_terms`` if well formed (ascending ``[index, term]`` pairs), else None."""
+    if type(value) is not list or not value or len(value) > _MAX_TERM_RUNS:
+        return None
+    previous = -1
+    for run in value:
+        if (type(run) is not list or len(run) != 2 or type(run[0]) is not int or type(run[1]) is not int
+                or run[0] <= previous or run[1] < 0):
+            return None
+        previous = run[0]
+    return value
 
 
 def read_nodes(poll: Poll, max_contact_ms: float,
@@ -78,6 +92,8 @@ def read_nodes(poll: Poll, max_contact_ms: float,
             doc: dict[str, Any] = {"state": DOWN}
             for key in _REMEMBERED:
                 doc[key] = known[0].get(key) if known else None
+            if known and known[0].get("log_terms") is not None:
+                doc["log_terms"] = known[0]["log_terms"]
             doc.update({"peers_connected": None, "up": False, "replication_lag": None,
                         "last_contact_ms": None, "state_digest": None, "leader_id": None,
                         "down_reason": answer.reason, "last_seen": known[1] if known else None})
@@ -100,7 +116,7 @@ def read_nodes(poll: Poll, max_contact_ms: float,
             lag = 0
         else:
             lag = max(0, leader_commit - max(_int(match.get(node_id, 0)), commit_index))
-        nodes[node_id] = {
+        doc = {
             "state": STALE if is_stale else str(report.get("state") or "FOLLOWER"),
             "commit_index": commit_index,
             "last_applied": last_applied,
@@ -115,6 +131,10 @@ def read_nodes(poll: Poll, max_contact_ms: float,
             "down_reason": None,
             "last_seen": poll.now if now is None else now,
         }
+        runs = report.get("log_terms")
+        if runs is not None and (runs := _term_runs(runs)) is not None:
+            doc["log_terms"] = runs
+        nodes[node_id] = doc
     reached = len(terms)
     refused = sum(1 for a in poll.answers.values() if a.reason == "refused")
     has_quorum = size > 0 and size - refused >= quorum_size(size)

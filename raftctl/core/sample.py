@@ -138,9 +138,12 @@ class _NodeDocRequired(_NodeFields):
 
 class NodeDoc(_NodeDocRequired, total=False):
     """``sample["nodes"][node_id]``: the top-level fields are its replica of shard 0; with
-    shards, ``shards`` lists every replica."""
+    shards, ``shards`` lists every replica. ``log_terms`` (when the source reports it; not etcd):
+    the terms of the newest entries the node holds (up to 256), as runs ``[[first index, term],
+    ...]``, oldest first, each lasting until the next starts (a DOWN node: its last report's)."""
 
     shards: list[NodeShardDoc]
+    log_terms: list[list[int]]
 
 
 class _ShardRequired(TypedDict):

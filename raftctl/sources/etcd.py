@@ -9,8 +9,11 @@ is ``error``. A stopped member therefore never delays a poll by more than the ti
 
 ``GET /metrics`` (150 KB, 2-3 ms of the member's CPU: 85 % of a poll that asks for it) is asked
 after it, on the same connection, every ``metrics_every``-th poll of a member (default 3,
-staggered so the members take turns), and on the first answer after a member was silent or new; between those the
-report reuses the member's last parsed series and says how old they are (``metrics_age_s``). At a
+staggered so the members take turns), on the first answer after a member was silent or new, and
+of every member for ``metrics_every`` polls after the cluster changed (a member fell silent or
+came back, or the leader changed: then the leader's view of its followers' streams, which backs
+its claim, must not be one from before the change); between those the report reuses the member's
+last parsed series and says how old they are (``metrics_age_s``). At a
 1 s interval the series that come from it (``peers_connected``, the leader's active streams,
 ``has_leader`` and the proposal counters) are at most 3 s old; etcd's own ``active_peers`` takes
 about 4 s to drop for a stopped peer. Raft's state (``/debug/vars``) is fresh on every poll.
@@ -272,6 +275,10 @@ class EtcdSource:
         self.timeout = float(timeout)
         self.metrics_every = metrics_every
         self._polls = 0
+        # (members that answered, leader) of the last poll; a change asks everyone for /metrics
+        # for the next metrics_every polls (see the module docstring)
+        self._shape: tuple[frozenset[str], str | None] | None = None
+        self._unsettled_until = 0
         # per member: (monotonic time fetched, parsed /metrics) of its last answer to /metrics
         self._metrics: dict[str, tuple[float, dict[str, Any]]] = {}
         self.seeds = list(seeds or [m.url for m in members])
@@ -331,7 +338,7 @@ class EtcdSource:
             if previous is not None and not previous.done():
                 continue  # still answering the previous poll (past its deadline): a timeout again
             # the members take turns with /metrics; one without fresh-enough series asks at once
-            with_metrics = (member.name not in self._metrics
+            with_metrics = (member.name not in self._metrics or self._polls <= self._unsettled_until
                             or (self._polls + index) % self.metrics_every == 0)
             future = self._pools[member.name].submit(self._ask, member, deadline, with_metrics)
             self._pending[member.name] = future
@@ -358,6 +365,10 @@ class EtcdSource:
                 self._metrics.pop(member.name, None)  # silent: its next answer brings new series
             answers[member.name] = answer
         self._finish_reports(raws, now)
+        shape = (frozenset(raws), self._last_leader)
+        if shape != self._shape:
+            self._shape = shape
+            self._unsettled_until = self._polls + self.metrics_every
         client = self._client_view(probe, raws, now, since)
         return Poll(float(now), answers, client, 1)
 

@@ -48,6 +48,23 @@ def browser():
             instance.close()
 
 
+def monitored(nodes: int, rate: float):
+    """A seeded simulated cluster with a workload and a collector on it, once it has a leader."""
+    cluster = Cluster(node_count=nodes, seed=SEED)
+    Workload(cluster, rate=rate, seed=SEED)
+    collector = MetricsCollector(collection_interval=1.0, retention_period=300)
+    collector.set_cluster(cluster)
+    assert cluster.run_until(lambda: cluster.leader_id is not None, timeout=10.0), f"seed={SEED}"
+    return cluster, collector
+
+
+def desktop_page(browser, errors: list[str]):
+    """A 1400x1000 page whose script errors land in ``errors``."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return page
+
+
 def step(cluster, collector, seconds=1.0):
     cluster.run_for(seconds)
     collector.collect()
@@ -55,19 +72,14 @@ def step(cluster, collector, seconds=1.0):
 
 def test_dashboard_shows_nodes_alerts_and_disconnection(browser):
     ARTIFACTS.mkdir(exist_ok=True)
-    cluster = Cluster(node_count=5, seed=SEED)
-    Workload(cluster, rate=100.0, seed=SEED)
-    collector = MetricsCollector(collection_interval=1.0, retention_period=300)
-    collector.set_cluster(cluster)
-    assert cluster.run_until(lambda: cluster.leader_id is not None, timeout=10.0), f"seed={SEED}"
+    cluster, collector = monitored(5, 100.0)
     for _ in range(30):
         step(cluster, collector)
     leader = cluster.leader_id
 
     server = DashboardServer(collector, port=0).start()
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
     errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page = desktop_page(browser, errors)
     try:
         page.goto(server.url + "/?refresh=1")
         rows = page.locator("#nodes-table tbody tr[data-node-id]")
@@ -319,11 +331,7 @@ def boxes_overlap(a, b) -> bool:
 
 def quorum_loss_cluster():
     """A 5-node cluster with a leader named longer than 'nodeN', 3 nodes crashed: UNHEALTHY, alerts firing."""
-    cluster = Cluster(node_count=5, seed=SEED)
-    Workload(cluster, rate=100.0, seed=SEED)
-    collector = MetricsCollector(collection_interval=1.0, retention_period=300)
-    collector.set_cluster(cluster)
-    assert cluster.run_until(lambda: cluster.leader_id is not None, timeout=10.0), f"seed={SEED}"
+    cluster, collector = monitored(5, 100.0)
     for _ in range(20):
         step(cluster, collector)
     for node_id in cluster.node_ids[:3]:
@@ -492,20 +500,15 @@ def hover_caption(page, canvas: str, x: float) -> str:
 
 def test_timeline_shows_the_election_after_a_leader_crash(browser):
     ARTIFACTS.mkdir(exist_ok=True)
-    cluster = Cluster(node_count=5, seed=SEED)
-    Workload(cluster, rate=100.0, seed=SEED)
-    collector = MetricsCollector(collection_interval=1.0, retention_period=300)
-    collector.set_cluster(cluster)
-    assert cluster.run_until(lambda: cluster.leader_id is not None, timeout=10.0), f"seed={SEED}"
+    cluster, collector = monitored(5, 100.0)
     for _ in range(20):
         step(cluster, collector)
     leader = cluster.leader_id
     old_term = collector.latest()["cluster"]["current_term"]
 
     server = DashboardServer(collector, port=0).start()
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
     errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page = desktop_page(browser, errors)
     try:
         page.goto(server.url + "/?refresh=1")
         expect(page.locator(f".raft-node[data-node-id='{leader}']")).to_have_attribute("data-state", "LEADER",
@@ -587,13 +590,54 @@ def test_alignment_check_catches_a_shifted_timeline(browser):
         page.close()
 
 
+def test_log_strips_colour_entries_by_term_and_a_down_node_keeps_its_last_terms(browser):
+    """After the leader crashes, the live nodes' strips show the old term's entries, then the
+    new term's, in those terms' colours; the crashed node's strip keeps the terms it last reported."""
+    cluster, collector = monitored(3, 20.0)
+    for _ in range(3):
+        step(cluster, collector)
+    old_leader = cluster.leader_id
+    old_term = collector.latest()["nodes"][old_leader]["term"]
+    cluster.crash(old_leader)
+    assert cluster.run_until(lambda: cluster.leader_id not in (None, old_leader), timeout=10.0), f"seed={SEED}"
+    step(cluster, collector, 0.5)  # a few entries of the new term: the strip's last 24 span both
+    nodes = collector.latest()["nodes"]
+    new_leader = cluster.leader_id
+    new_term = nodes[new_leader]["term"]
+    assert new_term > old_term and nodes[old_leader]["state"] == "DOWN", f"seed={SEED}"
+    runs = nodes[new_leader]["log_terms"]
+    assert [t for _i, t in runs][-2:] == [old_term, new_term], f"seed={SEED} {runs}"
+    server = DashboardServer(collector, port=0).start()
+    errors: list[str] = []
+    page = desktop_page(browser, errors)
+    try:
+        page.goto(server.url + "/?refresh=1")
+        row = page.locator(f".raft-node[data-node-id='{new_leader}']")
+        expect(row.locator(".log-strip")).to_have_attribute(
+            "data-terms", ",".join(str(t) for _i, t in runs), timeout=10_000)
+        band = row.locator(".term-band")
+        expect(band).to_be_visible()
+        image = band.evaluate("el => getComputedStyle(el).backgroundImage")
+        # each term in the colour of its badge (the node in the old term shows it on its badge)
+        new_colour = row.locator(".rn-term").evaluate("el => getComputedStyle(el).color")
+        old_row = page.locator(f".raft-node[data-node-id='{old_leader}']")
+        old_colour = old_row.locator(".rn-term").evaluate("el => getComputedStyle(el).color")
+        assert new_colour != old_colour and new_colour in image and old_colour in image, (image, new_colour, old_colour)
+        # the new term's colour reaches the right edge (the leader's commit): it is the newest
+        assert image.rstrip(")").rsplit(new_colour, 1)[1].strip().startswith("100%"), image
+        # the crashed node: its last report's terms, only the old one
+        expect(old_row.locator(".log-strip")).to_have_attribute("data-terms", str(old_term))
+        assert new_colour not in old_row.locator(".term-band").evaluate("el => getComputedStyle(el).backgroundImage")
+        assert f"term {new_term}" in (row.locator(".log-strip").get_attribute("title") or "")
+        assert errors == [], errors
+    finally:
+        server.stop()
+        page.close()
+
+
 def test_node_strip_shows_a_slow_follower_behind_and_a_click_opens_its_history(browser):
     ARTIFACTS.mkdir(exist_ok=True)
-    cluster = Cluster(node_count=5, seed=SEED)
-    Workload(cluster, rate=200.0, seed=SEED)
-    collector = MetricsCollector(collection_interval=1.0, retention_period=300)
-    collector.set_cluster(cluster)
-    assert cluster.run_until(lambda: cluster.leader_id is not None, timeout=10.0), f"seed={SEED}"
+    cluster, collector = monitored(5, 200.0)
     for _ in range(20):
         step(cluster, collector)
     leader = cluster.leader_id

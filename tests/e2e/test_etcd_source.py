@@ -126,6 +126,9 @@ def test_members_take_turns_with_metrics_and_a_member_back_from_silence_asks_at_
     poll_until(source, lambda p: p.reached == 3, 10)
     every = source.metrics_every
     assert every == 3
+    for _ in range(every + 1):  # a change (here: the first polls) has everyone ask for a while
+        first = source.poll()
+        assert all(a.report is not None for a in first.answers.values()), first
     fresh: dict[str, list[bool]] = {name: [] for name in source.members()}
     for _ in range(2 * every):
         poll = source.poll()
@@ -145,6 +148,10 @@ def test_members_take_turns_with_metrics_and_a_member_back_from_silence_asks_at_
         etcd3.resume(follower)
     back = poll_until(source, lambda p: p.answers[follower].report is not None, 10)
     assert back.answers[follower].report["metrics_age_s"] == 0  # type: ignore[index]
+    # the member came back: for the next polls every member asks, the leader's view included
+    for _ in range(every):
+        poll = source.poll()
+        assert all(a.report is not None and a.report["metrics_age_s"] == 0 for a in poll.answers.values()), poll
 
 
 def test_the_probe_never_writes(etcd3: EtcdCluster, source: EtcdSource) -> None:  # noqa: F811

@@ -892,11 +892,32 @@
     row.innerHTML = '<div class="rn-head"><span class="rn-dot" aria-hidden="true"></span><span class="node-name"></span>' +
       '<span class="rn-role state"></span><span class="rn-term num"></span></div>' +
       '<div class="rn-log"><div class="log-strip"><span class="seg seg-applied"></span><span class="seg seg-committed"></span>' +
-      '<span class="seg seg-behind"></span><span class="mark mark-applied"></span><span class="mark mark-commit"></span></div>' +
+      '<span class="seg seg-behind"></span><span class="term-band" aria-hidden="true"></span>' +
+      '<span class="mark mark-applied"></span><span class="mark mark-commit"></span></div>' +
       '<div class="rn-log-note num"></div></div><div class="rn-facts num"></div>';
     row.querySelector(".node-name").textContent = nodeId;
     box.appendChild(row);
     return row;
+  }
+
+  // the band under a log strip: each run of entries in its term's colour, over [from, from + width];
+  // runs are [[first index, term], ...] (the node's log_terms), each lasting until the next
+  function termBand(runs, last, from, width) {
+    if (!Array.isArray(runs) || !runs.length || !(width > 0)) return { image: "", terms: "", title: "" };
+    var stops = [], terms = [], parts = [];
+    var to = from + width;
+    for (var i = 0; i < runs.length; i++) {
+      var start = runs[i][0], term = runs[i][1];
+      var end = i + 1 < runs.length ? runs[i + 1][0] - 1 : Math.max(last, start);
+      terms.push(term);
+      parts.push("term " + term + ": #" + fmtInt(start) + "–" + (i + 1 < runs.length ? fmtInt(end) : ""));
+      var a = Math.max(start - 1, from), b = Math.min(end, to);
+      if (b <= a) continue;
+      var pa = (a - from) / width * 100, pb = (b - from) / width * 100, colour = termColour(term);
+      stops.push("transparent " + pa + "%", colour + " " + pa + "%", colour + " " + pb + "%", "transparent " + pb + "%");
+    }
+    return { image: stops.length ? "linear-gradient(to right, " + stops.join(", ") + ")" : "", terms: terms.join(","),
+             title: "entries by term (" + parts.join(", ") + ")" };
   }
 
   function fact(label, value, title) {
@@ -984,7 +1005,13 @@
       strip.querySelector(".mark-applied").style.left = pa + "%";
       strip.querySelector(".mark-commit").hidden = !known;
       strip.querySelector(".mark-applied").hidden = !known || applied == null;
-      strip.title = "commit " + fmtInt(commit) + ", applied " + fmtInt(applied) + (behind ? ", " + fmtInt(behind) + " behind " + fmtInt(top) : "");
+      var band = termBand(known ? node.log_terms : null, Math.max(commit || 0, top || 0), from, width);
+      var bandEl = strip.querySelector(".term-band");
+      bandEl.style.backgroundImage = band.image;
+      bandEl.hidden = !band.image;
+      strip.setAttribute("data-terms", band.terms);
+      strip.title = "commit " + fmtInt(commit) + ", applied " + fmtInt(applied) + (behind ? ", " + fmtInt(behind) + " behind " + fmtInt(top) : "") +
+        (band.title ? "; " + band.title : "");
       var note;
       if (!known) note = "commit " + fmtInt(commit);
       else if (behind > 0) note = fmtInt(behind) + " behind" + (rate ? " (" + (behind / rate < 0.01 ? "< 0.01" : "≈ " + fmtNum(behind / rate, behind / rate < 10 ? 2 : 0)) + " s)" : "") + " · commit " + fmtInt(commit);
