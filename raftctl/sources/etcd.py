@@ -35,9 +35,10 @@ What a member's report holds, and where it comes from (``raft.status`` = ``/debu
 ``match_index``     on the leader: ``progress[peer].match`` per other member (by name)
 ``last_contact_ms`` on the leader, per other member: 0 while the leader's transport has an active
                     stream to it (``etcd_network_active_peers{Remote=peer}`` 1) and its progress
-                    is StateReplicate; otherwise the ms since the last poll where that held (since
-                    the first poll if never). A poll-resolution estimate: etcd 3.4 exposes no
-                    "last heard from" time.
+                    is StateReplicate; otherwise the ms since the last poll where that held, or
+                    since the first poll that saw this leader in this term (it was just
+                    elected). A poll-resolution estimate: etcd 3.4 exposes no "last heard from"
+                    time.
 ``state_digest``, ``trades_executed``, ``orders_applied``: None (no etcd meaning)
 ==================  ===========================================================================
 
@@ -294,6 +295,7 @@ class EtcdSource:
         self._probe_connections: dict[str, _Connection] = {}
         self._probe_pending: Future[tuple[str, float | None, str | None]] | None = None
         self._last_leader: str | None = None
+        self._reign: tuple[str, int] | None = None  # (leader, term) the contact times are counted for
         self._last_ok: dict[str, float] = {}
         self._latencies: deque[tuple[float, float]] = deque(maxlen=10_000)
         self._proposals_committed: int | None = None
@@ -478,12 +480,20 @@ class EtcdSource:
         """Turn the leaders' per-peer "replicating" flags into ms since the last poll they held.
 
         Only the claimant of the highest term moves the "last held" times: a stale leader that
-        just woke up cannot vouch for anyone.
+        just woke up cannot vouch for anyone. A new leader (or a new term) starts its own count
+        at the first poll that sees it: it was just elected by a majority, and its progress is
+        StateProbe until its first appends are answered, so the old leader's times are not its.
         """
         leader: str | None = None
         for name, report in raws.items():
             if report["state"] == "LEADER" and (leader is None or report["term"] > raws[leader]["term"]):
                 leader = name
+        reign = None if leader is None else (leader, raws[leader]["term"])
+        if reign is not None and reign != self._reign:
+            for peer in raws[leader]["last_contact_ms"]:  # type: ignore[index]
+                self._last_ok[peer] = now
+        if reign is not None:
+            self._reign = reign
         for name, report in raws.items():
             replicating = report["last_contact_ms"]
             if report["state"] != "LEADER":

@@ -202,6 +202,32 @@ def test_kill_9_of_a_follower_is_refused_at_once_and_the_leader_loses_contact(
                and (p.answers[leader].report or {}).get("last_contact_ms", {}).get(victim) == 0.0, 20)
 
 
+def test_a_new_leader_counts_its_followers_contact_from_its_election_not_the_old_leaders(
+        etcd3: EtcdCluster, source: EtcdSource) -> None:  # noqa: F811
+    """After kill -9 of the leader the election takes about a second; the new leader's progress is
+    StateProbe until its first appends are answered. Its contact with the surviving follower must
+    not be read as "not heard since the old leader last did" (a false node_lagging)."""
+    poll = poll_until(source, lambda p: p.reached == 3 and len(leaders(p)) == 1, 10)
+    (old,) = leaders(poll)
+    etcd3.kill(old)
+    deadline = time.monotonic() + 15
+    while True:
+        poll = source.poll()
+        new = [n for n in leaders(poll) if n != old]
+        if new:
+            break
+        assert time.monotonic() < deadline, "no new leader"
+        time.sleep(0.2)
+    (leader,) = new
+    follower = next(n for n in source.members() if n not in (old, leader))
+    lead = poll.answers[leader].report
+    assert lead is not None and lead["last_contact_ms"][follower] == 0.0, lead
+    assert lead["last_contact_ms"][old] == 0.0  # counted from now: refused, so it backs nobody anyway
+    # the dead one's contact then grows; the follower's stays within a poll of 0
+    poll = poll_until(source, lambda p: (p.answers[leader].report or {}).get("last_contact_ms", {}).get(old, 0) > 0, 10)
+    assert poll.answers[leader].report["last_contact_ms"][follower] < 1000.0  # type: ignore[index]
+
+
 def test_sigstop_of_the_leader_times_out_without_delaying_the_poll_and_the_others_elect(
         etcd3: EtcdCluster, source: EtcdSource) -> None:  # noqa: F811
     poll = poll_until(source, lambda p: p.reached == 3 and len(leaders(p)) == 1, 10)
