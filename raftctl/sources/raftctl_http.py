@@ -19,7 +19,7 @@ generator passes it as ``load=`` (anything with ``client_view(since) -> ClientVi
 
 from __future__ import annotations
 
-import http.client
+import socket
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -34,6 +34,8 @@ from raftctl.core.source import ClientView, NodeAnswer, Poll, SourceError
 __all__ = ["DEFAULT_TIMEOUT_S", "RaftctlSource", "build", "parse_members"]
 
 DEFAULT_TIMEOUT_S = 0.5
+_MAX_HEAD = 16 * 1024
+_MAX_BODY = 16 * 1024 * 1024
 
 
 def _normalize(raw: str) -> str:
@@ -87,8 +89,17 @@ class _Silent(Exception):
         self.detail = detail
 
 
+class _Stale(Exception):
+    """A kept-alive connection the node closed since (it was killed or restarted)."""
+
+
 class _Member:
-    """One node: its keep-alive connection, used by its one poll thread only."""
+    """One node: its keep-alive connection, used by its one poll thread only.
+
+    ``GET /api/status`` is written and read on a plain socket: a node answers with a
+    Content-Length and no chunking, so the whole exchange is one send and (usually) one recv,
+    without http.client's per-header parsing (a third of the client's share of a poll).
+    """
 
     def __init__(self, name: str, url: str) -> None:
         self.name = name
@@ -96,55 +107,63 @@ class _Member:
         parts = urlsplit(url)
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 80
-        self.conn: http.client.HTTPConnection | None = None
+        self.sock: socket.socket | None = None
+        self._request = (f"GET /api/status HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+                         "Accept: application/json\r\n\r\n").encode("latin-1")
         self.pool = ThreadPoolExecutor(1, thread_name_prefix=f"raftctl-poll-{name}")
         self.pending: Future[NodeAnswer] | None = None
 
     def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
 
     def status(self, deadline: float) -> dict[str, Any]:
         """GET /api/status; a kept-alive connection found closed is retried once on a new one."""
-        for attempt in (0, 1):
-            reused = self.conn is not None
-            try:
-                return self._get(deadline)
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                self.close()
-                if not reused or attempt:
-                    raise _Silent("error", "the connection closed without an answer") from None
-        raise AssertionError("unreachable")  # pragma: no cover
+        reused = self.sock is not None
+        try:
+            return self._get(deadline)
+        except _Stale:
+            self.close()
+            if not reused:
+                raise _Silent("error", "the connection closed without an answer") from None
+        try:
+            return self._get(deadline)
+        except _Stale:
+            self.close()
+            raise _Silent("error", "the connection closed without an answer") from None
 
     def _get(self, deadline: float) -> dict[str, Any]:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise _Silent("timeout", "no answer before the poll timeout")
         try:
-            if self.conn is None:
-                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=remaining)
-                self.conn.connect()
-            elif self.conn.sock is not None:
-                self.conn.sock.settimeout(remaining)
-            self.conn.request("GET", "/api/status")
-            resp = self.conn.getresponse()
-            body = resp.read()
-            if resp.will_close:
+            if self.sock is None:
+                self.sock = socket.create_connection((self.host, self.port), timeout=remaining)
+                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            else:
+                self.sock.settimeout(remaining)
+            sock = self.sock
+            sock.sendall(self._request)
+            status, _length, closing, body = self._read(sock, deadline)
+            if closing:
                 self.close()
+        except _Silent:
+            self.close()
+            raise
         except ConnectionRefusedError:
             self.close()
             raise _Silent("refused", "connection refused") from None
         except TimeoutError:
             self.close()
             raise _Silent("timeout", "no answer before the poll timeout") from None
-        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-            raise
-        except (OSError, http.client.HTTPException) as exc:
+        except (ConnectionResetError, BrokenPipeError):
+            raise _Stale() from None
+        except OSError as exc:
             self.close()
             raise _Silent("error", f"{type(exc).__name__}: {exc}".rstrip(": ")) from None
-        if resp.status != 200:
-            raise _Silent("error", f"/api/status answered HTTP {resp.status}")
+        if status != 200:
+            raise _Silent("error", f"/api/status answered HTTP {status}")
         try:
             doc = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -152,6 +171,56 @@ class _Member:
         if not isinstance(doc, dict) or "state" not in doc or "term" not in doc:
             raise _Silent("error", "/api/status is not a raftctl node report")
         return doc
+
+    def _read(self, sock: socket.socket, deadline: float) -> tuple[int, int, bool, bytes]:
+        """(status, Content-Length, whether the node closes, body) of one answer."""
+        buf = b""
+        while True:
+            end = buf.find(b"\r\n\r\n")
+            if end >= 0:
+                break
+            if len(buf) > _MAX_HEAD:
+                raise _Silent("error", "the answer's head is too long (is this a raftctl node?)")
+            sock.settimeout(max(0.001, deadline - time.monotonic()))
+            chunk = sock.recv(65536)
+            if not chunk:
+                if buf:
+                    raise _Silent("error", "the connection closed in the middle of an answer")
+                raise _Stale()
+            buf += chunk
+        lines = buf[:end].split(b"\r\n")
+        first = lines[0].split(b" ", 2)
+        if len(first) < 2 or not first[0].startswith(b"HTTP/1.") or not first[1].isdigit():
+            raise _Silent("error", f"not an HTTP answer: {lines[0][:60]!r} (is this a raftctl node?)")
+        status = int(first[1])
+        length: int | None = None
+        closing = first[0] == b"HTTP/1.0"
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            key = name.strip().lower()
+            if key == b"content-length":
+                text = value.strip()
+                if not text.isdigit():
+                    raise _Silent("error", "the answer has a bad Content-Length")
+                length = int(text)
+            elif key == b"transfer-encoding":
+                raise _Silent("error", "the answer is chunked (is this a raftctl node?)")
+            elif key == b"connection":
+                closing = value.strip().lower() == b"close"
+        if length is None:
+            raise _Silent("error", "the answer has no Content-Length (is this a raftctl node?)")
+        if length > _MAX_BODY:
+            raise _Silent("error", f"the answer's body is larger than {_MAX_BODY} bytes")
+        body = buf[end + 4:]
+        while len(body) < length:
+            sock.settimeout(max(0.001, deadline - time.monotonic()))
+            chunk = sock.recv(max(65536, length - len(body)))
+            if not chunk:
+                raise _Silent("error", "the connection closed in the middle of an answer")
+            body += chunk
+        if len(body) > length:  # nothing was asked beyond this answer: a confused peer
+            raise _Silent("error", "the node sent more than its Content-Length")
+        return status, length, closing, body
 
 
 class RaftctlSource:
