@@ -185,6 +185,9 @@ class DemoRun:
         })
         if alert.get("shards"):
             self.alert_events[-1]["shards"] = list(alert["shards"])
+        node = (alert.get("labels") or {}).get("node")
+        if node is not None:
+            self.alert_events[-1]["node"] = node
         if self._view is not None:
             self._view.on_alert(alert, self.tick)
 
@@ -342,6 +345,8 @@ def pair_alerts(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
             episodes[key] = {"name": event.get("name"), "severity": event.get("severity"),
                              "message": event.get("message"), "fired_at": None, "fired_tick": None,
                              "resolved_at": None, "resolved_tick": None}
+            if event.get("node") is not None:
+                episodes[key]["node"] = event["node"]
             order.append(key)
         episode = episodes[key]
         if event.get("shards"):  # a grouped alert: every shard it held in during the episode
@@ -485,7 +490,8 @@ class DemoView:
             for column in ("alert", "severity", "fired", "resolved"):
                 alerts.add_column(column)
             for alert in report["alerts"]:
-                name = alert["name"] + (f" (shards {','.join(map(str, alert['shards']))})" if alert.get("shards") else "")
+                name = alert["name"] + (f" (shards {','.join(map(str, alert['shards']))})" if alert.get("shards") else "") \
+                    + (f" ({alert['node']})" if alert.get("node") else "")
                 fired = f"{alert['fired_at']:.1f}s (tick {alert['fired_tick']})" if alert["fired_at"] is not None else "-"
                 resolved = (f"{alert['resolved_at']:.1f}s (tick {alert['resolved_tick']})"
                             if alert["resolved_at"] is not None else "still firing")

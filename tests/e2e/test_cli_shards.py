@@ -50,6 +50,9 @@ def test_demo_with_four_shards_reports_every_shard():
     assert shard_alerts and all(set(a["shards"]) <= {0, 1, 2, 3} for a in shard_alerts), report["alerts"]
     episodes = [(a["name"], a["fired_at"]) for a in shard_alerts]
     assert len(episodes) == len(set(episodes)), report["alerts"]
+    # per-node alerts name their node in the report (and its Alerts table)
+    downs = [a for a in report["alerts"] if a["name"] == "node_down"]
+    assert downs and all(str(a.get("node", "")).startswith("node") for a in downs), report["alerts"]
 
 
 def test_demo_human_report_has_a_shards_table():
