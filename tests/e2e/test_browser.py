@@ -48,13 +48,14 @@ def browser():
             instance.close()
 
 
-def monitored(nodes: int, rate: float):
-    """A seeded simulated cluster with a workload and a collector on it, once it has a leader."""
+def monitored(nodes: int, rate: float, leader: bool = True):
+    """A seeded simulated cluster with a workload and a collector on it (once it has a leader)."""
     cluster = Cluster(node_count=nodes, seed=SEED)
     Workload(cluster, rate=rate, seed=SEED)
     collector = MetricsCollector(collection_interval=1.0, retention_period=300)
     collector.set_cluster(cluster)
-    assert cluster.run_until(lambda: cluster.leader_id is not None, timeout=10.0), f"seed={SEED}"
+    if leader:
+        assert cluster.run_until(lambda: cluster.leader_id is not None, timeout=10.0), f"seed={SEED}"
     return cluster, collector
 
 
@@ -209,10 +210,7 @@ def test_dashboard_shows_shards_and_the_shards_each_node_leads(browser):
 
 
 def test_single_shard_page_has_no_shard_parts(browser):
-    cluster = Cluster(node_count=3, seed=SEED)
-    Workload(cluster, rate=50.0, seed=SEED)
-    collector = MetricsCollector(collection_interval=1.0, retention_period=300)
-    collector.set_cluster(cluster)
+    cluster, collector = monitored(3, 50.0, leader=False)
     for _ in range(3):
         step(cluster, collector)
     server = DashboardServer(collector, port=0).start()
@@ -397,10 +395,7 @@ def test_narrow_check_catches_a_wide_page(browser):
 
 def test_stale_data_is_unmistakable_and_covers_nothing(browser):
     ARTIFACTS.mkdir(exist_ok=True)
-    cluster = Cluster(node_count=3, seed=SEED)
-    Workload(cluster, rate=50.0, seed=SEED)
-    collector = MetricsCollector(collection_interval=1.0, retention_period=300)
-    collector.set_cluster(cluster)
+    cluster, collector = monitored(3, 50.0, leader=False)
     for _ in range(5):
         step(cluster, collector)
     server = DashboardServer(collector, port=0).start()
@@ -571,10 +566,7 @@ def test_timeline_shows_the_election_after_a_leader_crash(browser):
 
 def test_alignment_check_catches_a_shifted_timeline(browser):
     """lane_alignment itself: a timeline moved 30 px off the charts' plot is caught."""
-    cluster = Cluster(node_count=3, seed=SEED)
-    Workload(cluster, rate=50.0, seed=SEED)
-    collector = MetricsCollector(collection_interval=1.0, retention_period=300)
-    collector.set_cluster(cluster)
+    cluster, collector = monitored(3, 50.0, leader=False)
     for _ in range(5):
         step(cluster, collector)
     server = DashboardServer(collector, port=0).start()
