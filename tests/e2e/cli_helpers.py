@@ -16,3 +16,22 @@ def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     proc = subprocess.run([*RAFTCTL, *args], capture_output=True, text=True, timeout=timeout, env=env)
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc
+
+
+def live_pids(root: object, marker: bytes) -> set[int]:
+    """PIDs of live (not zombie) processes whose command line names ``root`` and holds ``marker``."""
+    from pathlib import Path
+
+    under = str(root).encode()
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if under in cmdline and marker in cmdline and state != "Z":
+            found.add(int(entry.name))
+    return found

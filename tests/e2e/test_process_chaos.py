@@ -12,25 +12,14 @@ import os
 import subprocess
 from pathlib import Path
 
-from cli_helpers import RAFTCTL
+from cli_helpers import RAFTCTL, live_pids
 
 from raftctl.node.chaos_target import ReportSafety
 
 
 def node_pids(root: Path) -> set[int]:
-    marker = str(root).encode()
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if marker in cmdline and b"raftctl.node" in cmdline and state != "Z":
-            found.add(int(entry.name))
-    return found
+    """PIDs of live `raftctl node` processes under ``root``."""
+    return live_pids(root, b"raftctl.node")
 
 
 def test_a_campaign_on_node_processes_is_scored_safe_and_leaves_nothing(tmp_path):

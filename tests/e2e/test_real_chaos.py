@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_helpers import RAFTCTL, run_cli
+from cli_helpers import RAFTCTL, live_pids, run_cli
 from etcd_fixtures import require_etcd
 
 from raftctl.runtime.etcd_cluster import EtcdCluster
@@ -33,19 +33,7 @@ from raftctl.runtime.real_chaos import (
 
 def etcd_pids(root: Path) -> set[int]:
     """PIDs of live processes whose command line names a directory under ``root``."""
-    marker = str(root).encode()
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if marker in cmdline and b"--data-dir" in cmdline and state != "Z":
-            found.add(int(entry.name))
-    return found
+    return live_pids(root, b"--data-dir")
 
 
 def wait_gone(root: Path, timeout: float = 10.0) -> set[int]:
