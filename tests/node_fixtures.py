@@ -14,7 +14,6 @@ import http.client
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,21 +24,9 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from raftctl.runtime.ports import free_base_port, free_ports  # noqa: F401 - the tests import both from here
+
 REPO = Path(__file__).resolve().parent.parent
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct ports that were free on 127.0.0.1 a moment ago."""
-    socks = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def http_json(url: str, method: str = "GET", body: Any = None, timeout: float = 2.0) -> tuple[int, dict[str, str], Any]:
@@ -255,24 +242,3 @@ class OrderClient:
                 self.new_batch(size)
             if not self.try_once():
                 time.sleep(0.01)  # back off a little before the next attempt
-
-
-def free_base_port(nodes: int) -> int:
-    """A base port B with B+1..B+nodes and B+101..B+100+nodes free on 127.0.0.1 (for `cluster up`)."""
-    rng = random.Random()
-    for _ in range(500):
-        base = rng.randrange(20000, 60000)
-        ports = [base + i for i in range(1, nodes + 1)] + [base + 100 + i for i in range(1, nodes + 1)]
-        socks = []
-        try:
-            for port in ports:
-                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                socks.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free port range found")

@@ -20,54 +20,79 @@ from __future__ import annotations
 
 import shutil
 import signal
-import socket
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 from raftctl.node.launcher import ClusterLauncher, NodeSpec, layout
+from raftctl.runtime.ports import free_base_port
 
 __all__ = ["NodeProcessCluster", "ReportSafety", "run_process_campaign"]
 
 
-def _free_base_port(nodes: int, attempts: int = 50) -> int:
-    """A base port whose BASE+i and BASE+100+i are free now (bound and released to check)."""
-    import random
-
-    rng = random.Random()
-    for _ in range(attempts):
-        base = rng.randrange(20000, 60000 - 200)
-        ports = [base + i for i in range(1, nodes + 1)] + [base + 100 + i for i in range(1, nodes + 1)]
-        sockets = []
-        try:
-            for port in ports:
-                s = socket.socket()
-                s.bind(("127.0.0.1", port))
-                sockets.append(s)
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-    raise RuntimeError("no free loopback ports for the node processes")
+def _log_tail(path: Path, lines: int = 3) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "(no log)"
+    return " | ".join(text[-lines:]) if text else "(empty log)"
 
 
 class NodeProcessCluster:
     """``nodes`` node processes in a temporary directory; :meth:`close` kills them and removes it."""
 
-    def __init__(self, nodes: int, *, election_timeout_ms: int = 150, base_dir: str | None = None) -> None:
+    def __init__(self, nodes: int, *, election_timeout_ms: int = 150, base_dir: str | None = None,
+                 start_timeout_s: float = 30.0, attempts: int = 3) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="raftctl-nodes-", dir=base_dir))
         try:
-            base = _free_base_port(nodes)
-            specs = layout(nodes, self.root, base, fast=True,
-                           extra_args=["--election-timeout-ms", str(int(election_timeout_ms))])
-            self.launcher = ClusterLauncher(specs, self.root)
-            self.launcher.start_all()
+            for attempt in range(1, attempts + 1):
+                base = free_base_port(nodes)
+                specs = layout(nodes, self.root, base, fast=True,
+                               extra_args=["--election-timeout-ms", str(int(election_timeout_ms))])
+                self.launcher = ClusterLauncher(specs, self.root)
+                self.launcher.start_all()
+                lost = self._wait_started(start_timeout_s)
+                if not lost:
+                    break
+                # another program took a port between our check and the node's bind: new ports, clean dirs
+                self.launcher.close()
+                for spec in specs:
+                    shutil.rmtree(spec.data_dir, ignore_errors=True)
+                if attempt == attempts:
+                    raise RuntimeError(f"the node processes could not listen after {attempts} tries: {lost}")
         except BaseException:
             self.close()
             raise
+
+    def _wait_started(self, timeout: float) -> str:
+        """Until every node answers /api/status: "" then; a node that could not listen: its log line
+        (the caller tries new ports); a node that exited otherwise, or no answer in time: RuntimeError."""
+        deadline = time.monotonic() + timeout
+        waiting = set(self.launcher.ids)
+        while waiting:
+            for nid in sorted(waiting):
+                if self.launcher.status(nid) is not None:
+                    waiting.discard(nid)
+                elif not self.launcher.running(nid):
+                    tail = _log_tail(self.root / f"{nid}.log")
+                    if "cannot listen" in tail:
+                        return f"{nid}: {tail}"
+                    raise RuntimeError(f"node process {nid} exited while starting: {tail}")
+            if waiting and time.monotonic() > deadline:
+                raise RuntimeError(f"node processes {', '.join(sorted(waiting))} did not answer within {timeout:g} s")
+            if waiting:
+                time.sleep(0.05)
+        return ""
+
+    def diagnose(self) -> str:
+        """A line on each node process that is not running (exit code and log tail); "" if all run."""
+        parts = []
+        for nid, proc in self.launcher.procs.items():
+            code = proc.poll()
+            if code is not None:
+                parts.append(f"{nid} exited with code {code}: {_log_tail(self.root / f'{nid}.log')}")
+        return "; ".join(parts)
 
     @property
     def members(self) -> dict[str, NodeSpec]:

@@ -27,7 +27,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Callable, Iterable
+
+from raftctl.runtime.ports import free_ports
 
 __all__ = ["EtcdCluster", "EtcdMember", "EtcdNotFoundError", "EtcdStartError", "find_etcd", "free_ports"]
 
@@ -57,26 +58,6 @@ def find_etcd(binary: str | None = None) -> str:
     if found is None:
         raise EtcdNotFoundError(f"no etcd binary found ({wanted!r} is not on PATH); {INSTALL_HINT}")
     return found
-
-
-def free_ports(count: int, exclude: Iterable[int] = ()) -> list[int]:
-    """``count`` distinct loopback TCP ports free right now (the kernel's choice)."""
-    taken = set(exclude)
-    ports: list[int] = []
-    sockets: list[socket.socket] = []
-    try:
-        while len(ports) < count:
-            sock = socket.socket()
-            sockets.append(sock)
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-            if port not in taken:
-                taken.add(port)
-                ports.append(port)
-    finally:
-        for sock in sockets:
-            sock.close()
-    return ports
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec

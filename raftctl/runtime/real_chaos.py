@@ -89,6 +89,7 @@ class ProcessCluster(Protocol):
     def restart(self, name: str) -> None: ...         # a new process on the killed member's data dir
     def leader(self) -> str | None: ...               # the member that says it leads, as the processes tell
     def close(self) -> None: ...                      # kill everything, remove every directory
+    # optional: diagnose() -> str, a line on members whose process has died (put in a warm-up error)
 
 
 @dataclass(frozen=True)
@@ -447,8 +448,11 @@ class RealChaosCampaign:
         deadline = time.monotonic() + self.config.warmup_timeout_s
         while not (self._healthy() and self.clock.now >= self.tracker.startup_s):
             if time.monotonic() > deadline:
+                diagnose = getattr(self.cluster, "diagnose", None)
+                why = diagnose() if callable(diagnose) else ""
                 raise RuntimeError(f"the cluster was not HEALTHY within {self.config.warmup_timeout_s:g} s "
-                                   f"of the campaign start; last sample: {self._brief()}")
+                                   f"of the campaign start; last sample: {self._brief()}"
+                                   + (f"; {why}" if why else ""))
             self._wait(0.1)
 
     def _brief(self) -> str:

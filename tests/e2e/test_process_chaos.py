@@ -54,3 +54,53 @@ def test_processes_target_refuses_simulator_only_options():
     proc = subprocess.run([*RAFTCTL, "chaos", "--target", "processes", "--runs", "3"], capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "--runs" in proc.stderr
+
+
+def test_the_node_cluster_moves_to_new_ports_when_another_program_takes_one(tmp_path, monkeypatch):
+    """A port free at the check but taken before the node binds it: the node exits with "cannot
+    listen" and the cluster starts again on new ports rather than running a member short."""
+    import socket
+
+    from raftctl.node import chaos_target
+
+    thief = socket.socket()
+    thief.bind(("127.0.0.1", 0))
+    thief.listen()
+    taken = thief.getsockname()[1]
+    real = chaos_target.free_base_port
+    bases = iter([taken - 2])  # node2's Raft port is BASE+2: the first try collides
+
+    def pick(nodes: int) -> int:
+        return next(bases, None) or real(nodes)
+
+    monkeypatch.setattr(chaos_target, "free_base_port", pick)
+    try:
+        with chaos_target.NodeProcessCluster(3, base_dir=str(tmp_path)) as cluster:
+            ports = {spec.raft[1] for spec in cluster.members.values()}
+            assert taken not in ports, ports
+            assert all(cluster.statuses().values()), cluster.statuses()
+            assert cluster.diagnose() == ""
+            cluster.kill("node3")
+            assert cluster.diagnose().startswith("node3 exited with code -9"), cluster.diagnose()
+    finally:
+        thief.close()
+    assert not node_pids(tmp_path)
+
+
+def test_a_node_that_dies_while_starting_is_named_with_its_log(tmp_path, monkeypatch):
+    import pytest
+
+    from raftctl.node import chaos_target, launcher
+
+    real_layout = launcher.layout
+
+    def broken(*args, **kwargs):  # node2 gets an option the node refuses: it exits at once
+        specs = real_layout(*args, **kwargs)
+        specs[1].argv.append("--snapshot-threshold=1")
+        return specs
+
+    monkeypatch.setattr(chaos_target, "layout", broken)
+    with pytest.raises(RuntimeError, match=r"node process node2 exited while starting: .*snapshot-threshold"):
+        chaos_target.NodeProcessCluster(3, base_dir=str(tmp_path))
+    assert not node_pids(tmp_path)
+    assert not list(tmp_path.iterdir())
