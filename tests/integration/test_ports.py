@@ -44,7 +44,10 @@ def test_the_ephemeral_range_is_read_from_the_kernel(tmp_path, monkeypatch):
     real_open = builtins.open
     fake = tmp_path / "range"
     fake.write_text("40000\t60999\n")
-    monkeypatch.setattr(builtins, "open", lambda path, *a, **k: real_open(fake if "ip_local_port_range" in str(path) else path, *a, **k))
+    def fake_open(path, *args, **kwargs):
+        return real_open(fake if "ip_local_port_range" in str(path) else path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", fake_open)
     assert ports.ephemeral_low() == 40000
     fake.write_text("garbage")
     assert ports.ephemeral_low() == 32768
