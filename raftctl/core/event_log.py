@@ -63,7 +63,8 @@ class EventLog:
         old_nodes = previous["nodes"] if previous is not None else {}
         for node_id, node in sample["nodes"].items():
             state = node.get("state")
-            was = (old_nodes.get(node_id) or {}).get("state") if previous is not None else None
+            old = old_nodes.get(node_id)
+            was = old.get("state") if old is not None else None
             if state == was or (was is None and state not in _WATCHED_STATES):
                 continue
             if state in _WATCHED_STATES or was in _WATCHED_STATES:

@@ -110,26 +110,29 @@ def evaluate_health(sample: Mapping[str, Any], max_replication_lag: int = 100,
     if reached < quorum:
         # the monitor cannot vouch for a cluster it sees less than a majority of
         critical.append(f"monitor_reach:{reached}/{size}")
+    isolated_below = quorum - 1 if size > 1 else None
     for node_id, node in nodes.items():
         if not node["up"]:
             minor.append(f"node_down:{node_id}")
             continue
-        if node.get("state") == STALE_LEADER:
+        get = node.get
+        if get("state") == STALE_LEADER:
             minor.append(f"stale_leader:{node_id}")
             continue
-        peers = node.get("peers_connected")
-        if size > 1 and peers is not None and peers < quorum - 1:
+        peers = get("peers_connected")
+        if isolated_below is not None and peers is not None and peers < isolated_below:
             # it answers the monitor but its own transport reaches no majority: cut off
             minor.append(f"node_isolated:{node_id}")
             continue
-        if node_id == leader or leader is None:
+        if leader is None or node_id == leader:
             continue
-        lag = node.get("replication_lag")
+        lag = get("replication_lag")
         if lag is not None and lag > max_replication_lag:
             minor.append(f"follower_lagging:{node_id}")
-        contact = node.get("last_contact_ms")
-        if max_contact_ms is not None and contact is not None and contact > max_contact_ms:
-            minor.append(f"follower_unreachable:{node_id}")
+        if max_contact_ms is not None:
+            contact = get("last_contact_ms")
+            if contact is not None and contact > max_contact_ms:
+                minor.append(f"follower_unreachable:{node_id}")
     if critical:
         return UNHEALTHY, critical + minor
     if minor:

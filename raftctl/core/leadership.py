@@ -65,7 +65,8 @@ def find_leader(reports: Mapping[str, Mapping[str, Any] | None], max_contact_ms:
         if report is None or report.get("state") != LEADER:
             continue
         claimants.append(node_id)
-        term = int(report.get("term") or 0)
+        said = report.get("term")
+        term = said if type(said) is int else 0  # a report's word, unchecked: a bad term counts as 0
         backers = _backers(node_id, term, reports, max_contact_ms, gone)
         if len(backers) >= quorum:
             key = (term, len(backers), node_id)

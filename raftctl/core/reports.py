@@ -68,85 +68,137 @@ def read_nodes(poll: Poll, max_contact_ms: float,
                last_known: Mapping[str, tuple[Mapping[str, Any], float]] | None = None,
                now: float | None = None) -> Reading:
     """``last_known``: node id -> (its last answering node doc, sim_time): a DOWN node shows those
-    values, marked by ``last_seen``, rather than zeros."""
-    reports: dict[str, Mapping[str, Any] | None] = {nid: a.report for nid, a in poll.answers.items()}
+    values, marked by ``last_seen``, rather than zeros.
+
+    One pass over the answers builds every node document and, on the way, the lag
+    (``health.replication_lags``' rule), the healthy count, the commit-apply lag and the digest
+    check (``health.consensus_aligned``' rule): this runs for every node of every sample, so
+    the common case (a well-formed report of ints) takes no function call per field.
+    """
+    answers = poll.answers
+    reports: dict[str, Mapping[str, Any] | None] = {}
+    refusing = []
+    for nid, a in answers.items():
+        reports[nid] = a.report
+        if a.report is None and a.reason == "refused":
+            refusing.append(nid)
     size = len(reports)
-    gone = frozenset(nid for nid, a in poll.answers.items() if a.reason == "refused")
+    gone = frozenset(refusing)
     view = find_leader(reports, max_contact_ms, size, gone)
     leader = view.leader
-    stale = set(view.stale)
+    stale = view.stale
     leader_report = reports.get(leader) if leader is not None else None
-    contacts = (leader_report.get("last_contact_ms") or {}) if leader_report else {}
-    # lag as health.replication_lags defines it, computed in the same pass
-    match = (leader_report.get("match_index") or {}) if leader_report else {}
-    leader_commit = _int(leader_report.get("commit_index")) if leader_report else 0
+    if leader_report is not None:
+        contacts = leader_report.get("last_contact_ms") or {}
+        match = leader_report.get("match_index") or {}
+        leader_commit = _int(leader_report.get("commit_index"))
+    else:
+        contacts = match = {}
+        leader_commit = 0
+    seen_at = poll.now if now is None else now
     nodes: dict[str, dict[str, Any]] = {}
     healthy = 0
-    terms: list[int] = []
+    reached = 0
+    top_term = 0
     trades: list[int] = []
     commit_apply_lag = 0
-    for node_id, answer in poll.answers.items():
+    aligned = True
+    digests: dict[int, Any] = {}
+    for node_id, answer in answers.items():
         report = answer.report
         if report is None:
-            known = (last_known or {}).get(node_id)
-            doc: dict[str, Any] = {"state": DOWN}
-            for key in _REMEMBERED:
-                doc[key] = known[0].get(key) if known else None
-            if known and known[0].get("log_terms") is not None:
-                doc["log_terms"] = known[0]["log_terms"]
-            doc.update({"peers_connected": None, "up": False, "replication_lag": None,
-                        "last_contact_ms": None, "state_digest": None, "leader_id": None,
-                        "down_reason": answer.reason, "last_seen": known[1] if known else None})
-            nodes[node_id] = doc
+            nodes[node_id] = _down_doc(answer.reason, (last_known or {}).get(node_id))
             continue
-        commit_index = _int(report.get("commit_index"))
-        last_applied = _int(report.get("last_applied"))
-        term = _int(report.get("term"))
-        contact = contacts.get(node_id) if node_id != leader else None
-        is_stale = node_id in stale
+        get = report.get
+        commit_index = get("commit_index")
+        if type(commit_index) is not int:
+            commit_index = _int(commit_index)
+        last_applied = get("last_applied")
+        if type(last_applied) is not int:
+            last_applied = _int(last_applied)
+        term = get("term")
+        if type(term) is not int:
+            term = _int(term)
+        log_length = get("log_length")
+        if type(log_length) is not int:
+            log_length = _int(log_length)
+        peers = get("peers_connected")
+        if type(peers) is not int:
+            peers = _int(peers)
+        reached += 1
+        if term > top_term:
+            top_term = term
+        if leader_report is None:
+            executed = get("trades_executed")
+            if executed is not None:
+                trades.append(_int(executed))
+        if commit_index - last_applied > commit_apply_lag:
+            commit_apply_lag = commit_index - last_applied
+        is_stale = bool(stale) and node_id in stale
+        if node_id == leader:
+            contact = None
+            lag: int | None = 0
+        else:
+            contact = contacts.get(node_id)
+            if leader_report is None:
+                lag = None
+            else:
+                matched = match.get(node_id, 0)
+                if type(matched) is not int:
+                    matched = _int(matched)
+                lag = leader_commit - (matched if matched > commit_index else commit_index)
+                if lag < 0:
+                    lag = 0
         if not is_stale and (contact is None or contact <= max_contact_ms):
             healthy += 1
-        terms.append(term)
-        if report.get("trades_executed") is not None:
-            trades.append(_int(report.get("trades_executed")))
-        commit_apply_lag = max(commit_apply_lag, commit_index - last_applied)
-        if leader_report is None:
-            lag: int | None = None
-        elif node_id == leader:
-            lag = 0
-        else:
-            lag = max(0, leader_commit - max(_int(match.get(node_id, 0)), commit_index))
+        digest = get("state_digest")
+        if digest is not None and aligned:
+            first = digests.setdefault(last_applied, digest)
+            if first != digest:
+                aligned = False
         doc = {
-            "state": STALE if is_stale else str(report.get("state") or "FOLLOWER"),
+            "state": STALE if is_stale else str(get("state") or "FOLLOWER"),
             "commit_index": commit_index,
             "last_applied": last_applied,
-            "log_length": _int(report.get("log_length")),
-            "peers_connected": _int(report.get("peers_connected")),
+            "log_length": log_length,
+            "peers_connected": peers,
             "term": term,
             "up": True,
             "replication_lag": lag,
             "last_contact_ms": None if contact is None else float(contact),
-            "state_digest": report.get("state_digest"),
-            "leader_id": report.get("leader_id"),
+            "state_digest": digest,
+            "leader_id": get("leader_id"),
             "down_reason": None,
-            "last_seen": poll.now if now is None else now,
+            "last_seen": seen_at,
         }
-        runs = report.get("log_terms")
+        runs = get("log_terms")
         if runs is not None and (runs := _term_runs(runs)) is not None:
             doc["log_terms"] = runs
         nodes[node_id] = doc
-    reached = len(terms)
-    refused = sum(1 for a in poll.answers.values() if a.reason == "refused")
+    refused = len(gone)
     has_quorum = size > 0 and size - refused >= quorum_size(size)
     if leader_report is not None:
         current_term = _int(leader_report.get("term"))
-        total_trades = (_int(leader_report.get("trades_executed"))
-                        if leader_report.get("trades_executed") is not None else None)
+        executed = leader_report.get("trades_executed")
+        total_trades = _int(executed) if executed is not None else None
     else:
-        current_term = max(terms or [0])
+        current_term = top_term
         total_trades = max(trades) if trades else None
-    return Reading(nodes, view, reached, healthy, has_quorum,
-                   consensus_aligned(nodes.values()), current_term, total_trades, commit_apply_lag)
+    return Reading(nodes, view, reached, healthy, has_quorum, aligned, current_term, total_trades,
+                   commit_apply_lag)
+
+
+def _down_doc(reason: str | None, known: tuple[Mapping[str, Any], float] | None) -> dict[str, Any]:
+    """A node that did not answer: DOWN with its reason and its last report's values, if any."""
+    doc: dict[str, Any] = {"state": DOWN}
+    for key in _REMEMBERED:
+        doc[key] = known[0].get(key) if known else None
+    if known and known[0].get("log_terms") is not None:
+        doc["log_terms"] = known[0]["log_terms"]
+    doc.update({"peers_connected": None, "up": False, "replication_lag": None,
+                "last_contact_ms": None, "state_digest": None, "leader_id": None,
+                "down_reason": reason, "last_seen": known[1] if known else None})
+    return doc
 
 
 def shard_documents(poll: Poll, max_contact_ms: float, thresholds: Mapping[str, Any],

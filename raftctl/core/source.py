@@ -46,9 +46,10 @@ class SourceError(ValueError):
     """A source cannot be built or reached as specified (a bad spec, an unusable URL)."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class NodeAnswer:
-    """One member's answer to one poll: its report, or why there is none."""
+    """One member's answer to one poll: its report, or why there is none. (Not frozen: a source
+    builds one per member per poll, and a frozen dataclass's __init__ costs several times more.)"""
 
     node_id: str
     report: dict[str, Any] | None

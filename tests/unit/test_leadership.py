@@ -100,3 +100,49 @@ def test_a_new_leader_without_match_knowledge_does_not_make_followers_lag():
     reading, (status, _reasons) = health(poll(reports))
     assert {n: reading.nodes[n]["replication_lag"] for n in IDS[1:]} == dict.fromkeys(IDS[1:], 1)
     assert status == "HEALTHY"
+
+
+def _random_poll(rng, size: int) -> Poll:
+    ids = [f"n{i}" for i in range(size)]
+    leader = rng.choice(ids + [None])
+    answers = {}
+    for nid in ids:
+        if rng.random() < 0.2:
+            answers[nid] = NodeAnswer.silent(nid, rng.choice(["timeout", "refused", "error"]))
+            continue
+        applied = rng.randrange(90, 101)
+        report = {"state": "LEADER" if nid == leader else rng.choice(["FOLLOWER", "FOLLOWER", "CANDIDATE"]),
+                  "term": rng.choice([3, 3, 3, 4, "x", None]), "leader_id": leader,
+                  "commit_index": rng.choice([applied, applied + rng.randrange(5), 7.5, None]),
+                  "last_applied": applied, "log_length": rng.randrange(200), "peers_connected": rng.randrange(size),
+                  "state_digest": rng.choice([f"d{applied}", f"d{applied}", "other", None])}
+        if nid == leader:
+            report["match_index"] = {p: rng.choice([0, 95, 100, "bad"]) for p in ids if p != nid}
+            report["last_contact_ms"] = {p: rng.choice([None, 10.0, 3000.0]) for p in ids if p != nid}
+        answers[nid] = NodeAnswer(nid, report)
+    return Poll(1.0, answers)
+
+
+def test_the_one_pass_node_reading_agrees_with_the_health_rules_it_inlines():
+    """read_nodes computes lag and the digest check in its node pass: on random polls they must
+    equal health.replication_lags and health.consensus_aligned applied to its own documents."""
+    import random
+
+    from raftctl.core.health import consensus_aligned, replication_lags
+
+    for seed in range(400):
+        rng = random.Random(seed)
+        poll = _random_poll(rng, rng.randrange(1, 8))
+        reading = read_nodes(poll, 1000.0)
+        leader = reading.leader.leader
+        leader_doc = dict(reading.nodes[leader]) if leader is not None else None
+        statuses = {nid: dict(doc) for nid, doc in reading.nodes.items()}
+        if leader_doc is not None:  # the rule reads the leader's match from its report
+            report = poll.answers[leader].report or {}
+            statuses[leader]["match_index"] = {p: (m if type(m) is int else 0)
+                                               for p, m in (report.get("match_index") or {}).items()}
+        expected = replication_lags(statuses, leader)
+        got = {nid: doc["replication_lag"] for nid, doc in reading.nodes.items() if doc["up"]}
+        assert got == {nid: expected[nid] for nid in got}, f"seed {seed}"
+        assert reading.aligned == consensus_aligned(reading.nodes.values()), f"seed {seed}"
+        assert reading.reached == sum(1 for a in poll.answers.values() if a.report is not None), f"seed {seed}"
