@@ -43,9 +43,12 @@ def _backers(claimant: str, term: int, reports: Mapping[str, Mapping[str, Any] |
         if report is not None and node_id != claimant and report.get("term") == term \
                 and report.get("leader_id") == claimant:
             backers.add(node_id)
-    contacts = reports[claimant].get("last_contact_ms") or {}  # type: ignore[union-attr]
+    contacts = reports[claimant].get("last_contact_ms")  # type: ignore[union-attr]
+    if type(contacts) is not dict:  # malformed: the claimant's word about others counts for nothing
+        return backers
     for peer, age in contacts.items():
-        if peer in backers or peer not in reports or peer in gone or age is None or age > max_contact_ms:
+        if peer in backers or peer not in reports or peer in gone or type(age) not in (int, float) \
+                or age > max_contact_ms:
             continue
         own = reports[peer]
         if own is None or (own.get("term") == term and own.get("leader_id") in (claimant, None)):

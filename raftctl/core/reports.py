@@ -48,6 +48,8 @@ def _int(value: Any) -> int:
 
 
 _REMEMBERED = ("commit_index", "last_applied", "log_length", "term")
+# the roles a node can say of itself (DOWN and STALE_LEADER are the monitor's words, never a node's)
+_SAID_STATES = frozenset((NodeState.LEADER.value, NodeState.FOLLOWER.value, NodeState.CANDIDATE.value))
 _MAX_TERM_RUNS = 64
 
 
@@ -89,8 +91,12 @@ def read_nodes(poll: Poll, max_contact_ms: float,
     stale = view.stale
     leader_report = reports.get(leader) if leader is not None else None
     if leader_report is not None:
-        contacts = leader_report.get("last_contact_ms") or {}
-        match = leader_report.get("match_index") or {}
+        contacts = leader_report.get("last_contact_ms")
+        match = leader_report.get("match_index")
+        if type(contacts) is not dict:  # a node's report is its word: a malformed part is no part
+            contacts = {}
+        if type(match) is not dict:
+            match = {}
         leader_commit = _int(leader_report.get("commit_index"))
     else:
         contacts = match = {}
@@ -110,6 +116,13 @@ def read_nodes(poll: Poll, max_contact_ms: float,
             nodes[node_id] = _down_doc(answer.reason, (last_known or {}).get(node_id))
             continue
         get = report.get
+        state = get("state")
+        if type(state) is not str or state not in _SAID_STATES:
+            if state is None:
+                state = "FOLLOWER"  # a report without a role: what a node that says nothing more is
+            else:  # a role the monitor cannot read is no report: shown DOWN ("error"), never guessed
+                nodes[node_id] = _down_doc("error", (last_known or {}).get(node_id))
+                continue
         commit_index = get("commit_index")
         if type(commit_index) is not int:
             commit_index = _int(commit_index)
@@ -140,6 +153,8 @@ def read_nodes(poll: Poll, max_contact_ms: float,
             lag: int | None = 0
         else:
             contact = contacts.get(node_id)
+            if contact is not None and type(contact) is not float:
+                contact = float(contact) if type(contact) is int else None
             if leader_report is None:
                 lag = None
             else:
@@ -157,7 +172,7 @@ def read_nodes(poll: Poll, max_contact_ms: float,
             if first != digest:
                 aligned = False
         doc = {
-            "state": STALE if is_stale else str(get("state") or "FOLLOWER"),
+            "state": STALE if is_stale else state,
             "commit_index": commit_index,
             "last_applied": last_applied,
             "log_length": log_length,
@@ -165,7 +180,7 @@ def read_nodes(poll: Poll, max_contact_ms: float,
             "term": term,
             "up": True,
             "replication_lag": lag,
-            "last_contact_ms": None if contact is None else float(contact),
+            "last_contact_ms": contact,
             "state_digest": digest,
             "leader_id": get("leader_id"),
             "down_reason": None,
@@ -220,12 +235,16 @@ def shard_documents(poll: Poll, max_contact_ms: float, thresholds: Mapping[str, 
         statuses = {nid: dict(r, up=True) if r is not None else {"up": False} for nid, r in reports.items()}
         lags = replication_lags(statuses, leader)
         leader_entry = reports.get(leader) if leader is not None else None
-        contacts = (leader_entry.get("last_contact_ms") or {}) if leader_entry else {}
+        contacts = leader_entry.get("last_contact_ms") if leader_entry else None
+        if type(contacts) is not dict:
+            contacts = {}
         aligned = consensus_aligned(statuses.values())
         shard_nodes: dict[str, dict[str, Any]] = {}
         healthy = 0
         for node_id, entry in reports.items():
             contact = None if node_id == leader or entry is None else contacts.get(node_id)
+            if contact is not None:
+                contact = float(contact) if type(contact) in (int, float) else None
             state = DOWN if entry is None else (STALE if node_id in view.stale else str(entry.get("state")))
             if entry is not None and state != STALE and (contact is None or contact <= max_contact_ms):
                 healthy += 1
@@ -237,7 +256,7 @@ def shard_documents(poll: Poll, max_contact_ms: float, thresholds: Mapping[str, 
                 "last_applied": _int(said.get("last_applied")) if said else None,
                 "log_length": _int(said.get("log_length")) if said else None,
                 "replication_lag": lags.get(node_id),
-                "last_contact_ms": None if contact is None else float(contact),
+                "last_contact_ms": contact,
             })
             shard_nodes[node_id] = {"up": entry is not None, "state": state,
                                     "replication_lag": lags.get(node_id), "last_contact_ms": contact,

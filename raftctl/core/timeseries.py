@@ -91,6 +91,7 @@ _INTS = ("sequence", "cluster_size", "healthy_nodes", "current_term", "leader_ch
 _NODE = ("state", "commit_index", "last_applied", "log_length", "peers_connected", "term",
          "replication_lag", "last_contact_us")
 _ABSENT_ROW = (_ABSENT,) + (_UNKNOWN,) * (len(_NODE) - 1)
+_NODE_ROW = struct.Struct(f"={len(_NODE)}q")  # a node ring's row, as RowRing("q", len(_NODE)) packs it
 
 
 class SampleStore:
@@ -141,6 +142,8 @@ class SampleStore:
         for node_id in nodes:
             if node_id not in self._nodes:
                 self._add_node(node_id)
+        full = self._count == self.capacity
+        head = self._floats.head  # where this sample goes in every ring once they are full
         leader = cluster["leader_node"]
         avg, p50, p99 = perf["avg_latency_ms"], perf["p50_latency_ms"], perf["p99_latency_ms"]
         pending, failed = perf.get("proposals_pending"), perf.get("proposals_failed")
@@ -158,21 +161,31 @@ class SampleStore:
             _UNKNOWN if pending is None else pending, _UNKNOWN if failed is None else failed))
         self._append_reasons(tuple(cluster["health_reasons"]))
         state_codes = STATE_CODES
+        unknown = _UNKNOWN
+        # one C call per node row, at one offset for every node ring: they turn in step with the
+        # float ring (a ring added when full holds only absent rows, so its rotation does not matter)
+        pack = _NODE_ROW.pack_into
+        offset = head * _NODE_ROW.size
+        next_head = (head + 1) % self.capacity
         for node_id, table in self._nodes.items():
             node = nodes.get(node_id)
             if node is None:
-                table.append(_ABSENT_ROW)
-                continue
-            lag = node["replication_lag"]
-            contact = node["last_contact_ms"]
-            commit, applied, length = node["commit_index"], node["last_applied"], node["log_length"]
-            peers, term = node["peers_connected"], node["term"]
-            table.append((
-                state_codes[node["state"]], _UNKNOWN if commit is None else commit,
-                _UNKNOWN if applied is None else applied, _UNKNOWN if length is None else length,
-                _UNKNOWN if peers is None else peers, _UNKNOWN if term is None else term,
-                _UNKNOWN if lag is None else lag,
-                _UNKNOWN if contact is None else round(contact * 1000)))
+                row: tuple[Any, ...] = _ABSENT_ROW
+            else:
+                lag = node["replication_lag"]
+                contact = node["last_contact_ms"]
+                commit, applied, length = node["commit_index"], node["last_applied"], node["log_length"]
+                peers, term = node["peers_connected"], node["term"]
+                row = (state_codes[node["state"]], unknown if commit is None else commit,
+                       unknown if applied is None else applied, unknown if length is None else length,
+                       unknown if peers is None else peers, unknown if term is None else term,
+                       unknown if lag is None else lag,
+                       unknown if contact is None else round(contact * 1000))
+            if full:
+                pack(table.data, offset, *row)
+                table.head = next_head
+            else:
+                table.data.extend(row)
         if self._count < self.capacity:
             self._count += 1
 

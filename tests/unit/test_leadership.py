@@ -146,3 +146,51 @@ def test_the_one_pass_node_reading_agrees_with_the_health_rules_it_inlines():
         assert got == {nid: expected[nid] for nid in got}, f"seed {seed}"
         assert reading.aligned == consensus_aligned(reading.nodes.values()), f"seed {seed}"
         assert reading.reached == sum(1 for a in poll.answers.values() if a.report is not None), f"seed {seed}"
+
+
+def test_malformed_reports_never_break_a_sample():
+    """A node's report is untrusted JSON: odd roles, contacts, matches and numbers must give a
+    sample (an unreadable role is that node DOWN with reason "error"), never an exception."""
+    import random
+
+    from raftctl.core.collector import SampleCollector
+
+    odd = ["WEIRD", 5, ["LEADER"], {"a": 1}, True, "", "DOWN", "STALE_LEADER"]
+
+    class OddSource:
+        name = "odd"
+
+        def __init__(self, seed: int) -> None:
+            self.rng = random.Random(seed)
+            self.now = 0.0
+
+        def members(self):
+            return [f"n{i}" for i in range(5)]
+
+        def close(self) -> None:
+            pass
+
+        def poll(self, since=None):
+            self.now += 1.0
+            poll = _random_poll(self.rng, 5)
+            for answer in poll.answers.values():
+                report = answer.report
+                if report is None:
+                    continue
+                for key in ("state", "commit_index", "term", "peers_connected", "log_length", "leader_id",
+                            "last_contact_ms", "match_index", "log_terms", "trades_executed"):
+                    if self.rng.random() < 0.15:
+                        report[key] = self.rng.choice(odd + [None, -3, 2.5, [[1, 2]], {"n1": "x"}, {"n1": True}])
+            return Poll(self.now, poll.answers)
+
+    for seed in range(60):
+        collector = SampleCollector()
+        collector.set_source(OddSource(seed))
+        for _ in range(20):
+            sample = collector.collect()
+            for node in sample["nodes"].values():
+                assert node["state"] in ("LEADER", "FOLLOWER", "CANDIDATE", "DOWN", "STALE_LEADER"), f"seed {seed}"
+                if node["up"]:
+                    assert all(type(node[k]) is int for k in ("commit_index", "term", "last_applied")), f"seed {seed}"
+                    assert node["last_contact_ms"] is None or type(node["last_contact_ms"]) is float, f"seed {seed}"
+        assert collector.collect_errors == 0 and len(collector.history(None)) == 20, f"seed {seed}"

@@ -158,3 +158,23 @@ def test_node_seen_later_is_absent_from_earlier_rows():
     assert node3[0]["node_id"] == "node3"
     with pytest.raises(KeyError):
         store.node_window("node9")
+
+
+def test_nodes_that_come_and_go_after_the_rings_wrapped_keep_their_own_rows():
+    """Node rows are written at one offset for all nodes: a node first seen after the rings are
+    full (and wrapped) must land in step with the samples, as must one that leaves and returns."""
+    seed = 21
+    rng = random.Random(seed)
+    store = SampleStore(capacity=7)
+    sets = [("node1", "node2")] * 10 + [("node1", "node2", "node3")] * 5 + [("node1", "node3")] * 3 \
+        + [("node1", "node2", "node3", "node4")] * 4
+    samples = [make_sample(seq, rng, node_ids=ids) for seq, ids in enumerate(sets, 1)]
+    for count, sample in enumerate(samples, 1):
+        store.append(sample)
+        kept = samples[max(0, count - 7):count]
+        assert store.window(None) == [expected_row(s) for s in kept], f"seed={seed} after {count}"
+        for node_id in ("node3", "node4"):
+            if store.has_node(node_id):
+                got = [(r["sim_time"], r["term"]) for r in store.node_window(node_id, None)]
+                want = [(s["sim_time"], s["nodes"][node_id]["term"]) for s in kept if node_id in s["nodes"]]
+                assert got == want, f"seed={seed} {node_id} after {count}"
