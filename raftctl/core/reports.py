@@ -44,7 +44,9 @@ class Reading:
 def _int(value: Any) -> int:
     if type(value) is int:  # the common case, first: this runs for every field of every node
         return value
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+    if type(value) is float and value == value and abs(value) != float("inf"):
+        return int(value)  # a float is truncated; NaN, infinities and anything else count as 0
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 _REMEMBERED = ("commit_index", "last_applied", "log_length", "term")

@@ -155,7 +155,8 @@ def test_malformed_reports_never_break_a_sample():
 
     from raftctl.core.collector import SampleCollector
 
-    odd = ["WEIRD", 5, ["LEADER"], {"a": 1}, True, "", "DOWN", "STALE_LEADER"]
+    odd = ["WEIRD", 5, ["LEADER"], {"a": 1}, True, "", "DOWN", "STALE_LEADER", None, -3, 2.5, float("nan"),
+           float("inf"), [[1, 2]], {"n1": "x"}, {"n1": True}]
 
     class OddSource:
         name = "odd"
@@ -180,7 +181,7 @@ def test_malformed_reports_never_break_a_sample():
                 for key in ("state", "commit_index", "term", "peers_connected", "log_length", "leader_id",
                             "last_contact_ms", "match_index", "log_terms", "trades_executed"):
                     if self.rng.random() < 0.15:
-                        report[key] = self.rng.choice(odd + [None, -3, 2.5, [[1, 2]], {"n1": "x"}, {"n1": True}])
+                        report[key] = self.rng.choice(odd)
             return Poll(self.now, poll.answers)
 
     for seed in range(60):
