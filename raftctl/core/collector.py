@@ -216,7 +216,6 @@ class SampleCollector:
             # (now, cluster_now, orders_acked, orders_acked_by_shard or None)
             self._prev: tuple[float, float, int, list[Any] | None] | None = None
             self._leader_key: tuple[str, int] | None = None
-            self._last_known: dict[str, tuple[dict[str, Any], float]] = {}
             self._leader_changes = 0
 
     # ------------------------------------------------------------------ sampling
@@ -249,10 +248,8 @@ class SampleCollector:
 
         thresholds = self._thresholds
         max_contact = float(thresholds["max_follower_contact_ms"])
-        reading = read_nodes(poll, max_contact, self._last_known, now)
-        for node_id, doc in reading.nodes.items():
-            if doc["up"]:
-                self._last_known[node_id] = (doc, now)
+        latest = self._latest
+        reading = read_nodes(poll, max_contact, latest["nodes"] if latest is not None else None, now)
         view = reading.leader
         leader_id = view.leader
         if leader_id is not None and view.term is not None:
@@ -385,7 +382,8 @@ class SampleCollector:
         peek = getattr(source, "peek", None)
         poll = peek() if callable(peek) else source.poll(None)
         max_contact = float(self._thresholds["max_follower_contact_ms"])
-        reading = read_nodes(poll, max_contact, self._last_known)
+        latest = self._latest
+        reading = read_nodes(poll, max_contact, latest["nodes"] if latest is not None else None)
         view = {"cluster": {"cluster_size": len(poll.answers), "healthy_nodes": reading.healthy,
                             "leader_node": reading.leader.leader, "consensus_aligned": reading.aligned,
                             "nodes_reached": reading.reached, "has_quorum": reading.has_quorum},

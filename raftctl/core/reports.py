@@ -68,11 +68,11 @@ def _term_runs(value: Any) -> list[list[int]] | None:
     return value
 
 
-def read_nodes(poll: Poll, max_contact_ms: float,
-               last_known: Mapping[str, tuple[Mapping[str, Any], float]] | None = None,
+def read_nodes(poll: Poll, max_contact_ms: float, previous: Mapping[str, Mapping[str, Any]] | None = None,
                now: float | None = None) -> Reading:
-    """``last_known``: node id -> (its last answering node doc, sim_time): a DOWN node shows those
-    values, marked by ``last_seen``, rather than zeros.
+    """``previous``: the node documents of the previous sample. A DOWN node shows the values it
+    last reported, marked by ``last_seen``, rather than zeros: from its previous document, which
+    is its last answer, or a DOWN document that already carries that answer's values.
 
     One pass over the answers builds every node document and, on the way, the lag
     (``health.replication_lags``' rule), the healthy count, the commit-apply lag and the digest
@@ -115,7 +115,7 @@ def read_nodes(poll: Poll, max_contact_ms: float,
     for node_id, answer in answers.items():
         report = answer.report
         if report is None:
-            nodes[node_id] = _down_doc(answer.reason, (last_known or {}).get(node_id))
+            nodes[node_id] = _down_doc(answer.reason, previous.get(node_id) if previous else None)
             continue
         get = report.get
         state = get("state")
@@ -123,7 +123,7 @@ def read_nodes(poll: Poll, max_contact_ms: float,
             if state is None:
                 state = "FOLLOWER"  # a report without a role: what a node that says nothing more is
             else:  # a role the monitor cannot read is no report: shown DOWN ("error"), never guessed
-                nodes[node_id] = _down_doc("error", (last_known or {}).get(node_id))
+                nodes[node_id] = _down_doc("error", previous.get(node_id) if previous else None)
                 continue
         commit_index = get("commit_index")
         if type(commit_index) is not int:
@@ -205,16 +205,17 @@ def read_nodes(poll: Poll, max_contact_ms: float,
                    commit_apply_lag)
 
 
-def _down_doc(reason: str | None, known: tuple[Mapping[str, Any], float] | None) -> dict[str, Any]:
-    """A node that did not answer: DOWN with its reason and its last report's values, if any."""
+def _down_doc(reason: str | None, known: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A node that did not answer: DOWN with its reason and the values of its last answer, if any
+    (``known``: its previous document, up or DOWN, which holds them)."""
     doc: dict[str, Any] = {"state": DOWN}
     for key in _REMEMBERED:
-        doc[key] = known[0].get(key) if known else None
-    if known and known[0].get("log_terms") is not None:
-        doc["log_terms"] = known[0]["log_terms"]
+        doc[key] = known.get(key) if known else None
+    if known and known.get("log_terms") is not None:
+        doc["log_terms"] = known["log_terms"]
     doc.update({"peers_connected": None, "up": False, "replication_lag": None,
                 "last_contact_ms": None, "state_digest": None, "leader_id": None,
-                "down_reason": reason, "last_seen": known[1] if known else None})
+                "down_reason": reason, "last_seen": known.get("last_seen") if known else None})
     return doc
 
 

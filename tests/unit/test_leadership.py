@@ -195,3 +195,43 @@ def test_malformed_reports_never_break_a_sample():
                     assert all(type(node[k]) is int for k in ("commit_index", "term", "last_applied")), f"seed {seed}"
                     assert node["last_contact_ms"] is None or type(node["last_contact_ms"]) is float, f"seed {seed}"
         assert collector.collect_errors == 0 and len(collector.history(None)) == 20, f"seed {seed}"
+
+
+def test_a_down_node_keeps_its_last_answer_for_as_long_as_it_is_down():
+    """DOWN shows the values of the node's last answer and when that was, never zeros, however
+    many samples it stays silent; a node never heard from has no values at all."""
+    from raftctl.core.collector import SampleCollector
+
+    class Script:
+        name = "script"
+
+        def __init__(self) -> None:
+            self.now = 0.0
+
+        def members(self):
+            return ["node1", "node2", "node3"]
+
+        def close(self) -> None:
+            pass
+
+        def poll(self, since=None):
+            self.now += 1.0
+            t = self.now
+            answers = {"node1": NodeAnswer("node1", rep("LEADER", commit=int(t) * 10)),
+                       "node3": NodeAnswer.silent("node3", "refused")}
+            if t <= 2:
+                answers["node2"] = NodeAnswer("node2", dict(rep(commit=int(t) * 10), log_terms=[[1, 3]]))
+            else:
+                answers["node2"] = NodeAnswer.silent("node2", "timeout")
+            return Poll(t, answers)
+
+    collector = SampleCollector()
+    collector.set_source(Script())
+    for _ in range(5):
+        sample = collector.collect()
+    node2, node3 = sample["nodes"]["node2"], sample["nodes"]["node3"]
+    assert node2["state"] == "DOWN" and node2["down_reason"] == "timeout"
+    assert (node2["commit_index"], node2["term"], node2["last_seen"], node2["log_terms"]) == (20, 3, 2.0, [[1, 3]])
+    assert node2["replication_lag"] is None and node2["peers_connected"] is None
+    assert node3["state"] == "DOWN" and node3["last_seen"] is None and node3["commit_index"] is None
+    assert collector.look()["nodes"]["node2"]["term"] == 3
