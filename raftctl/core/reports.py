@@ -125,21 +125,12 @@ def read_nodes(poll: Poll, max_contact_ms: float, previous: Mapping[str, Mapping
             else:  # a role the monitor cannot read is no report: shown DOWN ("error"), never guessed
                 nodes[node_id] = _down_doc("error", previous.get(node_id) if previous else None)
                 continue
-        commit_index = get("commit_index")
-        if type(commit_index) is not int:
-            commit_index = _int(commit_index)
-        last_applied = get("last_applied")
-        if type(last_applied) is not int:
-            last_applied = _int(last_applied)
-        term = get("term")
-        if type(term) is not int:
-            term = _int(term)
-        log_length = get("log_length")
-        if type(log_length) is not int:
-            log_length = _int(log_length)
-        peers = get("peers_connected")
-        if type(peers) is not int:
-            peers = _int(peers)
+        commit_index, last_applied, term = get("commit_index"), get("last_applied"), get("term")
+        log_length, peers = get("log_length"), get("peers_connected")
+        if not (type(commit_index) is int and type(last_applied) is int and type(term) is int
+                and type(log_length) is int and type(peers) is int):  # the rare case: clean them
+            commit_index, last_applied, term, log_length, peers = map(
+                _int, (commit_index, last_applied, term, log_length, peers))
         reached += 1
         if term > top_term:
             top_term = term
