@@ -64,7 +64,6 @@ import base64
 import http.client
 import json
 import re
-import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -74,6 +73,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from raftctl.core.source import ClientView, NodeAnswer, Poll, SourceError
+from raftctl.sources.members import MemberSource, Silent, Stale
 
 __all__ = ["DEFAULT_TIMEOUT_S", "EtcdClientView", "EtcdMemberInfo", "EtcdSource", "build", "parse_urls"]
 
@@ -150,19 +150,6 @@ def _host_port(url: str) -> tuple[str, int]:
     return parts.hostname or "127.0.0.1", parts.port or 2379
 
 
-class _Silent(Exception):
-    """A member gave no usable answer: ``reason`` is one of NO_ANSWER_REASONS."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
-
-
-class _Stale(Exception):
-    """The peer closed the connection without answering (a kept-alive connection gone stale)."""
-
-
 class _Connection:
     """One keep-alive HTTP/1.1 connection to one member, every call under a deadline."""
 
@@ -177,7 +164,7 @@ class _Connection:
             self._conn = None
 
     def request(self, method: str, path: str, deadline: float, body: bytes | None = None) -> bytes:
-        """The body of a 200 answer; _Silent otherwise (the connection is dropped on any failure).
+        """The body of a 200 answer; Silent otherwise (the connection is dropped on any failure).
 
         A kept-alive connection the member closed since (it was killed or restarted) is retried
         once on a new one, so a dead member reads as ``refused``, not as a broken connection.
@@ -185,18 +172,18 @@ class _Connection:
         reused = self._conn is not None
         try:
             return self._request(method, path, deadline, body)
-        except _Stale:
+        except Stale:
             if not reused:
-                raise _Silent("error", f"{path}: the connection closed without an answer") from None
+                raise Silent("error", f"{path}: the connection closed without an answer") from None
         try:
             return self._request(method, path, deadline, body)
-        except _Stale:
-            raise _Silent("error", f"{path}: the connection closed without an answer") from None
+        except Stale:
+            raise Silent("error", f"{path}: the connection closed without an answer") from None
 
     def _request(self, method: str, path: str, deadline: float, body: bytes | None) -> bytes:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise _Silent("timeout", f"no answer to {path} before the poll timeout")
+            raise Silent("timeout", f"no answer to {path} before the poll timeout")
         try:
             if self._conn is None:
                 self._conn = http.client.HTTPConnection(self.host, self.port, timeout=remaining)
@@ -212,18 +199,18 @@ class _Connection:
                 self.close()
         except ConnectionRefusedError:
             self.close()
-            raise _Silent("refused", "connection refused") from None
+            raise Silent("refused", "connection refused") from None
         except TimeoutError:
             self.close()
-            raise _Silent("timeout", f"no answer to {path} before the poll timeout") from None
+            raise Silent("timeout", f"no answer to {path} before the poll timeout") from None
         except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
             self.close()
-            raise _Stale() from None
+            raise Stale() from None
         except (OSError, http.client.HTTPException) as exc:
             self.close()
-            raise _Silent("error", f"{path}: {type(exc).__name__}: {exc}".rstrip(": ")) from None
+            raise Silent("error", f"{path}: {type(exc).__name__}: {exc}".rstrip(": ")) from None
         if status != 200:
-            raise _Silent("error", f"{path} answered HTTP {status}")
+            raise Silent("error", f"{path} answered HTTP {status}")
         return data
 
 
@@ -261,7 +248,7 @@ def _opt_int(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-class EtcdSource:
+class EtcdSource(MemberSource):
     """``etcd:URL,...``: see the module docstring."""
 
     name = "etcd"
@@ -283,8 +270,7 @@ class EtcdSource:
         # per member: (monotonic time fetched, parsed /metrics) of its last answer to /metrics
         self._metrics: dict[str, tuple[float, dict[str, Any]]] = {}
         self.seeds = list(seeds or [m.url for m in members])
-        self._clock = clock
-        self._started = clock()
+        super().__init__(clock)
         self._members = list(members)
         self._names = {m.member_id: m.name for m in members}
         # per member one keep-alive connection and one thread: the members are asked in parallel
@@ -299,28 +285,10 @@ class EtcdSource:
         self._last_ok: dict[str, float] = {}
         self._latencies: deque[tuple[float, float]] = deque(maxlen=10_000)
         self._proposals_committed: int | None = None
-        self._lock = threading.Lock()
-        self._closed = False
 
     # ------------------------------------------------------------------ Source
 
-    @property
-    def now(self) -> float:
-        """Seconds since the source was built (the monotonic clock)."""
-        return float(self._clock() - self._started)
-
-    def members(self) -> list[str]:
-        return [m.name for m in self._members]
-
-    def member_urls(self) -> dict[str, str]:
-        return {m.name: m.url for m in self._members}
-
-    def poll(self, since: float | None = None) -> Poll:
-        """Ask every member (in parallel) and probe one; returns within about ``timeout`` s."""
-        if self._closed:
-            raise RuntimeError("this etcd source is closed")
-        with self._lock:  # one poll at a time: the per-member state below is the poll's
-            return self._poll(since)
+    # ------------------------------------------------------------------ Source (see MemberSource)
 
     def _poll(self, since: float | None) -> Poll:
         started = self._clock()
@@ -374,20 +342,11 @@ class EtcdSource:
         client = self._client_view(probe, raws, now, since)
         return Poll(float(now), answers, client, 1)
 
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
+    def _shutdown(self) -> None:
         for pool in [*self._pools.values(), self._probe_pool]:
             pool.shutdown(wait=False, cancel_futures=True)
         for conn in [*self._connections.values(), *self._probe_connections.values()]:
             conn.close()
-
-    def __enter__(self) -> "EtcdSource":
-        return self
-
-    def __exit__(self, *_exc: Any) -> None:
-        self.close()
 
     # ------------------------------------------------------------------ one member
 
@@ -404,7 +363,7 @@ class EtcdSource:
             assert cached is not None
             report = self._report(member, vars_body, cached, started)
             self._metrics[member.name] = cached
-        except _Silent as silent:
+        except Silent as silent:
             return NodeAnswer.silent(member.name, silent.reason, silent.detail,
                                      round((time.monotonic() - started) * 1000.0, 3))
         return NodeAnswer(member.name, report, poll_ms=round((time.monotonic() - started) * 1000.0, 3))
@@ -430,9 +389,9 @@ class EtcdSource:
             lead = raft.get("lead", "0")
             progress = raft.get("progress") or {}
         except (ValueError, KeyError, TypeError) as exc:
-            raise _Silent("error", f"/debug/vars has no usable raft.status ({type(exc).__name__}: {exc})") from None
+            raise Silent("error", f"/debug/vars has no usable raft.status ({type(exc).__name__}: {exc})") from None
         if own_id != member.member_id:
-            raise _Silent("error", f"{member.url} is etcd member {own_id:x}, not {member.name} "
+            raise Silent("error", f"{member.url} is etcd member {own_id:x}, not {member.name} "
                                    f"({member.member_id:x}): the member list is out of date")
         fetched, metrics = metrics_at
         active: dict[int, bool] = metrics["active_remotes"]
@@ -531,7 +490,7 @@ class EtcdSource:
         try:
             body = conn.request("POST", "/v3/kv/range", deadline, _PROBE_BODY)
             doc = json.loads(body)
-        except _Silent as silent:
+        except Silent as silent:
             return name, None, f"{silent.reason}: {silent.detail}"
         except ValueError:
             return name, None, "error: /v3/kv/range answered no JSON"
@@ -569,7 +528,7 @@ def _member_list(url: str, timeout: float) -> tuple[int | None, list[Any]]:
     conn = _Connection(url)
     try:
         body = conn.request("POST", "/v3/cluster/member/list", time.monotonic() + timeout, b"{}")
-    except _Silent as silent:
+    except Silent as silent:
         if silent.reason == "error" and "HTTP" in silent.detail:
             raise SourceError(f"{url} does not look like an etcd member: POST /v3/cluster/member/list "
                               f"answered {silent.detail.split('answered ')[-1]}") from None

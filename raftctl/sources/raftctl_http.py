@@ -20,7 +20,6 @@ generator passes it as ``load=`` (anything with ``client_view(since) -> ClientVi
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
@@ -30,6 +29,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from raftctl.core.source import ClientView, NodeAnswer, Poll, SourceError
+from raftctl.sources.members import MemberSource, Silent, Stale
 
 __all__ = ["DEFAULT_TIMEOUT_S", "RaftctlSource", "build", "parse_members"]
 
@@ -82,17 +82,6 @@ def parse_members(arg: str) -> tuple[list[str], dict[str, str]]:
     return urls, names
 
 
-class _Silent(Exception):
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
-
-
-class _Stale(Exception):
-    """A kept-alive connection the node closed since (it was killed or restarted)."""
-
-
 class _Member:
     """One node: its keep-alive connection, used by its one poll thread only.
 
@@ -123,20 +112,20 @@ class _Member:
         reused = self.sock is not None
         try:
             return self._get(deadline)
-        except _Stale:
+        except Stale:
             self.close()
             if not reused:
-                raise _Silent("error", "the connection closed without an answer") from None
+                raise Silent("error", "the connection closed without an answer") from None
         try:
             return self._get(deadline)
-        except _Stale:
+        except Stale:
             self.close()
-            raise _Silent("error", "the connection closed without an answer") from None
+            raise Silent("error", "the connection closed without an answer") from None
 
     def _get(self, deadline: float) -> dict[str, Any]:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise _Silent("timeout", "no answer before the poll timeout")
+            raise Silent("timeout", "no answer before the poll timeout")
         try:
             if self.sock is None:
                 self.sock = socket.create_connection((self.host, self.port), timeout=remaining)
@@ -148,28 +137,28 @@ class _Member:
             status, _length, closing, body = self._read(sock, deadline)
             if closing:
                 self.close()
-        except _Silent:
+        except Silent:
             self.close()
             raise
         except ConnectionRefusedError:
             self.close()
-            raise _Silent("refused", "connection refused") from None
+            raise Silent("refused", "connection refused") from None
         except TimeoutError:
             self.close()
-            raise _Silent("timeout", "no answer before the poll timeout") from None
+            raise Silent("timeout", "no answer before the poll timeout") from None
         except (ConnectionResetError, BrokenPipeError):
-            raise _Stale() from None
+            raise Stale() from None
         except OSError as exc:
             self.close()
-            raise _Silent("error", f"{type(exc).__name__}: {exc}".rstrip(": ")) from None
+            raise Silent("error", f"{type(exc).__name__}: {exc}".rstrip(": ")) from None
         if status != 200:
-            raise _Silent("error", f"/api/status answered HTTP {status}")
+            raise Silent("error", f"/api/status answered HTTP {status}")
         try:
             doc = orjson.loads(body)
         except orjson.JSONDecodeError:
-            raise _Silent("error", "/api/status did not answer JSON (is this a raftctl node?)") from None
+            raise Silent("error", "/api/status did not answer JSON (is this a raftctl node?)") from None
         if not isinstance(doc, dict) or "state" not in doc or "term" not in doc:
-            raise _Silent("error", "/api/status is not a raftctl node report")
+            raise Silent("error", "/api/status is not a raftctl node report")
         return doc
 
     def _read(self, sock: socket.socket, deadline: float) -> tuple[int, int, bool, bytes]:
@@ -180,18 +169,18 @@ class _Member:
             if end >= 0:
                 break
             if len(buf) > _MAX_HEAD:
-                raise _Silent("error", "the answer's head is too long (is this a raftctl node?)")
+                raise Silent("error", "the answer's head is too long (is this a raftctl node?)")
             sock.settimeout(max(0.001, deadline - time.monotonic()))
             chunk = sock.recv(65536)
             if not chunk:
                 if buf:
-                    raise _Silent("error", "the connection closed in the middle of an answer")
-                raise _Stale()
+                    raise Silent("error", "the connection closed in the middle of an answer")
+                raise Stale()
             buf += chunk
         lines = buf[:end].split(b"\r\n")
         first = lines[0].split(b" ", 2)
         if len(first) < 2 or not first[0].startswith(b"HTTP/1.") or not first[1].isdigit():
-            raise _Silent("error", f"not an HTTP answer: {lines[0][:60]!r} (is this a raftctl node?)")
+            raise Silent("error", f"not an HTTP answer: {lines[0][:60]!r} (is this a raftctl node?)")
         status = int(first[1])
         length: int | None = None
         closing = first[0] == b"HTTP/1.0"
@@ -201,29 +190,29 @@ class _Member:
             if key == b"content-length":
                 text = value.strip()
                 if not text.isdigit():
-                    raise _Silent("error", "the answer has a bad Content-Length")
+                    raise Silent("error", "the answer has a bad Content-Length")
                 length = int(text)
             elif key == b"transfer-encoding":
-                raise _Silent("error", "the answer is chunked (is this a raftctl node?)")
+                raise Silent("error", "the answer is chunked (is this a raftctl node?)")
             elif key == b"connection":
                 closing = value.strip().lower() == b"close"
         if length is None:
-            raise _Silent("error", "the answer has no Content-Length (is this a raftctl node?)")
+            raise Silent("error", "the answer has no Content-Length (is this a raftctl node?)")
         if length > _MAX_BODY:
-            raise _Silent("error", f"the answer's body is larger than {_MAX_BODY} bytes")
+            raise Silent("error", f"the answer's body is larger than {_MAX_BODY} bytes")
         body = buf[end + 4:]
         while len(body) < length:
             sock.settimeout(max(0.001, deadline - time.monotonic()))
             chunk = sock.recv(max(65536, length - len(body)))
             if not chunk:
-                raise _Silent("error", "the connection closed in the middle of an answer")
+                raise Silent("error", "the connection closed in the middle of an answer")
             body += chunk
         if len(body) > length:  # nothing was asked beyond this answer: a confused peer
-            raise _Silent("error", "the node sent more than its Content-Length")
+            raise Silent("error", "the node sent more than its Content-Length")
         return status, length, closing, body
 
 
-class RaftctlSource:
+class RaftctlSource(MemberSource):
     """``raftctl:URL,...``: see the module docstring."""
 
     name = "raftctl"
@@ -234,76 +223,52 @@ class RaftctlSource:
             raise SourceError("the raftctl source has no nodes to watch")
         self.timeout = float(timeout)
         self.load = load
-        self._clock = clock
-        self._started = clock()
+        super().__init__(clock)
         self._members = [_Member(name, url) for name, url in members.items()]
-        self._lock = threading.Lock()
-        self._closed = False
 
-    @property
-    def now(self) -> float:
-        return float(self._clock() - self._started)
-
-    def members(self) -> list[str]:
-        return [m.name for m in self._members]
-
-    def member_urls(self) -> dict[str, str]:
-        return {m.name: m.url for m in self._members}
-
-    def poll(self, since: float | None = None) -> Poll:
+    def _poll(self, since: float | None) -> Poll:
         """Ask every node in parallel; returns within about ``timeout`` s whatever happens."""
-        if self._closed:
-            raise RuntimeError("this raftctl source is closed")
-        with self._lock:
-            started = time.monotonic()
-            deadline = started + self.timeout
-            futures: dict[str, Future[NodeAnswer]] = {}
-            for member in self._members:
-                if member.pending is not None and not member.pending.done():
-                    continue  # still stuck in the previous poll: a timeout again
-                member.pending = member.pool.submit(self._ask, member, deadline)
-                futures[member.name] = member.pending
-            wait_futures(list(futures.values()), timeout=max(0.0, deadline - time.monotonic()) + 0.05)
-            answers: dict[str, NodeAnswer] = {}
-            for member in self._members:
-                future = futures.get(member.name)
-                if future is None or not future.done():
-                    answers[member.name] = NodeAnswer.silent(
-                        member.name, "timeout", f"no answer within {self.timeout * 1000:.0f} ms",
-                        round((time.monotonic() - started) * 1000.0, 3))
-                else:
-                    answers[member.name] = future.result()
-            now = self.now
-            client: ClientView | None = None
-            if self.load is not None:
-                # the load generator keeps time.monotonic(); ``since`` is on this source's clock
-                client = self.load.client_view(None if since is None else self._started + since)
-            return Poll(now, answers, client, 1)
+        started = time.monotonic()
+        deadline = started + self.timeout
+        futures: dict[str, Future[NodeAnswer]] = {}
+        for member in self._members:
+            if member.pending is not None and not member.pending.done():
+                continue  # still stuck in the previous poll: a timeout again
+            member.pending = member.pool.submit(self._ask, member, deadline)
+            futures[member.name] = member.pending
+        wait_futures(list(futures.values()), timeout=max(0.0, deadline - time.monotonic()) + 0.05)
+        answers: dict[str, NodeAnswer] = {}
+        for member in self._members:
+            future = futures.get(member.name)
+            if future is None or not future.done():
+                answers[member.name] = NodeAnswer.silent(
+                    member.name, "timeout", f"no answer within {self.timeout * 1000:.0f} ms",
+                    round((time.monotonic() - started) * 1000.0, 3))
+            else:
+                answers[member.name] = future.result()
+        now = self.now
+        client: ClientView | None = None
+        if self.load is not None:
+            # the load generator keeps time.monotonic(); ``since`` is on this source's clock
+            client = self.load.client_view(None if since is None else self._started + since)
+        return Poll(now, answers, client, 1)
 
     @staticmethod
     def _ask(member: _Member, deadline: float) -> NodeAnswer:
         started = time.monotonic()
         try:
             report = member.status(deadline)
-        except _Silent as silent:
+        except Silent as silent:
             return NodeAnswer.silent(member.name, silent.reason, silent.detail,
                                      round((time.monotonic() - started) * 1000.0, 3))
         report.setdefault("node_id", member.name)
         return NodeAnswer(member.name, report, poll_ms=round((time.monotonic() - started) * 1000.0, 3))
 
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
+    def _shutdown(self) -> None:
         for member in self._members:
             member.pool.shutdown(wait=False, cancel_futures=True)
             member.close()
 
-    def __enter__(self) -> "RaftctlSource":
-        return self
-
-    def __exit__(self, *_exc: Any) -> None:
-        self.close()
 
 
 def discover(urls: list[str], names: dict[str, str], timeout: float) -> dict[str, str]:
@@ -319,7 +284,7 @@ def discover(urls: list[str], names: dict[str, str], timeout: float) -> dict[str
             for url, fut in futures.items():
                 try:
                     doc = fut.result()
-                except _Silent:
+                except Silent:
                     continue
                 finally:
                     probes[url].close()

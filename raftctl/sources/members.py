@@ -1,0 +1,79 @@
+"""What the two HTTP sources (``etcd``, ``raftctl``) share: members by name and URL, a clock that
+starts with the source, one poll at a time, and the two ways a member gives no answer."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Protocol
+
+from raftctl.core.source import Poll
+
+__all__ = ["MemberSource", "Silent", "Stale"]
+
+
+class Silent(Exception):
+    """A member gave no usable answer: ``reason`` is one of ``NO_ANSWER_REASONS``."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+class Stale(Exception):
+    """A kept-alive connection the member closed since (it was killed or restarted): ask again
+    on a new one."""
+
+
+class _Named(Protocol):
+    name: str
+    url: str
+
+
+class MemberSource:
+    """Base of a source polling ``_members`` (objects with ``name`` and ``url``) over HTTP.
+    Subclasses set ``name``, build ``_members`` and define ``_poll`` and ``_shutdown``."""
+
+    name = "members"
+    _members: list[Any]
+
+    def __init__(self, clock: Any) -> None:
+        self._clock = clock
+        self._started = clock()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def now(self) -> float:
+        """Seconds since the source was built (its clock, the monotonic one unless given)."""
+        return float(self._clock() - self._started)
+
+    def members(self) -> list[str]:
+        return [m.name for m in self._members]
+
+    def member_urls(self) -> dict[str, str]:
+        return {m.name: m.url for m in self._members}
+
+    def poll(self, since: float | None = None) -> Poll:
+        if self._closed:
+            raise RuntimeError(f"this {self.name} source is closed")
+        with self._lock:  # one poll at a time: the per-member state is the poll's
+            return self._poll(since)
+
+    def _poll(self, since: float | None) -> Poll:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        """Stop the pools and close the connections (once)."""
+
+    def __enter__(self) -> "MemberSource":
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        self.close()
