@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from typing import Annotated, Any, Optional
 
@@ -283,20 +284,33 @@ def _etcd_campaign(ctx: typer.Context, members: int, faults: str, seed: int, int
         write_json(report)
     else:
         out = sys.stdout
+        width = shutil.get_terminal_size((0, 0)).columns if out.isatty() else 0
         for name, value in report_lines(report):
-            out.write(f"{name:<24} {value}\n")
+            out.write(_row(name, value, width))
         for miss in report["missed_incidents"][:10]:
             out.write(f"  MISSED t={miss['t']}s {miss['incident']} {miss['target']}\n")
         for alarm in report["false_alarm_examples"][:10]:
             out.write(f"  FALSE ALARM t={alarm['t']}s {alarm['alert']}\n")
         if "safety_violations" in report:
-            out.write(f"{'safety (node reports)':<24} {report['safety_violations']} violations over "
-                      f"{report['safety_samples']} samples; {report['orders_acknowledged']} orders acknowledged, "
-                      f"at least {report['orders_applied_min']} applied on every node\n")
+            out.write(_row("safety (node reports)",
+                           f"{report['safety_violations']} violations over {report['safety_samples']} samples; "
+                           f"{report['orders_acknowledged']} orders acknowledged, at least "
+                           f"{report['orders_applied_min']} applied on every node", width))
             for line in report["safety_violation_examples"]:
                 out.write(f"  VIOLATION {line}\n")
         out.flush()
     return 0 if report["recovered"] and not report["injector_errors"] and not report.get("safety_violations") else 1
+
+
+def _row(name: str, value: str, width: int) -> str:
+    """``name`` in a 24-column label, ``value`` after it; on a terminal of ``width`` columns the
+    value wraps at word boundaries under itself (0: one line, for pipes and logs)."""
+    if width < 50:
+        return f"{name:<24} {value}\n"
+    import textwrap
+
+    lines = textwrap.wrap(value, width=width - 26, break_on_hyphens=False) or [""]
+    return f"{name:<24} {lines[0]}\n" + "".join(f"{'':<25}{line}\n" for line in lines[1:])
 
 
 def _replay(seed: int, config: Any, json_output: bool) -> int:

@@ -82,3 +82,16 @@ def test_the_check_catches_a_table_that_does_not_fit():
     console = Console(width=80, record=True, color_system=None, file=open("/dev/null", "w"))
     console.print(table)
     assert "…" in console.export_text()
+
+
+def test_a_real_campaign_row_wraps_under_its_value_on_a_terminal_and_stays_one_line_in_a_pipe():
+    from raftctl.commands.chaos import _row
+
+    value = ("100.00% (8/8 incidents of 2 s or more seen within 2 s: node_down 3/3, isolated 1/1, "
+             "leader_loss 4/4)")
+    for width in (60, 80, 120):
+        lines = _row("detection recall", value, width).splitlines()
+        assert all(len(line) <= width for line in lines), (width, lines)
+        assert lines[0].startswith("detection recall ") and all(line.startswith(" " * 25) for line in lines[1:])
+        assert " ".join(" ".join(lines).split()) == "detection recall " + value  # nothing lost or cut
+    assert _row("detection recall", value, 0) == f"{'detection recall':<24} {value}\n"
