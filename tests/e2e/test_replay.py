@@ -19,24 +19,11 @@ from pathlib import Path
 import pytest
 
 from cli_helpers import RAFTCTL, run_cli
-from test_browser import CHROMIUM_ARGS, chromium_path
 
 from raftctl.runtime.replay import RecordingError, ReplayClock, ReplayCollector, load_recording
 
 SEED = 7
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield instance
-        finally:
-            instance.close()
 
 
 @pytest.fixture(scope="module")
