@@ -60,6 +60,7 @@ _CONTENT_TYPES = {
     ".json": "application/json",
 }
 _REFRESH_PLACEHOLDER = b"__RAFTCTL_REFRESH_SECONDS__"
+_REPLAY_PLACEHOLDER = b"__RAFTCTL_REPLAY__"  # "1" when the server has /api/replay (raftctl replay)
 
 JSON_HEADERS = (
     ("Content-Type", "application/json"),
@@ -284,7 +285,7 @@ class _Snapshot:
         return value
 
 
-def load_static_files(refresh_seconds: float) -> dict[str, tuple[str, bytes]]:
+def load_static_files(refresh_seconds: float, replay: bool = False) -> dict[str, tuple[str, bytes]]:
     """Read the packaged static files into memory: {name: (content type, bytes)}.
 
     Serving only names found here means no request path ever reaches the filesystem, so traversal
@@ -303,6 +304,7 @@ def load_static_files(refresh_seconds: float) -> dict[str, tuple[str, bytes]]:
         data = entry.read_bytes()
         if name == "index.html":
             data = data.replace(_REFRESH_PLACEHOLDER, _seconds(refresh_seconds).encode())
+            data = data.replace(_REPLAY_PLACEHOLDER, b"1" if replay else b"0")
         files[name] = (content_type, data)
     return files
 
@@ -316,7 +318,7 @@ class DashboardApi:
             raise ValueError(f"refresh_seconds must be a positive number, got {refresh_seconds!r}")
         self.collector = collector
         self.refresh_seconds = float(refresh_seconds)
-        self.static_files = load_static_files(self.refresh_seconds)
+        self.static_files = load_static_files(self.refresh_seconds, replay="/api/replay" in (routes or {}))
         self._snapshot: _Snapshot | None = None
         self._openapi: bytes | None = None
         # sequence numbers restart with the collector; this keeps a tag from another run from matching

@@ -687,3 +687,31 @@ def test_node_strip_shows_a_slow_follower_behind_and_a_click_opens_its_history(b
     finally:
         server.stop()
         page.close()
+
+
+def test_a_live_page_does_not_ask_for_the_replay_controls_and_logs_no_error(browser):
+    """Only the replay server has /api/replay and says so in its page; a live page never asks
+    (a 404 would show in the browser's console as an error on every load)."""
+    cluster, collector = monitored(3, 20.0)
+    step(cluster, collector)
+    server = DashboardServer(collector, port=0).start()
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    asked: list[str] = []
+    console_errors: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    page.on("console", lambda message: console_errors.append(message.text) if message.type == "error" else None)
+    try:
+        page.goto(server.url + "/?refresh=1")
+        expect(page.locator("#health-status")).to_have_text("HEALTHY", timeout=10_000)
+        page.wait_for_function("() => document.querySelectorAll('#nodes-table tbody tr[data-node-id]').length === 3")
+        step(cluster, collector)
+        for _ in range(2):  # two more refreshes after the load
+            with page.expect_request(lambda r: "/api/summary" in r.url, timeout=10_000):
+                pass
+        assert page.locator('meta[name="raftctl-replay"]').get_attribute("content") == "0"
+        assert not [u for u in asked if "/api/replay" in u], asked
+        assert console_errors == [], console_errors
+        assert page.locator("#replay-bar").count() == 0 or page.locator("#replay-bar").is_hidden()
+    finally:
+        server.stop()
+        page.close()

@@ -1298,8 +1298,11 @@
     });
   }
 
-  // A live server has no /api/replay (404): asked once, at load.
+  // The replay server says so in the page (a live one has no /api/replay: not asked, no 404);
+  // asked once, at load.
   function probeReplay() {
+    var meta = document.querySelector('meta[name="raftctl-replay"]');
+    if (!meta || meta.getAttribute("content") !== "1") return Promise.resolve();
     return fetchJson("/api/replay", 5000).then(function (answer) {
       if (answer.status === 200 && answer.body && typeof answer.body.duration === "number") {
         setupReplay();
