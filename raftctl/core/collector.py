@@ -362,7 +362,7 @@ class SampleCollector:
             sample["collector"] = collector_doc
             self._store.append(sample)
             self._latest = sample
-            self._latest_bytes = orjson.dumps(sample)
+            self._latest_bytes = None  # serialised when first read (latest_bytes): a sample no one reads costs nothing
             self._sequence += 1
             self.samples_collected += 1
             self._prev = (now, source_now, acked, acked_by_shard)
@@ -420,12 +420,19 @@ class SampleCollector:
 
     def latest(self) -> dict[str, Any] | None:
         """A private copy of the newest sample document (None before the first sample)."""
-        data = self._latest_bytes
+        data = self.latest_bytes()
         return None if data is None else orjson.loads(data)
 
     def latest_bytes(self) -> bytes | None:
-        """The newest sample serialised as JSON bytes (what GET /api/summary returns)."""
-        return self._latest_bytes
+        """The newest sample serialised as JSON bytes (what GET /api/summary returns): serialised
+        once, by its first reader; the published document is never changed after it is published."""
+        data = self._latest_bytes
+        if data is None:
+            with self._lock:
+                if self._latest_bytes is None and self._latest is not None:
+                    self._latest_bytes = orjson.dumps(self._latest)
+                data = self._latest_bytes
+        return data
 
     def _since(self, duration: float | None) -> float | None:
         if duration is None:
