@@ -83,9 +83,13 @@ def read_nodes(poll: Poll, max_contact_ms: float, previous: Mapping[str, Mapping
     reports: dict[str, Mapping[str, Any] | None] = {}
     refusing = []
     for nid, a in answers.items():
-        reports[nid] = a.report
-        if a.report is None and a.reason == "refused":
-            refusing.append(nid)
+        given: Mapping[str, Any] | None = a.report
+        if given is None:
+            if a.reason == "refused":
+                refusing.append(nid)
+        elif (said := given.get("state")) is not None and (type(said) is not str or said not in _SAID_STATES):
+            given = None  # a role the monitor cannot read is no report: it backs nobody, it is DOWN ("error")
+        reports[nid] = given
     size = len(reports)
     gone = frozenset(refusing)
     view = find_leader(reports, max_contact_ms, size, gone)
@@ -112,19 +116,13 @@ def read_nodes(poll: Poll, max_contact_ms: float, previous: Mapping[str, Mapping
     commit_apply_lag = 0
     aligned = True
     digests: dict[int, Any] = {}
-    for node_id, answer in answers.items():
-        report = answer.report
+    for node_id, report in reports.items():
         if report is None:
-            nodes[node_id] = _down_doc(answer.reason, previous.get(node_id) if previous else None)
+            reason = answers[node_id].reason or "error"  # no reason: an unreadable report (above)
+            nodes[node_id] = _down_doc(reason, previous.get(node_id) if previous else None)
             continue
         get = report.get
-        state = get("state")
-        if type(state) is not str or state not in _SAID_STATES:
-            if state is None:
-                state = "FOLLOWER"  # a report without a role: what a node that says nothing more is
-            else:  # a role the monitor cannot read is no report: shown DOWN ("error"), never guessed
-                nodes[node_id] = _down_doc("error", previous.get(node_id) if previous else None)
-                continue
+        state = get("state") or "FOLLOWER"  # a report without a role: what a node that says nothing more is
         commit_index, last_applied, term = get("commit_index"), get("last_applied"), get("term")
         log_length, peers = get("log_length"), get("peers_connected")
         if not (type(commit_index) is int and type(last_applied) is int and type(term) is int

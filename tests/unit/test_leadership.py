@@ -235,3 +235,15 @@ def test_a_down_node_keeps_its_last_answer_for_as_long_as_it_is_down():
     assert node2["replication_lag"] is None and node2["peers_connected"] is None
     assert node3["state"] == "DOWN" and node3["last_seen"] is None and node3["commit_index"] is None
     assert collector.look()["nodes"]["node2"]["term"] == 3
+
+
+def test_a_report_with_an_unreadable_role_backs_no_leader_and_is_down_with_error():
+    poll = Poll(1.0, {"node1": NodeAnswer("node1", rep("LEADER")),
+                      "node2": NodeAnswer("node2", rep("WEIRD")),
+                      "node3": NodeAnswer.silent("node3", "timeout")})
+    reading = read_nodes(poll, 1000.0)
+    assert reading.leader.leader is None  # node1 alone is no majority of 3
+    assert reading.nodes["node2"]["state"] == "DOWN" and reading.nodes["node2"]["down_reason"] == "error"
+    assert reading.reached == 1
+    fine = Poll(1.0, dict(poll.answers, node2=NodeAnswer("node2", rep("FOLLOWER"))))
+    assert read_nodes(fine, 1000.0).leader.leader == "node1"
