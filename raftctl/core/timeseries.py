@@ -27,6 +27,13 @@ _UNKNOWN = -1  # integer metric with no value (e.g. replication lag without a le
 _DOWN = STATE_CODES["DOWN"]
 
 
+def clamp_row(row: tuple[Any, ...], typecode: str) -> tuple[Any, ...]:
+    """``row`` with every integer held within a 64-bit signed ``q`` (floats pass as they are)."""
+    if typecode != "q":
+        return row
+    return tuple(min(max(v, -(2 ** 63)), 2 ** 63 - 1) if type(v) is int else v for v in row)
+
+
 class RowRing:
     """Fixed-width rows in one ``array``, used as a ring of at most ``capacity`` rows.
 
@@ -47,11 +54,18 @@ class RowRing:
         return len(self.data) // self.width
 
     def append(self, row: tuple[Any, ...]) -> None:
-        if len(self.data) < self.capacity * self.width:
-            self.data.extend(row)
-        else:
+        size = len(self.data)
+        try:
+            if size < self.capacity * self.width:
+                self.data.extend(row)
+                return
             self._packer.pack_into(self.data, self.head * self.width * self.data.itemsize, *row)
-            self.head = (self.head + 1) % self.capacity
+        except (OverflowError, struct.error):
+            # a number beyond the row's type (a report's 2**70): drop what extend wrote, keep the bound
+            del self.data[size:]
+            self.append(clamp_row(row, self.data.typecode))
+            return
+        self.head = (self.head + 1) % self.capacity
 
     def pad(self, rows: int, row: tuple[Any, ...]) -> None:
         for _ in range(rows):
@@ -181,11 +195,21 @@ class SampleStore:
                        unknown if peers is None else peers, unknown if term is None else term,
                        unknown if lag is None else lag,
                        unknown if contact is None else round(contact * 1000))
-            if full:
-                pack(table.data, offset, *row)
-                table.head = next_head
-            else:
-                table.data.extend(row)
+            try:
+                if full:
+                    pack(table.data, offset, *row)
+                    table.head = next_head
+                else:
+                    table.data.extend(row)
+            except (OverflowError, struct.error):  # a report's number beyond 64 bits: kept as the bound
+                if not full:
+                    del table.data[self._count * len(_NODE):]  # what extend wrote before it failed
+                row = clamp_row(row, "q")
+                if full:
+                    pack(table.data, offset, *row)
+                    table.head = next_head
+                else:
+                    table.data.extend(row)
         if self._count < self.capacity:
             self._count += 1
 

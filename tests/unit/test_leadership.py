@@ -156,7 +156,7 @@ def test_malformed_reports_never_break_a_sample():
     from raftctl.core.collector import SampleCollector
 
     odd = ["WEIRD", 5, ["LEADER"], {"a": 1}, True, "", "DOWN", "STALE_LEADER", None, -3, 2.5, float("nan"),
-           float("inf"), [[1, 2]], {"n1": "x"}, {"n1": True}]
+           float("inf"), [[1, 2]], {"n1": "x"}, {"n1": True}, 2 ** 70, -(2 ** 70)]
 
     class OddSource:
         name = "odd"

@@ -178,3 +178,22 @@ def test_nodes_that_come_and_go_after_the_rings_wrapped_keep_their_own_rows():
                 got = [(r["sim_time"], r["term"]) for r in store.node_window(node_id, None)]
                 want = [(s["sim_time"], s["nodes"][node_id]["term"]) for s in kept if node_id in s["nodes"]]
                 assert got == want, f"seed={seed} {node_id} after {count}"
+
+
+def test_numbers_beyond_64_bits_are_kept_as_the_bound_and_the_rings_stay_in_step():
+    rng = random.Random(31)
+    store = SampleStore(capacity=4)
+    samples = [make_sample(seq, rng) for seq in range(1, 11)]
+    for i in (1, 6):  # once while the rings grow, once when they are full
+        samples[i]["nodes"]["node2"]["commit_index"] = 2 ** 70
+        samples[i]["cluster"]["current_term"] = -(2 ** 70)
+    for count, sample in enumerate(samples, 1):
+        store.append(sample)
+        rows = store.window(None)
+        kept = samples[max(0, count - 4):count]
+        assert [r["sequence"] for r in rows] == [s["sequence"] for s in kept]
+        for row, sample_ in zip(rows, kept):
+            want = sample_["nodes"]["node2"]["commit_index"]
+            assert row["nodes"]["node2"]["commit_index"] == min(want, 2 ** 63 - 1), count
+            assert row["cluster"]["current_term"] == max(sample_["cluster"]["current_term"], -(2 ** 63)), count
+            assert row["nodes"]["node1"] == expected_row(sample_)["nodes"]["node1"], count
