@@ -16,8 +16,7 @@ cannot tell it from a dead one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 from raftctl.core.measures import quorum_size
 
@@ -26,8 +25,7 @@ __all__ = ["LeaderView", "find_leader"]
 LEADER = "LEADER"
 
 
-@dataclass(frozen=True)
-class LeaderView:
+class LeaderView(NamedTuple):
     """The leader the reports support (None: none does), its term and backers, and the stale."""
 
     leader: str | None = None
@@ -36,19 +34,21 @@ class LeaderView:
     stale: tuple[str, ...] = ()
 
 
+_NO_LEADER = LeaderView()
+
+
 def _backers(claimant: str, term: int, reports: Mapping[str, Mapping[str, Any] | None],
              max_contact_ms: float, gone: frozenset[str]) -> set[str]:
     backers = {claimant}
     for node_id, report in reports.items():
-        if report is not None and node_id != claimant and report.get("term") == term \
-                and report.get("leader_id") == claimant:
-            backers.add(node_id)
+        if report is not None and report.get("leader_id") == claimant and report.get("term") == term:
+            backers.add(node_id)  # the claimant itself is in already (a set)
     contacts = reports[claimant].get("last_contact_ms")  # type: ignore[union-attr]
     if type(contacts) is not dict:  # malformed: the claimant's word about others counts for nothing
         return backers
     for peer, age in contacts.items():
-        if peer in backers or peer not in reports or peer in gone or type(age) not in (int, float) \
-                or age > max_contact_ms:
+        if peer in backers or peer in gone or (type(age) is not float and type(age) is not int) \
+                or age > max_contact_ms or peer not in reports:
             continue
         own = reports[peer]
         if own is None or (own.get("term") == term and own.get("leader_id") in (claimant, None)):
@@ -75,10 +75,8 @@ def find_leader(reports: Mapping[str, Mapping[str, Any] | None], max_contact_ms:
             key = (term, len(backers), node_id)
             if best is None or key > best:
                 best, best_backers = key, backers
-    leader = best[2] if best is not None else None
-    return LeaderView(
-        leader=leader,
-        term=best[0] if best is not None else None,
-        support=frozenset(best_backers),
-        stale=tuple(c for c in claimants if c != leader),
-    )
+    if best is None:
+        return LeaderView(None, None, frozenset(), tuple(claimants)) if claimants else _NO_LEADER
+    leader = best[2]
+    stale = () if len(claimants) == 1 else tuple(c for c in claimants if c != leader)
+    return LeaderView(leader, best[0], frozenset(best_backers), stale)
