@@ -14,7 +14,8 @@ Metric definitions (where the seed leaves room):
 
 * ``total_orders`` — ``stats()["orders_submitted"]``: cumulative orders submitted (the seed).
 * ``throughput_ops`` — orders acknowledged (committed through consensus) per second of collector
-  clock since the previous sample; the first sample averages since the cluster clock's zero.
+  clock since the previous sample; the first sample averages since the source clock's zero
+  (every source counts from it: ``ClientView``).
 * ``total_trades`` — ``trades_executed`` of the leader (else the highest of the live nodes).
 * ``avg/p50/p99_latency_ms`` — consensus latency of orders committed since the previous sample
   (``cluster.latencies_since``); null when nothing committed in the interval. The average and

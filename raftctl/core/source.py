@@ -74,7 +74,8 @@ class NodeAnswer:
 
 @dataclass
 class ClientView:
-    """What the source's own client measured since the previous poll (cumulative counters)."""
+    """What the source's own client measured: cumulative counters from the source clock's zero
+    (the collector's first sample averages them over ``Poll.now``), latencies since the previous poll."""
 
     orders_submitted: int | None = None
     orders_acknowledged: int | None = None

@@ -53,9 +53,11 @@ The client view (:class:`EtcdClientView`): one linearizable read per poll of a k
 (``POST /v3/kv/range`` with ``count_only``; it goes through Raft's ReadIndex, never writes), sent to
 the member that led at the previous poll before the members are asked (so it is timed alone);
 its round trip is the poll's latency sample. When it fails (no leader) there is no sample.
-``proposals_committed`` is the highest commit index any member reported: its rate is the
-cluster's committed proposals per second (etcd's own entries, such as a new leader's empty
-entry, included). There are no orders: the order counters are None.
+``proposals_committed`` is how far the highest commit index any member reported has grown since
+the first poll that had an answer (the client view counts from the source clock's zero, as every
+source's does: what etcd committed before raftctl watched it is no throughput of this run). Its
+rate is the cluster's committed proposals per second (etcd's own entries, such as a new leader's
+empty entry, included). There are no orders: the order counters are None.
 """
 
 from __future__ import annotations
@@ -285,6 +287,7 @@ class EtcdSource(MemberSource):
         self._last_ok: dict[str, float] = {}
         self._latencies: deque[tuple[float, float]] = deque(maxlen=10_000)
         self._proposals_committed: int | None = None
+        self._commits_before: int | None = None  # the highest commit index of the first answering poll
 
     # ------------------------------------------------------------------ Source
 
@@ -512,8 +515,12 @@ class EtcdSource(MemberSource):
         commits = [r["commit_index"] for r in raws.values()]
         if commits:
             highest = max(commits)
-            if self._proposals_committed is None or highest > self._proposals_committed:
-                self._proposals_committed = highest
+            if self._commits_before is None:
+                # what etcd committed before this source first saw it is no throughput of its clock
+                self._commits_before = highest
+            committed = highest - self._commits_before
+            if self._proposals_committed is None or committed > self._proposals_committed:
+                self._proposals_committed = committed
         after = -1.0 if since is None else float(since)
         latencies = [ms for t, ms in self._latencies if t > after]
         return EtcdClientView(latencies_ms=latencies, proposals_committed=self._proposals_committed,
