@@ -9,6 +9,9 @@ on failure too. The tails of the member logs show under a failing test.
 
 from __future__ import annotations
 
+import base64
+import http.client
+import json
 import shutil
 from collections.abc import Iterator
 
@@ -50,3 +53,17 @@ def etcd3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdCluster]:
         for name in cluster.members:
             print(f"--- {name} log (tail) ---\n{cluster.log_tail(name, 30)}")
         cluster.close()
+
+
+def put_key(url: str, key: str) -> None:
+    """One write through etcd's HTTP gateway (one committed entry)."""
+    host, _, port = url.removeprefix("http://").partition(":")
+    body = json.dumps({"key": base64.b64encode(key.encode()).decode(), "value": "eA=="}).encode()
+    conn = http.client.HTTPConnection(host, int(port), timeout=5.0)
+    try:
+        conn.request("POST", "/v3/kv/put", body=body, headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        text = response.read()
+        assert response.status == 200, text
+    finally:
+        conn.close()

@@ -75,7 +75,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from raftctl.core.source import ClientView, NodeAnswer, Poll, SourceError
-from raftctl.sources.members import MemberSource, Silent, Stale
+from raftctl.sources.members import CommitGrowth, MemberSource, Silent, Stale
 
 __all__ = ["DEFAULT_TIMEOUT_S", "EtcdClientView", "EtcdMemberInfo", "EtcdSource", "build", "parse_urls"]
 
@@ -286,8 +286,7 @@ class EtcdSource(MemberSource):
         self._reign: tuple[str, int] | None = None  # (leader, term) the contact times are counted for
         self._last_ok: dict[str, float] = {}
         self._latencies: deque[tuple[float, float]] = deque(maxlen=10_000)
-        self._proposals_committed: int | None = None
-        self._commits_before: int | None = None  # the highest commit index of the first answering poll
+        self._committed = CommitGrowth()
 
     # ------------------------------------------------------------------ Source
 
@@ -512,18 +511,10 @@ class EtcdSource(MemberSource):
             probe_member, latency, probe_error = probe.result()
             if latency is not None:
                 self._latencies.append((now, latency))
-        commits = [r["commit_index"] for r in raws.values()]
-        if commits:
-            highest = max(commits)
-            if self._commits_before is None:
-                # what etcd committed before this source first saw it is no throughput of its clock
-                self._commits_before = highest
-            committed = highest - self._commits_before
-            if self._proposals_committed is None or committed > self._proposals_committed:
-                self._proposals_committed = committed
+        committed = self._committed.update(r["commit_index"] for r in raws.values())
         after = -1.0 if since is None else float(since)
         latencies = [ms for t, ms in self._latencies if t > after]
-        return EtcdClientView(latencies_ms=latencies, proposals_committed=self._proposals_committed,
+        return EtcdClientView(latencies_ms=latencies, proposals_committed=committed,
                               probe_member=probe_member, probe_error=probe_error)
 
 

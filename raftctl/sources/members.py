@@ -4,11 +4,11 @@ starts with the source, one poll at a time, and the two ways a member gives no a
 from __future__ import annotations
 
 import threading
-from typing import Any, Protocol
+from typing import Any, Iterable, Protocol
 
 from raftctl.core.source import Poll
 
-__all__ = ["MemberSource", "Silent", "Stale"]
+__all__ = ["CommitGrowth", "MemberSource", "Silent", "Stale"]
 
 
 class Silent(Exception):
@@ -23,6 +23,31 @@ class Silent(Exception):
 class Stale(Exception):
     """A kept-alive connection the member closed since (it was killed or restarted): ask again
     on a new one."""
+
+
+class CommitGrowth:
+    """Entries the cluster committed since the source first heard from it: the highest commit
+    index any member reported, less that of the first poll with an answer (``ClientView``
+    counts from the source clock's zero; what a cluster committed before it was watched is no
+    throughput of this watch). It never goes down: a member that lags or restarts lowers no
+    count. ``None`` until a member answered."""
+
+    __slots__ = ("_before", "value")
+
+    def __init__(self) -> None:
+        self._before: int | None = None
+        self.value: int | None = None
+
+    def update(self, commit_indexes: Iterable[Any]) -> int | None:
+        """Fold in one poll's commit indexes (a report's word: anything but an int is skipped)."""
+        highest = max((c for c in commit_indexes if type(c) is int and c >= 0), default=None)
+        if highest is not None:
+            if self._before is None:
+                self._before = highest
+            grown = highest - self._before
+            if self.value is None or grown > self.value:
+                self.value = grown
+        return self.value
 
 
 class _Named(Protocol):

@@ -14,7 +14,9 @@ cluster exactly as it reads the simulator.
 Orders, throughput and latency are a client's knowledge, not a node's: a caller that runs a load
 generator passes it as ``load=`` (anything with ``client_view(since) -> ClientView``, ``since`` a
 ``time.monotonic()`` value), as
-``raftctl cluster up`` does.
+``raftctl cluster up`` does. Without one, throughput is the cluster's committed entries per
+second (the growth of the highest commit index a node reports, from the first poll that had an
+answer: ``CommitGrowth``), as for etcd; orders and latency are then unknown (None).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from raftctl.core.source import ClientView, NodeAnswer, Poll, SourceError
-from raftctl.sources.members import MemberSource, Silent, Stale
+from raftctl.sources.members import CommitGrowth, MemberSource, Silent, Stale
 
 __all__ = ["DEFAULT_TIMEOUT_S", "RaftctlSource", "build", "parse_members"]
 
@@ -223,6 +225,7 @@ class RaftctlSource(MemberSource):
             raise SourceError("the raftctl source has no nodes to watch")
         self.timeout = float(timeout)
         self.load = load
+        self._committed = CommitGrowth()
         super().__init__(clock)
         self._members = [_Member(name, url) for name, url in members.items()]
 
@@ -251,6 +254,9 @@ class RaftctlSource(MemberSource):
         if self.load is not None:
             # the load generator keeps time.monotonic(); ``since`` is on this source's clock
             client = self.load.client_view(None if since is None else self._started + since)
+        else:  # no client of our own: what the nodes say they committed (entries, not orders)
+            client = ClientView(proposals_committed=self._committed.update(
+                a.report.get("commit_index") for a in answers.values() if a.report is not None))
         return Poll(now, answers, client, 1)
 
     @staticmethod

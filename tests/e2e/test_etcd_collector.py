@@ -7,15 +7,12 @@ holds or a deadline passes.
 
 from __future__ import annotations
 
-import base64
-import http.client
-import json
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from etcd_fixtures import etcd3  # noqa: F401 - the fixture
+from etcd_fixtures import etcd3, put_key  # noqa: F401 - the fixture
 
 from raftctl.core.collector import SampleCollector
 from raftctl.runtime.etcd_cluster import EtcdCluster
@@ -170,30 +167,17 @@ def test_etcd_has_no_orders_and_the_sample_says_so(etcd3: EtcdCluster, watch: Wa
     assert sample["cluster"]["consensus_aligned"] is True  # nothing to compare is not a divergence
 
 
-def _put(url: str, key: str) -> None:
-    host, _, port = url.removeprefix("http://").partition(":")
-    body = json.dumps({"key": base64.b64encode(key.encode()).decode(), "value": "eA=="}).encode()
-    conn = http.client.HTTPConnection(host, int(port), timeout=5.0)
-    try:
-        conn.request("POST", "/v3/kv/put", body=body, headers={"Content-Type": "application/json"})
-        response = conn.getresponse()
-        assert response.status == 200, response.read()
-        response.read()
-    finally:
-        conn.close()
-
-
 def test_throughput_counts_from_the_first_poll_not_from_etcds_history(
         etcd3: EtcdCluster, watch: Watch) -> None:  # noqa: F811
     # etcd committed these before raftctl watched it: no throughput of this run (it read as
     # hundreds of thousands of proposals/s on the first sample, the history over a few ms)
     url = etcd3.client_urls[0]
     for i in range(300):
-        _put(url, f"before-{i}")
+        put_key(url, f"before-{i}")
     first = watch.sample()
     assert first["performance"]["throughput_ops"] == 0.0, first["performance"]
     for i in range(100):
-        _put(url, f"during-{i}")
+        put_key(url, f"during-{i}")
     later = watch.sample()
     committed = later["performance"]["throughput_ops"] * (later["sim_time"] - first["sim_time"])
     # each put is one entry; etcd may add one of its own (a lease or leader entry)

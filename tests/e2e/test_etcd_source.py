@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from etcd_fixtures import etcd3  # noqa: F401 - the fixture
+from etcd_fixtures import etcd3, put_key  # noqa: F401 - the fixture
 
 from raftctl.core.source import Poll, SourceError
 from raftctl.runtime.etcd_cluster import EtcdCluster
@@ -109,7 +109,11 @@ def test_one_url_finds_every_member_and_each_report_has_the_source_shape(
     client = poll.client
     assert isinstance(client, EtcdClientView)
     assert client.orders_submitted is None and client.orders_acknowledged is None
-    assert client.proposals_committed == max(a.report["commit_index"] for a in poll.answers.values())  # type: ignore[index]
+    # committed entries counted from the source's first answering poll: the highest index's growth
+    highest = max(a.report["commit_index"] for a in poll.answers.values())  # type: ignore[index]
+    assert client.proposals_committed is not None and 0 <= client.proposals_committed < highest
+    for i in range(5):
+        put_key(etcd3.client_urls[0], f"k{i}")
     # the probe read answered: one latency per poll, a real round trip
     latest = source.poll(since=poll.now)
     probe = client_of(latest)
@@ -117,6 +121,8 @@ def test_one_url_finds_every_member_and_each_report_has_the_source_shape(
     assert len(probe.latencies_ms) == 1 and 0 < probe.latencies_ms[0] < TIMEOUT_S * 1000
     assert probe.probe_member == leader
     assert latest.now > poll.now
+    grown = max(a.report["commit_index"] for a in latest.answers.values()) - highest  # type: ignore[index]
+    assert grown >= 5 and probe.proposals_committed == client.proposals_committed + grown
 
 
 def test_members_take_turns_with_metrics_and_a_member_back_from_silence_asks_at_once(

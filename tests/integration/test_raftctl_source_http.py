@@ -122,3 +122,22 @@ def test_a_silent_server_is_a_timeout_within_the_deadline(serve) -> None:
         assert got.report is None and got.reason == "timeout" and got.poll_ms is not None and got.poll_ms < 600, got
     finally:
         listener.close()
+
+
+def report_at(commit: object) -> bytes:
+    return answer(orjson.dumps({"node_id": "n1", "state": "LEADER", "term": 3, "leader_id": "n1",
+                                "commit_index": commit, "last_applied": 7, "log_length": 7,
+                                "peers_connected": 0}))
+
+
+def test_without_a_load_throughput_is_the_commits_since_the_first_poll_and_never_the_history(serve) -> None:
+    # a node that committed 5,000 entries before it was watched, then 40, a bad report, 10 more;
+    # a restarted node reporting a lower index lowers no count
+    server = serve([report_at(5000), report_at(5040), report_at("many"), report_at(5050), report_at(12)])
+    with RaftctlSource({"n1": server.url}, timeout=1.0) as source:
+        counts = []
+        for _ in range(5):
+            client = source.poll().client
+            assert client is not None and client.orders_acknowledged is None and not client.latencies_ms
+            counts.append(client.proposals_committed)
+    assert counts == [0, 40, 40, 50, 50]
