@@ -305,8 +305,11 @@ class AlertEngine:
             holding.add(fp)
             active = self._active.get(fp)
             if active is not None:
-                if condition.shards:  # still firing: a grouped alert follows the groups it holds in
-                    active.message, active.shards = condition.message, condition.shards
+                # still firing: the active alert says what holds now (as Prometheus re-renders an
+                # alert's annotations on every evaluation); the firing event keeps what held then
+                active.message = condition.message
+                if condition.shards:  # a grouped alert follows the groups it holds in
+                    active.shards = condition.shards
                 continue
             alert = _Alert(condition.name, condition.severity, fp, dict(condition.labels),
                            condition.message, timestamp, sim_time, shards=condition.shards)

@@ -209,3 +209,15 @@ def test_sharded_leader_alerts_are_one_per_kind_listing_their_shards():
     events = engine.evaluate(sharded(8.0, set()), DEFAULT_THRESHOLDS)
     assert sorted((e["status"], e["name"]) for e in events) == [
         ("resolved", "consensus_misalignment"), ("resolved", "leader_election_failure")]
+
+
+def test_a_firing_alert_says_what_holds_now_and_its_firing_event_what_held_then():
+    engine = AlertEngine()
+    fired = engine.evaluate(sample(1.0, up=3, size=5), DEFAULT_THRESHOLDS)
+    (event,) = [e for e in fired if e["name"] == "low_healthy_nodes"]
+    assert event["message"].startswith("3 of 5 nodes healthy"), event
+    later = engine.evaluate(sample(2.0, up=2, size=5), DEFAULT_THRESHOLDS)
+    assert "low_healthy_nodes" not in {e["name"] for e in later}  # still the same alert: no new event
+    (active,) = [a for a in engine.active() if a["name"] == "low_healthy_nodes"]
+    assert active["message"].startswith("2 of 5 nodes healthy"), active
+    assert active["started_at_sim"] == 1.0 and event["message"].startswith("3 of 5")
