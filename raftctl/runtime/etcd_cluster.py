@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import http.client
 import json
 import os
@@ -30,6 +31,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -390,38 +392,74 @@ class EtcdCluster:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m raftctl.runtime.etcd_cluster [--members N]``: a local cluster until Ctrl-C/SIGTERM."""
+    """``python -m raftctl.runtime.etcd_cluster [--members N]``: a local cluster until Ctrl-C/SIGTERM.
+
+    Kill, stop and continue its members as you like to see what raftctl says: a member that
+    exits is reported and its data dir kept; SIGHUP to this process restarts every exited member.
+    """
     import argparse
 
     parser = argparse.ArgumentParser(
         prog="python -m raftctl.runtime.etcd_cluster",
-        description="Start a throw-away etcd cluster on free loopback ports (removed on Ctrl-C or SIGTERM).")
+        description="Start a throw-away etcd cluster on free loopback ports (removed on Ctrl-C or SIGTERM). "
+                    "A member that exits (kill -9 it to see what raftctl says) is reported and its data kept; "
+                    "SIGHUP to this process restarts every exited member.")
     parser.add_argument("--members", type=int, default=3, help="how many members (default 3)")
     parser.add_argument("--heartbeat-ms", type=int, default=100)
     parser.add_argument("--election-ms", type=int, default=1000)
     args = parser.parse_args(argv)
+    restart_asked = threading.Event()
 
     def stop(_signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGHUP, lambda _signum, _frame: restart_asked.set())
+    say = functools.partial(print, file=sys.stderr, flush=True)
     try:
         with EtcdCluster(args.members, heartbeat_ms=args.heartbeat_ms, election_ms=args.election_ms) as cluster:
             for member in cluster.members.values():
-                print(f"{member.name}: client {member.client_url}, peer {member.peer_url}, "
-                      f"pid {member.pid}, log {member.log_path}", file=sys.stderr)
-            print(f"watch it with:\n  raftctl serve --source {cluster.source_spec}", file=sys.stderr)
+                say(f"{member.name}: client {member.client_url}, peer {member.peer_url}, "
+                    f"pid {member.pid}, log {member.log_path}")
+            say(f"watch it with:\n  raftctl serve --source {cluster.source_spec}\n"
+                f"kill -9 / kill -STOP / kill -CONT a member's pid to see what raftctl says; "
+                f"kill -HUP {os.getpid()} restarts the exited ones; Ctrl-C or kill {os.getpid()} removes the cluster")
             print(cluster.source_spec, flush=True)
-            while all(m.running for m in cluster.members.values()):
-                time.sleep(0.5)
-            gone = [m.name for m in cluster.members.values() if not m.running]
-            print(f"etcd member(s) {', '.join(gone)} exited; stopping the cluster", file=sys.stderr)
-            return 1
+            reported: set[str] = set()
+            while True:
+                if restart_asked.wait(0.5):
+                    restart_asked.clear()
+                    for member in cluster.members.values():
+                        if not member.running:
+                            try:
+                                cluster.restart(member.name, wait=False)
+                            except (EtcdStartError, OSError) as err:
+                                say(f"{member.name} could not restart: {err}")
+                                continue
+                            reported.discard(member.name)
+                            say(f"{member.name} restarted from its data dir: pid {member.pid}")
+                for member in cluster.members.values():
+                    if not member.running and member.name not in reported:
+                        reported.add(member.name)
+                        code = member.process.returncode if member.process is not None else None
+                        say(f"{member.name} exited ({_exit_text(code)}); its data dir is kept: "
+                            f"kill -HUP {os.getpid()} restarts it")
     except KeyboardInterrupt:
         return 0
     except (EtcdNotFoundError, EtcdStartError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+
+
+def _exit_text(code: int | None) -> str:
+    if code is None:
+        return "exit status unknown"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit status {code}"
 
 
 if __name__ == "__main__":

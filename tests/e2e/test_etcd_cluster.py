@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import http.client
 import os
+import queue
 import re
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -87,3 +91,69 @@ def test_the_module_command_prints_the_spec_and_cleans_up_on_ctrl_c() -> None:
     assert len(pids) == 3 and root is not None, err
     assert not Path(root.group(1)).exists()
     assert not any(alive(p) for p in pids)
+
+
+def test_the_module_command_survives_a_killed_member_and_sighup_restarts_it() -> None:
+    """kill -9 of a member (what a user does to see what raftctl says) no longer takes the whole
+    cluster down: the exit is reported, the others keep serving, SIGHUP brings it back."""
+    require_etcd()
+    proc = subprocess.Popen([sys.executable, "-m", "raftctl.runtime.etcd_cluster", "--members", "3"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    said: list[str] = []
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.put(line)
+
+    def wait_for(pattern: str, timeout: float = 30.0) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                said.append(lines.get(timeout=max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
+                break
+            found = re.search(pattern, said[-1])
+            if found:
+                return found
+        raise AssertionError(f"{pattern!r} not said within {timeout} s; said: {''.join(said)}")
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        assert proc.stdout is not None
+        spec = proc.stdout.readline().strip()
+        urls = spec.removeprefix("etcd:").split(",")
+        pid = int(wait_for(r"etcd2: client \S+, peer \S+, pid (\d+)").group(1))
+        wait_for(r"watch it with")
+        os.kill(pid, signal.SIGKILL)
+        wait_for(r"etcd2 exited \(killed by SIGKILL\); its data dir is kept")
+        assert proc.poll() is None  # still running, the other members too
+        assert _health(urls[0]) == 200 and _health(urls[2]) == 200
+        proc.send_signal(signal.SIGHUP)
+        new_pid = int(wait_for(r"etcd2 restarted from its data dir: pid (\d+)").group(1))
+        assert new_pid != pid and alive(new_pid)
+        deadline = time.monotonic() + 30
+        while _health(urls[1]) != 200:
+            assert time.monotonic() < deadline, "the restarted member never answered /health"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert "Traceback" not in "".join(said)
+    assert not alive(new_pid)
+
+
+def _health(url: str) -> int | None:
+    host, _, port = url.removeprefix("http://").partition(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=2.0)
+    try:
+        conn.request("GET", "/health")
+        return conn.getresponse().status
+    except OSError:
+        return None
+    finally:
+        conn.close()
