@@ -121,13 +121,17 @@ def health_header(summary: dict[str, Any]):
     aligned = cluster.get("consensus_aligned")
     text.append("  aligned ")
     text.append("yes" if aligned else "NO", style="green" if aligned else "bold red")
+    reach = monitor_reach(summary)
     if "has_quorum" in cluster:
         quorum = cluster.get("has_quorum")
         text.append("  quorum ")
-        text.append("yes" if quorum else "LOST", style="green" if quorum else "bold red")
+        if quorum and reach is not None and reach[0] < reach[1] // 2 + 1:
+            # not lost on evidence, but the monitor sees no majority answer: it cannot say "yes"
+            text.append("unknown", style="yellow")
+        else:
+            text.append("yes" if quorum else "LOST", style="green" if quorum else "bold red")
     if "leader_changes" in cluster:
         text.append(f"  leader changes {cluster.get('leader_changes')}")
-    reach = monitor_reach(summary)
     if reach is not None:
         reached, size = reach
         # below a majority it cannot vouch for the cluster (health says monitor_reach)

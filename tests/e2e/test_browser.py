@@ -114,6 +114,7 @@ def test_dashboard_shows_nodes_alerts_and_disconnection(browser):
         assert set(page.locator("#nodes-table tr.down .state").all_inner_texts()) == {"DOWN (refused)"}
         expect(page.locator("#reach-banner")).to_be_visible()
         expect(page.locator("#reach-detail")).to_have_text("Monitor reaches 2/5 nodes")
+        expect(page.locator("#quorum")).to_have_text("quorum lost")  # three refused: evidence
         page.screenshot(path=str(ARTIFACTS / "dashboard-quorum-loss.png"), full_page=True)
 
         server.stop()
@@ -715,3 +716,28 @@ def test_a_live_page_does_not_ask_for_the_replay_controls_and_logs_no_error(brow
     finally:
         server.stop()
         page.close()
+
+
+def test_quorum_is_unknown_not_held_when_no_majority_answers(browser):
+    """Three of five paused: not lost on evidence (nothing refused), but no majority answers the
+    monitor, so the page says it cannot tell rather than "quorum held"."""
+    cluster, collector = monitored(5, 100.0)
+    for _ in range(10):
+        step(cluster, collector)
+    server = DashboardServer(collector, port=0).start()
+    errors: list[str] = []
+    page = desktop_page(browser, errors)
+    try:
+        page.goto(server.url + "/?refresh=1")
+        expect(page.locator("#quorum")).to_have_text("quorum held", timeout=10_000)
+        for node_id in cluster.node_ids[:3]:
+            cluster.pause(node_id)
+        for _ in range(3):
+            step(cluster, collector)
+        assert collector.latest()["cluster"]["has_quorum"] is True, f"seed={SEED}"
+        expect(page.locator("#reach-detail")).to_have_text("Monitor reaches 2/5 nodes", timeout=10_000)
+        expect(page.locator("#quorum")).to_have_text("quorum unknown")
+        assert errors == [], errors
+    finally:
+        page.close()
+        server.stop()

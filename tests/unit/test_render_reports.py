@@ -121,3 +121,14 @@ def test_monitor_reach_below_a_majority_is_red_above_it_amber():
 
     assert "red" in style_of(below, "monitor reaches")
     assert "yellow" in style_of(above, "monitor reaches") and "red" not in style_of(above, "monitor reaches")
+
+
+def test_quorum_is_unknown_not_held_when_no_majority_answers_the_monitor() -> None:
+    # has_quorum is False only on evidence (refused polls); two silent nodes of three are not
+    # evidence, but the header must not say "yes" for a cluster the monitor cannot see
+    blind = sample(reached=2, size=5)
+    assert "quorum unknown" in text_of(render.health_header(blind))
+    assert "quorum yes" in text_of(render.health_header(sample(reached=3, size=5)))
+    lost = sample(reached=2, size=5)
+    lost["cluster"]["has_quorum"] = False
+    assert "quorum LOST" in text_of(render.health_header(lost))

@@ -143,7 +143,11 @@
     }
     setText("leader-changes", typeof cluster.leader_changes === "number" ? cluster.leader_changes + " leader changes" : "\u00a0");
     setText("term", fmtInt(cluster.current_term));
-    setText("quorum", cluster.has_quorum === false ? "quorum lost" : (cluster.has_quorum ? "quorum held" : "\u00a0"));
+    // not lost on evidence, but with no majority answering the monitor cannot say it is held
+    var blind = typeof cluster.nodes_reached === "number" && typeof cluster.cluster_size === "number"
+      && cluster.nodes_reached < Math.floor(cluster.cluster_size / 2) + 1;
+    setText("quorum", cluster.has_quorum === false ? "quorum lost"
+      : (cluster.has_quorum ? (blind ? "quorum unknown" : "quorum held") : "\u00a0"));
     setText("healthy-nodes", fmtInt(cluster.healthy_nodes) + " / " + fmtInt(cluster.cluster_size));
     setText("aligned", cluster.consensus_aligned ? "consensus aligned" : "consensus NOT aligned");
     // the monitor sees only the nodes that answered its poll; below a majority it cannot vouch for the cluster
