@@ -161,7 +161,7 @@ def node_table(summary: dict[str, Any], title: str | None = "Nodes", max_width: 
     In a sharded document a ``leads`` column lists the shards each node leads, and a node that
     leads any shard shows as LEADER (term, indexes and digest stay shard 0's). Given
     ``max_width`` (the room the table has), the digest column is left out when the table would
-    not fit with it: node names, states and every header stay whole at 80 columns.
+    not fit with it: node names, states, numbers and every header stay whole at 80 columns.
     """
     from rich.table import Table
 
@@ -203,8 +203,9 @@ def node_table(summary: dict[str, Any], title: str | None = "Nodes", max_width: 
         columns, widths = columns[:-1], widths[:-1]  # the digest gives way ("aligned" says whether they agree)
         rows = [(cells[:-1], style) for cells, style in rows]
     for (name, justify), width in zip(columns, widths, strict=True):
-        # node names, states and headers are never cut (which node is down is the point)
-        keep = width if name in ("node", "state") else len(name)
+        # node names, states, numbers and headers are never cut (which node is down and how far
+        # along each is are the point); only the digest, first to give way, may be
+        keep = len(name) if name == "digest" else width
         table.add_column(name, justify=justify, no_wrap=True, min_width=keep)  # type: ignore[arg-type]
     for cells, style in rows:
         table.add_row(*cells, style=style)

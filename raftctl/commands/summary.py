@@ -55,7 +55,7 @@ def command(
     doc = fetch_summary(base)
     console = stdout_console()
     console.print(health_header(doc))
-    console.print(node_table(doc, title=None))
+    console.print(node_table(doc, title=None, max_width=console.width))
     if doc.get("shards"):
         console.print(shard_table(doc, title=None))
     console.print(performance_lines(doc))

@@ -180,6 +180,20 @@ def test_summary_readable_names_every_node_and_the_health(stub):
         assert f"node{i}" in proc.stdout
 
 
+def test_summary_in_a_pipe_cuts_no_number(stub):
+    # a long-running cluster's indexes and a DOWN node's reason: the digest gives way, not they
+    doc = make_summary("DEGRADED")  # node1 DOWN
+    for node in doc["nodes"].values():
+        node.update(commit_index=102_244, last_applied=102_244, log_length=17_224)
+    doc["nodes"]["node1"].update(down_reason="timeout")
+    stub.summary = doc
+    proc = run("summary", "--url", stub.url, env={"COLUMNS": "80"})
+    assert proc.returncode == 0, proc.stderr
+    assert "…" not in proc.stdout, proc.stdout
+    assert proc.stdout.count("102,244") == 10 and "DOWN (timeout)" in proc.stdout, proc.stdout
+    assert max(len(line) for line in proc.stdout.splitlines()) <= 80, proc.stdout
+
+
 def test_summary_uses_raftctl_url_env(stub):
     proc = run("summary", "--json", env={"RAFTCTL_URL": stub.url})
     assert proc.returncode == 0, proc.stderr
