@@ -81,7 +81,13 @@ def up(
         runner.run()
     finally:
         runner.close()
-    _say("raftctl cluster: every node stopped (logs synced)")
+    outside = _nodes_started_elsewhere(runner.specs)
+    if outside:
+        running = ", ".join(f"{node_id} (pid {pid})" for node_id, pid in outside)
+        _say(f"raftctl cluster: every node it started stopped (logs synced); still running, started "
+             f"outside it (from cluster.json's argv?): {running}: stop it with kill PID")
+    else:
+        _say("raftctl cluster: every node stopped (logs synced)")
 
 
 def _say(text: str) -> None:
@@ -223,6 +229,31 @@ class ClusterUp:
         if self.launcher.procs:
             self.launcher.stop_all()
             self.launcher.write_cluster_json()
+
+
+def _nodes_started_elsewhere(specs: list[Any]) -> list[tuple[str, int]]:
+    """``(node id, pid)`` of running processes that serve one of these nodes' data dirs: after
+    ``close`` only a node someone started again by hand (from its argv in cluster.json) is left."""
+    import os
+
+    wanted = {str(spec.data_dir).encode(): spec.node_id for spec in specs}
+    found = []
+    try:
+        entries = [e.name for e in os.scandir("/proc") if e.name.isdigit()]
+    except OSError:  # no /proc: nothing to say
+        return []
+    for name in entries:
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if b"--data-dir" not in argv or not any(b"raftctl" in a for a in argv):
+            continue
+        at = argv.index(b"--data-dir") + 1
+        if at < len(argv) and argv[at] in wanted:
+            found.append((wanted[argv[at]], int(name)))
+    return sorted(found)
 
 
 def _pid_runs_node(pid: int, node_id: str) -> bool:

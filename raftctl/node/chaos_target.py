@@ -27,6 +27,7 @@ from typing import Any, Callable
 
 from raftctl.node.launcher import ClusterLauncher, NodeSpec, layout
 from raftctl.runtime.ports import free_base_port
+from raftctl.runtime.stopping import sigstop
 
 __all__ = ["NodeProcessCluster", "ReportSafety", "run_process_campaign"]
 
@@ -110,7 +111,9 @@ class NodeProcessCluster:
         self.launcher.kill(name)
 
     def pause(self, name: str) -> None:
-        self.launcher.signal(name, signal.SIGSTOP)
+        proc = self.launcher.procs.get(name)
+        if proc is not None and proc.poll() is None:
+            sigstop(proc.pid)  # returns once it has taken hold: from then on it answers nobody
 
     def resume(self, name: str) -> None:
         self.launcher.signal(name, signal.SIGCONT)

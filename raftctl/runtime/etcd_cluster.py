@@ -39,6 +39,7 @@ from types import TracebackType
 from typing import Any, Callable, Iterable
 
 from raftctl.runtime.ports import free_ports
+from raftctl.runtime.stopping import sigstop
 
 __all__ = ["EtcdCluster", "EtcdMember", "EtcdNotFoundError", "EtcdStartError", "find_etcd", "free_ports"]
 
@@ -281,7 +282,7 @@ class EtcdCluster:
         if not member.running:
             raise RuntimeError(f"etcd member {name} is not running")
         assert member.process is not None
-        member.process.send_signal(signal.SIGSTOP)
+        sigstop(member.process.pid)  # returns once it has taken hold: from then on it answers nobody
         member.paused = True
 
     def resume(self, name: str) -> None:

@@ -131,6 +131,10 @@ def test_cluster_up_runs_watches_survives_a_kill_and_comes_back_with_its_data(tm
         assert proc.wait(timeout=30) == 0
         started = [n["pid"] for n in nodes if n["id"] != victim["id"]]
         assert not any(pid_alive(p) for p in started)
+        # it says which node it left running: the one started by hand, not by it
+        said = (tmp_path / "cluster-up.log").read_text(errors="replace")
+        assert (f"still running, started outside it (from cluster.json's argv?): "
+                f"{victim['id']} (pid {manual[0].pid})") in said, said[-2000:]
         manual[0].send_signal(signal.SIGTERM)
         assert manual[0].wait(timeout=20) == 0
         applied = doc["nodes"][doc["cluster"]["leader"]]["last_applied"]

@@ -11,6 +11,7 @@ import pytest
 from node_fixtures import process_cluster
 
 from raftctl.core.source import REPORT_KEYS, Source
+from raftctl.runtime.stopping import sigstop
 from raftctl.sources import SourceError, build_source
 
 pytestmark = pytest.mark.timeout(120)
@@ -42,7 +43,8 @@ def test_the_source_reads_every_node_and_says_why_one_is_silent(tmp_path):
 
             # a stopped process (SIGSTOP) is a timeout, and the poll still ends on time
             follower = next(n for n in cluster.ids if n != leader)
-            os.kill(cluster.procs[follower].pid, signal.SIGSTOP)
+            # (the signal is queued at once but takes hold only as the process next runs)
+            assert sigstop(cluster.procs[follower].pid), "the follower did not stop within 2 s"
             try:
                 started = time.monotonic()
                 poll = source.poll()
