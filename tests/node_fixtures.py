@@ -166,6 +166,13 @@ class ProcessCluster:
     def wait_leader(self, timeout: float = 10.0, among: list[str] | None = None) -> str:
         return self.wait_for(lambda: self.leader(among), timeout, "a leader")
 
+    def wait_ready(self, timeout: float = 20.0) -> str:
+        """A leader, and every node answering /api/status (a majority elects one while the last
+        node may still be starting its interpreter on a busy machine): returns the leader."""
+        def ready() -> str | None:
+            return self.leader() if all(r is not None for r in self.statuses().values()) else None
+        return self.wait_for(ready, timeout, "every node answering, and a leader")
+
 
 @contextlib.contextmanager
 def process_cluster(root: Path, nodes: int = 3, extra_args: list[str] | None = None,

@@ -22,7 +22,7 @@ TIMEOUT_S = 0.3
 def test_the_source_reads_every_node_and_says_why_one_is_silent(tmp_path):
     with process_cluster(tmp_path, nodes=3) as cluster:
         cluster.start_all()
-        leader = cluster.wait_leader(20)
+        leader = cluster.wait_ready(20)  # names come from the nodes: all of them must be up
         spec = "raftctl:" + ",".join(cluster.urls[n] for n in cluster.ids)
         source = build_source(spec, timeout=TIMEOUT_S)
         try:
@@ -73,7 +73,7 @@ def test_the_collector_watches_a_real_cluster_through_the_source(tmp_path):
 
     with process_cluster(tmp_path, nodes=3) as cluster:
         cluster.start_all()
-        leader = cluster.wait_leader(20)
+        leader = cluster.wait_ready(20)  # names come from the nodes: all of them must be up
         named = ",".join(f"{n}={cluster.urls[n]}" for n in cluster.ids)
         source = build_source("raftctl:" + named, timeout=TIMEOUT_S)
         collector = MetricsCollector(collection_interval=0.5, retention_period=60)
