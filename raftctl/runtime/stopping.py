@@ -37,8 +37,12 @@ def all_threads_stopped(pid: int) -> bool:
 
 def sigstop(pid: int, timeout: float = 2.0) -> bool:
     """SIGSTOP ``pid`` and wait (at most ``timeout`` s) until all its threads are stopped.
-    Returns whether they are; without ``/proc`` it returns False right after the signal."""
-    os.kill(pid, signal.SIGSTOP)
+    Returns whether they are; without ``/proc`` it returns False right after the signal, and
+    for a process that is gone (it died between the caller's check and the signal) at once."""
+    try:
+        os.kill(pid, signal.SIGSTOP)
+    except ProcessLookupError:
+        return False
     if not os.path.isdir(f"/proc/{pid}/task"):
         return False
     deadline = time.monotonic() + timeout
