@@ -21,6 +21,15 @@ BUSY = ("import threading\n"
         "spin()\n")
 
 
+def user_ticks(pid: int) -> int:
+    """CPU time (utime, clock ticks) of all the process's threads."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/stat") as f:
+            total += int(f.read().rsplit(")", 1)[1].split()[11])
+    return total
+
+
 def test_sigstop_returns_once_every_thread_is_stopped_and_sigcont_undoes_it() -> None:
     proc = subprocess.Popen([sys.executable, "-c", BUSY], stdout=subprocess.PIPE, text=True)
     try:
@@ -29,12 +38,9 @@ def test_sigstop_returns_once_every_thread_is_stopped_and_sigcont_undoes_it() ->
         assert not all_threads_stopped(proc.pid)  # spinning threads are running
         assert sigstop(proc.pid) is True
         assert all_threads_stopped(proc.pid)
-        before = sum(int(open(f"/proc/{proc.pid}/task/{t}/stat").read().rsplit(")", 1)[1].split()[11])
-                     for t in os.listdir(f"/proc/{proc.pid}/task"))
+        before = user_ticks(proc.pid)
         time.sleep(0.2)
-        after = sum(int(open(f"/proc/{proc.pid}/task/{t}/stat").read().rsplit(")", 1)[1].split()[11])
-                    for t in os.listdir(f"/proc/{proc.pid}/task"))
-        assert after == before  # no thread used CPU time (utime) while stopped
+        assert user_ticks(proc.pid) == before  # no thread used CPU time while stopped
         os.kill(proc.pid, signal.SIGCONT)
         deadline = time.monotonic() + 5
         while all_threads_stopped(proc.pid):
