@@ -161,7 +161,7 @@ def print_report(report: dict) -> None:
 
     from raftctl.commands._common import stdout_console
 
-    table = Table(title="raftctl chaos", title_justify="left", show_header=False, pad_edge=False)
+    table = Table(title="raftctl chaos", title_justify="left", show_header=False)
     table.add_column("figure", style="bold")
     table.add_column("value")
     for name, value in report_rows(report):

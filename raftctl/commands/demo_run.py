@@ -469,8 +469,8 @@ class DemoView:
         grid.add_row("throughput", f"{report['throughput_ops']['average']:,.1f} ops/s average, "
                                    f"{report['throughput_ops']['peak']:,.1f} peak")
         if lat["count"]:
-            grid.add_row("latency", f"avg {lat['avg']:.1f} ms, p50 {lat['p50']:.1f}, p90 {lat['p90']:.1f}, "
-                                    f"p99 {lat['p99']:.1f}, max {lat['max']:.1f} ({lat['count']:,} orders)")
+            grid.add_row("latency (ms)", f"avg {lat['avg']:.1f}, p50 {lat['p50']:.1f}, p90 {lat['p90']:.1f}, "
+                                         f"p99 {lat['p99']:.1f}, max {lat['max']:.1f} ({lat['count']:,} orders)")
         grid.add_row("leader changes", str(report["leader_changes"]))
         grid.add_row("health visited", ", ".join(report["health_states_visited"]) or "-")
         timeline = " → ".join(f"{h['status']}@{h['sim_time']:.0f}s" for h in report["health_timeline"])
@@ -481,9 +481,10 @@ class DemoView:
             for column in ("tick", "fault", "nodes", "healed at tick"):
                 faults.add_column(column)
             for fault in report["faults"]:
+                # "end": still in effect when the run ended; "-": nothing to heal (it had no effect)
                 faults.add_row(str(fault["tick"]), fault["description"], ", ".join(fault["nodes"]) or "-",
                                str(fault["heal_tick"]) if fault["healed_at"] is not None
-                               else ("-" if fault["heal_tick"] is None else "end"))
+                               else ("-" if fault["heal_tick"] is None or not fault["effective"] else "end"))
             out.print(faults)
         if report["alerts"]:
             alerts = Table(title="Alerts", title_justify="left", header_style="bold")

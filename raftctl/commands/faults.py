@@ -86,6 +86,7 @@ def fault_entry(fault: scenarios.Fault, tick_s: float) -> dict[str, Any]:
         "injected_at": round(fault.injected.at, 3),
         "heal_tick": None if fault.heal_due is None else tick_at(fault.heal_due, tick_s),
         "healed_at": None if fault.healed_at is None else round(fault.healed_at, 3),
+        "effective": fault.effective,  # False: it found nothing to act on (see note)
         "note": fault.injected.note,
     }
 

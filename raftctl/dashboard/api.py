@@ -29,9 +29,6 @@ log = logging.getLogger(__name__)
 
 ALLOWED_METHODS = "GET, HEAD"
 DEFAULT_DURATION = 60.0
-# Durations up to this many times the retention are clamped to the retention; beyond that the
-# caller has almost certainly made a mistake (units, extra zeros) and gets a 400.
-ABSURD_DURATION_FACTOR = 10
 MAX_QUERY_FIELDS = 20
 MAX_PARAM_LENGTH = 64
 RESOLVED_ALERTS_SHOWN = 50
@@ -117,7 +114,8 @@ def json_response(status: int, body: bytes) -> Response:
 
 
 def parse_duration(values: list[str] | None, retention: float) -> float:
-    """Validate ``duration`` (seconds): finite, > 0, at most 10x retention; clamped to retention."""
+    """Validate ``duration`` (seconds): finite, > 0, at most ``openapi.max_duration(retention)``;
+    clamped to the retention."""
     if not values:
         return min(DEFAULT_DURATION, retention)
     if len(values) > 1:
@@ -138,7 +136,7 @@ def parse_duration(values: list[str] | None, retention: float) -> float:
         raise ApiError(400, "duration must be a finite number of seconds")
     if duration <= 0:
         raise ApiError(400, "duration must be greater than 0")
-    limit = ABSURD_DURATION_FACTOR * retention
+    limit = openapi.max_duration(retention)
     if duration > limit:
         raise ApiError(400, f"duration must be at most {_seconds(limit)} seconds (retention is {_seconds(retention)} s)")
     return min(duration, retention)

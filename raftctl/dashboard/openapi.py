@@ -143,9 +143,21 @@ def _schemas() -> dict[str, Any]:
     }
 
 
+# Durations up to this many times the retention (and never less than an hour) are clamped to the
+# retention; beyond that the caller has almost certainly made a mistake (units, extra zeros).
+ABSURD_DURATION_FACTOR = 10
+NEVER_ABSURD_DURATION = 3600.0
+
+
+def max_duration(retention: float) -> float:
+    """The largest ``duration`` (seconds) the API takes: asking for the last hour is never a
+    mistake, whatever the retention (``--retention 1`` still answers ``duration=60``)."""
+    return max(ABSURD_DURATION_FACTOR * retention, NEVER_ABSURD_DURATION)
+
+
 def build_openapi(retention: float) -> dict[str, Any]:
     """The OpenAPI document; ``retention`` (seconds) sets the documented duration bounds."""
-    max_duration = 10 * retention
+    limit = max_duration(retention)
     duration = {
         "name": "duration",
         "in": "query",
@@ -153,10 +165,10 @@ def build_openapi(retention: float) -> dict[str, Any]:
         "description": (
             f"Window in seconds (default 60), written as a plain decimal number in ASCII digits "
             f"(60, 0.5, 1e3; no '+', spaces, underscores or non-ASCII digits). Values above the retention "
-            f"({retention:g} s) are clamped to it; values above {max_duration:g} s, zero, negative, NaN, "
+            f"({retention:g} s) are clamped to it; values above {limit:g} s, zero, negative, NaN, "
             f"infinite or non-numeric are a 400."
         ),
-        "schema": {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": max_duration, "default": 60},
+        "schema": {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": limit, "default": 60},
     }
     since = {
         "name": "since",

@@ -186,6 +186,21 @@ def test_demo_human_report_on_stdout():
     assert "Healthy:" not in proc.stdout  # progress lines stay on stderr
 
 
+def test_demo_report_tells_a_fault_that_hit_nothing_from_one_still_in_effect():
+    # one node: "a follower crashes" finds no follower and "the leader is cut off" nothing to
+    # isolate; neither was ever in effect, so neither is "end" (still in effect when the run ended)
+    args = ("demo", "--fast", "--no-dashboard", "--nodes", "1", "--ticks", "20", "--seed", str(SEED))
+    proc = run(*args)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
+    rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in proc.stdout.splitlines()
+            if line.startswith("│ ") and line.split("│")[1].strip().isdigit()]
+    assert [(tick, healed) for tick, _, _, healed in rows] == [("3", "-"), ("6", "8"), ("10", "12"), ("13", "-")], rows
+    assert "latency (ms)" in proc.stdout
+    report = json.loads(run(*args, "--json").stdout)
+    assert [(f["kind"], f["effective"]) for f in report["faults"]] == [
+        ("crash_follower", False), ("crash_leader", True), ("crash_majority", True), ("isolate_leader", False)]
+
+
 def _wait_for_line(stream, needle: str, deadline_s: float) -> str:
     found: list[str] = []
 

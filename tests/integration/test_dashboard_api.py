@@ -11,7 +11,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families
 
 from dashboard_fixtures import get, monitored_cluster, step
-from raftctl import DashboardServer, MetricsCollector
+from raftctl import Cluster, DashboardServer, MetricsCollector
 
 SEED = 4242
 
@@ -130,6 +130,27 @@ def test_history_window_default_and_clamp(served):
     status, body = get_json(server, "/api/metrics/history?duration=1000")
     assert status == 200 and body["duration"] == 300
     assert len(body["samples"]) == len(collector.history(300))
+
+
+def test_short_retention_still_answers_the_usual_windows():
+    # --retention 1: the README's duration=60 (and the page's default window) is clamped to the one
+    # retained second, not refused; the limit is never below an hour, and the OpenAPI says the same
+    cluster = Cluster(node_count=3, seed=SEED)
+    collector = MetricsCollector(collection_interval=1.0, retention_period=1)
+    collector.set_cluster(cluster)
+    assert cluster.run_until(lambda: cluster.leader_id is not None, timeout=10.0), f"no leader (seed={SEED})"
+    for _ in range(3):
+        step(cluster, collector)
+    with DashboardServer(collector, port=0) as server:
+        status, body = get_json(server, "/api/metrics/history?duration=60")
+        assert status == 200 and body["duration"] == 1 and len(body["samples"]) == 1
+        status, body = get_json(server, "/api/node?node_id=node1&duration=3600")
+        assert status == 200 and len(body["history"]) == 1
+        status, body = get_json(server, "/api/metrics/history?duration=3601")
+        assert status == 400 and "at most 3600" in body["error"]
+        status, spec = get_json(server, "/api/openapi.json")
+        params = spec["paths"]["/api/metrics/history"]["get"]["parameters"]
+        assert next(p for p in params if p["name"] == "duration")["schema"]["maximum"] == 3600
 
 
 def test_node_endpoint(served):

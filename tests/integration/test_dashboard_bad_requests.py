@@ -55,7 +55,7 @@ BAD_DURATIONS = [
     ("inf", "finite"),
     ("-Infinity", "finite"),
     ("1e400", "finite"),
-    ("3001", "at most 3000"),
+    ("3601", "at most 3600"),  # retention 300 s: ten retentions, never less than an hour
     ("1e12", "at most"),
     ("", "empty"),
     ("0x10", "number"),

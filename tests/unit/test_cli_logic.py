@@ -97,7 +97,8 @@ def test_demo_schedule_hits_the_demo_targets_and_reports_each_fault():
     entry = fault_entry(loop.faults[2], 0.3)
     assert entry == {"tick": 3, "kind": "crash_majority", "scenario": "demo",
                      "description": "a majority crashes (quorum loss)", "nodes": majority,
-                     "injected_at": entry["injected_at"], "heal_tick": 21, "healed_at": None, "note": ""}
+                     "injected_at": entry["injected_at"], "heal_tick": 21, "healed_at": None, "effective": True,
+                     "note": ""}
     loop.heal_all()
     assert all(s["up"] for s in cluster.statuses().values())
     assert loop.active == [] and fault_entry(loop.faults[2], 0.3)["healed_at"] == round(cluster.now, 3)
