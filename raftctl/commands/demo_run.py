@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 import time
 from collections import deque
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from raftctl.commands._common import CliError
 from raftctl.commands.faults import describe_step, fault_entry, tick_at
@@ -66,8 +66,19 @@ class DemoRun:
         from raftctl.core.scenarios import lineup_loop
 
         self.faults = lineup_loop(self.cluster, self.lineup, random.Random(self.seed * 1_000_003 + 7))
+        wall_clock: Callable[[], float] = time.time
+        if self.fast:
+            # a --fast run lives in simulated time: its samples, alerts and events are stamped as if
+            # it ran in real time from now, so a recording of it replays on one consistent timeline
+            # (real stamps would put a minute of simulated faults within the same wall second)
+            cluster, wall_base, sim_base = self.cluster, time.time(), self.cluster.now
+
+            def simulated_wall_clock() -> float:
+                return wall_base + (cluster.now - sim_base)
+            wall_clock = simulated_wall_clock
         self.collector = MetricsCollector(collection_interval=self.interval, retention_period=300,
-                                          alert_callback=self._on_alert, sinks=self.sinks)
+                                          alert_callback=self._on_alert, sinks=self.sinks,
+                                          wall_clock=wall_clock)
         self.collector.set_cluster(self.cluster)
         self._last_latency_t = self.cluster.now
         self.cluster.every(self.interval, self._collect)

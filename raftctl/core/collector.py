@@ -218,6 +218,7 @@ class SampleCollector:
             self._prev: tuple[float, float, int, list[Any] | None] | None = None
             self._leader_key: tuple[str, int] | None = None
             self._leader_changes = 0
+            self._started_at: float | None = None  # the first sample's timestamp
 
     # ------------------------------------------------------------------ sampling
 
@@ -358,6 +359,9 @@ class SampleCollector:
             }
             collector_doc.update(self._sink_counters())
             collector_doc["missed_ticks"] = self.missed_ticks
+            if self._started_at is None:
+                self._started_at = timestamp
+            collector_doc["started_at"] = self._started_at
             collector_doc["collection_ms"] = (
                 round((perf_clock() - started) * 1000.0, 4) if perf_clock is not None else 0.0)
             sample["collector"] = collector_doc

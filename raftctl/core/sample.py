@@ -200,6 +200,9 @@ class CollectorDoc(TypedDict):
     sink_expired: int
     missed_ticks: int
     collection_ms: float
+    # ``timestamp`` of this collector's first sample for its source: a new value means a new run
+    # (a restarted server, another source), so a client holding history starts it over
+    started_at: float
 
 
 class LatencyHistogramDoc(TypedDict):

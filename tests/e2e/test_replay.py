@@ -38,6 +38,22 @@ def recording(tmp_path_factory):
     return path, report
 
 
+def test_a_fast_recording_is_stamped_on_one_timeline(recording):
+    # --fast runs a minute of simulated time in well under a second; its samples, alerts and
+    # events are stamped as if it ran in real time, so wall stamps and sim_time move together
+    path, _report = recording
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    samples = [r for r in rows if "cluster" in r]
+    alerts = [r for r in rows if r.get("type") == "alert"]
+    assert len(samples) > 40 and alerts
+    first = samples[0]
+    for sample in samples:
+        assert sample["timestamp"] - first["timestamp"] == pytest.approx(sample["sim_time"] - first["sim_time"])
+        assert sample["collector"]["started_at"] == first["timestamp"]
+    for alert in alerts:
+        assert alert["started_at"] - first["timestamp"] == pytest.approx(alert["started_at_sim"] - first["sim_time"])
+
+
 def transitions(report):
     """[(offset from the first sample, status)] where the demo saw its health change."""
     timeline = report["health_timeline"]

@@ -468,3 +468,16 @@ def test_sharded_cluster_reports_each_shard_and_lists_the_shards_of_its_alerts()
     assert [(a["labels"], a["shards"]) for a in alerts] == [({}, [1])], f"seed={seed}"
     step(cluster, collector, 0.0)
     assert recorder.count("consensus_misalignment", "firing") == 1
+
+
+def test_started_at_is_the_first_samples_stamp_and_changes_with_the_source():
+    clock = iter(float(t) for t in range(1000, 2000))
+    collector = MetricsCollector(wall_clock=lambda: next(clock))
+    first = Cluster(node_count=3, seed=5)
+    collector.set_cluster(first)
+    stamps = [step(first, collector) for _ in range(3)]
+    assert [s["collector"]["started_at"] for s in stamps] == [stamps[0]["timestamp"]] * 3 == [1000.0] * 3
+    second = Cluster(node_count=3, seed=6)
+    collector.set_cluster(second)  # a new run: a page holding the old history must start over
+    again = step(second, collector)
+    assert again["collector"]["started_at"] == again["timestamp"] == 1003.0
