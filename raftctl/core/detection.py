@@ -18,11 +18,14 @@ Incidents (the recall denominator) are the intervals in which a truth condition 
 * ``no_majority`` — a majority alive but no partition group holds one. A minority leader keeps
   its office until check-quorum steps it down, so its deadline runs from ``start + stepdown_s``.
   Seen when a sample is UNHEALTHY.
-* ``monitor_blind`` — the monitor reaches fewer than a majority. Seen when a sample is UNHEALTHY
-  and says ``monitor_reach``.
+* ``monitor_blind`` — the monitor reaches fewer than a majority and some node it does not reach
+  is silent rather than gone (paused, or behind a cut from the monitor; a crashed node refuses the
+  poll, which is evidence). Seen when a sample is UNHEALTHY and says ``monitor_reach``.
 * ``isolated`` X — X alive and reachable by the monitor, but its network group holds fewer than a
-  majority of running (not crashed) nodes: cut off by a partition, or left over by crashes. Seen
-  when a sample is not HEALTHY and names X in a reason (or shows it DOWN).
+  majority of running (not crashed) nodes while some running node is outside it: cut off by a
+  partition. A survivor of crashes whose every running peer it reaches is not cut off (the
+  incident is the quorum loss). Seen when a sample is not HEALTHY and names X in a reason (or
+  shows it DOWN).
 * ``leader_loss`` L — the leader of the moment crashes, pauses, is cut off from a majority, or is
   left without a live majority in its group. Seen when a sample shows another leader, or none.
 
@@ -69,6 +72,7 @@ class Truth:
     impaired: frozenset[str] = frozenset()  # network settings in force: loss, duplicate, ...
     corrupt: frozenset[str] = frozenset()
     startup: bool = False
+    cut: frozenset[str] = frozenset()       # isolated, with a running node outside its group (a cut)
 
     @property
     def unavailable(self) -> frozenset[str]:
@@ -290,6 +294,8 @@ class DetectionTracker:
         majority = any(n >= self.quorum for n in live_per_group.values())
         isolated = {nid for nid, g in groups.items()
                     if nid not in unavailable and reachable_per_group.get(g, 0) < self.quorum}
+        running = len(groups) - len(st["crashed"] & groups.keys())
+        cut = {nid for nid in isolated if reachable_per_group.get(groups[nid], 0) < running}
         minority = {nid for nid, g in groups.items()
                     if nid not in unavailable and live_per_group.get(g, 0) < self.quorum}
         groups = self._groups or {}
@@ -299,7 +305,8 @@ class DetectionTracker:
         startup = self.truths[-1].startup and now < self.startup_s
         truth = Truth(now, frozenset(st["crashed"]), frozenset(st["paused"]), frozenset(monitor_cut),
                       frozenset(isolated - monitor_cut), majority, frozenset(minority), frozenset(st["slow"]),
-                      frozenset(st["impaired"]), frozenset(st["corrupt"]), startup)
+                      frozenset(st["impaired"]), frozenset(st["corrupt"]), startup,
+                      frozenset(cut - monitor_cut))
         out = truth.unavailable | isolated | minority
         if leader is not None and leader not in self._leader_out and leader in out:
             self.leader_losses.append((now, leader))
@@ -350,13 +357,14 @@ class DetectionTracker:
         predicates: dict[tuple[str, str | None], Callable[[Truth], bool]] = {
             ("quorum_loss", None): lambda t: self.size - len(t.unavailable) < self.quorum,
             ("no_majority", None): lambda t: self.size - len(t.unavailable) >= self.quorum and not t.majority,
-            ("monitor_blind", None): lambda t: self.size - len(t.dark) < self.quorum,
+            ("monitor_blind", None): lambda t: (self.size - len(t.dark) < self.quorum
+                                                 and bool(t.dark - (t.crashed - t.monitor_cut))),
         }
         def dark(node: str) -> Callable[[Truth], bool]:
             return lambda t: node in t.dark
 
         def cut_off(node: str) -> Callable[[Truth], bool]:
-            return lambda t: node in t.isolated
+            return lambda t: node in t.cut
 
         for nid in self.node_ids:
             predicates[("node_down", nid)] = dark(nid)

@@ -6,11 +6,14 @@ Rules (the seed's, made precise):
   (``quorum_lost``: fewer than a majority answer and none of them reports a working leader), or
   the replicated state machines diverged (``consensus_misaligned``: two nodes that applied the
   same log prefix hold different order books, a safety violation), or the monitor reaches fewer
-  than a majority (``monitor_reach:k/N``: it cannot vouch for the cluster). With fewer than a
-  majority answering, a missing leader is only claimed together with ``quorum_lost``.
+  than a majority and some node it does not reach may be running (``monitor_reach:k/N``: it
+  cannot vouch for the cluster; a node that *refused* the poll is known to be gone, so refusals
+  alone make a ``quorum_lost``, not a blind monitor). With fewer than a majority answering, a
+  missing leader is only claimed together with ``quorum_lost``.
 * DEGRADED — every UNHEALTHY test passes but some node does not answer (``node_down``), still
   says LEADER in an old term (``stale_leader``), answers but reaches no majority of its peers
-  (``node_isolated``), lags the leader by more than ``max_replication_lag`` entries
+  while some peer it does not reach may be running (``node_isolated``: cut off; a survivor whose
+  other peers all refused the poll is not), lags the leader by more than ``max_replication_lag`` entries
   (``follower_lagging``), or the leader has not heard from it for longer than ``max_contact_ms``
   (``follower_unreachable``): the seed's "minor alignment issues".
 * HEALTHY — all nodes up, a leader, consensus aligned, nobody lagging.
@@ -85,8 +88,8 @@ def evaluate_health(sample: Mapping[str, Any], max_replication_lag: int = 100,
     """Return ``(health_status, reasons)`` for a sample document.
 
     Reads ``sample["cluster"]`` (cluster_size, healthy_nodes, leader_node, consensus_aligned,
-    and when present nodes_reached and has_quorum) and ``sample["nodes"]`` (up, state,
-    replication_lag, last_contact_ms, peers_connected).
+    and when present nodes_reached and has_quorum) and ``sample["nodes"]`` (up, down_reason,
+    state, replication_lag, last_contact_ms, peers_connected).
     """
     cluster = sample["cluster"]
     nodes = sample["nodes"]
@@ -107,13 +110,14 @@ def evaluate_health(sample: Mapping[str, Any], max_replication_lag: int = 100,
         critical.append("quorum_lost")
     if not cluster["consensus_aligned"]:
         critical.append("consensus_misaligned")
-    if reached < quorum:
-        # the monitor cannot vouch for a cluster it sees less than a majority of
-        critical.append(f"monitor_reach:{reached}/{size}")
     isolated_below = quorum - 1 if size > 1 else None
+    refused = 0
+    short: list[tuple[int, str, int]] = []  # (place in minor, node, peers): reaching no majority
     for node_id, node in nodes.items():
         if not node["up"]:
             minor.append(f"node_down:{node_id}")
+            if node.get("down_reason") == "refused":
+                refused += 1
             continue
         get = node.get
         if get("state") == STALE_LEADER:
@@ -121,8 +125,7 @@ def evaluate_health(sample: Mapping[str, Any], max_replication_lag: int = 100,
             continue
         peers = get("peers_connected")
         if isolated_below is not None and peers is not None and peers < isolated_below:
-            # it answers the monitor but its own transport reaches no majority: cut off
-            minor.append(f"node_isolated:{node_id}")
+            short.append((len(minor), node_id, peers))  # decided below, once the refusals are counted
             continue
         if leader is None or node_id == leader:
             continue
@@ -133,6 +136,17 @@ def evaluate_health(sample: Mapping[str, Any], max_replication_lag: int = 100,
             contact = get("last_contact_ms")
             if contact is not None and contact > max_contact_ms:
                 minor.append(f"follower_unreachable:{node_id}")
+    if reached < quorum and reached + refused < size:
+        # the monitor cannot vouch for a cluster it sees less than a majority of; nodes that
+        # refused the poll are seen (their process is gone), so this is about the silent ones
+        critical.append(f"monitor_reach:{reached}/{size}")
+    if short:
+        # cut off: it answers but its transport reaches no majority, and some peer it does not
+        # reach may be running (a survivor whose every other peer refused is not cut off: the
+        # quorum is lost, and that is said above)
+        for place, node_id, peers in reversed(short):
+            if peers < size - 1 - refused:
+                minor.insert(place, f"node_isolated:{node_id}")
     if critical:
         return UNHEALTHY, critical + minor
     if minor:

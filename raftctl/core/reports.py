@@ -251,6 +251,7 @@ def shard_documents(poll: Poll, max_contact_ms: float, thresholds: Mapping[str, 
                 "last_contact_ms": contact,
             })
             shard_nodes[node_id] = {"up": entry is not None, "state": state,
+                                    "down_reason": poll.answers[node_id].reason if entry is None else None,
                                     "replication_lag": lags.get(node_id), "last_contact_ms": contact,
                                     "peers_connected": _int(((poll.answers[node_id].report or {})
                                                              .get("peers_connected")))}

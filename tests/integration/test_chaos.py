@@ -139,6 +139,37 @@ def test_an_alert_without_a_fault_is_a_false_alarm_and_a_blink_is_not_counted():
     assert report.incidents["node_down"]["counted"] == 1 and report.incidents["node_down"]["detected"] == 1
 
 
+def test_survivors_of_a_majority_crash_are_not_cut_off_and_the_monitor_is_not_blind():
+    # three of five crash: the two survivors reach every running peer and the monitor gets a
+    # refusal from each crashed node; the incident is the quorum loss, and nothing claims more
+    cluster, tracker = _tracked(13)
+    survivors = [cluster.leader_id, next(n for n in cluster.node_ids if n != cluster.leader_id)]
+    crashed = [n for n in cluster.node_ids if n not in survivors]
+    for node in crashed:
+        cluster.crash(node)
+    cluster.run_for(4.0)
+    during = [o for o in tracker.observations if o.down == frozenset(crashed)]
+    assert during, "no sample saw the crash (seed=13)"
+    for obs in during:
+        assert "quorum_lost" in obs.reasons, obs.reasons
+        assert not any(r.startswith(("monitor_reach:", "node_isolated:")) for r in obs.reasons), obs.reasons
+    for node in crashed:
+        cluster.restart(node)
+    # then a real cut: one survivor alone on one side, everyone running
+    cluster.run_until(lambda: cluster.leader_id is not None, timeout=5.0)
+    cluster.run_for(2.0)
+    alone = next(n for n in cluster.node_ids if n != cluster.leader_id)
+    cluster.isolate(alone)
+    cluster.run_for(3.0)
+    cluster.heal()
+    cluster.run_for(3.0)
+    report = tracker.report()
+    kinds = {(i.kind, i.target) for i in tracker.incidents if i.verdict in ("detected", "missed")}
+    assert ("quorum_loss", None) in kinds and ("monitor_blind", None) not in kinds
+    assert [t for k, t in kinds if k == "isolated"] == [alone], kinds
+    assert report.recall == 1.0 and not report.false_alarms, (report.missed, report.false_alarms)
+
+
 def test_bad_campaign_input_is_a_clear_value_error():
     with pytest.raises(ValueError, match="unknown fault kind"):
         parse_faults("crash,meteor")

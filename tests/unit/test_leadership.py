@@ -73,12 +73,20 @@ def test_quorum_is_lost_only_on_evidence_and_a_cut_off_monitor_says_so():
                "node3": None, "node4": None, "node5": None}
     reading, (status, reasons) = health(poll(crashed, {n: "refused" for n in ("node3", "node4", "node5")}))
     assert not reading.has_quorum and status == "UNHEALTHY"
-    assert {"quorum_lost", "no_leader", "monitor_reach:2/5", "node_down:node3"} <= set(reasons)
+    assert {"quorum_lost", "no_leader", "node_down:node3"} <= set(reasons)
+    # refusals are evidence, not blindness: the monitor sees every process that runs, and the two
+    # survivors reach each other, every peer left to reach: neither is cut off
+    assert not any(r.startswith(("monitor_reach:", "node_isolated:")) for r in reasons), reasons
     assert reading.nodes["node3"]["down_reason"] == "refused" and reading.nodes["node3"]["state"] == "DOWN"
-    # the same silence as timeouts: the monitor cannot tell, so it claims no quorum loss
+    # the same silence as timeouts: the monitor cannot tell, so it claims no quorum loss; the
+    # follower reaches one peer of four that may be running: cut off, as far as it can tell
     reading, (status, reasons) = health(poll(crashed))
     assert reading.has_quorum and status == "UNHEALTHY"
     assert "quorum_lost" not in reasons and "no_leader" not in reasons and "monitor_reach:2/5" in reasons
+    assert "node_isolated:node2" in reasons
+    # one refusal and two silences: still blind (a silent node may be running)
+    reading, (status, reasons) = health(poll(crashed, {"node3": "refused"}))
+    assert "monitor_reach:2/5" in reasons and "node_isolated:node2" in reasons
 
 
 def test_stale_and_isolated_nodes_are_named():
