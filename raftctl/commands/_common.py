@@ -41,6 +41,11 @@ _CREDENTIALS: dict[str, tuple[str, str]] = {}
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://)[^/?#]*@")
 
 
+def count_of(number: int, noun: str) -> str:
+    """``count_of(1, "sample")`` -> ``1 sample``; ``count_of(3, "sample")`` -> ``3 samples``."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def redact_url(url: str) -> str:
     """``url`` with any ``user:password@`` replaced by ``***@``, for messages."""
     return _USERINFO.sub(r"\1***@", url)

@@ -209,7 +209,8 @@ def _fit(text: str) -> str:
     return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 3].rstrip() + "..."
 
 
-_REASON_WORDS = {"node_down": "down", "follower_lagging": "lagging", "follower_unreachable": "unreachable"}
+_REASON_WORDS = {"node_down": "down", "follower_lagging": "lagging", "follower_unreachable": "unreachable",
+                 "node_isolated": "cut off", "stale_leader": "stale leader"}
 _REASON_TEXT = {"no_leader": "no leader", "quorum_lost": "quorum lost", "consensus_misaligned": "digests differ"}
 
 
@@ -222,6 +223,8 @@ def health_reason_text(reason: str) -> str:
     kind, _, node = reason.partition(":")
     if node and kind in _REASON_WORDS:
         return f"{node} {_REASON_WORDS[kind]}"
+    if kind == "monitor_reach" and node:
+        return f"monitor reaches {node}"
     return _REASON_TEXT.get(reason, reason.replace("_", " "))
 
 
@@ -255,13 +258,13 @@ def _compose(head: str, reasons: list[str], names: list[str], nodes_text: str, f
                 if reasons and keep_reasons:
                     text += ": " + _listed(reasons, keep_reasons)
                 elif reasons:
-                    text += f": {len(reasons)} problems"
+                    text += f": {len(reasons)} problem{'s' if len(reasons) != 1 else ''}"
                 if with_nodes:
                     text += ("; " if reasons else ", ") + nodes_text
                 if names and keep_names:
                     text += "; firing: " + _listed(names, keep_names)
                 elif firing_count:
-                    text += f"; {firing_count} alerts firing"
+                    text += f"; {firing_count} alert{'s' if firing_count != 1 else ''} firing"
                 elif not reasons and with_nodes:
                     text += "; no alerts firing"
                 if len(text) > MAX_TEXT:

@@ -15,7 +15,7 @@ HEALTH_STYLE = {"HEALTHY": "bold green", "DEGRADED": "bold yellow", "UNHEALTHY":
 # a stale leader (says LEADER in an old term, the reports back another) is amber, never the leader's cyan
 STATE_STYLE = {"LEADER": "bold cyan", "FOLLOWER": "", "CANDIDATE": "yellow", "DOWN": "red",
                "STALE_LEADER": "bold yellow"}
-STATE_LABEL = {"STALE_LEADER": "stale leader"}
+STATE_LABEL = {"STALE_LEADER": "STALE LEADER"}  # upper case, like the states beside it
 SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow"}
 
 
@@ -72,7 +72,7 @@ def plain_line(summary: dict[str, Any], index: int) -> str:
 
 
 def state_label(node: dict[str, Any]) -> str:
-    """How a node's state is shown: ``DOWN (timeout)`` with its reason, ``stale leader``, else the state."""
+    """How a node's state is shown: ``DOWN (timeout)`` with its reason, ``STALE LEADER``, else the state."""
     state = str(node.get("state", "?"))
     if node.get("up") is False or state == "DOWN":
         reason = node.get("down_reason")

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from raftctl.commands._common import CliError, finite_float, valid_host
+from raftctl.commands._common import CliError, count_of, finite_float, valid_host
 
 HELP = "Replay a run recorded with --sink jsonl:FILE in the dashboard, with pause, seek and speed."
 EPILOG = (
@@ -63,7 +63,7 @@ def command(
     try:
         which = f"run {number} of {runs}, " if runs > 1 else ""
         note = " (a torn last line was skipped)" if recording.skipped_torn_tail else ""
-        sys.stderr.write(f"raftctl replay: {file}: {which}{len(collector.samples)} samples, "
+        sys.stderr.write(f"raftctl replay: {file}: {which}{count_of(len(collector.samples), 'sample')}, "
                          f"{collector.clock.duration:.0f} s at {speed:g}x{note}; dashboard at {server.url}/; "
                          "Ctrl-C or SIGTERM stops\n")
         sys.stderr.flush()

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from raftctl.commands._common import MAX_SHARDS, finite_float, valid_host
+from raftctl.commands._common import MAX_SHARDS, count_of, finite_float, valid_host
 
 HELP = "Run a cluster with trading load, the collector and the dashboard until Ctrl-C or SIGTERM."
 EPILOG = (
@@ -80,7 +80,7 @@ def command(
         server.setup()
         url = server.start_dashboard(host, port)
         if server.external is not None:
-            what = f"source {server.external.name}, {len(server.external.members())} members"
+            what = f"source {server.external.name}, {count_of(len(server.external.members()), 'member')}"
         else:
             layout = f"{nodes} nodes, {shards} shards" if shards > 1 else f"{nodes} nodes"
             what = f"{layout}, {rate:g} orders/s, chaos {chaos.value}, seed {seed}"
@@ -88,7 +88,7 @@ def command(
         server.run()
     finally:
         server.close()
-    _say(f"raftctl serve: stopped after {server.samples} samples; sinks flushed")
+    _say(f"raftctl serve: stopped after {count_of(server.samples, 'sample')}; sinks flushed")
 
 
 def _say(text: str) -> None:

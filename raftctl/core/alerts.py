@@ -199,11 +199,12 @@ def evaluate_conditions(sample: Mapping[str, Any], thresholds: Mapping[str, Any]
         elif alert == "node_lagging":
             lag, contact = node.get("replication_lag"), node.get("last_contact_ms")
             message = (f"{node_id} is {lag} entries behind the leader" if prefix == "follower_lagging"
-                       else f"the leader has not heard from {node_id} for {contact} ms")
+                       else f"the leader has not heard from {node_id} for {_duration_ms(contact)}")
         elif alert == "stale_leader":
             message = f"{node_id} still says LEADER in term {node.get('term')}, which the other reports do not back"
         else:
-            message = f"{node_id} answers but reaches only {node.get('peers_connected')} peers, no majority"
+            peers = node.get("peers_connected")
+            message = f"{node_id} answers but reaches only {peers} peer{'' if peers == 1 else 's'}, no majority"
         out.append(Condition(alert, message, node_labels))
     terms = [node["term"] for node in nodes.values() if node["up"]]
     if terms:
@@ -214,6 +215,13 @@ def evaluate_conditions(sample: Mapping[str, Any], thresholds: Mapping[str, Any]
                 f"live nodes' terms span {min(terms)}..{max(terms)} "
                 f"(difference {spread} > {thresholds['max_term_difference']})"))
     return out
+
+
+def _duration_ms(ms: Any) -> str:
+    """``6654.278`` -> ``6.7 s``; ``250.5`` -> ``250 ms``: a contact age as a person reads it."""
+    if not isinstance(ms, (int, float)) or isinstance(ms, bool):
+        return f"{ms} ms"
+    return f"{ms / 1000.0:.1f} s" if ms >= 1000.0 else f"{ms:.0f} ms"
 
 
 def _shard_list(shards: Any) -> str:

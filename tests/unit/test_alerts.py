@@ -221,3 +221,20 @@ def test_a_firing_alert_says_what_holds_now_and_its_firing_event_what_held_then(
     (active,) = [a for a in engine.active() if a["name"] == "low_healthy_nodes"]
     assert active["message"].startswith("2 of 5 nodes healthy"), active
     assert active["started_at_sim"] == 1.0 and event["message"].startswith("3 of 5")
+
+
+def test_node_alert_messages_read_as_a_person_would_write_them():
+    doc = sample(health="DEGRADED")
+    doc["cluster"]["health_reasons"] = ["follower_unreachable:node2", "node_isolated:node3",
+                                        "node_isolated:node4", "follower_unreachable:node5"]
+    doc["nodes"]["node2"].update(last_contact_ms=6654.278)
+    doc["nodes"]["node3"].update(peers_connected=1)
+    doc["nodes"]["node4"].update(peers_connected=0)
+    doc["nodes"]["node5"].update(last_contact_ms=250.4)
+    messages = {dict(c.labels)["node"]: c.message for c in evaluate_conditions(doc, dict(DEFAULT_THRESHOLDS))}
+    assert messages == {
+        "node2": "the leader has not heard from node2 for 6.7 s",
+        "node3": "node3 answers but reaches only 1 peer, no majority",
+        "node4": "node4 answers but reaches only 0 peers, no majority",
+        "node5": "the leader has not heard from node5 for 250 ms",
+    }

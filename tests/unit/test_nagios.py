@@ -70,6 +70,11 @@ def test_reason_texts():
     assert health_reason_text("follower_lagging:node2") == "node2 lagging"
     assert health_reason_text("quorum_lost") == "quorum lost"
     assert health_reason_text("shard1:no_leader") == "shard1 no leader"
+    # every code the health rules make reads as words, none half converted ("node isolated:node2")
+    assert health_reason_text("node_isolated:node2") == "node2 cut off"
+    assert health_reason_text("stale_leader:node1") == "node1 stale leader"
+    assert health_reason_text("monitor_reach:1/3") == "monitor reaches 1/3"
+    assert health_reason_text("shard2:node_isolated:node4") == "shard2 node4 cut off"
 
 
 @pytest.mark.parametrize("doc", [

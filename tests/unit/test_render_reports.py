@@ -66,7 +66,7 @@ def test_state_labels():
     doc = degraded()
     assert render.state_label(doc["nodes"]["node1"]) == "DOWN (timeout)"
     assert render.state_label(doc["nodes"]["node2"]) == "DOWN (refused)"
-    assert render.state_label(doc["nodes"]["node3"]) == "stale leader"
+    assert render.state_label(doc["nodes"]["node3"]) == "STALE LEADER"
     assert render.state_label(doc["nodes"]["node5"]) == "LEADER"
     # an older server's document: DOWN without a reason, and no up flag
     assert render.state_label({"state": "DOWN"}) == "DOWN"
@@ -78,7 +78,7 @@ def test_node_table_at_80_columns_keeps_names_and_states_whole():
                  render.dashboard(degraded(), [], title="raftctl watch")):
         rows = rows_by_node(text_of(view, 80))
         assert {n: r[1] for n, r in rows.items()} == {
-            "node1": "DOWN (timeout)", "node2": "DOWN (refused)", "node3": "stale leader",
+            "node1": "DOWN (timeout)", "node2": "DOWN (refused)", "node3": "STALE LEADER",
             "node4": "FOLLOWER", "node5": "LEADER"}
 
 
@@ -91,7 +91,7 @@ def test_stale_leader_is_amber_and_never_the_leader_style():
     console = Console(width=80, record=True, force_terminal=True, color_system="standard")
     console.print(table)
     html = console.export_html(inline_styles=True)
-    stale_line = next(line for line in html.splitlines() if "stale leader" in line)
+    stale_line = next(line for line in html.splitlines() if "STALE LEADER" in line)
     assert "#808000" in stale_line or "yellow" in stale_line  # standard-colour yellow
     assert "#008080" not in stale_line  # cyan, the leader's
 
