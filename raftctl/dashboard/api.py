@@ -113,6 +113,18 @@ def json_response(status: int, body: bytes) -> Response:
     return Response(status, JSON_HEADERS, body)
 
 
+def parse_decimal(text: str, name: str) -> float:
+    """A finite number written as a plain ASCII decimal (``60``, ``0.5``, ``1e3``), else a 400."""
+    if len(text) > MAX_PARAM_LENGTH:
+        raise ApiError(400, f"{name} is too long")
+    if not _DECIMAL.fullmatch(text):
+        raise ApiError(400, f"{name} must be a number in ASCII digits (like 30 or 0.5), got {text!r}")
+    value = float(text)
+    if not math.isfinite(value):
+        raise ApiError(400, f"{name} must be a finite number")
+    return value
+
+
 def parse_duration(values: list[str] | None, retention: float) -> float:
     """Validate ``duration`` (seconds): finite, > 0, at most ``openapi.max_duration(retention)``;
     clamped to the retention."""
@@ -149,8 +161,9 @@ def _seconds(value: float) -> str:
 MAX_SEQUENCE = 2**63 - 1  # what the OpenAPI document allows; larger is no sequence there can be
 
 
-def parse_since(values: list[str] | None) -> int | None:
-    """Validate ``since`` (a sample sequence number): ASCII digits only, like ``duration``."""
+def parse_since(values: list[str] | None, what: str = "a sample sequence number") -> int | None:
+    """Validate ``since`` (``what`` it counts: a sample sequence number, or an event's seq):
+    ASCII digits only, like ``duration``."""
     if not values:
         return None
     if len(values) > 1:
@@ -161,7 +174,7 @@ def parse_since(values: list[str] | None) -> int | None:
     if len(text) > MAX_PARAM_LENGTH:
         raise ApiError(400, "since is too long")
     if not _ASCII_INT.fullmatch(text):
-        raise ApiError(400, f"since must be a sample sequence number in ASCII digits (like 0 or 1234), got {text!r}")
+        raise ApiError(400, f"since must be {what} in ASCII digits (like 0 or 1234), got {text!r}")
     value = int(text)
     if value > MAX_SEQUENCE:
         raise ApiError(400, f"since must be at most {MAX_SEQUENCE}, got {text!r}")
@@ -544,7 +557,7 @@ class DashboardApi:
 
     def events(self, request: Request, params: dict[str, list[str]]) -> Response:
         """``{"events": [...], "last": SEQ}``: timeline events newer than ``since`` (an event seq)."""
-        since = parse_since(params.get("since"))
+        since = parse_since(params.get("since"), "an event seq (the last one seen)")
         source = getattr(self.collector, "events", None)
         events = list(source(since)) if callable(source) else []
         last = events[-1]["seq"] if events else int(getattr(self.collector, "events_sequence", 0) or 0)

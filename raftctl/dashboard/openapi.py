@@ -357,8 +357,10 @@ def build_openapi(retention: float) -> dict[str, Any]:
             "title": "raftctl dashboard API",
             "version": __version__,
             "description": (
-                "Monitoring API of a simulated Raft exchange cluster. Only GET and HEAD are allowed; other "
-                "methods get 405 with an Allow header. Every error is JSON {\"error\": ..., \"status\": N}. "
+                "Monitoring API of a Raft exchange cluster (simulated, raftctl node processes or etcd). "
+                "Every path answers GET and HEAD, and POST only where its path item lists it (a replay "
+                "server's /api/replay); other methods get 405 with an Allow header. "
+                "Every error is JSON {\"error\": ..., \"status\": N}. "
                 "JSON, /metrics and page answers of 512 bytes or more are gzip-compressed (Content-Encoding: "
                 "gzip) when the request's Accept-Encoding allows gzip; they all carry Vary: Accept-Encoding."
             ),

@@ -378,7 +378,9 @@ def _median_step(offsets: list[float]) -> float:
 
 def replay_routes(collector: ReplayCollector, path: str, run: int, runs: int) -> dict[str, Callable[..., Any]]:
     """The ``/api/replay`` route for DashboardApi(routes=...)."""
-    from raftctl.dashboard.api import ApiError, Request, error_response, json_response, parse_query
+    from raftctl.dashboard.api import ApiError, Request, error_response, json_response, parse_decimal, parse_query
+
+    takes = {"play": (), "pause": (), "seek": ("position",), "speed": ("speed",)}
 
     def route(request: Request, params: dict[str, list[str]]) -> Any:
         if request.method in ("GET", "HEAD"):
@@ -389,6 +391,11 @@ def replay_routes(collector: ReplayCollector, path: str, run: int, runs: int) ->
             return error_response(403, f"a replay control request needs the header {CONTROL_HEADER}: 1")
         params = params or parse_query(request.target.partition("?")[2])
         action = _one(params, "action")
+        if action in takes:
+            extra = sorted(set(params) - {"action", *takes[action]})
+            if extra:  # a speed given with a seek would be silently ignored: say so instead
+                raise ApiError(400, f"{action} takes {', '.join(takes[action]) or 'no other parameter'}, "
+                                    f"not {', '.join(extra)[:60]}")
         clock = collector.clock
         try:
             if action == "play":
@@ -415,13 +422,7 @@ def replay_routes(collector: ReplayCollector, path: str, run: int, runs: int) ->
         text = _one(params, name)
         if text is None:
             raise ApiError(400, f"{name} is required")
-        try:
-            value = float(text)
-        except ValueError:
-            raise ApiError(400, f"{name} must be a number, got {text[:40]!r}") from None
-        if not math.isfinite(value):
-            raise ApiError(400, f"{name} must be a finite number")
-        return value
+        return parse_decimal(text, name)
 
     route.openapi = REPLAY_OPENAPI  # type: ignore[attr-defined]  # merged into /api/openapi.json
     return {"/api/replay": route}

@@ -180,6 +180,13 @@ def test_control_refuses_what_it_should(recording):
         with pytest.raises(urllib.error.HTTPError) as info:
             urllib.request.urlopen(request, timeout=5)
         assert info.value.code == 405
+        # numbers as the rest of the API takes them (ASCII digits), and nothing silently ignored
+        for query, fragment in (("action=seek&position=%EF%BC%95", "ASCII digits"),
+                                ("action=seek&position=30&speed=5", "seek takes position, not speed"),
+                                ("action=play&position=3", "play takes no other parameter")):
+            with pytest.raises(urllib.error.HTTPError) as info:
+                replay.control(query)
+            assert info.value.code == 400 and fragment in json.loads(info.value.read())["error"], query
         assert replay.control("action=seek&position=-5")["position"] == 0  # clamped to the recording
         assert replay.control("action=seek&position=1e9")["position"] == replay.get("/api/replay")["duration"]
     finally:
@@ -194,6 +201,7 @@ def test_the_replay_servers_openapi_document_describes_api_replay(recording):
     try:
         spec = replay.get("/api/openapi.json")
         validate(spec)
+        assert "POST only where its path item lists it" in spec["info"]["description"]
         item = spec["paths"]["/api/replay"]
         state = replay.get("/api/replay")
         schema = item["get"]["responses"]["200"]["content"]["application/json"]["schema"]

@@ -377,3 +377,5 @@ def test_events_timeline_shows_the_crash_election_and_alerts_and_only_what_is_ne
     for bad in ("since=x", "since=-1", "since=1&since=2"):
         status, err = get_json(server, f"/api/events?{bad}")
         assert status == 400 and "since" in err["error"], (bad, err)
+    # it says what since counts here: an event's seq, not a sample's sequence
+    assert "an event seq" in get_json(server, "/api/events?since=x")[1]["error"]
