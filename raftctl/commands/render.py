@@ -161,7 +161,8 @@ def node_table(summary: dict[str, Any], title: str | None = "Nodes", max_width: 
     In a sharded document a ``leads`` column lists the shards each node leads, and a node that
     leads any shard shows as LEADER (term, indexes and digest stay shard 0's). Given
     ``max_width`` (the room the table has), the digest column is left out when the table would
-    not fit with it: node names, states, numbers and every header stay whole at 80 columns.
+    not fit with it, or when no node reports a digest (etcd): node names, states, numbers and every
+    header stay whole at 80 columns.
     """
     from rich.table import Table
 
@@ -199,7 +200,8 @@ def node_table(summary: dict[str, Any], title: str | None = "Nodes", max_width: 
         rows.append((cells, style))
     # widths: each column its widest cell or header, plus padding and one border each, plus one
     widths = [max([len(name), *(len(cells[i]) for cells, _ in rows)]) for i, (name, _) in enumerate(columns)]
-    if max_width is not None and sum(widths) + 3 * len(widths) + 1 > max_width:
+    no_digests = not any(cells[-1] for cells, _ in rows)  # etcd publishes none: no empty column
+    if no_digests or (max_width is not None and sum(widths) + 3 * len(widths) + 1 > max_width):
         columns, widths = columns[:-1], widths[:-1]  # the digest gives way ("aligned" says whether they agree)
         rows = [(cells[:-1], style) for cells, style in rows]
     for (name, justify), width in zip(columns, widths, strict=True):

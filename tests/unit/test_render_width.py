@@ -108,3 +108,14 @@ def test_a_real_campaign_row_wraps_under_its_value_on_a_terminal_and_stays_one_l
         assert lines[0].startswith("detection recall ") and all(line.startswith(" " * 25) for line in lines[1:])
         assert " ".join(" ".join(lines).split()) == "detection recall " + value  # nothing lost or cut
     assert _row("detection recall", value, 0) == f"{'detection recall':<24} {value}\n"
+
+
+def test_no_digest_column_when_no_node_reports_one():
+    # etcd publishes no state digest: a column that can only be empty is left out at any width
+    doc = wide_sample()
+    for node in doc["nodes"].values():
+        node["state_digest"] = None
+    console = Console(width=200, record=True, color_system=None, file=open("/dev/null", "w"))
+    console.print(render.node_table(doc, max_width=200))
+    text = console.export_text()
+    assert "digest" not in text and " lag " in text, text
