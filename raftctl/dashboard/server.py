@@ -743,11 +743,14 @@ class _EventLoop:
         for conn in list(self.connections.values()):
             if conn.state == _LINGER and conn.deadline and now >= conn.deadline:
                 self._close(conn)
-            elif conn.last_active < idle_before:
+            elif conn.last_active < idle_before and not (conn.state == _READING and conn.request_started
+                                                          and not conn.out):
                 self.counters["idle_closed"] += 1
                 self._close(conn)
-            elif conn.state == _READING and conn.request_started and conn.request_started < request_before \
-                    and not conn.out:
+            elif conn.state == _READING and conn.request_started and not conn.out \
+                    and (conn.request_started < request_before or conn.last_active < idle_before):
+                # a request begun and not finished gets an answer (408) rather than a silent close,
+                # whether it trickled in too slowly or stopped half way
                 # while output is pending the client is the one not reading; the idle timeout covers that
                 self._refuse_request(conn, 408, f"request not complete within {REQUEST_TIMEOUT:g} s",
                                      counter="request_timeouts")

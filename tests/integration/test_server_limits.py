@@ -211,6 +211,33 @@ def test_a_slowloris_trickling_a_byte_every_5_s_is_cut_by_the_request_deadline(l
     assert limited_server.command("stats")["request_timeouts"] >= len(socks)
 
 
+def test_a_request_that_stops_half_way_gets_a_408_not_a_silent_close(limited_server):
+    # a request line or head begun and then silence: the client is told why (as Apache does),
+    # after the real 10 s; a connection idle between requests is still closed without a word
+    assert wait_for(lambda: limited_server.command("stats").get("connections_open", 0) == 0, timeout=15)
+    halves = [b"GET /api/sum", b"GET /api/summary HTTP/1.1\r\nHost: x\r\n"]
+    socks = []
+    for half in halves:
+        sock = socket.create_connection(("127.0.0.1", limited_server.port), timeout=20)
+        sock.sendall(half)
+        socks.append(sock)
+    idle = socket.create_connection(("127.0.0.1", limited_server.port), timeout=20)
+    started = time.monotonic()
+    try:
+        for sock in socks:
+            data = b""
+            while (chunk := sock.recv(65536)):
+                data += chunk
+            assert data.startswith(b"HTTP/1.1 408 "), data[:200]
+            assert orjson.loads(data.partition(b"\r\n\r\n")[2])["status"] == 408
+        assert idle.recv(65536) == b""  # nothing begun: closed, no answer
+        elapsed = time.monotonic() - started
+    finally:
+        for sock in (*socks, idle):
+            sock.close()
+    assert 9.0 <= elapsed <= 15.0, elapsed
+
+
 def test_out_of_descriptors_pauses_accept_instead_of_spinning_and_recovers(limited_server):
     assert wait_for(lambda: limited_server.command("stats").get("connections_open", 0) == 0, timeout=15)
     hogged = limited_server.command("hog")["hogged"]
