@@ -77,6 +77,7 @@ class MemberSource:
         return [m.name for m in self._members]
 
     def member_urls(self) -> dict[str, str]:
+        """``{name: url}``; a raftctl member whose URL no node has announced yet maps to None."""
         return {m.name: m.url for m in self._members}
 
     def poll(self, since: float | None = None) -> Poll:
