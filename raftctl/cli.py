@@ -84,7 +84,8 @@ def run(argv: Optional[list[str]] = None) -> int:
         exit_code = getattr(err, "exit_code", 1)
         if exit_code == 2:
             help_hint = f" (see '{where} --help')"
-            message = message.rstrip(".") + "." + help_hint
+            # one full stop: a message's own (or its ellipsis, "...") is kept, never doubled or cut
+            message = (message if message.endswith(".") else message + ".") + help_hint
         _error(where, message)
         if exit_code == 2 and ctx is not None and ctx.info_name == "alerts":
             return alerts.usage_error_exit(message)  # a Nagios plugin's usage error is UNKNOWN (3)

@@ -98,8 +98,9 @@ def firing_alerts(summary: dict[str, Any]) -> list[dict[str, Any]]:
     return alerts
 
 
-def health_header(summary: dict[str, Any]):
-    """One line: health, leader, term, healthy n/N, aligned, quorum."""
+def health_header(summary: dict[str, Any], max_width: int | None = None):
+    """One line: health, leader, term, healthy n/N, aligned, quorum, leader changes; given
+    ``max_width``, the leader changes start a line of their own when they would not fit."""
     from rich.text import Text
 
     cluster = summary.get("cluster") or {}
@@ -131,7 +132,10 @@ def health_header(summary: dict[str, Any]):
         else:
             text.append("yes" if quorum else "LOST", style="green" if quorum else "bold red")
     if "leader_changes" in cluster:
-        text.append(f"  leader changes {cluster.get('leader_changes')}")
+        changes = f"leader changes {cluster.get('leader_changes')}"
+        # wrapped by the terminal it would start at the edge; on a line of its own it is indented
+        fits = max_width is None or len(text.plain) + 2 + len(changes) <= max_width
+        text.append(("  " if fits else "\n  ") + changes)
     if reach is not None:
         reached, size = reach
         # below a majority it cannot vouch for the cluster (health says monitor_reach)
@@ -348,7 +352,7 @@ def dashboard(summary: dict[str, Any] | None, history: Iterable[dict[str, Any]] 
     if summary is None:
         parts.append(Text("waiting for the first sample…", style="dim"))
     else:
-        parts.append(health_header(summary))
+        parts.append(FitWidth(lambda room: health_header(summary, max_width=room)))
         parts.append(Text(""))
         parts.append(FitWidth(lambda width: node_table(summary, title=None, max_width=width)))
         if summary.get("shards"):

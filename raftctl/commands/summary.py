@@ -54,7 +54,7 @@ def command(
 
     doc = fetch_summary(base)
     console = stdout_console()
-    console.print(health_header(doc))
+    console.print(health_header(doc, max_width=console.width))
     console.print(node_table(doc, title=None, max_width=console.width))
     if doc.get("shards"):
         console.print(shard_table(doc, title=None))

@@ -119,3 +119,12 @@ def test_no_digest_column_when_no_node_reports_one():
     console.print(render.node_table(doc, max_width=200))
     text = console.export_text()
     assert "digest" not in text and " lag " in text, text
+
+
+def test_the_header_moves_leader_changes_to_an_indented_line_only_when_it_does_not_fit():
+    narrow, wide = frame_text(80).splitlines(), frame_text(120).splitlines()
+    assert any(line.startswith("│   leader changes 4 ") for line in narrow), "\n".join(narrow[:4])
+    assert any("quorum yes  leader changes 4" in line for line in wide), "\n".join(wide[:4])
+    console = Console(width=80, record=True, color_system=None, file=open("/dev/null", "w"))
+    console.print(render.health_header(wide_sample(), max_width=80))
+    assert console.export_text().splitlines()[1] == "  leader changes 4"
