@@ -36,8 +36,12 @@ def command(
                                                        help="Minimum election timeout (the maximum is twice it; "
                                                             "heartbeats every third of it).")] = 150.0,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Seed for election timeouts (default: random).")] = None,
+    cluster_token: Annotated[str, typer.Option("--cluster-token", metavar="TOKEN",
+                                               help="Names this cluster, with the members' ids and addresses: give "
+                                                    "every cluster its own (the same on each of its nodes). A data "
+                                                    "dir keeps the cluster it was created in and refuses any other.")] = "",
 ) -> None:
     """Run one node until SIGTERM or Ctrl-C."""
     from raftctl.node.main import run_node
 
-    run_node(node_id, peers, data_dir, http, fsync, snapshot_threshold, election_timeout_ms, seed)
+    run_node(node_id, peers, data_dir, http, fsync, snapshot_threshold, election_timeout_ms, seed, cluster_token)

@@ -4,7 +4,10 @@ Used by ``raftctl cluster up`` and the benchmarks. Node ``i`` (1-based) of a clu
 ``base_port`` listens for peers on ``base_port + i`` and serves HTTP on ``base_port + 100 + i``;
 its data dir is ``DIR/node<i>``, its log ``DIR/node<i>.log``. ``DIR/cluster.json`` records, for
 each node, its ``id``, ``pid``, ``raft`` and ``http`` addresses and the exact ``argv`` that
-starts it again.
+starts it again, and the cluster's ``base_port`` and ``cluster_token`` (passed to every node as
+``--cluster-token``: with the members' addresses it is the cluster's identity, see ``wal.py``).
+A launcher made with ``record=False`` writes no cluster.json until :meth:`ClusterLauncher.record`
+is called: ``cluster up`` keeps the previous file until its nodes are known to run.
 
 Nodes are started with ``python -m raftctl node`` (the CLI) by default; ``fast=True`` uses
 ``python -m raftctl.node`` (the same node without loading Typer) for benchmarks that restart often.
@@ -44,8 +47,9 @@ class NodeSpec:
 
 
 def layout(nodes: int, data_dir: str | os.PathLike[str], base_port: int, *, host: str = "127.0.0.1",
-           extra_args: list[str] | None = None, fast: bool = False) -> list[NodeSpec]:
-    """The specs of ``nodes`` nodes at ``base_port`` (raft BASE+i, HTTP BASE+100+i) under ``data_dir``."""
+           extra_args: list[str] | None = None, fast: bool = False, token: str = "") -> list[NodeSpec]:
+    """The specs of ``nodes`` nodes at ``base_port`` (raft BASE+i, HTTP BASE+100+i) under ``data_dir``,
+    of the cluster named ``token`` (``--cluster-token``; none when empty)."""
     if not 1 <= nodes <= 99:
         raise ValueError(f"nodes must be between 1 and 99, got {nodes}")
     if not 1 <= base_port or base_port + 100 + nodes > 65535:
@@ -58,7 +62,8 @@ def layout(nodes: int, data_dir: str | os.PathLike[str], base_port: int, *, host
     for i, nid in enumerate(ids, 1):
         spec = NodeSpec(nid, (host, base_port + i), (host, base_port + 100 + i), root / nid)
         spec.argv = [sys.executable, *entry, "--id", nid, "--peers", peers, "--data-dir", str(spec.data_dir),
-                     "--http", f"{host}:{base_port + 100 + i}", *(extra_args or [])]
+                     "--http", f"{host}:{base_port + 100 + i}", *(["--cluster-token", token] if token else []),
+                     *(extra_args or [])]
         specs.append(spec)
     return specs
 
@@ -78,9 +83,13 @@ def _stop_with_parent() -> None:  # pragma: no cover - runs in the child between
 class ClusterLauncher:
     """Processes for the nodes in ``specs``; logs and ``cluster.json`` in ``root``."""
 
-    def __init__(self, specs: list[NodeSpec], root: str | os.PathLike[str]) -> None:
+    def __init__(self, specs: list[NodeSpec], root: str | os.PathLike[str], *, record: bool = True,
+                 base_port: int | None = None, token: str = "") -> None:
         self.specs = {s.node_id: s for s in specs}
         self.root = Path(root)
+        self.recording = record
+        self.base_port = base_port
+        self.token = token
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self._all: list[subprocess.Popen[bytes]] = []
 
@@ -101,7 +110,8 @@ class ClusterLauncher:
                                     preexec_fn=_stop_with_parent if sys.platform == "linux" else None)
         self.procs[node_id] = proc
         self._all.append(proc)
-        self.write_cluster_json()
+        if self.recording:
+            self.write_cluster_json()
         return proc
 
     def start_all(self) -> None:
@@ -158,6 +168,11 @@ class ClusterLauncher:
 
     # ---- cluster.json and the nodes' API ------------------------------------------------------
 
+    def record(self) -> Path:
+        """From now on keep cluster.json current (written now, and at every start)."""
+        self.recording = True
+        return self.write_cluster_json()
+
     def cluster_doc(self) -> dict[str, Any]:
         nodes = []
         for node_id, spec in self.specs.items():
@@ -170,7 +185,11 @@ class ClusterLauncher:
                 "data_dir": str(spec.data_dir),
                 "argv": spec.argv,
             })
-        return {"nodes": nodes}
+        doc: dict[str, Any] = {"nodes": nodes}
+        if self.base_port is not None:
+            doc["base_port"] = self.base_port
+        doc["cluster_token"] = self.token
+        return doc
 
     def write_cluster_json(self) -> Path:
         path = self.root / "cluster.json"

@@ -4,7 +4,11 @@
 with one keep-alive connection, send batches of orders (:func:`random_order`) to the node they believe leads:
 a 421 names the leader, a 503 or a dead node makes them try another, and a batch is resent with
 the same ``(client_id, seq)`` until some leader acknowledges it (exactly once, whatever
-happened). So at most ``workers * batch`` orders are outstanding. With ``rate`` set, orders are
+happened). A node that takes long to answer is asked for its ``/api/status`` every
+:data:`PROBE_EVERY_S` on another connection: one that answers is busy and waited for (up to
+``timeout``), one that does not (SIGSTOPped, hung) is given up at once and avoided for
+:data:`SUSPECT_S` (a 421 from a follower that still names it is not followed), so the load
+finds a new leader as soon as there is one. So at most ``workers * batch`` orders are outstanding. With ``rate`` set, orders are
 paced to that many per second (a shared token bucket); without, they go as fast as the cluster
 acknowledges them.
 
@@ -18,6 +22,7 @@ from __future__ import annotations
 import http.client
 import os
 import random
+import select
 import threading
 import time
 from collections import deque
@@ -31,6 +36,10 @@ from raftctl.core.source import ClientView
 __all__ = ["LoadGenerator", "random_order"]
 
 _SYMBOLS = (("BTC-USD", 100.0), ("ETH-USD", 50.0), ("SOL-USD", 20.0))
+# while an answer is late: ask the node for its status this often, giving it this long to answer
+PROBE_EVERY_S = 0.3
+PROBE_TIMEOUT_S = 0.3
+SUSPECT_S = 1.0  # a node that did not answer its probe is not sent to (nor followed to) this long
 
 
 def random_order(rng: random.Random) -> dict[str, Any]:
@@ -72,6 +81,7 @@ class _Worker:
             self.conn = None
 
     def post(self, body: bytes) -> tuple[int, Any]:
+        """One attempt at the target: (status, document); 0 when unreachable, hung or too slow."""
         gen = self.gen
         if self.conn is None or self.conn_target != self.target:
             self.close()
@@ -80,6 +90,9 @@ class _Worker:
             self.conn_target = self.target
         try:
             self.conn.request("POST", "/api/orders", body=body, headers={"Content-Type": "application/json"})
+            if not self.wait_answer():
+                self.close()
+                return 0, None
             resp = self.conn.getresponse()
             data = resp.read()
             if resp.will_close:
@@ -91,6 +104,35 @@ class _Worker:
             return resp.status, orjson.loads(data)
         except orjson.JSONDecodeError:
             return resp.status, None
+
+    def wait_answer(self) -> bool:
+        """Until the answer starts to arrive (True), or the target looks hung or takes longer than
+        the generator's ``timeout`` (False, the target then suspect)."""
+        gen = self.gen
+        conn = self.conn
+        assert conn is not None and conn.sock is not None
+        sock = conn.sock
+        started = time.monotonic()
+        while True:
+            readable, _, _ = select.select([sock], [], [], PROBE_EVERY_S)
+            if readable:
+                return True
+            if gen.stopping.is_set():
+                return False
+            target = self.target
+            if gen.is_suspect(target) or time.monotonic() - started >= gen.timeout or not gen.answers(target):
+                gen.suspect(target)
+                return False
+
+    def next_target(self) -> str:
+        """Another node than the current target and not suspect; else the target itself if it is
+        not suspect (a 503 from the only other node: ask it again); else anyone else."""
+        gen = self.gen
+        target = self.target
+        fine = [nid for nid in gen.ids if nid != target and not gen.is_suspect(nid)]
+        if not fine:
+            fine = [target] if not gen.is_suspect(target) else [nid for nid in gen.ids if nid != target] or gen.ids
+        return fine[self.rng.randrange(len(fine))]
 
     def run(self) -> None:
         gen = self.gen
@@ -112,16 +154,17 @@ class _Worker:
                     break
                 with gen.lock:
                     gen.attempts_failed += 1
-                if status == 421 and isinstance(doc, dict) and doc.get("leader") in gen.addresses:
-                    self.target = doc["leader"]
+                leader = doc.get("leader") if status == 421 and isinstance(doc, dict) else None
+                if leader in gen.addresses and not gen.is_suspect(leader):
+                    self.target = leader
                     continue
                 if status == 400:
                     with gen.lock:
                         gen.rejected += count
                         gen.outstanding -= count
                     break
-                # 503, a dead node or a timeout: another node, after a short pause
-                self.target = gen.ids[self.rng.randrange(len(gen.ids))]
+                # 503, a dead or hung node, a redirect to one: another node, after a short pause
+                self.target = self.next_target()
                 gen.stopping.wait(0.02)
         self.close()
 
@@ -155,6 +198,8 @@ class LoadGenerator:
         self.rejected = 0
         self.attempts_failed = 0
         self.latencies: deque[tuple[float, float]] = deque(maxlen=latency_window)  # (ack monotonic s, ms)
+        self.suspects: dict[str, float] = {}  # node -> until (monotonic s): it did not answer a probe
+        self.hung_given_up = 0
         self.t0 = time.monotonic()
         self._tokens = 0.0
         self._token_time = time.monotonic()
@@ -178,6 +223,30 @@ class LoadGenerator:
             wait = (1.0 - self._tokens) / self.rate
         self.stopping.wait(min(max(wait, 0.001), 0.05))
         return 0
+
+    # ---- nodes that do not answer ----------------------------------------------------------------
+
+    def answers(self, node_id: str) -> bool:
+        """True if ``node_id`` answers ``GET /api/status`` within PROBE_TIMEOUT_S (it runs)."""
+        host, port = self.addresses[node_id]
+        conn = http.client.HTTPConnection(host, port, timeout=PROBE_TIMEOUT_S)
+        try:
+            conn.request("GET", "/api/status")
+            conn.getresponse().read()
+            return True
+        except (OSError, http.client.HTTPException):
+            return False
+        finally:
+            conn.close()
+
+    def suspect(self, node_id: str) -> None:
+        with self.lock:
+            self.suspects[node_id] = time.monotonic() + SUSPECT_S
+            self.hung_given_up += 1
+
+    def is_suspect(self, node_id: str) -> bool:
+        until = self.suspects.get(node_id)
+        return until is not None and time.monotonic() < until
 
     def acked(self, count: int, started: float, done: float) -> None:
         latency_ms = (done - started) * 1000.0
@@ -220,4 +289,5 @@ class LoadGenerator:
     def stats(self) -> dict[str, Any]:
         with self.lock:
             return {"submitted": self.submitted, "acknowledged": self.acknowledged, "outstanding": self.outstanding,
-                    "rejected": self.rejected, "attempts_failed": self.attempts_failed}
+                    "rejected": self.rejected, "attempts_failed": self.attempts_failed,
+                    "hung_given_up": self.hung_given_up}

@@ -16,6 +16,7 @@ from raftctl.commands._common import CliError
 __all__ = ["main", "parse_address", "parse_peers", "run_node"]
 
 _NODE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
+_TOKEN = re.compile(r"[A-Za-z0-9_.:+@-]{0,128}")
 
 
 def parse_address(text: str, what: str) -> tuple[str, int]:
@@ -64,10 +65,15 @@ def parse_peers(text: str) -> dict[str, tuple[str, int]]:
 
 
 def run_node(node_id: str, peers: str, data_dir: str, http: str | None = None, fsync: bool = True,
-             snapshot_threshold: int = 10_000, election_timeout_ms: float = 150.0, seed: int | None = None) -> None:
+             snapshot_threshold: int = 10_000, election_timeout_ms: float = 150.0, seed: int | None = None,
+             cluster_token: str = "") -> None:
     """Validate the options (CliError, exit 2, for bad ones), then run the node until SIGTERM."""
     from raftctl.core.raft import RaftConfig
 
+    if not data_dir.strip():
+        raise CliError("--data-dir is empty: give the directory of this node's log", 2)
+    if not _TOKEN.fullmatch(cluster_token):
+        raise CliError("--cluster-token may hold at most 128 letters, digits and '_.:+@-'", 2)
     members = parse_peers(peers)
     if node_id not in members:
         raise CliError(f"--id {node_id!r} is not among --peers ({', '.join(members)})", 2)
@@ -89,7 +95,7 @@ def run_node(node_id: str, peers: str, data_dir: str, http: str | None = None, f
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format=f"raftctl node {node_id}: %(levelname)s %(message)s")
     config = NodeConfig(node_id=node_id, peers=members, data_dir=data_dir, http=http_address, fsync=fsync,
-                        snapshot_threshold=snapshot_threshold, raft=raft, seed=seed)
+                        snapshot_threshold=snapshot_threshold, raft=raft, seed=seed, cluster_token=cluster_token)
     try:
         node = NodeProcess(config)
     except DataDirError as err:
@@ -102,9 +108,12 @@ def run_node(node_id: str, peers: str, data_dir: str, http: str | None = None, f
                        + (f", HTTP on {http}" if http else ""), 1) from None
     node.install_signal_handlers()
     storage = node.host.replicas[0].storage
+    if node.store.upgraded_from is not None:
+        sys.stderr.write(f"raftctl node {node_id}: {data_dir} was written by an earlier raftctl; it now belongs "
+                         f"to cluster {node.cluster_id} (these --peers and --cluster-token) and to no other\n")
     sys.stderr.write(
         f"raftctl node {node_id}: Raft on {members[node_id][0]}:{members[node_id][1]}, "
-        f"HTTP {node.http_url or 'off'}, data {data_dir} (term {storage.current_term}, "
+        f"HTTP {node.http_url or 'off'}, data {data_dir} (cluster {node.cluster_id}, term {storage.current_term}, "
         f"log to index {storage.last_index}, snapshot at {storage.snap_index}); SIGTERM stops\n")
     sys.stderr.flush()
     node.run()
@@ -122,10 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--snapshot-threshold", type=int, default=10_000)
     parser.add_argument("--election-timeout-ms", type=float, default=150.0)
     parser.add_argument("--seed", type=int)
+    parser.add_argument("--cluster-token", default="")
     args = parser.parse_args(argv)
     try:
         run_node(args.node_id, args.peers, args.data_dir, args.http, args.fsync, args.snapshot_threshold,
-                 args.election_timeout_ms, args.seed)
+                 args.election_timeout_ms, args.seed, args.cluster_token)
     except CliError as err:
         sys.stderr.write(f"raftctl node: error: {err.message}\n")
         return err.exit_code

@@ -34,9 +34,9 @@ from typing import Any, Callable
 from raftctl.core.node import NodeHost
 from raftctl.core.raft import LEADER, Message, RaftConfig
 from raftctl.node.transport import Transport
-from raftctl.node.wal import DiskLogStore, cluster_id
+from raftctl.node.wal import DiskLogStore
 
-__all__ = ["NodeConfig", "NodeProcess", "OrderBatch", "MAX_TURN_ITEMS"]
+__all__ = ["NodeConfig", "NodeProcess", "OrderBatch", "MAX_TURN_ITEMS", "address_text"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,13 @@ class NodeConfig:
     snapshot_threshold: int = 10_000
     raft: RaftConfig = field(default_factory=RaftConfig)
     seed: int | None = None
+    cluster_token: str = ""  # with the peers' ids and addresses, the cluster's identity
+
+
+def address_text(address: tuple[str, int]) -> str:
+    """``host:port`` (``[v6]:port``): how an address enters the cluster id."""
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class OrderBatch:
@@ -87,8 +94,10 @@ class NodeProcess:
         self.config = config
         self.node_id = config.node_id
         members = sorted(config.peers)
-        self.cluster_id = cluster_id(members)
-        self.store = DiskLogStore(config.data_dir, config.node_id, members, fsync=config.fsync)
+        self.store = DiskLogStore(config.data_dir, config.node_id,
+                                  {nid: address_text(addr) for nid, addr in config.peers.items()},
+                                  token=config.cluster_token, fsync=config.fsync)
+        self.cluster_id = self.store.cluster_id
         try:
             storages = self.store.load()
         except Exception:

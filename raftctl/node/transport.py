@@ -8,10 +8,14 @@ A peer that cannot be reached is retried with capped exponential back-off; what 
 it meanwhile is dropped (a burst of stale heartbeats helps nobody).
 
 Inbound, an accept thread starts one reader thread per connection. The first frame of every
-connection is a hello ``{"node", "cluster"}``; a connection from a node of another cluster, or
-from a name that is not a peer, is closed. The hello also carries the sender's HTTP URL, which is
-how a follower learns where to redirect clients to its leader. A frame is ``length (u32 BE) | payload``, at most
-:data:`MAX_FRAME` bytes; anything malformed closes the connection.
+connection is a hello ``{"node", "cluster"}``; a connection from a node of another cluster (its
+``cluster_id``, see ``wal.py``), or from a name that is not a peer, is closed (and logged, the
+same refusal at most every 30 s). :meth:`Transport.peers_connected` counts a peer only while
+frames from it arrive (keepalives every :data:`KEEPALIVE_S` when idle), so a peer that is
+stopped, hung, or refusing us does not count however long its TCP connection stays open.
+The hello also carries the sender's HTTP URL, which is how a follower learns where to redirect
+clients to its leader. A frame is ``length (u32 BE) | payload``, at most :data:`MAX_FRAME`
+bytes; anything malformed closes the connection.
 
 :meth:`Transport.isolate` is the fault hook: traffic to and from the listed peers is dropped
 (both ways, counted) until the list is cleared, which is how ``POST /api/control/isolate``
@@ -48,6 +52,13 @@ SEND_TIMEOUT_S = 5.0
 # an idle connection carries an empty frame this often, so a dead peer shows as disconnected
 # within a few of them (and a new one is connected before there is anything to send)
 KEEPALIVE_S = 0.2
+# a peer counts as connected only while frames from it (keepalives at least) arrive this often:
+# a stopped or hung peer keeps its TCP connections open, and only its silence tells
+LIVENESS_S = 5 * KEEPALIVE_S
+# a connection that dies sooner than this after its hello (refused: another cluster, say) does not
+# reset the back-off, so a peer that keeps refusing us is retried at most once per BACKOFF_MAX_S
+STABLE_S = 1.0
+REFUSAL_LOG_EVERY_S = 30.0
 
 
 class TransportStats:
@@ -78,6 +89,7 @@ class _Peer:
         self.cond = threading.Condition()
         self.sock: socket.socket | None = None
         self.connected = False
+        self.connected_at = 0.0
         self.backoff = BACKOFF_MIN_S
         self.retry_at = 0.0
         self.thread = threading.Thread(target=self._run, name=f"raftctl-send-{peer_id}", daemon=True)
@@ -131,11 +143,18 @@ class _Peer:
             return False
         self.sock = sock
         self.connected = True
-        self.backoff = BACKOFF_MIN_S
+        self.connected_at = now
         stats.connects += 1
         return True
 
     def _disconnect(self) -> None:
+        if self.connected:
+            now = time.monotonic()
+            if now - self.connected_at >= STABLE_S:
+                self.backoff = BACKOFF_MIN_S
+            else:  # it did not last: the peer may be refusing us; back off as for a failed connect
+                self.retry_at = now + self.backoff
+                self.backoff = min(self.backoff * 2, BACKOFF_MAX_S)
         self.connected = False
         if self.sock is not None:
             try:
@@ -223,6 +242,7 @@ class Transport:
         # this node's HTTP API, announced in every hello; peers' URLs as they announced them
         self.http_url = http_url
         self.peer_http: dict[str, str] = {}
+        self._refusals: dict[str, tuple[float, int]] = {}  # what was refused -> (last logged, not logged since)
 
     # ---- life cycle ------------------------------------------------------------------------
 
@@ -289,9 +309,13 @@ class Transport:
         return sorted(wanted)
 
     def peers_connected(self) -> int:
-        """Peers with a live outbound connection that are not isolated."""
+        """Peers not isolated, with a live outbound connection, that were heard from (a frame, a
+        keepalive at least) within :data:`LIVENESS_S`: both directions work and the peer runs."""
         isolated = self.isolated
-        return sum(1 for p in self.peers.values() if p.connected and p.peer_id not in isolated)
+        heard = self.last_heard
+        since = time.monotonic() - LIVENESS_S
+        return sum(1 for p in self.peers.values()
+                   if p.connected and p.peer_id not in isolated and heard.get(p.peer_id, -1e18) >= since)
 
     # ---- receiving -------------------------------------------------------------------------
 
@@ -390,14 +414,28 @@ class Transport:
         except orjson.JSONDecodeError:
             return None
         if not isinstance(hello, dict) or hello.get("cluster") != self.cluster_id:
-            log.warning("refused a connection: cluster %r is not ours (%s)",
-                        hello.get("cluster") if isinstance(hello, dict) else None, self.cluster_id)
+            cluster = hello.get("cluster") if isinstance(hello, dict) else None
+            node = hello.get("node") if isinstance(hello, dict) else None
+            self._refused(f"refused a connection from node {node!r} of cluster {cluster!r}: "
+                          f"not our cluster ({self.cluster_id})")
             return None
         src = hello.get("node")
         if not isinstance(src, str) or src not in self.peers:
-            log.warning("refused a connection from %r: not a peer", src)
+            self._refused(f"refused a connection from {src!r}: not a peer")
             return None
         url = hello.get("http")
         if isinstance(url, str) and url.startswith("http://") and len(url) < 200:
             self.peer_http[src] = url
         return src
+
+    def _refused(self, what: str) -> None:
+        """Log a refusal, the same one at most every REFUSAL_LOG_EVERY_S (a stranger retries)."""
+        now = time.monotonic()
+        last, quiet = self._refusals.get(what, (-1e18, 0))
+        if now - last < REFUSAL_LOG_EVERY_S:
+            self._refusals[what] = (last, quiet + 1)
+            return
+        if len(self._refusals) > 100:
+            self._refusals.clear()
+        self._refusals[what] = (now, 0)
+        log.warning("%s%s", what, f" ({quiet} more like it since the last report)" if quiet else "")

@@ -2,7 +2,8 @@
 
 Layout of a data dir::
 
-    meta.json          {"format", "node_id", "cluster_id", "members", "shards"}: whose dir this is
+    meta.json          {"format", "node_id", "cluster_id", "members", "peers", "cluster_token",
+                       "shards"}: whose dir this is (written when the dir is created)
     LOCK               flock'ed while a process uses the dir
     wal-00000001.log   records, appended; the highest generation is the live one
     snap-0.json        the latest snapshot of shard 0 (one file per shard)
@@ -23,6 +24,14 @@ Snapshots: written to a temporary file, fsynced, renamed over ``snap-N.json`` an
 fsynced; then the log is compacted by writing a new generation (hard state, snapshot base and the
 entries after it, for every shard) the same way, after which the old generation is deleted.
 
+Cluster identity: ``cluster_id`` is a hash of every member's id *and Raft address* and of the
+cluster token (as etcd derives its cluster id from ``--initial-cluster`` and
+``--initial-cluster-token``). The dir keeps the id it was created with and refuses to open for
+any other, so a node can only ever talk to the cluster its log belongs to (the transport's
+hello carries the id). ``raftctl cluster up`` gives every cluster it creates a random token.
+A dir written by format 1 (whose id hashed the member names only) is taken into the cluster it
+is next started in: its meta.json is rewritten with that cluster's id.
+
 On start, :meth:`DiskLogStore.load` replays the live generation. A record cut short or failing
 its CRC ends the log: the file is truncated there (a write torn by a crash was never
 acknowledged, since acknowledgement waits for the fsync).
@@ -35,6 +44,7 @@ import hashlib
 import os
 import struct
 import zlib
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +53,10 @@ import orjson
 from raftctl.core.raft import Ready, Storage
 from raftctl.node.codec import decode_entries, decode_snapshot_data, encode_snapshot_data
 
-__all__ = ["DataDirError", "DiskLogStore", "cluster_id", "FORMAT"]
+__all__ = ["DataDirError", "DiskLogStore", "cluster_id", "legacy_cluster_id", "FORMAT"]
 
-FORMAT = 1
+FORMAT = 2
+LEGACY_FORMAT = 1  # meta.json of raftctl before cluster ids held addresses and a token
 _HEADER = struct.Struct("<II")
 _HS, _ENTRIES, _SNAP = 1, 2, 3
 MAX_RECORD = 256 * 1024 * 1024
@@ -55,9 +66,30 @@ class DataDirError(Exception):
     """The data dir cannot be used: another node's or cluster's, locked, or unreadable."""
 
 
-def cluster_id(member_ids: list[str]) -> str:
-    """A short stable id of a cluster: a hash of its sorted member ids."""
+def _peer_map(members: Mapping[str, str] | Iterable[str]) -> dict[str, str]:
+    """``{id: "host:port"}`` from a mapping, or from bare ids (no addresses: tests of the log)."""
+    if isinstance(members, Mapping):
+        return {str(k): str(v) for k, v in sorted(members.items())}
+    return {str(k): "" for k in sorted(members)}
+
+
+def cluster_id(members: Mapping[str, str] | Iterable[str], token: str = "") -> str:
+    """A cluster's id: a hash of every member's id and Raft address (``{id: "host:port"}``) and
+    of the cluster token. Two clusters differ in it unless they have the same members at the same
+    addresses and the same token."""
+    doc = {"members": sorted(_peer_map(members).items()), "token": token}
+    return hashlib.sha256(orjson.dumps(doc)).hexdigest()[:16]
+
+
+def legacy_cluster_id(member_ids: Iterable[str]) -> str:
+    """The id format 1 wrote: a hash of the sorted member ids only."""
     return hashlib.sha256("\n".join(sorted(member_ids)).encode()).hexdigest()[:16]
+
+
+def _peers_text(peers: Any) -> str:
+    if not isinstance(peers, dict):
+        return "?"
+    return ",".join(f"{k}={v}" if v else str(k) for k, v in sorted(peers.items()))
 
 
 def _fsync_dir(path: Path) -> None:
@@ -103,21 +135,26 @@ class _Shard:
 
 
 class DiskLogStore:
-    """A write-ahead log in ``data_dir`` for node ``node_id`` of the cluster ``member_ids``.
+    """A write-ahead log in ``data_dir`` for node ``node_id`` of the cluster ``members``
+    (``{id: "host:port"}``, or bare ids) with the cluster token ``token``.
 
     Call :meth:`load` once, give its :class:`Storage` objects to the node host's replicas, then
     let the host call :meth:`persist` / :meth:`save_snapshot`; call :meth:`sync` before sending
     or acknowledging anything. ``fsync=False`` (benchmarks only) writes without fsync.
     """
 
-    def __init__(self, data_dir: str | os.PathLike[str], node_id: str, member_ids: list[str], *,
-                 shards: int = 1, fsync: bool = True) -> None:
-        if node_id not in member_ids:
-            raise DataDirError(f"node id {node_id!r} is not one of the members {sorted(member_ids)}")
+    def __init__(self, data_dir: str | os.PathLike[str], node_id: str, members: Mapping[str, str] | Iterable[str],
+                 *, token: str = "", shards: int = 1, fsync: bool = True) -> None:
+        peers = _peer_map(members)
+        if node_id not in peers:
+            raise DataDirError(f"node id {node_id!r} is not one of the members {sorted(peers)}")
         self.dir = Path(data_dir)
         self.node_id = node_id
-        self.members = sorted(member_ids)
-        self.cluster_id = cluster_id(member_ids)
+        self.members = sorted(peers)
+        self.peers = peers
+        self.token = token
+        self.cluster_id = cluster_id(peers, token)
+        self.upgraded_from: int | None = None  # the meta.json format this start rewrote, if any
         self.shards = shards
         self.fsync = fsync
         self.storages: list[Storage] = []
@@ -157,7 +194,7 @@ class DiskLogStore:
             raise DataDirError(f"data dir {self.dir} is in use by another process") from None
         meta_path = self.dir / "meta.json"
         want = {"format": FORMAT, "node_id": self.node_id, "cluster_id": self.cluster_id,
-                "members": self.members, "shards": self.shards}
+                "members": self.members, "peers": self.peers, "cluster_token": self.token, "shards": self.shards}
         if meta_path.exists():
             try:
                 meta = orjson.loads(meta_path.read_bytes())
@@ -166,24 +203,47 @@ class DiskLogStore:
             except (OSError, ValueError) as err:
                 self.close()
                 raise DataDirError(f"{meta_path} is unreadable ({err}); is this a raftctl node data dir?") from None
-            problems = []
-            if meta.get("format") != FORMAT:
-                problems.append(f"format {meta.get('format')!r}, expected {FORMAT}")
-            if meta.get("node_id") != self.node_id:
-                problems.append(f"it belongs to node {meta.get('node_id')!r}, not {self.node_id!r}")
-            if meta.get("cluster_id") != self.cluster_id:
-                problems.append(f"it belongs to cluster {meta.get('cluster_id')!r} "
-                                f"(members {meta.get('members')}), not {self.cluster_id!r} (members {self.members})")
-            if meta.get("shards", 1) != self.shards:
-                problems.append(f"it has {meta.get('shards')} shards, not {self.shards}")
+            problems = self._meta_problems(meta)
             if problems:
                 self.close()
                 raise DataDirError(f"refusing data dir {self.dir}: " + "; ".join(problems))
+            if meta.get("format") == LEGACY_FORMAT:
+                # an earlier raftctl's dir: it joins the cluster it is started in, for good
+                _write_atomic(meta_path, orjson.dumps(want, option=orjson.OPT_INDENT_2), fsync=True)
+                self.upgraded_from = LEGACY_FORMAT
         else:
             if any(self.dir.glob("wal-*.log")):
                 self.close()
                 raise DataDirError(f"data dir {self.dir} holds a log but no meta.json; refusing to guess whose it is")
             _write_atomic(meta_path, orjson.dumps(want, option=orjson.OPT_INDENT_2), fsync=True)
+
+    def _meta_problems(self, meta: dict[str, Any]) -> list[str]:
+        """Why this dir is not this node's of this cluster (empty: it is)."""
+        problems = []
+        fmt = meta.get("format")
+        if fmt not in (FORMAT, LEGACY_FORMAT):
+            return [f"its meta.json has format {fmt!r}, this raftctl reads {LEGACY_FORMAT} and {FORMAT} "
+                    f"(was it written by a newer raftctl?)"]
+        if meta.get("node_id") != self.node_id:
+            problems.append(f"it belongs to node {meta.get('node_id')!r}, not {self.node_id!r}")
+        if fmt == LEGACY_FORMAT:
+            if meta.get("cluster_id") != legacy_cluster_id(self.members):
+                problems.append(f"it belongs to cluster {meta.get('cluster_id')!r} (members {meta.get('members')}), "
+                                f"not one of the members {self.members}")
+        elif meta.get("cluster_id") != self.cluster_id:
+            theirs = meta.get("peers")
+            if isinstance(theirs, dict) and sorted(theirs) != self.members:
+                why = f"members {sorted(theirs)} (not {self.members})"
+            elif isinstance(theirs, dict) and theirs != self.peers:
+                why = f"--peers {_peers_text(theirs)} (not {_peers_text(self.peers)})"
+            else:
+                why = f"--cluster-token {meta.get('cluster_token')!r} (not {self.token!r})"
+            problems.append(f"it belongs to cluster {meta.get('cluster_id')!r}, created with {why}; start it with "
+                            f"the --peers and --cluster-token it was created with (its meta.json has them; "
+                            f"cluster.json's argv for 'raftctl cluster up'), or use another --data-dir for a new node")
+        if meta.get("shards", 1) != self.shards:
+            problems.append(f"it has {meta.get('shards')} shards, not {self.shards}")
+        return problems
 
     def close(self) -> None:
         """Write what is buffered (with fsync), close the log and release the dir lock."""

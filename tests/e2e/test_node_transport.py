@@ -177,3 +177,31 @@ def test_the_codec_refuses_what_is_not_a_message():
             loads_messages(bad)
     with pytest.raises(ValueError, match="group"):
         loads_messages(dumps_messages([Message(VOTE, "a", "b", 1, group=3)]), groups=1)
+
+
+def test_a_peer_whose_connections_stay_open_but_that_sends_nothing_is_not_connected():
+    """What SIGSTOP does to a peer: its sockets stay open, the kernel takes our bytes, it says nothing."""
+    ta, _tb, _ia, _ib, addrs = pair()
+    with socket.socket() as listener:  # b's port: accepts a's connection and never reads it
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(addrs["b"])
+        listener.listen()
+        ta.start()
+        try:
+            held: list[socket.socket] = []
+            out = socket.create_connection(addrs["a"], timeout=2)  # b's side: a hello, then silence
+            held.append(out)
+            out.sendall(frame(orjson.dumps({"node": "b", "cluster": "cid"})) + frame(dumps_messages([])))
+            wait(lambda: ta.peers["b"].connected and ta.peers_connected() == 1, what="b counted while it speaks")
+            listener.settimeout(2)
+            held.append(listener.accept()[0])
+            silent = time.monotonic()
+            wait(lambda: ta.peers_connected() == 0, timeout=3, what="silent b counted as not connected")
+            assert ta.peers["b"].connected, "the TCP connection is still open: only the silence tells"
+            assert time.monotonic() - silent < 2.5
+            out.sendall(frame(dumps_messages([])))  # it speaks again
+            wait(lambda: ta.peers_connected() == 1, what="b counted again")
+            for s in held:
+                s.close()
+        finally:
+            ta.stop()

@@ -16,7 +16,7 @@ import pytest
 from raftctl.core.node import NodeHost
 from raftctl.core.raft import LEADER, RaftConfig, Storage
 from raftctl.node.codec import dumps_messages, loads_messages
-from raftctl.node.wal import DataDirError, DiskLogStore
+from raftctl.node.wal import DataDirError, DiskLogStore, cluster_id
 
 IDS = ["n1", "n2", "n3"]
 
@@ -256,6 +256,55 @@ def test_a_data_dir_of_another_node_or_cluster_is_refused(tmp_path):
         DiskLogStore(tmp_path / "e", "n9", IDS)
     # the right node and cluster (members in any order) opens it
     DiskLogStore(tmp_path / "d", "n1", ["n3", "n1", "n2"]).close()
+
+
+def test_the_cluster_id_is_the_members_their_addresses_and_the_token(tmp_path):
+    peers = {"n1": "127.0.0.1:7601", "n2": "127.0.0.1:7602", "n3": "127.0.0.1:7603"}
+    moved = {**peers, "n2": "127.0.0.1:7702"}  # another cluster of the same names (another cluster up)
+    assert cluster_id(peers) == cluster_id(dict(reversed(list(peers.items()))))
+    assert cluster_id(peers) != cluster_id(moved)
+    assert cluster_id(peers, "t1") != cluster_id(peers, "t2") != cluster_id(peers)
+    store = DiskLogStore(tmp_path / "d", "n1", peers, token="t1")
+    store.load()
+    store.close()
+    with pytest.raises(DataDirError, match=r"belongs to cluster .*n2=127.0.0.1:7602.*\(not .*n2=127.0.0.1:7702") as err:
+        DiskLogStore(tmp_path / "d", "n1", moved, token="t1")
+    assert "\n" not in str(err.value) and "--peers" in str(err.value)
+    with pytest.raises(DataDirError, match="--cluster-token"):
+        DiskLogStore(tmp_path / "d", "n1", peers, token="t2")
+    with pytest.raises(DataDirError, match="--cluster-token"):
+        DiskLogStore(tmp_path / "d", "n1", peers)
+    again = DiskLogStore(tmp_path / "d", "n1", peers, token="t1")
+    assert again.cluster_id == cluster_id(peers, "t1")
+    again.close()
+
+
+def test_a_data_dir_of_an_earlier_version_opens_and_takes_the_cluster_it_is_started_in(tmp_path):
+    import hashlib
+
+    import orjson
+
+    peers = {"n1": "127.0.0.1:7601", "n2": "127.0.0.1:7602", "n3": "127.0.0.1:7603"}
+    old = DiskHand(tmp_path)  # logs of three nodes; then their meta.json as raftctl 1 wrote it
+    old.run(600)
+    old.submit(range(1, 21))
+    for nid in IDS:
+        old.stores[nid].close()
+    legacy = hashlib.sha256("\n".join(sorted(IDS)).encode()).hexdigest()[:16]
+    meta = {"format": 1, "node_id": "n1", "cluster_id": legacy, "members": IDS, "shards": 1}
+    (tmp_path / "n1" / "meta.json").write_bytes(orjson.dumps(meta))
+    with pytest.raises(DataDirError, match="belongs to cluster"):  # the names must still match
+        DiskLogStore(tmp_path / "n1", "n1", {**{k: v for k, v in peers.items() if k != "n3"}, "n4": "127.0.0.1:7604"})
+    store = DiskLogStore(tmp_path / "n1", "n1", peers, token="tok")
+    assert store.upgraded_from == 1
+    assert store.load()[0].last_index >= 20
+    store.close()
+    meta = orjson.loads((tmp_path / "n1" / "meta.json").read_bytes())
+    assert meta["cluster_id"] == cluster_id(peers, "tok") and meta["peers"] == peers
+    # from now on it is that cluster's only
+    with pytest.raises(DataDirError, match="belongs to cluster"):
+        DiskLogStore(tmp_path / "n1", "n1", {**peers, "n3": "127.0.0.1:7703"}, token="tok")
+    DiskLogStore(tmp_path / "n1", "n1", peers, token="tok").close()
 
 
 def test_a_log_without_meta_or_with_broken_meta_is_refused(tmp_path):

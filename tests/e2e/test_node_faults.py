@@ -1,0 +1,112 @@
+"""Faults a tester found in real node processes: cluster identity, peers_connected, the load's failover.
+
+Every process is started through tests/node_fixtures.py's ``process_cluster`` (or added to one's
+``all_procs``), which kills all of them when the test ends, passed or failed.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from node_fixtures import ProcessCluster, free_ports, http_json, process_cluster
+
+from raftctl.node.loadgen import LoadGenerator
+from raftctl.runtime.stopping import sigstop
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def spawn(cluster: ProcessCluster, argv: list[str]) -> subprocess.Popen[str]:
+    """A process the cluster's close() kills too."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    cluster.all_procs.append(proc)  # type: ignore[arg-type]
+    return proc
+
+
+def test_a_node_of_one_cluster_cannot_join_another_of_the_same_names(tmp_path):
+    with process_cluster(tmp_path / "A", 3, use_cli=False) as a, process_cluster(tmp_path / "B", 3, use_cli=False) as b:
+        a.start_all()
+        b.start_all()
+        a.wait_ready()
+        b.wait_ready()
+        b.kill("node3")
+        terms = {nid: a.must_status(nid)["term"] for nid in a.ids}
+        raft_port, http_port = free_ports(2)
+        peers = (f"node1=127.0.0.1:{a.raft['node1'][1]},node2=127.0.0.1:{a.raft['node2'][1]},"
+                 f"node3=127.0.0.1:{raft_port}")
+        base = [sys.executable, "-m", "raftctl.node", "--id", "node3", "--peers", peers,
+                "--http", f"127.0.0.1:{http_port}"]
+        # B's node3, its own data dir, A's addresses: refused at start, one line, exit 2
+        proc = spawn(b, [*base, "--data-dir", str(b.root / "node3")])
+        try:
+            out, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("B's node3 started with A's peers: it should have been refused") from None
+        assert proc.returncode == 2, out
+        assert "belongs to cluster" in out and "Traceback" not in out and out.count("\n") == 1, out
+        # a fresh node under that name and A's addresses is not A's node3: A refuses its hello
+        fresh = spawn(b, [*base, "--data-dir", str(tmp_path / "fresh")])
+        a.wait_for(lambda: "refused a connection" in a.log("node1") + a.log("node2"), 20,
+                   "A's nodes to refuse the stranger's connection")
+
+        def stranger() -> dict | None:
+            try:
+                code, _h, doc = http_json(f"http://127.0.0.1:{http_port}/api/status", timeout=1)
+            except OSError:
+                return None
+            return doc if code == 200 else None
+
+        report = a.wait_for(stranger, 20, "the stranger to answer")
+        assert report["peers_connected"] == 0, report
+        assert report["cluster_id"] != a.must_status("node1")["cluster_id"]
+        assert fresh.poll() is None
+        assert {nid: a.must_status(nid)["term"] for nid in a.ids} == terms, "A was disturbed"
+
+
+def test_peers_connected_counts_only_peers_heard_from_lately(tmp_path):
+    with process_cluster(tmp_path, 3, use_cli=False) as cluster:
+        cluster.start_all()
+        leader = cluster.wait_ready()
+        cluster.wait_for(lambda: cluster.must_status(leader)["peers_connected"] == 2, 10, "both peers connected")
+        followers = [n for n in cluster.ids if n != leader]
+        for nid in followers:
+            sigstop(cluster.procs[nid].pid)  # TCP stays open: only silence tells
+        try:
+            stopped = time.monotonic()
+            cluster.wait_for(lambda: cluster.must_status(leader)["peers_connected"] == 0, 3,
+                             "the leader to count its stopped peers as not connected")
+            assert time.monotonic() - stopped < 3
+        finally:
+            for nid in followers:
+                cluster.procs[nid].send_signal(signal.SIGCONT)
+        cluster.wait_for(lambda: cluster.must_status(leader)["peers_connected"] == 2
+                         or (cluster.leader() not in (None, leader)), 10, "the peers back")
+
+
+def test_the_load_finds_a_new_leader_soon_after_the_old_one_hangs(tmp_path):
+    with process_cluster(tmp_path, 3, use_cli=False) as cluster:
+        cluster.start_all()
+        leader = cluster.wait_ready()
+        load = LoadGenerator(dict(cluster.urls), rate=200, workers=4, batch=2).start()
+        try:
+            cluster.wait_for(lambda: load.stats()["acknowledged"] > 100, 20, "the load to be acknowledged")
+            sigstop(cluster.procs[leader].pid)
+            stopped = time.monotonic()
+            try:
+                others = [n for n in cluster.ids if n != leader]
+                new = cluster.wait_for(lambda: cluster.leader(others), 10, "a new leader")
+                elected = time.monotonic() - stopped
+                acked = load.stats()["acknowledged"]
+                cluster.wait_for(lambda: load.stats()["acknowledged"] > acked + 50, 10,
+                                 "the load acknowledged again")
+                resumed = time.monotonic() - stopped
+            finally:
+                cluster.procs[leader].send_signal(signal.SIGCONT)
+            print(f"new leader {new} after {elected:.2f} s; load acknowledged again after {resumed:.2f} s")
+            assert resumed < elected + 1.5, (elected, resumed)
+        finally:
+            load.stop()

@@ -1,0 +1,83 @@
+"""`raftctl cluster up` starts its monitor only once the cluster is whole (a fake launcher, no processes)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from raftctl.commands.cluster import ClusterUp
+from raftctl.runtime.ports import free_base_port
+
+
+class FakeProc:
+    pid = 4242
+
+    def poll(self) -> int | None:
+        return None
+
+
+class SlowCluster:
+    """A launcher whose node1 leads at once, node3 answers after 0.3 s and every transport
+    reaches its peers after ``connected_after`` s (what the collector's first sample saw)."""
+
+    def __init__(self, ids: list[str], connected_after: float) -> None:
+        self.ids = ids
+        self.procs: dict[str, Any] = {}
+        self.connected_after = connected_after
+        self.t0 = 0.0
+
+    def start_all(self) -> None:
+        self.t0 = time.monotonic()
+        self.procs = {nid: FakeProc() for nid in self.ids}
+
+    def status(self, nid: str, timeout: float = 0.5) -> dict[str, Any] | None:
+        age = time.monotonic() - self.t0
+        if nid == "node3" and age < 0.3:
+            return None
+        peers = len(self.ids) - 1 if age >= self.connected_after else (1 if nid == "node2" else 0)
+        return {"state": "LEADER" if nid == "node1" else "FOLLOWER", "term": 1, "leader_id": "node1",
+                "peers_connected": peers}
+
+    def leader(self) -> str | None:
+        return "node1"
+
+    def whole(self) -> bool:
+        reports = [self.status(nid) for nid in self.ids]
+        return all(r is not None and r["peers_connected"] == len(self.ids) - 1 for r in reports)
+
+    def log_tail(self, node_id: str, chars: int = 2000) -> str:
+        return ""
+
+
+def runner(tmp_path: Any, fake: SlowCluster) -> ClusterUp:
+    up = ClusterUp(nodes=3, data_dir=str(tmp_path / "d"), base_port=free_base_port(3), rate=0, interval=1.0,
+                   retention=60.0, fsync=True, sinks=[])
+    up.launcher = fake  # type: ignore[assignment]
+    return up
+
+
+def test_start_nodes_returns_once_every_node_answers_and_reaches_its_peers(tmp_path):
+    fake = SlowCluster(["node1", "node2", "node3"], connected_after=0.8)
+    up = runner(tmp_path, fake)
+    up.start_nodes()
+    assert fake.whole(), "the monitor would start on a cluster that is not whole yet"
+    assert up.first_leader == "node1"
+    assert up.not_ready == ""
+
+
+def test_start_nodes_gives_up_waiting_for_peers_at_its_deadline_and_says_so(tmp_path, capsys):
+    fake = SlowCluster(["node1", "node2", "node3"], connected_after=3600)
+    up = runner(tmp_path, fake)
+    up.ready_timeout = 0.5
+    started = time.monotonic()
+    up.start_nodes()
+    assert time.monotonic() - started < 5
+    assert up.first_leader == "node1"
+    assert "node1 reaches 0 of 2 peers" in up.not_ready and "node3" in up.not_ready, up.not_ready
+    assert "0.5 s" in capsys.readouterr().err
+
+
+if __name__ == "__main__":  # pragma: no cover
+    pytest.main([__file__])
