@@ -337,9 +337,13 @@ class ClusterUp:
         urls = {s.node_id: s.url for s in self.specs}
         if self.rate > 0:
             batch = max(1, int(self.rate // 100))
-            self.load = LoadGenerator(urls, rate=self.rate, workers=4, batch=batch).start()
+            self.load = LoadGenerator(urls, rate=self.rate, workers=4, batch=batch)
         spec = "raftctl:" + ",".join(f"{k}={v}" for k, v in urls.items())
         self.source = build_source(spec, timeout=min(0.8 * self.interval, 5.0), load=self.load)
+        if self.load is not None:
+            # started after the source: the first sample's rate (orders acknowledged over the
+            # source's clock) then covers the load's whole life, never orders sent before it
+            self.load.start()
         try:
             self.collector = MetricsCollector(collection_interval=self.interval, retention_period=self.retention,
                                               sinks=self.sinks)

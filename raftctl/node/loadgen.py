@@ -267,7 +267,8 @@ class LoadGenerator:
         self.stopping.set()
         deadline = time.monotonic() + timeout
         for worker in self.workers:
-            worker.thread.join(timeout=max(0.0, deadline - time.monotonic()))
+            if worker.thread.ident is not None:  # a generator never started has nothing to join
+                worker.thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     # ---- what the client saw ------------------------------------------------------------------
 
