@@ -258,7 +258,7 @@ def test_dashboard_is_light_on_the_wire(browser):
             pass
         idle = sum(transferred(r) for r in finished[start:]) / 2
         held = len(collector.history(float(WIRE_RETENTION)))
-        expect(window).to_contain_text(f"{held} samples")
+        expect(window).to_contain_text(f"{held:,} samples")
         expect(page.locator("#health-status")).to_have_text("HEALTHY")
 
         by_path: dict[str, int] = {}
@@ -636,7 +636,9 @@ def test_node_strip_shows_a_slow_follower_behind_and_a_click_opens_its_history(b
             assert abs((bar["x"] + bar["width"]) - (strip["x"] + strip["width"])) <= 1
             assert "lag-none" not in (row.locator(".seg-behind").get_attribute("class") or "")
             expect(row.locator(".rn-log-note")).to_contain_text(f"{behind:,} behind")
-            expect(row.locator(".rn-facts")).to_contain_text(f"match −{lag:,}")
+            # how far behind, in words: "match 531 behind", never a negative "match −531"
+            expect(row.locator(".rn-facts")).to_contain_text(f"match {lag:,} behind")
+            assert "−" not in row.locator(".rn-facts").inner_text()
             # the leader's own strip has nothing behind; the slow one is the furthest behind
             lead_row = page.locator(f".raft-node[data-node-id='{leader}']")
             assert lead_row.get_attribute("data-behind") == "0"

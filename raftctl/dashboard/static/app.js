@@ -26,6 +26,8 @@
     stale: false, activeAlerts: 0, replay: null, seeking: false, inFlight: false, again: false,
     // the timeline: events held (GET /api/events, then ?since= the newest seq), the hovered instant
     events: [], eventSeq: null, eventsRendered: false, hoverT: null, nodeDetail: null, wall: null, sawLeader: false,
+    // collector.started_at of the run the page shows (undefined: no summary yet; null: a server without it)
+    startedAt: undefined,
   };
 
   function setText(id, text) {
@@ -39,6 +41,11 @@
 
   function fmtNum(value, digits) {
     return typeof value === "number" && isFinite(value) ? value.toFixed(digits) : "—";
+  }
+
+  // "1 sample", "2 samples", "1,200 orders": the count with its noun, singular for exactly one
+  function plural(count, noun, nouns) {
+    return fmtInt(count) + " " + (count === 1 ? noun : (nouns || noun + "s"));
   }
 
   // "—" alone when there is no value (e.g. no latency while nothing commits), never "— ms"
@@ -77,8 +84,8 @@
     $("main").classList.remove("stale");
     state.stale = false;
     showAlertState();
-    // a replay shows the recorded time of the sample on screen instead (renderReplay)
-    if (!state.replay) setText("last-updated", clock(state.lastSuccess));
+    // "last updated" is the sample's own time (renderOverview); this is when the server last answered
+    $("last-updated").title = "the time of the sample shown; the server last answered at " + clock(state.lastSuccess);
   }
 
   function setDisconnected(reason) {
@@ -141,7 +148,7 @@
       $("leader").classList.remove("bad");
       setText("term-label", "Term");
     }
-    setText("leader-changes", typeof cluster.leader_changes === "number" ? cluster.leader_changes + " leader changes" : "\u00a0");
+    setText("leader-changes", isNum(cluster.leader_changes) ? plural(cluster.leader_changes, "leader change") : "\u00a0");
     setText("term", fmtInt(cluster.current_term));
     // not lost on evidence, but with no majority answering the monitor cannot say it is held
     var blind = typeof cluster.nodes_reached === "number" && typeof cluster.cluster_size === "number"
@@ -157,9 +164,13 @@
     $("reach-banner").classList.toggle("bad", partial && reached < Math.floor(size / 2) + 1);
     $("reach-banner").hidden = !partial;
     setText("throughput", fmtNum(perf.throughput_ops, 1) + " ops/s");
-    setText("orders", fmtInt(perf.total_orders) + " orders · " + fmtInt(perf.total_trades) + " trades");
+    setText("orders", (isNum(perf.total_orders) ? plural(perf.total_orders, "order") : "— orders") + " · " +
+      (isNum(perf.total_trades) ? plural(perf.total_trades, "trade") : "— trades"));
     setText("latency", withUnit(perf.avg_latency_ms, 1, " ms"));
     setText("latency-detail", "p50 " + withUnit(perf.p50_latency_ms, 1, " ms") + " · p99 " + withUnit(perf.p99_latency_ms, 1, " ms"));
+    // the sample's own timestamp: with a 30 s interval a fetch can be up to 30 s fresher than the data
+    // (a replay shows the recorded time of its position instead, renderReplay)
+    if (!state.replay && isNum(doc.timestamp)) setText("last-updated", clock(new Date(doc.timestamp * 1000)));
     var collector = doc.collector || {};
     if (typeof collector.retention_period === "number" && collector.retention_period > 0) {
       state.retention = collector.retention_period;
@@ -240,9 +251,10 @@
       badge.textContent = label || "?";
       cells[1].appendChild(badge);
       row.setAttribute("data-leads", led.join(","));
-      cells[2].replaceChildren.apply(cells[2], led.length
-        ? led.map(function (g) { return span(String(g), "shard-chip"); })
-        : [document.createTextNode(leads ? "—" : "")]);
+      // "shard 0", "shards 0, 2": a bare "0" next to LEADER read as "leads 0 shards"
+      cells[2].textContent = led.length ? (led.length === 1 ? "shard " : "shards ") + led.join(", ") : (leads ? "—" : "");
+      cells[2].classList.toggle("none", !led.length);
+      cells[2].title = led.length ? nodeId + " leads " + plural(led.length, "shard") + ": " + led.join(", ") : "";
       cells[3].innerHTML = "";
       var dot = document.createElement("span");
       dot.className = "updot " + (up ? "up" : "down");
@@ -377,6 +389,20 @@
     return 10 * magnitude;
   }
 
+  // the fewest decimals that write a grid step exactly (0.25: 2, 2.5: 1, 250: 0)
+  function axisDecimals(step) {
+    for (var d = 0; d < 6; d++) {
+      var scaled = step * Math.pow(10, d);
+      if (Math.abs(scaled - Math.round(scaled)) < 1e-6 * Math.max(1, scaled)) return d;
+    }
+    return 6;
+  }
+
+  // "0.25", "0.5", "1", "7,500": no trailing zeros, no lone point
+  function axisLabel(value, decimals) {
+    return value.toLocaleString("en-US", { minimumFractionDigits: 0, maximumFractionDigits: decimals });
+  }
+
   // The charts and the event timeline share these gutters, so one instant is one x on all of them.
   var GUTTER_LEFT = 44, GUTTER_RIGHT = 8;
 
@@ -419,8 +445,11 @@
     var values = [];
     series.forEach(function (s) { s.points.forEach(function (p) { if (isNum(p[1])) values.push(p[1]); }); });
     var minY = options.min != null ? options.min : Math.min.apply(null, values.concat([0]));
-    var maxY = options.max != null ? options.max : niceMax(Math.max.apply(null, values.concat([minY + 1e-9])));
+    var maxY = options.max != null ? options.max : niceMax(Math.max.apply(null, values.concat([minY])));
+    // values all equal (all zero: no load, a follower never behind): a plain 0..1 axis, not a zero-height one
+    if (!(maxY > minY)) maxY = minY + 1;
     if (options.integer) maxY = Math.max(Math.ceil(maxY), minY + 1);
+    var decimals = axisDecimals((maxY - minY) / 4);
     var span = options.window;
     var endX = options.endX;
     var startX = endX - span;
@@ -451,7 +480,7 @@
       ctx.lineTo(left + plotW, Math.round(y) + 0.5);
       ctx.stroke();
       var whole = Math.abs(yValue - Math.round(yValue)) < 1e-9;
-      var label = whole || options.round ? fmtInt(yValue) : yValue.toFixed(yValue >= 10 ? 1 : 2).replace(/0+$/, "");
+      var label = whole || options.round ? fmtInt(yValue) : axisLabel(yValue, decimals);
       if (!options.integer || whole) ctx.fillText(label, left - 6, y);
     }
     // a wall-clock axis (relative seconds when the source gives no wall time)
@@ -602,7 +631,7 @@
   function renderCharts(history) {
     var samples = history.samples || [];
     var windowSeconds = shownWindow(samples, history.duration || state.retention);
-    setText("history-window", "last " + Math.round(windowSeconds) + " s · " + samples.length + " samples");
+    setText("history-window", "last " + Math.round(windowSeconds) + " s · " + plural(samples.length, "sample"));
     $("history-window").setAttribute("data-last-sequence", state.lastSequence == null ? "" : String(state.lastSequence));
     var size = samples.length ? ((samples[samples.length - 1].cluster || {}).cluster_size || 1) : 1;
     var endX = samples.length ? clockOf(samples[samples.length - 1]) : 0;
@@ -675,6 +704,7 @@
     state.events = [];
     state.eventSeq = null;
     state.sawLeader = false;
+    state.eventsRendered = false;
   }
 
   function fetchEvents(timeoutMs, again) {
@@ -718,10 +748,59 @@
       case "alert":
         return "alert " + e.name + " " + e.status + (e.message ? ": " + e.message : "");
       case "fault":
-        return "fault: " + e.fault + ((e.args || []).length ? " " + e.args.map(function (a) { return Array.isArray(a) ? a.join(",") : String(a); }).join(" ") : "");
+        return "fault: " + faultText(e);
       default:
         return String(e.kind);
     }
+  }
+
+  // a fault's arguments as people read them: a partition's groups apart ("node2 | node1,node3"),
+  // a network setting without its name twice ("loss 0.1", not "loss loss 0.1")
+  function faultArg(a) {
+    if (!Array.isArray(a)) return String(a);
+    if (a.some(Array.isArray)) return a.map(function (g) { return Array.isArray(g) ? g.join(",") : String(g); }).join(" | ");
+    return a.join(",");
+  }
+
+  function faultText(e) {
+    var args = Array.isArray(e.args) ? e.args.slice() : [];
+    if (args.length > 1 && args[0] === e.fault) args.shift();
+    if (e.fault === "slow" && args.length === 2 && isNum(args[1])) args[1] = "×" + args[1];  // "slow node1 ×30"
+    return e.fault + (args.length ? " " + args.map(faultArg).join(" ") : "");
+  }
+
+  // the node a fault is about, when that is all it names (a crash, a pause, a restart)
+  function faultNode(e) {
+    return Array.isArray(e.args) && e.args.length === 1 && typeof e.args[0] === "string" ? e.args[0] : null;
+  }
+
+  // faults at one instant as one mark: "crash node1,node3,node5", "heal · restart node2"
+  function faultGroups(faults) {
+    var groups = [];
+    faults.forEach(function (e) {
+      var last = groups[groups.length - 1];
+      if (last && Math.abs(last.t - e.t) < 1e-6) last.events.push(e);
+      else groups.push({ t: e.t, events: [e] });
+    });
+    groups.forEach(function (g) {
+      var kinds = [], byKind = {};
+      g.events.forEach(function (e) {
+        if (!(e.fault in byKind)) { byKind[e.fault] = []; kinds.push(e.fault); }
+        byKind[e.fault].push(e);
+      });
+      var parts = [];
+      kinds.forEach(function (kind) {
+        var events = byKind[kind];
+        var nodes = events.map(faultNode);
+        if (nodes.every(function (n) { return n != null; })) parts.push(kind + " " + nodes.join(","));
+        else events.forEach(function (e) { parts.push(faultText(e)); });
+      });
+      g.kinds = kinds;
+      g.nodes = g.events.map(faultNode).filter(function (n) { return n != null; });
+      g.text = parts.join(" · ");
+      g.short = kinds.join(" · ");
+    });
+    return groups;
   }
 
   function eventItem(e) {
@@ -769,6 +848,61 @@
     return el;
   }
 
+  // label widths in a lane's font, measured on a canvas (no layout per label)
+  var measureContext = null, measured = {}, measuredCount = 0;
+  function textWidth(text, font) {
+    var key = font + "|" + text;
+    if (!(key in measured)) {
+      if (measuredCount > 2000) { measured = {}; measuredCount = 0; }
+      measureContext = measureContext || document.createElement("canvas").getContext("2d");
+      measureContext.font = font;
+      measured[key] = measureContext.measureText(text).width;
+      measuredCount++;
+    }
+    return measured[key];
+  }
+
+  // A lane's marks, labelled so that no label covers another one or another mark's line: each mark
+  // takes the first of its texts (the full one, then a shorter one) that fits right of its line before
+  // the next mark, else left of it after what is drawn already, else none; its title still tells.
+  // items: [{t, className, title, texts, attrs}] in time order.
+  var LABEL_GAP = 2;
+  function labelMarks(lane, items, view) {
+    var els = items.map(function (it) {
+      var el = mark(it.className, it.t, view, "", it.title);
+      Object.keys(it.attrs || {}).forEach(function (k) { el.setAttribute(k, it.attrs[k]); });
+      return el;
+    });
+    lane.replaceChildren.apply(lane, els);
+    if (!els.length) return;
+    var laneWidth = lane.clientWidth;
+    if (!laneWidth) return;  // not laid out (a hidden lane): marks only
+    var font = getComputedStyle(els[0]).font;
+    var xs = items.map(function (it) { return pct(it.t, view) / 100 * laneWidth; });
+    var taken = 0;  // the right end of what is drawn so far, labels and lines
+    items.forEach(function (it, i) {
+      var x = xs[i];
+      var next = i + 1 < xs.length ? xs[i + 1] : Infinity;
+      var placed = false;
+      for (var k = 0; k < it.texts.length && !placed; k++) {
+        var text = it.texts[k];
+        var w = textWidth(text, font);
+        // the box: line (2) + padding (3) + text right of x; or text + padding (3) left of x and the line
+        if (x + 5 + w + LABEL_GAP <= Math.min(next, laneWidth) && x >= taken - 0.5) {
+          els[i].textContent = text;
+          taken = x + 5 + w;
+          placed = true;
+        } else if (x - 3 - w - LABEL_GAP >= taken) {
+          els[i].textContent = text;
+          els[i].classList.add("flip");
+          taken = x + 2;
+          placed = true;
+        }
+      }
+      if (!placed) taken = Math.max(taken, x + 2);
+    });
+  }
+
   // the lanes: health bands, elections with their terms, faults, alerts from firing to resolved
   function renderTimeline(view) {
     var inView = function (e) { return e.t >= view.startX && e.t <= view.endX + 1e-9; };
@@ -780,33 +914,18 @@
       el.title = b[2] + " from " + at(b[0]);
       return el;
     }));
-    // a label only where there is room for it; every mark keeps its title
-    var lane = $("tl-leader");
-    var laneWidth = lane.clientWidth || 600;
-    var lastLabelled = -Infinity;
     var leaders = state.events.filter(function (e) { return e.kind === "leader" && inView(e); }).map(function (e) {
-      var x = pct(e.t, view) / 100 * laneWidth;
-      var text = e.leader == null ? "none" : "T" + e.term + " " + e.leader;
-      var labelled = x - lastLabelled > text.length * 7 + 10;
-      if (labelled) lastLabelled = x;
-      var el = mark("tl-leader" + (e.leader == null ? " tl-noleader" : ""), e.t, view, labelled ? text : "", at(e.t) + " " + eventText(e));
-      el.setAttribute("data-term", e.term == null ? "" : String(e.term));
-      el.setAttribute("data-leader", e.leader || "");
-      return el;
+      return { t: e.t, className: "tl-leader" + (e.leader == null ? " tl-noleader" : ""), title: at(e.t) + " " + eventText(e),
+        texts: e.leader == null ? ["none"] : ["T" + e.term + " " + e.leader, "T" + e.term],
+        attrs: { "data-term": e.term == null ? "" : String(e.term), "data-leader": e.leader || "" } };
     });
-    lane.replaceChildren.apply(lane, leaders);
+    labelMarks($("tl-leader"), leaders, view);
     var faults = state.events.filter(function (e) { return e.kind === "fault"; });
     $("tl-fault-row").hidden = faults.length === 0;  // a source that injects nothing has no fault lane
-    var lastFault = -Infinity;
-    $("tl-fault").replaceChildren.apply($("tl-fault"), faults.filter(inView).map(function (e) {
-      var x = pct(e.t, view) / 100 * laneWidth;
-      var text = e.fault + (e.args && e.args.length && typeof e.args[0] === "string" ? " " + e.args[0] : "");
-      var labelled = x - lastFault > text.length * 7 + 10;
-      if (labelled) lastFault = x;
-      var el = mark("tl-fault", e.t, view, labelled ? text : "", at(e.t) + " " + eventText(e));
-      el.setAttribute("data-fault", e.fault);
-      return el;
-    }));
+    labelMarks($("tl-fault"), faultGroups(faults.filter(inView)).map(function (g) {
+      return { t: g.t, className: "tl-fault", title: at(g.t) + " fault: " + g.text, texts: [g.text, g.short],
+        attrs: { "data-fault": g.kinds.join(" "), "data-nodes": g.nodes.join(","), "data-count": String(g.events.length) } };
+    }), view);
     // alert episodes: firing → resolved (or still firing at the right edge), in up to 3 rows
     var open = {}, episodes = [];
     state.events.forEach(function (e) {
@@ -839,6 +958,7 @@
       return el;
     });
     $("tl-alert").replaceChildren.apply($("tl-alert"), bars);
+    var laneWidth = $("tl-leader").clientWidth || 600;
     var ticks = (laneWidth >= 600 ? [0, 0.25, 0.5, 0.75, 1] : [0, 0.5, 1]).map(function (f) {
       var el = span(wall != null ? wallClock(view.startX + f * view.span, wall) : (f === 1 ? "now" : "-" + Math.round(view.span * (1 - f)) + "s"), "tl-tick");
       el.style.left = (f * 100) + "%";
@@ -1034,7 +1154,7 @@
       } else if (isLeader) {
         facts.push(fact("leads", "term " + fmtInt(node.term)));
       } else {
-        facts.push(fact("match", node.replication_lag == null ? "—" : (node.replication_lag > 0 ? "−" + fmtInt(node.replication_lag) : "caught up"),
+        facts.push(fact("match", node.replication_lag == null ? "—" : (node.replication_lag > 0 ? fmtInt(node.replication_lag) + " behind" : "caught up"),
           "replication lag: the leader's commit minus what the leader knows this follower holds"));
         if ("last_contact_ms" in node) facts.push(fact("contact", fmtMs(node.last_contact_ms), "time since the leader last heard from it"));
       }
@@ -1047,9 +1167,16 @@
 
   var NODE_DETAIL_MAX = 600;
 
-  function openNode(nodeId) {
+  function reloadNodeDetail(doc) {
+    var detail = state.nodeDetail;
+    if (!detail) return;
+    if (doc.nodes && detail.id in doc.nodes) openNode(detail.id, true);
+    else closeNode();
+  }
+
+  function openNode(nodeId, quiet) {
     var duration = Math.max(10, Math.min(state.retention, NODE_DETAIL_MAX));
-    state.nodeDetail = { id: nodeId, rows: null, duration: duration };
+    var detail = state.nodeDetail = { id: nodeId, rows: null, duration: duration };
     var panel = $("node-detail");
     panel.hidden = false;
     panel.setAttribute("data-node-id", nodeId);
@@ -1060,17 +1187,17 @@
     document.querySelectorAll('[data-node-id="' + CSS.escape(nodeId) + '"]').forEach(function (el) {
       if (el.classList.contains("raft-node") || el.tagName === "TR") el.classList.add("selected");
     });
-    panel.scrollIntoView({ block: "nearest" });
+    if (!quiet) panel.scrollIntoView({ block: "nearest" });
     fetchJson("/api/node?node_id=" + encodeURIComponent(nodeId) + "&duration=" + duration, 10000).then(function (answer) {
-      if (!state.nodeDetail || state.nodeDetail.id !== nodeId) return;
+      if (state.nodeDetail !== detail) return;  // closed, or opened again since (another node, another run)
       if (answer.status !== 200 || !answer.body) {
         setText("node-detail-caption", (answer.body && answer.body.error) || "no history (HTTP " + answer.status + ")");
         return;
       }
-      state.nodeDetail.rows = (answer.body.history || []).slice();
+      detail.rows = (answer.body.history || []).slice();
       renderNodeDetail();
     }).catch(function () {
-      setText("node-detail-caption", "could not load the history");
+      if (state.nodeDetail === detail) setText("node-detail-caption", "could not load the history");
     });
   }
 
@@ -1111,7 +1238,7 @@
     var wall = wallOffset(rows);
     var shown = shownWindow(rows, detail.duration);
     var view = { startX: endX - shown, endX: endX, span: shown, wall: wall };
-    setText("node-detail-caption", "last " + detail.duration + " s · " + rows.length + " samples · now " +
+    setText("node-detail-caption", "last " + detail.duration + " s · " + plural(rows.length, "sample") + " · now " +
       nodeState(newest) + ", term " + fmtInt(newest.term));
     var runs = runsOf(rows, nodeState, endX);
     $("node-detail-states").replaceChildren.apply($("node-detail-states"), runs.map(function (r) {
@@ -1133,7 +1260,8 @@
       }
       if (c[1] === "commit_index") {
         var commits = s[0].points.map(function (p) { return p[1]; }).filter(isNum);
-        if (commits.length) { options.min = Math.min.apply(null, commits); options.max = Math.max(options.min + 1, Math.max.apply(null, commits)); }
+        // at least 4 entries tall: a commit index that stands still (no load) gets 5 distinct whole labels
+        if (commits.length) { options.min = Math.min.apply(null, commits); options.max = Math.max(options.min + 4, Math.max.apply(null, commits)); }
       }
       drawChart(c[0], s, options);
       setText(c[0] + "-last", fmtInt(newest[c[1]]));
@@ -1272,7 +1400,7 @@
     }
     if (document.activeElement !== speed) speed.value = value;
     var runs = body.runs > 1 ? " · run " + body.run + " of " + body.runs : "";
-    setText("replay-file", "replay of " + body.file + runs + " · " + body.samples + " samples");
+    setText("replay-file", "replay of " + body.file + runs + " · " + plural(body.samples, "sample"));
     if (typeof body.timestamp === "number") setText("last-updated", clock(new Date(body.timestamp * 1000)) + " (recorded)");
   }
 
@@ -1337,17 +1465,25 @@
       if (summary.status === 200) {
         state.etag = summary.etag || null;
         var sequence = summary.body.sequence;
-        // a sequence going back means another collector (a restarted server): start the history over
-        if (typeof sequence === "number" && state.lastSequence != null && sequence < state.lastSequence) {
+        var started = isNum((summary.body.collector || {}).started_at) ? summary.body.collector.started_at : null;
+        // another run (a restarted server, a new source): its collector started at another instant,
+        // whatever its sequence says; a sequence going back (a replay sought back) too
+        var newRun = state.startedAt !== undefined && started !== state.startedAt;
+        var wentBack = typeof sequence === "number" && state.lastSequence != null && sequence < state.lastSequence;
+        state.startedAt = started;
+        if (newRun || wentBack) {
           forgetHistory();
           forgetEvents();
+          renderEventList();
         }
         state.summarySequence = sequence;
         renderOverview(summary.body);
         renderRaft(summary.body);
         renderNodes(summary.body);
         renderShards(summary.body);
-        extendNodeDetail(summary.body);
+        // the node's history is the old run's: load it again from this one (closed if the node is gone)
+        if (newRun || wentBack) reloadNodeDetail(summary.body);
+        else extendNodeDetail(summary.body);
       } else if (summary.status !== 304) {
         state.etag = null;
         setText("nodes-empty", summary.body && summary.body.error ? "Waiting: " + summary.body.error : "Waiting for data…");
