@@ -460,6 +460,9 @@ def test_readme_configs_pass_promtool_and_amtool(tmp_path):
     result = run_promtool("check", "config", str(prom))
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
     assert b"2 rule files found" in result.stdout
+    # the comment's count is the file's: a rule added or dropped updates the README too
+    said = int(re.search(r"raftctl-alerts\.yml +# (\d+) alerts", blocks[0]).group(1))
+    assert said == (ROOT / "deploy/prometheus/raftctl-alerts.yml").read_text().count("- alert: ")
     amtool = shutil.which("amtool")
     if amtool is None:
         pytest.fail("amtool not found on PATH: run scripts/test.sh (it installs prometheus-alertmanager)",
