@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Self
 
@@ -189,11 +189,28 @@ def command(
             result["forwarded"] = sent
         except CliError as err:
             result["forward_error"] = err.message
-            import sys
-
-            sys.stderr.write(f"raftctl alerts: warning: alerts not forwarded: {err.message}\n")
+            _warn(f"alerts not forwarded: {err.message}")
+        except Exception as err:  # a bug while forwarding must not cost the check its status line
+            if os.environ.get("RAFTCTL_DEBUG"):
+                raise
+            _close_quietly(sinks)
+            message = f"internal error: {type(err).__name__}: {err}"
+            result["forward_error"] = message
+            _warn(f"alerts not forwarded: {message} (set RAFTCTL_DEBUG=1 for the traceback)")
     _report(result, result["text"], json_output)
     raise typer.Exit(result["exit_code"])
+
+
+def _warn(message: str) -> None:
+    """One ``raftctl alerts: warning: ...`` line on stderr (the status line stays alone on stdout)."""
+    import sys
+
+    text = " ".join(str(message).split())
+    try:
+        sys.stderr.write(f"raftctl alerts: warning: {text}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
 
 
 def _report(result: dict[str, Any], line: str, json_output: bool) -> None:
@@ -405,13 +422,16 @@ def collect_alerts(doc: Any) -> list[dict[str, Any]]:
     return found
 
 
-def plan_events(alerts: list[dict[str, Any]], sent: dict[str, str],
-                first_run: bool) -> tuple[list[dict[str, Any]], dict[str, str]]:
+def plan_events(alerts: list[dict[str, Any]], sent: dict[str, str], first_run: bool,
+                recovering: bool = False) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Decide which alert events to send (pure). Returns (events in order, new sent-state).
 
     ``sent`` maps alert_key -> the last status sent. A resolution is sent once after its firing;
     an episode that fired and resolved between two runs is sent as both. On the first run
     (no state yet) only alerts firing now are sent, so history is not replayed to a pager.
+    ``recovering``: ``sent`` was (partly) lost with a damaged state file: alerts firing now are
+    sent (the webhook spool drops those it delivered already), and so is the resolution, only,
+    of every resolved episode it does not know, so no receiver keeps an alert open for ever.
     """
     by_key: dict[str, dict[str, Any]] = {}
     for alert in alerts:
@@ -429,7 +449,7 @@ def plan_events(alerts: list[dict[str, Any]], sent: dict[str, str],
                 events.append(alert)
             new_state[key] = "firing"
         else:
-            if previous == "firing":
+            if previous == "firing" or (previous is None and recovering):
                 events.append(alert)
             elif previous is None and not first_run:
                 events.append({**alert, "status": "firing", "resolved_at": None})
@@ -453,10 +473,13 @@ def forward_alerts(base_url: str, summary: dict[str, Any], sinks: list[Any], pat
     except CliError:
         alerts = collect_alerts({"alerts": summary.get("alerts") or []})
     with _StateFile(path) as state:
+        if state.problems:
+            _warn(state.warning())
         servers = state.data.setdefault("servers", {})
+        recovering = state.reset_all or base_url in state.reset_servers
         first_run = base_url not in servers
         previous = servers.get(base_url, {})
-        events, new_state = plan_events(alerts, previous, first_run)
+        events, new_state = plan_events(alerts, previous, first_run, recovering=recovering)
         # what the receiver was last told is firing: a fresh webhook sink needs it to send
         # whole groups, as Alertmanager does
         told_firing = {}
@@ -532,17 +555,103 @@ def _close_quietly(sinks: list[Any]) -> None:
         pass
 
 
+STATE_VERSION = 1
+_SENT_STATUSES = ("firing", "resolved")
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
+
+
+def _shown(text: str, limit: int = 60) -> str:
+    """``text`` as a JSON string, shortened to ``limit`` characters."""
+    import orjson
+
+    quoted = orjson.dumps(text).decode()
+    return quoted if len(quoted) <= limit else quoted[: limit - 4] + '..."'
+
+
+@dataclass
+class LoadedState:
+    """A state document checked at every level: what is usable, and what was not (reset)."""
+
+    data: dict[str, Any]
+    problems: list[str]
+    reset_all: bool = False  # nothing could be used: every server starts over
+    reset_servers: set[str] = field(default_factory=set)  # servers whose entries were (partly) dropped
+
+
+def load_state(raw: bytes) -> LoadedState:
+    """Parse and check a state file's bytes (pure): ``{"version": 1, "servers": {URL: {alert_key:
+    "firing"|"resolved"}}}``. Keeps every part that has the right shape, drops the rest and says
+    what in ``problems``; other top-level keys are kept as they are."""
+    import orjson
+
+    if not raw.strip():
+        return LoadedState({}, ["it is empty"], reset_all=True)
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as err:
+        return LoadedState({}, [f"it is not JSON ({' '.join(str(err).split())})"], reset_all=True)
+    if not isinstance(doc, dict):
+        return LoadedState({}, [f"the document is {_json_kind(doc)}, not an object"], reset_all=True)
+    if "version" in doc and not (type(doc["version"]) is int and doc["version"] == STATE_VERSION):
+        version = doc["version"]
+        shown = str(version) if type(version) is int else _json_kind(version)
+        return LoadedState({}, [f'"version" is {shown}, not {STATE_VERSION}'], reset_all=True)
+    servers = doc.get("servers", {})
+    if not isinstance(servers, dict):
+        return LoadedState({}, [f'"servers" is {_json_kind(servers)}, not an object'], reset_all=True)
+    problems: list[str] = []
+    reset: set[str] = set()
+    kept_servers: dict[str, dict[str, str]] = {}
+    for url, entries in servers.items():
+        where = f"servers[{_shown(url)}]"
+        if not isinstance(entries, dict):
+            problems.append(f"{where} is {_json_kind(entries)}, not an object")
+            reset.add(url)
+            continue
+        kept: dict[str, str] = {}
+        for key, status in entries.items():
+            if status in _SENT_STATUSES:
+                kept[key] = status
+            else:
+                shown = _shown(status, 20) if isinstance(status, str) else _json_kind(status)
+                problems.append(f'{where}[{_shown(key)}] is {shown}, not "firing" or "resolved"')
+                reset.add(url)
+        kept_servers[url] = kept
+    data = dict(doc)
+    if "servers" in doc:
+        data["servers"] = kept_servers
+    return LoadedState(data, problems, reset_servers=reset)
+
+
 class _StateFile:
-    """The JSON state file, locked against a concurrent run and replaced atomically on save."""
+    """The JSON state file, locked against a concurrent run and replaced atomically on save.
+
+    A file that is there but cannot be used (empty, not JSON, the wrong shape at any level) is
+    reset, entirely or in the parts that are wrong; ``problems`` says what was wrong (the caller
+    warns once: the next save writes a good file)."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path).expanduser()
         self.data: dict[str, Any] = {}
+        self.problems: list[str] = []
+        self.reset_all = False
+        self.reset_servers: set[str] = set()
         self._lock_file: Any = None
 
     def __enter__(self) -> Self:
-        import orjson
-
         from raftctl.commands._common import CliError
 
         try:
@@ -559,16 +668,21 @@ class _StateFile:
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
-            raw = b""
+            return self  # a first run
         except OSError as err:
+            self._lock_file.close()
             raise CliError(f"cannot read state file {self.path}: {err.strerror or err}") from None
-        if raw:
-            try:
-                data = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                data = {}  # a damaged state file costs at most one repeated notification
-            self.data = data if isinstance(data, dict) else {}
+        loaded = load_state(raw)
+        self.data, self.problems = loaded.data, loaded.problems
+        self.reset_all, self.reset_servers = loaded.reset_all, loaded.reset_servers
         return self
+
+    def warning(self) -> str:
+        """One line: what was wrong with the file and that it was reset."""
+        shown = self.problems[:3]
+        more = len(self.problems) - len(shown)
+        what = "; ".join(shown) + (f" (+{more} more)" if more > 0 else "")
+        return f"state file {self.path} was {'reset' if self.reset_all else 'partly reset'}: {what}"
 
     def save(self) -> None:
         import tempfile
@@ -577,7 +691,8 @@ class _StateFile:
 
         from raftctl.commands._common import CliError
 
-        self.data["version"] = 1
+        self.data["version"] = STATE_VERSION
+        tmp: str | None = None
         try:
             fd, tmp = tempfile.mkstemp(prefix=".alerts-state.", dir=str(self.path.parent))
             with os.fdopen(fd, "wb") as handle:
@@ -585,9 +700,31 @@ class _StateFile:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, self.path)
+            tmp = None
+            _fsync_directory(self.path.parent)
         except OSError as err:
             raise CliError(f"cannot write state file {self.path}: {err.strerror or err}") from None
+        finally:
+            if tmp is not None:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
 
     def __exit__(self, *exc: object) -> None:
         if self._lock_file is not None:
             self._lock_file.close()
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (best effort: not every system can open a directory)."""
+    try:
+        fd = os.open(str(directory), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

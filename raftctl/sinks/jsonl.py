@@ -35,6 +35,14 @@ class JsonlSink(Sink):
     part-way through a write that spans memory pages (long lines); whoever opens the file next
     with this sink finds such a torn tail and cuts it back to the last whole line (and counts
     the bytes in ``torn_bytes_repaired``), so the file holds only whole lines again.
+
+    The sink follows its path, as logging's ``WatchedFileHandler`` does: before each line it
+    compares the path's device and inode with the open file's (one ``stat``), and when the file
+    was deleted or rotated away (``mv run.jsonl run.jsonl.1``) it closes it and opens PATH again,
+    creating it, so no line goes into an unlinked or renamed file. While PATH cannot be opened
+    (its directory removed) every line is counted in ``failed`` (logged as above, never a line
+    per sample) and each later line tries again: writing resumes once the directory is back.
+    The sink never creates directories and never writes anywhere but PATH.
     """
 
     name = "jsonl"
@@ -67,20 +75,55 @@ class JsonlSink(Sink):
         self.lines_written = 0
         self.torn_bytes_repaired = 0
         self.failed = 0  # lines not written (each also raised as JsonlWriteError)
+        self.reopened = 0  # times PATH was opened again (the file deleted or rotated away)
         self.last_error: str | None = None
+        self._lost_since_written = 0  # failed lines since the last line written (for the resume line)
         self._failures_logged = 0  # self.failed when the last failure line was logged
         self._failure_logged_at: float | None = None
         self._fd: int | None = None
+        self._opened = False  # between open() and close(); _fd is None while PATH cannot be opened
         self._lock = threading.Lock()
 
     def open(self) -> None:
         with self._lock:
             if self._fd is None:
                 try:
-                    self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+                    self._fd = self._open_path()
                 except OSError as exc:
                     raise ValueError(f"jsonl sink: cannot open {self.path!r}: {exc.strerror}") from exc
-                self._repair_torn_tail(self._fd)
+            self._opened = True
+
+    def _open_path(self) -> int:
+        """Open (creating) PATH for appending, cut back any torn tail; OSError if it cannot."""
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            self._repair_torn_tail(fd)
+        except OSError:
+            os.close(fd)
+            raise
+        return fd
+
+    def _current_fd(self) -> tuple[int, int]:
+        """Under the lock: the descriptor of the file PATH names now, and that file's size.
+
+        Reopens PATH when the open file is no longer the one it names; OSError when PATH cannot
+        be opened (then nothing is open, and the next line tries again).
+        """
+        fd = self._fd
+        if fd is not None:
+            opened = os.fstat(fd)
+            try:
+                named = os.stat(self.path)
+            except OSError:
+                named = None  # deleted, or its directory removed
+            if named is not None and (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino):
+                return fd, opened.st_size
+            self._fd = None
+            os.close(fd)  # rotated or deleted: stop writing there (and let a deleted one's space go)
+        fd = self._open_path()
+        self._fd = fd
+        self.reopened += 1
+        return fd, os.fstat(fd).st_size
 
     def _repair_torn_tail(self, fd: int) -> None:
         """Cut a half-written last line (left by a writer killed mid-write) back to the last newline."""
@@ -105,11 +148,10 @@ class JsonlSink(Sink):
     def _write(self, record: dict) -> None:
         line = orjson.dumps(record) + b"\n"
         with self._lock:
-            fd = self._fd
-            if fd is None:
+            if not self._opened:
                 raise RuntimeError("jsonl sink is not open")
             try:
-                before = os.fstat(fd).st_size
+                fd, before = self._current_fd()
                 try:
                     written = os.write(fd, line)
                 except OSError:
@@ -124,10 +166,15 @@ class JsonlSink(Sink):
             except OSError as exc:
                 raise self._failure(exc) from None
             self.lines_written += 1
+            if self._lost_since_written:
+                log.info("jsonl sink: writing %s again (%d line%s lost)", self.path, self._lost_since_written,
+                         "" if self._lost_since_written == 1 else "s")
+                self._lost_since_written = 0
 
     def _failure(self, exc: OSError) -> JsonlWriteError:
         """Count a line that was not written; log one line about it at most every FAILURE_LOG_SECONDS."""
         self.failed += 1
+        self._lost_since_written += 1
         reason = exc.strerror or str(exc)
         self.last_error = reason
         now = time.monotonic()
@@ -156,13 +203,14 @@ class JsonlSink(Sink):
 
     def close(self) -> None:
         with self._lock:
+            self._opened = False
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
 
     def stats(self) -> dict[str, Any]:
         return {"path": self.path, "lines_written": self.lines_written, "failed": self.failed,
-                "last_error": self.last_error}
+                "reopened": self.reopened, "last_error": self.last_error}
 
     def __repr__(self) -> str:
         return f"JsonlSink({self.path!r})"
