@@ -30,6 +30,22 @@ def monitored(nodes: int, rate: float, leader: bool = True):
     return cluster, collector
 
 
+def monitored_shards(shards: int = 4, warmup: int = 10):
+    """A seeded 5-node cluster of ``shards`` Raft groups with a workload, every group led, and a
+    collector that has taken ``warmup`` samples."""
+    from raftctl.commands._common import sharded_symbols
+
+    symbols, shard_map = sharded_symbols(shards)
+    cluster = Cluster(node_count=5, seed=SEED, shards=shards, shard_map=shard_map)
+    Workload(cluster, rate=100.0, seed=SEED, symbols=symbols)
+    collector = MetricsCollector(collection_interval=1.0, retention_period=300)
+    collector.set_cluster(cluster)
+    assert cluster.run_until(lambda: None not in cluster.shard_leaders().values(), timeout=10.0), f"seed={SEED}"
+    for _ in range(warmup):
+        step(cluster, collector)
+    return cluster, collector
+
+
 def desktop_page(browser, errors: list[str]):
     """A 1400x1000 page whose script errors land in ``errors``."""
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -129,17 +145,8 @@ def test_dashboard_shows_nodes_alerts_and_disconnection(browser):
 
 
 def test_dashboard_shows_shards_and_the_shards_each_node_leads(browser):
-    from raftctl.commands._common import sharded_symbols
-
     ARTIFACTS.mkdir(exist_ok=True)
-    symbols, shard_map = sharded_symbols(4)
-    cluster = Cluster(node_count=5, seed=SEED, shards=4, shard_map=shard_map)
-    Workload(cluster, rate=100.0, seed=SEED, symbols=symbols)
-    collector = MetricsCollector(collection_interval=1.0, retention_period=300)
-    collector.set_cluster(cluster)
-    assert cluster.run_until(lambda: None not in cluster.shard_leaders().values(), timeout=10.0), f"seed={SEED}"
-    for _ in range(10):
-        step(cluster, collector)
+    cluster, collector = monitored_shards(4, warmup=10)
     leaders = cluster.shard_leaders()
 
     server = DashboardServer(collector, port=0).start()

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 import pytest
 from playwright.sync_api import expect
-from test_browser import ARTIFACTS, NARROW, SEED, horizontal_overflow, monitored, step
+from test_browser import ARTIFACTS, NARROW, SEED, horizontal_overflow, monitored, monitored_shards, step
 
 from raftctl import Cluster, DashboardServer, MetricsCollector, Workload
 
@@ -429,17 +429,8 @@ LABEL_FIT = """cells => cells.map(td => {
 
 
 def test_shard_cards_keep_their_labels_whole_and_leads_names_the_shards(browser):
-    from raftctl.commands._common import sharded_symbols
-
     ARTIFACTS.mkdir(exist_ok=True)
-    symbols, shard_map = sharded_symbols(4)
-    cluster = Cluster(node_count=5, seed=SEED, shards=4, shard_map=shard_map)
-    Workload(cluster, rate=100.0, seed=SEED, symbols=symbols)
-    collector = MetricsCollector(collection_interval=1.0, retention_period=300)
-    collector.set_cluster(cluster)
-    assert cluster.run_until(lambda: None not in cluster.shard_leaders().values(), timeout=10.0), f"seed={SEED}"
-    for _ in range(5):
-        step(cluster, collector)
+    cluster, collector = monitored_shards(4, warmup=5)
     # one node leads two shards, one leads none: crash shard 1's leader and let a leader take it over
     victim = cluster.shard_leaders()[1]
     cluster.crash(victim)
