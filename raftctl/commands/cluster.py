@@ -375,7 +375,8 @@ class ClusterUp:
                 code = proc.poll()
                 if code is not None and (node_id, proc.pid) not in self.reported_exits:
                     self.reported_exits.add((node_id, proc.pid))
-                    _say(f"raftctl cluster: {node_id} (pid {proc.pid}) exited with code {code}; not restarting it "
+                    how = f"was killed by {_signal_name(code)}" if code < 0 else f"exited with code {code}"
+                    _say(f"raftctl cluster: {node_id} (pid {proc.pid}) {how}; not restarting it "
                          f"(its argv is in cluster.json)")
             self.launcher.write_cluster_json()
 
