@@ -47,24 +47,34 @@ def command(
         table.add_row(row["name"], row["spec"], row["description"])
     console = stdout_console()
     console.print(table)
+    with_options = [row for row in rows if row["options"]]
+    if with_options:
+        options = Table(header_style="bold", pad_edge=False, box=None)
+        options.add_column("name", no_wrap=True)
+        options.add_column("options (after the argument: ?name=value&name=value)")
+        for row in with_options:
+            options.add_row(row["name"], ", ".join(row["options"]))
+        console.print()
+        console.print(options)
 
 
 def list_sinks() -> list[dict[str, Any]]:
-    """Name, spec syntax and description of every registered sink, sorted by name.
+    """Name, spec syntax, description and options of every registered sink, sorted by name.
 
-    Uses ``raftctl.sinks.base.available_sinks()``, which describes the built-ins without
-    importing them.
+    Uses ``raftctl.sinks.base.available_sinks(with_options=True)``: the options are the sorted
+    names of each sink class's ``spec_options``, the very table its spec is parsed with.
     """
     from raftctl.sinks.base import available_sinks
 
     rows = []
-    for info in available_sinks():
+    for info in available_sinks(with_options=True):
         name = str(info.get("name", ""))
         spec, description = KNOWN_SYNTAX.get(name, (name, ""))
         rows.append({
             "name": name,
             "spec": info.get("spec") or spec,
             "description": info.get("description") or description,
+            "options": list(info.get("options") or []),
         })
     rows.sort(key=lambda row: row["name"])
     return rows

@@ -81,8 +81,8 @@ class MetricsCollector(SampleCollector):
         for worker in self._workers:
             if worker.sink.accepts_samples:
                 worker.submit("sample", sample)
-            for event in events:
-                worker.submit("alert", event)
+            # one sample's events together: the webhook makes one notification per changed group
+            worker.submit_alerts(events)
 
     # ------------------------------------------------------------------ background sampling
 

@@ -3,9 +3,13 @@
 Every firing alert is POSTed to ``URL/api/v2/alerts`` on each sample while it fires (or every
 ``resend`` seconds), with ``endsAt`` four intervals ahead, so Alertmanager resolves it by itself
 if raftctl goes away. A resolved alert is sent with its real ``endsAt`` until Alertmanager has
-taken it. A failed push backs off (capped) and the next one carries the whole current state, so
-an Alertmanager that was down catches up; an alert event the queue dropped is made good from
-the next sample's list of active alerts.
+taken it. Like Prometheus, which re-sends on every evaluation whatever became of the last send,
+every sample tries while anything fires or waits to be taken, so the first sample after an
+outage hands Alertmanager the whole current state; after a failed push a sample that waited in
+the queue during it is not pushed again (at most one attempt per collection interval), and
+pushes that events alone would trigger (no samples: an API user, ``raftctl alerts``) back off
+``backoff`` * 2^n seconds up to ``max_backoff``. An alert event the queue dropped is made good
+from the next sample's list of active alerts.
 
 Labels: ``alertname``, ``severity``, ``cluster`` (option, default "raftctl"), ``instance``
 (option, default the dashboard's ``host:port``) and the alert's own (``shard``). Annotations:
@@ -21,7 +25,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
 import orjson
@@ -40,6 +45,7 @@ from raftctl.sinks.base import Sink, is_loopback_host, parse_sink_url, opt_float
 __all__ = ["AlertmanagerSink"]
 
 log = logging.getLogger(__name__)
+_ACKED_KEPT = 10_000  # event keys a push carried, remembered so a late copy of the event is no news
 
 
 class AlertmanagerSink(Sink):
@@ -93,10 +99,12 @@ class AlertmanagerSink(Sink):
         self._firing: dict[str, dict[str, Any]] = {}    # fingerprint -> alert as pushed
         self._resolved: dict[str, dict[str, Any]] = {}  # fingerprint -> resolved, not yet taken
         self._unacked: set[str] = set()                  # event keys no successful push carried yet
+        self._acked: OrderedDict[str, None] = OrderedDict()  # event keys a successful push carried
         self._interval = 1.0
-        self._next_try = 0.0
-        self._failures = 0
-        self._last_push = 0.0
+        self._next_try = 0.0      # monotonic: when an event alone may push again after a failure
+        self._failed_at = 0.0     # monotonic: when the last failed push gave up
+        self._failures = 0        # consecutive failed pushes
+        self._last_ok = 0.0       # monotonic: the last push Alertmanager took
         self.pushes = 0
         self.push_failures = 0
         self.delivered = 0
@@ -132,19 +140,27 @@ class AlertmanagerSink(Sink):
         self._opener = urllib.request.build_opener(*handlers)
 
     def close(self) -> None:
-        # hand over resolutions Alertmanager has not taken yet; firing ones expire there by
-        # themselves at their endsAt, as when a Prometheus goes away
+        # hand over what Alertmanager has not taken yet (resolutions above all), one last try
+        # whatever the back-off; firing ones expire there by themselves at their endsAt, as
+        # when a Prometheus goes away
         with self._lock:
-            if self._resolved:
-                self._next_try = 0.0
+            if self._resolved or self._unacked:
                 self._push_locked()
 
     # ------------------------------------------------------------------ events
 
     def emit_alert(self, alert: dict) -> None:
+        self.emit_alerts([alert])
+
+    def emit_alerts(self, alerts: Iterable[dict]) -> None:
+        """Apply events; push once if one told something a push has not carried yet (the
+        collector's sample before them usually has: it lists what fires)."""
         with self._lock:
-            self._apply(alert)
-            self._push_locked()
+            changed = False
+            for alert in alerts:
+                changed = self._apply(alert) or changed
+            if changed and (not self._failures or time.monotonic() >= self._next_try):
+                self._push_locked()
 
     def emit_sample(self, sample: dict) -> None:
         with self._lock:
@@ -154,33 +170,57 @@ class AlertmanagerSink(Sink):
             self._reconcile(sample)
             if not self._firing and not self._resolved:
                 return
-            due = self.resend <= 0 or time.monotonic() - self._last_push >= self.resend
+            now = time.monotonic()
+            if self._failures:
+                # every sample tries again, except one that waited in the queue while the last
+                # attempt failed (a hung Alertmanager must not make the worker fall behind)
+                due = now - self._failed_at >= 0.5 * self._interval
+            else:
+                due = bool(self._unacked) or self.resend <= 0 or now - self._last_ok >= self.resend
             if due:
                 self._push_locked()
 
-    def _apply(self, alert: dict) -> None:
+    def _apply(self, alert: dict) -> bool:
+        """Take one event into the state to push; True if it is news to Alertmanager."""
         member = self._member(alert)
-        fp = member["_fp"]
+        fp, starts = member["_fp"], member["startsAt"]
+        resolved_key = idempotency_key(fp, starts, "resolved")
+        firing_key = idempotency_key(fp, starts, "firing")
+        known = resolved_key in self._acked or resolved_key in self._unacked
+        current = self._firing.get(fp)
         if alert.get("status") == "resolved":
+            pending = self._resolved.get(fp)
+            if resolved_key in self._unacked and pending is not None and pending["startsAt"] == starts:
+                self._resolved[fp] = member  # the event's own end beats the sample's estimate
+                return False
+            if known or (current is not None and current["startsAt"] != starts):
+                return False  # told already, or the end of an earlier episode than the one firing
             self._firing.pop(fp, None)
             self._resolved[fp] = member
-            self._unacked.add(idempotency_key(fp, member["startsAt"], "resolved"))
-        else:
-            self._resolved.pop(fp, None)
-            self._firing[fp] = member
-            self._unacked.add(idempotency_key(fp, member["startsAt"], "firing"))
+            self._unacked.add(resolved_key)
+            return True
+        if known or (current is not None and current["startsAt"] == starts):
+            return False  # firing already, or a late copy of an episode that has ended
+        superseded = self._resolved.pop(fp, None)
+        if superseded is not None:  # the earlier episode's end, not taken yet: the new one replaces it
+            self._unacked.discard(idempotency_key(fp, superseded["startsAt"], "resolved"))
+        if current is not None:
+            self._unacked.discard(idempotency_key(fp, current["startsAt"], "firing"))
+        self._firing[fp] = member
+        if firing_key not in self._acked:
+            self._unacked.add(firing_key)
+        return True
 
     def _reconcile(self, sample: dict) -> None:
-        """Make good events a full queue dropped: the sample lists what fires now."""
+        """Follow the sample's list of what fires now (it comes before its events, and makes
+        good events a full queue dropped)."""
         active = [a for a in sample.get("alerts") or () if isinstance(a, dict) and a.get("status") == "firing"]
         seen = set()
         for alert in active:
             member = self._member(alert)
             seen.add(member["_fp"])
-            known = self._firing.get(member["_fp"])
-            if known is None or known["startsAt"] != member["startsAt"]:
+            if self._apply(alert):
                 self.reconciled += 1
-                self._apply(alert)
         when = sample.get("timestamp")
         for fp in [fp for fp in self._firing if fp not in seen]:
             member = self._firing.pop(fp)
@@ -203,42 +243,56 @@ class AlertmanagerSink(Sink):
             out.append({"labels": member["labels"], "annotations": member["annotations"],
                         "startsAt": member["startsAt"], "endsAt": go_time(member["_resolved"]),
                         "generatorURL": member["generatorURL"]})
+            # the episode whole: a firing never pushed (it fired and ended during an outage) is told too
             keys.add(idempotency_key(fp, member["startsAt"], "resolved"))
+            keys.add(idempotency_key(fp, member["startsAt"], "firing"))
         return orjson.dumps(out), keys
 
     def _push_locked(self) -> None:
-        now_mono = time.monotonic()
-        if now_mono < self._next_try:
-            return  # backing off; the next push after it carries everything
+        """POST the whole current state once (the callers decide when)."""
+        self._expire(time.time())
         if not self._firing and not self._resolved:
             return
-        self._expire(time.time())
         body, keys = self._body(time.time())
         error = self._post(body)
-        self._last_push = now_mono
+        now_mono = time.monotonic()
         if error is None:
+            if self._failures:
+                log.warning("alertmanager %s: push taken again after %d failed attempt(s)",
+                            self.base_url, self._failures)
             self.pushes += 1
             self._failures = 0
             self._next_try = 0.0
+            self._last_ok = now_mono
             taken = keys & self._unacked
             self.delivered += len(taken)
             self._unacked -= taken
+            for key in keys:
+                self._acked[key] = None
+                self._acked.move_to_end(key)
+            while len(self._acked) > _ACKED_KEPT:
+                self._acked.popitem(last=False)
             self._resolved.clear()
             return
         self.push_failures += 1
         self._failures += 1
+        self._failed_at = now_mono
         self.last_error = error
         delay = min(self.max_backoff, self.backoff * 2 ** (self._failures - 1))
         self._next_try = now_mono + delay
         if self._failures == 1 or self._failures % 10 == 0:
-            log.warning("alertmanager %s: push failed (%s); retrying in %.1f s", self.base_url, error, delay)
+            log.warning("alertmanager %s: push failed (%s, %d in a row); trying again at every sample",
+                        self.base_url, error, self._failures)
 
     def _expire(self, now: float) -> None:
         for fp in [fp for fp, m in self._resolved.items()
                    if isinstance(m["_resolved"], (int, float)) and now - m["_resolved"] > self.max_age]:
             member = self._resolved.pop(fp)
-            self._unacked.discard(idempotency_key(fp, member["startsAt"], "resolved"))
-            self.expired += 1
+            for status in ("firing", "resolved"):
+                key = idempotency_key(fp, member["startsAt"], status)
+                if key in self._unacked:
+                    self._unacked.discard(key)
+                    self.expired += 1
             log.warning("alertmanager %s: resolution of %s older than %.0f s dropped undelivered",
                         self.base_url, member["labels"].get("alertname"), self.max_age)
 

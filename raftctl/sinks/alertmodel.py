@@ -25,6 +25,7 @@ __all__ = [
     "go_time",
     "idempotency_key",
     "label_set_string",
+    "notification_key",
     "sort_alerts",
     "without_userinfo",
 ]
@@ -122,6 +123,34 @@ def alert_annotations(alert: Mapping[str, Any]) -> dict[str, str]:
 def idempotency_key(fingerprint_hex: str, starts_at: str, status: str) -> str:
     """One key per event: the same firing (or resolution) of the same alert always gets it."""
     return f"{fingerprint_hex}:{starts_at}:{status}"
+
+
+MAX_KEY_CHARS = 1024  # an Idempotency-Key header stays well within any server's header limit
+
+
+def notification_key(event_keys: Iterable[str]) -> str:
+    """The idempotency key of a notification reporting ``event_keys`` (in order).
+
+    One event: its own key. Several (the alerts of one group that changed in one sample): their
+    keys joined by commas, or, past ``MAX_KEY_CHARS``, as many as fit followed by ``+N`` for
+    the rest. A notification key is unique because no event is ever reported by two
+    notifications, and every key holds its first event's whole key; event keys hold no comma.
+    """
+    keys = list(event_keys)
+    if not keys:
+        raise ValueError("a notification reports at least one event")
+    joined = ",".join(keys)
+    if len(keys) == 1 or len(joined) <= MAX_KEY_CHARS:
+        return joined
+    shown: list[str] = []
+    used = 0
+    for index, key in enumerate(keys):
+        rest = f",+{len(keys) - index - 1}"
+        if shown and used + 1 + len(key) + len(rest) > MAX_KEY_CHARS:
+            break
+        shown.append(key)
+        used += len(key) + (1 if len(shown) > 1 else 0)
+    return ",".join(shown) + f",+{len(keys) - len(shown)}"
 
 
 def _labels_before(left: Mapping[str, str], right: Mapping[str, str]) -> bool:

@@ -9,6 +9,9 @@ query string after the argument: ``webhook:http://host/hook?receiver=ops&group_b
 
 Each sink runs on its own daemon thread behind a bounded queue (``SinkWorker``): a slow or dead
 sink never delays sampling, and when its queue is full the oldest event is dropped and counted.
+The alert events of one sample reach a sink together (``submit_alerts``): a sink that overrides
+``emit_alerts`` gets them in one call (the webhook sends one notification per changed group),
+the others get ``emit_alert`` once per event.
 """
 
 from __future__ import annotations
@@ -42,17 +45,15 @@ __all__ = [
 ENTRY_POINT_GROUP = "raftctl.sinks"
 log = logging.getLogger(__name__)
 
-# Listing sinks must not import them; the built-ins' help text lives here.
+# Listing sinks must not import them; the built-ins' help text lives here. Their options are
+# read from the classes' spec_options (available_sinks(with_options=True), `raftctl sinks`).
 _BUILTIN_HELP = {
     "stdout": ("stdout[:json]", "a human line per sample (stdout:json = one JSON object per line)"),
     "jsonl": ("jsonl:PATH", "append one JSON object per sample and per alert event to PATH"),
     "webhook": ("webhook:URL[?OPTIONS]",
-                ("POST alert groups as Alertmanager's webhook (v4) does; spooled on disk until delivered "
-                 "(options: receiver, group_by, cluster, instance, generator_url, external_url, spool, "
-                 "max_age, timeout, backoff, max_backoff)")),
+                "POST alert groups as Alertmanager's webhook (v4) does; spooled on disk until delivered"),
     "alertmanager": ("alertmanager:URL[?OPTIONS]",
-                     ("push alerts to Alertmanager's API v2 as Prometheus does, re-sent while firing "
-                      "(options: cluster, instance, generator_url, timeout, resend)")),
+                     "push alerts to Alertmanager's API v2 as Prometheus does, re-sent while firing"),
 }
 
 
@@ -121,6 +122,12 @@ class Sink:
     def emit_alert(self, alert: dict) -> None:
         """Handle one alert event (``alert["status"]`` is "firing" or "resolved")."""
 
+    def emit_alerts(self, alerts: list[dict]) -> None:
+        """Handle the alert events of one sample together, in order (override to batch them;
+        the worker then queues them as one entry). The default hands each to ``emit_alert``."""
+        for alert in alerts:
+            self.emit_alert(alert)
+
     def close(self) -> None:
         """Release resources. Called once after the last event."""
 
@@ -149,14 +156,17 @@ def sink_names() -> list[str]:
     return sorted(_entry_points())
 
 
-def available_sinks() -> list[dict[str, str]]:
+def available_sinks(with_options: bool = False) -> list[dict[str, Any]]:
     """``[{name, spec, description}]`` for every registered sink, sorted by name.
 
     Built-ins are described without importing them; a third-party sink is loaded to read its
     ``spec_syntax`` and ``description`` class attributes (a broken one is listed as such).
+    ``with_options`` loads every sink and adds ``options``: the sorted names of its
+    ``spec_options`` (empty for a sink that takes none or cannot be loaded).
     """
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, ep in sorted(_entry_points().items()):
+        cls: Any = None
         if name in _BUILTIN_HELP and ep.value.startswith("raftctl.sinks."):
             spec, description = _BUILTIN_HELP[name]
         else:
@@ -166,8 +176,21 @@ def available_sinks() -> list[dict[str, str]]:
                 description = getattr(cls, "description", "") or (cls.__doc__ or "").strip().split("\n")[0]
             except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the listing
                 spec, description = name, f"(cannot load {ep.value}: {exc})"
-        rows.append({"name": name, "spec": spec, "description": description})
+        row: dict[str, Any] = {"name": name, "spec": spec, "description": description}
+        if with_options:
+            row["options"] = _option_names(ep, cls)
+        rows.append(row)
     return rows
+
+
+def _option_names(ep: EntryPoint, cls: Any) -> list[str]:
+    if cls is None:
+        try:
+            cls = ep.load()
+        except Exception:  # noqa: BLE001 - listed without options, as the listing says it cannot load
+            return []
+    declared = getattr(cls, "spec_options", None)
+    return sorted(declared) if isinstance(declared, Mapping) else []
 
 
 def parse_spec(spec: str) -> tuple[str, str | None]:
@@ -331,10 +354,46 @@ class SinkWorker:
             return
         with self._cond:
             if len(self._queue) >= self.max_queue:
-                self._queue.popleft()
-                self.dropped += 1
+                self._drop_oldest()
             self._queue.append((kind, document))
             self._cond.notify()
+
+    def submit_alerts(self, events: list[dict]) -> None:
+        """Hand on the alert events of one sample together (see ``Sink.emit_alerts``).
+
+        A sink with ``emits_alerts_inline`` gets them at once; one that overrides
+        ``emit_alerts`` gets them as one queue entry (counted as that many events if dropped);
+        any other gets one queue entry per event, exactly as ``submit("alert", ...)``.
+        """
+        if not events:
+            return
+        batched = type(self.sink).emit_alerts is not Sink.emit_alerts
+        if self.sink.emits_alerts_inline and self._thread is not None:
+            if not batched:
+                for event in events:
+                    self.submit("alert", event)
+                return
+            try:
+                self.sink.emit_alerts(list(events))
+                self.delivered += len(events)
+            except Exception as exc:  # noqa: BLE001 - a sink failure must never reach the sampler
+                self.errors += 1
+                if not getattr(exc, "reported", False):
+                    log.exception("sink %r failed on a sample's alert events", self.sink)
+            return
+        if not batched:
+            for event in events:
+                self.submit("alert", event)
+            return
+        with self._cond:
+            if len(self._queue) >= self.max_queue:
+                self._drop_oldest()
+            self._queue.append(("alerts", {"events": list(events)}))
+            self._cond.notify()
+
+    def _drop_oldest(self) -> None:
+        kind, document = self._queue.popleft()
+        self.dropped += len(document["events"]) if kind == "alerts" else 1
 
     def pending(self) -> int:
         with self._cond:
@@ -361,11 +420,15 @@ class SinkWorker:
                 kind, document = self._queue.popleft()
                 self._busy = True
             try:
-                if kind == "alert":
-                    self.sink.emit_alert(document)
+                if kind == "alerts":
+                    self.sink.emit_alerts(document["events"])
+                    self.delivered += len(document["events"])
                 else:
-                    self.sink.emit_sample(document)
-                self.delivered += 1
+                    if kind == "alert":
+                        self.sink.emit_alert(document)
+                    else:
+                        self.sink.emit_sample(document)
+                    self.delivered += 1
             except Exception as exc:
                 self.errors += 1
                 if not getattr(exc, "reported", False):  # set by a sink that logs its own failures, rate limited
@@ -383,8 +446,8 @@ class SinkWorker:
         drained = self.wait_idle(timeout)
         with self._cond:
             if not drained:
-                self.dropped += len(self._queue)
-                self._queue.clear()
+                while self._queue:
+                    self._drop_oldest()
             self._closing = True
             self._cond.notify_all()
         thread.join(max(0.1, timeout))

@@ -8,6 +8,10 @@ payload, ``done`` records with the outcome), compacted on open, on close and whe
 line torn by a crash is skipped. Delivered keys are remembered for ``max_age`` so one event
 is never queued twice.
 
+A notification may report several events (the alerts of one group that changed in one
+sample): its record lists their keys (``events``), and ``seen(event_key)`` answers for each of
+them, so an event is never queued twice even inside another notification.
+
 The spool directory defaults to ``$XDG_STATE_HOME/raftctl`` (else ``~/.local/state/raftctl``)
 and nothing is written anywhere else. One process at a time owns a spool file (an ``flock`` on
 ``<file>.lock``); a second one falls back to memory and says so once.
@@ -40,7 +44,10 @@ def default_state_dir() -> Path:
 
 @dataclass
 class SpoolRecord:
-    """One undelivered event; ``attempts``/``timeouts``/``next_at`` live in memory only."""
+    """One undelivered notification; ``attempts``/``timeouts``/``next_at`` live in memory only.
+
+    ``events`` are the keys of the events it reports (just ``key`` for a single event).
+    """
 
     key: str
     created: float
@@ -48,6 +55,11 @@ class SpoolRecord:
     attempts: int = 0
     timeouts: int = 0
     next_at: float = 0.0  # time.monotonic() of the next attempt
+    events: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.events:
+            self.events = (self.key,)
 
 
 class Spool:
@@ -67,7 +79,10 @@ class Spool:
         self.finished: OrderedDict[str, tuple[float, str]] = OrderedDict()  # key -> (when, outcome)
         self.persistent = False
         self.torn_lines = 0
-        self.overflowed = 0
+        self.overflowed = 0          # notifications pushed out of a full spool
+        self.overflowed_events = 0   # the events they reported
+        self._owner: dict[str, str] = {}              # event key -> key of the record reporting it
+        self._events: dict[str, tuple[str, ...]] = {}  # record key -> its event keys (several only)
         self._file: Any = None
         self._lock_file: Any = None
         self._lines = 0
@@ -121,29 +136,54 @@ class Spool:
     # ------------------------------------------------------------------ queue
 
     def seen(self, key: str) -> str | None:
-        """"pending", the outcome of a finished event ("delivered", ...), or None."""
+        """"pending", the outcome of a finished one ("delivered", ...), or None: for a
+        notification's key or for the key of any event a notification reports."""
+        key = self._owner.get(key, key)
         if key in self.pending:
             return "pending"
         done = self.finished.get(key)
         return done[1] if done else None
 
-    def add(self, key: str, payload: dict[str, Any]) -> bool:
-        """Queue one event; False (and nothing written) when its key is pending or done.
+    def events_pending(self) -> int:
+        """How many events the pending notifications report."""
+        return sum(len(record.events) for record in self.pending.values())
 
-        A full spool drops its oldest event (counted in ``overflowed``) to make room.
+    def add(self, key: str, payload: dict[str, Any], events: tuple[str, ...] | list[str] = ()) -> bool:
+        """Queue one notification reporting ``events`` (default: the single event ``key``);
+        False (and nothing written) when its key or one of its events is pending or done.
+
+        A full spool drops its oldest notification (counted in ``overflowed``) to make room.
         """
-        if self.seen(key) is not None:
+        reported = tuple(events) or (key,)
+        if self.seen(key) is not None or any(self.seen(event) is not None for event in reported):
             return False
         now = self.clock()
         while len(self.pending) >= self.max_events:
-            old_key, _record = self.pending.popitem(last=False)
+            old_key, old = self.pending.popitem(last=False)
             self.overflowed += 1
+            self.overflowed_events += len(old.events)
             self._finish(old_key, "overflowed", now)
-        self.pending[key] = SpoolRecord(key=key, created=now, payload=payload)
+        self.pending[key] = SpoolRecord(key=key, created=now, payload=payload, events=reported)
+        self._index(key, reported)
+        line: dict[str, Any] = {"op": "add", "key": key, "t": now, "payload": payload}
+        if reported != (key,):
+            line["events"] = list(reported)
         # flushed to the OS at once (a killed raftctl loses nothing); fsync'd by sync_handle()
-        self._append({"op": "add", "key": key, "t": now, "payload": payload}, sync=False)
+        self._append(line, sync=False)
         self._dirty = True
         return True
+
+    def _index(self, key: str, events: tuple[str, ...]) -> None:
+        if events == (key,):
+            return
+        self._events[key] = events
+        for event in events:
+            self._owner[event] = key
+
+    def _unindex(self, key: str) -> None:
+        for event in self._events.pop(key, ()):
+            if self._owner.get(event) == key:
+                del self._owner[event]
 
     def sync_handle(self) -> int | None:
         """A duplicate descriptor to fsync outside the owner's lock when adds are not yet on
@@ -168,7 +208,7 @@ class Spool:
         self.finished[key] = (now, outcome)
         self.finished.move_to_end(key)
         self._forget_old(now)
-        self._append({"op": "done", "key": key, "t": now, "outcome": outcome}, sync=False)
+        self._append(self._done_line(key, now, outcome), sync=False)
         if self._lines > max(1000, 4 * (len(self.pending) + len(self.finished))):
             self._rewrite()
 
@@ -179,6 +219,14 @@ class Spool:
             if now - when <= self.max_age and len(self.finished) <= limit:
                 break
             del self.finished[key]
+            if key not in self.pending:
+                self._unindex(key)
+
+    def _done_line(self, key: str, when: float, outcome: str) -> dict[str, Any]:
+        line: dict[str, Any] = {"op": "done", "key": key, "t": when, "outcome": outcome}
+        if key in self._events:
+            line["events"] = list(self._events[key])
+        return line
 
     # ------------------------------------------------------------------ file
 
@@ -223,12 +271,18 @@ class Spool:
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
                 self.torn_lines += 1  # a write cut short by a crash
                 continue
+            events = record.get("events")
+            reported = (tuple(str(e) for e in events) if isinstance(events, list) and events
+                        else (key,))  # a single-event record (also every earlier version's)
             if op == "add" and isinstance(record.get("payload"), dict):
                 if key not in self.finished:
-                    self.pending[key] = SpoolRecord(key=key, created=when, payload=record["payload"])
+                    self.pending[key] = SpoolRecord(key=key, created=when, payload=record["payload"],
+                                                    events=reported)
+                    self._index(key, reported)
             elif op == "done":
                 self.pending.pop(key, None)
                 self.finished[key] = (when, str(record.get("outcome", "delivered")))
+                self._index(key, reported)
         self._forget_old(self.clock())
 
     def _rewrite(self, final: bool = False) -> None:
@@ -245,9 +299,10 @@ class Spool:
             except OSError:
                 pass
             return
-        lines = [orjson.dumps({"op": "add", "key": r.key, "t": r.created, "payload": r.payload})
+        lines = [orjson.dumps({"op": "add", "key": r.key, "t": r.created, "payload": r.payload}
+                              | ({"events": list(r.events)} if r.events != (r.key,) else {}))
                  for r in self.pending.values()]
-        lines += [orjson.dumps({"op": "done", "key": key, "t": when, "outcome": outcome})
+        lines += [orjson.dumps(self._done_line(key, when, outcome))
                   for key, (when, outcome) in self.finished.items()]
         tmp = path.with_name(path.name + ".tmp")
         try:

@@ -3,7 +3,10 @@
 The payload is Alertmanager's webhook format, version "4", and behaves like it: alerts are
 grouped (by ``alertname`` and ``cluster`` unless ``group_by`` says otherwise), every change of a
 group produces one notification carrying every alert of the group, firing and resolved, and the
-notification's ``status`` is "firing" while any member fires. Fingerprints are Alertmanager's
+notification's ``status`` is "firing" while any member fires. The events of one sample
+(``emit_alerts``, which the collector calls) or of one ``raftctl alerts`` run (``prime`` ...
+``close``) are one change: each group they touch gets one notification with its state after
+all of them, as Alertmanager sends one when three nodes go down at once. Fingerprints are Alertmanager's
 (FNV-64a over the sorted label pairs), labels carry ``cluster`` and ``instance`` so two raftctl
 servers never collide, and ``groupKey``, ``groupLabels``, ``commonLabels``,
 ``commonAnnotations``, ``externalURL``, ``generatorURL`` and ``truncatedAlerts`` are set as
@@ -13,9 +16,11 @@ Delivery loses nothing: each notification goes to an on-disk spool first (see
 ``raftctl.sinks.spool``) and a delivery thread sends the spool in order, retrying with capped
 exponential back-off until the receiver takes it or it is older than ``max_age`` (then it is
 counted as expired and logged). A restarted raftctl delivers what the previous one could not.
-Every notification carries an idempotency key (fingerprint, startsAt and status of the event
-that caused it) in the ``Idempotency-Key`` header and the payload's ``idempotencyKey`` field;
-raftctl never queues one key twice, and a receiver can drop the copies a timeout makes us send.
+Every notification carries an idempotency key in the ``Idempotency-Key`` header and the
+payload's ``idempotencyKey`` field: the key (fingerprint, startsAt and status) of the event
+that caused it, or the keys of the events, comma-separated, when several alerts of the group
+changed at once (``alertmodel.notification_key``). raftctl never queues one event twice, so
+the key is unique per notification, and a receiver can drop the copies a timeout makes us send.
 
 Options go in the spec's query string (``webhook:http://h/hook?receiver=ops&group_by=alertname,shard``);
 query parameters that are not options stay part of the URL. With a shared secret the body is
@@ -48,6 +53,7 @@ from raftctl.sinks.alertmodel import (
     go_time,
     idempotency_key,
     label_set_string,
+    notification_key,
     sort_alerts,
     without_userinfo,
 )
@@ -225,15 +231,17 @@ class WebhookSink(Sink):
         self.max_age = float(max_age)
         self.max_events = max_events
         self._spool: Spool | None = None
-        # counters
+        # counters: alert events (a notification may report several), and notifications
         self.delivered = 0
         self.expired = 0
         self.rejected = 0
         self.duplicates = 0
+        self.notifications_delivered = 0
         self.attempts_failed = 0
         self.last_error: str | None = None
         self._outcomes: dict[str, str] = {}
         self._groups: dict[tuple[tuple[str, str], ...], dict[str, dict[str, Any]]] = {}
+        self._batch: list[dict] | None = None  # events held until end_batch() (a `raftctl alerts` run)
         self._cond = threading.Condition()
         self._closing = False
         self._drain_deadline = 0.0
@@ -284,7 +292,9 @@ class WebhookSink(Sink):
             self._cond.notify_all()
 
     def close(self) -> None:
-        """Try to deliver what is pending for up to ``drain`` s; the rest stays spooled."""
+        """Spool a held batch, then try to deliver what is pending for up to ``drain`` s; the
+        rest stays spooled."""
+        self.end_batch()
         with self._cond:
             thread = self._thread
             if thread is None:
@@ -301,41 +311,81 @@ class WebhookSink(Sink):
     # ------------------------------------------------------------------ events
 
     def prime(self, alerts: Iterable[dict]) -> None:
-        """Make firing ``alerts`` members of their groups without notifying (the cron path
-        tells a fresh sink what the receiver already knows is firing)."""
+        """Make firing ``alerts`` members of their groups without notifying, and start a batch
+        (``begin_batch``) that ``close()`` ends: the cron path tells a fresh sink what the
+        receiver already knows is firing, then hands it one run's events, which become one
+        notification per changed group."""
         with self._cond:
             for alert in alerts:
                 labels = self.labels_for(alert)
                 member = _am_alert(dict(alert, status="firing"), labels, self.identity()[2])
                 group = tuple(sorted(_group_labels(labels, self.group_by).items()))
                 self._groups.setdefault(group, {})[member["fingerprint"]] = member
+            self.begin_batch()
+
+    def begin_batch(self) -> None:
+        """Hold the events ``emit_alert`` gets until ``end_batch()`` (or ``close()``)."""
+        with self._cond:
+            if self._batch is None:
+                self._batch = []
+
+    def end_batch(self) -> None:
+        """Spool the held events as one change (see ``emit_alerts``)."""
+        with self._cond:
+            held, self._batch = self._batch, None
+        if held:
+            self.emit_alerts(held)
 
     def emit_alert(self, alert: dict) -> None:
-        instance, external, generator = self.identity()
-        labels = alert_labels(alert, self.cluster, instance)
-        member = _am_alert(alert, labels, generator)
-        group_labels = _group_labels(labels, self.group_by)
-        group = tuple(sorted(group_labels.items()))
-        key = idempotency_key(member["fingerprint"], member["startsAt"], member["status"])
         with self._cond:
-            members = self._groups.setdefault(group, {})
-            members[member["fingerprint"]] = member
-            payload = group_payload(list(members.values()), group_labels, receiver=self.receiver,
-                                    external_url=external, max_alerts=self.max_alerts)
-            payload["idempotencyKey"] = key
-            # Alertmanager drops resolved alerts from a group once their resolution is notified
-            for fp in [fp for fp, m in members.items() if m["status"] == "resolved"]:
-                del members[fp]
-            if not members:
-                del self._groups[group]
+            if self._batch is not None:
+                self._batch.append(alert)
+                return
+        self.emit_alerts([alert])
+
+    def emit_alerts(self, alerts: Iterable[dict]) -> None:
+        """One sample's alert events: every group they change gets one notification carrying
+        the group's state after all of them, spooled before this returns.
+
+        Its idempotency key names the events it reports that were never queued before; an event
+        already spooled or delivered (a cron run repeating one it could not confirm) still
+        updates its group but is never reported again, and a group with nothing new is not
+        notified. Groups are notified in the order the events first touch them.
+        """
+        instance, external, generator = self.identity()
+        changes: dict[tuple[tuple[str, str], ...], tuple[dict[str, str], list[str]]] = {}
+        with self._cond:
             if self._spool is None:
                 self.open()  # Condition's lock is re-entrant
-            assert self._spool is not None
-            if self._spool.add(key, payload):
-                self._outcomes[key] = "pending"
-            else:
-                self.duplicates += 1
-                self._outcomes.setdefault(key, self._spool.seen(key) or "pending")
+            spool = self._spool
+            assert spool is not None
+            for alert in alerts:
+                labels = alert_labels(alert, self.cluster, instance)
+                member = _am_alert(alert, labels, generator)
+                group_labels = _group_labels(labels, self.group_by)
+                group = tuple(sorted(group_labels.items()))
+                key = idempotency_key(member["fingerprint"], member["startsAt"], member["status"])
+                self._groups.setdefault(group, {})[member["fingerprint"]] = member
+                _labels, new_keys = changes.setdefault(group, (group_labels, []))
+                if key in new_keys or spool.seen(key) is not None:
+                    self.duplicates += 1
+                    self._outcomes.setdefault(key, spool.seen(key) or "pending")
+                else:
+                    new_keys.append(key)
+            for group, (group_labels, new_keys) in changes.items():
+                members = self._groups[group]
+                if new_keys:
+                    payload = group_payload(list(members.values()), group_labels, receiver=self.receiver,
+                                            external_url=external, max_alerts=self.max_alerts)
+                    payload["idempotencyKey"] = key = notification_key(new_keys)
+                    spool.add(key, payload, events=new_keys)
+                    for event_key in new_keys:
+                        self._outcomes[event_key] = "pending"
+                # Alertmanager drops resolved alerts from a group once their resolution is notified
+                for fp in [fp for fp, m in members.items() if m["status"] == "resolved"]:
+                    del members[fp]
+                if not members:
+                    del self._groups[group]
             self._cond.notify_all()
 
     def outcome(self, alert: dict) -> str | None:
@@ -349,7 +399,8 @@ class WebhookSink(Sink):
             return self._outcomes.get(key)
 
     def wait_delivered(self, timeout: float) -> bool:
-        """Wait until the spool is empty; False on timeout."""
+        """Wait until the spool is empty (a held batch is spooled first); False on timeout."""
+        self.end_batch()
         deadline = time.monotonic() + timeout
         with self._cond:
             while self._spool is not None and self._spool.pending:
@@ -374,8 +425,8 @@ class WebhookSink(Sink):
                 continue
             if spool is not None and time.time() - record.created > self.max_age:
                 spool.finish(record.key, "expired")
-                self._outcomes[record.key] = "expired"
-                self.expired += 1
+                self._record_outcome(record, "expired")
+                self.expired += len(record.events)
                 self._cond.notify_all()
                 continue
             wait = record.next_at - now
@@ -403,12 +454,13 @@ class WebhookSink(Sink):
                     return
                 if result == _Attempt.DELIVERED:
                     spool.finish(record.key, "delivered")
-                    self._outcomes[record.key] = "delivered"
-                    self.delivered += 1
+                    self._record_outcome(record, "delivered")
+                    self.delivered += len(record.events)
+                    self.notifications_delivered += 1
                 elif result == _Attempt.REJECTED:
                     spool.finish(record.key, "rejected")
-                    self._outcomes[record.key] = "rejected"
-                    self.rejected += 1
+                    self._record_outcome(record, "rejected")
+                    self.rejected += len(record.events)
                     log.warning("webhook %s refused %s: %s; not retried", safe_url(self.url), record.key, error)
                 else:
                     self.attempts_failed += 1
@@ -418,10 +470,15 @@ class WebhookSink(Sink):
                     delay = min(self.max_backoff, self.backoff * (2 ** (record.attempts - 1)))
                     record.next_at = time.monotonic() + delay
                     if record.attempts == 1 or record.attempts % 10 == 0:
-                        log.warning("webhook %s: delivery failed (%s), %d pending; retrying in %.1f s",
-                                    safe_url(self.url), error, len(spool.pending), delay)
+                        log.warning("webhook %s: delivery failed (%s), %d notification(s) pending; "
+                                    "retrying in %.1f s", safe_url(self.url), error, len(spool.pending), delay)
                 self.last_error = error if result != _Attempt.DELIVERED else self.last_error
                 self._cond.notify_all()
+
+    def _record_outcome(self, record: SpoolRecord, outcome: str) -> None:
+        self._outcomes[record.key] = outcome
+        for event_key in record.events:
+            self._outcomes[event_key] = outcome
 
     def _sync_spool(self) -> None:
         """fsync what emit_alert appended, off the lock so emitting never waits for the disk."""
@@ -477,17 +534,21 @@ class WebhookSink(Sink):
     @property
     def failed(self) -> int:
         """Events given up on (expired, refused, pushed out of a full spool)."""
-        overflow = self._spool.overflowed if self._spool is not None else 0
+        overflow = self._spool.overflowed_events if self._spool is not None else 0
         return self.expired + self.rejected + overflow
 
     def stats(self) -> dict[str, Any]:
+        """Counts of alert events (``delivered``, ``pending``, ``expired``, ...; a notification
+        may report several) and of notifications (``notifications_*``)."""
         with self._cond:
             spool = self._spool
-            pending = len(spool.pending) if spool is not None else 0
-            overflow = spool.overflowed if spool is not None else 0
+            pending = spool.events_pending() if spool is not None else 0
+            overflow = spool.overflowed_events if spool is not None else 0
             return {"url": safe_url(self.url), "delivered": self.delivered, "pending": pending,
                     "expired": self.expired + overflow, "rejected": self.rejected,
                     "duplicates_skipped": self.duplicates, "spool_overflowed": overflow,
+                    "notifications_delivered": self.notifications_delivered,
+                    "notifications_pending": len(spool.pending) if spool is not None else 0,
                     "attempts_failed": self.attempts_failed, "failed": self.failed,
                     "sent": self.delivered, "last_error": self.last_error,
                     "spool": str(spool.path) if spool is not None and spool.persistent else None}

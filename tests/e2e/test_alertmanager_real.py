@@ -344,3 +344,89 @@ def test_webhook_payload_matches_what_a_real_alertmanager_sends(alertmanager, ca
     finally:
         sink.close()
         ours.close()
+
+
+# ------------------------------------------------------------------ Alertmanager stopped and restarted
+
+def test_alertmanager_restarted_gets_the_current_state_at_the_next_sample(tmp_path, capture):
+    """Alertmanager goes away for 7 s and comes back (same port, same storage): the alert that
+    fired during the outage reaches it at the next sample (it used to wait out a back-off of up
+    to max_backoff), and the one that resolved during the outage is delivered as resolved, so
+    Alertmanager, which remembers it had notified it as firing, sends the resolution on."""
+    port = free_port()
+    manager = RealAlertmanager(tmp_path, capture.url, port=port)
+    sink = AlertmanagerSink(manager.url, cluster="prod", instance="i:1", generator_url="http://i:1/",
+                            timeout=1.0, backoff=2.0, max_backoff=30.0)
+    sink.open()
+    interval = 0.25
+    active: dict[str, dict] = {}
+
+    def sample(*events: dict) -> None:
+        """What the collector's worker hands the sink each sample: the sample, then its events."""
+        for event in events:
+            if event["status"] == "firing":
+                active[event["name"]] = event
+            else:
+                active.pop(event["name"], None)
+        sink.emit_sample({"timestamp": time.time(), "alerts": list(active.values()),
+                          "collector": {"collection_interval": interval}})
+        for event in events:
+            sink.emit_alert(event)
+
+    def run_samples(seconds: float, until=None):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            sample()
+            found = until() if until is not None else None
+            if found:
+                return found
+            time.sleep(interval)
+        return until() if until is not None else None
+
+    def in_manager(mgr: RealAlertmanager) -> set[str]:
+        try:
+            return {a["labels"]["alertname"] for a in mgr.alerts() if a["labels"].get("cluster") == "prod"}
+        except OSError:
+            return set()
+
+    def notified(status: str, name: str) -> bool:
+        return any(b["status"] == status and b["groupLabels"].get("alertname") == name for b in capture.snapshot())
+
+    try:
+        node_down = {"name": "node_down", "severity": "warning", "status": "firing", "labels": {"node": "node1"},
+                     "message": "node1 does not answer the monitor", "started_at": time.time(), "resolved_at": None}
+        sample(node_down)
+        assert run_samples(10, lambda: notified("firing", "node_down")), (capture.snapshot(), sink.stats())
+        manager.stop()
+        stopped = time.monotonic()
+        failures = sink.push_failures
+        run_samples(2.0)
+        sample(dict(node_down, status="resolved", resolved_at=time.time()))  # node1 is back while it is down
+        quorum = {"name": "quorum_loss", "severity": "critical", "status": "firing", "labels": {},
+                  "message": "only 2 of 5 nodes up", "started_at": time.time(), "resolved_at": None}
+        run_samples(7.0 - (time.monotonic() - stopped))
+        sample(quorum)
+        tries = sink.push_failures - failures
+        outage_samples = round((time.monotonic() - stopped) / interval)
+
+        manager = RealAlertmanager(tmp_path, capture.url, port=port)  # same storage: it remembers its notifications
+        back = time.monotonic()
+        shown = run_samples(3.0, lambda: "quorum_loss" in in_manager(manager))
+        assert shown, (f"quorum_loss not in Alertmanager {time.monotonic() - back:.1f} s after it came back",
+                       sink.stats())
+        # every sample of the outage tried once: no push skipped for a back-off
+        assert tries >= outage_samples * 0.6, (tries, outage_samples)
+        assert "node_down" not in in_manager(manager)
+        # node_down reached it as resolved: Alertmanager notifies the resolution it owed
+        assert run_samples(10, lambda: notified("resolved", "node_down")), (capture.snapshot(), sink.stats())
+        assert run_samples(10, lambda: notified("firing", "quorum_loss")), capture.snapshot()
+        resolved_body = next(b for b in capture.snapshot()
+                             if b["status"] == "resolved" and b["groupLabels"].get("alertname") == "node_down")
+        (resolved_alert,) = resolved_body["alerts"]
+        assert resolved_alert["endsAt"] != "0001-01-01T00:00:00Z"
+        assert resolved_alert["endsAt"] < go_time(time.time() - 1)  # its real end, during the outage
+        stats = sink.stats()
+        assert stats["pending"] == 0 and stats["resolved_unsent"] == 0, stats
+    finally:
+        sink.close()
+        manager.stop()

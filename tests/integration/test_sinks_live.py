@@ -125,7 +125,9 @@ def test_webhook_gets_alertmanager_payloads_for_firing_and_resolved(tmp_path):
         assert fired >= 2 and resolved == fired, f"seed={SEED}"
         assert collector.flush(10.0)
         collector.stop()
-        assert len(receiver.requests) == fired + resolved
+        # one post per changed group per sample: the three node_down alerts fire in one sample
+        # and resolve in one, so there are fewer posts than events
+        assert len(receiver.requests) == sink.stats()["notifications_delivered"] < fired + resolved
         by_status: dict[str, set[str]] = {"firing": set(), "resolved": set()}
         for headers, body in receiver.requests:
             assert headers["Content-Type"] == "application/json"
@@ -154,8 +156,10 @@ def test_webhook_gets_alertmanager_payloads_for_firing_and_resolved(tmp_path):
                 by_status[alert["status"]].add(alert["labels"]["alertname"])
         assert {"quorum_loss", "cluster_unhealthy"} <= by_status["firing"]
         assert by_status["firing"] == by_status["resolved"]
-        assert sink.sent == fired + resolved and sink.failed == 0
-        assert len({orjson.loads(body)["idempotencyKey"] for _h, body in receiver.requests}) == fired + resolved
+        assert sink.sent == fired + resolved and sink.failed == 0  # the figures count events
+        keys = [orjson.loads(body)["idempotencyKey"] for _h, body in receiver.requests]
+        assert len(set(keys)) == len(keys)  # one key per notification
+        assert sum(len(key.split(",")) for key in keys) == fired + resolved  # naming every event once
     finally:
         receiver.close()
 

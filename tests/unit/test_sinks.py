@@ -437,3 +437,80 @@ def test_inline_alert_sink_loses_no_alert_while_its_queue_is_stuck():
     assert sink.alerts == [f"a{i}" for i in range(10)] and worker.dropped == 0
     sink.release.set()
     assert worker.close(5)
+
+
+class BatchSink(BlockingSink):
+    name = "batch"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[list[str]] = []
+
+    def emit_alerts(self, alerts: list[dict]) -> None:
+        self.batches.append([a["name"] for a in alerts])
+
+
+def test_worker_hands_one_samples_alert_events_together_to_a_sink_that_batches():
+    batching, inline_plain = BatchSink(), InlineSink()
+    queued_plain = type("QueuedSink", (InlineSink,), {"emits_alerts_inline": False})()
+    inline_batch = type("InlineBatch", (BatchSink,), {"emits_alerts_inline": True})()
+    for sink in (batching, inline_plain, queued_plain, inline_batch):
+        sink.release.set()
+    workers = [SinkWorker(s, max_queue=10) for s in (batching, inline_plain, queued_plain, inline_batch)]
+    for worker in workers:
+        worker.start()
+    events = [dict(ALERT, name=f"a{i}") for i in range(3)]
+    for worker in workers:
+        worker.submit_alerts(events)
+        worker.submit_alerts([])
+    assert all(worker.wait_idle(5) for worker in workers)
+    assert batching.batches == [["a0", "a1", "a2"]] and inline_batch.batches == [["a0", "a1", "a2"]]
+    # no emit_alerts of their own: one emit_alert per event, queued or inline
+    assert inline_plain.alerts == queued_plain.alerts == ["a0", "a1", "a2"]
+    assert [w.delivered for w in workers] == [3, 3, 3, 3]
+    for worker in workers:
+        worker.close(5)
+
+
+def test_a_dropped_batch_counts_its_events():
+    sink = BatchSink()
+    worker = SinkWorker(sink, max_queue=1)
+    worker.start()
+    worker.submit("sample", {"sequence": 0})
+    assert sink.entered.wait(5)  # stuck in the sample
+    worker.submit_alerts([dict(ALERT, name=f"a{i}") for i in range(3)])
+    worker.submit("sample", {"sequence": 1})  # pushes the batch out of the full queue
+    assert worker.dropped == 3
+    sink.release.set()
+    assert worker.close(5)
+
+
+# ---------------------------------------------------------------- `raftctl sinks` lists every option
+
+def test_sinks_command_lists_every_option_each_sink_takes():
+    from raftctl.commands.sinks import list_sinks
+    from raftctl.sinks.alertmanager import AlertmanagerSink
+
+    rows = {row["name"]: row for row in list_sinks()}
+    for name, cls in (("webhook", WebhookSink), ("alertmanager", AlertmanagerSink),
+                      ("jsonl", JsonlSink), ("stdout", StdoutSink)):
+        assert rows[name]["options"] == sorted(cls.spec_options), (name, rows[name])
+    assert {"max_alerts", "max_events", "drain"} <= set(rows["webhook"]["options"])
+    assert {"backoff", "max_backoff", "max_age"} <= set(rows["alertmanager"]["options"])
+
+
+def test_readme_documents_every_option_of_the_builtin_sinks():
+    from pathlib import Path
+
+    from raftctl.sinks.alertmanager import AlertmanagerSink
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+    def section(title: str) -> str:
+        start = readme.index(f"### {title}")
+        return readme[start:readme.index("\n### ", start + 1)] if "\n### " in readme[start + 1:] else readme[start:]
+
+    for title, cls in (("Sinks", WebhookSink), ("Pushing to Alertmanager", AlertmanagerSink)):
+        text = section(title)
+        missing = [name for name in cls.spec_options if f"`{name}=" not in text]
+        assert not missing, f"README '{title}' does not document {missing}"

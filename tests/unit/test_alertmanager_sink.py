@@ -1,0 +1,214 @@
+"""The alertmanager sink's retries: every sample tries while anything fires or just resolved.
+
+Prometheus re-sends every firing alert on each evaluation whatever happened to the previous
+send; the sink used to skip every push while it backed off (up to ``max_backoff``), so alerts
+that fired just after Alertmanager came back were held back for up to 30 s. Back-off now only
+limits the attempts between samples; these tests use a stdlib stand-in for Alertmanager that
+records each body and can refuse (503) on demand. A real Alertmanager stopped and restarted
+is in tests/e2e/test_alertmanager_real.py.
+"""
+
+from __future__ import annotations
+
+import http.server
+import threading
+import time
+
+import orjson
+import pytest
+
+from raftctl.sinks.alertmanager import AlertmanagerSink
+from raftctl.sinks.alertmodel import go_time
+
+
+class FakeAlertmanager:
+    def __init__(self) -> None:
+        self.bodies: list[list[dict]] = []
+        self.attempts = 0
+        self.down = False
+        self.lock = threading.Lock()
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = orjson.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+                with fake.lock:
+                    fake.attempts += 1
+                    down = fake.down
+                    if not down:
+                        fake.bodies.append(body)
+                self.send_response(503 if down else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def last(self) -> dict[str, dict]:
+        with self.lock:
+            return {a["labels"]["alertname"]: a for a in (self.bodies[-1] if self.bodies else [])}
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def manager():
+    fake = FakeAlertmanager()
+    yield fake
+    fake.close()
+
+
+NOW = time.time()
+
+
+def alert(name: str, status: str = "firing", started: float = NOW - 30, resolved: float | None = None) -> dict:
+    return {"name": name, "severity": "critical", "status": status, "labels": {}, "message": f"{name} now",
+            "started_at": started, "resolved_at": resolved}
+
+
+INTERVAL = 0.05
+
+
+class Feed:
+    """Feeds the sink as the collector's worker does: each sample (one collection interval
+    after the previous one), then its alert events."""
+
+    def __init__(self, sink: AlertmanagerSink) -> None:
+        self.sink = sink
+        self.active: dict[str, dict] = {}
+
+    def sample(self, *events: dict) -> None:
+        time.sleep(INTERVAL)
+        for event in events:
+            if event["status"] == "firing":
+                self.active[event["name"]] = event
+            else:
+                self.active.pop(event["name"], None)
+        self.sink.emit_sample({"timestamp": time.time(), "alerts": list(self.active.values()),
+                               "collector": {"collection_interval": INTERVAL}})
+        for event in events:
+            self.sink.emit_alert(event)
+
+
+def make_sink(url: str, **options) -> AlertmanagerSink:
+    sink = AlertmanagerSink(url, cluster="prod", instance="i:1", generator_url="http://i:1/", timeout=2.0,
+                            **options)
+    sink.open()
+    return sink
+
+
+def test_every_sample_tries_while_alertmanager_refuses_and_the_first_answer_gets_the_current_state(manager):
+    sink = make_sink(manager.url, backoff=1.0, max_backoff=30.0)
+    feed = Feed(sink)
+    feed.sample(alert("quorum_loss"))
+    assert set(manager.last()) == {"quorum_loss"}
+    manager.down = True
+    before = manager.attempts
+    feed.sample()
+    feed.sample(alert("leader_election_failure", started=time.time()))
+    resolved_at = time.time()
+    feed.sample(alert("quorum_loss", "resolved", resolved=resolved_at))
+    for _ in range(3):
+        feed.sample()
+    # one attempt per sample: never skipped for a back-off, never repeated within a sample
+    assert manager.attempts - before == 6, manager.attempts - before
+    assert sink.push_failures == 6 and sink.stats()["pending"] == 2, sink.stats()
+    manager.down = False
+    feed.sample()  # the first sample after Alertmanager answers again carries everything
+    state = manager.last()
+    assert set(state) == {"quorum_loss", "leader_election_failure"}, state
+    assert state["quorum_loss"]["endsAt"] == go_time(resolved_at), state
+    assert state["quorum_loss"]["endsAt"] < go_time(time.time())  # delivered as resolved
+    assert state["leader_election_failure"]["endsAt"] > go_time(time.time())
+    assert sink.stats()["pending"] == 0 and sink.stats()["resolved_unsent"] == 0, sink.stats()
+    feed.sample()
+    assert set(manager.last()) == {"leader_election_failure"}  # the resolution was taken: not sent again
+
+
+def test_a_failed_push_is_retried_at_the_next_sample_even_with_resend(manager):
+    sink = make_sink(manager.url, resend=60.0)
+    feed = Feed(sink)
+    manager.down = True
+    feed.sample(alert("quorum_loss"))
+    assert manager.attempts == 1
+    manager.down = False
+    feed.sample()
+    assert manager.attempts == 2 and set(manager.last()) == {"quorum_loss"}
+    feed.sample()
+    assert manager.attempts == 2  # taken: now only every 60 s, as asked
+    feed.sample(alert("high_latency", started=time.time()))
+    assert manager.attempts == 3 and set(manager.last()) == {"quorum_loss", "high_latency"}
+
+
+def test_events_the_sample_already_pushed_make_no_second_post(manager):
+    sink = make_sink(manager.url)
+    feed = Feed(sink)
+    feed.sample(alert("quorum_loss"), alert("cluster_unhealthy"))
+    feed.sample(alert("quorum_loss", "resolved", resolved=time.time()))
+    assert manager.attempts == 2, manager.attempts
+    # without samples (an API user, a `raftctl alerts` run) each event is pushed as it comes
+    sink.emit_alert(alert("high_latency", started=time.time()))
+    assert manager.attempts == 3 and "high_latency" in manager.last()
+
+
+class HungAlertmanager(FakeAlertmanager):
+    """Takes the request and answers only after ``delay`` s (past the sink's timeout)."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+        self.hang = threading.Event()
+        handler = self.server.RequestHandlerClass
+        fake = self
+        original = handler.do_POST
+
+        def do_post(request) -> None:
+            if fake.hang.is_set():
+                with fake.lock:
+                    fake.attempts += 1
+                time.sleep(fake.delay)
+                return
+            original(request)
+
+        handler.do_POST = do_post
+
+
+def test_a_hung_alertmanager_costs_one_attempt_per_interval_and_the_worker_keeps_up():
+    from raftctl.sinks.base import SinkWorker
+
+    fake = HungAlertmanager(delay=1.0)
+    sink = make_sink(fake.url)
+    sink.timeout = 0.3
+    worker = SinkWorker(sink, max_queue=1000)
+    worker.start()
+    try:
+        interval = 0.1
+        first = alert("quorum_loss")
+        document = {"timestamp": time.time(), "alerts": [first], "collector": {"collection_interval": interval}}
+        worker.submit("sample", document)
+        assert worker.wait_idle(5) and fake.attempts == 1
+        fake.hang.set()
+        started = time.monotonic()
+        for _ in range(20):  # 2 s of samples while every push times out after 0.3 s
+            time.sleep(interval)
+            worker.submit("sample", dict(document, timestamp=time.time()))
+        # samples that waited while a push hung are not pushed again: it keeps up with sampling
+        assert worker.wait_idle(1.0), (worker.pending(), fake.attempts)
+        took = time.monotonic() - started
+        assert 3 <= fake.attempts - 1 <= took / 0.3 + 1, (fake.attempts, took)
+        fake.hang.clear()
+        time.sleep(interval)
+        worker.submit("sample", dict(document, timestamp=time.time()))
+        assert worker.wait_idle(5)
+        assert set(fake.last()) == {"quorum_loss"} and sink.stats()["pending"] == 0, sink.stats()
+    finally:
+        worker.close(2.0)
+        fake.hang.clear()
+        fake.close()
