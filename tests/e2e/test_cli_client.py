@@ -300,11 +300,16 @@ def test_alerts_webhook_sends_each_event_once_across_runs(stub, tmp_path: Path):
         stub.resolved = [alert("quorum_loss", status="resolved", resolved=150.0),
                          alert("leader_election_failure", status="resolved", started=120.0, resolved=130.0)]
         assert run(*args).returncode == 0
+        # one run is one batch: a group is posted once, as it stands after the run's events, so the
+        # alert that fired and resolved meanwhile is one "resolved" post (its startsAt tells when)
         events = [(b["status"], b["alerts"][0]["labels"]["alertname"]) for b in receiver.bodies[1:]]
-        assert sorted(events) == sorted([("resolved", "quorum_loss"), ("firing", "leader_election_failure"),
-                                         ("resolved", "leader_election_failure")])
+        assert sorted(events) == sorted([("resolved", "quorum_loss"), ("resolved", "leader_election_failure")])
+        late = next(b for b in receiver.bodies[1:] if b["alerts"][0]["labels"]["alertname"] == "leader_election_failure")
+        assert late["alerts"][0]["startsAt"] < late["alerts"][0]["endsAt"]
+        keys = late["idempotencyKey"].split(",")
+        assert len(keys) == 2 and {k.rsplit(":", 1)[1] for k in keys} == {"firing", "resolved"}, keys
         assert run(*args).returncode == 0
-        assert len(receiver.bodies) == 4
+        assert len(receiver.bodies) == 3
         saved = json.loads(state.read_text())
         assert saved["version"] == 1
         assert not list(tmp_path.glob(".alerts-state.*")), "temporary files left behind"
@@ -416,7 +421,7 @@ def test_alerts_webhook_sends_whole_groups_like_alertmanager(stub, tmp_path: Pat
     try:
         stub.summary = make_summary("UNHEALTHY", [_shard_alert("1"), _shard_alert("2")])
         assert run(*args).returncode == 2
-        assert len(receiver.bodies) == 2  # one post per group change
+        assert len(receiver.bodies) == 1  # both shards fired in one run: one post for the group
         last = receiver.bodies[-1]
         assert last["status"] == "firing" and len(last["alerts"]) == 2 and last["receiver"] == "ops"
         assert last["groupKey"] == '{}:{alertname="leader_election_failure", cluster="prod"}'
@@ -425,11 +430,11 @@ def test_alerts_webhook_sends_whole_groups_like_alertmanager(stub, tmp_path: Pat
         stub.summary = make_summary("UNHEALTHY", [_shard_alert("2")])
         stub.resolved = [_shard_alert("1", "resolved", resolved=150.0)]
         assert run(*args).returncode == 2
-        assert len(receiver.bodies) == 3
+        assert len(receiver.bodies) == 2
         post = receiver.bodies[-1]
         assert post["status"] == "firing", post
         assert sorted((a["labels"]["shard"], a["status"]) for a in post["alerts"]) == [("1", "resolved"), ("2", "firing")]
-        keys = [b["idempotencyKey"] for b in receiver.bodies]
-        assert len(set(keys)) == 3
+        keys = [k for b in receiver.bodies for k in b["idempotencyKey"].split(",")]
+        assert len(keys) == len(set(keys)) == 3  # two firings, one resolution: each in one post
     finally:
         receiver.close()
