@@ -101,6 +101,7 @@ class AlertmanagerSink(Sink):
         self._unacked: set[str] = set()                  # event keys no successful push carried yet
         self._acked: OrderedDict[str, None] = OrderedDict()  # event keys a successful push carried
         self._interval = 1.0
+        self._run = False         # one run of `raftctl alerts` (prime()): no samples, it ends at close()
         self._next_try = 0.0      # monotonic: when an event alone may push again after a failure
         self._failed_at = 0.0     # monotonic: when the last failed push gave up
         self._failures = 0        # consecutive failed pushes
@@ -142,10 +143,23 @@ class AlertmanagerSink(Sink):
     def close(self) -> None:
         # hand over what Alertmanager has not taken yet (resolutions above all), one last try
         # whatever the back-off; firing ones expire there by themselves at their endsAt, as
-        # when a Prometheus goes away
+        # when a Prometheus goes away. A `raftctl alerts` run re-sends what still fires, as
+        # Prometheus re-sends at every evaluation, or Alertmanager would resolve it between runs
         with self._lock:
-            if self._resolved or self._unacked:
+            if self._resolved or self._unacked or (self._run and self._firing):
                 self._push_locked()
+
+    def prime(self, firing: Iterable[dict]) -> None:
+        """A `raftctl alerts` run: ``firing`` = the alerts an earlier run told Alertmanager were
+        firing (the run's events then say which resolved). They are pushed again at close(), with
+        ``endsAt`` four ``resend`` periods ahead (give ``resend=`` the cron period), or with no
+        ``endsAt`` when ``resend`` is 0, so Alertmanager keeps them until its resolve_timeout."""
+        with self._lock:
+            self._run = True
+            for alert in firing:
+                member = self._member(alert)
+                self._firing[member["_fp"]] = member
+                self._acked[idempotency_key(member["_fp"], member["startsAt"], "firing")] = None
 
     # ------------------------------------------------------------------ events
 
@@ -232,12 +246,16 @@ class AlertmanagerSink(Sink):
     # ------------------------------------------------------------------ delivery
 
     def _body(self, now: float) -> tuple[bytes, set[str]]:
-        valid_until = go_time(now + 4 * max(self._interval, self.resend))
+        # a run of `raftctl alerts` without resend= does not know when the next run comes: no
+        # endsAt, Alertmanager's resolve_timeout applies (as for any client that sets none)
+        valid_until = None if self._run and self.resend <= 0 else go_time(now + 4 * max(self._interval, self.resend))
         out, keys = [], set()
         for fp, member in self._firing.items():
-            out.append({"labels": member["labels"], "annotations": member["annotations"],
-                        "startsAt": member["startsAt"], "endsAt": valid_until,
-                        "generatorURL": member["generatorURL"]})
+            doc = {"labels": member["labels"], "annotations": member["annotations"],
+                   "startsAt": member["startsAt"], "generatorURL": member["generatorURL"]}
+            if valid_until is not None:
+                doc["endsAt"] = valid_until
+            out.append(doc)
             keys.add(idempotency_key(fp, member["startsAt"], "firing"))
         for fp, member in self._resolved.items():
             out.append({"labels": member["labels"], "annotations": member["annotations"],

@@ -430,3 +430,45 @@ def test_alertmanager_restarted_gets_the_current_state_at_the_next_sample(tmp_pa
     finally:
         sink.close()
         manager.stop()
+
+
+def test_alerts_from_cron_stay_firing_in_alertmanager_between_runs(alertmanager, tmp_path):
+    # `raftctl alerts --sink alertmanager:` run by cron: each run re-sends what still fires, as
+    # Prometheus does at every evaluation; without resend= it sets no endsAt (Alertmanager's
+    # resolve_timeout applies), with resend=60 it is four periods ahead; never a few seconds,
+    # which would resolve the alert between two runs
+    from datetime import datetime
+
+    from test_cli_client import Stub, alert, make_summary, run
+
+    def parse(text: str) -> float:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+    stub = Stub()
+    started = time.time() - 30
+    try:
+        stub.summary = make_summary("UNHEALTHY", [alert("quorum_loss", started=started)])
+        for spec, at_least in ((f"alertmanager:{alertmanager.url}?cluster=cron", 250.0),
+                               (f"alertmanager:{alertmanager.url}?cluster=cron&resend=60", 200.0)):
+            state = tmp_path / f"state-{at_least:g}.json"
+            args = ("alerts", "--url", stub.url, "--sink", spec, "--state-file", str(state))
+            updated = []
+            for _ in range(2):  # the second run has no news, and still re-sends the firing alert
+                before = time.time()
+                proc = run(*args)
+                assert proc.returncode == 2, proc.stdout + proc.stderr
+                shown = wait_for(lambda since=before: [a for a in alertmanager.alerts() if a["labels"].get("cluster")
+                                                       == "cron" and parse(a["updatedAt"]) >= since - 1], timeout=5)
+                assert shown and shown[0]["status"]["state"] == "active", alertmanager.alerts()
+                assert parse(shown[0]["endsAt"]) - time.time() >= at_least, (spec, shown[0])
+                updated.append(shown[0]["updatedAt"])
+            assert updated[1] > updated[0], updated
+        # it resolves: the next run says so, and Alertmanager ends it
+        stub.summary = make_summary("HEALTHY", [])
+        stub.resolved = [alert("quorum_loss", status="resolved", started=started, resolved=time.time())]
+        assert run("alerts", "--url", stub.url, "--sink", f"alertmanager:{alertmanager.url}?cluster=cron",
+                   "--state-file", str(tmp_path / "state-250.json")).returncode == 0
+        assert wait_for(lambda: not [a for a in alertmanager.alerts() if a["labels"].get("cluster") == "cron"
+                                     and a["status"]["state"] == "active"], timeout=10), alertmanager.alerts()
+    finally:
+        stub.close()
