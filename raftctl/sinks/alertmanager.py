@@ -149,6 +149,15 @@ class AlertmanagerSink(Sink):
             if self._resolved or self._unacked or (self._run and self._firing):
                 self._push_locked()
 
+    def outcome(self, alert: dict) -> str | None:
+        """What became of one alert event: "delivered" once a push Alertmanager took carried it,
+        "pending" while none has (`raftctl alerts` then keeps it for its next run)."""
+        member = self._member(alert)
+        status = "resolved" if alert.get("status") == "resolved" else "firing"
+        key = idempotency_key(member["_fp"], member["startsAt"], status)
+        with self._lock:
+            return "delivered" if key in self._acked else "pending"
+
     def prime(self, firing: Iterable[dict]) -> None:
         """A `raftctl alerts` run: ``firing`` = the alerts an earlier run told Alertmanager were
         firing (the run's events then say which resolved). They are pushed again at close(), with

@@ -472,3 +472,27 @@ def test_alerts_from_cron_stay_firing_in_alertmanager_between_runs(alertmanager,
                                      and a["status"]["state"] == "active"], timeout=10), alertmanager.alerts()
     finally:
         stub.close()
+
+
+def test_alerts_from_cron_keep_an_undelivered_event_for_the_next_run(tmp_path, capture):
+    # Alertmanager down: the run says it did not forward, and the next run (Alertmanager up)
+    # delivers the firing alert instead of believing it was sent
+    from test_cli_client import Stub, alert, make_summary, run
+
+    stub = Stub()
+    port = free_port()
+    try:
+        stub.summary = make_summary("UNHEALTHY", [alert("quorum_loss", started=time.time() - 30)])
+        args = ("alerts", "--url", stub.url, "--sink", f"alertmanager:http://127.0.0.1:{port}?cluster=late",
+                "--state-file", str(tmp_path / "state.json"), "-t", "5")
+        proc = run(*args)
+        assert proc.returncode == 2 and "not forwarded" in proc.stderr, proc.stderr
+        late = RealAlertmanager(tmp_path, capture.url, port=port)
+        try:
+            proc = run(*args)
+            assert proc.returncode == 2 and "not forwarded" not in proc.stderr, proc.stderr
+            assert wait_for(lambda: [a for a in late.alerts() if a["labels"].get("cluster") == "late"], timeout=5)
+        finally:
+            late.stop()
+    finally:
+        stub.close()
