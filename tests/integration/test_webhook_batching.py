@@ -12,14 +12,13 @@ and ``outcome(event)`` tells what became of each event.
 from __future__ import annotations
 
 import hashlib
-import http.server
 import socket
-import threading
 import time
 from pathlib import Path
 
 import orjson
 import pytest
+from recording_receiver import RecordingReceiver
 
 from raftctl import Cluster, MetricsCollector
 from raftctl.commands import _common
@@ -31,42 +30,12 @@ SEED = 5
 BASE = 1_764_314_100.0
 
 
-class Receiver:
+class Receiver(RecordingReceiver):
     """Records every POST (Idempotency-Key header, decoded body); "down" answers 503."""
-
-    def __init__(self, port: int = 0) -> None:
-        self.posts: list[tuple[str, dict]] = []
-        self.down = False
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                with receiver.lock:
-                    down = receiver.down
-                    if not down:
-                        receiver.posts.append((self.headers.get(IDEMPOTENCY_HEADER, ""), orjson.loads(body)))
-                self.send_response(503 if down else 200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        http.server.ThreadingHTTPServer.allow_reuse_address = True
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def snapshot(self) -> list[tuple[str, dict]]:
         with self.lock:
-            return list(self.posts)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+            return [(headers.get(IDEMPOTENCY_HEADER.lower(), ""), body) for headers, body in self.posts]
 
 
 @pytest.fixture

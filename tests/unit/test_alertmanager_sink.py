@@ -10,52 +10,26 @@ is in tests/e2e/test_alertmanager_real.py.
 
 from __future__ import annotations
 
-import http.server
 import threading
 import time
 
-import orjson
 import pytest
+
+from recording_receiver import RecordingReceiver
 
 from raftctl.sinks.alertmanager import AlertmanagerSink
 from raftctl.sinks.alertmodel import go_time
 
 
-class FakeAlertmanager:
+class FakeAlertmanager(RecordingReceiver):
+    """Alertmanager's /api/v2/alerts, recorded (``down``: 503)."""
+
     def __init__(self) -> None:
-        self.bodies: list[list[dict]] = []
-        self.attempts = 0
-        self.down = False
-        self.lock = threading.Lock()
-        fake = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = orjson.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
-                with fake.lock:
-                    fake.attempts += 1
-                    down = fake.down
-                    if not down:
-                        fake.bodies.append(body)
-                self.send_response(503 if down else 200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        super().__init__(path="")
 
     def last(self) -> dict[str, dict]:
-        with self.lock:
-            return {a["labels"]["alertname"]: a for a in (self.bodies[-1] if self.bodies else [])}
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        bodies = self.bodies()
+        return {a["labels"]["alertname"]: a for a in (bodies[-1] if bodies else [])}
 
 
 @pytest.fixture
