@@ -281,7 +281,7 @@ def test_raftctl_alerts_forward_as_one_prometheus_alert_each(timeline):
     ("leader", ("RaftctlNodeDown", "RaftctlClusterDegraded")),
     ("quorum", ("RaftctlQuorumLost", "RaftctlClusterUnhealthy", "RaftctlNoLeader", "RaftctlLowHealthyNodes",
                 "RaftctlNodeDown")),
-    ("isolation", ("RaftctlFollowerUnreachable", "RaftctlClusterDegraded", "RaftctlHighNumberOfLeaderChanges")),
+    ("isolation", ("RaftctlNodeIsolated", "RaftctlClusterDegraded", "RaftctlHighNumberOfLeaderChanges")),
 ])
 def test_expected_alerts_fire_in_their_fault_window(timeline, window, alerts):
     span = timeline["windows"][window]
