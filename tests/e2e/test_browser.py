@@ -101,7 +101,7 @@ def test_dashboard_shows_nodes_alerts_and_disconnection(browser):
         cluster.resume(leader)
         collector.collect()  # at the instant it wakes, before it hears the new term
         assert collector.latest()["nodes"][leader]["state"] == "STALE_LEADER", f"seed={SEED}"
-        expect(paused.locator(".state")).to_have_text("stale leader", timeout=10_000)
+        expect(paused.locator(".state")).to_have_text("STALE LEADER", timeout=10_000)
         assert paused.get_attribute("data-state") == "STALE_LEADER"
         assert "leader" not in (paused.get_attribute("class") or "").split()
         assert page.locator("#nodes-table tr.leader").count() == 1

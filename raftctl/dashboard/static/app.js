@@ -226,7 +226,7 @@
       var isLeader = !leads && nodeId === leader && node.state === "LEADER";
       var shownState = led.length ? "LEADER" : (up ? node.state : "DOWN");
       // a stale leader still says LEADER in an old term: amber, never the leader's style
-      var label = shownState === "STALE_LEADER" ? "stale leader"
+      var label = shownState === "STALE_LEADER" ? "STALE LEADER"
         : shownState === "DOWN" && node.down_reason ? "DOWN (" + node.down_reason + ")" : shownState;
       row.classList.toggle("leader", isLeader);
       row.classList.toggle("down", !up);
@@ -742,7 +742,7 @@
         return (e.election ? "election: " : "leader ") + e.leader + " leads term " + fmtInt(e.term) +
           (e.previous && e.previous !== e.leader ? " (was " + e.previous + ")" : "");
       case "node":
-        return e.node + " " + (e.from || "—") + " → " + (e.to === "STALE_LEADER" ? "stale leader" : e.to) + (e.reason && e.to === "DOWN" ? " (" + e.reason + ")" : "");
+        return e.node + " " + (e.from || "—") + " → " + (e.to === "STALE_LEADER" ? "STALE LEADER" : e.to) + (e.reason && e.to === "DOWN" ? " (" + e.reason + ")" : "");
       case "health":
         return "health " + (e.from || "—") + " → " + e.to + (e.reasons && e.reasons.length ? ": " + e.reasons.join(", ") : "");
       case "alert":
@@ -1100,7 +1100,7 @@
       row.setAttribute("data-lag", node.replication_lag == null ? "" : String(node.replication_lag));
       var role = row.querySelector(".rn-role");
       role.className = "rn-role state state-" + shown;
-      role.textContent = shown === "STALE_LEADER" ? "stale leader" : shown === "DOWN" && node.down_reason ? "DOWN (" + node.down_reason + ")" : shown;
+      role.textContent = shown === "STALE_LEADER" ? "STALE LEADER" : shown === "DOWN" && node.down_reason ? "DOWN (" + node.down_reason + ")" : shown;
       var term = row.querySelector(".rn-term");
       term.textContent = "term " + fmtInt(node.term);
       term.style.color = termColour(node.term);
