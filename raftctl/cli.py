@@ -80,12 +80,15 @@ def run(argv: Optional[list[str]] = None) -> int:
     except typer.TyperException as err:  # usage errors (exit 2) and other Click errors
         ctx = getattr(err, "ctx", None)
         where = ctx.command_path if ctx is not None else prog
-        message = err.format_message()
+        message = err.format_message().strip()
         exit_code = getattr(err, "exit_code", 1)
+        if not message:
+            # Click's "no arguments is help" (`raftctl cluster`): the help above says it all
+            return exit_code
         if exit_code == 2:
             help_hint = f" (see '{where} --help')"
-            # one full stop: a message's own (or its ellipsis, "...") is kept, never doubled or cut
-            message = (message if message.endswith(".") else message + ".") + help_hint
+            # one full stop: a message's own ending (".", "...", "?") is kept, never doubled or cut
+            message = (message if message.endswith((".", "?", "!")) else message + ".") + help_hint
         _error(where, message)
         if exit_code == 2 and ctx is not None and ctx.info_name == "alerts":
             return alerts.usage_error_exit(message)  # a Nagios plugin's usage error is UNKNOWN (3)

@@ -287,6 +287,13 @@ def test_bad_input_is_a_one_line_usage_error(args, fragment):
     assert_usage_error(run(*args), fragment)
 
 
+def test_a_group_without_its_subcommand_shows_help_and_a_suggestion_ends_once():
+    proc = run("cluster")
+    assert proc.returncode == 2 and "up" in proc.stdout and "error" not in proc.stderr, proc.stderr
+    proc = run("sumary")
+    assert "Did you mean 'summary'? (see 'raftctl --help')" in proc.stderr and "?." not in proc.stderr, proc.stderr
+
+
 def test_port_in_use_is_a_one_line_error():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
