@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import logging
 import math
+from types import MappingProxyType
 from typing import Any, Callable, ContextManager, Mapping
 
 import orjson
@@ -151,14 +152,16 @@ class SampleCollector:
     # ------------------------------------------------------------------ configuration
 
     @property
-    def alert_thresholds(self) -> dict[str, Any]:
-        """Current thresholds (a copy: assign a dict to change them)."""
-        return dict(self._thresholds)
+    def alert_thresholds(self) -> Mapping[str, Any]:
+        """Current thresholds, read-only (``alert_thresholds["x"] = 1`` raises TypeError instead
+        of changing a copy nobody reads): assign a dict to change them."""
+        return MappingProxyType(dict(self._thresholds))
 
     @alert_thresholds.setter
     def alert_thresholds(self, value: Mapping[str, Any]) -> None:
-        # merged with the defaults, so assigning the seed's three keys keeps the others sane
-        self._thresholds = validate_thresholds(value, self._base_thresholds)
+        # the keys given change, the others keep their current values (one assignment after
+        # another adds up, as a user setting one threshold at a time expects)
+        self._thresholds = validate_thresholds(value, self._thresholds)
 
     def set_cluster(self, cluster: Any) -> None:
         """Monitor ``cluster`` (a Cluster, or its nodes as the seed passes them) through the

@@ -372,6 +372,14 @@ def test_threshold_assignment_validates_and_merges():
     with pytest.raises(ValueError, match="bogus"):
         collector.alert_thresholds = {"bogus": 1}
     assert collector.alert_thresholds["min_healthy_nodes"] == 3
+    # one key at a time adds up: a later assignment keeps what an earlier one set
+    collector.alert_thresholds = {"max_latency_ms": 100}
+    collector.alert_thresholds = {"max_term_difference": 5}
+    assert (collector.alert_thresholds["max_latency_ms"], collector.alert_thresholds["max_term_difference"]) == (100, 5)
+    # reading gives a read-only view: changing it in place is an error, not a silent no-op
+    with pytest.raises(TypeError):
+        collector.alert_thresholds["max_latency_ms"] = 1  # type: ignore[index]
+    assert collector.alert_thresholds["max_latency_ms"] == 100
 
 
 # ---------------------------------------------------------------- wall-clock sampling
