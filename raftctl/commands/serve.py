@@ -88,7 +88,9 @@ def command(
         server.run()
     finally:
         server.close()
-    _say(f"raftctl serve: stopped after {count_of(server.samples, 'sample')}; sinks flushed")
+    stuck = server.collector.undrained_sinks if server.collector is not None else []
+    flushed = "sinks flushed" if not stuck else f"not drained in time, its queue dropped: {', '.join(stuck)}"
+    _say(f"raftctl serve: stopped after {count_of(server.samples, 'sample')}; {flushed}")
 
 
 def _say(text: str) -> None:

@@ -46,6 +46,7 @@ class MetricsCollector(SampleCollector):
                          alert_history_limit=alert_history_limit, wall_clock=wall_clock,
                          perf_clock=time.perf_counter)
         self._workers: list[SinkWorker] = []
+        self.undrained_sinks: list[str] = []  # sinks the last stop() could not drain in time
         if isinstance(sinks, (str, Sink)):
             sinks = [sinks]  # one spec or sink; iterating a string would build one per letter
         for sink in sinks or ():
@@ -157,9 +158,20 @@ class MetricsCollector(SampleCollector):
                 return
             self._sinks_open = False
             workers = list(self._workers)
-        # each worker gets the budget: a hung webhook must not starve the jsonl file's drain
-        for worker in workers:
-            worker.close(timeout)
+        # each worker gets the whole budget, all at once: a hung webhook must not starve the
+        # jsonl file's drain, and two hung sinks cost one budget, not two
+        results: dict[int, bool] = {}
+
+        def close(index: int, worker: SinkWorker) -> None:
+            results[index] = worker.close(timeout)
+
+        closers = [threading.Thread(target=close, args=(i, w), name=f"raftctl-close-{w.sink.name}", daemon=True)
+                   for i, w in enumerate(workers)]
+        for closer in closers:
+            closer.start()
+        for closer in closers:
+            closer.join(timeout + 2.0)
+        self.undrained_sinks = [w.sink.name for i, w in enumerate(workers) if not results.get(i, False)]
 
     def add_sink(self, sink: Any) -> None:
         """Attach a Sink (or a spec string) to a collector; opened with the others."""

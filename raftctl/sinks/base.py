@@ -307,6 +307,10 @@ def build_sink(spec: str, **options: Any) -> Sink:
     return cls(arg, **spec_options, **options)
 
 
+# a sink that keeps failing is logged (with its traceback) at most once per this many seconds
+FAILURE_LOG_INTERVAL = 30.0
+
+
 class SinkWorker:
     """Runs one sink on a daemon thread behind a bounded drop-oldest queue.
 
@@ -327,6 +331,23 @@ class SinkWorker:
         self._closing = False
         self._busy = False
         self._thread: threading.Thread | None = None
+        self._last_report = -math.inf  # monotonic: when a failure was last logged
+        self._unreported = 0           # failures since then, not logged one by one
+
+    def _failed(self, what: str, exc: BaseException) -> None:
+        """Count a sink failure; log it with its traceback, but at most once per
+        ``FAILURE_LOG_INTERVAL`` s (a sink that fails on every sample must not flood stderr)."""
+        self.errors += 1
+        if getattr(exc, "reported", False):  # set by a sink that logs its own failures, rate limited
+            return
+        now = time.monotonic()
+        if now - self._last_report < FAILURE_LOG_INTERVAL:
+            self._unreported += 1
+            return
+        more = f" ({self._unreported} more failure(s) since the last report)" if self._unreported else ""
+        self._last_report, self._unreported = now, 0
+        log.error("sink %r failed on %s%s; next report in %g s at most", self.sink, what, more,
+                  FAILURE_LOG_INTERVAL, exc_info=exc)
 
     def start(self) -> None:
         """Open the sink and start its thread."""
@@ -348,9 +369,7 @@ class SinkWorker:
                 self.sink.emit_alert(document)
                 self.delivered += 1
             except Exception as exc:  # noqa: BLE001 - a sink failure must never reach the sampler
-                self.errors += 1
-                if not getattr(exc, "reported", False):
-                    log.exception("sink %r failed on an alert event", self.sink)
+                self._failed("an alert event", exc)
             return
         with self._cond:
             if len(self._queue) >= self.max_queue:
@@ -377,9 +396,7 @@ class SinkWorker:
                 self.sink.emit_alerts(list(events))
                 self.delivered += len(events)
             except Exception as exc:  # noqa: BLE001 - a sink failure must never reach the sampler
-                self.errors += 1
-                if not getattr(exc, "reported", False):
-                    log.exception("sink %r failed on a sample's alert events", self.sink)
+                self._failed("a sample's alert events", exc)
             return
         if not batched:
             for event in events:
@@ -430,9 +447,7 @@ class SinkWorker:
                         self.sink.emit_sample(document)
                     self.delivered += 1
             except Exception as exc:
-                self.errors += 1
-                if not getattr(exc, "reported", False):  # set by a sink that logs its own failures, rate limited
-                    log.exception("sink %r failed on a %s event", self.sink, kind)
+                self._failed(f"a {kind} event", exc)
             finally:
                 with self._cond:
                     self._busy = False
@@ -450,7 +465,8 @@ class SinkWorker:
                     self._drop_oldest()
             self._closing = True
             self._cond.notify_all()
-        thread.join(max(0.1, timeout))
+        # a drained worker stops at once; one stuck in its sink will not stop by waiting longer
+        thread.join(max(0.1, timeout) if drained else 0.5)
         self._thread = None
         try:
             self.sink.close()

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 
 import orjson
 import pytest
@@ -514,3 +515,55 @@ def test_readme_documents_every_option_of_the_builtin_sinks():
         text = section(title)
         missing = [name for name in cls.spec_options if f"`{name}=" not in text]
         assert not missing, f"README '{title}' does not document {missing}"
+
+
+class _Failing(Sink):
+    name = "failing"
+
+    def emit_sample(self, sample: dict) -> None:
+        raise RuntimeError("disk on fire")
+
+
+class _Hung(Sink):
+    name = "hung"
+
+    def __init__(self, arg: str | None = None, **options: object) -> None:
+        super().__init__(arg, **options)
+        self.release = threading.Event()
+
+    def emit_sample(self, sample: dict) -> None:
+        self.release.wait(30)
+
+
+def test_a_sink_failing_on_every_sample_is_logged_once_with_its_traceback_not_every_time(caplog):
+    worker = SinkWorker(_Failing(), max_queue=100)
+    worker.start()
+    try:
+        with caplog.at_level("ERROR", logger="raftctl.sinks.base"):
+            for i in range(20):
+                worker.submit("sample", {"sequence": i})
+            assert worker.wait_idle(5)
+        assert worker.errors == 20
+        reports = [r for r in caplog.records if "failed on a sample event" in r.getMessage()]
+        assert len(reports) == 1 and reports[0].exc_info is not None, [r.getMessage() for r in caplog.records]
+    finally:
+        worker.close(1)
+
+
+def test_hung_sinks_are_closed_together_within_one_budget_and_named():
+    from raftctl.runtime.collector import MetricsCollector
+
+    hung = [_Hung(), _Hung()]
+    collector = MetricsCollector(sinks=hung)
+    collector._open_sinks()
+    try:
+        for sink in hung:
+            collector._workers[hung.index(sink)].submit("sample", {"sequence": 1})
+        started = time.monotonic()
+        collector._close_sinks(1.0)
+        took = time.monotonic() - started
+        assert took < 2.5, took  # one budget (1 s) and a short join, not 2 x (1 s + 1 s)
+        assert collector.undrained_sinks == ["hung", "hung"]
+    finally:
+        for sink in hung:
+            sink.release.set()
