@@ -45,9 +45,9 @@ def command(
     nodes: Annotated[int, typer.Option("--nodes", min=1, max=51, help="Cluster size.")] = 5,
     duration: Annotated[float, typer.Option("--duration", callback=finite_float("--duration", 0.5, 86_400.0),
                                             help="Simulated seconds of faults per run.")] = 60.0,
-    faults: Annotated[str, typer.Option("--faults", metavar="KIND,...",
-                                        help="Fault kinds: crash,restart,partition,loss,duplicate,reorder,slow,"
-                                             "pause,monitor_partition.")]
+    faults: Annotated[str, typer.Option("--faults", metavar="KIND,...", show_default=False,
+                                        help="Fault kinds, comma-separated (default: all): crash, restart, "
+                                             "partition, loss, duplicate, reorder, slow, pause, monitor_partition.")]
     = "crash,restart,partition,loss,duplicate,reorder,slow,pause,monitor_partition",
     rate: Annotated[float, typer.Option("--rate", callback=finite_float("--rate", 0.0, 100_000.0),
                                         help="Orders per simulated second in each run.")] = 20.0,

@@ -6,6 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from raftctl.commands._common import finite_float
+
 HELP = "Run one exchange node as a process: Raft over TCP, a write-ahead log in --data-dir, an HTTP API."
 EPILOG = (
     "Examples:\n\n"
@@ -21,20 +23,24 @@ EPILOG = (
 
 def command(
     node_id: Annotated[str, typer.Option("--id", help="This node's id (one of the --peers names).")],
-    peers: Annotated[str, typer.Option("--peers", metavar="ID=HOST:PORT,...",
+    peers: Annotated[str, typer.Option("--peers", metavar="ID=ADDR,...",
                                        help="Every member of the cluster, this node included, with its Raft address.")],
     data_dir: Annotated[str, typer.Option("--data-dir", metavar="DIR",
                                           help="Where the write-ahead log and snapshots live (created if missing).")],
     http: Annotated[Optional[str], typer.Option("--http", metavar="HOST:PORT",
                                                 help="Serve the node's HTTP API there (status, orders, /metrics).")] = None,
-    fsync: Annotated[bool, typer.Option("--fsync/--no-fsync",
-                                        help="fsync the log before sending or acknowledging (--no-fsync: benchmarks only; "
-                                             "a crash of the machine may then lose acknowledged orders).")] = True,
-    snapshot_threshold: Annotated[int, typer.Option("--snapshot-threshold", min=4, max=10_000_000,
-                                                    help="Log entries kept before a snapshot compacts the log.")] = 10_000,
-    election_timeout_ms: Annotated[float, typer.Option("--election-timeout-ms", min=20.0, max=60_000.0,
-                                                       help="Minimum election timeout (the maximum is twice it; "
-                                                            "heartbeats every third of it).")] = 150.0,
+    no_fsync: Annotated[bool, typer.Option("--no-fsync",
+                                           help="Do not fsync the log before sending or acknowledging (benchmarks "
+                                                "only: a crash of the machine may then lose acknowledged orders). "
+                                                "Without it (or with --fsync) every Ready is synced first.")] = False,
+    _fsync: Annotated[bool, typer.Option("--fsync", hidden=True)] = False,  # the default, said explicitly
+    snapshot_threshold: Annotated[int, typer.Option("--snapshot-threshold", min=4, max=10_000_000, metavar="N",
+                                                    help="Log entries kept before a snapshot compacts the log "
+                                                         "(4 to 10000000).")] = 10_000,
+    election_timeout_ms: Annotated[float, typer.Option("--election-timeout-ms", metavar="MS",
+                                                       callback=finite_float("--election-timeout-ms", 20.0, 60_000.0),
+                                                       help="Minimum election timeout, 20 to 60000 ms (the maximum "
+                                                            "is twice it; heartbeats every third of it).")] = 150.0,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Seed for election timeouts (default: random).")] = None,
     cluster_token: Annotated[str, typer.Option("--cluster-token", metavar="TOKEN",
                                                help="Names this cluster, with the members' ids and addresses: give "
@@ -44,4 +50,5 @@ def command(
     """Run one node until SIGTERM or Ctrl-C."""
     from raftctl.node.main import run_node
 
-    run_node(node_id, peers, data_dir, http, fsync, snapshot_threshold, election_timeout_ms, seed, cluster_token)
+    run_node(node_id, peers, data_dir, http, not no_fsync, snapshot_threshold, election_timeout_ms, seed,
+             cluster_token)

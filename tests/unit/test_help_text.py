@@ -55,6 +55,16 @@ def test_help_has_no_type_tags(path, capsys):
     assert tags == [], f"raftctl {' '.join(path)} --help shows {tags}"
 
 
+@pytest.mark.parametrize("path", command_paths(), ids=lambda p: " ".join(p) or "raftctl")
+def test_help_at_80_columns_cuts_no_option_name_or_default(path, capsys, monkeypatch):
+    # rich shortens what does not fit with an ellipsis: an option name, a metavar or a default
+    # cut that way cannot be read or typed
+    monkeypatch.setenv("COLUMNS", "80")
+    out = help_text(path, capsys)
+    cut = [line for line in out.splitlines() if "…" in line]
+    assert cut == [], f"raftctl {' '.join(path)} --help at 80 columns:\n" + "\n".join(cut)
+
+
 def test_flags_have_no_placeholder_and_values_a_plain_one(capsys):
     out = help_text(["serve"], capsys)
     lines = {line.split()[1]: line for line in out.splitlines() if line.strip().startswith("│ --")}
