@@ -276,6 +276,9 @@ def split_spec_options(cls: type, name: str, arg: str | None) -> tuple[str | Non
             options[key] = declared[key](value)
         except ValueError as err:
             raise ValueError(f"sink {name!r}: option {key}={value!r} {err}") from None
+        if callable(options[key]):  # the factory itself (opt_int) instead of a converter (opt_int(1))
+            raise ValueError(f"sink {name!r}: spec_options[{key!r}] is a converter factory, not a converter: "
+                             f"declare it called, e.g. opt_int(1) or opt_float(0.0), not opt_int")
     if kept and not getattr(cls, "spec_keeps_unknown_query", False):
         unknown = sorted({unquote_plus(piece.partition("=")[0]) for piece in kept})
         raise ValueError(f"sink {name!r} has no option(s) {', '.join(unknown)}; "

@@ -567,3 +567,20 @@ def test_hung_sinks_are_closed_together_within_one_budget_and_named():
     finally:
         for sink in hung:
             sink.release.set()
+
+
+def test_a_converter_factory_declared_uncalled_is_a_clear_error_naming_the_fix():
+    from raftctl.sinks.base import opt_int, split_spec_options
+
+    class Counting(Sink):
+        name = "counting"
+        spec_options = {"every": opt_int}  # the mistake: the factory, not opt_int(1)
+
+    with pytest.raises(ValueError, match=r"spec_options\['every'\] is a converter factory.*opt_int\(1\)"):
+        split_spec_options(Counting, "counting", "/tmp/x?every=2")
+
+    class Right(Sink):
+        name = "right"
+        spec_options = {"every": opt_int(1)}
+
+    assert split_spec_options(Right, "right", "/tmp/x?every=2") == ("/tmp/x", {"every": 2})
