@@ -76,6 +76,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.ticks < 1:
         parser.error("--ticks must be at least 1")
+    if not 0 <= args.port <= 65535:
+        parser.error("--port must be 0 to 65535 (0 picks a free port)")
 
     cluster = Cluster(node_count=5, seed=args.seed)
     cluster.run_until(lambda: cluster.leader_id is not None, timeout=10.0)

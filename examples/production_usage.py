@@ -35,6 +35,10 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="how long to run (wall clock)")
     parser.add_argument("--seed", type=int, default=3)
     args = parser.parse_args()
+    if not 0 <= args.port <= 65535:
+        parser.error("--port must be 0 to 65535 (0 picks a free port)")
+    if not args.seconds > 0:
+        parser.error("--seconds must be a positive number of seconds")
 
     cluster = Cluster(node_count=5, seed=args.seed)
     cluster.run_until(lambda: cluster.leader_id is not None, timeout=10.0)

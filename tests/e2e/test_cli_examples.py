@@ -44,3 +44,12 @@ def test_production_usage_snippet_runs_with_cluster_nodes():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Dashboard: http://127.0.0.1:" in proc.stdout
     assert "PAGE FIRING" in proc.stdout  # the alert_callback of the snippet was called
+
+
+def test_examples_refuse_bad_arguments_with_one_usage_line():
+    for name, args, fragment in (("production_usage.py", ("--port", "0", "--seconds", "-3"), "--seconds"),
+                                 ("production_usage.py", ("--port", "70000"), "--port"),
+                                 ("monitoring_demo.py", ("--port", "-5"), "--port")):
+        proc = run_example(name, *args, timeout=30)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, (name, args, proc.stderr)
+        assert f"error: {fragment}" in proc.stderr and "Dashboard" not in proc.stdout, (name, args, proc.stderr)
