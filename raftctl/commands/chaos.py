@@ -93,7 +93,7 @@ def command(
         raise typer.BadParameter(str(err), param_hint=param) from None
     if replay is not None:
         raise typer.Exit(_replay(replay, config, json_output))
-    report = _campaign(config, workers)
+    report = _interruptible(lambda: _campaign(config, workers))
     if json_output:
         from raftctl.commands._common import write_json
 
@@ -101,6 +101,29 @@ def command(
     else:
         print_report(report)
     raise typer.Exit(0 if not report["failing_seeds"] else 1)
+
+
+def _interruptible(run: Any) -> Any:
+    """Run a simulator campaign; Ctrl-C, SIGTERM or SIGHUP end it with one line and exit
+    128 + the signal (its pool's workers are stopped; nothing of a simulated run is left)."""
+    import signal
+
+    caught: list[int] = []
+
+    def stop(signum: int, _frame: Any) -> None:
+        caught.append(signum)
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        return run()
+    except KeyboardInterrupt:
+        signum = caught[0] if caught else signal.SIGINT
+        print(f"interrupted by {signal.Signals(signum).name}: the campaign stopped; no figures", file=sys.stderr)
+        raise typer.Exit(128 + signum) from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _campaign(config: Any, workers: Optional[int]) -> dict:
@@ -251,16 +274,19 @@ def _etcd_campaign(ctx: typer.Context, members: int, faults: str, seed: int, int
             return 2
 
     running: list[Any] = []
+    caught: list[int] = []
 
-    def stop(_signum: int, _frame: Any) -> None:
+    def stop(signum: int, _frame: Any) -> None:
         # a running campaign stops at its next step (an exception raised into a fork or a
         # cleanup could be lost); before it runs, interrupt the cluster's start
+        caught.append(signum)
         if running:
             running[0].stop()
         else:
             raise KeyboardInterrupt
 
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    # SIGHUP too: a closed terminal or a dropped ssh session must not leave frozen nodes behind
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
     try:
         say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
         if target == "processes":
@@ -270,8 +296,11 @@ def _etcd_campaign(ctx: typer.Context, members: int, faults: str, seed: int, int
         else:
             report = run_etcd_campaign(members, config, progress=say, campaign_hook=running.append)
     except (KeyboardInterrupt, CampaignInterrupted):
-        print(f"interrupted: every {target} process and directory of the campaign is removed", file=sys.stderr)
-        return 130
+        signum = caught[0] if caught else signal.SIGINT
+        what = "node" if target == "processes" else "etcd"
+        print(f"interrupted by {signal.Signals(signum).name}: every {what} process and directory of the "
+              "campaign is removed", file=sys.stderr)
+        return 128 + signum
     except (EtcdStartError, RuntimeError, OSError, subprocess.SubprocessError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -51,7 +51,7 @@ class NodeProcessCluster:
                 base = free_base_port(nodes)
                 specs = layout(nodes, self.root, base, fast=True,
                                extra_args=["--election-timeout-ms", str(int(election_timeout_ms))])
-                self.launcher = ClusterLauncher(specs, self.root)
+                self.launcher = ClusterLauncher(specs, self.root, throwaway=True)
                 self.launcher.start_all()
                 lost = self._wait_started(start_timeout_s)
                 if not lost:

@@ -24,7 +24,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 
@@ -68,28 +68,35 @@ def layout(nodes: int, data_dir: str | os.PathLike[str], base_port: int, *, host
     return specs
 
 
-def _stop_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Ask the kernel to SIGTERM this node when the thread that started it dies (kill -9 of the
-    launcher included), so a node never outlives its ``cluster up``; SIGTERM stops it cleanly."""
-    try:
-        import ctypes
+def _die_with_parent(signum: int) -> Callable[[], None]:
+    def ask() -> None:  # pragma: no cover - runs in the child between fork and exec
+        try:
+            import ctypes
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signum), 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    return ask
+
+
+# Ask the kernel to SIGTERM a node when the thread that started it dies (kill -9 of the launcher
+# included), so a node never outlives its ``cluster up``; SIGTERM stops it cleanly. A throwaway
+# cluster (a chaos campaign's) asks for SIGKILL instead: a SIGSTOPped node never acts on SIGTERM.
+_stop_with_parent = _die_with_parent(signal.SIGTERM)
 
 
 class ClusterLauncher:
     """Processes for the nodes in ``specs``; logs and ``cluster.json`` in ``root``."""
 
     def __init__(self, specs: list[NodeSpec], root: str | os.PathLike[str], *, record: bool = True,
-                 base_port: int | None = None, token: str = "") -> None:
+                 base_port: int | None = None, token: str = "", throwaway: bool = False) -> None:
         self.specs = {s.node_id: s for s in specs}
         self.root = Path(root)
         self.recording = record
         self.base_port = base_port
         self.token = token
+        self._with_parent = _die_with_parent(signal.SIGKILL) if throwaway else _stop_with_parent
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self._all: list[subprocess.Popen[bytes]] = []
 
@@ -107,7 +114,7 @@ class ClusterLauncher:
             # its own session: a Ctrl-C in the terminal reaches the launcher, which stops the nodes
             proc = subprocess.Popen(spec.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=True,
-                                    preexec_fn=_stop_with_parent if sys.platform == "linux" else None)
+                                    preexec_fn=self._with_parent if sys.platform == "linux" else None)
         self.procs[node_id] = proc
         self._all.append(proc)
         if self.recording:

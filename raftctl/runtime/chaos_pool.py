@@ -43,7 +43,7 @@ def run_campaign(config: CampaignConfig, workers: int | None = None,
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
         chunk = max(1, min(8, config.runs // (workers * 8)))
-        with context.Pool(workers) as pool:
+        with context.Pool(workers, initializer=_ignore_interrupts) as pool:
             for summary in pool.imap(_worker, jobs, chunksize=chunk):
                 summaries.append(summary)
                 if progress:
@@ -52,3 +52,14 @@ def run_campaign(config: CampaignConfig, workers: int | None = None,
     report["wall_seconds"] = round(time.perf_counter() - started, 2)
     report["workers"] = workers
     return report
+
+
+def _ignore_interrupts() -> None:
+    """In a pool worker: Ctrl-C (SIGINT to the terminal's whole process group) is the parent's
+    to handle; it stops the pool (SIGTERM, which must then just end the worker, whatever handler
+    the fork copied from the parent). Without this every worker printed its own traceback."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)

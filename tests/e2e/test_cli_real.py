@@ -294,6 +294,34 @@ def test_a_group_without_its_subcommand_shows_help_and_a_suggestion_ends_once():
     assert "Did you mean 'summary'? (see 'raftctl --help')" in proc.stderr and "?." not in proc.stderr, proc.stderr
 
 
+def test_ctrl_c_of_a_chaos_campaign_is_one_line_not_a_traceback_per_worker():
+    # Ctrl-C reaches the terminal's whole process group: the parent and its pool workers
+    proc = subprocess.Popen([sys.executable, "-m", "raftctl", "chaos", "--runs", "5000", "--workers", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, "NO_COLOR": "1"})
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len([c for c in _children(proc.pid)]) < 2:
+            time.sleep(0.1)  # the pool's workers have started
+        time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "interrupted by SIGINT: the campaign stopped; no figures", err
+    assert "Traceback" not in err and "ForkPoolWorker" not in err, err
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(c) for c in f.read().split()]
+    except OSError:
+        return []
+
+
 def test_port_in_use_is_a_one_line_error():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -104,3 +104,68 @@ def test_a_node_that_dies_while_starting_is_named_with_its_log(tmp_path, monkeyp
         chaos_target.NodeProcessCluster(3, base_dir=str(tmp_path))
     assert not node_pids(tmp_path)
     assert not list(tmp_path.iterdir())
+
+
+def _campaign_until_a_pause(tmp_path: Path) -> tuple[subprocess.Popen, list[str]]:
+    """A campaign (default seed: its second fault is a pause) run until a node is SIGSTOPped."""
+    import time
+
+    env = {**os.environ, "TMPDIR": str(tmp_path), "NO_COLOR": "1"}
+    proc = subprocess.Popen([*RAFTCTL, "chaos", "--target", "processes", "--members", "3", "--faults", "10"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stderr is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+        if line.startswith("fault ") and " pause " in line:
+            return proc, lines
+    proc.kill()
+    raise AssertionError("no pause fault within 90 s:\n" + "".join(lines))
+
+
+def _gone(root: Path, timeout: float) -> set[int]:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while (pids := node_pids(root)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return pids
+
+
+def test_a_campaign_ended_by_sighup_or_kill_9_during_a_pause_leaves_no_frozen_node(tmp_path):
+    import signal
+    import shutil
+
+    # a closed terminal (SIGHUP): stopped like Ctrl-C, said so, exit 128 + 1, nothing left
+    hup = tmp_path / "hup"
+    hup.mkdir()
+    proc, _lines = _campaign_until_a_pause(hup)
+    try:
+        proc.send_signal(signal.SIGHUP)
+        _out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 129 and "interrupted by SIGHUP" in err and "Traceback" not in err, err
+        assert _gone(hup, 10) == set(), "node processes left running"
+        assert not [p for p in hup.iterdir() if p.name.startswith("raftctl-nodes-")], list(hup.iterdir())
+    finally:
+        for pid in node_pids(hup):  # only if the test failed: leave nothing frozen on the machine
+            os.kill(pid, signal.SIGCONT)
+            os.kill(pid, signal.SIGKILL)
+
+    # kill -9 (nothing can clean up): the nodes still die with it, the paused one too (it would
+    # never act on SIGTERM), so none is left frozen; only the directory stays
+    nine = tmp_path / "nine"
+    nine.mkdir()
+    proc, _lines = _campaign_until_a_pause(nine)
+    proc.kill()
+    proc.wait(timeout=30)
+    try:
+        assert _gone(nine, 10) == set(), "a node outlived its campaign (frozen by the pause?)"
+    finally:
+        for pid in node_pids(nine):
+            os.kill(pid, signal.SIGCONT)
+            os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(nine, ignore_errors=True)
