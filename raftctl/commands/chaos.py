@@ -79,6 +79,11 @@ def command(
     if target != "sim":
         raise typer.Exit(_etcd_campaign(ctx, members, faults, seed, interval, deadline, json_output,
                                         target=target, rate=rate))
+    members_source = ctx.get_parameter_source("members")
+    if members_source is not None and members_source.name != "DEFAULT":
+        # silently running 5 simulated nodes for --members 3 would be a surprise
+        raise typer.BadParameter("applies to --target etcd or processes; the simulator's size is --nodes",
+                                 param_hint="'--members'")
     if mutants:
         raise typer.Exit(_mutants(json_output))
     from raftctl.core.chaos import CampaignConfig
@@ -194,7 +199,8 @@ def print_report(report: dict) -> None:
     for line in report["failure_examples"]:
         console.print(f"  FAIL {line}", markup=False)
     for miss in report["missed_incidents"][:10]:
-        console.print(f"  MISSED seed={miss['seed']} t={miss['t']}s {miss['incident']} {miss['target']}", markup=False)
+        console.print(f"  MISSED seed={miss['seed']} t={miss['t']}s {miss['incident']} {miss['target'] or ''}".rstrip(),
+                      markup=False)
     for alarm in report["false_alarm_examples"][:10]:
         console.print(f"  FALSE ALARM seed={alarm['seed']} t={alarm['t']}s {alarm['alert']}", markup=False)
     if report["failing_seeds"]:
@@ -317,7 +323,7 @@ def _etcd_campaign(ctx: typer.Context, members: int, faults: str, seed: int, int
         for name, value in report_lines(report):
             out.write(_row(name, value, width))
         for miss in report["missed_incidents"][:10]:
-            out.write(f"  MISSED t={miss['t']}s {miss['incident']} {miss['target']}\n")
+            out.write(f"  MISSED t={miss['t']}s {miss['incident']} {miss['target'] or ''}".rstrip() + "\n")
         for alarm in report["false_alarm_examples"][:10]:
             out.write(f"  FALSE ALARM t={alarm['t']}s {alarm['alert']}\n")
         if "safety_violations" in report:

@@ -273,8 +273,9 @@ def _inject(cluster: Simulation, rng: random.Random, kind: str, counts: dict[str
     elif kind == "monitor_partition":
         if cluster.network.monitor_group is not None and rng.random() < 0.4:
             cluster.heal()
-        elif rng.random() < 0.3:
-            cluster.partition(["monitor"])  # the monitor alone: it reaches no node
+        elif rng.random() < 0.3 or len(ids) < 2:
+            # the monitor alone: it reaches no node (with one node, the only cut there is)
+            cluster.partition(["monitor"])
         else:
             shuffled = ids[:]
             rng.shuffle(shuffled)

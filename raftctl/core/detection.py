@@ -122,7 +122,7 @@ class DetectionReport:
     alerts_fired: int = 0
     false_alarms: list[tuple[float, str]] = field(default_factory=list)
     unexplained_unhealthy: int = 0
-    missed: list[tuple[float, str, str]] = field(default_factory=list)
+    missed: list[tuple[float, str, str | None]] = field(default_factory=list)  # target None: the cluster
     samples: int = 0
 
     @property
@@ -462,7 +462,7 @@ class DetectionTracker:
             if verdict == "detected" and incident.latency_s is not None:
                 out.latencies_s.append(round(incident.latency_s, 6))
             elif verdict == "missed":
-                out.missed.append((incident.start, incident.kind, str(incident.target)))
+                out.missed.append((incident.start, incident.kind, incident.target))
         for event in self.alert_events:
             if event["status"] != "firing":
                 continue

@@ -281,6 +281,7 @@ def assert_usage_error(proc: subprocess.CompletedProcess, *fragments: str, code:
     (("serve", "--source", "etcd:ftp://127.0.0.1:1"), "--source"),
     (("serve", "--source", "etcd:http://127.0.0.1:9", "--chaos", "demo"), "--chaos"),
     (("demo", "--frobnicate"), "--frobnicate"),
+    (("chaos", "--members", "4", "--runs", "2"), "the simulator's size is --nodes"),
     (("frobnicate",), "frobnicate"),
 ])
 def test_bad_input_is_a_one_line_usage_error(args, fragment):

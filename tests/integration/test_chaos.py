@@ -187,3 +187,13 @@ def test_shards_pass_through():
     config = CampaignConfig(runs=2, seed=3, duration_s=6.0, shards=2)
     report = run_campaign(config, workers=1)
     assert report["shards"] == 2 and report["failing_seeds"] == [], report["failure_examples"]
+
+
+def test_a_one_node_campaign_with_monitor_partitions_runs():
+    # --nodes 1 is allowed; the monitor cut from its only node is the one monitor partition there is
+    # (it raised "partition groups must not be empty")
+    summaries = [run_summary(seed, CampaignConfig(runs=1, seed=seed, nodes=1, duration_s=10.0,
+                                                  faults=("monitor_partition",)))
+                 for seed in range(1, 6)]
+    assert all(s["faults"].get("monitor_partition", 0) > 0 for s in summaries), summaries
+    assert not any(s["violations"] for s in summaries) and all(s["liveness_ok"] for s in summaries)
