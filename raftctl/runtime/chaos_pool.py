@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from raftctl.core import chaos
 from raftctl.core.chaos import CampaignConfig, aggregate
@@ -43,7 +44,9 @@ def run_campaign(config: CampaignConfig, workers: int | None = None,
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
         chunk = max(1, min(8, config.runs // (workers * 8)))
-        with context.Pool(workers, initializer=_ignore_interrupts) as pool:
+        with _forked_without_handlers():
+            pool = context.Pool(workers, initializer=_ignore_interrupts)
+        with pool:
             for summary in pool.imap(_worker, jobs, chunksize=chunk):
                 summaries.append(summary)
                 if progress:
@@ -52,6 +55,26 @@ def run_campaign(config: CampaignConfig, workers: int | None = None,
     report["wall_seconds"] = round(time.perf_counter() - started, 2)
     report["workers"] = workers
     return report
+
+
+@contextlib.contextmanager
+def _forked_without_handlers() -> Iterator[None]:
+    """While the pool forks its workers: SIGINT ignored and SIGTERM / SIGHUP at their defaults,
+    so a worker has them from its first instant (a Ctrl-C between its fork and its initializer
+    would otherwise raise in it); the parent's own handlers come back right after."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers; the initializer still does it in the workers
+        return
+    wanted = {signal.SIGINT: signal.SIG_IGN, signal.SIGTERM: signal.SIG_DFL, signal.SIGHUP: signal.SIG_DFL}
+    previous = {signum: signal.signal(signum, handler) for signum, handler in wanted.items()}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _ignore_interrupts() -> None:
