@@ -297,9 +297,12 @@ def test_a_group_without_its_subcommand_shows_help_and_a_suggestion_ends_once():
 
 def test_ctrl_c_of_a_chaos_campaign_is_one_line_not_a_traceback_per_worker():
     # Ctrl-C reaches the terminal's whole process group: the parent and its pool workers
+    # as from a shell's prompt: SIGINT at its default (an ignored SIGINT is inherited across exec, and
+    # a test runner's worker may ignore it; raftctl then rightly keeps ignoring it)
     proc = subprocess.Popen([sys.executable, "-m", "raftctl", "chaos", "--runs", "5000", "--workers", "2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            env={**os.environ, "NO_COLOR": "1"})
+                            env={**os.environ, "NO_COLOR": "1"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and len(_children(proc.pid)) < 2:
