@@ -60,13 +60,9 @@ def _root(
 
 
 def _error(prefix: str, message: str) -> None:
-    # one line, whatever the message holds
-    text = " ".join(str(message).split())
-    try:
-        sys.stderr.write(f"{prefix}: error: {text}\n")
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
+    from raftctl.commands._common import stderr_line
+
+    stderr_line(f"{prefix}: error: {message}")  # one line, whatever the message holds
 
 
 def run(argv: Optional[list[str]] = None) -> int:

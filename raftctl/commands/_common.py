@@ -41,6 +41,17 @@ _CREDENTIALS: dict[str, tuple[str, str]] = {}
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://)[^/?#]*@")
 
 
+def stderr_line(text: str) -> None:
+    """Write ``text`` as one line on stderr (its whitespace runs folded), never raising: a closed
+    or broken stderr must not turn a message into a traceback."""
+    line = " ".join(str(text).split())
+    try:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
 def count_of(number: int, noun: str) -> str:
     """``count_of(1, "sample")`` -> ``1 sample``; ``count_of(3, "sample")`` -> ``3 samples``."""
     return f"{number} {noun}" if number == 1 else f"{number} {noun}s"

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Self
 
 import typer
 
-from raftctl.commands._common import finite_float
+from raftctl.commands._common import finite_float, stderr_line
 from raftctl.commands.summary import UrlOption, url_or_usage_error
 
 HELP = "Nagios plugin: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; can forward alerts to sinks."
@@ -203,14 +203,7 @@ def command(
 
 def _warn(message: str) -> None:
     """One ``raftctl alerts: warning: ...`` line on stderr (the status line stays alone on stdout)."""
-    import sys
-
-    text = " ".join(str(message).split())
-    try:
-        sys.stderr.write(f"raftctl alerts: warning: {text}\n")
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
+    stderr_line(f"raftctl alerts: warning: {message}")
 
 
 def _report(result: dict[str, Any], line: str, json_output: bool) -> None:
