@@ -127,8 +127,11 @@ class Condition:
 
 def evaluate_conditions(sample: Mapping[str, Any], thresholds: Mapping[str, Any],
                         no_leader_for: float = 0.0,
-                        shard_no_leader_for: Mapping[int, float] | None = None) -> list[Condition]:
-    """Conditions holding in ``sample``; ``no_leader_for`` = seconds leaderless so far.
+                        shard_no_leader_for: Mapping[int, float] | None = None,
+                        live_terms: tuple[int, int] | None = None) -> list[Condition]:
+    """Conditions holding in ``sample``; ``no_leader_for`` = seconds leaderless so far;
+    ``live_terms``: the lowest and highest term of the live nodes when the caller knows them
+    (``reports.Reading``), else they are read from the node documents.
 
     In a sharded sample (a ``shards`` list) leader and divergence alerts are raised once per kind,
     listing the shards they hold in (``Condition.shards``; the message names them), with
@@ -206,13 +209,16 @@ def evaluate_conditions(sample: Mapping[str, Any], thresholds: Mapping[str, Any]
             peers = node.get("peers_connected")
             message = f"{node_id} answers but reaches only {peers} peer{'' if peers == 1 else 's'}, no majority"
         out.append(Condition(alert, message, node_labels))
-    terms = [node["term"] for node in nodes.values() if node["up"]]
-    if terms:
-        spread = max(terms) - min(terms)
+    if live_terms is None:
+        terms = [node["term"] for node in nodes.values() if node["up"]]
+        live_terms = (min(terms), max(terms)) if terms else None
+    if live_terms is not None:
+        low, high = live_terms
+        spread = high - low
         if spread > thresholds["max_term_difference"]:
             out.append(Condition(
                 "term_divergence",
-                f"live nodes' terms span {min(terms)}..{max(terms)} "
+                f"live nodes' terms span {low}..{high} "
                 f"(difference {spread} > {thresholds['max_term_difference']})"))
     return out
 
@@ -277,13 +283,15 @@ class AlertEngine:
             raise ValueError("history_limit must be >= 1")
         self._history = deque(maxlen=self.history_limit)
 
-    def evaluate(self, sample: Mapping[str, Any], thresholds: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """Update state from one sample; return the events (alert dicts) it produced."""
+    def evaluate(self, sample: Mapping[str, Any], thresholds: Mapping[str, Any],
+                 live_terms: tuple[int, int] | None = None) -> list[dict[str, Any]]:
+        """Update state from one sample; return the events (alert dicts) it produced
+        (``live_terms``: see ``evaluate_conditions``)."""
         sim_time = sample["sim_time"]
         cluster = sample["cluster"]
         # leaderless time counts only while the monitor can tell (not when it is cut off)
         reasons = cluster.get("health_reasons")
-        blind = any(r.startswith("monitor_reach:") for r in reasons or ())
+        blind = bool(reasons) and any(r.startswith("monitor_reach:") for r in reasons)
         if cluster["leader_node"] is None and (not blind or "no_leader" in (reasons or ())):
             if self._no_leader_since is None:
                 self._no_leader_since = sim_time
@@ -299,7 +307,7 @@ class AlertEngine:
                 shard_waits[shard] = sim_time - since
             else:
                 self._shard_no_leader_since.pop(shard, None)
-        conditions = evaluate_conditions(sample, thresholds, no_leader_for, shard_waits)
+        conditions = evaluate_conditions(sample, thresholds, no_leader_for, shard_waits, live_terms)
         return self.apply(conditions, sample["timestamp"], sim_time)
 
     def apply(self, conditions: list[Condition], timestamp: float, sim_time: float) -> list[dict[str, Any]]:

@@ -67,12 +67,8 @@ MAX_RETAINED_SAMPLES = 1_000_000
 _HEALTH_RANK = {name: rank for rank, name in enumerate(HEALTH_STATES)}
 
 
-def _round3(value: float | None) -> float | None:
-    return None if value is None else round(value, 3)
-
-
 # a collector without sinks reports these (read-only: collector documents copy it)
-_NO_SINKS: dict[str, int] = {"sink_events_dropped": 0, "sink_errors": 0, "sink_delivery_failures": 0,
+NO_SINKS: dict[str, int] = {"sink_events_dropped": 0, "sink_errors": 0, "sink_delivery_failures": 0,
                              "sink_delivered": 0, "sink_pending": 0, "sink_expired": 0}
 
 
@@ -258,7 +254,7 @@ class SampleCollector:
         view = reading.leader
         leader_id = view.leader
         if leader_id is not None and view.term is not None:
-            key = (leader_id, int(view.term))
+            key = (leader_id, view.term)  # an int: find_leader counts a report's odd term as 0
             if self._leader_key is not None and key != self._leader_key:
                 self._leader_changes += 1
             self._leader_key = key
@@ -283,6 +279,7 @@ class SampleCollector:
             ordered = sorted(latencies)
             p50, p99 = sorted_percentile(ordered, 0.50), sorted_percentile(ordered, 0.99)
             self._histogram.observe_sorted_ms(ordered, total_ms)
+            avg_latency, p50, p99 = round(avg_latency, 3), round(p50, 3), round(p99, 3)
         else:
             # nothing committed in the interval: no latency to report, and never a fake 0
             avg_latency = p50 = p99 = None
@@ -296,7 +293,7 @@ class SampleCollector:
             "leader_node": leader_id,
             "leader": leader_id,
             "health_status": "HEALTHY",
-            "current_term": int(reading.current_term),
+            "current_term": reading.current_term,  # read_nodes' numbers are ints already
             "consensus_aligned": reading.aligned,
             "has_quorum": reading.has_quorum,
             "leader_changes": self._leader_changes,
@@ -310,12 +307,12 @@ class SampleCollector:
             "cluster": cluster_doc,
             "performance": {
                 "total_orders": None if client.orders_submitted is None else int(client.orders_submitted),
-                "total_trades": None if reading.total_trades is None else int(reading.total_trades),
-                "throughput_ops": round(float(throughput), 3),
-                "avg_latency_ms": _round3(avg_latency),
-                "p50_latency_ms": _round3(p50),
-                "p99_latency_ms": _round3(p99),
-                "commit_apply_lag": int(reading.commit_apply_lag),
+                "total_trades": reading.total_trades,
+                "throughput_ops": round(throughput, 3),
+                "avg_latency_ms": avg_latency,  # rounded to 3 places above
+                "p50_latency_ms": p50,
+                "p99_latency_ms": p99,
+                "commit_apply_lag": reading.commit_apply_lag,
                 "proposals_pending": client.orders_pending,
                 "proposals_failed": client.proposals_failed,
             },
@@ -323,8 +320,9 @@ class SampleCollector:
             "nodes": nodes,
             "alerts": [],
         }
-        status_name, reasons = evaluate_health(
-            sample, max_replication_lag=thresholds["max_replication_lag"], max_contact_ms=max_contact)
+        max_lag = thresholds["max_replication_lag"]
+        status_name, reasons = evaluate_health(sample, max_replication_lag=max_lag, max_contact_ms=max_contact,
+                                               nodes_quiet=reading.nodes_quiet(max_lag))
         shard_count = poll.shards
         if shard_count > 1:
             acked_by_shard = list(client.acknowledged_by_shard or [0] * shard_count)
@@ -349,22 +347,24 @@ class SampleCollector:
         cluster_doc["health_reasons"] = reasons
 
         with self._lock:
-            events = self._engine.evaluate(sample, thresholds)
+            events = self._engine.evaluate(sample, thresholds, reading.live_terms)
             sample["alerts"] = self._engine.active()
             self._event_log.record(self._latest, sample, events, poll.faults)
+            engine = self._engine
+            retained = len(self._store) + 1
+            if self._started_at is None:
+                self._started_at = timestamp
             collector_doc: dict[str, Any] = {
                 "collection_interval": self.collection_interval,
                 "retention_period": self.retention_period,
-                "samples_retained": min(len(self._store) + 1, self.capacity),
+                "samples_retained": retained if retained < self.capacity else self.capacity,
                 "samples_collected": self.samples_collected + 1,
-                "alerts_fired": self._engine.fired_total,
-                "alerts_resolved": self._engine.resolved_total,
+                "alerts_fired": engine.fired_total,
+                "alerts_resolved": engine.resolved_total,
+                **self._sink_counters(),
+                "missed_ticks": self.missed_ticks,
+                "started_at": self._started_at,
             }
-            collector_doc.update(self._sink_counters())
-            collector_doc["missed_ticks"] = self.missed_ticks
-            if self._started_at is None:
-                self._started_at = timestamp
-            collector_doc["started_at"] = self._started_at
             collector_doc["collection_ms"] = (
                 round((perf_clock() - started) * 1000.0, 4) if perf_clock is not None else 0.0)
             sample["collector"] = collector_doc
@@ -404,7 +404,7 @@ class SampleCollector:
 
     def _sink_counters(self) -> dict[str, int]:
         """The sink figures of ``sample["collector"]``; none without sinks (see the runtime)."""
-        return _NO_SINKS
+        return NO_SINKS
 
     def _fan_out(self, sample: dict[str, Any], events: list[dict[str, Any]]) -> None:
         """Hand the sample and alert events on (the runtime's sink workers); nothing here."""

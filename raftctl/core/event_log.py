@@ -18,12 +18,25 @@ Every event has ``seq`` (increasing, never reused), ``t`` (sim_time) and ``times
 from __future__ import annotations
 
 from collections import deque
+from operator import itemgetter
 from typing import Any, Iterable, Mapping
 
 __all__ = ["EventLog", "EVENT_KINDS"]
 
 EVENT_KINDS = ("fault", "leader", "node", "health", "alert")
 _WATCHED_STATES = ("DOWN", "STALE_LEADER")
+_STATE = itemgetter("state")
+
+
+def _same_states(old: Mapping[str, Mapping[str, Any]], new: Mapping[str, Mapping[str, Any]]) -> bool:
+    """True when ``new`` has the same nodes as ``old``, in the same order and states: then no node
+    changed (the common case, found with C-level comparisons since this runs for every node)."""
+    if len(old) != len(new) or list(old) != list(new):
+        return False
+    try:
+        return list(map(_STATE, old.values())) == list(map(_STATE, new.values()))
+    except KeyError:  # a document without a state: let the loop read it with get()
+        return False
 
 
 class EventLog:
@@ -61,15 +74,9 @@ class EventLog:
                 self._add(t, ts, "leader", leader=leader, term=term if leader is not None else None,
                           previous=before.get("leader_node") if before is not None else None)
         old_nodes = previous["nodes"] if previous is not None else {}
-        for node_id, node in sample["nodes"].items():
-            state = node.get("state")
-            old = old_nodes.get(node_id)
-            was = old.get("state") if old is not None else None
-            if state == was or (was is None and state not in _WATCHED_STATES):
-                continue
-            if state in _WATCHED_STATES or was in _WATCHED_STATES:
-                self._add(t, ts, "node", node=node_id, **{"from": was, "to": state},
-                          reason=node.get("down_reason"))
+        new_nodes = sample["nodes"]
+        if not _same_states(old_nodes, new_nodes):
+            self._node_events(t, ts, old_nodes, new_nodes)
         status = cluster.get("health_status")
         if before is None or before.get("health_status") != status:
             self._add(t, ts, "health", **{"from": before.get("health_status") if before else None,
@@ -78,6 +85,17 @@ class EventLog:
             self._add(t, ts, "alert", name=event.get("name"), status=event.get("status"),
                       severity=event.get("severity"), labels=dict(event.get("labels") or {}),
                       message=event.get("message"))
+
+    def _node_events(self, t: float, ts: float, old_nodes: Mapping[str, Any], new_nodes: Mapping[str, Any]) -> None:
+        for node_id, node in new_nodes.items():
+            state = node.get("state")
+            old = old_nodes.get(node_id)
+            was = old.get("state") if old is not None else None
+            if state == was or (was is None and state not in _WATCHED_STATES):
+                continue
+            if state in _WATCHED_STATES or was in _WATCHED_STATES:
+                self._add(t, ts, "node", node=node_id, **{"from": was, "to": state},
+                          reason=node.get("down_reason"))
 
     def since(self, seq: int | None = None) -> list[dict[str, Any]]:
         """Events with ``seq`` above ``seq`` (all retained ones for None), oldest first."""

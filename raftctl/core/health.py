@@ -84,12 +84,15 @@ def replication_lags(statuses: Mapping[str, Mapping[str, Any]], leader_id: str |
 
 
 def evaluate_health(sample: Mapping[str, Any], max_replication_lag: int = 100,
-                    max_contact_ms: float | None = None) -> tuple[str, list[str]]:
+                    max_contact_ms: float | None = None, nodes_quiet: bool = False) -> tuple[str, list[str]]:
     """Return ``(health_status, reasons)`` for a sample document.
 
     Reads ``sample["cluster"]`` (cluster_size, healthy_nodes, leader_node, consensus_aligned,
     and when present nodes_reached and has_quorum) and ``sample["nodes"]`` (up, down_reason,
     state, replication_lag, last_contact_ms, peers_connected).
+
+    ``nodes_quiet``: the caller vouches that no node gives a reason (``reports.Reading.nodes_quiet``,
+    worked out in the pass that built the node documents), so the per-node pass is skipped.
     """
     cluster = sample["cluster"]
     nodes = sample["nodes"]
@@ -113,7 +116,7 @@ def evaluate_health(sample: Mapping[str, Any], max_replication_lag: int = 100,
     isolated_below = quorum - 1 if size > 1 else None
     refused = 0
     short: list[tuple[int, str, int]] = []  # (place in minor, node, peers): reaching no majority
-    for node_id, node in nodes.items():
+    for node_id, node in () if nodes_quiet else nodes.items():
         if not node["up"]:
             minor.append(f"node_down:{node_id}")
             if node.get("down_reason") == "refused":

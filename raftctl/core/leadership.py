@@ -39,10 +39,9 @@ _NO_LEADER = LeaderView()
 
 def _backers(claimant: str, term: int, reports: Mapping[str, Mapping[str, Any] | None],
              max_contact_ms: float, gone: frozenset[str]) -> set[str]:
-    backers = {claimant}
-    for node_id, report in reports.items():
-        if report is not None and report.get("leader_id") == claimant and report.get("term") == term:
-            backers.add(node_id)  # the claimant itself is in already (a set)
+    backers = {node_id for node_id, report in reports.items()
+               if report is not None and report.get("leader_id") == claimant and report.get("term") == term}
+    backers.add(claimant)  # whatever its report says of itself
     contacts = reports[claimant].get("last_contact_ms")  # type: ignore[union-attr]
     if type(contacts) is not dict:  # malformed: the claimant's word about others counts for nothing
         return backers
@@ -57,17 +56,21 @@ def _backers(claimant: str, term: int, reports: Mapping[str, Mapping[str, Any] |
 
 
 def find_leader(reports: Mapping[str, Mapping[str, Any] | None], max_contact_ms: float,
-                size: int | None = None, gone: frozenset[str] = frozenset()) -> LeaderView:
+                size: int | None = None, gone: frozenset[str] = frozenset(),
+                claimants: list[str] | None = None) -> LeaderView:
     """``reports``: every member's report, None for a node that did not answer; ``gone``: nodes
-    whose poll was refused (their process is not running), which back nobody."""
+    whose poll was refused (their process is not running), which back nobody; ``claimants``: the
+    nodes whose report says LEADER, in ``reports``' order, when the caller has found them already."""
     quorum = quorum_size(len(reports) if size is None else size)
     best: tuple[int, int, str] | None = None
     best_backers: set[str] = set()
-    claimants = []
-    for node_id, report in reports.items():
-        if report is None or report.get("state") != LEADER:
+    if claimants is None:
+        claimants = [node_id for node_id, report in reports.items()
+                     if report is not None and report.get("state") == LEADER]
+    for node_id in claimants:
+        report = reports[node_id]
+        if report is None:
             continue
-        claimants.append(node_id)
         said = report.get("term")
         term = said if type(said) is int else 0  # a report's word, unchecked: a bad term counts as 0
         backers = _backers(node_id, term, reports, max_contact_ms, gone)

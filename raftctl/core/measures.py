@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import bisect
 import math
-from itertools import accumulate
 from typing import Iterable, Sequence
 
 __all__ = ["quorum_size", "percentile", "sorted_percentile", "LatencyHistogram", "LATENCY_BUCKETS_S"]
@@ -37,44 +36,41 @@ LATENCY_BUCKETS_S: tuple[float, ...] = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 class LatencyHistogram:
     """Cumulative counts of latencies at or below each bucket bound, over a collector's life."""
 
-    __slots__ = ("bounds", "_bounds_ms", "_le", "buckets", "count", "total")
+    __slots__ = ("bounds", "_bounds_ms", "_le", "_cumulative", "count", "total")
 
     def __init__(self, bounds: Sequence[float] = LATENCY_BUCKETS_S) -> None:
         self.bounds = tuple(bounds)
         self._bounds_ms = tuple(b * 1000.0 for b in self.bounds)
         self._le = list(self.bounds)  # shared by every document: published documents are read-only
-        self.buckets = [0] * len(self.bounds)  # per bucket, not cumulative
+        # cumulative counts per bound; each observation makes a new list, so a document may share it
+        self._cumulative = [0] * len(self.bounds)
         self.count = 0
         self.total = 0.0
 
     def observe_ms(self, latencies_ms: Iterable[float]) -> None:
-        bounds = self.bounds
-        buckets = self.buckets
-        n = len(bounds)
-        for ms in latencies_ms:
-            s = ms / 1000.0
-            self.count += 1
-            self.total += s
-            i = bisect.bisect_left(bounds, s)
-            if i < n:
-                buckets[i] += 1
+        values = list(latencies_ms)
+        values.sort()
+        self.observe_sorted_ms(values, math.fsum(values))
 
     def observe_sorted_ms(self, sorted_ms: Sequence[float], total_ms: float) -> None:
-        """Add latencies (ms) given in ascending order: a bisection per bound, no loop per value."""
-        previous = 0
-        buckets = self.buckets
-        right = bisect.bisect_right
+        """Add latencies (ms) given in ascending order: a bisection per bound that falls within
+        them (bounds below the smallest count none, bounds above the largest count all)."""
         n = len(sorted_ms)
-        for i, bound_ms in enumerate(self._bounds_ms):
-            at = right(sorted_ms, bound_ms)
-            buckets[i] += at - previous
-            previous = at
-            if at == n:
-                break  # every value placed; the higher buckets get nothing
-        self.count += len(sorted_ms)
+        if n == 0:
+            return
+        bounds = self._bounds_ms
+        right = bisect.bisect_right
+        low = bisect.bisect_left(bounds, sorted_ms[0])
+        high = right(bounds, sorted_ms[-1], low)
+        cumulative = self._cumulative[:]  # a new list: a published document may hold the old one
+        for i in range(low, high):
+            cumulative[i] += right(sorted_ms, bounds[i])
+        for i in range(high, len(bounds)):
+            cumulative[i] += n
+        self._cumulative = cumulative
+        self.count += n
         self.total += total_ms / 1000.0
 
     def document(self) -> dict[str, object]:
         """``{"le": [...], "counts": [cumulative...], "count": N, "sum": seconds}``."""
-        return {"le": self._le, "counts": list(accumulate(self.buckets)), "count": self.count,
-                "sum": round(self.total, 6)}
+        return {"le": self._le, "counts": self._cumulative, "count": self.count, "sum": round(self.total, 6)}

@@ -23,6 +23,8 @@ from raftctl.core.source import Poll
 __all__ = ["Reading", "read_nodes", "shard_documents"]
 
 DOWN = NodeState.DOWN.value
+LEADER = NodeState.LEADER.value
+_NONE_GONE: frozenset[str] = frozenset()
 STALE = NodeState.STALE_LEADER.value
 
 
@@ -39,6 +41,31 @@ class Reading:
     current_term: int
     total_trades: int | None
     commit_apply_lag: int
+    # what the later per-node rules would look for, gathered in this pass so they need not loop
+    # again: the fewest peers an answering node reaches, the most a follower lags, the lowest term
+    min_peers: int | None = None
+    max_lag: int = 0
+    top_term: int = 0
+    low_term: int | None = None
+
+    @property
+    def live_terms(self) -> tuple[int, int] | None:
+        """(lowest, highest) term of the nodes that answered, for the term-divergence alert; None
+        when none did or a term is negative (``top_term`` starts at 0): the rule then reads them."""
+        if self.low_term is None or self.low_term < 0:
+            return None
+        return self.low_term, self.top_term
+
+    def nodes_quiet(self, max_replication_lag: int) -> bool:
+        """True when no node can give ``health.evaluate_health`` a reason: every node answered
+        and is healthy (no stale leader, none unheard), none reaches too few peers for a majority
+        and none lags more than ``max_replication_lag``; its ``nodes_quiet`` hint."""
+        size = len(self.nodes)
+        if self.healthy != size:
+            return False
+        if size > 1 and (self.min_peers is None or self.min_peers < quorum_size(size) - 1):
+            return False
+        return self.max_lag <= max_replication_lag
 
 
 def _int(value: Any) -> int:
@@ -82,17 +109,21 @@ def read_nodes(poll: Poll, max_contact_ms: float, previous: Mapping[str, Mapping
     answers = poll.answers
     reports: dict[str, Mapping[str, Any] | None] = {}
     refusing = []
+    claimants = []
     for nid, a in answers.items():
         given: Mapping[str, Any] | None = a.report
         if given is None:
             if a.reason == "refused":
                 refusing.append(nid)
-        elif (said := given.get("state")) is not None and (type(said) is not str or said not in _SAID_STATES):
-            given = None  # a role the monitor cannot read is no report: it backs nobody, it is DOWN ("error")
+        elif (said := given.get("state")) is not None:
+            if type(said) is not str or said not in _SAID_STATES:
+                given = None  # a role the monitor cannot read is no report: it backs nobody, it is DOWN ("error")
+            elif said == LEADER:
+                claimants.append(nid)
         reports[nid] = given
     size = len(reports)
-    gone = frozenset(refusing)
-    view = find_leader(reports, max_contact_ms, size, gone)
+    gone = frozenset(refusing) if refusing else _NONE_GONE
+    view = find_leader(reports, max_contact_ms, size, gone, claimants)
     leader = view.leader
     stale = view.stale
     leader_report = reports.get(leader) if leader is not None else None
@@ -112,6 +143,9 @@ def read_nodes(poll: Poll, max_contact_ms: float, previous: Mapping[str, Mapping
     healthy = 0
     reached = 0
     top_term = 0
+    low_term: int | None = None
+    min_peers: int | None = None
+    max_lag = 0
     trades: list[int] = []
     commit_apply_lag = 0
     aligned = True
@@ -122,9 +156,15 @@ def read_nodes(poll: Poll, max_contact_ms: float, previous: Mapping[str, Mapping
             nodes[node_id] = _down_doc(reason, previous.get(node_id) if previous else None)
             continue
         get = report.get
-        state = get("state") or "FOLLOWER"  # a report without a role: what a node that says nothing more is
-        commit_index, last_applied, term = get("commit_index"), get("last_applied"), get("term")
-        log_length, peers = get("log_length"), get("peers_connected")
+        try:  # subscripts where every key is there (the common case: they are quicker than get())
+            state = report["state"]
+            commit_index, last_applied, term = report["commit_index"], report["last_applied"], report["term"]
+            log_length, peers, said_leader = report["log_length"], report["peers_connected"], report["leader_id"]
+        except KeyError:
+            state = get("state")
+            commit_index, last_applied, term = get("commit_index"), get("last_applied"), get("term")
+            log_length, peers, said_leader = get("log_length"), get("peers_connected"), get("leader_id")
+        state = state or "FOLLOWER"  # a report without a role: what a node that says nothing more is
         if not (type(commit_index) is int and type(last_applied) is int and type(term) is int
                 and type(log_length) is int and type(peers) is int):  # the rare case: clean them
             commit_index, last_applied, term, log_length, peers = map(
@@ -132,6 +172,10 @@ def read_nodes(poll: Poll, max_contact_ms: float, previous: Mapping[str, Mapping
         reached += 1
         if term > top_term:
             top_term = term
+        if low_term is None or term < low_term:
+            low_term = term
+        if min_peers is None or peers < min_peers:
+            min_peers = peers
         if leader_report is None:
             executed = get("trades_executed")
             if executed is not None:
@@ -155,6 +199,8 @@ def read_nodes(poll: Poll, max_contact_ms: float, previous: Mapping[str, Mapping
                 lag = leader_commit - (matched if matched > commit_index else commit_index)
                 if lag < 0:
                     lag = 0
+                elif lag > max_lag:
+                    max_lag = lag
         if not is_stale and (contact is None or contact <= max_contact_ms):
             healthy += 1
         digest = get("state_digest")
@@ -173,7 +219,7 @@ def read_nodes(poll: Poll, max_contact_ms: float, previous: Mapping[str, Mapping
             "replication_lag": lag,
             "last_contact_ms": contact,
             "state_digest": digest,
-            "leader_id": get("leader_id"),
+            "leader_id": said_leader,
             "down_reason": None,
             "last_seen": seen_at,
         }
@@ -191,7 +237,7 @@ def read_nodes(poll: Poll, max_contact_ms: float, previous: Mapping[str, Mapping
         current_term = top_term
         total_trades = max(trades) if trades else None
     return Reading(nodes, view, reached, healthy, has_quorum, aligned, current_term, total_trades,
-                   commit_apply_lag)
+                   commit_apply_lag, min_peers, max_lag, top_term, low_term)
 
 
 def _down_doc(reason: str | None, known: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -105,7 +105,9 @@ _INTS = ("sequence", "cluster_size", "healthy_nodes", "current_term", "leader_ch
 _NODE = ("state", "commit_index", "last_applied", "log_length", "peers_connected", "term",
          "replication_lag", "last_contact_us")
 _ABSENT_ROW = (_ABSENT,) + (_UNKNOWN,) * (len(_NODE) - 1)
-_NODE_ROW = struct.Struct(f"={len(_NODE)}q")  # a node ring's row, as RowRing("q", len(_NODE)) packs it
+_NODE_ROW = struct.Struct(f"={len(_NODE)}q")
+_FLOAT_ROW = struct.Struct(f"={len(_FLOATS)}d")  # the float and integer rings' rows, as RowRing packs them
+_INT_ROW = struct.Struct(f"={len(_INTS)}q")  # a node ring's row, as RowRing("q", len(_NODE)) packs it
 
 
 class SampleStore:
@@ -162,17 +164,29 @@ class SampleStore:
         avg, p50, p99 = perf["avg_latency_ms"], perf["p50_latency_ms"], perf["p99_latency_ms"]
         pending, failed = perf.get("proposals_pending"), perf.get("proposals_failed")
         nan = math.nan  # stands for null in the float ring
-        self._floats.append((
-            sample["timestamp"], sample["sim_time"], perf["throughput_ops"],
-            nan if avg is None else avg, nan if p50 is None else p50, nan if p99 is None else p99))
-        self._ints.append((
+        float_row = (sample["timestamp"], sample["sim_time"], perf["throughput_ops"],
+                     nan if avg is None else avg, nan if p50 is None else p50, nan if p99 is None else p99)
+        int_row = (
             sample["sequence"], cluster["cluster_size"], cluster["healthy_nodes"],
             cluster["current_term"], cluster["leader_changes"],
             _UNKNOWN if perf["total_orders"] is None else perf["total_orders"],
             _UNKNOWN if perf["total_trades"] is None else perf["total_trades"], perf["commit_apply_lag"], len(sample["alerts"]),
             HEALTH_CODES[cluster["health_status"]], 1 if cluster["consensus_aligned"] else 0,
             1 if cluster["has_quorum"] else 0, self._node_index.get(leader, -1),
-            _UNKNOWN if pending is None else pending, _UNKNOWN if failed is None else failed))
+            _UNKNOWN if pending is None else pending, _UNKNOWN if failed is None else failed)
+        floats, ints = self._floats, self._ints
+        packed = False
+        if full:  # the common case: one C call per ring, at the slot they share
+            try:
+                _FLOAT_ROW.pack_into(floats.data, head * _FLOAT_ROW.size, *float_row)
+                _INT_ROW.pack_into(ints.data, head * _INT_ROW.size, *int_row)
+                floats.head = ints.head = (head + 1) % self.capacity
+                packed = True
+            except (OverflowError, struct.error):  # a number to clamp: the rings' own way below
+                pass
+        if not packed:
+            floats.append(float_row)
+            ints.append(int_row)
         self._append_reasons(tuple(cluster["health_reasons"]))
         state_codes = STATE_CODES
         unknown = _UNKNOWN

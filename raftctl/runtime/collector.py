@@ -15,7 +15,7 @@ import time
 from typing import Any, Callable, Iterable, Mapping
 
 from raftctl.core.alerts import DEFAULT_THRESHOLDS
-from raftctl.core.collector import SampleCollector, UnknownNodeError
+from raftctl.core.collector import NO_SINKS, SampleCollector, UnknownNodeError
 from raftctl.sinks.base import Sink, SinkWorker, build_sink
 
 __all__ = ["MetricsCollector", "UnknownNodeError"]
@@ -64,7 +64,7 @@ class MetricsCollector(SampleCollector):
     def _sink_counters(self) -> dict[str, int]:
         workers = self._workers
         if not workers:
-            return super()._sink_counters()
+            return NO_SINKS
         stats = [w.sink.stats() for w in workers]
         return {
             "sink_events_dropped": sum(w.dropped for w in workers),

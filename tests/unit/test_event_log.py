@@ -67,3 +67,37 @@ def test_bounded_and_numbers_never_reused():
     assert len(log) == 3 and [e["seq"] for e in log.since()] == [log.sequence - 2, log.sequence - 1, log.sequence]
     with pytest.raises(ValueError):
         EventLog(limit=0)
+
+
+def test_the_quick_no_change_check_agrees_with_the_node_by_node_comparison():
+    """record() skips its node-by-node comparison when the nodes, their order and their states
+    are unchanged; on random pairs of node sets the skip must be taken only where that
+    comparison finds nothing."""
+    import random
+
+    from raftctl.core.event_log import _same_states
+
+    states = ["LEADER", "FOLLOWER", "DOWN", "STALE_LEADER", "CANDIDATE"]
+    skipped = 0
+    for seed in range(3000):
+        rng = random.Random(seed)
+        ids = [f"n{i}" for i in range(rng.randrange(0, 5))]
+        old = {nid: {"state": rng.choice(states), "down_reason": None} for nid in ids}
+        new = {nid: dict(doc) for nid, doc in old.items()}
+        change = rng.randrange(5)
+        if change == 1 and ids:
+            new[rng.choice(ids)]["state"] = rng.choice(states)
+        elif change == 2:
+            new = dict(reversed(list(new.items())))  # same states, other order: the pairing differs
+            for doc, state in zip(new.values(), [d["state"] for d in old.values()]):
+                doc["state"] = state
+        elif change == 3 and ids:
+            del new[rng.choice(ids)]
+        elif change == 4:
+            new["n9"] = {"state": rng.choice(states)}
+        log = EventLog()
+        log._node_events(1.0, 1.0, old, new)
+        if _same_states(old, new):
+            skipped += 1
+            assert len(log) == 0, f"seed {seed}: skipped a change"
+    assert skipped > 600

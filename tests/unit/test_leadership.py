@@ -255,3 +255,73 @@ def test_a_report_with_an_unreadable_role_backs_no_leader_and_is_down_with_error
     assert reading.reached == 1
     fine = Poll(1.0, dict(poll.answers, node2=NodeAnswer("node2", rep("FOLLOWER"))))
     assert read_nodes(fine, 1000.0).leader.leader == "node1"
+
+
+def _mostly_healthy_poll(rng, size: int) -> Poll:
+    """A healthy cluster with now and then one thing wrong (a lag, a silence, a short peer
+    count, a stale claimant, an old term, an unheard follower): the quiet case and its neighbours."""
+    ids = [f"n{i}" for i in range(size)]
+    leader = ids[0]
+    commit = 1000
+    answers = {}
+    behind = {nid: 0 if nid == leader else rng.randrange(4) for nid in ids}  # small lags, 0-3 entries
+    for nid in ids:
+        report = {"state": "LEADER" if nid == leader else "FOLLOWER", "term": 5, "leader_id": leader,
+                  "commit_index": commit - behind[nid], "last_applied": commit - behind[nid] - rng.randrange(2),
+                  "log_length": 50, "peers_connected": size - 1, "state_digest": None}
+        if nid == leader:
+            report["match_index"] = {p: commit - behind[p] for p in ids if p != nid}
+            report["last_contact_ms"] = {p: rng.uniform(1.0, 50.0) for p in ids if p != nid}
+        answers[nid] = NodeAnswer(nid, report)
+    victim = rng.choice(ids)
+    report = answers[victim].report
+    fault = rng.randrange(9)
+    if fault == 1:
+        answers[victim] = NodeAnswer.silent(victim, rng.choice(["timeout", "refused", "error"]))
+    elif fault == 2:
+        report["peers_connected"] = rng.randrange(size)
+    elif fault == 3 and victim != leader:
+        answers[leader].report["match_index"][victim] = commit - rng.choice([50, 101, 150])
+        report["commit_index"] = commit - rng.choice([50, 101, 150])
+    elif fault == 4 and victim != leader:
+        report.update(state="LEADER", term=rng.choice([3, 5]), leader_id=victim)
+    elif fault == 5:
+        report["term"] = rng.choice([1, 4, 5, 9, -2])
+    elif fault == 6 and victim != leader:
+        answers[leader].report["last_contact_ms"][victim] = rng.choice([999.0, 1000.0, 1000.5, 4000.0])
+    elif fault == 7:
+        answers[leader] = NodeAnswer.silent(leader, "timeout")
+    return Poll(1.0, answers)
+
+
+def test_the_hints_gathered_in_the_node_pass_never_change_health_or_alerts():
+    """read_nodes gathers, in its one node pass, what lets evaluate_health skip its node pass
+    (Reading.nodes_quiet) and the term-divergence alert skip its own (Reading.live_terms): on
+    random polls, healthy or not, the hinted answers must equal the unhinted ones."""
+    import random
+
+    from raftctl.core.alerts import DEFAULT_THRESHOLDS, evaluate_conditions
+
+    quiet_seen = 0
+    for seed in range(1500):
+        rng = random.Random(seed)
+        size = rng.randrange(1, 9)
+        poll = _mostly_healthy_poll(rng, size) if seed % 3 else _random_poll(rng, size)
+        reading = read_nodes(poll, 1000.0)
+        leader = reading.leader.leader
+        sample = {"cluster": {"cluster_size": size, "healthy_nodes": reading.healthy, "leader_node": leader,
+                              "consensus_aligned": reading.aligned, "nodes_reached": reading.reached,
+                              "has_quorum": reading.has_quorum, "health_status": "HEALTHY", "health_reasons": []},
+                  "nodes": reading.nodes, "performance": {"avg_latency_ms": None}}
+        for max_lag in (0, 2, 100):
+            quiet = reading.nodes_quiet(max_lag)
+            quiet_seen += quiet
+            plain = evaluate_health(sample, max_replication_lag=max_lag, max_contact_ms=1000.0)
+            hinted = evaluate_health(sample, max_replication_lag=max_lag, max_contact_ms=1000.0, nodes_quiet=quiet)
+            assert hinted == plain, f"seed {seed} max_lag {max_lag}: quiet={quiet}"
+        sample["cluster"]["health_status"], sample["cluster"]["health_reasons"] = plain
+        for spread in (0, 1, 3):
+            thresholds = dict(DEFAULT_THRESHOLDS, max_term_difference=spread)
+            assert (evaluate_conditions(sample, thresholds, live_terms=reading.live_terms)
+                    == evaluate_conditions(sample, thresholds)), f"seed {seed} spread {spread}"
+    assert quiet_seen > 500  # the skip itself was exercised, not only its refusals

@@ -199,3 +199,26 @@ def test_latency_histogram_counts_are_exact_both_ways():
     for bound, count in zip(doc["le"], doc["counts"]):
         assert count == sum(1 for v in values if v <= bound * 1000.0), bound
     assert doc["count"] == 5000
+
+
+def test_latency_histogram_counts_match_a_count_by_hand_for_any_spread_of_values():
+    """observe_sorted_ms bisects only the bounds that fall among the values: narrow, wide,
+    on-bound and out-of-range batches must all count as a value-by-value count would."""
+    import random as _random
+
+    from raftctl.core.measures import LATENCY_BUCKETS_S, LatencyHistogram
+
+    rng = _random.Random(SEED)
+    histogram = LatencyHistogram()
+    seen: list[float] = []
+    for batch in range(300):
+        low = rng.choice([0.0, 0.5, 1.0, 2.5, 7.0, 100.0, 9999.0, 20000.0])
+        width = rng.choice([0.0, 0.01, 3.0, 50.0, 5000.0])
+        values = [rng.choice([low, low + width, low + rng.random() * width]) for _ in range(rng.randrange(0, 30))]
+        values += rng.sample([b * 1000.0 for b in LATENCY_BUCKETS_S], rng.randrange(0, 3))
+        histogram.observe_sorted_ms(sorted(values), sum(values))
+        seen += values
+        doc = histogram.document()
+        assert doc["counts"] == [sum(1 for v in seen if v <= b * 1000.0) for b in LATENCY_BUCKETS_S], \
+            f"seed {SEED} batch {batch}"
+        assert doc["count"] == len(seen)
