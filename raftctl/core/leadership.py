@@ -35,6 +35,7 @@ class LeaderView(NamedTuple):
 
 
 _NO_LEADER = LeaderView()
+_view = tuple.__new__  # builds a LeaderView from its four fields without NamedTuple's keyword-handling __new__
 
 
 def _backers(claimant: str, term: int, reports: Mapping[str, Mapping[str, Any] | None],
@@ -82,4 +83,4 @@ def find_leader(reports: Mapping[str, Mapping[str, Any] | None], max_contact_ms:
         return LeaderView(None, None, frozenset(), tuple(claimants)) if claimants else _NO_LEADER
     leader = best[2]
     stale = () if len(claimants) == 1 else tuple(c for c in claimants if c != leader)
-    return LeaderView(leader, best[0], frozenset(best_backers), stale)
+    return _view(LeaderView, (leader, best[0], frozenset(best_backers), stale))

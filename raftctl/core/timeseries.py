@@ -229,7 +229,7 @@ class SampleStore:
 
     def _append_reasons(self, reasons: tuple[str, ...]) -> None:
         # share one tuple per distinct reason set so a long steady state costs a pointer per sample
-        shared = self._reason_cache.get(reasons)
+        shared = self._reason_cache.get(reasons) if reasons else ()
         if shared is None:
             if len(self._reason_cache) > 1024:
                 self._reason_cache.clear()
