@@ -151,6 +151,16 @@ def _fmt(value: Any, unit: str = "") -> str:
     return "-" if value is None else f"{value:g}{unit}" if isinstance(value, float) else f"{value}{unit}"
 
 
+def _heal_note(report: dict) -> str:
+    """"; plus 12 steps that healed one (partition 5, ...)": the schedule's undoing steps, which
+    the fault count leaves out."""
+    total = report.get("heal_steps_total") or 0
+    if not total:
+        return ""
+    kinds = ", ".join(f"{k} {v}" for k, v in report["heal_steps"].items())
+    return f"; plus {total} step{'' if total == 1 else 's'} that undid one ({kinds})"
+
+
 def report_rows(report: dict) -> list[tuple[str, str]]:
     """The campaign table as (figure, value) rows; pure, so it is easy to test."""
     faults = ", ".join(f"{k} {v}" for k, v in report["faults_injected"].items())
@@ -164,7 +174,7 @@ def report_rows(report: dict) -> list[tuple[str, str]]:
         ("runs", f"{report['runs']} (seeds {report['first_seed']}..{report['last_seed']}, "
                  f"{report['nodes']} nodes, {report['duration_s']:g} s each, {report['workers']} workers, "
                  f"{report['wall_seconds']:g} s wall)"),
-        ("faults injected", f"{report['faults_injected_total']} ({faults})"),
+        ("faults injected", f"{report['faults_injected_total']} ({faults})" + _heal_note(report)),
         ("safety violations", f"{report['safety_violations']} (failing seeds: {violation_seeds})"),
         ("liveness failures after heal", f"{report['liveness_failures']} (seeds: {liveness_seeds})"),
         ("time without leader", f"median {_fmt(gaps['median'], ' ms')}, p99 {_fmt(gaps['p99'], ' ms')} "
@@ -364,6 +374,7 @@ def _replay(seed: int, config: Any, json_output: bool) -> int:
         "liveness_ok": result.liveness_ok,
         "liveness_detail": result.liveness_detail,
         "faults_injected": result.faults,
+        "heal_steps": result.heal_steps,
         "orders_submitted": result.orders_submitted,
         "orders_acknowledged": result.orders_acknowledged,
         "orders_applied": result.orders_applied,

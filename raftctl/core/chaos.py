@@ -50,6 +50,8 @@ class RunResult:
     events: list[tuple[float, str, tuple[Any, ...]]] = field(default_factory=list[Any])
     detection: DetectionReport | None = None
     timeline: list[tuple[float, str, str]] = field(default_factory=list)
+    # steps of the schedule that undid a fault of that kind (a heal, a reset, a resume)
+    heal_steps: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -113,6 +115,7 @@ def run_one(
         on_cluster(cluster)
     rng = random.Random(seed * 1_000_003 + 11)
     counts: dict[str, int] = {}
+    heals: dict[str, int] = {}
     leader_samples: list[tuple[float, bool]] = []
     cluster.every(0.01, lambda c: leader_samples.append((c.now, c.leader_id is not None)))
     fault_window = duration_s
@@ -120,7 +123,7 @@ def run_one(
     t = 0.5
     while kinds and t < fault_window:
         cluster.run_for(t - cluster.now)
-        _inject(cluster, rng, rng.choice(kinds), counts)
+        _inject(cluster, rng, rng.choice(kinds), counts, heals)
         t += rng.uniform(0.3, 2.0) * fault_every_s
     cluster.run_for(max(fault_window - cluster.now, 0.0))
     # Heal everything and require liveness.
@@ -165,6 +168,7 @@ def run_one(
         liveness_ok=got_leader and converged,
         liveness_detail=detail,
         faults=counts,
+        heal_steps=heals,
         leaderless_gaps_ms=_leaderless_gaps(cluster, leader_samples),
         orders_acknowledged=stats["orders_acknowledged"],
         orders_submitted=stats["orders_submitted"],
@@ -226,8 +230,12 @@ def _timeline(cluster: Simulation, tracker: DetectionTracker | None) -> list[tup
     return rows
 
 
-def _inject(cluster: Simulation, rng: random.Random, kind: str, counts: dict[str, int]) -> None:
+def _inject(cluster: Simulation, rng: random.Random, kind: str, counts: dict[str, int],
+            heals: dict[str, int]) -> None:
+    """One step of the schedule: inject a fault of ``kind`` (counted in ``counts``) or, as the
+    schedule sometimes does, undo one of that kind (a heal, a reset, a resume: in ``heals``)."""
     ids = cluster.node_ids
+    healed = False
     up = [n.node_id for n in cluster.nodes if n.up]
     down = [n.node_id for n in cluster.nodes if not n.up]
     if kind == "crash":
@@ -244,6 +252,7 @@ def _inject(cluster: Simulation, rng: random.Random, kind: str, counts: dict[str
     elif kind == "partition":
         if rng.random() < 0.3:
             cluster.heal()
+            healed = True
         else:
             if len(ids) < 2:
                 return
@@ -252,11 +261,14 @@ def _inject(cluster: Simulation, rng: random.Random, kind: str, counts: dict[str
             cut = rng.randint(1, len(ids) - 1)
             cluster.partition(shuffled[:cut], shuffled[cut:])
     elif kind == "loss":
-        cluster.set_network(loss=0.0 if rng.random() < 0.3 else rng.uniform(0.01, 0.3))
+        healed = rng.random() < 0.3
+        cluster.set_network(loss=0.0 if healed else rng.uniform(0.01, 0.3))
     elif kind == "duplicate":
-        cluster.set_network(duplicate=0.0 if rng.random() < 0.3 else rng.uniform(0.01, 0.2))
+        healed = rng.random() < 0.3
+        cluster.set_network(duplicate=0.0 if healed else rng.uniform(0.01, 0.2))
     elif kind == "reorder":
-        cluster.set_network(reorder=0.0 if rng.random() < 0.3 else rng.uniform(0.05, 0.5))
+        healed = rng.random() < 0.3
+        cluster.set_network(reorder=0.0 if healed else rng.uniform(0.05, 0.5))
     elif kind == "slow":
         cluster.slow(rng.choice(ids), rng.choice([1.0, 3.0, 10.0, 30.0]))
     elif kind == "pause":
@@ -264,6 +276,7 @@ def _inject(cluster: Simulation, rng: random.Random, kind: str, counts: dict[str
         running = [n for n in up if n not in paused]
         if paused and (rng.random() < 0.6 or not running):
             cluster.resume(rng.choice(paused))
+            healed = True
         elif running:
             # the leader half the time: a paused leader is the case that fools monitors
             leader = cluster.leader_id
@@ -273,6 +286,7 @@ def _inject(cluster: Simulation, rng: random.Random, kind: str, counts: dict[str
     elif kind == "monitor_partition":
         if cluster.network.monitor_group is not None and rng.random() < 0.4:
             cluster.heal()
+            healed = True
         elif rng.random() < 0.3 or len(ids) < 2:
             # the monitor alone: it reaches no node (with one node, the only cut there is)
             cluster.partition(["monitor"])
@@ -281,7 +295,8 @@ def _inject(cluster: Simulation, rng: random.Random, kind: str, counts: dict[str
             rng.shuffle(shuffled)
             cut = rng.randint(1, max(1, len(ids) - 1))
             cluster.partition(shuffled[:cut] + ["monitor"], shuffled[cut:])
-    counts[kind] = counts.get(kind, 0) + 1
+    tally = heals if healed else counts
+    tally[kind] = tally.get(kind, 0) + 1
     # Keep a crash-heavy schedule from leaving the cluster dead for the whole run.
     if len(down) >= len(ids) // 2 + 1 and rng.random() < 0.5:
         cluster.restart(rng.choice(down))
@@ -336,6 +351,7 @@ def run_summary(seed: int, config: CampaignConfig) -> dict[str, Any]:
         "liveness_ok": result.liveness_ok,
         "liveness_detail": result.liveness_detail,
         "faults": result.faults,
+        "heal_steps": result.heal_steps,
         "leaderless_gaps_ms": result.leaderless_gaps_ms,
         "orders_submitted": result.orders_submitted,
         "orders_acknowledged": result.orders_acknowledged,
@@ -356,6 +372,7 @@ def aggregate(summaries: list[dict[str, Any]], config: CampaignConfig) -> dict[s
     """Campaign figures from per-run summaries (any order in, seed order used)."""
     summaries = sorted(summaries, key=lambda s: s["seed"])
     faults: dict[str, int] = {kind: 0 for kind in config.faults}
+    heal_steps: dict[str, int] = {}
     gaps: list[float] = []
     latencies: list[float] = []
     incidents: dict[str, dict[str, int]] = {}
@@ -370,6 +387,8 @@ def aggregate(summaries: list[dict[str, Any]], config: CampaignConfig) -> dict[s
     for s in summaries:
         for kind, count in s["faults"].items():
             faults[kind] = faults.get(kind, 0) + count
+        for kind, count in s.get("heal_steps", {}).items():
+            heal_steps[kind] = heal_steps.get(kind, 0) + count
         gaps.extend(s["leaderless_gaps_ms"])
         latencies.extend(s["latencies_s"])
         for kind, row in s["incidents"].items():
@@ -408,6 +427,9 @@ def aggregate(summaries: list[dict[str, Any]], config: CampaignConfig) -> dict[s
         "fault_kinds": list(config.faults),
         "faults_injected": faults,
         "faults_injected_total": sum(faults.values()),
+        # schedule steps that undid a fault of that kind (heal, reset, resume): not counted above
+        "heal_steps": heal_steps,
+        "heal_steps_total": sum(heal_steps.values()),
         "safety_violations": violations_total,
         "runs_with_safety_violations": len(violation_seeds),
         "liveness_failures": len(liveness_seeds),

@@ -197,3 +197,19 @@ def test_a_one_node_campaign_with_monitor_partitions_runs():
                  for seed in range(1, 6)]
     assert all(s["faults"].get("monitor_partition", 0) > 0 for s in summaries), summaries
     assert not any(s["violations"] for s in summaries) and all(s["liveness_ok"] for s in summaries)
+
+
+def test_faults_injected_counts_injections_and_heal_steps_count_the_schedule_s_undoing():
+    """About a third of partition, network and pause steps undo a fault (heal, reset, resume):
+    they are heal_steps, not faults injected; the injector's own events say which is which."""
+    from collections import Counter
+
+    for seed in (3, 4):
+        result = run_one(seed, nodes=5, duration_s=30, faults=("partition", "pause"), keep_events=True)
+        events = Counter(kind for _, kind, _ in result.events)
+        assert result.faults.get("partition", 0) == events["partition"], f"seed {seed}: {result.faults} {events}"
+        assert result.faults.get("pause", 0) == events["pause"], f"seed {seed}"
+        # the run's final heal and resumes come after the schedule: one heal, one resume per paused node
+        assert result.heal_steps.get("partition", 0) == events["heal"] - 1, f"seed {seed}: {result.heal_steps}"
+        assert 0 < result.heal_steps.get("pause", 0) <= events["resume"], f"seed {seed}: {result.heal_steps}"
+        assert result.heal_steps.get("partition", 0) > 0, f"seed {seed}"
