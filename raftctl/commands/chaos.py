@@ -69,7 +69,7 @@ def command(
     target: Annotated[str, typer.Option("--target", metavar="sim|etcd|processes",
                                         help="sim: the simulator; etcd: a fresh cluster of real etcd processes; "
                                              "processes: raftctl node processes under a trading load (--rate) "
-                                             "(then --faults N is the number of faults).")] = "sim",
+                                             "(then --faults N is the number of faults, at most 1000).")] = "sim",
     members: Annotated[int, typer.Option("--members", min=1, max=15,
                                          help="Members (with --target etcd or processes).")] = 3,
 ) -> None:
@@ -301,6 +301,10 @@ def _etcd_campaign(ctx: typer.Context, members: int, faults: str, seed: int, int
         else:
             raise KeyboardInterrupt
 
+    from raftctl.runtime.real_chaos import members_warning
+
+    if (warning := members_warning(members)) is not None:
+        print(f"warning: {warning}", file=sys.stderr)
     # SIGHUP too: a closed terminal or a dropped ssh session must not leave frozen nodes behind
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
     try:

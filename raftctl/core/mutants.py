@@ -224,7 +224,7 @@ def run_mutant(mutant: Mutant, seed: int, node_class: type[ExchangeNode] | None 
         t = 0.3
         while t < mutant.duration_s and not checker.violations:
             _advance(cluster, t - cluster.now)
-            _inject(cluster, rng, rng.choice(mutant.faults), counts)
+            _inject(cluster, rng, rng.choice(mutant.faults), counts, {})
             t += rng.uniform(0.3, 2.0) * mutant.fault_every_s
         if not checker.violations:
             cluster.heal()

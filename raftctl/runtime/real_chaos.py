@@ -92,6 +92,17 @@ class ProcessCluster(Protocol):
     # optional: diagnose() -> str, a line on members whose process has died (put in a warm-up error)
 
 
+MAX_REAL_FAULTS = 1000  # a campaign of real processes runs in wall time
+
+
+def members_warning(members: int) -> str | None:
+    """What a campaign on ``members`` should say first when the size makes every fault a quorum
+    loss: with 2 (allowed: such clusters are run, and the result is worth seeing)."""
+    if members == 2:
+        return "with 2 members a majority is both, so every fault loses the quorum; 3 members tolerate one"
+    return None
+
+
 @dataclass(frozen=True)
 class RealChaosConfig:
     """A campaign's parameters (see the module docstring)."""
@@ -118,6 +129,11 @@ class RealChaosConfig:
     def validate(self, members: int | None = None, cluster: Any = None) -> None:
         if isinstance(self.faults, bool) or not isinstance(self.faults, int) or self.faults < 1:
             raise ValueError(f"faults must be a positive integer, got {self.faults!r}")
+        if self.faults > MAX_REAL_FAULTS:
+            # each real fault holds for seconds and waits for recovery: more is hours of wall time
+            raise ValueError(f"faults must be at most {MAX_REAL_FAULTS} (each takes about "
+                             f"{self.hold_min_s + self.gap_min_s:g}-{self.hold_max_s + self.gap_max_s:g} s "
+                             f"of wall time), got {self.faults}")
         for name in ("interval_s", "deadline_s", "hold_min_s", "signal_interval_s", "election_timeout_ms"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")

@@ -173,6 +173,7 @@ def test_without_an_etcd_binary_one_line_and_exit_2(tmp_path: Path) -> None:
     (["--faults", "crash"], "number of faults"),
     (["--faults", "0"], "faults must be a positive integer"),
     (["--members", "0"], "--members"),
+    (["--faults", "1001"], "faults must be at most 1000"),
 ])
 def test_bad_etcd_campaign_options_exit_2(args: list[str], message: str) -> None:
     proc = run_cli("chaos", "--target", "etcd", *args, timeout=60)
@@ -194,6 +195,16 @@ def test_the_plan_is_a_function_of_the_seed() -> None:
         RealChaosConfig(max_down=4).validate(3)
     with pytest.raises(ValueError, match="fault kinds"):
         RealChaosConfig(kinds=("partition",)).validate(3)
+    RealChaosConfig(faults=1000).validate(3)
+    with pytest.raises(ValueError, match="at most 1000"):
+        RealChaosConfig(faults=1001).validate(3)
+
+
+def test_a_two_member_campaign_is_warned_that_every_fault_costs_the_quorum() -> None:
+    from raftctl.runtime.real_chaos import members_warning
+
+    assert "every fault loses the quorum" in (members_warning(2) or "")
+    assert all(members_warning(n) is None for n in (1, 3, 4, 5, 7))
 
 
 def test_etcd_cluster_is_a_process_cluster() -> None:
