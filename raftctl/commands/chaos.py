@@ -161,6 +161,15 @@ def _heal_note(report: dict) -> str:
     return f"; plus {total} step{'' if total == 1 else 's'} that undid one ({kinds})"
 
 
+def _interval_note(report: dict) -> str:
+    """Why recall falls when samples come less often than the deadline allows."""
+    interval, deadline = report["collection_interval_s"], report["deadline_s"]
+    if interval <= deadline:
+        return ""
+    return (f"; a sample every {interval:g} s cannot see every incident within {deadline:g} s: "
+            f"use --interval at most {deadline:g}")
+
+
 def report_rows(report: dict) -> list[tuple[str, str]]:
     """The campaign table as (figure, value) rows; pure, so it is easy to test."""
     faults = ", ".join(f"{k} {v}" for k, v in report["faults_injected"].items())
@@ -183,7 +192,7 @@ def report_rows(report: dict) -> list[tuple[str, str]]:
                                           f"(submitted {report['orders_submitted']})"),
         ("detection recall", f"{report['recall'] * 100:.2f}% ({report['incidents_detected']}/"
                              f"{report['incidents_counted']} incidents of 1 s or more seen within "
-                             f"{report['deadline_s']:g} s: {breakdown})"),
+                             f"{report['deadline_s']:g} s: {breakdown})" + _interval_note(report)),
         ("not counted", f"{report['incidents_shorter_than_1s']} shorter than 1 s; "
                         f"{report['incidents_unjudged']} still open at the end of a run"),
         ("false alarms", f"{report['false_alarms']} of {report['alerts_fired']} alerts fired; "

@@ -183,7 +183,9 @@ def evaluate_conditions(sample: Mapping[str, Any], thresholds: Mapping[str, Any]
         out.append(Condition(
             "low_healthy_nodes",
             f"{cluster['healthy_nodes']} of {cluster['cluster_size']} nodes healthy, below {floor}"
-            + (": one more failure leaves no healthy majority"
+            + (f" (min_healthy_nodes {floor} is more than the cluster has: this fires until it is lowered)"
+               if floor > cluster["cluster_size"] else
+               ": one more failure leaves no healthy majority"
                if cluster["healthy_nodes"] == cluster["cluster_size"] // 2 + 1 else "")))
     nodes = sample["nodes"]
     named: set[tuple[str, str]] = set()

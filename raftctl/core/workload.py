@@ -50,6 +50,11 @@ class Workload:
             raise ValueError("mix must be three non-negative fractions (limit, market, cancel)")
         if not symbols:
             raise ValueError("at least one symbol is needed")
+        if getattr(cluster, "workload", None) is not None:
+            # both would run (double the rate) while only the newer is the cluster's, the one that
+            # chaos pauses before its convergence check and that reports name
+            raise ValueError("this cluster already has a Workload (cluster.workload): change its rate, "
+                             "or pause it, rather than adding a second one")
         self.cluster = cluster
         self.rate = float(rate)
         self.rng = random.Random(cluster.seed * 7919 + 17 if seed is None else seed)

@@ -92,3 +92,17 @@ def test_a_failing_run_exits_1_and_names_its_seed(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert code == 1
     assert "seeds: 2" in out and "replay one with: raftctl chaos --replay 2" in out
+
+
+def test_the_table_says_why_a_coarse_interval_loses_recall_and_counts_heals_apart():
+    from raftctl.commands.chaos import report_rows
+
+    proc = run("chaos", "--runs", "2", "--seed", "5000", "--duration", "20", "--workers", "1",
+               "--interval", "10", "--json")
+    report = json.loads(proc.stdout)
+    rows = dict(report_rows(report))
+    assert "a sample every 10 s cannot see every incident within 2 s" in rows["detection recall"]
+    assert report["heal_steps_total"] == sum(report["heal_steps"].values()) > 0
+    assert f"plus {report['heal_steps_total']} steps that undid one" in rows["faults injected"]
+    fine = dict(report_rows(dict(report, collection_interval_s=1.0, heal_steps={}, heal_steps_total=0)))
+    assert "cannot see" not in fine["detection recall"] and "undid" not in fine["faults injected"]

@@ -238,3 +238,16 @@ def test_node_alert_messages_read_as_a_person_would_write_them():
         "node4": "node4 answers but reaches only 0 peers, no majority",
         "node5": "the leader has not heard from node5 for 250 ms",
     }
+
+
+def test_a_floor_above_the_cluster_size_says_so_in_its_message():
+    """min_healthy_nodes 7 on a 5-node cluster fires forever: the message names the cause."""
+    doc = sample(up=5, size=5, terms=(3,) * 5)
+    [condition] = [c for c in evaluate_conditions(doc, validate_thresholds({"min_healthy_nodes": 7}))
+                   if c.name == "low_healthy_nodes"]
+    assert "5 of 5 nodes healthy, below 7" in condition.message
+    assert "more than the cluster has" in condition.message
+    [fitting] = [c for c in evaluate_conditions(sample(up=3, size=5, terms=(3,) * 5),
+                                                validate_thresholds({"min_healthy_nodes": 5}))
+                 if c.name == "low_healthy_nodes"]
+    assert "more than the cluster has" not in fitting.message

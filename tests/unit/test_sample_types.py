@@ -222,3 +222,14 @@ def test_latency_histogram_counts_match_a_count_by_hand_for_any_spread_of_values
         assert doc["counts"] == [sum(1 for v in seen if v <= b * 1000.0) for b in LATENCY_BUCKETS_S], \
             f"seed {SEED} batch {batch}"
         assert doc["count"] == len(seen)
+
+
+def test_a_second_workload_on_one_cluster_is_refused():
+    """Two would both submit (twice the rate) while only the newer is cluster.workload."""
+    from raftctl import Cluster, Workload
+
+    cluster = Cluster(node_count=3, seed=SEED)
+    first = Workload(cluster, rate=50)
+    with pytest.raises(ValueError, match="already has a Workload"):
+        Workload(cluster, rate=50)
+    assert cluster.workload is first
