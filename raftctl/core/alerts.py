@@ -304,7 +304,10 @@ class AlertEngine:
         shard_waits: dict[int, float] = {}
         for doc in sample.get("shards") or ():
             shard = doc["shard"]
-            if doc["leader"] is None:
+            # as for the cluster: a shard's leaderless time counts only while the monitor can tell
+            # (shard 0's no_leader is the cluster's own, unprefixed)
+            if doc["leader"] is None and (not blind or f"shard{shard}:no_leader" in (reasons or ())
+                                          or (shard == 0 and "no_leader" in (reasons or ()))):
                 since = self._shard_no_leader_since.setdefault(shard, sim_time)
                 shard_waits[shard] = sim_time - since
             else:

@@ -216,6 +216,7 @@ class SampleCollector:
             # (now, cluster_now, orders_acked, orders_acked_by_shard or None)
             self._prev: tuple[float, float, int, list[Any] | None] | None = None
             self._leader_key: tuple[str, int] | None = None
+            self._shard_leader_keys: dict[int, tuple[str, int]] = {}  # sharded: each group's
             self._leader_changes = 0
             self._started_at: float | None = None  # the first sample's timestamp
 
@@ -253,7 +254,7 @@ class SampleCollector:
         reading = read_nodes(poll, max_contact, latest["nodes"] if latest is not None else None, now)
         view = reading.leader
         leader_id = view.leader
-        if leader_id is not None and view.term is not None:
+        if leader_id is not None and view.term is not None and poll.shards <= 1:  # (sharded: per shard below)
             key = (leader_id, view.term)  # an int: find_leader counts a report's odd term as 0
             if self._leader_key is not None and key != self._leader_key:
                 self._leader_changes += 1
@@ -331,6 +332,15 @@ class SampleCollector:
                 poll, max_contact, thresholds, client.shard_latencies_ms or [], acked_by_shard,
                 prev[3] if prev and prev[3] else None, now - prev[0] if prev else 0.0, node_shards)
             sample["shards"] = shard_docs
+            # leader changes beyond each group's first leader, summed over the groups
+            keys = self._shard_leader_keys
+            for doc in shard_docs:
+                if doc["leader"] is not None:
+                    key = (doc["leader"], doc["term"])
+                    if keys.get(doc["shard"], key) != key:
+                        self._leader_changes += 1
+                    keys[doc["shard"]] = key
+            cluster_doc["leader_changes"] = self._leader_changes
             for node_id, entries in node_shards.items():
                 nodes[node_id]["shards"] = entries
             cluster_doc["shard_count"] = shard_count

@@ -28,6 +28,8 @@ Incidents (the recall denominator) are the intervals in which a truth condition 
   shows it DOWN).
 * ``leader_loss`` L — the leader of the moment crashes, pauses, is cut off from a majority, or is
   left without a live majority in its group. Seen when a sample shows another leader, or none.
+  In a sharded cluster the other groups' leaders lost the same way explain what follows
+  (a group without a leader is UNHEALTHY); the incidents scored are shard 0's.
 
 Every incident that lasts at least ``min_incident_s`` (1 s) counts, whatever the sampling
 interval: nothing is excused as "too short to observe". It is detected when a sample taken no
@@ -219,6 +221,8 @@ class DetectionTracker:
         self.transitions: list[tuple[float, str, str | None]] = []  # (t, what, node)
         self.leader_losses: list[tuple[float, str]] = []
         self._leader_out: set[str] = set()
+        self._group_leaders: tuple[str, ...] = ()  # sharded: the other groups' leaders before the fault
+        self._group_leader_out: set[str] = set()
         self._groups: dict[str, int] | None = None
         self._monitor_group: int | None = None
         self._state: dict[str, set[str]] = {k: set() for k in ("crashed", "paused", "slow", "impaired", "corrupt")}
@@ -239,6 +243,7 @@ class DetectionTracker:
         now = float(self.cluster.now)
         args: tuple[Any, ...] = tuple(details.get("args") or ())
         leader = details.get("leader")
+        self._group_leaders = tuple(details.get("group_leaders") or ())
         st = self._state
         if kind is FaultKind.CRASH:
             st["crashed"].add(args[0])
@@ -314,6 +319,13 @@ class DetectionTracker:
         self._leader_out = {n for n in self._leader_out if n in out}
         if leader is not None and leader in out:
             self._leader_out.add(leader)
+        # a sharded cluster's other groups lose their leaders the same way: that explains what the
+        # monitor says of those groups next (a shard without a leader is UNHEALTHY), though the
+        # incidents scored for recall stay shard 0's (the cluster's own leader)
+        for other in self._group_leaders:
+            if other != leader and other in out and other not in self._group_leader_out:
+                self.transitions.append((now, "leader_loss", other))
+        self._group_leader_out = {n for n in self._group_leader_out | set(self._group_leaders) if n in out}
         self.truths.append(truth)
 
     def finish(self) -> None:

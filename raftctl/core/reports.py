@@ -323,13 +323,16 @@ def shard_documents(poll: Poll, max_contact_ms: float, thresholds: Mapping[str, 
             "shard": shard,
             "leader": leader,
             "term": _int(leader_entry.get("term")) if leader_entry else max(live_terms or [0]),
-            "commit_index": _int(leader_entry.get("commit_index")) if leader_entry else 0,
-            "last_applied": _int(leader_entry.get("last_applied")) if leader_entry else 0,
+            # no leader: no authoritative index, and a figure raftctl does not know is null, never 0
+            "commit_index": _int(leader_entry.get("commit_index")) if leader_entry else None,
+            "last_applied": _int(leader_entry.get("last_applied")) if leader_entry else None,
             "health_status": status_name,
             "consensus_aligned": aligned,
             "throughput_ops": round(float(throughput), 3),
             "avg_latency_ms": round(sum(shard_latencies) / len(shard_latencies), 3)
             if shard_latencies else None,
-            "_reasons": [r for r in reasons if not r.startswith(("node_down:", "monitor_reach:"))],
+            # what is about a node or the monitor, not the group (a node's transport reaches its
+            # peers for every group alike), is said once, at the cluster level
+            "_reasons": [r for r in reasons if not r.startswith(("node_down:", "monitor_reach:", "node_isolated:"))],
         })
     return docs

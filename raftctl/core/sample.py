@@ -150,8 +150,8 @@ class _ShardRequired(TypedDict):
     shard: int
     leader: Optional[str]
     term: int
-    commit_index: int
-    last_applied: int
+    commit_index: Optional[int]  # None while the shard has no leader
+    last_applied: Optional[int]
     health_status: Health
     consensus_aligned: bool
     throughput_ops: float

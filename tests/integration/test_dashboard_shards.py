@@ -190,3 +190,58 @@ def test_single_shard_documents_label_their_one_group_shard_0():
         assert families["raftctl_cluster_shards"].samples[0].value == 1
         # the per-shard breakdowns of the performance figures appear only when sharded
         assert "raftctl_shard_committed_orders_per_second" not in families
+
+
+def test_leader_changes_count_every_shard_s_elections_not_shard_0_s_only():
+    """cluster.leader_changes is the sum over the groups of leader changes beyond each one's
+    first leader (what raftctl_cluster_leader_changes_total's help says), counted from the
+    shard documents the samples themselves carry."""
+    symbols, shard_map = sharded_symbols(SHARDS)
+    cluster = Cluster(node_count=5, seed=SEED, shards=SHARDS, shard_map=shard_map)
+    Workload(cluster, rate=50.0, seed=SEED, symbols=symbols)
+    collector = MetricsCollector(collection_interval=0.5, retention_period=300)
+    collector.set_cluster(cluster)
+    assert cluster.run_until(lambda: None not in cluster.shard_leaders().values(), timeout=10.0), f"seed={SEED}"
+    seen: dict[int, tuple] = {}
+    expected = 0
+
+    def take() -> None:
+        nonlocal expected
+        sample = collector.collect()
+        for doc in sample["shards"]:
+            if doc["leader"] is not None:
+                key = (doc["leader"], doc["term"])
+                expected += seen.get(doc["shard"], key) != key
+                seen[doc["shard"]] = key
+        assert sample["cluster"]["leader_changes"] == expected, f"seed={SEED} at {cluster.now:.1f}"
+
+    for _ in range(3):
+        for _ in range(4):
+            cluster.run_for(0.5)
+            take()
+        # crash the leader of a group other than 0 (a node that does not lead group 0 if any), and back
+        leaders = cluster.shard_leaders()
+        others = [lead for shard, lead in leaders.items() if shard != 0 and lead is not None]
+        victim = next((lead for lead in others if lead != leaders.get(0)), others[0])
+        cluster.crash(victim)
+        for _ in range(4):
+            cluster.run_for(0.5)
+            take()
+        cluster.restart(victim)
+    assert expected >= 2, f"seed={SEED}: too few elections to tell ({expected})"
+
+
+def test_a_node_cut_off_is_one_reason_not_one_per_shard():
+    """A node's transport reaches its peers for every group alike: node_isolated is said once,
+    at the cluster level, not again as shardN:node_isolated for each group."""
+    symbols, shard_map = sharded_symbols(SHARDS)
+    cluster = Cluster(node_count=5, seed=SEED, shards=SHARDS, shard_map=shard_map)
+    Workload(cluster, rate=50.0, seed=SEED, symbols=symbols)
+    collector = MetricsCollector(collection_interval=0.5, retention_period=300)
+    collector.set_cluster(cluster)
+    assert cluster.run_until(lambda: None not in cluster.shard_leaders().values(), timeout=10.0), f"seed={SEED}"
+    cluster.isolate("node3")
+    cluster.run_for(3.0)
+    reasons = collector.collect()["cluster"]["health_reasons"]
+    isolated = [r for r in reasons if "node_isolated" in r]
+    assert isolated == ["node_isolated:node3"], f"seed={SEED}: {reasons}"

@@ -211,6 +211,28 @@ def test_sharded_leader_alerts_are_one_per_kind_listing_their_shards():
         ("resolved", "consensus_misalignment"), ("resolved", "leader_election_failure")]
 
 
+def test_a_shard_s_leaderless_time_counts_only_while_the_monitor_can_tell():
+    """A monitor cut off from the cluster sees no shard's leader: that is monitor_reach, not a
+    failed election in every shard (as for an unsharded cluster); a shard whose replicas the
+    monitor does see leaderless (shardN:no_leader) still counts."""
+    def blind(t: float, reasons: list[str]) -> dict:
+        doc = sample(t, health="UNHEALTHY", leader=None, up=1)
+        doc["cluster"]["health_reasons"] = ["monitor_reach:1/5", *reasons]
+        doc["shards"] = [{"shard": g, "leader": None, "consensus_aligned": True} for g in range(3)]
+        return doc
+
+    engine = AlertEngine()
+    for step in range(8):
+        events = engine.evaluate(blind(float(step), []), DEFAULT_THRESHOLDS)
+        assert "leader_election_failure" not in [e["name"] for e in events], step
+    seen = AlertEngine()
+    fired = []
+    for step in range(8):
+        fired += [e for e in seen.evaluate(blind(float(step), ["no_leader", "shard2:no_leader"]), DEFAULT_THRESHOLDS)
+                  if e["name"] == "leader_election_failure"]
+    assert [e["shards"] for e in fired] == [[0, 2]]
+
+
 def test_a_firing_alert_says_what_holds_now_and_its_firing_event_what_held_then():
     engine = AlertEngine()
     fired = engine.evaluate(sample(1.0, up=3, size=5), DEFAULT_THRESHOLDS)

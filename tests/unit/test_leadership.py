@@ -325,3 +325,30 @@ def test_the_hints_gathered_in_the_node_pass_never_change_health_or_alerts():
             assert (evaluate_conditions(sample, thresholds, live_terms=reading.live_terms)
                     == evaluate_conditions(sample, thresholds)), f"seed {seed} spread {spread}"
     assert quiet_seen > 500  # the skip itself was exercised, not only its refusals
+
+
+def test_a_leaderless_shard_has_no_commit_index_rather_than_zero():
+    """A figure raftctl does not know is null, never 0: without a leader a shard has no
+    authoritative commit or applied index (the node tables show '-')."""
+    from raftctl.core.alerts import DEFAULT_THRESHOLDS
+    from raftctl.core.reports import shard_documents
+
+    ids = ["node1", "node2", "node3"]
+
+    def entry(shard, state, leader):
+        return {"shard": shard, "state": state, "term": 4, "leader_id": leader, "commit_index": 70,
+                "last_applied": 70, "log_length": 70, "match_index": {}, "last_contact_ms": {}}
+
+    answers = {}
+    for nid in ids:
+        report = rep(leader="node1")
+        report["shards"] = [entry(0, "LEADER" if nid == "node1" else "FOLLOWER", "node1"),
+                            entry(1, "FOLLOWER", None)]
+        if nid == "node1":
+            report["shards"][0]["last_contact_ms"] = {p: 5.0 for p in ids[1:]}
+        answers[nid] = NodeAnswer(nid, report)
+    poll = Poll(1.0, answers, shards=2)
+    docs = shard_documents(poll, 1000.0, DEFAULT_THRESHOLDS, [], [0, 0], None, 0.0, {})
+    assert (docs[0]["leader"], docs[0]["commit_index"], docs[0]["last_applied"]) == ("node1", 70, 70)
+    assert (docs[1]["leader"], docs[1]["commit_index"], docs[1]["last_applied"]) == (None, None, None)
+    assert docs[1]["term"] == 4  # the replicas' term is still known

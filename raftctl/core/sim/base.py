@@ -79,6 +79,10 @@ class SimulationBase:
         """The live leader (shard 0); the status views define it."""
         raise NotImplementedError
 
+    def shard_leaders(self) -> dict[int, str | None]:
+        """Each shard's current leader; the status views define it."""
+        raise NotImplementedError
+
     def boot(self, node: "ExchangeNode") -> None:
         raise NotImplementedError
 

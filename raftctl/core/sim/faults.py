@@ -28,13 +28,21 @@ WAKE_MS = 1.0
 class FaultInjector(SimulationBase):
     """Mixed into :class:`~raftctl.core.sim.simulation.Simulation`: its fault methods."""
 
-    def _record_fault(self, kind: FaultKind, *args: Any, leader: str | None = None) -> None:
-        """``leader``: who led (shard 0) just before this fault, for the scorer's ground truth."""
+    def _other_group_leaders(self) -> tuple[str, ...]:
+        """The leaders of the Raft groups other than shard 0 (Multi-Raft), for ground truth."""
+        if self.shards <= 1:
+            return ()
+        return tuple(lead for shard, lead in self.shard_leaders().items() if shard != 0 and lead is not None)
+
+    def _record_fault(self, kind: FaultKind, *args: Any, leader: str | None = None,
+                      others: tuple[str, ...] = ()) -> None:
+        """``leader``: who led (shard 0) just before this fault, ``others``: the other groups'
+        leaders then (sharded), for the scorer's ground truth."""
         self.counters["faults_injected"] += 1
         self.fault_log.append((self.now, kind.value, args))
         stable = zlib.crc32(repr((kind.value, args)).encode())
         self.trace_hash = hash((self.trace_hash, int(self.now_ms * 1000), stable)) & _MASK64
-        self.notify(kind.value, args=args, at=self.now, leader=leader)
+        self.notify(kind.value, args=args, at=self.now, leader=leader, group_leaders=others)
 
     def crash(self, node_id: str) -> None:
         """Stop a node: its volatile state (and state machines) is lost; storage survives."""
@@ -42,13 +50,13 @@ class FaultInjector(SimulationBase):
         with self.lock:
             if not node.up:
                 return
-            leader = self.leader_id
+            leader, others = self.leader_id, self._other_group_leaders()
             node.crash()
             node.timer_at = float("inf")
             node.busy_until = 0.0
             node.paused = False
             node.held = []
-            self._record_fault(FaultKind.CRASH, node_id, leader=leader)
+            self._record_fault(FaultKind.CRASH, node_id, leader=leader, others=others)
 
     def pause(self, node_id: str) -> None:
         """Freeze a node (a GC pause, SIGSTOP): it keeps its state and timers but processes
@@ -57,9 +65,9 @@ class FaultInjector(SimulationBase):
         with self.lock:
             if not node.up or node.paused:
                 return
-            leader = self.leader_id
+            leader, others = self.leader_id, self._other_group_leaders()
             node.paused = True
-            self._record_fault(FaultKind.PAUSE, node_id, leader=leader)
+            self._record_fault(FaultKind.PAUSE, node_id, leader=leader, others=others)
 
     def resume(self, node_id: str) -> None:
         """Let a paused node carry on. It wakes ``WAKE_MS`` later (a woken process is scheduled
@@ -129,10 +137,11 @@ class FaultInjector(SimulationBase):
                 seen[nid] = gi
         rest = len(groups)
         with self.lock:
-            leader = self.leader_id
+            leader, others = self.leader_id, self._other_group_leaders()
             self.network.groups = {nid: seen.get(nid, rest) for nid in self.node_ids}
             self.network.monitor_group = monitor_group
-            self._record_fault(FaultKind.PARTITION, tuple(tuple(g) for g in groups), leader=leader)
+            self._record_fault(FaultKind.PARTITION, tuple(tuple(g) for g in groups), leader=leader,
+                               others=others)
 
     def isolate(self, node_id: str) -> None:
         """Cut one node off from all others."""
