@@ -527,22 +527,34 @@ class DemoView:
         out.print(Text("RESULT: OK" if ok else "RESULT: FAILED", style="bold green" if ok else "bold red"))
 
 
-def shard_report_table(shards: list[dict[str, Any]]):
-    """The demo report's per-shard table."""
-    from rich.table import Table
+def shard_report_table(shards: list[dict[str, Any]], max_width: int | None = None):
+    """The demo report's per-shard table, laid out for ``max_width`` or, without it, for the
+    width it is printed at: when it would not fit, "leader changes" takes two lines, then the
+    applied column gives way where it equals the commit in every shard, then term and orders
+    (named under the table), so that every header and value stays whole at 80 columns."""
+    from rich.text import Text
 
-    from raftctl.commands.render import HEALTH_STYLE, fmt_num
+    from raftctl.commands.render import (HEALTH_STYLE, FitWidth, build_table, drop_column, fit_columns, fmt_num,
+                                         header_as, left_out_note)
 
-    table = Table(title="Shards", title_justify="left", header_style="bold")
-    for column, justify in (("shard", "right"), ("leader", "left"), ("term", "right"), ("commit", "right"),
-                            ("applied", "right"), ("orders", "right"), ("leader changes", "right"),
-                            ("health", "left"), ("digests", "left")):
-        table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    if max_width is None:
+        return FitWidth(lambda width: shard_report_table(shards, max_width=width))
+    columns = [(name, name, justify) for name, justify in (
+        ("shard", "right"), ("leader", "left"), ("term", "right"), ("commit", "right"), ("applied", "right"),
+        ("orders", "right"), ("leader changes", "right"), ("health", "left"), ("digests", "left"))]
+    rows = []
     for shard in shards:
         health = shard.get("health_status") or "-"
-        table.add_row(str(shard["shard"]), shard.get("leader") or "none", fmt_num(shard.get("term")),
-                      fmt_num(shard.get("commit_index")), fmt_num(shard.get("last_applied")),
-                      fmt_num(shard.get("orders_acknowledged")), fmt_num(shard.get("leader_changes")),
-                      f"[{HEALTH_STYLE.get(health, '')}]{health}[/]" if health in HEALTH_STYLE else health,
-                      "equal" if shard.get("digests_equal") else "[bold red]DIFFERENT[/]")
-    return table
+        rows.append({"shard": str(shard["shard"]), "leader": shard.get("leader") or "none",
+                     "term": fmt_num(shard.get("term")), "commit": fmt_num(shard.get("commit_index")),
+                     "applied": fmt_num(shard.get("last_applied")),
+                     "orders": fmt_num(shard.get("orders_acknowledged")),
+                     "leader changes": fmt_num(shard.get("leader_changes")),
+                     "health": Text(health, style=HEALTH_STYLE.get(health, "")),
+                     "digests": Text("equal") if shard.get("digests_equal") else Text("DIFFERENT", style="bold red")})
+    applied_is_commit = all(s.get("last_applied") == s.get("commit_index") for s in shards)
+    steps = [header_as("leader changes", "leader\nchanges"),
+             *([drop_column("applied", "applied (equal to commit in every shard)")] if applied_is_commit else []),
+             drop_column("term"), drop_column("orders")]
+    columns, rows, notes = fit_columns(columns, rows, max_width, steps)
+    return build_table(columns, rows, "Shards", left_out_note(notes))

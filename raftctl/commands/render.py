@@ -159,34 +159,113 @@ def shard_leads(summary: dict[str, Any]) -> dict[str, list[int]] | None:
     return leads
 
 
+# A table laid out for the room it has: columns as (key, header, justify), rows as {key: cell}
+# (a str or a rich Text; a "\n" starts a second line), and the steps that make it narrower, tried
+# in order until it fits; each returns the new columns and rows and what the reader is told.
+Columns = list[tuple[str, str, str]]
+Rows = list[dict[str, Any]]
+
+
+def _cell_width(cell: Any) -> int:
+    from rich.cells import cell_len
+
+    plain = getattr(cell, "plain", None)
+    text = plain if isinstance(plain, str) else str(cell)
+    return max((cell_len(line) for line in text.split("\n")), default=0)
+
+
+def _column_widths(columns: Columns, rows: Rows) -> list[int]:
+    return [max([_cell_width(header), *(_cell_width(row.get(key, "")) for row in rows)])
+            for key, header, _ in columns]
+
+
+def _table_width(columns: Columns, rows: Rows) -> int:
+    # each column its widest cell or header, plus padding and one border each, plus one
+    return sum(_column_widths(columns, rows)) + 3 * len(columns) + 1
+
+
+def fit_columns(columns: Columns, rows: Rows, max_width: int | None, steps: Sequence[Any]) -> tuple[Columns, Rows, list[str]]:
+    """Apply ``steps`` (each ``(columns, rows) -> (columns, rows, note or None)``) one after
+    another until the table fits ``max_width``; the notes of the steps taken, in order."""
+    notes: list[str] = []
+    for step in steps:
+        if max_width is None or _table_width(columns, rows) <= max_width:
+            break
+        columns, rows, note = step(columns, rows)
+        if note:
+            notes.append(note)
+    return columns, rows, notes
+
+
+def drop_column(key: str, note: str | None = None):
+    """A step: leave out column ``key`` (the note names it, or says where else it is)."""
+    def step(columns: Columns, rows: Rows):
+        if not any(k == key for k, _, _ in columns):
+            return columns, rows, None
+        return [c for c in columns if c[0] != key], rows, (key if note is None else note)
+    return step
+
+
+def header_as(key: str, header: str):
+    """A step: another (shorter, or two-line) header for column ``key``."""
+    def step(columns: Columns, rows: Rows):
+        return [(k, header if k == key else h, j) for k, h, j in columns], rows, None
+    return step
+
+
+def two_lines(key: str):
+    """A step: the cells of column ``key`` break at their first space onto a second line."""
+    def step(columns: Columns, rows: Rows):
+        out = []
+        for row in rows:
+            cell = row.get(key)
+            if isinstance(cell, str) and " " in cell:
+                row = {**row, key: cell.replace(" ", "\n", 1)}
+            out.append(row)
+        return columns, out, None
+    return step
+
+
+def left_out_note(notes: list[str]) -> str | None:
+    return f"not shown at this width: {', '.join(notes)}" if notes else None
+
+
+def build_table(columns: Columns, rows: Rows, title: str | None, caption: str | None,
+                 styles: Sequence[str] | None = None, keep: dict[str, int] | None = None):
+    """A rich Table of the fitted columns; every column keeps its widest cell (``keep`` may give
+    a column less), so Rich never shortens a cell with an ellipsis."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", expand=False, header_style="bold",
+                  caption=caption, caption_justify="left", caption_style="dim")
+    for (key, header, justify), width in zip(columns, _column_widths(columns, rows), strict=True):
+        table.add_column(header, justify=justify, no_wrap=True,  # type: ignore[arg-type]
+                         min_width=(keep or {}).get(key, width))
+    for i, row in enumerate(rows):
+        table.add_row(*(row.get(key, "") for key, _, _ in columns), style=styles[i] if styles else None)
+    return table
+
+
 def node_table(summary: dict[str, Any], title: str | None = "Nodes", max_width: int | None = None):
     """The per-node table (state, term, commit, applied, log, peers, lag, digest).
 
     In a sharded document a ``leads`` column lists the shards each node leads, and a node that
     leads any shard shows as LEADER (term, indexes and digest stay shard 0's). Given
     ``max_width`` (the room the table has), the digest column is left out when the table would
-    not fit with it, or when no node reports a digest (etcd): node names, states, numbers and every
-    header stay whole at 80 columns.
+    not fit with it, or when no node reports a digest (etcd); if it still does not fit, the log
+    column gives way, then a two-word state (``DOWN (refused)``) takes two lines, then the leads
+    and peers columns give way, those left out named under the table: node names, states,
+    numbers and every header stay whole at 80 columns.
     """
-    from rich.table import Table
-
     leads = shard_leads(summary)
-    table = Table(title=title, title_justify="left", expand=False, header_style="bold")
-    columns: tuple[tuple[str, str], ...] = (
-        ("node", "left"),
-        ("state", "left"),
-        ("term", "right"),
-        ("commit", "right"),
-        ("applied", "right"),
-        ("log", "right"),
-        ("peers", "right"),
-        ("lag", "right"),
-        ("digest", "left"),
-    )
+    columns: Columns = [(name, name, justify) for name, justify in (
+        ("node", "left"), ("state", "left"), ("term", "right"), ("commit", "right"), ("applied", "right"),
+        ("log", "right"), ("peers", "right"), ("lag", "right"), ("digest", "left"))]
     if leads is not None:
-        columns = columns[:2] + (("leads", "left"),) + columns[2:]
+        columns.insert(2, ("leads", "leads", "left"))
     nodes = summary.get("nodes") or {}
-    rows: list[tuple[list[str], str]] = []
+    rows: Rows = []
+    styles: list[str] = []
     for node_id in sorted(nodes, key=_node_sort_key):
         node = nodes[node_id] or {}
         state = str(node.get("state", "?"))
@@ -195,27 +274,24 @@ def node_table(summary: dict[str, Any], title: str | None = "Nodes", max_width: 
         shown = state_label(node)
         if led:
             state = shown = "LEADER"
-        style = STATE_STYLE.get(state, "") if up else "red"
-        extra = [] if leads is None else [",".join(str(g) for g in led) if led else "-"]
-        cells = [node_id, shown, *extra, fmt_num(node.get("term")), fmt_num(node.get("commit_index")),
-                 fmt_num(node.get("last_applied")), fmt_num(node.get("log_length")),
-                 fmt_num(node.get("peers_connected")), fmt_num(node.get("replication_lag")),
-                 str(node.get("state_digest") or "")[:10]]
-        rows.append((cells, style))
-    # widths: each column its widest cell or header, plus padding and one border each, plus one
-    widths = [max([len(name), *(len(cells[i]) for cells, _ in rows)]) for i, (name, _) in enumerate(columns)]
-    no_digests = not any(cells[-1] for cells, _ in rows)  # etcd publishes none: no empty column
-    if no_digests or (max_width is not None and sum(widths) + 3 * len(widths) + 1 > max_width):
-        columns, widths = columns[:-1], widths[:-1]  # the digest gives way ("aligned" says whether they agree)
-        rows = [(cells[:-1], style) for cells, style in rows]
-    for (name, justify), width in zip(columns, widths, strict=True):
-        # node names, states, numbers and headers are never cut (which node is down and how far
-        # along each is are the point); only the digest, first to give way, may be
-        keep = len(name) if name == "digest" else width
-        table.add_column(name, justify=justify, no_wrap=True, min_width=keep)  # type: ignore[arg-type]
-    for cells, style in rows:
-        table.add_row(*cells, style=style)
-    return table
+        styles.append(STATE_STYLE.get(state, "") if up else "red")
+        rows.append({"node": node_id, "state": shown,
+                     "leads": ",".join(str(g) for g in led) if led else "-",
+                     "term": fmt_num(node.get("term")), "commit": fmt_num(node.get("commit_index")),
+                     "applied": fmt_num(node.get("last_applied")), "log": fmt_num(node.get("log_length")),
+                     "peers": fmt_num(node.get("peers_connected")), "lag": fmt_num(node.get("replication_lag")),
+                     "digest": str(node.get("state_digest") or "")[:10]})
+    if not any(row["digest"] for row in rows):  # etcd publishes none: no empty column
+        columns = [c for c in columns if c[0] != "digest"]
+    # the digest gives way first, unannounced ("aligned" says whether the digests agree); then the
+    # log length (shard 0's, in a sharded document), before a state on two lines and the leads,
+    # which the shards table repeats
+    steps = [drop_column("digest", ""), drop_column("log"), two_lines("state"),
+             drop_column("leads", "leads (see the shards table)"), drop_column("peers")]
+    columns, rows, notes = fit_columns(columns, rows, max_width, steps)
+    # node names, states, numbers and headers are never cut (which node is down and how far
+    # along each is are the point); only the digest, without max_width, may be
+    return build_table(columns, rows, title, left_out_note(notes), styles, keep={"digest": len("digest")})
 
 
 class FitWidth:
@@ -233,34 +309,41 @@ class FitWidth:
         return Measurement.get(console, options, self.build(options.max_width))
 
 
-def shard_table(summary: dict[str, Any], title: str | None = "Shards"):
-    """Per-shard table of a sharded document (leader, term, commit, applied, health, throughput)."""
-    from rich.table import Table
+def shard_table(summary: dict[str, Any], title: str | None = "Shards", max_width: int | None = None):
+    """Per-shard table of a sharded document (leader, term, commit, applied, health, throughput).
+
+    Laid out for ``max_width``, or, without it, for the width it is rendered at: when the table
+    would not fit, the per-shard latency, then ops/s (the cluster's are in the performance
+    lines), then term and applied give way, named under the table, so that every header and
+    every value stays whole (at 80 columns: "UNHEALTHY", never "UNHEALT…").
+    """
+    if max_width is None:
+        return FitWidth(lambda width: shard_table(summary, title, max_width=width))
     from rich.text import Text
 
-    table = Table(title=title, title_justify="left", expand=False, header_style="bold")
-    for name, justify in (("shard", "right"), ("leader", "left"), ("term", "right"), ("commit", "right"),
-                          ("applied", "right"), ("health", "left"), ("aligned", "left"),
-                          ("ops/s", "right"), ("latency", "right")):
-        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    columns: Columns = [(name, name, justify) for name, justify in (
+        ("shard", "right"), ("leader", "left"), ("term", "right"), ("commit", "right"), ("applied", "right"),
+        ("health", "left"), ("aligned", "left"), ("ops/s", "right"), ("latency", "right"))]
+    rows: Rows = []
     for doc in summary.get("shards") or []:
         if not isinstance(doc, dict):
             continue
         health = str(doc.get("health_status", "?"))
-        aligned = doc.get("consensus_aligned")
         leader = doc.get("leader")
-        table.add_row(
-            str(doc.get("shard", "?")),
-            Text(str(leader), style="bold cyan") if leader else Text("none", style="bold red"),
-            fmt_num(doc.get("term")),
-            fmt_num(doc.get("commit_index")) if leader else "-",  # no leader: no authoritative index
-            fmt_num(doc.get("last_applied")) if leader else "-",
-            Text(health, style=HEALTH_STYLE.get(health, "")),
-            Text("yes", style="green") if aligned else Text("NO", style="bold red"),
-            fmt_num(doc.get("throughput_ops"), 1),
-            fmt_num(doc.get("avg_latency_ms"), 1, " ms"),
-        )
-    return table
+        rows.append({
+            "shard": str(doc.get("shard", "?")),
+            "leader": Text(str(leader), style="bold cyan") if leader else Text("none", style="bold red"),
+            "term": fmt_num(doc.get("term")),
+            "commit": fmt_num(doc.get("commit_index")) if leader else "-",  # no leader: no authoritative index
+            "applied": fmt_num(doc.get("last_applied")) if leader else "-",
+            "health": Text(health, style=HEALTH_STYLE.get(health, "")),
+            "aligned": Text("yes", style="green") if doc.get("consensus_aligned") else Text("NO", style="bold red"),
+            "ops/s": fmt_num(doc.get("throughput_ops"), 1),
+            "latency": fmt_num(doc.get("avg_latency_ms"), 1, " ms"),
+        })
+    steps = [drop_column("latency"), drop_column("ops/s"), drop_column("term"), drop_column("applied")]
+    columns, rows, notes = fit_columns(columns, rows, max_width, steps)
+    return build_table(columns, rows, title, left_out_note(notes))
 
 
 def _node_sort_key(node_id: str) -> tuple[str, int]:
@@ -356,7 +439,7 @@ def dashboard(summary: dict[str, Any] | None, history: Iterable[dict[str, Any]] 
         parts.append(Text(""))
         parts.append(FitWidth(lambda width: node_table(summary, title=None, max_width=width)))
         if summary.get("shards"):
-            parts.append(shard_table(summary, title=None))
+            parts.append(FitWidth(lambda width: shard_table(summary, title=None, max_width=width)))
         parts.append(Rule(style="dim"))
         # the sparklines take what the labels, values and "max ..." leave
         parts.append(FitWidth(lambda room: performance_lines(summary, samples, width, max_width=room)))
