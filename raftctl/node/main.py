@@ -108,6 +108,9 @@ def run_node(node_id: str, peers: str, data_dir: str, http: str | None = None, f
                        + (f", HTTP on {http}" if http else ""), 1) from None
     node.install_signal_handlers()
     storage = node.host.replicas[0].storage
+    if node.store.truncated_bytes:
+        sys.stderr.write(f"raftctl node {node_id}: cut a torn tail of {node.store.truncated_bytes} bytes from its log "
+                         f"(a write a crash interrupted, never acknowledged)\n")
     if node.store.upgraded_from is not None:
         sys.stderr.write(f"raftctl node {node_id}: {data_dir} was written by an earlier raftctl; it now belongs "
                          f"to cluster {node.cluster_id} (these --peers and --cluster-token) and to no other\n")

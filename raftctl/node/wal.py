@@ -33,8 +33,10 @@ A dir written by format 1 (whose id hashed the member names only) is taken into 
 is next started in: its meta.json is rewritten with that cluster's id.
 
 On start, :meth:`DiskLogStore.load` replays the live generation. A record cut short or failing
-its CRC ends the log: the file is truncated there (a write torn by a crash was never
-acknowledged, since acknowledgement waits for the fsync).
+its CRC at the *end* of the log is a write torn by a crash, never acknowledged (acknowledgement
+waits for the fsync): the file is truncated there, and the node says how many bytes it cut. A
+bad record with a valid one after it is corruption, not a torn write: cutting there would throw
+away fsynced, committed entries, so the node refuses to start (``DataDirError``) and says where.
 """
 
 from __future__ import annotations
@@ -115,6 +117,36 @@ def _write_atomic(path: Path, data: bytes, fsync: bool = True) -> None:
     os.replace(tmp, path)
     if fsync:
         _fsync_dir(path.parent)
+
+
+_TORN_SCAN_LIMIT = 4 * 1024 * 1024  # a torn tail is the end of one write; more after a bad record is damage
+
+
+def _damage_after_tail(data: bytes, start: int) -> str | None:
+    """Why what follows ``start`` (where the log stopped parsing) is no torn tail, else None: a
+    record after it passes its CRC (looked for at the bad record's own end first, then at every
+    later byte), or more follows than one torn write leaves. Zero fill passes no CRC (length >= 2)."""
+    end = len(data)
+    header = _HEADER.size
+
+    def valid_at(at: int) -> bool:
+        if end - at < header:
+            return False
+        length, crc = _HEADER.unpack_from(data, at)
+        body = at + header
+        return 2 <= length <= MAX_RECORD and body + length <= end and zlib.crc32(data[body:body + length]) == crc
+
+    if end - start >= header:
+        length, _crc = _HEADER.unpack_from(data, start)
+        following = start + header + length
+        if length <= MAX_RECORD and following < end and valid_at(following):
+            return f"a valid record follows it at byte {following}"
+    if end - start > _TORN_SCAN_LIMIT:
+        return f"{end - start} bytes follow it, more than a torn write leaves"
+    for at in range(start + 1, end):
+        if valid_at(at):
+            return f"a valid record follows it at byte {at}"
+    return None
 
 
 def _record(payload: list[Any]) -> bytes:
@@ -331,8 +363,8 @@ class DiskLogStore:
                 break
             length, crc = _HEADER.unpack_from(data, pos)
             body_start = pos + header
-            if length > MAX_RECORD or body_start + length > end:
-                break
+            if length < 2 or length > MAX_RECORD or body_start + length > end:
+                break  # no record is shorter than "[]": a zero length is a filesystem's zero fill
             body = data[body_start:body_start + length]
             if zlib.crc32(body) != crc:
                 break
@@ -344,7 +376,14 @@ class DiskLogStore:
             pos = body_start + length
             good = pos
         if good < end:
-            # a torn or corrupt tail: cut it off so new records follow the last good one
+            damage = _damage_after_tail(data, good)
+            if damage is not None:
+                raise DataDirError(
+                    f"{path}: the record at byte {good} is damaged and {damage}: this log is corrupt, not "
+                    f"torn by a crash, and cutting it there would lose {end - good} bytes of fsynced entries; "
+                    f"restore this data dir from a backup, or move it away and start the node on an empty "
+                    f"one so that it rejoins from its peers") from None
+            # a torn tail: cut it off so new records follow the last good one
             self.truncated_bytes = end - good
             fd = os.open(path, os.O_WRONLY)
             try:
