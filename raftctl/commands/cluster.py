@@ -198,6 +198,7 @@ class ClusterUp:
         self.outcomes: dict[str, tuple[bool, int | None]] = {}
         self.stop_event = threading.Event()
         self.reported_exits: set[tuple[str, int]] = set()
+        self.write_error: str | None = None  # the last failure to update cluster.json, said once
 
     def _check_dir(self) -> tuple[int | None, str | None]:
         """Refuse a dir of another size or whose nodes run; (its base port, its token) if it has them."""
@@ -370,15 +371,28 @@ class ClusterUp:
         if hasattr(signal, "SIGHUP"):
             signal.signal(signal.SIGHUP, on_term)
         while not self.stop_event.wait(0.5):
-            # say when a node dies; never restart it (the monitor is there to show it)
-            for node_id, proc in self.launcher.procs.items():
-                code = proc.poll()
-                if code is not None and (node_id, proc.pid) not in self.reported_exits:
-                    self.reported_exits.add((node_id, proc.pid))
-                    how = f"was killed by {_signal_name(code)}" if code < 0 else f"exited with code {code}"
-                    _say(f"raftctl cluster: {node_id} (pid {proc.pid}) {how}; not restarting it "
-                         f"(its argv is in cluster.json)")
-            self.launcher.write_cluster_json()
+            self._supervise_once()
+
+    def _supervise_once(self) -> None:
+        """Say when a node dies (never restart it: the monitor is there to show it) and keep
+        cluster.json's pids true."""
+        for node_id, proc in self.launcher.procs.items():
+            code = proc.poll()
+            if code is not None and (node_id, proc.pid) not in self.reported_exits:
+                self.reported_exits.add((node_id, proc.pid))
+                how = f"was killed by {_signal_name(code)}" if code < 0 else f"exited with code {code}"
+                _say(f"raftctl cluster: {node_id} (pid {proc.pid}) {how}; not restarting it "
+                     f"(its argv is in cluster.json)")
+        try:
+            self.launcher.write_cluster_json(if_changed=True)
+            self.write_error = None
+        except OSError as err:
+            # a full or read-only disk must not take the monitor down with it: say so once, retry
+            message = f"{err.strerror or err}"
+            if message != self.write_error:
+                _say(f"raftctl cluster: warning: cannot update {self.launcher.root / 'cluster.json'} "
+                     f"({message}); the cluster and its monitor keep running, and it is tried again")
+            self.write_error = message
 
     def close(self) -> None:
         if self.load is not None:
@@ -394,7 +408,11 @@ class ClusterUp:
             codes = self.launcher.stop_all()
             self.outcomes = {nid: (running[nid], codes.get(nid)) for nid in self.launcher.procs}
             if self.launcher.recording:
-                self.launcher.write_cluster_json()
+                try:
+                    self.launcher.write_cluster_json()
+                except OSError as err:
+                    _say(f"raftctl cluster: warning: cannot update {self.launcher.root / 'cluster.json'} "
+                         f"({err.strerror or err}): its pids are of the run that just stopped")
 
 
 def _data_dir(text: str) -> Path:

@@ -99,6 +99,7 @@ class ClusterLauncher:
         self._with_parent = _die_with_parent(signal.SIGKILL) if throwaway else _stop_with_parent
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self._all: list[subprocess.Popen[bytes]] = []
+        self._written: bytes | None = None  # what cluster.json last got
 
     @property
     def ids(self) -> list[str]:
@@ -198,11 +199,21 @@ class ClusterLauncher:
         doc["cluster_token"] = self.token
         return doc
 
-    def write_cluster_json(self) -> Path:
+    def write_cluster_json(self, if_changed: bool = False) -> Path:
+        """Write ``cluster.json`` (by rename); with ``if_changed`` only when its content changed
+        since the last write (a node died, say). OSError (a full or read-only disk) is raised."""
         path = self.root / "cluster.json"
+        data = orjson.dumps(self.cluster_doc(), option=orjson.OPT_INDENT_2)
+        if if_changed and data == self._written:
+            return path
         tmp = path.with_name("cluster.json.tmp")
-        tmp.write_bytes(orjson.dumps(self.cluster_doc(), option=orjson.OPT_INDENT_2))
-        os.replace(tmp, path)
+        try:
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
+        self._written = data
         return path
 
     def status(self, node_id: str, timeout: float = 0.5) -> dict[str, Any] | None:
