@@ -319,7 +319,9 @@ class EtcdSource(MemberSource):
         if probe is not None:
             waiting.append(probe)
         wait_futures(waiting, timeout=max(0.0, deadline - time.monotonic()) + 0.05)
-        now = self._clock() - self._started
+        # the poll's instant is its start, when the members were asked: a member stuck until the
+        # deadline must not stamp the others' counters late (throughput over too short a span)
+        now = started - self._started
         answers: dict[str, NodeAnswer] = {}
         raws: dict[str, dict[str, Any]] = {}
         for member in self._members:

@@ -322,6 +322,14 @@ class RaftctlSource(MemberSource):
         """Ask every node in parallel; returns within about ``timeout`` s whatever happens."""
         started = time.monotonic()
         deadline = started + self.timeout
+        # the poll's instant is its start, when the counts are read: the load's view now, and the
+        # nodes answer within milliseconds (one stuck node must not stamp the others' figures late,
+        # or throughput is counted over a shorter span than the commits grew in: 3x after a SIGCONT)
+        now = self.now
+        client: ClientView | None = None
+        if self.load is not None:
+            # the load generator keeps time.monotonic(); ``since`` is on this source's clock
+            client = self.load.client_view(None if since is None else self._started + since)
         answers: dict[str, NodeAnswer] = {}
         asked = self._members
         for _ in range(2):  # a membership learned in this poll: the new members are asked too
@@ -333,12 +341,7 @@ class RaftctlSource(MemberSource):
                 break
             asked = [m for m in self._members if m.name not in answers]
         answers = {m.name: answers[m.name] for m in self._members if m.name in answers}
-        now = self.now
-        client: ClientView | None = None
-        if self.load is not None:
-            # the load generator keeps time.monotonic(); ``since`` is on this source's clock
-            client = self.load.client_view(None if since is None else self._started + since)
-        else:  # no client of our own: what the nodes say they committed (entries, not orders)
+        if client is None:  # no client of our own: what the nodes say they committed (entries, not orders)
             client = ClientView(proposals_committed=self._committed.update(
                 a.report.get("commit_index") for a in answers.values() if a.report is not None))
         return Poll(now, answers, client, 1)

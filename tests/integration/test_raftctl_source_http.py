@@ -141,3 +141,25 @@ def test_without_a_load_throughput_is_the_commits_since_the_first_poll_and_never
             assert client is not None and client.orders_acknowledged is None and not client.latencies_ms
             counts.append(client.proposals_committed)
     assert counts == [0, 40, 40, 50, 50]
+
+
+def test_a_poll_is_stamped_when_it_asked_not_when_a_stuck_node_timed_out(serve):
+    """The commit counts are read as the poll starts (a live node answers in milliseconds); a
+    stopped node holding the poll to its timeout must not stamp them later, or the collector
+    divides a second's commits by a shorter span (3x throughput after a SIGCONT, a tester saw)."""
+    import time
+
+    quick = serve([answer(REPORT)] * 10)
+    stuck = socket.create_server(("127.0.0.1", 0))  # accepts (the kernel does) and never answers
+    try:
+        url = f"http://127.0.0.1:{stuck.getsockname()[1]}"
+        with RaftctlSource({"n1": quick.url, "n2": url}, timeout=0.4) as source:
+            before = source.now
+            started = time.monotonic()
+            poll = source.poll()
+            took = time.monotonic() - started
+            assert poll.answers["n2"].reason == "timeout" and poll.answers["n1"].report is not None
+            assert took >= 0.35, took
+            assert poll.now - before < 0.1, (poll.now - before, took)
+    finally:
+        stuck.close()
