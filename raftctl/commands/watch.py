@@ -104,7 +104,10 @@ class Watcher:
         footer = Text(style="dim")
         footer.append(self.base_url)
         if self.updated_at is not None:
-            footer.append("  ·  updated " + time.strftime("%H:%M:%S", time.localtime(self.updated_at)))
+            # the sample's own time (a replay's is the recording's), not when it was fetched
+            stamp = (self.summary or {}).get("timestamp")
+            shown = stamp if isinstance(stamp, (int, float)) and not isinstance(stamp, bool) else self.updated_at
+            footer.append("  ·  sample of " + time.strftime("%H:%M:%S", time.localtime(shown)))
         footer.append(f"  ·  every {self.interval:g}s  ·  Ctrl-C quits")
         spark_width = 60  # the frame narrows it to what the terminal leaves
         return dashboard(self.summary, self.history, title="raftctl watch", status_line=status,
