@@ -449,7 +449,8 @@ class DemoView:
             lines.append(Text(f"next: tick {upcoming[0]}: {upcoming[1]}", style="dim"))
         for event in self.events:
             lines.append(Text(event, style="yellow" if "alert firing" in event else ""))
-        title = f"raftctl demo · {run.nodes} node{'' if run.nodes == 1 else 's'}" + (f" · {run.shards} shards" if run.shards > 1 else "")
+        nodes = f"{run.nodes} node{'' if run.nodes == 1 else 's'}"
+        title = f"raftctl demo · {nodes}" + (f" · {run.shards} shards" if run.shards > 1 else "")
         return dashboard(run.latest, run.history, title=title, width=40,
                          extra=Group(*lines))
 
@@ -471,7 +472,8 @@ class DemoView:
         grid.add_column(style="bold")
         grid.add_column()
         shards = f"{report['shard_count']} shards, " if report.get("shard_count") else ""
-        grid.add_row("run", f"{report['nodes']} node{'' if report['nodes'] == 1 else 's'}, {shards}{report['ticks']} ticks, seed {report['seed']}, "
+        count = report["nodes"]
+        grid.add_row("run", f"{count} node{'' if count == 1 else 's'}, {shards}{report['ticks']} ticks, seed {report['seed']}, "
                             f"{report['sim_seconds']:.1f} s simulated in {report['wall_seconds']:.1f} s")
         orders = report["orders"]
         grid.add_row("orders", f"{orders['submitted']:,} submitted, {orders['acknowledged']:,} committed, "
