@@ -21,14 +21,20 @@ SEED = 7
 SHARDS = 4
 
 
-@pytest.fixture
-def sharded():
+def _sharded(rate: float = 100.0, interval: float = 1.0):
+    """A seeded 5-node, SHARDS-group cluster under load, every group with a leader, and its collector."""
     symbols, shard_map = sharded_symbols(SHARDS)
     cluster = Cluster(node_count=5, seed=SEED, shards=SHARDS, shard_map=shard_map)
-    Workload(cluster, rate=100.0, seed=SEED, symbols=symbols)
-    collector = MetricsCollector(collection_interval=1.0, retention_period=300)
+    Workload(cluster, rate=rate, seed=SEED, symbols=symbols)
+    collector = MetricsCollector(collection_interval=interval, retention_period=300)
     collector.set_cluster(cluster)
     assert cluster.run_until(lambda: None not in cluster.shard_leaders().values(), timeout=10.0), f"seed={SEED}"
+    return cluster, collector
+
+
+@pytest.fixture
+def sharded():
+    cluster, collector = _sharded()
     for _ in range(6):
         step(cluster, collector)
     with DashboardServer(collector, port=0) as server:
@@ -196,12 +202,7 @@ def test_leader_changes_count_every_shard_s_elections_not_shard_0_s_only():
     """cluster.leader_changes is the sum over the groups of leader changes beyond each one's
     first leader (what raftctl_cluster_leader_changes_total's help says), counted from the
     shard documents the samples themselves carry."""
-    symbols, shard_map = sharded_symbols(SHARDS)
-    cluster = Cluster(node_count=5, seed=SEED, shards=SHARDS, shard_map=shard_map)
-    Workload(cluster, rate=50.0, seed=SEED, symbols=symbols)
-    collector = MetricsCollector(collection_interval=0.5, retention_period=300)
-    collector.set_cluster(cluster)
-    assert cluster.run_until(lambda: None not in cluster.shard_leaders().values(), timeout=10.0), f"seed={SEED}"
+    cluster, collector = _sharded(rate=50.0, interval=0.5)
     seen: dict[int, tuple] = {}
     expected = 0
 
@@ -234,12 +235,7 @@ def test_leader_changes_count_every_shard_s_elections_not_shard_0_s_only():
 def test_a_node_cut_off_is_one_reason_not_one_per_shard():
     """A node's transport reaches its peers for every group alike: node_isolated is said once,
     at the cluster level, not again as shardN:node_isolated for each group."""
-    symbols, shard_map = sharded_symbols(SHARDS)
-    cluster = Cluster(node_count=5, seed=SEED, shards=SHARDS, shard_map=shard_map)
-    Workload(cluster, rate=50.0, seed=SEED, symbols=symbols)
-    collector = MetricsCollector(collection_interval=0.5, retention_period=300)
-    collector.set_cluster(cluster)
-    assert cluster.run_until(lambda: None not in cluster.shard_leaders().values(), timeout=10.0), f"seed={SEED}"
+    cluster, collector = _sharded(rate=50.0, interval=0.5)
     cluster.isolate("node3")
     cluster.run_for(3.0)
     reasons = collector.collect()["cluster"]["health_reasons"]
