@@ -322,14 +322,11 @@ class RaftctlSource(MemberSource):
         """Ask every node in parallel; returns within about ``timeout`` s whatever happens."""
         started = time.monotonic()
         deadline = started + self.timeout
-        # the poll's instant is its start, when the counts are read: the load's view now, and the
-        # nodes answer within milliseconds (one stuck node must not stamp the others' figures late,
-        # or throughput is counted over a shorter span than the commits grew in: 3x after a SIGCONT)
-        now = self.now
-        client: ClientView | None = None
-        if self.load is not None:
-            # the load generator keeps time.monotonic(); ``since`` is on this source's clock
-            client = self.load.client_view(None if since is None else self._started + since)
+        # a poll is stamped when its counts were read: the nodes' commit indexes as it starts (a
+        # live node answers within milliseconds; one stuck node must not stamp the others' figures
+        # late, or throughput is counted over a shorter span than the commits grew in: 3x after a
+        # SIGCONT), the load's own counters when its view is taken, after the nodes answered
+        asked_at = self.now
         answers: dict[str, NodeAnswer] = {}
         asked = self._members
         for _ in range(2):  # a membership learned in this poll: the new members are asked too
@@ -341,7 +338,12 @@ class RaftctlSource(MemberSource):
                 break
             asked = [m for m in self._members if m.name not in answers]
         answers = {m.name: answers[m.name] for m in self._members if m.name in answers}
-        if client is None:  # no client of our own: what the nodes say they committed (entries, not orders)
+        if self.load is not None:
+            now = self.now
+            # the load generator keeps time.monotonic(); ``since`` is on this source's clock
+            client = self.load.client_view(None if since is None else self._started + since)
+        else:  # no client of our own: what the nodes say they committed (entries, not orders)
+            now = asked_at
             client = ClientView(proposals_committed=self._committed.update(
                 a.report.get("commit_index") for a in answers.values() if a.report is not None))
         return Poll(now, answers, client, 1)
