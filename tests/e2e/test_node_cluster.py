@@ -110,9 +110,11 @@ def test_cluster_up_runs_watches_survives_a_kill_and_comes_back_with_its_data(tm
             assert node["argv"][node["argv"].index("--id") + 1] == node["id"]
         assert set(doc["nodes"]) == {"node1", "node2", "node3"}
         # the first sample's rate covers the load's whole life (the load starts after the source's
-        # clock): no spike of the orders sent while the source was being built over a few ms
+        # clock): no spike of the orders sent while the source was being built (618/s at --rate 100
+        # was the fault). That life is a few ms, so one order more or less moves it by ~100/s: a
+        # loaded CI machine saw 253; the bound is the fault's, not the rate's
         code, _, history = http_json(cu.url + "/api/metrics/history?duration=600&fields=performance", timeout=5)
-        assert code == 200 and history["samples"][0]["performance"]["throughput_ops"] <= 250, history["samples"][:3]
+        assert code == 200 and history["samples"][0]["performance"]["throughput_ops"] <= 450, history["samples"][:3]
 
         # kill -9 of a follower: the monitor sees it DOWN; cluster up does not restart it
         victim = next(n for n in nodes if n["id"] != doc["cluster"]["leader"])
