@@ -69,7 +69,7 @@ _HEALTH_RANK = {name: rank for rank, name in enumerate(HEALTH_STATES)}
 
 # a collector without sinks reports these (read-only: collector documents copy it)
 NO_SINKS: dict[str, int] = {"sink_events_dropped": 0, "sink_errors": 0, "sink_delivery_failures": 0,
-                             "sink_delivered": 0, "sink_pending": 0, "sink_expired": 0}
+                            "sink_delivered": 0, "sink_pending": 0, "sink_expired": 0}
 
 
 class UnknownNodeError(KeyError, ValueError):
