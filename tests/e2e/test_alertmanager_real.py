@@ -131,6 +131,14 @@ class RealAlertmanager:
         with urllib.request.urlopen(self.url + "/api/v2/alerts", timeout=5) as response:
             return json.loads(response.read())
 
+    def nflog_queries(self) -> int:
+        """How often Alertmanager has looked in its notification log (once per group flush)."""
+        with urllib.request.urlopen(self.url + "/metrics", timeout=5) as response:
+            for line in response.read().decode().splitlines():
+                if line.startswith("alertmanager_nflog_queries_total "):
+                    return int(float(line.split()[1]))
+        raise AssertionError("alertmanager_nflog_queries_total not in /metrics")
+
     def amtool_query(self) -> list[dict]:
         out = subprocess.run([AMTOOL, "alert", "query", f"--alertmanager.url={self.url}", "-o", "json"],
                              capture_output=True, text=True, timeout=30, check=True)
@@ -397,6 +405,12 @@ def test_alertmanager_restarted_gets_the_current_state_at_the_next_sample(tmp_pa
                      "message": "node1 does not answer the monitor", "started_at": time.time(), "resolved_at": None}
         sample(node_down)
         assert run_samples(10, lambda: notified("firing", "node_down")), (capture.snapshot(), sink.stats())
+        # Alertmanager logs a notification only once the receiver has answered; a group's flushes
+        # run one after another, so the next flush's look in the log (a group_interval later) comes
+        # after that record. Stopped before it, it would rightly forget it had notified node_down
+        # (fresh-clone CI saw this once; a receiver slow to answer makes it happen every time).
+        queries = manager.nflog_queries()
+        assert run_samples(5, lambda: manager.nflog_queries() > queries), "no second flush of node_down's group"
         manager.stop()
         stopped = time.monotonic()
         failures = sink.push_failures
