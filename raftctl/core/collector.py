@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import logging
 import math
+from math import ceil as _ceil
 from types import MappingProxyType
 from typing import Any, Callable, ContextManager, Mapping
 
@@ -48,7 +49,7 @@ import orjson
 from raftctl.core.alerts import DEFAULT_THRESHOLDS, AlertEngine, validate_thresholds
 from raftctl.core.event_log import EventLog
 from raftctl.core.health import evaluate_health
-from raftctl.core.measures import LatencyHistogram, sorted_percentile
+from raftctl.core.measures import LatencyHistogram
 from raftctl.core.reports import read_nodes, shard_documents
 from raftctl.core.sample import HEALTH_STATES
 from raftctl.core.sim.monitor import SimSource
@@ -278,7 +279,10 @@ class SampleCollector:
             avg_latency = total_ms / len(latencies)
             # one sort (in C) serves the exact percentiles and the histogram's bucket counts
             ordered = sorted(latencies)
-            p50, p99 = sorted_percentile(ordered, 0.50), sorted_percentile(ordered, 0.99)
+            # measures.sorted_percentile's nearest rank, inline (it runs every sample): for n >= 1,
+            # ceil(f * n) is a rank in 1..n for both fractions
+            count = len(ordered)
+            p50, p99 = float(ordered[_ceil(0.50 * count) - 1]), float(ordered[_ceil(0.99 * count) - 1])
             self._histogram.observe_sorted_ms(ordered, total_ms)
             avg_latency, p50, p99 = round(avg_latency, 3), round(p50, 3), round(p99, 3)
         else:
@@ -359,7 +363,7 @@ class SampleCollector:
         with self._lock:
             events = self._engine.evaluate(sample, thresholds, reading.live_terms)
             sample["alerts"] = self._engine.active()
-            self._event_log.record(self._latest, sample, events, poll.faults)
+            self._event_log.record(self._latest, sample, events, poll.faults, reading.states_unchanged)
             engine = self._engine
             retained = len(self._store) + 1
             if self._started_at is None:

@@ -58,8 +58,12 @@ class EventLog:
 
     def record(self, previous: Mapping[str, Any] | None, sample: Mapping[str, Any],
                alert_events: Iterable[Mapping[str, Any]] = (),
-               faults: Iterable[tuple[float, str, tuple[Any, ...]]] = ()) -> None:
-        """Record what changed between ``previous`` (None: the first sample) and ``sample``."""
+               faults: Iterable[tuple[float, str, tuple[Any, ...]]] = (),
+               states_unchanged: bool = False) -> None:
+        """Record what changed between ``previous`` (None: the first sample) and ``sample``.
+
+        ``states_unchanged``: the caller knows that ``sample`` has exactly ``previous``'s nodes,
+        each in the same state (``reports.Reading.states_unchanged``), so no node event is due."""
         t, ts = sample["sim_time"], sample["timestamp"]
         for at, kind, args in faults:
             # the wall clock of that instant, from the sample's by the simulated offset
@@ -75,7 +79,7 @@ class EventLog:
                           previous=before.get("leader_node") if before is not None else None)
         old_nodes = previous["nodes"] if previous is not None else {}
         new_nodes = sample["nodes"]
-        if not _same_states(old_nodes, new_nodes):
+        if not states_unchanged and not _same_states(old_nodes, new_nodes):
             self._node_events(t, ts, old_nodes, new_nodes)
         status = cluster.get("health_status")
         if before is None or before.get("health_status") != status:

@@ -47,6 +47,9 @@ class Reading:
     max_lag: int = 0
     top_term: int = 0
     low_term: int | None = None
+    # every node of ``previous`` (read_nodes' argument) is here, no other, each in the state it had
+    # there: then no node event is due (``EventLog.record``'s ``states_unchanged``); False: not known
+    states_unchanged: bool = False
 
     @property
     def live_terms(self) -> tuple[int, int] | None:
@@ -150,10 +153,15 @@ def read_nodes(poll: Poll, max_contact_ms: float, previous: Mapping[str, Mapping
     commit_apply_lag = 0
     aligned = True
     digests: dict[int, Any] = {}
+    # cleared at the first node whose state differs from its previous document's (or is new)
+    unchanged = previous is not None and len(previous) == size
     for node_id, report in reports.items():
         if report is None:
             reason = answers[node_id].reason or "error"  # no reason: an unreadable report (above)
-            nodes[node_id] = _down_doc(reason, previous.get(node_id) if previous else None)
+            known = previous.get(node_id) if previous else None
+            if unchanged and (known is None or known.get("state") != DOWN):
+                unchanged = False
+            nodes[node_id] = _down_doc(reason, known)
             continue
         get = report.get
         try:  # subscripts where every key is there (the common case: they are quicker than get())
@@ -208,8 +216,13 @@ def read_nodes(poll: Poll, max_contact_ms: float, previous: Mapping[str, Mapping
             first = digests.setdefault(last_applied, digest)
             if first != digest:
                 aligned = False
+        shown = STALE if is_stale else state
+        if unchanged:
+            known = previous.get(node_id) if previous is not None else None
+            if known is None or known.get("state") != shown:
+                unchanged = False
         doc = {
-            "state": STALE if is_stale else state,
+            "state": shown,
             "commit_index": commit_index,
             "last_applied": last_applied,
             "log_length": log_length,
@@ -237,7 +250,7 @@ def read_nodes(poll: Poll, max_contact_ms: float, previous: Mapping[str, Mapping
         current_term = top_term
         total_trades = max(trades) if trades else None
     return Reading(nodes, view, reached, healthy, has_quorum, aligned, current_term, total_trades,
-                   commit_apply_lag, min_peers, max_lag, top_term, low_term)
+                   commit_apply_lag, min_peers, max_lag, top_term, low_term, unchanged)
 
 
 def _down_doc(reason: str | None, known: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -446,6 +446,24 @@ def test_latency_summary_on_a_large_interval():
     assert (perf["avg_latency_ms"], perf["p50_latency_ms"], perf["p99_latency_ms"]) == (3.0, 3.0, 5.0)
 
 
+def test_the_sample_percentiles_are_the_shared_nearest_rank_rule():
+    # the collector takes p50/p99 from its one sort without calling sorted_percentile (a hot
+    # path); they must be exactly that function's, for every size, ints and floats alike
+    from raftctl.core.measures import sorted_percentile
+    seed = 23
+    rng = __import__("random").Random(seed)
+    for size in [*range(1, 130), 199, 200, 201, 999, 1000, 1001]:
+        latencies = [rng.choice((float(rng.randrange(1, 50)), rng.uniform(0.1, 90.0), rng.randrange(1, 9)))
+                     for _ in range(size)]
+        collector = MetricsCollector()
+        collector.set_source(StandIn(latencies))
+        perf = collector.collect()["performance"]
+        ordered = sorted(latencies)
+        expected = (round(sorted_percentile(ordered, 0.50), 3), round(sorted_percentile(ordered, 0.99), 3))
+        got = (perf["p50_latency_ms"], perf["p99_latency_ms"])
+        assert got == expected and all(type(v) is float for v in got), f"seed={seed} size={size} {got} {expected}"
+
+
 def test_sharded_cluster_reports_each_shard_and_lists_the_shards_of_its_alerts():
     seed = 2
     cluster = Cluster(node_count=5, seed=seed, shards=3)

@@ -101,3 +101,63 @@ def test_the_quick_no_change_check_agrees_with_the_node_by_node_comparison():
             skipped += 1
             assert len(log) == 0, f"seed {seed}: skipped a change"
     assert skipped > 600
+
+
+def test_the_node_pass_knows_when_no_node_changed_state():
+    """read_nodes tells the event log when every node of the previous sample is back in the same
+    state (Reading.states_unchanged), so record() skips its own comparison: on random sequences of
+    polls (nodes silenced, refused, unreadable, stale claimants, nodes added and removed) the hint
+    may be given only where the node-by-node comparison finds no event, and the event logs
+    written with and without it must be the same."""
+    import random
+
+    from raftctl.core.reports import read_nodes
+    from raftctl.core.source import NodeAnswer, Poll
+
+    def poll(rng: random.Random, ids: list[str], leader: str) -> Poll:
+        answers = {}
+        for nid in ids:
+            roll = rng.random()
+            if roll < 0.08:
+                answers[nid] = NodeAnswer.silent(nid, rng.choice(["timeout", "refused", "error"]))
+                continue
+            state = "LEADER" if nid == leader else "FOLLOWER"
+            term = 5
+            if roll < 0.16:
+                state = rng.choice(["CANDIDATE", "LEADER", "WEIRD", None])
+                term = rng.choice([4, 5, 6])
+            report = {"state": state, "term": term, "leader_id": leader, "commit_index": 10, "last_applied": 10,
+                      "log_length": 10, "peers_connected": len(ids) - 1, "state_digest": None}
+            if nid == leader:
+                report["last_contact_ms"] = {p: 5.0 for p in ids if p != nid}
+            answers[nid] = NodeAnswer(nid, report)
+        return Poll(1.0, answers)
+
+    hinted_skips = 0
+    for seed in range(400):
+        rng = random.Random(seed)
+        ids = [f"n{i}" for i in range(rng.randrange(1, 7))]
+        plain, hinted = EventLog(), EventLog()
+        previous = None
+        repeat = None
+        for step in range(12):
+            if rng.random() < 0.15:
+                ids = ids[:-1] if len(ids) > 1 and rng.random() < 0.5 else ids + [f"n{len(ids) + step}"]
+            # the same poll again is the common case: nothing changed
+            current = repeat if repeat is not None and rng.random() < 0.5 and set(repeat.answers) == set(ids) \
+                else poll(rng, ids, ids[0])
+            repeat = current
+            reading = read_nodes(current, 1000.0, previous["nodes"] if previous is not None else None)
+            sample_doc = {"sim_time": float(step), "timestamp": float(step), "nodes": reading.nodes,
+                          "cluster": {"leader_node": reading.leader.leader, "current_term": reading.current_term,
+                                      "health_status": "HEALTHY", "health_reasons": []}}
+            if reading.states_unchanged:
+                hinted_skips += 1
+                check = EventLog()
+                check._node_events(1.0, 1.0, previous["nodes"], reading.nodes)
+                assert len(check) == 0, f"seed {seed} step {step}: hinted unchanged, but {check.since()}"
+            plain.record(previous, sample_doc)
+            hinted.record(previous, sample_doc, states_unchanged=reading.states_unchanged)
+            previous = sample_doc
+        assert plain.since() == hinted.since(), f"seed {seed}"
+    assert hinted_skips > 800  # the skip was exercised, not only refused
