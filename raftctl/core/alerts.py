@@ -338,7 +338,10 @@ class AlertEngine:
             self._history.append(alert)
             self.fired_total += 1
             events.append(alert.as_dict())
-        for fp in [fp for fp in self._active if fp not in holding]:
+        # every fingerprint held is active now, so some active one is not held only when there
+        # are more active than held (the common case, nothing to resolve, skips the scan)
+        gone = [fp for fp in self._active if fp not in holding] if len(self._active) > len(holding) else ()
+        for fp in gone:
             alert = self._active.pop(fp)
             alert.status = "resolved"
             alert.resolved_at = timestamp

@@ -155,9 +155,10 @@ class SampleStore:
         cluster = sample["cluster"]
         perf = sample["performance"]
         nodes = sample["nodes"]
-        for node_id in nodes:
-            if node_id not in self._nodes:
-                self._add_node(node_id)
+        if not self._nodes.keys() >= nodes.keys():  # a node not seen before (one C-level check)
+            for node_id in nodes:
+                if node_id not in self._nodes:
+                    self._add_node(node_id)
         full = self._count == self.capacity
         head = self._floats.head  # where this sample goes in every ring once they are full
         leader = cluster["leader_node"]
