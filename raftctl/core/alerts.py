@@ -28,6 +28,7 @@ ALERT_RULES: dict[str, tuple[str, str]] = {
     "leader_election_failure": (CRITICAL, "no leader for longer than max_no_leader_s"),
     "consensus_misalignment": (CRITICAL, "nodes at the same applied index hold different state"),
     "quorum_loss": (CRITICAL, "fewer than a majority of nodes are up"),
+    "commit_stalled": (CRITICAL, "a leader is backed and proposals wait, but nothing committed for max_commit_stall_s"),
     "high_latency": (WARNING, "avg_latency_ms above max_latency_ms"),
     "low_healthy_nodes": (WARNING, "healthy_nodes below min_healthy_nodes"),
     "term_divergence": (WARNING, "spread of live nodes' terms above max_term_difference"),
@@ -55,6 +56,9 @@ _THRESHOLD_SPECS: dict[str, tuple[Any, tuple[type, ...], str]] = {
                           "when one more failure would lose the majority"),
     "max_term_difference": (2, (int,), "term_divergence fires when the term spread exceeds it"),
     "max_no_leader_s": (2.0, (int, float), "leader_election_failure after this long leaderless"),
+    "max_commit_stall_s": (5.0, (int, float),
+                           "commit_stalled when a backed leader's commit index has not moved this long "
+                           "while proposals wait (the source must count them: not etcd)"),
     "max_replication_lag": (100, (int,), "DEGRADED when a live follower lags more entries"),
     "max_follower_contact_ms": (1000.0, (int, float),
                                 "DEGRADED when the leader has not heard a live follower longer"),
@@ -128,8 +132,11 @@ class Condition:
 def evaluate_conditions(sample: Mapping[str, Any], thresholds: Mapping[str, Any],
                         no_leader_for: float = 0.0,
                         shard_no_leader_for: Mapping[int, float] | None = None,
-                        live_terms: tuple[int, int] | None = None) -> list[Condition]:
+                        live_terms: tuple[int, int] | None = None,
+                        commit_stalled_for: Mapping[int, float] | None = None) -> list[Condition]:
     """Conditions holding in ``sample``; ``no_leader_for`` = seconds leaderless so far;
+    ``commit_stalled_for``: per shard (0 unsharded), seconds its leader's commit index has stood
+    still while proposals waited (``AlertEngine`` keeps the count);
     ``live_terms``: the lowest and highest term of the live nodes when the caller knows them
     (``reports.Reading``), else they are read from the node documents.
 
@@ -168,6 +175,17 @@ def evaluate_conditions(sample: Mapping[str, Any], thresholds: Mapping[str, Any]
         if not cluster["consensus_aligned"]:
             out.append(Condition("consensus_misalignment",
                                  "live nodes at the same applied index report different state digests"))
+    if commit_stalled_for:
+        stall_limit = thresholds["max_commit_stall_s"]
+        stalled = {shard: waited for shard, waited in commit_stalled_for.items() if waited > stall_limit}
+        if stalled:
+            pending = performance.get("proposals_pending")
+            where = f"{_shard_list(stalled)}: " if shards else ""
+            out.append(Condition(
+                "commit_stalled",
+                f"{where}nothing committed for {max(stalled.values()):.1f} s while {pending} proposal"
+                f"{'' if pending == 1 else 's'} wait, with a leader backed (threshold {stall_limit} s)",
+                shards=tuple(sorted(stalled)) if shards else ()))
     if not cluster["has_quorum"]:
         out.append(Condition(
             "quorum_loss",
@@ -279,6 +297,10 @@ class AlertEngine:
     _history: deque[Any] = field(default_factory=deque[Any])
     _no_leader_since: float | None = None
     _shard_no_leader_since: dict[str, Any] = field(default_factory=dict[str, Any])
+    # per shard (0 unsharded): the highest commit index seen, and the last sample time at which
+    # nothing was stuck (see _commit_stalls)
+    _commit_seen: dict[int, int] = field(default_factory=dict[int, int])
+    _commit_fine_at: dict[int, float] = field(default_factory=dict[int, float])
 
     def __post_init__(self) -> None:
         if self.history_limit < 1:
@@ -312,8 +334,41 @@ class AlertEngine:
                 shard_waits[shard] = sim_time - since
             else:
                 self._shard_no_leader_since.pop(shard, None)
-        conditions = evaluate_conditions(sample, thresholds, no_leader_for, shard_waits, live_terms)
+        conditions = evaluate_conditions(sample, thresholds, no_leader_for, shard_waits, live_terms,
+                                         self._commit_stalls(sample, sim_time))
         return self.apply(conditions, sample["timestamp"], sim_time)
+
+    def _commit_stalls(self, sample: Mapping[str, Any], sim_time: float) -> dict[int, float] | None:
+        """Per shard, the seconds since the last sample at which nothing was stuck (its leader's
+        commit index moved, no proposal waited, or it had no leader: that time is
+        leader_election_failure's), for the shards where that is not now; None when none.
+        ``proposals_pending`` is the client's count; without one (etcd) nothing is said."""
+        pending = sample["performance"].get("proposals_pending")
+        waiting = type(pending) is int and pending > 0
+        shards = sample.get("shards")
+        if shards:
+            commits = [(doc["shard"], doc.get("commit_index") if doc["leader"] is not None else None) for doc in shards]
+        else:
+            leader = sample["cluster"]["leader_node"]
+            node = sample["nodes"].get(leader) if leader is not None else None
+            commits = [(0, node.get("commit_index") if node is not None else None)]
+        seen, fine_at = self._commit_seen, self._commit_fine_at
+        stalls: dict[int, float] | None = None
+        for shard, commit in commits:
+            if type(commit) is not int:  # no leader (or no figure): nothing this rule can say
+                fine_at[shard] = sim_time
+                continue
+            before = seen.get(shard)
+            if before is None or commit > before:
+                seen[shard] = commit
+                fine_at[shard] = sim_time
+            elif not waiting:
+                fine_at[shard] = sim_time
+            else:
+                if stalls is None:
+                    stalls = {}
+                stalls[shard] = sim_time - fine_at.setdefault(shard, sim_time)
+        return stalls
 
     def apply(self, conditions: list[Condition], timestamp: float, sim_time: float) -> list[dict[str, Any]]:
         """Fire new conditions, resolve vanished ones; return the events in that order."""

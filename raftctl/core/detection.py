@@ -41,7 +41,8 @@ False alarms: each alert has its own condition in ground truth (``ALERT_TRUTH``)
 is a false alarm unless that condition held at some instant within ``deadline_s`` before it.
 ``leader_election_failure`` needs no leader for ``max_no_leader_s`` first, so a leader loss up to
 ``max_no_leader_s + deadline_s`` before it explains it (a real cluster's election may take that
-long: etcd's default election timeout is 1 s, randomized up to 2 s).
+long: etcd's default election timeout is 1 s, randomized up to 2 s). ``commit_stalled`` likewise
+needs ``max_commit_stall_s`` without a new commit: its window reaches that much further back.
 """
 
 from __future__ import annotations
@@ -167,7 +168,7 @@ def _cluster_fault(name: str) -> Callable[["DetectionTracker", Truth, str], bool
         if name == "low_healthy_nodes":
             verifiable = tracker.size - len(truth.dark | truth.isolated)
             return truth.startup or verifiable < tracker.healthy_floor
-        if name in ("cluster_unhealthy", "leader_election_failure"):
+        if name in ("cluster_unhealthy", "leader_election_failure", "commit_stalled"):
             return (truth.startup or alive < q or not truth.majority or blind or bool(truth.corrupt)
                     or bool(truth.slow) or bool(truth.impaired))
         # high_latency, term_divergence: any fault that touches the nodes or their network
@@ -181,12 +182,12 @@ ALERT_TRUTH: dict[str, Callable[["DetectionTracker", Truth, str], bool]] = {
     **{name: _node_fault(name) for name in ("node_down", "node_lagging", "stale_leader", "node_isolated")},
     **{name: _cluster_fault(name) for name in ("quorum_loss", "consensus_misalignment", "low_healthy_nodes",
                                                "cluster_unhealthy", "leader_election_failure",
-                                               "high_latency", "term_divergence")},
+                                               "commit_stalled", "high_latency", "term_divergence")},
 }
 
 # leader losses, restarts and resumes explain what follows them within the deadline (for the
 # per-node alerts, only the same node's: a restarted process reconnects to its peers, catches up)
-_TRANSITIONS_EXPLAIN = frozenset({"cluster_unhealthy", "leader_election_failure", "high_latency",
+_TRANSITIONS_EXPLAIN = frozenset({"cluster_unhealthy", "leader_election_failure", "commit_stalled", "high_latency",
                                   "term_divergence", "node_lagging", "stale_leader", "low_healthy_nodes",
                                   "node_isolated"})
 _PER_NODE = frozenset({"node_lagging", "stale_leader", "node_isolated"})
@@ -200,7 +201,8 @@ class DetectionTracker:
 
     def __init__(self, cluster: Any, collection_interval: float = 1.0, deadline_s: float = 2.0,
                  min_incident_s: float = 1.0, stepdown_s: float | None = None,
-                 min_healthy_nodes: int | None = None, max_no_leader_s: float = 2.0) -> None:
+                 min_healthy_nodes: int | None = None, max_no_leader_s: float = 2.0,
+                 max_commit_stall_s: float = 5.0) -> None:
         self.cluster = cluster
         self.interval = float(collection_interval)
         self.deadline = float(deadline_s)
@@ -215,6 +217,8 @@ class DetectionTracker:
         self.healthy_floor = min_healthy_nodes_in_force({"min_healthy_nodes": min_healthy_nodes}, self.size)
         # leader_election_failure fires only after this long without a leader: its own condition
         self.max_no_leader_s = float(max_no_leader_s)
+        # commit_stalled likewise fires only after this long without a new commit
+        self.max_commit_stall_s = float(max_commit_stall_s)
         self.startup_s = 3.0 * cluster.config.election_timeout_max_ms / 1000.0
         now = float(cluster.now)
         self.truths: list[Truth] = [Truth(now, startup=True)]
@@ -439,7 +443,7 @@ class DetectionTracker:
         holds = ALERT_TRUTH.get(name)
         if holds is None:
             return False
-        low = t - self.deadline
+        low = t - self.deadline - (self.max_commit_stall_s if name == "commit_stalled" else 0.0)
         for start, stop, truth in segments:
             if start <= t and stop >= low and holds(self, truth, node):
                 return True

@@ -424,6 +424,7 @@ def test_rules_cover_every_raftctl_alert_and_health_reason():
         "node_down": "raftctl_node_up == 0", "node_lagging": "raftctl_node_replication_lag_entries > 100",
         "stale_leader": 'raftctl_node_state{state="STALE_LEADER"} == 1',
         "node_isolated": "raftctl_node_connected_peers",
+        "commit_stalled": "changes(raftctl_shard_commit_index[1m]) == 0",
     }
     assert set(covered) == set(ALERT_RULES)
     for name, fragment in covered.items():

@@ -115,7 +115,7 @@ def test_every_rule_has_a_known_severity():
     assert set(ALERT_RULES) == {"cluster_unhealthy", "leader_election_failure",
                                 "consensus_misalignment", "quorum_loss", "high_latency",
                                 "low_healthy_nodes", "term_divergence", "node_down",
-                                "node_lagging", "stale_leader", "node_isolated"}
+                                "node_lagging", "stale_leader", "node_isolated", "commit_stalled"}
     assert {sev for sev, _ in ALERT_RULES.values()} == {"critical", "warning"}
 
 
@@ -273,3 +273,96 @@ def test_a_floor_above_the_cluster_size_says_so_in_its_message():
                                                 validate_thresholds({"min_healthy_nodes": 5}))
                  if c.name == "low_healthy_nodes"]
     assert "more than the cluster has" not in fitting.message
+
+
+# ---------------------------------------------------------------- commit_stalled
+
+def stalling(t: float, commit: int | None, pending: int | None, leader: str | None = "node1") -> dict:
+    doc = sample(t, leader=leader)
+    doc["performance"]["proposals_pending"] = pending
+    if leader is not None:
+        doc["nodes"][leader]["commit_index"] = commit
+    return doc
+
+
+def run(engine: AlertEngine, steps) -> list[tuple[float, str, str]]:
+    """Feed (t, commit, pending[, leader]) samples; the commit_stalled events as (t, status, message)."""
+    out = []
+    for step in steps:
+        for event in engine.evaluate(stalling(*step), DEFAULT_THRESHOLDS):
+            if event["name"] == "commit_stalled":
+                out.append((step[0], event["status"], event["message"]))
+    return out
+
+
+def test_commit_stalled_fires_when_a_backed_leader_commits_nothing_while_proposals_wait():
+    engine = AlertEngine()
+    # commits move every second with orders waiting: quiet
+    assert run(engine, [(float(t), 100 + t, 4) for t in range(10)]) == []
+    # from t=10 the commit index stands at 109 (it last moved at t=9) with orders waiting
+    events = run(engine, [(float(t), 109, 7) for t in range(10, 20)])
+    assert [(t, status) for t, status, _ in events] == [(15.0, "firing")]  # 6 s > 5 s; at 14, 5 s is not above
+    assert events[0][2] == "nothing committed for 6.0 s while 7 proposals wait, with a leader backed (threshold 5.0 s)"
+    [active] = engine.active()
+    assert active["severity"] == "critical" and active["message"].startswith("nothing committed for 10.0 s")
+    # one entry commits: resolved at once
+    assert [(t, s) for t, s, _ in run(engine, [(20.0, 110, 7)])] == [(20.0, "resolved")]
+
+
+def test_commit_stalled_needs_waiting_proposals_and_a_leader_and_says_nothing_without_a_count():
+    engine = AlertEngine()
+    # idle: nothing waits, nothing needs to commit
+    assert run(engine, [(float(t), 50, 0) for t in range(30)]) == []
+    # a source that does not count proposals (etcd): no evidence, no alert
+    assert run(engine, [(float(t), 50, None) for t in range(30, 60)]) == []
+    # leaderless for 20 s with orders waiting: leader_election_failure's time, not this rule's;
+    # the returned leader gets its own 5 s, counted from the last leaderless sample (79), as a
+    # stall is counted from the last sample that saw a commit
+    assert run(engine, [(float(t), None, 9, None) for t in range(60, 80)]) == []
+    events = run(engine, [(float(t), 50, 9) for t in range(80, 90)])
+    assert [(t, s) for t, s, _ in events] == [(85.0, "firing")]
+
+
+def test_a_new_leader_behind_the_highest_commit_seen_has_committed_nothing_new():
+    # a new leader may report a commit index below its predecessor's until it commits in its term:
+    # that is no progress, and the count goes on from the last sample that saw a new commit
+    engine = AlertEngine()
+    steps = [(0.0, 200, 3), (1.0, 201, 3), (2.0, 198, 3, "node2"), (3.0, 199, 3, "node2"),
+             (4.0, 201, 3, "node2"), (5.0, 201, 3, "node2"), (6.0, 201, 3, "node2"), (7.0, 202, 3, "node2")]
+    assert run(engine, steps) == []
+    events = run(engine, [(8.0, 199, 3, "node3"), (9.0, 200, 3, "node3"), (12.0, 202, 3, "node3"),
+                          (13.5, 202, 3, "node3")])
+    assert [(t, s) for t, s, _ in events] == [(13.5, "firing")]  # 7 -> 13.5: 6.5 s without a new commit
+
+
+def test_commit_stalled_in_a_sharded_cluster_names_the_shards_that_stand_still():
+    engine = AlertEngine()
+
+    def sharded(t: float, stuck: set[int]) -> dict:
+        doc = sample(t)
+        doc["performance"]["proposals_pending"] = 12
+        doc["shards"] = [{"shard": g, "leader": "node1", "consensus_aligned": True,
+                          "commit_index": 40 if g in stuck else 40 + int(t)} for g in range(4)]
+        return doc
+
+    fired = []
+    for t in range(1, 12):
+        fired += [(t, e["name"], e.get("shards")) for e in engine.evaluate(sharded(float(t), {1, 3}), DEFAULT_THRESHOLDS)]
+    assert fired == [(7, "commit_stalled", [1, 3])]
+    assert engine.active()[0]["message"].startswith("shards 1, 3: nothing committed for")
+    # shard 3 moves again: the same alert now names shard 1 only; then shard 1 moves: resolved
+    assert engine.evaluate(sharded(12.0, {1}), DEFAULT_THRESHOLDS) == []
+    assert engine.active()[0]["shards"] == [1]
+    assert [e["status"] for e in engine.evaluate(sharded(13.0, set()), DEFAULT_THRESHOLDS)] == ["resolved"]
+
+
+def test_max_commit_stall_s_is_a_threshold_like_the_others():
+    assert DEFAULT_THRESHOLDS["max_commit_stall_s"] == 5.0
+    assert validate_thresholds({"max_commit_stall_s": 30})["max_commit_stall_s"] == 30
+    for bad in (-1, True, "5", float("nan")):
+        with pytest.raises(ValueError, match="max_commit_stall_s"):
+            validate_thresholds({"max_commit_stall_s": bad})
+    engine = AlertEngine()
+    events = [e for t in range(40) for e in engine.evaluate(stalling(float(t), 7, 2), dict(DEFAULT_THRESHOLDS,
+                                                                                          max_commit_stall_s=30))]
+    assert [(e["name"], e["started_at_sim"]) for e in events] == [("commit_stalled", 31.0)]
