@@ -17,7 +17,10 @@ EPILOG = (
     "  curl -s -XPOST http://127.0.0.1:7101/api/orders -d "
     "'{\"client_id\": \"c1\", \"seq\": 1, \"symbol\": \"BTC-USD\", \"side\": \"buy\", \"price\": 100, \"qty\": 1}'\n\n"
     "Orders go to the leader (a follower answers 421 with the leader's URL in Location). "
-    "SIGTERM or Ctrl-C stops the node cleanly; kill -9 loses nothing that was acknowledged."
+    "SIGTERM or Ctrl-C stops the node cleanly; kill -9 loses nothing that was acknowledged.\n\n"
+    "Exit codes: 0 stopped, 1 cannot listen, 2 bad options or data dir, 3 a leader sent entries that "
+    "would overwrite ones this node holds committed (the cluster lost committed entries; the node "
+    "stops with its log untouched)."
 )
 
 

@@ -14,7 +14,7 @@ hosts one behind a TCP transport and a write-ahead log. Each Raft Ready is handl
 from __future__ import annotations
 
 import random
-from typing import Any, Container, Protocol
+from typing import Any, Container, Mapping, Protocol
 
 from raftctl.core.exchange import Exchange
 from raftctl.core.raft import LEADER, Message, RaftConfig, RaftNode, Ready, Storage
@@ -199,6 +199,21 @@ class NodeHost:
                                 random.Random(rng.getrandbits(64)), self.config, now_ms,
                                 group=rep.group)
             self.process(rep)
+
+    def restore_commit(self, commits: Mapping[int, int]) -> int:
+        """After :meth:`boot`, the commit index each group's durable hard state recorded
+        (``{group: index}``; clamped to its log): the node then knows what it holds committed,
+        applies it, and refuses a leader that would overwrite it (etcd restores ``HardState.Commit``
+        likewise; without it a restarted follower would let such a leader replace committed
+        entries). Returns the entries applied."""
+        applied = 0
+        for rep in self.replicas:
+            raft = rep.raft
+            known = min(int(commits.get(rep.group, 0)), rep.storage.last_index)
+            if raft is not None and known > raft.commit_index:
+                raft.commit_index = known
+                applied += self.process(rep)
+        return applied
 
     def crash(self) -> None:
         """Lose everything volatile; each replica's durable Storage survives."""

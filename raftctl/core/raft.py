@@ -25,12 +25,13 @@ from raftctl.core.measures import quorum_size
 __all__ = [
     "APPEND", "APPEND_RESP", "CANDIDATE", "FOLLOWER", "KIND_NAMES", "LEADER", "PRE_CANDIDATE", "PRE_VOTE",
     "PRE_VOTE_RESP", "SNAPSHOT", "TIMEOUT_NOW", "VOTE", "VOTE_RESP", "HardState", "Message", "RaftConfig",
-    "RaftNode", "Ready", "SnapshotData", "Storage",
+    "RaftNode", "Ready", "SnapshotData", "Storage", "CommittedEntryConflict",
 ]
 
 from raftctl.core.raft_messages import (  # re-exported: the raft module's public names
     APPEND, APPEND_RESP, CANDIDATE, FOLLOWER, KIND_NAMES, LEADER, PRE_CANDIDATE, PRE_VOTE, PRE_VOTE_RESP,
-    SNAPSHOT, TIMEOUT_NOW, VOTE, VOTE_RESP, HardState, Message, RaftConfig, Ready, SnapshotData, Storage,
+    SNAPSHOT, TIMEOUT_NOW, VOTE, VOTE_RESP, CommittedEntryConflict, HardState, Message, RaftConfig, Ready,
+    SnapshotData, Storage,
 )
 
 _NOTHING: list[Any] = []  # shared empty list for a Ready's committed entries: hosts only read it
@@ -395,8 +396,7 @@ class RaftNode:
         self._heard_from_leader(msg.src)
         st = self.storage
         prev, prev_term, entries = msg.prev_index, msg.prev_term, msg.entries
-        if prev < st.snap_index:
-            # The prefix is already in our snapshot (hence committed): skip that part.
+        if prev < st.snap_index:  # the prefix is already in our snapshot (hence committed): skip that part
             skip = st.snap_index - prev
             if skip >= len(entries):
                 self._reply_append(msg.src, True, st.snap_index if not entries
@@ -415,6 +415,8 @@ class RaftNode:
             return
         local_term = self.term_at(prev)
         if local_term != prev_term:
+            if prev <= self.commit_index and prev_term is not None:  # the leader lacks our committed entry
+                raise CommittedEntryConflict(self.id, msg.src, msg.term, prev, local_term, prev_term)
             # Back off a whole term at a time: the first index of the conflicting term.
             hint = prev
             while hint - 1 > max(self.commit_index, st.snap_index) and self.term_at(hint - 1) == local_term:
@@ -431,9 +433,8 @@ class RaftNode:
             while i < n and idx + i <= last:
                 if log[idx + i - base][0] != entries[i][0]:
                     if idx + i <= self.commit_index:
-                        raise AssertionError(
-                            f"{self.id}: leader {msg.src} tried to overwrite committed index {idx + i}"
-                        )
+                        raise CommittedEntryConflict(self.id, msg.src, msg.term, idx + i,
+                                                     log[idx + i - base][0], entries[i][0])
                     del log[idx + i - base:]
                     break
                 i += 1

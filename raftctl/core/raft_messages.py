@@ -54,6 +54,24 @@ KIND_NAMES = {
 }
 
 
+class CommittedEntryConflict(AssertionError):
+    """A leader sent entries that would replace one this node holds committed. Raft never does
+    that unless acknowledged entries vanished from a majority's logs (a disk that lost fsynced
+    writes, ``--no-fsync`` and a power loss, a restored backup, an edited log): the node refuses
+    them before touching its log, which may hold the only copy of what was committed."""
+
+    def __init__(self, node: str, leader: str, term: int, index: int, held_term: int | None,
+                 sent_term: int | None) -> None:
+        self.node, self.leader, self.term, self.index = node, leader, term, index
+        self.held_term, self.sent_term = held_term, sent_term
+        super().__init__(
+            f"{node}: leader {leader} (term {term}) sent entries that would overwrite index {index}, "
+            f"which {node} holds committed (term {held_term}; the leader's is term {sent_term}): committed "
+            "entries are gone from a majority of the logs (a disk that lost acknowledged writes, "
+            "--no-fsync and a power loss, a restored backup or an edited log); "
+            f"{node} refuses them and keeps its log as it is")
+
+
 @dataclass
 class RaftConfig:
     """Timing and batching knobs, in simulated milliseconds."""

@@ -17,6 +17,8 @@ __all__ = ["main", "parse_address", "parse_peers", "run_node"]
 
 _NODE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
 _TOKEN = re.compile(r"[A-Za-z0-9_.:+@-]{0,128}")
+# the exit code of a node that refused a leader's entries over ones it holds committed
+COMMITTED_CONFLICT_EXIT = 3
 
 
 def parse_address(text: str, what: str) -> tuple[str, int]:
@@ -117,9 +119,16 @@ def run_node(node_id: str, peers: str, data_dir: str, http: str | None = None, f
     sys.stderr.write(
         f"raftctl node {node_id}: Raft on {members[node_id][0]}:{members[node_id][1]}, "
         f"HTTP {node.http_url or 'off'}, data {data_dir} (cluster {node.cluster_id}, term {storage.current_term}, "
-        f"log to index {storage.last_index}, snapshot at {storage.snap_index}); SIGTERM stops\n")
+        f"log to index {storage.last_index}, committed to {node.host.replicas[0].live_raft.commit_index}, "
+        f"snapshot at {storage.snap_index}); SIGTERM stops\n")
     sys.stderr.flush()
-    node.run()
+    from raftctl.core.raft import CommittedEntryConflict
+
+    try:
+        node.run()
+    except CommittedEntryConflict as err:
+        # not a bug of this node: the cluster lost committed entries; stop, the log as it was
+        raise CliError(str(err), COMMITTED_CONFLICT_EXIT) from None
     sys.stderr.write(f"raftctl node {node_id}: stopped (log synced)\n")
 
 

@@ -221,6 +221,7 @@ class NodeProcess:
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         rng = random.Random(self.config.seed if self.config.seed is not None else os.urandom(16))
         self.host.boot(self.now_ms(), rng)
+        self.host.restore_commit({rep.group: self.store.durable_commit(rep.group) for rep in self.host.replicas})
         return self
 
     def stop(self) -> None:

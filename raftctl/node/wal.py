@@ -453,6 +453,10 @@ class DiskLogStore:
                 os.close(fd)
         self._fd = self._lock_fd = -1
 
+    def durable_commit(self, shard: int) -> int:
+        """The commit index the log's latest hard state recorded for ``shard`` (0 if none)."""
+        return self._state[shard].commit if shard < len(self._state) else 0
+
     def sync(self) -> None:
         """Write every buffered record and fsync once (group commit)."""
         buf = self._buffer

@@ -110,3 +110,56 @@ def test_the_load_finds_a_new_leader_soon_after_the_old_one_hangs(tmp_path):
             assert resumed < elected + 1.5, (elected, resumed)
         finally:
             load.stop()
+
+
+def _record_ends(data: bytes) -> list[int]:
+    """Where each whole record of a WAL ends (``length u32 | crc u32 | payload``)."""
+    import struct
+
+    at, ends = 0, []
+    while at + 8 <= len(data):
+        (length,) = struct.unpack_from("<I", data, at)
+        if at + 8 + length > len(data):
+            break
+        at += 8 + length
+        ends.append(at)
+    return ends
+
+
+def test_a_node_refuses_a_leader_that_would_overwrite_its_committed_entries(tmp_path):
+    """Two of three logs lose their newer entries (cut at a record boundary, as a disk that lost
+    acknowledged writes or a restored backup would leave them): those two elect a leader and
+    commit new entries where the lost ones were. The third, which holds the lost entries
+    committed, must refuse them: exit 3 with a message that says what happened, its log untouched;
+    never an "internal error"."""
+    from node_fixtures import OrderClient
+
+    with process_cluster(tmp_path, nodes=3) as cluster:
+        cluster.start_all()
+        cluster.wait_ready(20)
+        client = OrderClient(cluster, "c1", seed=3)
+        client.send(time.monotonic() + 2.0)
+        assert len(client.acked) >= 100, client.errors
+        for nid in cluster.ids:
+            assert cluster.terminate(nid) == 0
+        keeper, *losers = cluster.ids
+        kept_wal = sorted((tmp_path / keeper).glob("wal-*.log"))[-1]
+        kept = kept_wal.read_bytes()
+        for nid in losers:
+            wal = sorted((tmp_path / nid).glob("wal-*.log"))[-1]
+            data = wal.read_bytes()
+            ends = _record_ends(data)
+            wal.write_bytes(data[:ends[len(ends) // 4]])
+        for nid in losers:
+            cluster.start(nid)
+        cluster.wait_leader(20, among=losers)
+        # the two commit new orders over the indexes they lost
+        client.target = cluster.leader(among=losers) or losers[0]
+        client.send(time.monotonic() + 1.0)
+        proc = cluster.start(keeper)
+        code = proc.wait(timeout=30)
+        log = cluster.log(keeper)
+        assert code == 3, log[-2000:]
+        assert "sent entries that would overwrite index" in log and "holds committed" in log, log[-2000:]
+        assert "internal error" not in log and "Traceback" not in log, log[-2000:]
+        assert kept_wal.read_bytes()[:len(kept)] == kept  # nothing it held was cut or rewritten

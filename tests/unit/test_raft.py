@@ -263,6 +263,26 @@ def test_conflicting_uncommitted_entries_are_overwritten():
     assert follower.storage.log == [(1, "a"), (3, "new")]
 
 
+def test_entries_over_committed_ones_are_refused_before_the_log_is_touched():
+    # only possible when acknowledged entries vanished from a majority (a lost disk, a restored
+    # backup): the follower refuses, naming both terms, and keeps its log as it was
+    from raftctl.core.raft import CommittedEntryConflict
+
+    follower = RaftNode("n2", IDS, Storage(), random.Random(1))
+    follower.storage.current_term = 1
+    follower.storage.log = [(1, "a"), (1, "b"), (1, "c")]
+    follower.step(Message(APPEND, "n1", "n2", 1, prev_index=3, prev_term=1, entries=[], commit=3), 0.0)
+    assert follower.commit_index == 3
+    take(follower)
+    with pytest.raises(CommittedEntryConflict) as caught:
+        follower.step(Message(APPEND, "n3", "n2", 2, prev_index=1, prev_term=1, entries=[(2, "x")], commit=2), 0.0)
+    err = caught.value
+    assert (err.node, err.leader, err.term, err.index, err.held_term, err.sent_term) == ("n2", "n3", 2, 2, 1, 2)
+    assert "would overwrite index 2, which n2 holds committed (term 1" in str(err)
+    assert follower.storage.log == [(1, "a"), (1, "b"), (1, "c")] and follower.commit_index == 3
+    assert isinstance(err, AssertionError)  # the simulator's safety checks still see an assertion
+
+
 def test_mismatch_hint_skips_whole_term():
     follower = RaftNode("n2", IDS, Storage(), random.Random(1))
     follower.storage.current_term = 3
