@@ -12,6 +12,7 @@ import hashlib
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Mapping
 
 __all__ = [
@@ -110,6 +111,12 @@ def fingerprint(name: str, labels: Mapping[str, str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+@lru_cache(maxsize=4096)
+def _condition_fingerprint(name: str, labels: tuple[tuple[str, str], ...]) -> str:
+    # an alert that holds is looked up by its fingerprint at every sample: hash it once
+    return fingerprint(name, dict(labels))
+
+
 @dataclass(frozen=True)
 class Condition:
     """One alert condition that holds in a sample."""
@@ -126,7 +133,7 @@ class Condition:
 
     @property
     def fingerprint(self) -> str:
-        return fingerprint(self.name, dict(self.labels))
+        return _condition_fingerprint(self.name, self.labels)
 
 
 def evaluate_conditions(sample: Mapping[str, Any], thresholds: Mapping[str, Any],
@@ -343,16 +350,21 @@ class AlertEngine:
         commit index moved, no proposal waited, or it had no leader: that time is
         leader_election_failure's), for the shards where that is not now; None when none.
         ``proposals_pending`` is the client's count; without one (etcd) nothing is said."""
-        pending = sample["performance"].get("proposals_pending")
-        waiting = type(pending) is int and pending > 0
+        seen, fine_at = self._commit_seen, self._commit_fine_at
         shards = sample.get("shards")
-        if shards:
-            commits = [(doc["shard"], doc.get("commit_index") if doc["leader"] is not None else None) for doc in shards]
-        else:
+        if not shards:
             leader = sample["cluster"]["leader_node"]
             node = sample["nodes"].get(leader) if leader is not None else None
-            commits = [(0, node.get("commit_index") if node is not None else None)]
-        seen, fine_at = self._commit_seen, self._commit_fine_at
+            commit = node.get("commit_index") if node is not None else None
+            if type(commit) is int and commit > seen.get(0, -1):  # the common case: it moved
+                seen[0] = commit
+                fine_at[0] = sim_time
+                return None
+            commits = [(0, commit)]
+        else:
+            commits = [(doc["shard"], doc.get("commit_index") if doc["leader"] is not None else None) for doc in shards]
+        pending = sample["performance"].get("proposals_pending")
+        waiting = type(pending) is int and pending > 0
         stalls: dict[int, float] | None = None
         for shard, commit in commits:
             if type(commit) is not int:  # no leader (or no figure): nothing this rule can say
