@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Mapping
 
+from raftctl.core.commit_watch import CommitWatch, Lost
+
 __all__ = [
     "ALERT_RULES", "DEFAULT_THRESHOLDS", "Condition", "AlertEngine", "evaluate_conditions",
     "validate_thresholds", "fingerprint", "min_healthy_nodes",
@@ -30,6 +32,8 @@ ALERT_RULES: dict[str, tuple[str, str]] = {
     "consensus_misalignment": (CRITICAL, "nodes at the same applied index hold different state"),
     "quorum_loss": (CRITICAL, "fewer than a majority of nodes are up"),
     "commit_stalled": (CRITICAL, "a leader is backed and proposals wait, but nothing committed for max_commit_stall_s"),
+    "committed_entries_lost": (CRITICAL, "a leader committed an index below one committed before: "
+                                         "acknowledged entries are gone (labels.shard when sharded)"),
     "high_latency": (WARNING, "avg_latency_ms above max_latency_ms"),
     "low_healthy_nodes": (WARNING, "healthy_nodes below min_healthy_nodes"),
     "term_divergence": (WARNING, "spread of live nodes' terms above max_term_difference"),
@@ -140,10 +144,12 @@ def evaluate_conditions(sample: Mapping[str, Any], thresholds: Mapping[str, Any]
                         no_leader_for: float = 0.0,
                         shard_no_leader_for: Mapping[int, float] | None = None,
                         live_terms: tuple[int, int] | None = None,
-                        commit_stalled_for: Mapping[int, float] | None = None) -> list[Condition]:
+                        commit_stalled_for: Mapping[int, float] | None = None,
+                        commits_lost: Mapping[int, Lost] | None = None) -> list[Condition]:
     """Conditions holding in ``sample``; ``no_leader_for`` = seconds leaderless so far;
     ``commit_stalled_for``: per shard (0 unsharded), seconds its leader's commit index has stood
-    still while proposals waited (``AlertEngine`` keeps the count);
+    still while proposals waited; ``commits_lost``: per shard, a leader that committed below what
+    was committed before (both from ``commit_watch.CommitWatch``, which the engine keeps);
     ``live_terms``: the lowest and highest term of the live nodes when the caller knows them
     (``reports.Reading``), else they are read from the node documents.
 
@@ -193,6 +199,15 @@ def evaluate_conditions(sample: Mapping[str, Any], thresholds: Mapping[str, Any]
                 f"{where}nothing committed for {max(stalled.values()):.1f} s while {pending} proposal"
                 f"{'' if pending == 1 else 's'} wait, with a leader backed (threshold {stall_limit} s)",
                 shards=tuple(sorted(stalled)) if shards else ()))
+    if commits_lost:
+        for shard, (leader, term, index, mark) in sorted(commits_lost.items()):
+            where = f"shard {shard}: " if shards else ""
+            out.append(Condition(
+                "committed_entries_lost",
+                f"{where}leader {leader} (term {term}) committed index {index}, below index {mark} committed "
+                f"before: its log lacks committed entries, so orders acknowledged up to index {mark} may be "
+                "lost (a majority's logs lost acknowledged writes?)",
+                (("shard", str(shard)),) if shards else ()))
     if not cluster["has_quorum"]:
         out.append(Condition(
             "quorum_loss",
@@ -304,10 +319,8 @@ class AlertEngine:
     _history: deque[Any] = field(default_factory=deque[Any])
     _no_leader_since: float | None = None
     _shard_no_leader_since: dict[str, Any] = field(default_factory=dict[str, Any])
-    # per shard (0 unsharded): the highest commit index seen, and the last sample time at which
-    # nothing was stuck (see _commit_stalls)
-    _commit_seen: dict[int, int] = field(default_factory=dict[int, int])
-    _commit_fine_at: dict[int, float] = field(default_factory=dict[int, float])
+    # each group's leader commit index over time: commit_stalled and committed_entries_lost
+    _commits: CommitWatch = field(default_factory=CommitWatch)
 
     def __post_init__(self) -> None:
         if self.history_limit < 1:
@@ -341,46 +354,11 @@ class AlertEngine:
                 shard_waits[shard] = sim_time - since
             else:
                 self._shard_no_leader_since.pop(shard, None)
+        commits = self._commits
+        commits.observe(sample, sim_time)
         conditions = evaluate_conditions(sample, thresholds, no_leader_for, shard_waits, live_terms,
-                                         self._commit_stalls(sample, sim_time))
+                                         commits.stalls, commits.losses)
         return self.apply(conditions, sample["timestamp"], sim_time)
-
-    def _commit_stalls(self, sample: Mapping[str, Any], sim_time: float) -> dict[int, float] | None:
-        """Per shard, the seconds since the last sample at which nothing was stuck (its leader's
-        commit index moved, no proposal waited, or it had no leader: that time is
-        leader_election_failure's), for the shards where that is not now; None when none.
-        ``proposals_pending`` is the client's count; without one (etcd) nothing is said."""
-        seen, fine_at = self._commit_seen, self._commit_fine_at
-        shards = sample.get("shards")
-        if not shards:
-            leader = sample["cluster"]["leader_node"]
-            node = sample["nodes"].get(leader) if leader is not None else None
-            commit = node.get("commit_index") if node is not None else None
-            if type(commit) is int and commit > seen.get(0, -1):  # the common case: it moved
-                seen[0] = commit
-                fine_at[0] = sim_time
-                return None
-            commits = [(0, commit)]
-        else:
-            commits = [(doc["shard"], doc.get("commit_index") if doc["leader"] is not None else None) for doc in shards]
-        pending = sample["performance"].get("proposals_pending")
-        waiting = type(pending) is int and pending > 0
-        stalls: dict[int, float] | None = None
-        for shard, commit in commits:
-            if type(commit) is not int:  # no leader (or no figure): nothing this rule can say
-                fine_at[shard] = sim_time
-                continue
-            before = seen.get(shard)
-            if before is None or commit > before:
-                seen[shard] = commit
-                fine_at[shard] = sim_time
-            elif not waiting:
-                fine_at[shard] = sim_time
-            else:
-                if stalls is None:
-                    stalls = {}
-                stalls[shard] = sim_time - fine_at.setdefault(shard, sim_time)
-        return stalls
 
     def apply(self, conditions: list[Condition], timestamp: float, sim_time: float) -> list[dict[str, Any]]:
         """Fire new conditions, resolve vanished ones; return the events in that order."""

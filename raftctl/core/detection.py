@@ -183,6 +183,8 @@ ALERT_TRUTH: dict[str, Callable[["DetectionTracker", Truth, str], bool]] = {
     **{name: _cluster_fault(name) for name in ("quorum_loss", "consensus_misalignment", "low_healthy_nodes",
                                                "cluster_unhealthy", "leader_election_failure",
                                                "commit_stalled", "high_latency", "term_divergence")},
+    # the simulator's storage never loses what it made durable: no fault explains a lost commit
+    "committed_entries_lost": lambda tracker, truth, node: False,
 }
 
 # leader losses, restarts and resumes explain what follows them within the deadline (for the

@@ -134,32 +134,53 @@ def test_a_node_refuses_a_leader_that_would_overwrite_its_committed_entries(tmp_
     never an "internal error"."""
     from node_fixtures import OrderClient
 
+    from raftctl.runtime.collector import MetricsCollector
+    from raftctl.sources import build_source
+
     with process_cluster(tmp_path, nodes=3) as cluster:
         cluster.start_all()
         cluster.wait_ready(20)
-        client = OrderClient(cluster, "c1", seed=3)
-        client.send(time.monotonic() + 2.0)
-        assert len(client.acked) >= 100, client.errors
-        for nid in cluster.ids:
-            assert cluster.terminate(nid) == 0
-        keeper, *losers = cluster.ids
-        kept_wal = sorted((tmp_path / keeper).glob("wal-*.log"))[-1]
-        kept = kept_wal.read_bytes()
-        for nid in losers:
-            wal = sorted((tmp_path / nid).glob("wal-*.log"))[-1]
-            data = wal.read_bytes()
-            ends = _record_ends(data)
-            wal.write_bytes(data[:ends[len(ends) // 4]])
-        for nid in losers:
-            cluster.start(nid)
-        cluster.wait_leader(20, among=losers)
-        # the two commit new orders over the indexes they lost
-        client.target = cluster.leader(among=losers) or losers[0]
-        client.send(time.monotonic() + 1.0)
-        proc = cluster.start(keeper)
-        code = proc.wait(timeout=30)
-        log = cluster.log(keeper)
-        assert code == 3, log[-2000:]
-        assert "sent entries that would overwrite index" in log and "holds committed" in log, log[-2000:]
-        assert "internal error" not in log and "Traceback" not in log, log[-2000:]
-        assert kept_wal.read_bytes()[:len(kept)] == kept  # nothing it held was cut or rewritten
+        # a monitor watches throughout: it must say that committed entries were lost
+        source = build_source("raftctl:" + ",".join(f"{n}={cluster.urls[n]}" for n in cluster.ids), timeout=0.3)
+        collector = MetricsCollector(collection_interval=0.25, retention_period=120)
+        collector.set_source(source)
+        collector.start()
+        try:
+            _lose_committed_entries(cluster, tmp_path, OrderClient)
+            lost = cluster.wait_for(
+                lambda: [a for a in collector.alert_history() if a["name"] == "committed_entries_lost"],
+                10, "committed_entries_lost from the monitor")
+            assert lost[0]["severity"] == "critical" and "below index" in lost[0]["message"], lost
+        finally:
+            collector.stop()
+            source.close()
+
+
+def _lose_committed_entries(cluster, tmp_path, OrderClient) -> None:
+    """Two of three logs lose their newer entries; the keeper is refused by their leader (exit 3)."""
+    client = OrderClient(cluster, "c1", seed=3)
+    client.send(time.monotonic() + 2.0)
+    assert len(client.acked) >= 100, client.errors
+    for nid in cluster.ids:
+        assert cluster.terminate(nid) == 0
+    keeper, *losers = cluster.ids
+    kept_wal = sorted((tmp_path / keeper).glob("wal-*.log"))[-1]
+    kept = kept_wal.read_bytes()
+    for nid in losers:
+        wal = sorted((tmp_path / nid).glob("wal-*.log"))[-1]
+        data = wal.read_bytes()
+        ends = _record_ends(data)
+        wal.write_bytes(data[:ends[len(ends) // 4]])
+    for nid in losers:
+        cluster.start(nid)
+    cluster.wait_leader(20, among=losers)
+    # the two commit new orders over the indexes they lost
+    client.target = cluster.leader(among=losers) or losers[0]
+    client.send(time.monotonic() + 1.0)
+    proc = cluster.start(keeper)
+    code = proc.wait(timeout=30)
+    log = cluster.log(keeper)
+    assert code == 3, log[-2000:]
+    assert "sent entries that would overwrite index" in log and "holds committed" in log, log[-2000:]
+    assert "internal error" not in log and "Traceback" not in log, log[-2000:]
+    assert kept_wal.read_bytes()[:len(kept)] == kept  # nothing it held was cut or rewritten

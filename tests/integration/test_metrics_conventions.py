@@ -425,6 +425,7 @@ def test_rules_cover_every_raftctl_alert_and_health_reason():
         "stale_leader": 'raftctl_node_state{state="STALE_LEADER"} == 1',
         "node_isolated": "raftctl_node_connected_peers",
         "commit_stalled": "changes(raftctl_shard_commit_index[1m]) == 0",
+        "committed_entries_lost": 'raftctl_alert_firing{alert="committed_entries_lost"}',
     }
     assert set(covered) == set(ALERT_RULES)
     for name, fragment in covered.items():

@@ -115,7 +115,8 @@ def test_every_rule_has_a_known_severity():
     assert set(ALERT_RULES) == {"cluster_unhealthy", "leader_election_failure",
                                 "consensus_misalignment", "quorum_loss", "high_latency",
                                 "low_healthy_nodes", "term_divergence", "node_down",
-                                "node_lagging", "stale_leader", "node_isolated", "commit_stalled"}
+                                "node_lagging", "stale_leader", "node_isolated", "commit_stalled",
+                                "committed_entries_lost"}
     assert {sev for sev, _ in ALERT_RULES.values()} == {"critical", "warning"}
 
 
@@ -323,16 +324,48 @@ def test_commit_stalled_needs_waiting_proposals_and_a_leader_and_says_nothing_wi
     assert [(t, s) for t, s, _ in events] == [(85.0, "firing")]
 
 
-def test_a_new_leader_behind_the_highest_commit_seen_has_committed_nothing_new():
-    # a new leader may report a commit index below its predecessor's until it commits in its term:
-    # that is no progress, and the count goes on from the last sample that saw a new commit
+def events_of(engine: AlertEngine, steps, term_of=lambda leader: 1) -> list[tuple[float, str, str]]:
+    """Feed (t, commit, pending, leader) samples; every event as (t, name, status)."""
+    out = []
+    for t, commit, pending, leader in steps:
+        doc = stalling(t, commit, pending, leader)
+        doc["cluster"]["current_term"] = term_of(leader)
+        out += [(t, e["name"], e["status"]) for e in engine.evaluate(doc, DEFAULT_THRESHOLDS)]
+    return out
+
+
+def test_a_new_leader_starts_below_the_mark_and_passes_it_at_its_first_commit():
+    # a new leader learns the commit index by committing: it may first report one below its
+    # predecessor's; its first move passes every index committed before (leader completeness)
     engine = AlertEngine()
-    steps = [(0.0, 200, 3), (1.0, 201, 3), (2.0, 198, 3, "node2"), (3.0, 199, 3, "node2"),
-             (4.0, 201, 3, "node2"), (5.0, 201, 3, "node2"), (6.0, 201, 3, "node2"), (7.0, 202, 3, "node2")]
-    assert run(engine, steps) == []
-    events = run(engine, [(8.0, 199, 3, "node3"), (9.0, 200, 3, "node3"), (12.0, 202, 3, "node3"),
-                          (13.5, 202, 3, "node3")])
-    assert [(t, s) for t, s, _ in events] == [(13.5, "firing")]  # 7 -> 13.5: 6.5 s without a new commit
+    steps = [(0.0, 200, 3, "node1"), (1.0, 201, 3, "node1"), (2.0, 198, 3, "node2"), (3.0, 205, 3, "node2"),
+             (4.0, 230, 3, "node2")]
+    assert events_of(engine, steps, term_of={"node1": 1, "node2": 2}.get) == []
+    # a new leader that never commits stays below: no progress, so commit_stalled (from t=4, the
+    # last sample that saw a commit), never a loss: it committed nothing below the mark
+    steps = [(float(t), 228, 3, "node3") for t in range(5, 12)]
+    assert events_of(engine, steps, term_of={"node3": 3}.get) == [(10.0, "commit_stalled", "firing")]
+
+
+def test_a_leader_that_commits_below_what_was_committed_has_lost_committed_entries():
+    """Two of three logs lose their newer entries; they elect a leader that commits again from
+    where its log ended: its commit index moves, but below the mark. Raft never does that."""
+    engine = AlertEngine()
+    terms = {"node1": 1, "node3": 2, "node2": 3}.get
+    assert events_of(engine, [(float(t), 300 + 10 * t, 5, "node1") for t in range(5)], terms) == []  # mark 340
+    # node3's first report (136) may be a commit index it has yet to learn: not a loss
+    assert events_of(engine, [(5.0, 136, 5, "node3")], terms) == []
+    assert events_of(engine, [(6.0, 236, 5, "node3")], terms) == [(6.0, "committed_entries_lost", "firing")]
+    [lost] = [a for a in engine.active() if a["name"] == "committed_entries_lost"]
+    assert lost["severity"] == "critical" and lost["labels"] == {}
+    assert lost["message"].startswith("leader node3 (term 2) committed index 236, below index 340 committed before")
+    # it stays while that leader leads in that term, even once past the mark (the entries are gone)
+    assert events_of(engine, [(7.0, 336, 5, "node3"), (8.0, 436, 5, "node3")], terms) == []
+    # no stall meanwhile: its commit index moves
+    assert [a["name"] for a in engine.active()] == ["committed_entries_lost"]
+    # a new term (node2) ends it; node2 is past the mark at once
+    assert events_of(engine, [(9.0, 437, 5, "node2"), (10.0, 500, 5, "node2")], terms) == [
+        (9.0, "committed_entries_lost", "resolved")]
 
 
 def test_commit_stalled_in_a_sharded_cluster_names_the_shards_that_stand_still():
@@ -366,3 +399,21 @@ def test_max_commit_stall_s_is_a_threshold_like_the_others():
     events = [e for t in range(40) for e in engine.evaluate(stalling(float(t), 7, 2), dict(DEFAULT_THRESHOLDS,
                                                                                           max_commit_stall_s=30))]
     assert [(e["name"], e["started_at_sim"]) for e in events] == [("commit_stalled", 31.0)]
+
+
+def test_a_lost_commit_in_one_shard_is_that_shard_s_alert():
+    engine = AlertEngine()
+
+    def sharded(t: float, shard2: tuple[str, int, int]) -> dict:
+        doc = sample(t)
+        doc["performance"]["proposals_pending"] = 4
+        doc["shards"] = [{"shard": g, "leader": "node1", "term": 1, "consensus_aligned": True,
+                          "commit_index": 100 + int(t)} for g in range(3)]
+        doc["shards"][2].update(leader=shard2[0], term=shard2[1], commit_index=shard2[2])
+        return doc
+
+    events = []
+    for t, shard2 in [(1.0, ("node1", 1, 500)), (2.0, ("node3", 2, 300)), (3.0, ("node3", 2, 320))]:
+        events += [(t, e["name"], e["labels"]) for e in engine.evaluate(sharded(t, shard2), DEFAULT_THRESHOLDS)]
+    assert events == [(3.0, "committed_entries_lost", {"shard": "2"})]
+    assert engine.active()[0]["message"].startswith("shard 2: leader node3 (term 2) committed index 320, below index 500")
