@@ -174,9 +174,13 @@ def _lose_committed_entries(cluster, tmp_path, OrderClient) -> None:
     for nid in losers:
         cluster.start(nid)
     cluster.wait_leader(20, among=losers)
-    # the two commit new orders over the indexes they lost
+    # the two commit new orders over the indexes they lost, slowly: a monitor sampling every
+    # 0.25 s sees their commit index move below the mark for seconds
     client.target = cluster.leader(among=losers) or losers[0]
-    client.send(time.monotonic() + 1.0)
+    slow_until = time.monotonic() + 2.0
+    while time.monotonic() < slow_until:
+        client.send(time.monotonic() + 0.01, size=5)
+        time.sleep(0.05)
     proc = cluster.start(keeper)
     code = proc.wait(timeout=30)
     log = cluster.log(keeper)
