@@ -42,6 +42,8 @@ class _Group:
 class CommitWatch:
     """Feed every sample's leaders (``observe``); read ``stalls`` and ``losses`` after it."""
 
+    quick = True  # take the common case's shortcut (a test compares it with the long way)
+
     def __init__(self) -> None:
         self._groups: dict[int, _Group] = {}
         self.stalls: dict[int, float] | None = None
@@ -50,6 +52,19 @@ class CommitWatch:
     def observe(self, sample: Mapping[str, Any], sim_time: float) -> None:
         """``stalls``: {group: seconds stalled}; ``losses``: {group: Lost}; each None for none."""
         shards = sample.get("shards")
+        if not shards and self.quick:  # the common case first: one group whose leader's commit moved on
+            cluster = sample["cluster"]
+            leader = cluster["leader_node"]
+            group = self._groups.get(0)
+            if leader is not None and group is not None and group.tenure == (leader, cluster.get("current_term")):
+                node = sample["nodes"].get(leader)
+                commit = node.get("commit_index") if node is not None else None
+                if type(commit) is int and commit > group.seen:
+                    group.seen = group.last = commit
+                    group.fine_at = sim_time
+                    self.stalls = None
+                    self.losses = None if group.lost is None else {0: group.lost}
+                    return
         if shards:
             rows = [(doc["shard"], doc["leader"], doc.get("term"),
                      doc.get("commit_index") if doc["leader"] is not None else None) for doc in shards]

@@ -417,3 +417,36 @@ def test_a_lost_commit_in_one_shard_is_that_shard_s_alert():
         events += [(t, e["name"], e["labels"]) for e in engine.evaluate(sharded(t, shard2), DEFAULT_THRESHOLDS)]
     assert events == [(3.0, "committed_entries_lost", {"shard": "2"})]
     assert engine.active()[0]["message"].startswith("shard 2: leader node3 (term 2) committed index 320, below index 500")
+
+
+def test_the_commit_watch_shortcut_agrees_with_the_long_way():
+    """CommitWatch.observe takes a shortcut when one group's leader, in the same term, moved its
+    commit index past every one seen; on random sequences (leader and term changes, stalls,
+    losses, no leader, no pending count) both ways must say the same at every sample."""
+    from raftctl.core.commit_watch import CommitWatch
+
+    shortcut_taken = 0
+    for seed in range(300):
+        rng = random.Random(seed)
+        quick, slow = CommitWatch(), CommitWatch()
+        slow.quick = False
+        commit, leader, term = 100, "node1", 1
+        for step in range(40):
+            roll = rng.random()
+            if roll < 0.1:
+                leader, term = rng.choice(["node1", "node2", "node3"]), term + rng.choice([0, 1])
+                commit = max(0, commit + rng.randrange(-80, 5))
+            elif roll < 0.6:
+                commit += rng.randrange(1, 20)
+            elif roll < 0.7:
+                commit -= rng.randrange(0, 5)
+            shown = None if rng.random() < 0.05 else leader
+            doc = stalling(float(step), commit, rng.choice([0, 3, None]), shown)
+            doc["cluster"]["current_term"] = term
+            before = quick._groups.get(0)
+            fast = before is not None and shown is not None and before.tenure == (shown, term) and commit > before.seen
+            shortcut_taken += fast
+            quick.observe(doc, float(step))
+            slow.observe(doc, float(step))
+            assert (quick.stalls, quick.losses) == (slow.stalls, slow.losses), f"seed {seed} step {step}"
+    assert shortcut_taken > 2000
