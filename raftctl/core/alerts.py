@@ -265,6 +265,24 @@ def evaluate_conditions(sample: Mapping[str, Any], thresholds: Mapping[str, Any]
     return out
 
 
+def _nothing_holds(sample: Mapping[str, Any], thresholds: Mapping[str, Any], live_terms: tuple[int, int] | None,
+                   commits: CommitWatch) -> bool:
+    """True only where :func:`evaluate_conditions` finds nothing, checked without building it: an
+    unsharded sample, HEALTHY with no reason, a leader, aligned, with quorum, every node healthy
+    (the default healthy floor), the latency and the term spread within bounds, no commit stall or
+    loss. False means "not known": the rules are evaluated in full."""
+    cluster = sample["cluster"]
+    if (cluster["health_status"] != "HEALTHY" or cluster["health_reasons"] or live_terms is None
+            or cluster["leader_node"] is None or not cluster["consensus_aligned"] or not cluster["has_quorum"]
+            or commits.stalls or commits.losses or sample.get("shards")
+            or cluster["healthy_nodes"] < cluster["cluster_size"] or thresholds["min_healthy_nodes"] is not None):
+        return False
+    latency = sample["performance"].get("avg_latency_ms")
+    if latency is not None and latency > thresholds["max_latency_ms"]:
+        return False
+    return bool(live_terms[1] - live_terms[0] <= thresholds["max_term_difference"])
+
+
 def _duration_ms(ms: Any) -> str:
     """``6654.278`` -> ``6.7 s``; ``250.5`` -> ``250 ms``: a contact age as a person reads it."""
     if not isinstance(ms, (int, float)) or isinstance(ms, bool):
@@ -356,8 +374,13 @@ class AlertEngine:
                 self._shard_no_leader_since.pop(shard, None)
         commits = self._commits
         commits.observe(sample, sim_time)
-        conditions = evaluate_conditions(sample, thresholds, no_leader_for, shard_waits, live_terms,
-                                         commits.stalls, commits.losses)
+        if _nothing_holds(sample, thresholds, live_terms, commits):  # the common, healthy sample
+            if not self._active:
+                return []
+            conditions = []
+        else:
+            conditions = evaluate_conditions(sample, thresholds, no_leader_for, shard_waits, live_terms,
+                                             commits.stalls, commits.losses)
         return self.apply(conditions, sample["timestamp"], sim_time)
 
     def apply(self, conditions: list[Condition], timestamp: float, sim_time: float) -> list[dict[str, Any]]:

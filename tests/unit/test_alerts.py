@@ -450,3 +450,42 @@ def test_the_commit_watch_shortcut_agrees_with_the_long_way():
             slow.observe(doc, float(step))
             assert (quick.stalls, quick.losses) == (slow.stalls, slow.losses), f"seed {seed} step {step}"
     assert shortcut_taken > 2000
+
+
+def test_the_quiet_sample_shortcut_is_taken_only_where_no_rule_holds():
+    """AlertEngine skips evaluate_conditions when _nothing_holds says no rule can hold; on random
+    samples near healthy (each field now and then off) it may say so only where the rules find
+    nothing, and the engine's events must be those of the full evaluation."""
+    from raftctl.core.alerts import _nothing_holds
+    from raftctl.core.commit_watch import CommitWatch
+
+    said_quiet = 0
+    for seed in range(3000):
+        rng = random.Random(seed)
+        size = rng.randrange(1, 8)
+        up = size if rng.random() < 0.7 else rng.randrange(0, size + 1)
+        terms = tuple(rng.choice([5, 5, 5, 6, 9]) for _ in range(size))
+        doc = sample(1.0, health=rng.choice(["HEALTHY"] * 6 + ["DEGRADED", "UNHEALTHY"]),
+                     leader=None if rng.random() < 0.1 else "node1", aligned=rng.random() < 0.95, up=up, size=size,
+                     latency=rng.choice([None, 1.0, 499.0, 500.0, 501.0, 2000.0]), terms=terms)
+        if rng.random() < 0.1:
+            doc["cluster"]["health_reasons"] = [rng.choice(["node_down:node2", "follower_lagging:node3", "x"])]
+        if rng.random() < 0.05:
+            doc["cluster"]["has_quorum"] = False
+        thresholds = dict(DEFAULT_THRESHOLDS)
+        if rng.random() < 0.2:
+            thresholds["min_healthy_nodes"] = rng.randrange(0, 9)
+        if rng.random() < 0.2:
+            thresholds["max_term_difference"] = rng.randrange(0, 5)
+        if rng.random() < 0.2:
+            thresholds["max_latency_ms"] = rng.choice([0.5, 100.0, 1000.0])
+        live = [terms[i] for i in range(size) if doc["nodes"][f"node{i + 1}"]["up"]]
+        live_terms = (min(live), max(live)) if live else None
+        watch = CommitWatch()
+        watch.stalls = {0: 9.0} if rng.random() < 0.05 else None
+        watch.losses = None
+        if _nothing_holds(doc, thresholds, live_terms, watch):
+            said_quiet += 1
+            found = evaluate_conditions(doc, thresholds, 0.0, {}, live_terms, watch.stalls, watch.losses)
+            assert found == [], f"seed {seed}: said quiet, but {found}"
+    assert said_quiet > 250  # the shortcut itself was exercised, not only its refusals
