@@ -347,6 +347,40 @@ def test_health_reasons_are_whole_on_desktop(browser):
         server.stop()
 
 
+def test_the_health_word_stays_whole_at_every_width(browser):
+    """UNHEALTHY and DEGRADED, the card's one word, read whole on one line at every width and
+    column layout (a 1280 px desktop showed "DEGRADE" over "D"); never cut either."""
+    cluster, collector = monitored(3, 50.0)
+    for _ in range(3):
+        step(cluster, collector)
+    server = DashboardServer(collector, port=0).start()
+    try:
+        errors: list[str] = []
+        page = new_page(browser, DESKTOP, errors)
+        try:
+            page.goto(server.url + "/?refresh=1")
+            expect(page.locator("#health-status")).to_have_text("HEALTHY", timeout=10_000)
+            broken = []
+            for width in (1920, 1440, 1280, 1200, 1101, 1100, 1000, 900, 760, 641, 640, 500, 400, 360):
+                page.set_viewport_size({"width": width, "height": 900})
+                for word in ("UNHEALTHY", "DEGRADED"):
+                    shape = page.locator("#health-status").evaluate(
+                        "(el, word) => { el.textContent = word;"
+                        " const lines = parseFloat(getComputedStyle(el).lineHeight);"
+                        " return {height: el.getBoundingClientRect().height, line: lines,"
+                        " cut: el.scrollWidth > el.clientWidth + 1}; }", word)
+                    if shape["cut"] or shape["height"] > 1.5 * shape["line"]:
+                        broken.append((width, word, shape))
+            page.set_viewport_size({"width": 1280, "height": 900})
+            page.locator(".overview").screenshot(path=str(ARTIFACTS / "dashboard-health-word-1280.png"))
+            assert broken == [], broken
+            assert errors == [], errors
+        finally:
+            close(page)
+    finally:
+        server.stop()
+
+
 # -- 7. all-zero charts ---------------------------------------------------------------------------
 
 # Records the y-axis labels each chart draws (right-aligned texts since its last clear).
