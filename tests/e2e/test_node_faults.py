@@ -34,7 +34,13 @@ def test_a_node_of_one_cluster_cannot_join_another_of_the_same_names(tmp_path):
         a.wait_ready()
         b.wait_ready()
         b.kill("node3")
-        terms = {nid: a.must_status(nid)["term"] for nid in a.ids}
+        # A settled: every node in its leader's term (a node still starting, or one that has not
+        # yet heard the leader, says an older term; CI once took that for a disturbance)
+        def settled() -> dict[str, int] | None:
+            now = {nid: a.must_status(nid)["term"] for nid in a.ids}
+            return now if len(set(now.values())) == 1 and min(now.values()) >= 1 else None
+
+        terms = a.wait_for(settled, 20, "every node of A in one term")
         raft_port, http_port = free_ports(2)
         peers = (f"node1=127.0.0.1:{a.raft['node1'][1]},node2=127.0.0.1:{a.raft['node2'][1]},"
                  f"node3=127.0.0.1:{raft_port}")
