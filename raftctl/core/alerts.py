@@ -272,7 +272,7 @@ def _nothing_holds(sample: Mapping[str, Any], thresholds: Mapping[str, Any], liv
     (the default healthy floor), the latency and the term spread within bounds, no commit stall or
     loss. False means "not known": the rules are evaluated in full."""
     cluster = sample["cluster"]
-    if (cluster["health_status"] != "HEALTHY" or cluster["health_reasons"] or live_terms is None
+    if (cluster["health_status"] != "HEALTHY" or cluster.get("health_reasons") or live_terms is None
             or cluster["leader_node"] is None or not cluster["consensus_aligned"] or not cluster["has_quorum"]
             or commits.stalls or commits.losses or sample.get("shards")
             or cluster["healthy_nodes"] < cluster["cluster_size"] or thresholds["min_healthy_nodes"] is not None):

@@ -489,3 +489,10 @@ def test_the_quiet_sample_shortcut_is_taken_only_where_no_rule_holds():
             found = evaluate_conditions(doc, thresholds, 0.0, {}, live_terms, watch.stalls, watch.losses)
             assert found == [], f"seed {seed}: said quiet, but {found}"
     assert said_quiet > 250  # the shortcut itself was exercised, not only its refusals
+
+
+def test_a_sample_without_health_reasons_is_still_evaluated():
+    # the quiet-sample shortcut must read a cluster without health_reasons as the rules do (none)
+    doc = sample(1.0)
+    del doc["cluster"]["health_reasons"]
+    assert AlertEngine().evaluate(doc, DEFAULT_THRESHOLDS) == []
