@@ -68,6 +68,19 @@ def find_leader(reports: Mapping[str, Mapping[str, Any] | None], max_contact_ms:
     if claimants is None:
         claimants = [node_id for node_id, report in reports.items()
                      if report is not None and report.get("state") == LEADER]
+    if len(claimants) == 1 and len(reports) >= quorum:
+        # the common case first: one claimant that every member answered for, naming it in its
+        # term, is backed by all of them (what _backers finds; contacts can add no one more)
+        claimant = claimants[0]
+        own = reports.get(claimant)
+        if own is not None:
+            said = own.get("term")
+            term = said if type(said) is int else 0
+            for report in reports.values():
+                if report is None or report.get("leader_id") != claimant or report.get("term") != term:
+                    break
+            else:
+                return _view(LeaderView, (claimant, term, frozenset(reports), ()))
     for node_id in claimants:
         report = reports[node_id]
         if report is None:

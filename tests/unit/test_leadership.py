@@ -352,3 +352,57 @@ def test_a_leaderless_shard_has_no_commit_index_rather_than_zero():
     assert (docs[0]["leader"], docs[0]["commit_index"], docs[0]["last_applied"]) == ("node1", 70, 70)
     assert (docs[1]["leader"], docs[1]["commit_index"], docs[1]["last_applied"]) == (None, None, None)
     assert docs[1]["term"] == 4  # the replicas' term is still known
+
+
+def _long_way(reports, max_contact_ms, size, gone):
+    """find_leader's rule taken the long way: every claimant's backers from _backers."""
+    from raftctl.core.leadership import LeaderView, _backers
+
+    quorum = size // 2 + 1
+    claimants = [n for n, r in reports.items() if r is not None and r.get("state") == "LEADER"]
+    best = None
+    for node_id in claimants:
+        said = reports[node_id].get("term")
+        term = said if type(said) is int else 0
+        backers = _backers(node_id, term, reports, max_contact_ms, gone)
+        if len(backers) >= quorum and (best is None or (term, len(backers), node_id) > best[0]):
+            best = ((term, len(backers), node_id), backers)
+    if best is None:
+        return LeaderView(None, None, frozenset(), tuple(claimants))
+    leader = best[0][2]
+    return LeaderView(leader, best[0][0], frozenset(best[1]), tuple(c for c in claimants if c != leader))
+
+
+def test_the_one_claimant_shortcut_agrees_with_the_long_way():
+    """find_leader takes a shortcut for one claimant named by every member in its term; on random
+    reports near that case (a member silent, another term or leader, an odd term, the claimant
+    naming another) it must give what the long way gives."""
+    import random
+
+    for seed in range(3000):
+        rng = random.Random(seed)
+        size = rng.randrange(1, 8)
+        ids = [f"n{i}" for i in range(size)]
+        claimant = rng.choice(ids)
+        term = rng.choice([3, 3, 3, True, 3.0, "3"])
+        reports = {}
+        for nid in ids:
+            report = {"state": "LEADER" if nid == claimant else "FOLLOWER", "term": term, "leader_id": claimant}
+            roll = rng.random()
+            if roll < 0.08:
+                report = None
+            elif roll < 0.14:
+                report["term"] = 4
+            elif roll < 0.20:
+                report["leader_id"] = rng.choice([None] + ids)
+            elif roll < 0.23:
+                report["state"] = "LEADER"  # a second claimant
+            if report is not None and nid == claimant:
+                report["last_contact_ms"] = {p: rng.choice([5.0, 5000.0, 7]) for p in ids if p != nid}
+            reports[nid] = report
+        gone = frozenset(n for n in ids if reports[n] is None and rng.random() < 0.5)
+        members = size + rng.choice([0, 0, 0, 1, 3])  # a caller may count members that sent nothing
+        expected = _long_way(reports, 1000.0, members, gone)
+        assert find_leader(reports, 1000.0, members, gone) == expected, f"seed {seed}"
+        claimants = [n for n, r in reports.items() if r is not None and r.get("state") == "LEADER"]
+        assert find_leader(reports, 1000.0, members, gone, claimants) == expected, f"seed {seed}"
