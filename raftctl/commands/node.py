@@ -32,6 +32,10 @@ def command(
                                           help="Where the write-ahead log and snapshots live (created if missing).")],
     http: Annotated[Optional[str], typer.Option("--http", metavar="HOST:PORT",
                                                 help="Serve the node's HTTP API there (status, orders, /metrics).")] = None,
+    advertise_http: Annotated[Optional[str], typer.Option(
+        "--advertise-http", metavar="HOST:PORT",
+        help="Where peers, clients (a follower's 421 Location) and monitors are told to reach the HTTP API "
+             "(default: --http; when --http binds 0.0.0.0 or ::, the host of this node's Raft address).")] = None,
     no_fsync: Annotated[bool, typer.Option("--no-fsync",
                                            help="Do not fsync the log before sending or acknowledging (benchmarks "
                                                 "only: a crash of the machine may then lose acknowledged orders). "
@@ -54,4 +58,4 @@ def command(
     from raftctl.node.main import run_node
 
     run_node(node_id, peers, data_dir, http, not no_fsync, snapshot_threshold, election_timeout_ms, seed,
-             cluster_token)
+             cluster_token, advertise_http)

@@ -13,7 +13,7 @@ import sys
 
 from raftctl.commands._common import CliError
 
-__all__ = ["main", "parse_address", "parse_peers", "run_node"]
+__all__ = ["advertised_http", "main", "parse_address", "parse_peers", "run_node"]
 
 _NODE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
 _TOKEN = re.compile(r"[A-Za-z0-9_.:+@-]{0,128}")
@@ -66,9 +66,35 @@ def parse_peers(text: str) -> dict[str, tuple[str, int]]:
     return peers
 
 
+_WILDCARDS = frozenset(("0.0.0.0", "::"))
+
+
+def advertised_http(http: tuple[str, int], raft: tuple[str, int],
+                    advertise: tuple[str, int] | None = None) -> tuple[tuple[str, int], str | None]:
+    """The HTTP address a node tells its peers, clients (a follower's 421 ``Location``) and
+    monitors (``http``, ``leader_url``, ``peer_urls``), and a warning or None.
+
+    ``advertise`` (``--advertise-http``) when given; else ``http`` (``--http``), except that a
+    wildcard host (0.0.0.0, ::) is no address anyone can reach: the host of this node's Raft
+    address stands for it, as the peers reach this node there. Both wildcards: kept, with a warning.
+    """
+    if advertise is not None:
+        if advertise[0] in _WILDCARDS:
+            raise CliError(f"--advertise-http {advertise[0]}:{advertise[1]} is a wildcard: give the address "
+                           f"peers, clients and monitors reach this node's HTTP API at", 2)
+        return advertise, None
+    if http[0] not in _WILDCARDS:
+        return http, None
+    if raft[0] not in _WILDCARDS:
+        return (raft[0], http[1]), None
+    return http, (f"--http {http[0]} and this node's Raft address {raft[0]} are wildcards: peers, clients "
+                  f"and monitors are told {http[0]}, which only this machine can reach; say the address "
+                  f"with --advertise-http")
+
+
 def run_node(node_id: str, peers: str, data_dir: str, http: str | None = None, fsync: bool = True,
              snapshot_threshold: int = 10_000, election_timeout_ms: float = 150.0, seed: int | None = None,
-             cluster_token: str = "") -> None:
+             cluster_token: str = "", advertise_http: str | None = None) -> None:
     """Validate the options (CliError, exit 2, for bad ones), then run the node until SIGTERM."""
     from raftctl.core.raft import RaftConfig
 
@@ -82,6 +108,13 @@ def run_node(node_id: str, peers: str, data_dir: str, http: str | None = None, f
     http_address = parse_address(http, "--http") if http is not None else None
     if http_address is not None and http_address in members.values():
         raise CliError(f"--http {http} is also a Raft address in --peers", 2)
+    if advertise_http is not None and http_address is None:
+        raise CliError("--advertise-http needs --http: it says where others reach the HTTP API --http serves", 2)
+    shown_http: tuple[str, int] | None = None
+    warning = None
+    if http_address is not None:
+        told = parse_address(advertise_http, "--advertise-http") if advertise_http is not None else None
+        shown_http, warning = advertised_http(http_address, members[node_id], told)
     if not 4 <= snapshot_threshold <= 10_000_000:
         raise CliError(f"--snapshot-threshold {snapshot_threshold} is not between 4 and 10000000", 2)
     if not 20.0 <= election_timeout_ms <= 60_000.0:
@@ -91,13 +124,14 @@ def run_node(node_id: str, peers: str, data_dir: str, http: str | None = None, f
 
     import logging
 
-    from raftctl.node.process import NodeConfig, NodeProcess
+    from raftctl.node.process import NodeConfig, NodeProcess, address_text
     from raftctl.node.wal import DataDirError
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format=f"raftctl node {node_id}: %(levelname)s %(message)s")
     config = NodeConfig(node_id=node_id, peers=members, data_dir=data_dir, http=http_address, fsync=fsync,
-                        snapshot_threshold=snapshot_threshold, raft=raft, seed=seed, cluster_token=cluster_token)
+                        snapshot_threshold=snapshot_threshold, raft=raft, seed=seed, cluster_token=cluster_token,
+                        advertise_http=shown_http)
     try:
         node = NodeProcess(config)
     except DataDirError as err:
@@ -116,9 +150,13 @@ def run_node(node_id: str, peers: str, data_dir: str, http: str | None = None, f
     if node.store.upgraded_from is not None:
         sys.stderr.write(f"raftctl node {node_id}: {data_dir} was written by an earlier raftctl; it now belongs "
                          f"to cluster {node.cluster_id} (these --peers and --cluster-token) and to no other\n")
+    if warning is not None:
+        sys.stderr.write(f"raftctl node {node_id}: warning: {warning}\n")
+    listening = "" if shown_http == http_address or http_address is None else \
+        f" (listening on {address_text(http_address)})"
     sys.stderr.write(
         f"raftctl node {node_id}: Raft on {members[node_id][0]}:{members[node_id][1]}, "
-        f"HTTP {node.http_url or 'off'}, data {data_dir} (cluster {node.cluster_id}, term {storage.current_term}, "
+        f"HTTP {node.http_url or 'off'}{listening}, data {data_dir} (cluster {node.cluster_id}, term {storage.current_term}, "
         f"log to index {storage.last_index}, committed to {node.host.replicas[0].live_raft.commit_index}, "
         f"snapshot at {storage.snap_index}); SIGTERM stops\n")
     sys.stderr.flush()
@@ -139,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peers", required=True)
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--http")
+    parser.add_argument("--advertise-http")
     parser.add_argument("--fsync", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--snapshot-threshold", type=int, default=10_000)
     parser.add_argument("--election-timeout-ms", type=float, default=150.0)
@@ -147,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         run_node(args.node_id, args.peers, args.data_dir, args.http, args.fsync, args.snapshot_threshold,
-                 args.election_timeout_ms, args.seed, args.cluster_token)
+                 args.election_timeout_ms, args.seed, args.cluster_token, args.advertise_http)
     except CliError as err:
         sys.stderr.write(f"raftctl node: error: {err.message}\n")
         return err.exit_code

@@ -62,6 +62,7 @@ class NodeConfig:
     raft: RaftConfig = field(default_factory=RaftConfig)
     seed: int | None = None
     cluster_token: str = ""  # with the peers' ids and addresses, the cluster's identity
+    advertise_http: tuple[str, int] | None = None  # the HTTP address others are told (default: http)
 
 
 def address_text(address: tuple[str, int]) -> str:
@@ -112,7 +113,7 @@ class NodeProcess:
         self.inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.http_url: str | None = None
         if config.http is not None:
-            host, port = config.http
+            host, port = config.advertise_http or config.http
             shown = f"[{host}]" if ":" in host else host
             self.http_url = f"http://{shown}:{port}"
         self.transport = Transport(config.node_id, self.cluster_id, config.peers, self._deliver,

@@ -58,12 +58,45 @@ def test_bad_command_lines_get_one_clear_line_and_exit_2(tmp_path):
         (["--id", "node1", "--peers", "node1=127.0.0.1:99999"], "port must be a number from 1 to 65535"),
         (["--id", "node1", "--peers", f"node1=127.0.0.1:{p1},node2=127.0.0.1:{p1}"], "have the same address"),
         (["--id", "node1", "--peers", peers, "--http", "999.1.1.1:80"], "not a valid IPv4 address"),
+        (["--id", "node1", "--peers", peers, "--advertise-http", "localhost:80"], "--advertise-http needs --http"),
+        (["--id", "node1", "--peers", peers, "--http", "127.0.0.1:1", "--advertise-http", "0.0.0.0:80"],
+         "is a wildcard"),
+        (["--id", "node1", "--peers", peers, "--http", "127.0.0.1:1", "--advertise-http", "host:x"],
+         "--advertise-http 'host:x': the port must be a number"),
     ]
     for args, message in cases:
         done = run_cli("node", *args, "--data-dir", str(tmp_path / "d"))
         assert done.returncode == 2, (args, done.stderr)
         assert message in done.stderr, (args, done.stderr)
         assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1, done.stderr
+
+
+def test_nodes_tell_peers_clients_and_monitors_their_advertised_http_address(tmp_path):
+    """--advertise-http: the node serves on --http but says the advertised address in its status,
+    to its peers (their peer_urls and leader_url) and in a follower's 421 Location."""
+
+    class Advertised(ProcessCluster):
+        def argv(self, nid: str) -> list[str]:
+            return [*super().argv(nid), "--advertise-http", f"localhost:{self.http[nid][1]}"]
+
+    cluster = Advertised(tmp_path, nodes=2)
+    told = {nid: f"http://localhost:{cluster.http[nid][1]}" for nid in cluster.ids}
+    try:
+        cluster.start_all()
+        leader = cluster.wait_leader(20)
+        follower = next(n for n in cluster.ids if n != leader)
+        status = cluster.wait_for(lambda: (s := cluster.status(follower)) and s.get("leader_url") and s, 10,
+                                  "the follower to know the leader's URL")
+        assert status["http"] == told[follower] and status["leader_url"] == told[leader]
+        assert status["peer_urls"] == {leader: told[leader]}
+        assert cluster.must_status(leader)["http"] == told[leader]
+        code, headers, doc = http_json(cluster.urls[follower] + "/api/orders", "POST",
+                                       {"client_id": "c1", "seq": 1, "symbol": "BTC-USD", "side": "buy",
+                                        "price": 100, "qty": 1})
+        assert code == 421 and headers["location"] == told[leader] + "/api/orders", (code, headers, doc)
+        assert f"HTTP {told[leader]} (listening on 127.0.0.1:{cluster.http[leader][1]})" in cluster.log(leader)
+    finally:
+        cluster.close()
 
 
 def test_a_data_dir_of_another_node_or_cluster_is_refused(tmp_path):
