@@ -345,10 +345,27 @@ class AlertEngine:
             raise ValueError("history_limit must be >= 1")
         self._history = deque(maxlen=self.history_limit)
 
+    def observe_commits(self, sample: Mapping[str, Any], thresholds: Mapping[str, Any]) -> list[str]:
+        """Feed the sample's leaders' commit indexes to the commit watch (before ``evaluate``,
+        which is then told ``commits_observed``) and return the health reasons the watch gives:
+        ``commit_stalled`` (a stall longer than ``max_commit_stall_s``) and
+        ``committed_entries_lost``, prefixed ``shardN:`` in a sharded sample; [] for none."""
+        commits = self._commits
+        commits.observe(sample, sample["sim_time"])
+        stalls, losses = commits.stalls, commits.losses
+        if stalls is None and losses is None:
+            return []
+        sharded = bool(sample.get("shards"))
+        limit = thresholds["max_commit_stall_s"]
+        found = [(shard, "commit_stalled") for shard, waited in (stalls or {}).items() if waited > limit]
+        found += [(shard, "committed_entries_lost") for shard in (losses or {})]
+        return [f"shard{shard}:{reason}" if sharded else reason for shard, reason in sorted(found)]
+
     def evaluate(self, sample: Mapping[str, Any], thresholds: Mapping[str, Any],
-                 live_terms: tuple[int, int] | None = None) -> list[dict[str, Any]]:
+                 live_terms: tuple[int, int] | None = None, *, commits_observed: bool = False) -> list[dict[str, Any]]:
         """Update state from one sample; return the events (alert dicts) it produced
-        (``live_terms``: see ``evaluate_conditions``)."""
+        (``live_terms``: see ``evaluate_conditions``; ``commits_observed``: ``observe_commits``
+        has been given this sample already)."""
         sim_time = sample["sim_time"]
         cluster = sample["cluster"]
         # leaderless time counts only while the monitor can tell (not when it is cut off)
@@ -373,7 +390,8 @@ class AlertEngine:
             else:
                 self._shard_no_leader_since.pop(shard, None)
         commits = self._commits
-        commits.observe(sample, sim_time)
+        if not commits_observed:
+            commits.observe(sample, sim_time)
         if _nothing_holds(sample, thresholds, live_terms, commits):  # the common, healthy sample
             if not self._active:
                 return []

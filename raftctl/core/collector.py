@@ -357,11 +357,17 @@ class SampleCollector:
                             if doc["shard"] != 0 or r not in reasons]
         else:
             acked_by_shard = None
+        # what only the history of samples shows: a leader whose commit index stands still while
+        # orders wait, or one that committed below what was committed before (commit_watch.py)
+        told = self._engine.observe_commits(sample, thresholds)
+        if told:
+            status_name = "UNHEALTHY"
+            reasons = reasons + told
         cluster_doc["health_status"] = status_name
         cluster_doc["health_reasons"] = reasons
 
         with self._lock:
-            events = self._engine.evaluate(sample, thresholds, reading.live_terms)
+            events = self._engine.evaluate(sample, thresholds, reading.live_terms, commits_observed=True)
             sample["alerts"] = self._engine.active()
             self._event_log.record(self._latest, sample, events, poll.faults, reading.states_unchanged)
             engine = self._engine

@@ -441,11 +441,20 @@ class DetectionTracker:
 
     # ---- false alarms -------------------------------------------------------------------------
 
-    def _explained(self, name: str, node: str, t: float, segments: list[tuple[float, float, Truth]]) -> bool:
+    def _stalled_at(self) -> frozenset[float]:
+        """The instants of the samples a commit stall made UNHEALTHY (reason ``commit_stalled``)."""
+        return frozenset(obs.t for obs in self.observations
+                         if any(r.rpartition(":")[2] == "commit_stalled" for r in obs.reasons))
+
+    def _explained(self, name: str, node: str, t: float, segments: list[tuple[float, float, Truth]],
+                   stalled: frozenset[float] = frozenset()) -> bool:
         holds = ALERT_TRUTH.get(name)
         if holds is None:
             return False
-        low = t - self.deadline - (self.max_commit_stall_s if name == "commit_stalled" else 0.0)
+        # commit_stalled fires after max_commit_stall_s without a new commit; so does the
+        # cluster_unhealthy of a sample made UNHEALTHY by that stall
+        waits = name == "commit_stalled" or (name == "cluster_unhealthy" and t in stalled)
+        low = t - self.deadline - (self.max_commit_stall_s if waits else 0.0)
         for start, stop, truth in segments:
             if start <= t and stop >= low and holds(self, truth, node):
                 return True
@@ -481,16 +490,17 @@ class DetectionTracker:
                 out.latencies_s.append(round(incident.latency_s, 6))
             elif verdict == "missed":
                 out.missed.append((incident.start, incident.kind, incident.target))
+        stalled = self._stalled_at()
         for event in self.alert_events:
             if event["status"] != "firing":
                 continue
             out.alerts_fired += 1
-            if not self._explained(event["name"], event["labels"].get("node", ""), event["t"], segments):
+            if not self._explained(event["name"], event["labels"].get("node", ""), event["t"], segments, stalled):
                 out.false_alarms.append((event["t"], event["name"]))
         for obs in self.observations:
             if obs.health == "HEALTHY":
                 continue
-            low = obs.t - self.deadline
+            low = obs.t - self.deadline - (self.max_commit_stall_s if obs.t in stalled else 0.0)
             if not any(start <= obs.t and stop >= low and truth.any_fault for start, stop, truth in segments) \
                     and not any(low <= at <= obs.t for at, _w, _n in self.transitions):
                 out.unexplained_unhealthy += 1

@@ -18,6 +18,10 @@ Rules (the seed's, made precise):
   (``follower_unreachable``): the seed's "minor alignment issues".
 * HEALTHY — all nodes up, a leader, consensus aligned, nobody lagging.
 
+Two more UNHEALTHY reasons need the samples before this one, so the collector adds them from the
+alert engine's commit watch (``core/commit_watch.py``): ``commit_stalled`` and
+``committed_entries_lost``.
+
 Reasons are short machine-readable codes (``node_down:node3``) so they are stable from one
 sample to the next and cheap to retain.
 """

@@ -157,6 +157,10 @@ def test_a_node_refuses_a_leader_that_would_overwrite_its_committed_entries(tmp_
                 lambda: [a for a in collector.alert_history() if a["name"] == "committed_entries_lost"],
                 10, "committed_entries_lost from the monitor")
             assert lost[0]["severity"] == "critical" and "below index" in lost[0]["message"], lost
+            # and the health says so, for that leader's term: not a HEALTHY cluster that lost orders
+            cluster_doc = collector.latest()["cluster"]
+            assert cluster_doc["health_status"] == "UNHEALTHY", cluster_doc
+            assert "committed_entries_lost" in cluster_doc["health_reasons"], cluster_doc
         finally:
             collector.stop()
             source.close()

@@ -139,6 +139,38 @@ def test_an_alert_without_a_fault_is_a_false_alarm_and_a_blink_is_not_counted():
     assert report.incidents["node_down"]["counted"] == 1 and report.incidents["node_down"]["detected"] == 1
 
 
+def test_a_commit_stall_s_unhealthy_sample_is_explained_as_far_back_as_the_stall_reaches():
+    """A sample made UNHEALTHY by commit_stalled (and its cluster_unhealthy) comes
+    max_commit_stall_s after what stalled it: the scorer looks that much further back for it, and
+    only for it; the same sample for another reason is unexplained."""
+    from raftctl.core.detection import Observation
+
+    cluster, tracker = _tracked(13)
+    leader = cluster.leader_id
+    cluster.crash(leader)
+    cluster.run_for(2.0)
+    cluster.restart(leader)
+    healed_at = cluster.now
+    cluster.run_for(tracker.deadline + 3.0)
+    t = healed_at + tracker.deadline + 2.0  # past the deadline, within deadline + max_commit_stall_s
+    assert t - tracker.deadline - tracker.max_commit_stall_s < healed_at
+    base = tracker.report()
+
+    def scored(reasons):
+        tracker.observations.append(Observation(t, "UNHEALTHY", None, frozenset(), reasons))
+        tracker.observe_alert({"name": "cluster_unhealthy", "status": "firing", "started_at_sim": t,
+                               "resolved_at_sim": None, "labels": {}})
+        report = tracker.report()
+        tracker.observations.pop()
+        tracker.alert_events.pop()
+        return ([name for _t, name in report.false_alarms if _t == t],
+                report.unexplained_unhealthy - base.unexplained_unhealthy)
+
+    assert scored(("commit_stalled",)) == ([], 0)
+    assert scored(("shard1:commit_stalled",)) == ([], 0)
+    assert scored(("no_leader",)) == (["cluster_unhealthy"], 1)
+
+
 def test_survivors_of_a_majority_crash_are_not_cut_off_and_the_monitor_is_not_blind():
     # three of five crash: the two survivors reach every running peer and the monitor gets a
     # refusal from each crashed node; the incident is the quorum loss, and nothing claims more

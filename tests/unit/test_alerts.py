@@ -496,3 +496,73 @@ def test_a_sample_without_health_reasons_is_still_evaluated():
     doc = sample(1.0)
     del doc["cluster"]["health_reasons"]
     assert AlertEngine().evaluate(doc, DEFAULT_THRESHOLDS) == []
+
+
+# ---------------------------------------------------------------- what the commit watch does to health
+
+class _CommitSource:
+    """Three nodes, node1 leading in term ``term``; each poll's commit index and waiting orders
+    come from ``script`` [(commit, pending, term)], one second apart."""
+
+    name = "scripted"
+
+    def __init__(self, script):
+        self.script = list(script)
+        self.now = 0.0
+
+    def members(self):
+        return ["node1", "node2", "node3"]
+
+    def close(self):
+        pass
+
+    def poll(self, since=None):
+        from raftctl.core.source import ClientView, NodeAnswer, Poll
+
+        commit, pending, term = self.script.pop(0)
+        self.now += 1.0
+        answers = {}
+        for nid in self.members():
+            report = {"state": "LEADER" if nid == "node1" else "FOLLOWER", "term": term, "leader_id": "node1",
+                      "commit_index": commit, "last_applied": commit, "log_length": commit, "peers_connected": 2,
+                      "state_digest": f"d{commit}"}
+            if nid == "node1":
+                report["match_index"] = {"node2": commit, "node3": commit}
+                report["last_contact_ms"] = {"node2": 10.0, "node3": 10.0}
+            answers[nid] = NodeAnswer(nid, report)
+        return Poll(self.now, answers, ClientView(orders_pending=pending, orders_acknowledged=commit))
+
+
+def _health_over(script):
+    from raftctl.core.collector import SampleCollector
+
+    collector = SampleCollector()
+    collector.set_source(_CommitSource(script))
+    rows = []
+    for _ in script:
+        sample = collector.collect()
+        rows.append((sample["cluster"]["health_status"], sample["cluster"]["health_reasons"],
+                     sorted(a["name"] for a in sample["alerts"])))
+    return rows
+
+
+def test_a_stalled_commit_makes_the_cluster_unhealthy_until_it_moves():
+    """Past max_commit_stall_s (5 s) without a commit while orders wait, health says UNHEALTHY
+    (reason commit_stalled), with cluster_unhealthy and commit_stalled firing; the next commit
+    makes it HEALTHY again."""
+    script = [(100 + t, 3, 2) for t in range(3)] + [(102, 3, 2)] * 7 + [(110, 3, 2)]
+    rows = _health_over(script)
+    # the index stood still from t=3 s; more than 5 s later (t=9 s) it is a stall
+    assert [r[0] for r in rows[:8]] == ["HEALTHY"] * 8, rows
+    assert rows[8] == ("UNHEALTHY", ["commit_stalled"], ["cluster_unhealthy", "commit_stalled"]), rows[8]
+    assert rows[9][0] == "UNHEALTHY" and rows[10] == ("HEALTHY", [], []), rows
+
+
+def test_no_waiting_order_is_no_stall_and_a_lost_commit_is_unhealthy_for_the_term():
+    idle = _health_over([(100, 0, 2)] * 12)
+    assert {r[0] for r in idle} == {"HEALTHY"}, idle
+    # node1 commits to 500 in term 2, then leads term 3 from a log that lacks 300 of them
+    rows = _health_over([(500, 1, 2), (200, 1, 3), (210, 1, 3), (220, 1, 3)])
+    assert rows[1][0] == "HEALTHY"  # a new leader's commit index starts where it is
+    assert rows[2] == ("UNHEALTHY", ["committed_entries_lost"], ["cluster_unhealthy", "committed_entries_lost"])
+    assert rows[3][0] == "UNHEALTHY"
