@@ -197,3 +197,28 @@ def test_numbers_beyond_64_bits_are_kept_as_the_bound_and_the_rings_stay_in_step
             assert row["nodes"]["node2"]["commit_index"] == min(want, 2 ** 63 - 1), count
             assert row["cluster"]["current_term"] == max(sample_["cluster"]["current_term"], -(2 ** 63)), count
             assert row["nodes"]["node1"] == expected_row(sample_)["nodes"]["node1"], count
+
+
+def test_a_node_that_answered_with_odd_gauges_is_stored_as_the_long_way_stores_it():
+    """Once the rings are full an answering node's row is packed as it is (its gauges are ints);
+    a None, a bool or a number beyond 64 bits must still come back as the long way keeps it
+    (None, the int, the bound), and every other node's row and the rings stay in step."""
+    for seed in range(40):
+        rng = random.Random(seed)
+        store = SampleStore(capacity=3)
+        samples = [make_sample(seq, rng) for seq in range(1, 13)]
+        for sample in samples:
+            for node in sample["nodes"].values():
+                if node["up"] and rng.random() < 0.4:
+                    key = rng.choice(["commit_index", "last_applied", "log_length", "peers_connected", "term"])
+                    node[key] = rng.choice([None, True, 2 ** 70, -(2 ** 70)])
+        for count, sample in enumerate(samples, 1):
+            store.append(sample)
+            kept = samples[max(0, count - 3):count]
+            for row, stored in zip(store.window(None), kept):
+                for nid, node in expected_row(stored)["nodes"].items():
+                    want = {k: (min(max(v, -(2 ** 63)), 2 ** 63 - 1) if type(v) is int else v)
+                            for k, v in node.items()}
+                    got = row["nodes"][nid]
+                    assert {k: got[k] for k in want} == {k: (int(v) if type(v) is bool else v)
+                                                         for k, v in want.items()}, f"seed {seed} step {count}"
