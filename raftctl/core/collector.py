@@ -363,6 +363,9 @@ class SampleCollector:
         if told:
             status_name = "UNHEALTHY"
             reasons = reasons + told
+            for doc in sample.get("shards") or ():  # and so is the shard it names
+                if any(r.startswith(f"shard{doc['shard']}:") for r in told):
+                    doc["health_status"] = "UNHEALTHY"
         cluster_doc["health_status"] = status_name
         cluster_doc["health_reasons"] = reasons
 

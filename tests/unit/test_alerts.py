@@ -566,3 +566,42 @@ def test_no_waiting_order_is_no_stall_and_a_lost_commit_is_unhealthy_for_the_ter
     assert rows[1][0] == "HEALTHY"  # a new leader's commit index starts where it is
     assert rows[2] == ("UNHEALTHY", ["committed_entries_lost"], ["cluster_unhealthy", "committed_entries_lost"])
     assert rows[3][0] == "UNHEALTHY"
+
+
+def test_a_stalled_shard_is_unhealthy_and_so_is_the_cluster():
+    """Sharded: the shard whose leader stands still with orders waiting says UNHEALTHY, the
+    cluster too (reason shard1:commit_stalled); the shard that commits stays HEALTHY."""
+    from raftctl.core.collector import SampleCollector
+    from raftctl.core.source import ClientView, NodeAnswer, Poll
+
+    class Sharded(_CommitSource):
+        def poll(self, since=None):
+            self.now += 1.0
+            t = int(self.now)
+            commits = [100 + t, 100 + min(t, 3)]  # shard 1 stops at t=3 s
+            answers = {}
+            for nid in self.members():
+                entries = []
+                for commit in commits:
+                    entry = {"state": "LEADER" if nid == "node1" else "FOLLOWER", "term": 2, "leader_id": "node1",
+                             "commit_index": commit, "last_applied": commit, "log_length": commit,
+                             "state_digest": f"d{commit}"}
+                    if nid == "node1":
+                        entry["match_index"] = {"node2": commit, "node3": commit}
+                        entry["last_contact_ms"] = {"node2": 10.0, "node3": 10.0}
+                    entries.append(entry)
+                report = dict(entries[0], peers_connected=2, shards=entries)
+                answers[nid] = NodeAnswer(nid, report)
+            return Poll(self.now, answers, ClientView(orders_pending=2, orders_acknowledged=t,
+                                                      acknowledged_by_shard=[t, 3], shard_latencies_ms=[[], []]),
+                        shards=2)
+
+    collector = SampleCollector()
+    collector.set_source(Sharded([]))
+    seen = []
+    for _ in range(12):
+        sample = collector.collect()
+        seen.append((sample["cluster"]["health_status"], [d["health_status"] for d in sample["shards"]],
+                     sample["cluster"]["health_reasons"]))
+    assert seen[5] == ("HEALTHY", ["HEALTHY", "HEALTHY"], []), seen
+    assert seen[-1] == ("UNHEALTHY", ["HEALTHY", "UNHEALTHY"], ["shard1:commit_stalled"]), seen
