@@ -73,12 +73,34 @@ class Watcher:
             return False
         self.error = None
         self.updated_at = time.time()
+        if self._new_run(summary):
+            # another collector (the server restarted, or another took its port): its history
+            # is its own, and the old run's points and maxima must not sit beside its samples
+            self.history.clear()
+            self._seeded = False
         self.summary = summary
         if not self._seeded:
             self._seed_history(fetch_history, timeout)
         if not self.history or self.history[-1].get("sequence") != summary.get("sequence"):
             self.history.append(summary)
         return True
+
+    def _new_run(self, summary: dict[str, Any]) -> bool:
+        """True when ``summary`` comes from another run than the samples held: its collector
+        started at another time, or its sequence went back (a replay sought back counts too)."""
+        if not self.history:
+            return False
+        last = self.history[-1]
+
+        def started(doc: dict[str, Any]) -> Any:
+            collector = doc.get("collector")
+            return collector.get("started_at") if isinstance(collector, dict) else None
+
+        was, now = started(last), started(summary)
+        if was is not None and now is not None and was != now:
+            return True
+        before, seq = last.get("sequence"), summary.get("sequence")
+        return isinstance(before, int) and isinstance(seq, int) and seq < before
 
     def _seed_history(self, fetch_history, timeout: float) -> None:
         from raftctl.commands._common import CliError
