@@ -100,42 +100,50 @@ def firing_alerts(summary: dict[str, Any]) -> list[dict[str, Any]]:
 
 def health_header(summary: dict[str, Any], max_width: int | None = None):
     """One line: health, leader, term, healthy n/N, aligned, quorum, leader changes; given
-    ``max_width``, the leader changes start a line of their own when they would not fit."""
+    ``max_width``, a line breaks between two items (never inside one, ``aligned`` apart from its
+    ``yes``), the next line indented."""
     from rich.text import Text
 
     cluster = summary.get("cluster") or {}
     status = str(cluster.get("health_status", "UNKNOWN"))
-    text = Text()
-    text.append(f" {status} ", style=HEALTH_STYLE.get(status, "bold") + " reverse")
+    items: list[list[tuple[str, str]]] = [[(f" {status} ", HEALTH_STYLE.get(status, "bold") + " reverse")]]
     shards = summary.get("shards") if isinstance(summary.get("shards"), list) else None
     if shards:
         led = sum(1 for doc in shards if isinstance(doc, dict) and doc.get("leader"))
-        text.append("  shards led ")
-        text.append(f"{led}/{len(shards)}", style="bold" if led == len(shards) else "bold red")
+        items.append([("shards led ", ""), (f"{led}/{len(shards)}", "bold" if led == len(shards) else "bold red")])
     else:
-        text.append("  leader ")
-        text.append(str(cluster.get("leader_node") or "none"), style="bold")
-    text.append("  term ")
-    text.append(str(cluster.get("current_term", "-")), style="bold")
-    text.append("  healthy ")
-    text.append(f"{cluster.get('healthy_nodes', '?')}/{cluster.get('cluster_size', '?')}", style="bold")
+        items.append([("leader ", ""), (str(cluster.get("leader_node") or "none"), "bold")])
+    items.append([("term ", ""), (str(cluster.get("current_term", "-")), "bold")])
+    items.append([("healthy ", ""), (f"{cluster.get('healthy_nodes', '?')}/{cluster.get('cluster_size', '?')}",
+                                     "bold")])
     aligned = cluster.get("consensus_aligned")
-    text.append("  aligned ")
-    text.append("yes" if aligned else "NO", style="green" if aligned else "bold red")
+    items.append([("aligned ", ""), ("yes" if aligned else "NO", "green" if aligned else "bold red")])
     reach = monitor_reach(summary)
     if "has_quorum" in cluster:
         quorum = cluster.get("has_quorum")
-        text.append("  quorum ")
         if quorum and reach is not None and reach[0] < reach[1] // 2 + 1:
             # not lost on evidence, but the monitor sees no majority answer: it cannot say "yes"
-            text.append("unknown", style="yellow")
+            items.append([("quorum ", ""), ("unknown", "yellow")])
         else:
-            text.append("yes" if quorum else "LOST", style="green" if quorum else "bold red")
+            items.append([("quorum ", ""), ("yes" if quorum else "LOST", "green" if quorum else "bold red")])
     if "leader_changes" in cluster:
-        changes = f"leader changes {cluster.get('leader_changes')}"
-        # wrapped by the terminal it would start at the edge; on a line of its own it is indented
-        fits = max_width is None or len(text.plain) + 2 + len(changes) <= max_width
-        text.append(("  " if fits else "\n  ") + changes)
+        items.append([(f"leader changes {cluster.get('leader_changes')}", "")])
+    text = Text()
+    column = 0
+    for i, item in enumerate(items):
+        size = sum(len(part) for part, _ in item)
+        if i:
+            # wrapped by the terminal a line would start at the edge, or split an item: break
+            # between items instead, the next line indented
+            if max_width is not None and column + 2 + size > max_width:
+                text.append("\n  ")
+                column = 2
+            else:
+                text.append("  ")
+                column += 2
+        for part, style in item:
+            text.append(part, style=style or None)
+        column += size
     if reach is not None:
         reached, size = reach
         # below a majority it cannot vouch for the cluster (health says monitor_reach)
@@ -253,9 +261,9 @@ def node_table(summary: dict[str, Any], title: str | None = "Nodes", max_width: 
     leads any shard shows as LEADER (term, indexes and digest stay shard 0's). Given
     ``max_width`` (the room the table has), the digest column is left out when the table would
     not fit with it, or when no node reports a digest (etcd); if it still does not fit, the log
-    column gives way, then a two-word state (``DOWN (refused)``) takes two lines, then the leads
-    and peers columns give way, those left out named under the table: node names, states,
-    numbers and every header stay whole at 80 columns.
+    column gives way, then a two-word state (``DOWN (refused)``) takes two lines, then the leads,
+    peers, applied, term and lag columns give way, those left out named under the table: node
+    names, states, numbers and every header stay whole at 80 columns, and no column is cut at 40.
     """
     leads = shard_leads(summary)
     columns: Columns = [(name, name, justify) for name, justify in (
@@ -286,8 +294,11 @@ def node_table(summary: dict[str, Any], title: str | None = "Nodes", max_width: 
     # the digest gives way first, unannounced ("aligned" says whether the digests agree); then the
     # log length (shard 0's, in a sharded document), before a state on two lines and the leads,
     # which the shards table repeats
+    # below 60 columns the applied index, the term and the lag give way too, in that order: the
+    # node, its state and its commit index are the last to go
     steps = [drop_column("digest", ""), drop_column("log"), two_lines("state"),
-             drop_column("leads", "leads (see the shards table)"), drop_column("peers")]
+             drop_column("leads", "leads (see the shards table)"), drop_column("peers"),
+             drop_column("applied"), drop_column("term"), drop_column("lag")]
     columns, rows, notes = fit_columns(columns, rows, max_width, steps)
     # node names, states, numbers and headers are never cut (which node is down and how far
     # along each is are the point); only the digest, without max_width, may be

@@ -128,3 +128,28 @@ def test_the_header_moves_leader_changes_to_an_indented_line_only_when_it_does_n
     console = Console(width=80, record=True, color_system=None, file=open("/dev/null", "w"))
     console.print(render.health_header(wide_sample(), max_width=80))
     assert console.export_text().splitlines()[1] == "  leader changes 4"
+
+
+def test_narrow_terminals_lose_whole_columns_named_under_the_table_never_cut_ones():
+    """Down to 40 columns the node table fits: columns give way whole (applied, term, lag after
+    log and peers), each named in the note under it; the header breaks between items only."""
+    headers = ["node", "state", "term", "commit", "applied", "log", "peers", "lag"]
+    for width in (40, 44, 50, 56, 60, 70):
+        console = Console(width=width, record=True, color_system=None, file=open("/dev/null", "w"))
+        console.print(render.node_table(wide_sample(), title=None, max_width=width))
+        text = console.export_text()
+        lines = text.splitlines()
+        assert max(len(line) for line in lines) <= width, f"{width}:\n{text}"
+        table = [line for line in lines if line.startswith(("┃", "│"))]
+        assert all(line.rstrip().endswith(("┃", "│")) for line in table), f"{width}: cut on the right\n{text}"
+        shown = [h for h in headers if f" {h} " in table[0]]
+        note = " ".join(line for line in lines if not line.startswith(("┏", "┃", "┡", "│", "└")))
+        for header in headers:
+            assert (header in shown) != (re.search(rf"\b{header}\b", note) is not None), f"{width}: {header}\n{text}"
+        assert {"node", "state", "commit"} <= set(shown), f"{width}\n{text}"
+        console = Console(width=width, record=True, color_system=None, file=open("/dev/null", "w"))
+        console.print(render.health_header(wide_sample(), max_width=width))
+        header = console.export_text()
+        assert max(len(line) for line in header.splitlines()) <= width, f"{width}:\n{header}"
+        for item in ("leader node5", "term 12", "healthy 3/5", "aligned yes", "quorum yes", "leader changes 4"):
+            assert item in header, f"{width}: {item!r} split\n{header}"
