@@ -96,6 +96,8 @@ def validate_listen_host(host: Any) -> str:
     if not isinstance(host, str) or not host:
         raise ValueError(f"host must be a non-empty string, got {host!r}")
     shown = host if len(host) <= 64 else host[:64] + "..."
+    if "://" in host:
+        raise ValueError(f"{shown!r} is a URL: give the host alone (like 127.0.0.1), without its scheme")
     if ":" in host:
         try:
             ipaddress.IPv6Address(host)

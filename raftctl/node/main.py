@@ -26,6 +26,8 @@ def parse_address(text: str, what: str) -> tuple[str, int]:
     from raftctl.dashboard.server import validate_listen_host
 
     text = text.strip()
+    if "://" in text:
+        raise CliError(f"{what} {text!r} must be HOST:PORT without a scheme, like 127.0.0.1:7001", 2)
     host, sep, port_text = text.rpartition(":")
     if not sep or not host or not port_text:
         raise CliError(f"{what} {text!r} must be HOST:PORT, like 127.0.0.1:7001", 2)
@@ -80,7 +82,8 @@ def advertised_http(http: tuple[str, int], raft: tuple[str, int],
     """
     if advertise is not None:
         if advertise[0] in _WILDCARDS:
-            raise CliError(f"--advertise-http {advertise[0]}:{advertise[1]} is a wildcard: give the address "
+            shown = f"[{advertise[0]}]" if ":" in advertise[0] else advertise[0]
+            raise CliError(f"--advertise-http {shown}:{advertise[1]} is a wildcard: give the address "
                            f"peers, clients and monitors reach this node's HTTP API at", 2)
         return advertise, None
     if http[0] not in _WILDCARDS:
@@ -124,7 +127,7 @@ def run_node(node_id: str, peers: str, data_dir: str, http: str | None = None, f
 
     import logging
 
-    from raftctl.node.process import NodeConfig, NodeProcess, address_text
+    from raftctl.node.process import CannotListen, NodeConfig, NodeProcess, address_text
     from raftctl.node.wal import DataDirError
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
@@ -138,10 +141,8 @@ def run_node(node_id: str, peers: str, data_dir: str, http: str | None = None, f
         raise CliError(str(err), 2) from None
     try:
         node.start()
-    except OSError as err:
-        host, port = members[node_id]
-        raise CliError(f"cannot listen ({err.strerror or err}): Raft on {host}:{port}"
-                       + (f", HTTP on {http}" if http else ""), 1) from None
+    except CannotListen as err:
+        raise CliError(str(err), 1) from None
     node.install_signal_handlers()
     storage = node.host.replicas[0].storage
     if node.store.truncated_bytes:

@@ -65,6 +65,10 @@ class NodeConfig:
     advertise_http: tuple[str, int] | None = None  # the HTTP address others are told (default: http)
 
 
+class CannotListen(OSError):
+    """A node could not bind one of its addresses; the message names it and why."""
+
+
 def address_text(address: tuple[str, int]) -> str:
     """``host:port`` (``[v6]:port``): how an address enters the cluster id."""
     host, port = address
@@ -204,15 +208,22 @@ class NodeProcess:
     # ---- life cycle ------------------------------------------------------------------------
 
     def start(self) -> "NodeProcess":
-        """Listen (Raft and HTTP) and boot the host from disk; :meth:`run` then drives it."""
+        """Listen (Raft and HTTP) and boot the host from disk; :meth:`run` then drives it.
+        :class:`CannotListen` names the address that could not be bound."""
+        what = f"Raft address {address_text(self.config.peers[self.node_id])}"
         try:
             self.transport.start()
             if self.config.http is not None:
                 from raftctl.node.http_api import NodeHttpServer
 
+                what = f"HTTP address {address_text(self.config.http)}"
                 host, port = self.config.http
                 self.http_server = NodeHttpServer(self, host, port)
                 self.http_server.start()
+        except OSError as err:
+            self.transport.stop()
+            self.store.close()
+            raise CannotListen(f"cannot listen on the {what}: {err.strerror or err}") from err
         except Exception:
             self.transport.stop()
             self.store.close()

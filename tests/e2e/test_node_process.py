@@ -63,6 +63,9 @@ def test_bad_command_lines_get_one_clear_line_and_exit_2(tmp_path):
          "is a wildcard"),
         (["--id", "node1", "--peers", peers, "--http", "127.0.0.1:1", "--advertise-http", "host:x"],
          "--advertise-http 'host:x': the port must be a number"),
+        (["--id", "node1", "--peers", peers, "--http", "127.0.0.1:1", "--advertise-http", "[::]:80"],
+         "--advertise-http [::]:80 is a wildcard"),
+        (["--id", "node1", "--peers", peers, "--http", "http://127.0.0.1:8080"], "without a scheme"),
     ]
     for args, message in cases:
         done = run_cli("node", *args, "--data-dir", str(tmp_path / "d"))
@@ -123,7 +126,16 @@ def test_sigterm_stops_a_node_cleanly_and_a_taken_port_is_a_clear_error(tmp_path
         argv = cluster.argv("node1")
         argv[argv.index("--data-dir") + 1] = str(tmp_path / "other")
         done = subprocess.run(argv, capture_output=True, text=True, timeout=20)
-        assert done.returncode == 1 and "cannot listen" in done.stderr and "Traceback" not in done.stderr
+        assert done.returncode == 1 and "Traceback" not in done.stderr
+        raft_host, raft_port = cluster.raft["node1"]
+        assert f"cannot listen on the Raft address {raft_host}:{raft_port}: Address already in use" in done.stderr
+        # its Raft port free but its HTTP port taken: the message names the HTTP address
+        free, = free_ports(1)
+        argv[argv.index("--peers") + 1] = f"node1=127.0.0.1:{free}"
+        argv[argv.index("--data-dir") + 1] = str(tmp_path / "third")
+        other = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+        http_host, http_port = cluster.http["node1"]
+        assert other.returncode == 1 and f"on the HTTP address {http_host}:{http_port}" in other.stderr, other.stderr
         assert cluster.terminate("node1") == 0
         assert "stopped (log synced)" in cluster.log("node1")
 
