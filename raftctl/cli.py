@@ -81,13 +81,14 @@ def run(argv: Optional[list[str]] = None) -> int:
         if not message:
             # Click's "no arguments is help" (`raftctl cluster`): the help above says it all
             return exit_code
+        bare = message  # the Nagios line has no room for the hint
         if exit_code == 2:
             help_hint = f" (see '{where} --help')"
             # one full stop: a message's own ending (".", "...", "?") is kept, never doubled or cut
             message = (message if message.endswith((".", "?", "!")) else message + ".") + help_hint
         _error(where, message)
         if exit_code == 2 and ctx is not None and ctx.info_name == "alerts":
-            return alerts.usage_error_exit(message)  # a Nagios plugin's usage error is UNKNOWN (3)
+            return alerts.usage_error_exit(bare)  # a Nagios plugin's usage error is UNKNOWN (3)
         return exit_code
     except CliError as err:
         _error(f"{prog} {_subcommand(argv)}".strip(), err.message)

@@ -46,12 +46,22 @@ def default_state_file() -> Path:
     return base / "raftctl" / "alerts-state.json"
 
 
+def _usage_text(message: str) -> str:
+    """Click's usage message in the fewest words that keep its cause: "Invalid value for '-w':
+    '5:3' is ..." -> "-w '5:3' is ..."; "No such option: --x (Possible options: --url)" -> the
+    same without the trailing period Click adds after the parenthesis."""
+    import re
+
+    text = " ".join(str(message).split())
+    text = re.sub(r"^Invalid value for '([^']+)'(?: / '[^']+')*: ", r"\1 ", text)
+    text = re.sub(r"^Invalid value for ([^:]+): ", r"\1 ", text)
+    text = text.replace(" is not a Nagios range: ", ": ").replace(" is not a valid server URL: ", ": ")
+    return text.rstrip(".") if text.endswith(").") else text
+
+
 def usage_error_exit(message: str) -> int:
     """A usage error of this command: the plugin's UNKNOWN line on stdout, exit code 3."""
-    text = " ".join(str(message).split())
-    line = f"RAFTCTL UNKNOWN - usage: {text}"
-    if len(line) > MAX_TEXT:
-        line = line[: MAX_TEXT - 3].rstrip() + "..."
+    line = _fit(f"RAFTCTL UNKNOWN - usage: {_usage_text(message)}")
     try:
         print(line, flush=True)
     except (OSError, ValueError):
@@ -167,7 +177,7 @@ def command(
         "avg_latency_ms": (_range_option(warning_latency, "--warning-latency"),
                            _range_option(critical_latency, "--critical-latency")),
     }
-    from raftctl.commands._common import CliError, build_sinks, fetch_summary
+    from raftctl.commands._common import CliError, build_sinks, fetch_summary, redact_url
 
     try:
         sinks = build_sinks(sink)
@@ -177,8 +187,10 @@ def command(
         summary = fetch_summary(base, timeout=timeout)
     except CliError as err:
         _close_quietly(sinks)
+        # the line drops the server's URL (the check's own argument) to keep room for the cause
+        shown = err.message.replace(redact_url(base) + "/", "/").replace(redact_url(base), "the server")
         _report({"status": "UNKNOWN", "exit_code": UNKNOWN, "error": err.message},
-                _fit(f"RAFTCTL UNKNOWN - {err.message}"), json_output)
+                _fit(f"RAFTCTL UNKNOWN - {shown}"), json_output)
         raise CliError(err.message, exit_code=UNKNOWN) from None
     result = evaluate(summary, thresholds)
     if sinks:
@@ -254,7 +266,7 @@ def _reasons(summary: dict[str, Any], health: str) -> list[str]:
 def _listed(items: list[str], keep: int) -> str:
     if keep >= len(items):
         return ", ".join(items)
-    return ", ".join(items[:keep]) + f" +{len(items) - keep} more"
+    return ", ".join(items[:keep]) + f", +{len(items) - keep} more"
 
 
 def _compose(head: str, reasons: list[str], names: list[str], nodes_text: str, firing_count: int) -> str:

@@ -97,3 +97,40 @@ def test_text_line_stays_under_80_and_says_why(doc):
 def test_degraded_says_which_node():
     text = evaluate(summary("DEGRADED", healthy=4, reasons=["node_down:node3"], leader="node5"))["text"]
     assert text.startswith("RAFTCTL WARNING - DEGRADED: node3 down; 4/5 nodes healthy, leader node5 |"), text
+
+
+def test_the_unknown_line_keeps_the_cause_of_a_usage_error_or_a_bad_answer(monkeypatch, capsys):
+    """The plugin's one line (under 80 characters) says why: Click's filler, the help hint and the
+    checked server's own URL go before the cause does."""
+    from raftctl import cli
+    from raftctl.commands import _common
+
+    def line(argv):
+        code = cli.run(argv)
+        out = capsys.readouterr().out.strip()
+        assert code == 3 and len(out) <= MAX_TEXT and "\n" not in out, out
+        return out
+
+    assert line(["alerts", "-w", "5:3", "--url", "http://127.0.0.1:1"]) == \
+        "RAFTCTL UNKNOWN - usage: -w '5:3': its start is above its end"
+    assert line(["alerts", "--url", "http://"]) == "RAFTCTL UNKNOWN - usage: --url 'http://': the host is missing"
+    assert line(["alerts", "--source", "x"]) == \
+        "RAFTCTL UNKNOWN - usage: No such option: --source (Possible options: --url)"
+
+    def not_found(base, path, timeout=0):
+        raise _common.CliError(f"{base}{path} answered HTTP 404: File not found")
+
+    monkeypatch.setattr(_common, "http_get_json", not_found)
+    assert line(["alerts", "--url", "http://exchange-monitor.example.internal:28600"]) == \
+        "RAFTCTL UNKNOWN - /api/summary answered HTTP 404: File not found"
+
+
+
+def test_a_cut_list_is_set_off_by_a_comma():
+    """``monitor reaches 1/3 +3 more`` read as arithmetic: ``monitor reaches 1/3, +3 more``."""
+    reasons = ["monitor_reach:1/9"] + [f"node_down:node{i}" for i in range(2, 10)]
+    doc = summary("UNHEALTHY", healthy=1, reasons=reasons, leader=None,
+                  alerts=[{"name": "node_down", "severity": "warning", "status": "firing"}])
+    text = evaluate(doc)["text"].split(" | ")[0]
+    assert len(text) <= MAX_TEXT and "1/9 +" not in text, text
+    assert "monitor reaches 1/9, +" in text and " more" in text, text
