@@ -590,7 +590,8 @@ class DashboardApi:
         return self._file("index.html")
 
     def static(self, request: Request, params: dict[str, list[str]]) -> Response:
-        name = request.target.partition("?")[0][len("/static/") :]
+        # the path as _dispatch routes it: without query or fragment
+        name = request.target.partition("?")[0].partition("#")[0][len("/static/") :]
         if not _STATIC_NAME.match(name):
             raise ApiError(404, "no such static file")
         return self._file(name)

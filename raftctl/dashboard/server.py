@@ -754,6 +754,12 @@ class _EventLoop:
                 # a request begun and not finished gets an answer (408) rather than a silent close,
                 # whether it trickled in too slowly or stopped half way
                 # while output is pending the client is the one not reading; the idle timeout covers that
+                if conn.parser.discard:
+                    # only the body of a request already answered is missing: that request has its
+                    # one answer, so the connection just closes (a 408 would be a second answer)
+                    self.counters["request_timeouts"] += 1
+                    self._close(conn)
+                    continue
                 self._refuse_request(conn, 408, f"request not complete within {REQUEST_TIMEOUT:g} s",
                                      counter="request_timeouts")
                 self._flush(conn, resume=False)

@@ -126,6 +126,15 @@ def test_path_traversal_under_static_never_serves_other_files(server, path):
     assert b"import" not in body and b"root:" not in body
 
 
+def test_a_fragment_in_the_target_is_ignored_by_every_route_alike(server):
+    """Clients never send one, but a target with ``#...`` is routed as its path: the API and the
+    static files alike (the static route read it back with the fragment and answered 404)."""
+    for path in ("/api/health#frag", "/static/app.js#frag", "/static/style.css#x?y"):
+        request = f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode("latin-1")
+        status, _headers, body = parse_raw(raw_exchange(server.url, request))
+        assert status == 200, (path, status, body[:200])
+
+
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"])
 def test_other_methods_get_405_with_allow(server, method):
     status, headers, body = get(server.url, "/api/summary", method=method)

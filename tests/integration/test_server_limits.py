@@ -222,6 +222,10 @@ def test_a_request_that_stops_half_way_gets_a_408_not_a_silent_close(limited_ser
         sock.sendall(half)
         socks.append(sock)
     idle = socket.create_connection(("127.0.0.1", limited_server.port), timeout=20)
+    # a request answered on its head whose (ignored) body never all arrives: that one answer
+    # only, then the close; a 408 after it would be a second answer to one request
+    bodied = socket.create_connection(("127.0.0.1", limited_server.port), timeout=20)
+    bodied.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
     started = time.monotonic()
     try:
         for sock in socks:
@@ -231,9 +235,13 @@ def test_a_request_that_stops_half_way_gets_a_408_not_a_silent_close(limited_ser
             assert data.startswith(b"HTTP/1.1 408 "), data[:200]
             assert orjson.loads(data.partition(b"\r\n\r\n")[2])["status"] == 408
         assert idle.recv(65536) == b""  # nothing begun: closed, no answer
+        data = b""
+        while (chunk := bodied.recv(65536)):
+            data += chunk
+        assert data.startswith(b"HTTP/1.1 200 ") and data.count(b"HTTP/1.1 ") == 1, data[:400]
         elapsed = time.monotonic() - started
     finally:
-        for sock in (*socks, idle):
+        for sock in (*socks, idle, bodied):
             sock.close()
     assert 9.0 <= elapsed <= 15.0, elapsed
 
