@@ -9,8 +9,9 @@ workers and the wall clock.
 
 Metric definitions (where the seed leaves room):
 
-* ``healthy_nodes`` — nodes that are up and, when there is a leader, that the leader has heard
-  from within ``max_follower_contact_ms`` (a node partitioned away is up but not operational).
+* ``healthy_nodes`` — nodes that are up, not cut off from a majority of their peers
+  (``node_isolated``) and, when there is a leader, that the leader has heard from within
+  ``max_follower_contact_ms`` (a node partitioned away is up but not operational).
 
 * ``total_orders`` — ``stats()["orders_submitted"]``: cumulative orders submitted (the seed).
 * ``throughput_ops`` — orders acknowledged (committed through consensus) per second of collector
@@ -86,6 +87,18 @@ def positive_number(name: str, value: Any) -> float:
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be > 0 and finite, got {value!r}")
     return float(value)
+
+
+def _isolated_counted(reasons: list[str], nodes: Mapping[str, Mapping[str, Any]], max_contact_ms: float) -> int:
+    """How many of the nodes ``reasons`` call ``node_isolated`` ``read_nodes`` counted healthy."""
+    count = 0
+    for reason in reasons:
+        if reason.startswith("node_isolated:"):
+            node = nodes.get(reason[len("node_isolated:"):])
+            if node is not None and node["up"] and node["state"] != "STALE_LEADER":
+                contact = node["last_contact_ms"]
+                count += contact is None or contact <= max_contact_ms
+    return count
 
 
 class SampleCollector:
@@ -328,6 +341,10 @@ class SampleCollector:
         max_lag = thresholds["max_replication_lag"]
         status_name, reasons = evaluate_health(sample, max_replication_lag=max_lag, max_contact_ms=max_contact,
                                                nodes_quiet=reading.nodes_quiet(max_lag))
+        if status_name != "HEALTHY":
+            # a node cut off from a majority of its peers is not operational either, though the
+            # leader heard from it a moment ago (the first sample after a partition)
+            cluster_doc["healthy_nodes"] -= _isolated_counted(reasons, nodes, max_contact)
         shard_count = poll.shards
         if shard_count > 1:
             acked_by_shard = list(client.acknowledged_by_shard or [0] * shard_count)

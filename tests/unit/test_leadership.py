@@ -406,3 +406,35 @@ def test_the_one_claimant_shortcut_agrees_with_the_long_way():
         assert find_leader(reports, 1000.0, members, gone) == expected, f"seed {seed}"
         claimants = [n for n, r in reports.items() if r is not None and r.get("state") == "LEADER"]
         assert find_leader(reports, 1000.0, members, gone, claimants) == expected, f"seed {seed}"
+
+
+def test_a_node_cut_off_from_its_peers_is_not_counted_healthy_even_while_its_contact_is_fresh():
+    """The first sample after a partition: the leader heard from node5 10 ms ago, but node5
+    reaches none of its peers (node_isolated): it is not operational, so 4/5 healthy."""
+    from raftctl.core.collector import SampleCollector
+
+    reports = {"node1": leader_rep(), **{n: rep() for n in IDS[1:]}}
+    reports["node5"] = rep(peers=0)
+
+    class Source:
+        name = "fixed"
+        now = 1.0
+
+        def members(self):
+            return list(IDS)
+
+        def close(self):
+            pass
+
+        def poll(self, since=None):
+            return poll(reports)
+
+    collector = SampleCollector()
+    collector.set_source(Source())
+    cluster = collector.collect()["cluster"]
+    assert cluster["health_reasons"] == ["node_isolated:node5"], cluster
+    assert cluster["healthy_nodes"] == 4, cluster
+    # healed: every node counted again
+    reports["node5"] = rep()
+    cluster = collector.collect()["cluster"]
+    assert cluster["health_status"] == "HEALTHY" and cluster["healthy_nodes"] == 5, cluster
