@@ -367,6 +367,11 @@ class NodeProcess:
             return 421, {"error": f"{self.node_id} is not the leader; send orders to {leader}",
                          "leader": leader, "leader_url": url}
         self.counters["orders_unavailable"] += 1
+        if leader is not None and leader != self.node_id:
+            # it knows its leader, but no address to send a client to: retrying here cannot help
+            return 503, {"error": f"{self.node_id} follows {leader} but knows no HTTP address for it (was {leader} "
+                                  "started without --http?); orders go to the leader only",
+                         "leader": leader, "leader_url": None}
         return 503, {"error": f"{self.node_id} knows no leader right now; retry shortly", "leader": None,
                      "leader_url": None}
 

@@ -102,6 +102,31 @@ def test_nodes_tell_peers_clients_and_monitors_their_advertised_http_address(tmp
         cluster.close()
 
 
+def test_a_follower_of_a_leader_without_an_http_api_says_so_instead_of_knowing_no_leader(tmp_path):
+    class Headless(ProcessCluster):
+        def argv(self, nid: str) -> list[str]:
+            argv = super().argv(nid)
+            if nid == "node3":  # no HTTP API, and the first to stand for election
+                at = argv.index("--http")
+                del argv[at:at + 2]
+                return [*argv, "--election-timeout-ms", "100"]
+            return [*argv, "--election-timeout-ms", "3000"]
+
+    cluster = Headless(tmp_path, nodes=3)
+    try:
+        cluster.start_all()
+        status = cluster.wait_for(lambda: (s := cluster.status("node1")) and s.get("leader_id") == "node3" and s,
+                                  20, "node1 to follow node3")
+        assert status["leader_url"] is None
+        code, _headers, doc = http_json(cluster.urls["node1"] + "/api/orders", "POST",
+                                        {"client_id": "c1", "seq": 1, "symbol": "BTC-USD", "side": "buy",
+                                         "price": 100, "qty": 1})
+        assert code == 503 and doc["leader"] == "node3" and doc["leader_url"] is None, (code, doc)
+        assert "follows node3 but knows no HTTP address for it" in doc["error"], doc
+    finally:
+        cluster.close()
+
+
 def test_a_data_dir_of_another_node_or_cluster_is_refused(tmp_path):
     with process_cluster(tmp_path, nodes=3) as cluster:
         cluster.start("node1")
