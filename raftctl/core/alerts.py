@@ -240,7 +240,8 @@ def evaluate_conditions(sample: Mapping[str, Any], thresholds: Mapping[str, Any]
         if alert == "node_down":
             why = str(node.get("down_reason") or "no answer")
             node_labels = (("node", node_id), ("reason", why))
-            message = f"{node_id} does not answer the monitor ({why})"
+            detail = node.get("down_detail")
+            message = f"{node_id} does not answer the monitor ({why}{': ' + str(detail) if detail else ''})"
         elif alert == "node_lagging":
             lag, contact = node.get("replication_lag"), node.get("last_contact_ms")
             message = (f"{node_id} is {lag} entries behind the leader" if prefix == "follower_lagging"

@@ -161,7 +161,10 @@ def read_nodes(poll: Poll, max_contact_ms: float, previous: Mapping[str, Mapping
             known = previous.get(node_id) if previous else None
             if unchanged and (known is None or known.get("state") != DOWN):
                 unchanged = False
-            nodes[node_id] = _down_doc(reason, known)
+            nodes[node_id] = doc = _down_doc(reason, known)
+            if reason == "error" and answers[node_id].detail:
+                # "error" alone says nothing: what went wrong (an unresolvable address, a bad answer)
+                doc["down_detail"] = answers[node_id].detail
             continue
         get = report.get
         try:  # subscripts where every key is there (the common case: they are quicker than get())

@@ -140,10 +140,12 @@ class NodeDoc(_NodeDocRequired, total=False):
     """``sample["nodes"][node_id]``: the top-level fields are its replica of shard 0; with
     shards, ``shards`` lists every replica. ``log_terms`` (when the source reports it; not etcd):
     the terms of the newest entries the node holds (up to 256), as runs ``[[first index, term],
-    ...]``, oldest first, each lasting until the next starts (a DOWN node: its last report's)."""
+    ...]``, oldest first, each lasting until the next starts (a DOWN node: its last report's).
+    ``down_detail``: only on a DOWN node whose ``down_reason`` is ``error``."""
 
     shards: list[NodeShardDoc]
     log_terms: list[list[int]]
+    down_detail: str  # a DOWN node whose down_reason is "error": what the poll ran into
 
 
 class _ShardRequired(TypedDict):

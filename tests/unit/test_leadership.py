@@ -438,3 +438,25 @@ def test_a_node_cut_off_from_its_peers_is_not_counted_healthy_even_while_its_con
     reports["node5"] = rep()
     cluster = collector.collect()["cluster"]
     assert cluster["health_status"] == "HEALTHY" and cluster["healthy_nodes"] == 5, cluster
+
+
+def test_a_node_down_with_error_says_what_the_poll_ran_into():
+    """``DOWN (error)`` alone gave no cause: the source's detail goes into the node document
+    (``down_detail``) and the node_down message; a timeout or refusal says enough by itself."""
+    from raftctl.core.alerts import DEFAULT_THRESHOLDS, evaluate_conditions
+
+    reports = {"node1": leader_rep(), **{n: rep() for n in IDS[1:]}}
+    answers = {nid: NodeAnswer(nid, r) for nid, r in reports.items()}
+    answers["node4"] = NodeAnswer.silent("node4", "error", "cannot resolve nosuchhost.invalid")
+    answers["node5"] = NodeAnswer.silent("node5", "timeout", "no answer within 0.3 s")
+    reading = read_nodes(Poll(1.0, answers), 1000.0)
+    assert reading.nodes["node4"]["down_detail"] == "cannot resolve nosuchhost.invalid"
+    assert "down_detail" not in reading.nodes["node5"] and "down_detail" not in reading.nodes["node1"]
+    doc = {"cluster": {"cluster_size": 5, "healthy_nodes": reading.healthy, "leader_node": "node1",
+                       "consensus_aligned": True, "has_quorum": True, "health_status": "DEGRADED",
+                       "health_reasons": ["node_down:node4", "node_down:node5"], "nodes_reached": 3,
+                       "current_term": 3},
+           "performance": {}, "nodes": reading.nodes}
+    messages = sorted(c.message for c in evaluate_conditions(doc, DEFAULT_THRESHOLDS) if c.name == "node_down")
+    assert messages == ["node4 does not answer the monitor (error: cannot resolve nosuchhost.invalid)",
+                        "node5 does not answer the monitor (timeout)"], messages
