@@ -300,9 +300,14 @@ def node_table(summary: dict[str, Any], title: str | None = "Nodes", max_width: 
              drop_column("leads", "leads (see the shards table)"), drop_column("peers"),
              drop_column("applied"), drop_column("term"), drop_column("lag")]
     columns, rows, notes = fit_columns(columns, rows, max_width, steps)
+    caption = left_out_note(notes)
+    if any(not (nodes[row["node"]] or {}).get("up", True) and row["commit"] != "—" for row in rows):
+        # a DOWN node's figures are those of its last answer (the monitor cannot see further)
+        last = "DOWN rows show what each node last reported"
+        caption = last if caption is None else caption + "\n" + last
     # node names, states, numbers and headers are never cut (which node is down and how far
     # along each is are the point); only the digest, without max_width, may be
-    return build_table(columns, rows, title, left_out_note(notes), styles, keep={"digest": len("digest")})
+    return build_table(columns, rows, title, caption, styles, keep={"digest": len("digest")})
 
 
 class FitWidth:

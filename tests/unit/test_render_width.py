@@ -143,7 +143,8 @@ def test_narrow_terminals_lose_whole_columns_named_under_the_table_never_cut_one
         table = [line for line in lines if line.startswith(("┃", "│"))]
         assert all(line.rstrip().endswith(("┃", "│")) for line in table), f"{width}: cut on the right\n{text}"
         shown = [h for h in headers if f" {h} " in table[0]]
-        note = " ".join(line for line in lines if not line.startswith(("┏", "┃", "┡", "│", "└")))
+        note = " ".join(" ".join(line for line in lines if not line.startswith(("┏", "┃", "┡", "│", "└"))).split())
+        note = note.replace("DOWN rows show what each node last reported", "")
         for header in headers:
             assert (header in shown) != (re.search(rf"\b{header}\b", note) is not None), f"{width}: {header}\n{text}"
         assert {"node", "state", "commit"} <= set(shown), f"{width}\n{text}"
@@ -153,3 +154,22 @@ def test_narrow_terminals_lose_whole_columns_named_under_the_table_never_cut_one
         assert max(len(line) for line in header.splitlines()) <= width, f"{width}:\n{header}"
         for item in ("leader node5", "term 12", "healthy 3/5", "aligned yes", "quorum yes", "leader changes 4"):
             assert item in header, f"{width}: {item!r} split\n{header}"
+
+
+def test_down_rows_are_said_to_show_what_each_node_last_reported():
+    """A DOWN node's figures are its last answer's, not current ones: the table says so, and
+    says nothing when no DOWN node has figures (never answered) or none is DOWN."""
+    def caption(doc):
+        console = Console(width=120, record=True, color_system=None, file=open("/dev/null", "w"))
+        console.print(render.node_table(doc, title=None, max_width=120))
+        return console.export_text()
+
+    assert "DOWN rows show what each node last reported" in caption(wide_sample())
+    never = wide_sample()
+    for node_id in ("node1", "node2"):
+        never["nodes"][node_id].update(commit_index=None, last_applied=None, log_length=None, term=None)
+    assert "last reported" not in caption(never)
+    healthy = wide_sample()
+    for node_id in ("node1", "node2"):
+        healthy["nodes"][node_id].update(state="FOLLOWER", up=True, down_reason=None)
+    assert "last reported" not in caption(healthy)
