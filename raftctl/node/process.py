@@ -222,7 +222,9 @@ class NodeProcess:
                 self.http_server.start()
         except OSError as err:
             self.transport.stop()
-            self.store.close()
+            # a node that never ran leaves no data dir of its own making behind: a retry with a
+            # free port (other --peers) would find it bound to the taken one
+            self.store.discard_new()
             raise CannotListen(f"cannot listen on the {what}: {err.strerror or err}") from err
         except Exception:
             self.transport.stop()

@@ -208,6 +208,8 @@ class DiskLogStore:
     # ---- the data dir --------------------------------------------------------------------
 
     def _open_dir(self) -> None:
+        self.created_dir = not self.dir.exists()  # this start made the dir (discard_new may remove it)
+        self.created_meta = False  # this start wrote meta.json into a dir without one
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -248,6 +250,7 @@ class DiskLogStore:
                 self.close()
                 raise DataDirError(f"data dir {self.dir} holds a log but no meta.json; refusing to guess whose it is")
             _write_atomic(meta_path, orjson.dumps(want, option=orjson.OPT_INDENT_2), fsync=True)
+            self.created_meta = True
 
     def _meta_problems(self, meta: dict[str, Any]) -> list[str]:
         """Why this dir is not this node's of this cluster (empty: it is)."""
@@ -288,6 +291,24 @@ class DiskLogStore:
         if self._lock_fd >= 0:
             os.close(self._lock_fd)
             self._lock_fd = -1
+
+    def discard_new(self) -> None:
+        """Close; and if this start made the data dir a node's (it had no meta.json), undo that:
+        a node that never ran leaves no dir that would bind a retry to these options. Only the
+        files this store writes go, and the dir only if this start made it and it is then empty."""
+        self.close()
+        if not self.created_meta:
+            return
+        for path in [*self.dir.glob("wal-*.log"), *self.dir.glob("snap-*"), self.dir / "meta.json", self.dir / "LOCK"]:
+            try:
+                path.unlink()
+            except OSError:
+                pass
+        if self.created_dir:
+            try:
+                self.dir.rmdir()
+            except OSError:
+                pass
 
     def _segment(self, generation: int) -> Path:
         return self.dir / f"wal-{generation:08d}.log"

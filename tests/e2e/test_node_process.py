@@ -156,13 +156,26 @@ def test_sigterm_stops_a_node_cleanly_and_a_taken_port_is_a_clear_error(tmp_path
         assert f"cannot listen on the Raft address {raft_host}:{raft_port}: Address already in use" in done.stderr
         # its Raft port free but its HTTP port taken: the message names the HTTP address
         free, = free_ports(1)
+        # the failed start left no data dir of its own making, so the retry on a free Raft port
+        # may use the same --data-dir (before, the dir was bound to the taken port's --peers)
+        assert not (tmp_path / "other").exists()
         argv[argv.index("--peers") + 1] = f"node1=127.0.0.1:{free}"
-        argv[argv.index("--data-dir") + 1] = str(tmp_path / "third")
         other = subprocess.run(argv, capture_output=True, text=True, timeout=20)
         http_host, http_port = cluster.http["node1"]
         assert other.returncode == 1 and f"on the HTTP address {http_host}:{http_port}" in other.stderr, other.stderr
         assert cluster.terminate("node1") == 0
         assert "stopped (log synced)" in cluster.log("node1")
+        # a data dir that already was a node's keeps every file when its start cannot listen
+        import socket
+
+        kept = {p.name: p.read_bytes() for p in (tmp_path / "node1").iterdir() if p.is_file()}
+        assert "meta.json" in kept and any(name.startswith("wal-") for name in kept), sorted(kept)
+        with socket.socket() as holder:
+            holder.bind(cluster.raft["node1"])
+            holder.listen()
+            done = subprocess.run(cluster.argv("node1"), capture_output=True, text=True, timeout=20)
+        assert done.returncode == 1 and "cannot listen on the Raft address" in done.stderr, done.stderr
+        assert {p.name: p.read_bytes() for p in (tmp_path / "node1").iterdir() if p.is_file()} == kept
 
 
 # ---- the HTTP API --------------------------------------------------------------------------
