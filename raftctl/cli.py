@@ -123,7 +123,12 @@ def run(argv: Optional[list[str]] = None) -> int:
 def _subcommand(argv: Optional[list[str]]) -> str:
     args = sys.argv[1:] if argv is None else argv
     names = {"demo", "serve", "watch", "summary", "alerts", "sinks", "chaos", "replay", "node", "cluster"}
-    return next((a for a in args if a in names), "")
+    groups = {"cluster": {"up"}}  # a group's command is named too: "cluster up", as Click names it
+    for at, arg in enumerate(args):
+        if arg in names:
+            following = args[at + 1] if at + 1 < len(args) else None
+            return f"{arg} {following}" if following in groups.get(arg, ()) else arg
+    return ""
 
 
 def main() -> None:

@@ -38,14 +38,17 @@ def one_error_line(done: subprocess.CompletedProcess[str], code: int) -> str:
 def test_bad_data_dirs_are_one_line_naming_the_path_and_exit_2(tmp_path, monkeypatch):
     afile = tmp_path / "afile"
     afile.write_text("x")
-    err = one_error_line(cluster_up("--data-dir", str(afile / "sub"), "--port", "0"), 2)
+    # free ports, so that what the machine runs on the default ones (7001...) cannot answer first
+    base = str(free_base_port(3))
+    err = one_error_line(cluster_up("--data-dir", str(afile / "sub"), "--port", "0", "--base-port", base), 2)
     assert str(afile) in err and "not a directory" in err, err
-    err = one_error_line(cluster_up("--data-dir", str(afile), "--port", "0"), 2)
+    err = one_error_line(cluster_up("--data-dir", str(afile), "--port", "0", "--base-port", base), 2)
     assert str(afile) in err and "not a directory" in err, err
-    err = one_error_line(cluster_up("--data-dir", "/proc/raftctl-nodefix", "--port", "0"), 2)
+    err = one_error_line(cluster_up("--data-dir", "/proc/raftctl-nodefix", "--port", "0", "--base-port", base), 2)
     assert "/proc/raftctl-nodefix" in err and "cannot create" in err, err
+    assert err.startswith("raftctl cluster up: error: "), err  # as Click names it in usage errors
     monkeypatch.chdir(tmp_path)
-    err = one_error_line(cluster_up("--data-dir", "", "--port", "0"), 2)
+    err = one_error_line(cluster_up("--data-dir", "", "--port", "0", "--base-port", base), 2)
     assert "--data-dir is empty" in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"], "nothing may be written into the cwd"
     done = subprocess.run([sys.executable, "-m", "raftctl", "node", "--id", "node1", "--peers", "node1=127.0.0.1:7001",
