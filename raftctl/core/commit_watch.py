@@ -86,8 +86,12 @@ class CommitWatch:
             if type(commit) is not int:  # no leader (or no figure): neither rule can say anything
                 group.fine_at = sim_time
                 group.last = None
-                group.tenure = None
-                group.lost = None
+                # a loss seen stays with its tenure: a sample in which the monitor saw no leader
+                # does not end it, the same leader back in the same term still lacks those entries
+                if group.lost is not None:
+                    if losses is None:
+                        losses = {}
+                    losses[shard] = group.lost
                 continue
             tenure = (leader, term)
             if tenure != group.tenure:  # a new leader, or a new term: its commit index starts where it is

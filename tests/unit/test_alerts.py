@@ -605,3 +605,21 @@ def test_a_stalled_shard_is_unhealthy_and_so_is_the_cluster():
                      sample["cluster"]["health_reasons"]))
     assert seen[5] == ("HEALTHY", ["HEALTHY", "HEALTHY"], []), seen
     assert seen[-1] == ("UNHEALTHY", ["HEALTHY", "UNHEALTHY"], ["shard1:commit_stalled"]), seen
+
+
+def test_a_sample_without_a_leader_does_not_end_a_loss_held_for_its_tenure():
+    """The monitor may miss the leader for a sample (a report a turn stale): the same leader back
+    in the same term still lacks the lost entries, so committed_entries_lost stays; a new term
+    ends it."""
+    engine = AlertEngine()
+    terms = {"node1": 1, "node3": 2, "node2": 3, None: 2}.get
+    events_of(engine, [(float(t), 300 + 10 * t, 5, "node1") for t in range(5)], terms)
+    assert ("committed_entries_lost", "firing") in [
+        (n, s) for _t, n, s in events_of(engine, [(5.0, 136, 5, "node3"), (6.0, 236, 5, "node3")], terms)]
+    lost = [(n, s) for _t, n, s in events_of(engine, [(7.0, None, 5, None), (8.0, 246, 5, "node3"),
+                                                          (9.0, 256, 5, "node3")], terms)
+            if n == "committed_entries_lost"]
+    assert lost == [], lost
+    assert "committed_entries_lost" in [a["name"] for a in engine.active()]
+    resolved = events_of(engine, [(10.0, 500, 5, "node2")], terms)
+    assert (10.0, "committed_entries_lost", "resolved") in resolved, resolved
