@@ -347,9 +347,12 @@ def test_health_reasons_are_whole_on_desktop(browser):
         server.stop()
 
 
-def test_the_health_word_stays_whole_at_every_width(browser):
-    """UNHEALTHY and DEGRADED, the card's one word, read whole on one line at every width and
-    column layout (a 1280 px desktop showed "DEGRADE" over "D"); never cut either."""
+WIDTHS = (1920, 1440, 1280, 1200, 1101, 1100, 1000, 900, 760, 641, 640, 500, 400, 360)
+
+
+def broken_over_widths(browser, texts: list[tuple[str, str]], screenshot: str) -> tuple[list, list[str]]:
+    """Set each (selector, text) in the overview at every width of WIDTHS; the ones that do not
+    read on one line, or are cut, as (width, selector, text, shape); and the page's errors."""
     cluster, collector = monitored(3, 50.0)
     for _ in range(3):
         step(cluster, collector)
@@ -358,63 +361,45 @@ def test_the_health_word_stays_whole_at_every_width(browser):
         errors: list[str] = []
         page = new_page(browser, DESKTOP, errors)
         try:
-            page.goto(server.url + "/?refresh=1")
+            page.goto(server.url + "/?refresh=3600")  # nothing redraws the texts set below
             expect(page.locator("#health-status")).to_have_text("HEALTHY", timeout=10_000)
             broken = []
-            for width in (1920, 1440, 1280, 1200, 1101, 1100, 1000, 900, 760, 641, 640, 500, 400, 360):
+            for width in WIDTHS:
                 page.set_viewport_size({"width": width, "height": 900})
-                for word in ("UNHEALTHY", "DEGRADED"):
-                    shape = page.locator("#health-status").evaluate(
-                        "(el, word) => { el.textContent = word;"
-                        " const lines = parseFloat(getComputedStyle(el).lineHeight);"
-                        " return {height: el.getBoundingClientRect().height, line: lines,"
-                        " cut: el.scrollWidth > el.clientWidth + 1}; }", word)
-                    if shape["cut"] or shape["height"] > 1.5 * shape["line"]:
-                        broken.append((width, word, shape))
-            page.set_viewport_size({"width": 1280, "height": 900})
-            page.locator(".overview").screenshot(path=str(ARTIFACTS / "dashboard-health-word-1280.png"))
-            assert broken == [], broken
-            assert errors == [], errors
-        finally:
-            close(page)
-    finally:
-        server.stop()
-
-
-def test_every_card_value_stays_on_one_line_at_every_width(browser):
-    """The overview's values (leader, term, healthy n/N, throughput, latency) read on one line
-    at every width: at 1280 px "100.0 ops/s" broke over two. Wide figures are set on purpose."""
-    cluster, collector = monitored(3, 50.0)
-    for _ in range(3):
-        step(cluster, collector)
-    server = DashboardServer(collector, port=0).start()
-    values = {"#leader": "node12", "#term": "1,234", "#healthy-nodes": "51 / 51",
-              "#throughput": "12,345.6 ops/s", "#latency": "1,366.7 ms"}
-    try:
-        errors: list[str] = []
-        page = new_page(browser, DESKTOP, errors)
-        try:
-            page.goto(server.url + "/?refresh=3600")
-            expect(page.locator("#health-status")).to_have_text("HEALTHY", timeout=10_000)
-            broken = []
-            for width in (1920, 1440, 1280, 1200, 1101, 1100, 1000, 900, 760, 641, 640, 500, 400, 360):
-                page.set_viewport_size({"width": width, "height": 900})
-                for selector, text in values.items():
+                for selector, text in texts:
                     shape = page.locator(selector).evaluate(
                         "(el, text) => { el.textContent = text;"
                         " const line = parseFloat(getComputedStyle(el).lineHeight);"
                         " return {height: el.getBoundingClientRect().height, line: line,"
                         " size: getComputedStyle(el).fontSize, cut: el.scrollWidth > el.clientWidth + 1}; }", text)
                     if shape["cut"] or shape["height"] > 1.5 * shape["line"]:
-                        broken.append((width, selector, shape))
+                        broken.append((width, selector, text, shape))
             page.set_viewport_size({"width": 1280, "height": 900})
-            page.locator(".overview").screenshot(path=str(ARTIFACTS / "dashboard-card-values-1280.png"))
-            assert broken == [], broken
-            assert errors == [], errors
+            page.locator(".overview").screenshot(path=str(ARTIFACTS / screenshot))
+            return broken, errors
         finally:
             close(page)
     finally:
         server.stop()
+
+
+def test_the_health_word_stays_whole_at_every_width(browser):
+    """UNHEALTHY and DEGRADED, the card's one word, read whole on one line at every width and
+    column layout (a 1280 px desktop showed "DEGRADE" over "D"); never cut either."""
+    broken, errors = broken_over_widths(browser, [("#health-status", "UNHEALTHY"), ("#health-status", "DEGRADED")],
+                                        "dashboard-health-word-1280.png")
+    assert broken == [], broken
+    assert errors == [], errors
+
+
+def test_every_card_value_stays_on_one_line_at_every_width(browser):
+    """The overview's values (leader, term, healthy n/N, throughput, latency) read on one line
+    at every width: at 1280 px "100.0 ops/s" broke over two. Wide figures are set on purpose."""
+    values = [("#leader", "node12"), ("#term", "1,234"), ("#healthy-nodes", "51 / 51"),
+              ("#throughput", "12,345.6 ops/s"), ("#latency", "1,366.7 ms")]
+    broken, errors = broken_over_widths(browser, values, "dashboard-card-values-1280.png")
+    assert broken == [], broken
+    assert errors == [], errors
 
 
 # -- 7. all-zero charts ---------------------------------------------------------------------------
