@@ -642,9 +642,12 @@ def test_node_strip_shows_a_slow_follower_behind_and_a_click_opens_its_history(b
             assert bar["width"] > 0.2 * strip["width"], (bar, strip)
             assert abs((bar["x"] + bar["width"]) - (strip["x"] + strip["width"])) <= 1
             assert "lag-none" not in (row.locator(".seg-behind").get_attribute("class") or "")
-            expect(row.locator(".rn-log-note")).to_contain_text(f"{behind:,} behind")
-            # how far behind, in words: "match 531 behind", never a negative "match −531"
-            expect(row.locator(".rn-facts")).to_contain_text(f"match {lag:,} behind")
+            # its commit against the leader's, named as such, apart from its lag (what it lacks):
+            # "1 behind" beside "caught up" read as a contradiction when the two differ
+            expect(row.locator(".rn-log-note")).to_contain_text(
+                f"commit {nodes[slow]['commit_index']:,}, {behind:,} behind the leader's")
+            # the lag in entries, as the CLI's lag column and the API name it; never a negative "−531"
+            expect(row.locator(".rn-facts")).to_contain_text(f"lag {lag:,} entries")
             assert "−" not in row.locator(".rn-facts").inner_text()
             # the leader's own strip has nothing behind; the slow one is the furthest behind
             lead_row = page.locator(f".raft-node[data-node-id='{leader}']")

@@ -1086,6 +1086,7 @@
     setText("raft-axis-from", top == null ? "" : "#" + fmtInt(from));
     setText("raft-axis-to", top == null ? "" : (leaderDoc && isUp(leaderDoc) ? "leader's commit #" : "highest commit #") + fmtInt(top));
     var rate = isNum(perf.throughput_ops) && perf.throughput_ops > 0 ? perf.throughput_ops : null;
+    var edge = leaderDoc && isUp(leaderDoc) ? "the leader's" : "the highest";
     ids.forEach(function (nodeId, position) {
       var node = nodes[nodeId] || {};
       var row = raftRow(nodeId);
@@ -1138,7 +1139,11 @@
         (band.title ? "; " + band.title : "");
       var note;
       if (!known) note = "commit " + fmtInt(commit);
-      else if (behind > 0) note = fmtInt(behind) + " behind" + (rate ? " (" + (behind / rate < 0.01 ? "< 0.01" : "≈ " + fmtNum(behind / rate, behind / rate < 10 ? 2 : 0)) + " s)" : "") + " · commit " + fmtInt(commit);
+      // its commit index against the right edge's: what it knows is committed, not what it holds
+      // (that is its lag, a fact below): a follower holding every entry can learn of the newest
+      // commit a heartbeat later
+      else if (behind > 0) note = "commit " + fmtInt(commit) + ", " + fmtInt(behind) + " behind " + edge +
+        (rate ? " (" + (behind / rate < 0.01 ? "< 0.01" : "≈ " + fmtNum(behind / rate, behind / rate < 10 ? 2 : 0)) + " s)" : "");
       else note = (isLeader ? "leader · commit " : "at the commit · ") + fmtInt(commit);
       if (applied != null && commit != null && applied < commit) note += " · applied " + fmtInt(applied);
       if (!up) note = "last known: " + note;
@@ -1154,8 +1159,8 @@
       } else if (isLeader) {
         facts.push(fact("leads", "term " + fmtInt(node.term)));
       } else {
-        facts.push(fact("match", node.replication_lag == null ? "—" : (node.replication_lag > 0 ? fmtInt(node.replication_lag) + " behind" : "caught up"),
-          "replication lag: the leader's commit minus what the leader knows this follower holds"));
+        facts.push(fact("lag", node.replication_lag == null ? "—" : fmtInt(node.replication_lag) + (node.replication_lag === 1 ? " entry" : " entries"),
+          "replication lag: committed entries the leader does not know this follower to hold (its commit minus the follower's match index)"));
         if ("last_contact_ms" in node) facts.push(fact("contact", fmtMs(node.last_contact_ms), "time since the leader last heard from it"));
       }
       if (isNum(node.log_length)) facts.push(fact("log", fmtInt(node.log_length) + " held", "log_length: entries held now (after compaction), not the last index"));
