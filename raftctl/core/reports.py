@@ -24,6 +24,7 @@ __all__ = ["Reading", "read_nodes", "shard_documents"]
 
 DOWN = NodeState.DOWN.value
 LEADER = NodeState.LEADER.value
+CANDIDATE = NodeState.CANDIDATE.value
 _NONE_GONE: frozenset[str] = frozenset()
 STALE = NodeState.STALE_LEADER.value
 
@@ -81,7 +82,10 @@ def _int(value: Any) -> int:
 
 _REMEMBERED = ("commit_index", "last_applied", "log_length", "term")
 # the roles a node can say of itself (DOWN and STALE_LEADER are the monitor's words, never a node's)
-_SAID_STATES = frozenset((NodeState.LEADER.value, NodeState.FOLLOWER.value, NodeState.CANDIDATE.value))
+# (a pre-candidate, etcd's StatePreCandidate under --pre-vote, is shown as the CANDIDATE it is about to be)
+_PRE_CANDIDATE = "PRE_CANDIDATE"
+_SAID_STATES = frozenset((NodeState.LEADER.value, NodeState.FOLLOWER.value, NodeState.CANDIDATE.value,
+                          _PRE_CANDIDATE))
 _MAX_TERM_RUNS = 64
 
 
@@ -113,6 +117,7 @@ def read_nodes(poll: Poll, max_contact_ms: float, previous: Mapping[str, Mapping
     reports: dict[str, Mapping[str, Any] | None] = {}
     refusing = []
     claimants = []
+    unreadable: dict[str, str] = {}
     for nid, a in answers.items():
         given: Mapping[str, Any] | None = a.report
         if given is None:
@@ -120,7 +125,9 @@ def read_nodes(poll: Poll, max_contact_ms: float, previous: Mapping[str, Mapping
                 refusing.append(nid)
         elif (said := given.get("state")) is not None:
             if type(said) is not str or said not in _SAID_STATES:
-                given = None  # a role the monitor cannot read is no report: it backs nobody, it is DOWN ("error")
+                # a role the monitor cannot read is no report: it backs nobody, it is DOWN ("error")
+                given = None
+                unreadable[nid] = f"its report names no role the monitor knows (state {str(said)[:40]!r})"
             elif said == LEADER:
                 claimants.append(nid)
         reports[nid] = given
@@ -162,9 +169,10 @@ def read_nodes(poll: Poll, max_contact_ms: float, previous: Mapping[str, Mapping
             if unchanged and (known is None or known.get("state") != DOWN):
                 unchanged = False
             nodes[node_id] = doc = _down_doc(reason, known)
-            if reason == "error" and answers[node_id].detail:
+            detail = answers[node_id].detail or unreadable.get(node_id)
+            if reason == "error" and detail:
                 # "error" alone says nothing: what went wrong (an unresolvable address, a bad answer)
-                doc["down_detail"] = answers[node_id].detail
+                doc["down_detail"] = detail
             continue
         get = report.get
         try:  # subscripts where every key is there (the common case: they are quicker than get())
@@ -176,6 +184,8 @@ def read_nodes(poll: Poll, max_contact_ms: float, previous: Mapping[str, Mapping
             commit_index, last_applied, term = get("commit_index"), get("last_applied"), get("term")
             log_length, peers, said_leader = get("log_length"), get("peers_connected"), get("leader_id")
         state = state or "FOLLOWER"  # a report without a role: what a node that says nothing more is
+        if state == _PRE_CANDIDATE:
+            state = CANDIDATE
         if not (type(commit_index) is int and type(last_applied) is int and type(term) is int
                 and type(log_length) is int and type(peers) is int):  # the rare case: clean them
             commit_index, last_applied, term, log_length, peers = map(
@@ -300,6 +310,8 @@ def shard_documents(poll: Poll, max_contact_ms: float, thresholds: Mapping[str, 
             if contact is not None:
                 contact = float(contact) if type(contact) in (int, float) else None
             state = DOWN if entry is None else (STALE if node_id in view.stale else str(entry.get("state")))
+            if state == _PRE_CANDIDATE:
+                state = CANDIDATE
             if entry is not None and state != STALE and (contact is None or contact <= max_contact_ms):
                 healthy += 1
             said: Mapping[str, Any] = entry if entry is not None else {}

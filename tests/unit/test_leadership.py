@@ -460,3 +460,25 @@ def test_a_node_down_with_error_says_what_the_poll_ran_into():
     messages = sorted(c.message for c in evaluate_conditions(doc, DEFAULT_THRESHOLDS) if c.name == "node_down")
     assert messages == ["node4 does not answer the monitor (error: cannot resolve nosuchhost.invalid)",
                         "node5 does not answer the monitor (timeout)"], messages
+
+
+def test_a_pre_candidate_is_an_up_candidate_and_an_unknown_role_says_so():
+    """etcd under --pre-vote reports StatePreCandidate (the etcd source says PRE_CANDIDATE, as
+    source.py allows): a live node campaigning, shown as a CANDIDATE, never DOWN. A role the
+    monitor cannot read is DOWN (error) and its down_detail names what the report said."""
+    poll = Poll(1.0, {"node1": NodeAnswer("node1", rep("PRE_CANDIDATE", term=2, leader=None)),
+                      "node2": NodeAnswer("node2", rep("WEIRD")),
+                      "node3": NodeAnswer.silent("node3", "refused")})
+    reading = read_nodes(poll, 1000.0)
+    node1 = reading.nodes["node1"]
+    assert node1["state"] == "CANDIDATE" and node1["up"] and node1["term"] == 2, node1
+    assert reading.reached == 1 and reading.current_term == 2
+    assert reading.nodes["node2"]["down_reason"] == "error"
+    assert reading.nodes["node2"]["down_detail"] == \
+        "its report names no role the monitor knows (state 'WEIRD')"
+    status, reasons = evaluate_health({"cluster": {"cluster_size": 3, "healthy_nodes": reading.healthy,
+                                                   "leader_node": None, "consensus_aligned": True,
+                                                   "has_quorum": reading.has_quorum,
+                                                   "nodes_reached": reading.reached},
+                                       "nodes": reading.nodes}, max_replication_lag=100, max_contact_ms=1000.0)
+    assert "node_down:node1" not in reasons and "node_down:node2" in reasons, reasons
