@@ -187,8 +187,12 @@ def check_summary(doc: Any, where: str) -> None:
     """Raise ``BadAnswer`` unless ``doc`` looks like the collector's sample document."""
     if not isinstance(doc, dict):
         raise BadAnswer(f"{where} did not answer with a summary document")
-    if not doc or doc.get("cluster") is None:
-        raise BadAnswer(f"{where} has no sample yet (the collector has not run); try again in a second")
+    if "cluster" not in doc:
+        # a raftctl server without a sample answers 503 {"error": "no sample collected yet"};
+        # any other object is some other server's answer
+        if isinstance(doc.get("error"), str) and "no sample" in doc["error"]:
+            raise BadAnswer(f"{where} has no sample yet (the collector has not run); try again in a second")
+        raise BadAnswer(f"{where} did not answer with a summary document (is this a raftctl server?)")
     for key, kind in (("cluster", dict), ("performance", dict), ("nodes", dict)):
         if not isinstance(doc.get(key), kind):
             raise BadAnswer(f"{where} answered a document without a valid {key!r} section")

@@ -214,6 +214,11 @@ def test_summary_unreachable_and_malformed_url():
 def test_summary_of_a_server_that_is_not_raftctl(stub):
     stub.raw_summary = b"<html>hello</html>"
     assert_one_line_error(run("summary", "--url", stub.url, "--json"), 1, "JSON")
+    # JSON, but not a summary: some other server, not a raftctl one before its first sample
+    for other in (b'{"hello": 1}', b'{}', b'{"error": "forbidden"}'):
+        stub.raw_summary = other
+        for command in (("summary",), ("watch", "--once")):
+            assert_one_line_error(run(*command, "--url", stub.url), 1, "is this a raftctl server?")
 
 
 # -- watch ---------------------------------------------------------------------------------
