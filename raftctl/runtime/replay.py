@@ -93,9 +93,10 @@ def load_recording(path: str) -> Recording:
                                  "(an object with a 'type')")
         kind = record.pop("type")
         if kind == "sample":
-            sim_time, sequence = record.get("sim_time"), record.get("sequence")
-            if not _number(sim_time) or not isinstance(sequence, int) or not isinstance(record.get("cluster"), dict):
-                raise RecordingError(f"{shown}: line {number}: a sample needs sim_time, sequence and cluster")
+            problem = _sample_problem(record)
+            if problem is not None:
+                raise RecordingError(f"{shown}: line {number}: {problem}")
+            sim_time, sequence = record["sim_time"], record["sequence"]
             if current is None or last_sequence is None or sequence <= last_sequence \
                     or sim_time < current.samples[-1]["sim_time"]:
                 current = Run()
@@ -112,6 +113,26 @@ def load_recording(path: str) -> Recording:
     if not runs:
         raise RecordingError(f"{shown} holds no samples: nothing to replay")
     return Recording(path=path, runs=runs, skipped_torn_tail=skipped)
+
+
+def _sample_problem(record: dict[str, Any]) -> str | None:
+    """What makes a sample record unreplayable (what summary, watch and alerts would refuse),
+    or None: sim_time a finite number, sequence an integer, cluster, performance and nodes
+    objects, and every node's document an object."""
+    missing = [key for key in ("sim_time", "sequence", "cluster", "performance", "nodes") if key not in record]
+    if missing:
+        return f"a sample needs sim_time, sequence, cluster, performance and nodes (no {', '.join(missing)})"
+    if not _number(record["sim_time"]):
+        return f"a sample's sim_time must be a number of seconds, got {str(record['sim_time'])[:40]!r}"
+    if isinstance(record["sequence"], bool) or not isinstance(record["sequence"], int):
+        return f"a sample's sequence must be an integer, got {str(record['sequence'])[:40]!r}"
+    for key in ("cluster", "performance", "nodes"):
+        if not isinstance(record[key], dict):
+            return f"a sample's {key} must be an object, got {type(record[key]).__name__}"
+    for node_id, doc in record["nodes"].items():
+        if not isinstance(doc, dict):
+            return f"node {node_id[:40]!r}'s document must be an object, got {type(doc).__name__}"
+    return None
 
 
 def _number(value: Any) -> bool:

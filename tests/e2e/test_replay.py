@@ -325,11 +325,23 @@ def test_a_live_server_shows_no_replay_bar(browser):
     ("", "is empty"),
     ("\n\n", "is empty"),
     ("hello world\n", "line 1 is not JSON"),
-    ('{"type":"sample","sim_time":1,"sequence":1,"cluster":{}}\nnot json\n', "line 2 is not JSON"),
+    ('{"type":"sample","sim_time":1,"sequence":1,"cluster":{},"performance":{},"nodes":{}}\nnot json\n',
+     "line 2 is not JSON"),
     ('{"a": 1}\n', "not a raftctl jsonl record"),
     ('[1, 2]\n', "not a raftctl jsonl record"),
     ('{"type":"alert","name":"x"}\n', "holds no samples"),
-    ('{"type":"sample","sequence":1}\n', "needs sim_time"),
+    ('{"type":"sample","sequence":1}\n', "needs sim_time, sequence, cluster, performance and nodes (no sim_time,"),
+    # what summary, watch and alerts would refuse is refused here, by line, not served (nor a crash)
+    ('{"type":"sample","sequence":1,"timestamp":1,"sim_time":1,"cluster":{},"performance":{},"nodes":[1,2]}\n',
+     "line 1: a sample's nodes must be an object, got list"),
+    ('{"type":"sample","sequence":1,"timestamp":1,"sim_time":1,"cluster":{},"performance":{},"nodes":{"n1":5}}\n',
+     "line 1: node 'n1''s document must be an object, got int"),
+    ('{"type":"sample","sequence":1,"sim_time":1,"cluster":{},"performance":{},"nodes":{}}\n'
+     '{"type":"sample","sequence":2,"sim_time":2,"cluster":{}}\n', "line 2: a sample needs"),
+    ('{"type":"sample","sequence":"x","sim_time":"zz","cluster":5,"performance":{},"nodes":{}}\n',
+     "sim_time must be a number of seconds, got 'zz'"),
+    ('{"type":"sample","sequence":"x","sim_time":3,"cluster":5,"performance":{},"nodes":{}}\n',
+     "sequence must be an integer, got 'x'"),
     (b"\x89PNG\r\n\x1a\n\x00\x00", "not JSON"),
 ])
 def test_bad_files_are_one_line_and_exit_2(tmp_path, content, message):
