@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 from typing import Any, TextIO
 
@@ -10,6 +12,8 @@ import orjson
 from raftctl.sinks.base import Sink
 
 __all__ = ["StdoutSink", "format_sample_line", "format_alert_line"]
+
+log = logging.getLogger(__name__)
 
 
 def format_sample_line(sample: dict) -> str:
@@ -40,6 +44,7 @@ class StdoutSink(Sink):
                              "(use 'stdout' or 'stdout:json')")
         self.json = arg == "json"
         self._stream = stream
+        self.closed_by_reader = False  # the reader of a pipe went away (`raftctl serve ... | head`)
 
     @property
     def stream(self) -> TextIO:
@@ -47,9 +52,33 @@ class StdoutSink(Sink):
         return self._stream if self._stream is not None else sys.stdout
 
     def _write(self, line: str) -> None:
+        if self.closed_by_reader:
+            return
         stream = self.stream
-        stream.write(line + "\n")
-        stream.flush()
+        try:
+            stream.write(line + "\n")
+            stream.flush()
+        except BrokenPipeError:
+            # the reader has gone: nothing written now can reach anyone. Say so once, without a
+            # traceback, and write nothing more; the process goes on (the dashboard, other sinks)
+            self.closed_by_reader = True
+            log.warning("stdout sink: standard output was closed by its reader (broken pipe); "
+                        "it writes nothing more")
+            self._silence(stream)
+
+    @staticmethod
+    def _silence(stream: TextIO) -> None:
+        """Point the closed pipe's descriptor at /dev/null, so the interpreter's flush of what
+        is still buffered at exit finds no broken pipe either."""
+        try:
+            fd = stream.fileno()
+        except (AttributeError, OSError, ValueError):  # a stream without a descriptor (a test's)
+            return
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, fd)
+        finally:
+            os.close(devnull)
 
     def emit_sample(self, sample: dict) -> None:
         if self.json:

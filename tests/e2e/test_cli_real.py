@@ -250,6 +250,38 @@ def test_serve_answers_and_exits_cleanly_on_sigterm(tmp_path: Path):
     assert samples, records[:1]
 
 
+def test_serve_stdout_sink_whose_reader_goes_away_says_so_once_and_serves_on():
+    """`raftctl serve --sink stdout:json | head -3`: the reader closes the pipe. One line says the
+    stdout sink stops (no traceback, not one per sample); the dashboard goes on answering and
+    SIGTERM still ends the run cleanly."""
+    proc = subprocess.Popen([*RAFTCTL, "serve", "--port", "0", "--interval", "0.05", "--seed", str(SEED),
+                             "--sink", "stdout:json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "NO_COLOR": "1"})
+    try:
+        line = _wait_for_line(proc.stderr, "dashboard at", 30)
+        url = line.split("dashboard at ", 1)[1].split("/ ", 1)[0].rstrip("/")
+        assert proc.stdout is not None
+        for _ in range(3):  # what `head -3` reads, then it exits
+            assert json.loads(proc.stdout.readline())["type"] == "sample"
+        proc.stdout.close()
+        said = _wait_for_line(proc.stderr, "broken pipe", 20)
+        assert "stdout sink" in said and "Traceback" not in said, said
+        first = json.loads(run("summary", "--url", url, "--json").stdout)["sequence"]
+        deadline = time.monotonic() + 20
+        while json.loads(run("summary", "--url", url, "--json").stdout)["sequence"] < first + 5:
+            assert time.monotonic() < deadline, "the server stopped sampling after its stdout closed"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+        rest = proc.stderr.read()
+        assert "Traceback" not in rest and "Broken pipe" not in rest and "broken pipe" not in rest, rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 # -- bad input -----------------------------------------------------------------------------
 
 def assert_usage_error(proc: subprocess.CompletedProcess, *fragments: str, code: int = 2) -> None:
