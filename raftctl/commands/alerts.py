@@ -196,7 +196,7 @@ def command(
     if sinks:
         path = state_file or default_state_file()
         try:
-            remaining = max(0.5, timeout - (time.monotonic() - started))
+            remaining = max(0.1, timeout - (time.monotonic() - started))
             sent = forward_alerts(base, summary, sinks, path, timeout=remaining)
             result["forwarded"] = sent
         except CliError as err:
@@ -496,8 +496,14 @@ def forward_alerts(base_url: str, summary: dict[str, Any], sinks: list[Any], pat
             for sink in sinks:
                 if hasattr(sink, "set_dashboard_url") and not getattr(sink, "dashboard_url", None):
                     sink.set_dashboard_url(base_url)
+                left = max(0.0, deadline - time.monotonic())
                 if hasattr(sink, "drain"):
-                    sink.drain = max(0.0, min(float(sink.drain), deadline - time.monotonic()))
+                    sink.drain = min(float(sink.drain), left)
+                if hasattr(sink, "timeout"):
+                    # a request in flight is bounded by what is left of -t too, not only by the
+                    # sink's own timeout= (which a close waits out); what it does not deliver
+                    # stays spooled for the next run
+                    sink.timeout = max(0.05, min(float(sink.timeout), left))
                 _open(sink)
                 prime = getattr(sink, "prime", None)
                 if callable(prime):

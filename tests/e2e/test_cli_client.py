@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -106,7 +107,8 @@ class Stub:
 class Receiver:
     """A webhook receiver recording every POSTed JSON body."""
 
-    def __init__(self) -> None:
+    def __init__(self, hold: threading.Event | None = None) -> None:
+        """``hold``: answer each POST only once it is set (a receiver that is slow to answer)."""
         self.bodies: list[dict] = []
         receiver = self
 
@@ -117,6 +119,8 @@ class Receiver:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", "0"))
                 receiver.bodies.append(json.loads(self.rfile.read(length)))
+                if hold is not None:
+                    hold.wait(60)
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -336,6 +340,35 @@ def test_alerts_webhook_down_retries_next_run(stub, tmp_path: Path):
         assert len(receiver.bodies) == 1
     finally:
         receiver.close()
+
+
+def test_alerts_timeout_bounds_forwarding_to_a_slow_receiver(stub, tmp_path: Path):
+    """-t bounds the whole check, forwarding included: a receiver that does not answer holds the
+    run no longer than -t (it took the sink's own timeout=20), and what it did not confirm is
+    sent again by the next run."""
+    state, spool = tmp_path / "state.json", tmp_path / "spool"
+    stub.summary = make_summary("UNHEALTHY", [alert("quorum_loss")])
+    hold = threading.Event()
+    slow = Receiver(hold)
+    try:
+        started = time.monotonic()
+        proc = run("alerts", "--url", stub.url, "-t", "1", "--state-file", str(state),
+                   "--sink", f"webhook:{slow.url}?timeout=20&spool={spool}")
+        took = time.monotonic() - started
+        assert proc.returncode == 2, proc.stderr  # the cluster's status, whatever the sink did
+        assert len(slow.bodies) == 1 and "not forwarded" in proc.stderr, proc.stderr
+        assert took < 8, f"alerts -t 1 took {took:.1f} s with a receiver that does not answer"
+    finally:
+        hold.set()
+        slow.close()
+    fast = Receiver()
+    try:
+        proc = run("alerts", "--url", stub.url, "--state-file", str(state),
+                   "--sink", f"webhook:{fast.url}?spool={spool}")
+        assert proc.returncode == 2 and "not forwarded" not in proc.stderr, proc.stderr
+        assert [b["status"] for b in fast.bodies] == ["firing"], fast.bodies
+    finally:
+        fast.close()
 
 
 def test_alerts_usage_errors_are_unknown_not_critical(stub):
