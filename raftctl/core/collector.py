@@ -14,6 +14,8 @@ Metric definitions (where the seed leaves room):
   ``max_follower_contact_ms`` (a node partitioned away is up but not operational).
 
 * ``total_orders`` — ``stats()["orders_submitted"]``: cumulative orders submitted (the seed).
+* ``total_committed`` — the count ``throughput_ops`` is the rate of (cumulative; None when the
+  source counts neither), exported to Prometheus as a counter.
 * ``throughput_ops`` — orders acknowledged (committed through consensus) per second of collector
   clock since the previous sample; the first sample averages since the source clock's zero
   (every source counts from it: ``ClientView``).
@@ -326,6 +328,7 @@ class SampleCollector:
             "performance": {
                 "total_orders": None if client.orders_submitted is None else int(client.orders_submitted),
                 "total_trades": reading.total_trades,
+                "total_committed": None if counted is None else acked,
                 "throughput_ops": round(throughput, 3),
                 "avg_latency_ms": avg_latency,  # rounded to 3 places above
                 "p50_latency_ms": p50,

@@ -88,10 +88,13 @@ class ClusterDoc(_ClusterRequired, total=False):
 
 class PerformanceDoc(TypedDict):
     """``sample["performance"]``. Latencies in ms over the last interval. ``total_orders`` and
-    ``total_trades`` are None for a source without an exchange (etcd)."""
+    ``total_trades`` are None for a source without an exchange (etcd). ``total_committed`` is the
+    count ``throughput_ops`` is the rate of: orders the client saw committed, else (etcd) the
+    proposals the cluster committed, since the source's clock's zero."""
 
     total_orders: Optional[int]
     total_trades: Optional[int]
+    total_committed: Optional[int]
     throughput_ops: float
     avg_latency_ms: Optional[float]
     p50_latency_ms: Optional[float]

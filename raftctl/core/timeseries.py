@@ -99,7 +99,7 @@ _FLOATS = ("timestamp", "sim_time", "throughput_ops", "avg_latency_ms", "p50_lat
            "p99_latency_ms")
 # Integers: counters, gauges and small codes (health, booleans, leader index).
 _INTS = ("sequence", "cluster_size", "healthy_nodes", "current_term", "leader_changes",
-         "total_orders", "total_trades", "commit_apply_lag", "alerts_firing", "health",
+         "total_orders", "total_trades", "total_committed", "commit_apply_lag", "alerts_firing", "health",
          "aligned", "quorum", "leader", "proposals_pending", "proposals_failed")
 # Per node: state code, the node gauges, and last contact in microseconds (-1 = unknown).
 _NODE = ("state", "commit_index", "last_applied", "log_length", "peers_connected", "term",
@@ -164,6 +164,7 @@ class SampleStore:
         leader = cluster["leader_node"]
         avg, p50, p99 = perf["avg_latency_ms"], perf["p50_latency_ms"], perf["p99_latency_ms"]
         pending, failed = perf.get("proposals_pending"), perf.get("proposals_failed")
+        committed = perf.get("total_committed")
         nan = math.nan  # stands for null in the float ring
         float_row = (sample["timestamp"], sample["sim_time"], perf["throughput_ops"],
                      nan if avg is None else avg, nan if p50 is None else p50, nan if p99 is None else p99)
@@ -171,7 +172,8 @@ class SampleStore:
             sample["sequence"], cluster["cluster_size"], cluster["healthy_nodes"],
             cluster["current_term"], cluster["leader_changes"],
             _UNKNOWN if perf["total_orders"] is None else perf["total_orders"],
-            _UNKNOWN if perf["total_trades"] is None else perf["total_trades"], perf["commit_apply_lag"], len(sample["alerts"]),
+            _UNKNOWN if perf["total_trades"] is None else perf["total_trades"],
+            _UNKNOWN if committed is None else committed, perf["commit_apply_lag"], len(sample["alerts"]),
             HEALTH_CODES[cluster["health_status"]], 1 if cluster["consensus_aligned"] else 0,
             1 if cluster["has_quorum"] else 0, self._node_index.get(leader, -1),
             _UNKNOWN if pending is None else pending, _UNKNOWN if failed is None else failed)
@@ -332,7 +334,7 @@ class WindowSnapshot:
         out = []
         for i in range(self.count):
             timestamp, sim_time, throughput, avg, p50, p99 = floats[i]
-            (sequence, size, healthy, term, changes, orders, trades, apply_lag, firing, health,
+            (sequence, size, healthy, term, changes, orders, trades, committed, apply_lag, firing, health,
              aligned, quorum, leader, pending, failed) = ints[i]
             leader_id = node_ids[leader] if leader >= 0 else None
             nodes = {}
@@ -359,6 +361,7 @@ class WindowSnapshot:
                 "performance": {
                     "total_orders": None if orders == _UNKNOWN else orders,
                     "total_trades": None if trades == _UNKNOWN else trades,
+                    "total_committed": None if committed == _UNKNOWN else committed,
                     "throughput_ops": throughput,
                     "avg_latency_ms": None if avg != avg else avg,  # NaN stands for null
                     "p50_latency_ms": None if p50 != p50 else p50,

@@ -54,6 +54,8 @@ _DESCRIPTIONS = {
     ("Sample", "shards"): "Present only in a sharded cluster: one entry per Raft group, by shard number. "
                           "Cluster health is the worst shard's; top-level leader and term are shard 0's.",
     ("Sample", "latency_histogram"): "Cumulative consensus-latency buckets (seconds) since the collector started",
+    ("PerformanceMetrics", "total_committed"): "What throughput_ops is the rate of: orders the client saw committed "
+                                                "(etcd: proposals the cluster committed) since the source started",
     ("PerformanceMetrics", "avg_latency_ms"): "Average consensus latency over the last interval",
     ("PerformanceMetrics", "proposals_pending"): "Orders submitted and not yet acknowledged",
     ("PerformanceMetrics", "proposals_failed"): "Client proposals refused (no leader, a leadership transfer, a full queue)",

@@ -186,10 +186,13 @@ def _cluster_families(family: _Builder, doc: Mapping[str, Any]) -> None:
         perf.get("total_orders"))
     family("raftctl_trades_executed", "counter", "Trades executed by the matching engine since start").add(
         perf.get("total_trades"))
+    family("raftctl_committed_orders", "counter",
+           "Orders the client saw committed (etcd: proposals the cluster committed) since the "
+           "source started; rate() of it is the throughput").add(perf.get("total_committed"))
     _latency_histogram(family, doc.get("latency_histogram"))
     family("raftctl_committed_orders_per_second", "gauge",
            "Orders committed per second over the last collection interval; "
-           "prefer rate(raftctl_consensus_latency_seconds_count[1m])").add(perf.get("throughput_ops"))
+           "prefer rate(raftctl_committed_orders_total[1m])").add(perf.get("throughput_ops"))
     for key, name, text in (
         ("avg_latency_ms", "raftctl_consensus_latency_avg_seconds", "Mean"),
         ("p50_latency_ms", "raftctl_consensus_latency_p50_seconds", "Median"),

@@ -510,7 +510,7 @@ def test_dashboard_uses_the_datasource_variable_and_shows_what_the_issue_asks():
     joined = " ".join(exprs)
     for needle in ("raftctl_cluster_health_status", "raftctl_shard_leader", "raftctl_shard_term",
                    "raftctl_cluster_leader_changes_total", "raftctl_node_commit_index", "raftctl_node_last_applied",
-                   "raftctl_node_replication_lag_entries", "rate(raftctl_consensus_latency_seconds_count",
+                   "raftctl_node_replication_lag_entries", "rate(raftctl_committed_orders_total",
                    "histogram_quantile(0.99, sum by (job, instance, le) (rate(raftctl_consensus_latency_seconds_bucket"):
         assert needle in joined, needle
     annotations = [a for a in board["annotations"]["list"] if a.get("expr")]
@@ -557,3 +557,62 @@ def test_live_quorum_loss_body_names_why_nodes_are_down(live_bodies):
     assert set(reasons) == down and set(reasons.values()) <= {"timeout", "refused", "error"}
     reached = fams["raftctl_cluster_nodes_reached"].samples[0].value
     assert reached == 2
+
+
+# --------------------------------------------------------------------------- the committed count
+
+class _EtcdLikeSource:
+    """Three members, member1 leading; the cluster commits 66 proposals a second while the
+    source's client measures one probe read per poll (as the etcd source does)."""
+
+    name = "etcd-like"
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.committed = 0
+
+    def members(self) -> list[str]:
+        return ["m1", "m2", "m3"]
+
+    def close(self) -> None:
+        pass
+
+    def poll(self, since: Any = None) -> Any:
+        from raftctl.core.source import ClientView, NodeAnswer, Poll
+
+        self.now += 1.0
+        self.committed += 66
+        answers = {}
+        for nid in self.members():
+            report = {"state": "LEADER" if nid == "m1" else "FOLLOWER", "term": 2, "leader_id": "m1",
+                      "commit_index": self.committed, "last_applied": self.committed,
+                      "log_length": self.committed, "peers_connected": 2}
+            if nid == "m1":
+                report["match_index"] = {"m2": self.committed, "m3": self.committed}
+                report["last_contact_ms"] = {"m2": 0.0, "m3": 0.0}
+            answers[nid] = NodeAnswer(nid, report)
+        return Poll(self.now, answers, ClientView(proposals_committed=self.committed, latencies_ms=[1.5]))
+
+
+def test_the_committed_count_is_a_counter_of_what_throughput_is_the_rate_of():
+    """rate(raftctl_committed_orders_total) is the throughput for every source. On etcd the latency
+    histogram holds one probe read per sample, so its _count (which the rules used) said 1/s
+    where the cluster committed 66/s."""
+    from raftctl.core.collector import SampleCollector
+
+    collector = SampleCollector()
+    collector.set_source(_EtcdLikeSource())
+    for _ in range(5):
+        latest = collector.collect()
+    assert latest["performance"]["throughput_ops"] == 66.0
+    assert latest["performance"]["total_committed"] == 330
+    families = families_of(prometheus.render_prometheus(latest, process=None).decode())
+    counter = families["raftctl_committed_orders"]
+    assert counter.type == "counter" and [s.value for s in counter.samples] == [330]
+    histogram_count = {s.name: s.value for s in families["raftctl_consensus_latency_seconds"].samples}
+    assert histogram_count["raftctl_consensus_latency_seconds_count"] == 5  # the probes, not the commits
+    history = collector.history(None)
+    assert [h["performance"]["total_committed"] for h in history] == [66, 132, 198, 264, 330]
+    # the shipped recording rule reads the counter, and the Grafana panel too
+    rules = (Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "raftctl-rules.yml").read_text()
+    assert "rate(raftctl_committed_orders_total[1m])" in rules

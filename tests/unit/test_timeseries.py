@@ -38,7 +38,7 @@ def make_sample(seq: int, rng: random.Random, node_ids=("node1", "node2", "node3
             "health_reasons": rng.choice([[], ["node_down:node2"], ["no_leader", "quorum_lost"]]),
         },
         "performance": {
-            "total_orders": seq * 10, "total_trades": seq * 3, "throughput_ops": rng.random() * 100,
+            "total_orders": seq * 10, "total_trades": seq * 3, "total_committed": seq * 9, "throughput_ops": rng.random() * 100,
             "avg_latency_ms": rng.random() * 20, "p50_latency_ms": rng.random() * 20,
             "p99_latency_ms": rng.random() * 90, "commit_apply_lag": rng.randrange(5),
             "proposals_pending": rng.randrange(9), "proposals_failed": rng.randrange(3),
