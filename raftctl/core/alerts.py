@@ -37,7 +37,7 @@ ALERT_RULES: dict[str, tuple[str, str]] = {
     "high_latency": (WARNING, "avg_latency_ms above max_latency_ms"),
     "low_healthy_nodes": (WARNING, "healthy_nodes below min_healthy_nodes"),
     "term_divergence": (WARNING, "spread of live nodes' terms above max_term_difference"),
-    "node_down": (WARNING, "a node does not answer the monitor (labels.node, labels.reason)"),
+    "node_down": (WARNING, "a node does not answer the monitor (labels.node; the message says why)"),
     "node_lagging": (WARNING, "a follower lags the leader or the leader has not heard from it (labels.node)"),
     "stale_leader": (WARNING, "a node still says LEADER in an old term (labels.node)"),
     "node_isolated": (WARNING, "a node answers but its transport reaches no majority of its peers (labels.node)"),
@@ -238,8 +238,9 @@ def evaluate_conditions(sample: Mapping[str, Any], thresholds: Mapping[str, Any]
         node = nodes.get(node_id) or {}
         node_labels: tuple[tuple[str, str], ...] = (("node", node_id),)
         if alert == "node_down":
+            # the reason is in the message, not the labels: a node whose polls go from refused to
+            # timeout (a process restarting) is one alert, not a resolution and a new firing
             why = str(node.get("down_reason") or "no answer")
-            node_labels = (("node", node_id), ("reason", why))
             detail = node.get("down_detail")
             message = f"{node_id} does not answer the monitor ({why}{': ' + str(detail) if detail else ''})"
         elif alert == "node_lagging":

@@ -98,7 +98,7 @@ def test_kill_9_of_a_follower_degrades_and_a_restart_heals(etcd3: EtcdCluster, w
     assert sample["cluster"]["leader_node"] == leader and sample["cluster"]["has_quorum"] is True
     assert ("node_down", victim) in firing(sample)
     down = next(a for a in sample["alerts"] if a["name"] == "node_down")
-    assert down["labels"]["reason"] == "refused"
+    assert down["labels"] == {"node": victim} and down["message"].endswith("(refused)"), down
 
     etcd3.restart(victim)
     sample = watch.healthy(20)

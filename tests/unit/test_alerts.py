@@ -246,6 +246,27 @@ def test_a_firing_alert_says_what_holds_now_and_its_firing_event_what_held_then(
     assert active["started_at_sim"] == 1.0 and event["message"].startswith("3 of 5")
 
 
+def test_a_down_node_whose_reason_changes_is_one_alert_that_says_the_new_reason():
+    """A killed etcd member's polls are refused; restarted, it accepts and times out while it
+    starts. That is one outage: node_down keeps firing (no resolution, no second firing, which
+    a pager would read as recovered and down again); its message says the reason now."""
+    engine = AlertEngine()
+
+    def down(t, reason):
+        doc = sample(t, health="DEGRADED", up=4)
+        doc["cluster"]["health_reasons"] = ["node_down:node5"]
+        doc["nodes"]["node5"].update(down_reason=reason)
+        return engine.evaluate(doc, DEFAULT_THRESHOLDS)
+
+    (fired,) = [e for e in down(1.0, "refused") if e["name"] == "node_down"]
+    assert fired["labels"] == {"node": "node5"} and "(refused)" in fired["message"], fired
+    assert down(2.0, "timeout") == [] and down(3.0, "timeout") == []
+    (active,) = [a for a in engine.active() if a["name"] == "node_down"]
+    assert active["message"] == "node5 does not answer the monitor (timeout)" and active["started_at_sim"] == 1.0
+    (resolved,) = engine.evaluate(sample(4.0), DEFAULT_THRESHOLDS)
+    assert resolved["name"] == "node_down" and resolved["status"] == "resolved"
+
+
 def test_node_alert_messages_read_as_a_person_would_write_them():
     doc = sample(health="DEGRADED")
     doc["cluster"]["health_reasons"] = ["follower_unreachable:node2", "node_isolated:node3",
