@@ -54,7 +54,7 @@ class DemoRun:
         self.wall_started = 0.0
         self.settle_seconds = 0.0
         self._view: Any = None
-        self._last_latency_t = 0.0
+        self._latency_position = 0  # of cluster.latencies_after: the orders acknowledged so far
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -80,7 +80,8 @@ class DemoRun:
                                           alert_callback=self._on_alert, sinks=self.sinks,
                                           wall_clock=wall_clock)
         self.collector.set_cluster(self.cluster)
-        self._last_latency_t = self.cluster.now
+        # the report's latencies are those of the orders acknowledged from here on
+        self._latency_position = self.cluster.latencies_after(None)[1]
         self.cluster.every(self.interval, self._collect)
 
     def start_dashboard(self, host: str, port: int) -> str:
@@ -176,8 +177,8 @@ class DemoRun:
         self.samples += 1
         self.latest = sample
         self.history.append(sample)
-        self.latencies.extend(cluster.latencies_since(self._last_latency_t))
-        self._last_latency_t = cluster.now
+        taken, self._latency_position = cluster.latencies_after(self._latency_position)
+        self.latencies.extend(taken)
         perf = sample.get("performance") or {}
         throughput = perf.get("throughput_ops")
         if isinstance(throughput, (int, float)):

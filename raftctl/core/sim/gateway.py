@@ -78,6 +78,19 @@ class LatencyRing:
         self.shard[i] = shard
         self.count += 1
 
+    def appended_from(self, position: int, shard: int | None) -> list[float]:
+        """Latencies appended at or after ``position`` (a past ``count``), oldest first, as far as
+        the ring still holds them: unlike a time cutoff, this misses no order acknowledged at the
+        very instant of the previous read, after it."""
+        size = self.size
+        lat, sh = self.latency_ms, self.shard
+        out = []
+        for n in range(max(position, self.count - size, 0), self.count):
+            i = n % size
+            if shard is None or sh[i] == shard:
+                out.append(lat[i])
+        return out
+
     def since(self, cutoff_ms: float, shard: int | None) -> list[float]:
         out = []
         size = self.size

@@ -35,6 +35,10 @@ class SimSource:
                                  f"{type(cluster).__name__} has no {attribute!r}")
         self.cluster = cluster
         self._fault_pos = 0  # faults of cluster.fault_log already handed out
+        # (now_ms, latencies appended) at the last poll that handed out faults: a poll "since"
+        # that instant takes the latencies appended after it by position, so an order
+        # acknowledged at that same millisecond, after the poll, is not lost to a time cutoff
+        self._latency_mark: tuple[float, int] | None = None
 
     @property
     def now(self) -> float:
@@ -75,15 +79,26 @@ class SimSource:
             counters = cluster.counters
             t = -1.0 if since is None else float(since)
             shards = int(cluster.shards)
+            ring = gateway.latencies
+            mark = self._latency_mark
+            if mark is not None and since is not None and t * 1000.0 == mark[0]:
+                position = mark[1]
+
+                def latencies(shard: int | None) -> list[float]:
+                    return ring.appended_from(position, shard)
+            else:
+                def latencies(shard: int | None) -> list[float]:
+                    return ring.since(t * 1000.0, shard)
+            if consume:
+                self._latency_mark = (now_ms, ring.count)
             client = ClientView(
                 orders_submitted=int(counters["orders_submitted"]),
                 orders_acknowledged=int(counters["orders_acknowledged"]),
                 orders_pending=len(gateway.outstanding),
                 proposals_failed=int(counters["proposals_failed"]),
                 acknowledged_by_shard=list(gateway.acked_by_shard),
-                latencies_ms=gateway.latencies.since(t * 1000.0, None),
-                shard_latencies_ms=([gateway.latencies.since(t * 1000.0, g) for g in range(shards)]
-                                    if shards > 1 else None),
+                latencies_ms=latencies(None),
+                shard_latencies_ms=[latencies(g) for g in range(shards)] if shards > 1 else None,
             )
             faults: list[tuple[float, str, tuple[Any, ...]]] = []
             if consume:

@@ -89,6 +89,15 @@ class StatusViews(SimulationBase):
         with self.lock:
             return self.gateway.latencies.since(t * 1000.0, shard)
 
+    def latencies_after(self, position: int | None = 0, shard: int | None = None) -> tuple[list[float], int]:
+        """(consensus latencies (ms) of the orders acknowledged since ``position``, the position
+        to pass next time; ``None``: none, only the position now): a reader that takes them at
+        intervals misses none, not even those acknowledged at the very instant of its previous
+        read (``latencies_since`` would, by its time cutoff)."""
+        with self.lock:
+            ring = self.gateway.latencies
+            return ([] if position is None else ring.appended_from(position, shard)), ring.count
+
     def digests(self) -> dict[str, str | None]:
         """Each node's state digest (of all its shards' state machines when sharded)."""
         with self.lock:
