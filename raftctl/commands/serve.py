@@ -89,8 +89,36 @@ def command(
     finally:
         server.close()
     stuck = server.collector.undrained_sinks if server.collector is not None else []
-    flushed = "sinks flushed" if not stuck else f"not drained in time, its queue dropped: {', '.join(stuck)}"
+    waiting = undelivered_lines(server.collector.sinks if server.collector is not None else [])
+    flushed = "sinks flushed" if not waiting else "sinks closed"
+    if stuck:
+        flushed = f"not drained in time, its queue dropped: {', '.join(stuck)}"
     _say(f"raftctl serve: stopped after {count_of(server.samples, 'sample')}; {flushed}")
+    for line in waiting:
+        _say(f"raftctl serve: {line}")
+
+
+def undelivered_lines(sinks: list[Any]) -> list[str]:
+    """One line per closed sink still holding alert events it could not deliver (a receiver
+    that was down): where they wait, or that they are lost without a spool."""
+    lines = []
+    for sink in sinks:
+        try:
+            stats = sink.stats()
+        except Exception:  # a sink's figures are a courtesy here, never a failure of the stop
+            continue
+        pending = stats.get("pending") if isinstance(stats, dict) else None
+        if not isinstance(pending, int) or isinstance(pending, bool) or pending <= 0:
+            continue
+        where = stats.get("url") or sink.name
+        events = count_of(pending, "alert event")
+        if stats.get("spool"):
+            lines.append(f"{sink.name} {where}: {events} not delivered yet, kept in its spool "
+                         f"{stats['spool']}; the next run with that spool sends them")
+        else:
+            lines.append(f"{sink.name} {where}: {events} not delivered and lost (held in memory only, "
+                         "without a spool file of their own)")
+    return lines
 
 
 def _say(text: str) -> None:

@@ -78,6 +78,7 @@ class Spool:
         self.pending: OrderedDict[str, SpoolRecord] = OrderedDict()
         self.finished: OrderedDict[str, tuple[float, str]] = OrderedDict()  # key -> (when, outcome)
         self.persistent = False
+        self.kept_on_disk = False  # closed with its pending records in its file, for the next run
         self.torn_lines = 0
         self.overflowed = 0          # notifications pushed out of a full spool
         self.overflowed_events = 0   # the events they reported
@@ -125,6 +126,7 @@ class Spool:
         """Compact (removing the file when nothing is left to remember) and release the lock."""
         if self._file is not None:
             self._rewrite(final=True)
+            self.kept_on_disk = bool(self.pending) and self.path is not None and self.path.exists()
             if self._file is not None:
                 self._file.close()
                 self._file = None

@@ -551,7 +551,8 @@ class WebhookSink(Sink):
                     "notifications_pending": len(spool.pending) if spool is not None else 0,
                     "attempts_failed": self.attempts_failed, "failed": self.failed,
                     "sent": self.delivered, "last_error": self.last_error,
-                    "spool": str(spool.path) if spool is not None and spool.persistent else None}
+                    "spool": str(spool.path) if spool is not None and (spool.persistent or spool.kept_on_disk)
+                    else None}
 
     def __repr__(self) -> str:
         return f"WebhookSink({safe_url(self.url)!r})"

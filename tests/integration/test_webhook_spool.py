@@ -279,3 +279,24 @@ def test_a_second_process_on_the_same_spool_keeps_events_in_memory(tmp_path, cap
         other.close()
     finally:
         owner.close()
+
+
+def test_serve_says_at_its_stop_what_a_webhook_did_not_deliver(tmp_path):
+    """`serve` ended with 'sinks flushed' while its webhook held 20 undelivered notifications
+    for a receiver that was down: the stop now says how many wait, and where."""
+    from raftctl.commands.serve import undelivered_lines
+
+    url = f"http://127.0.0.1:{free_port()}/hook"
+    sink = make_sink(url, tmp_path, drain=0.0)
+    sink.open()
+    for event in events(4):
+        sink.emit_alert(event)
+    sink.close()
+    (line,) = undelivered_lines([sink])
+    assert line == (f"webhook {url}: 4 alert events not delivered yet, kept in its spool "
+                    f"{sink._spool.path}; the next run with that spool sends them"), line
+    # a sink with nothing left, or one that cannot say, adds no line
+    delivered = make_sink(url, tmp_path / "other", drain=0.0)
+    delivered.open()
+    delivered.close()
+    assert undelivered_lines([delivered]) == []
