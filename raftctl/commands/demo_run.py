@@ -15,7 +15,7 @@ import time
 from collections import deque
 from typing import Any, Callable, Optional
 
-from raftctl.commands._common import CliError
+from raftctl.commands._common import CliError, count_of
 from raftctl.commands.faults import describe_step, fault_entry, tick_at
 from raftctl.core.sample import HEALTH_STATES
 
@@ -474,7 +474,8 @@ class DemoView:
         grid.add_column()
         shards = f"{report['shard_count']} shards, " if report.get("shard_count") else ""
         count = report["nodes"]
-        grid.add_row("run", f"{count} node{'' if count == 1 else 's'}, {shards}{report['ticks']} ticks, seed {report['seed']}, "
+        ticks = count_of(report["ticks"], "tick")
+        grid.add_row("run", f"{count_of(count, 'node')}, {shards}{ticks}, seed {report['seed']}, "
                             f"{report['sim_seconds']:.1f} s simulated in {report['wall_seconds']:.1f} s")
         orders = report["orders"]
         grid.add_row("orders", f"{orders['submitted']:,} submitted, {orders['acknowledged']:,} committed, "
