@@ -69,8 +69,11 @@ def normalize_url(url: str | None) -> str:
     the URL returned, and every message, never contains the password. Raises ``ValueError`` with
     a readable message for anything else.
     """
-    if url is None or not url.strip():
-        url = os.environ.get(URL_ENV) or DEFAULT_URL
+    if url is None:  # not given: the environment's (an empty RAFTCTL_URL counts as unset), or the default
+        url = os.environ.get(URL_ENV, "").strip() or DEFAULT_URL
+    elif not url.strip():  # given, but empty (a script's unset variable): never a silent default
+        raise ValueError("the URL is empty: give http://HOST[:PORT], or leave --url out for "
+                         f"${URL_ENV} or {DEFAULT_URL}")
     url = url.strip()
     shown = repr(redact_url(url))
     if any(ch.isspace() for ch in url):

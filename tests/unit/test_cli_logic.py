@@ -31,6 +31,13 @@ def test_normalize_url(monkeypatch):
     for bad in ("ftp://h", "h:80", "http://", "http://h:0", "http://h:70000", "http://h/?x=1", "http://a b"):
         with pytest.raises(ValueError):
             normalize_url(bad)
+    # --url '' (a script's unset variable) is an error, not a silent default; an empty
+    # RAFTCTL_URL counts as unset
+    for empty in ("", "   "):
+        with pytest.raises(ValueError, match="the URL is empty"):
+            normalize_url(empty)
+    monkeypatch.setenv("RAFTCTL_URL", " ")
+    assert normalize_url(None) == "http://127.0.0.1:8080"
 
 
 def test_check_summary_rejects_wrong_shapes():
