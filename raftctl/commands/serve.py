@@ -38,17 +38,18 @@ class Chaos(str, Enum):
 
 
 def command(
-    nodes: Annotated[int, typer.Option("--nodes", min=1, max=51, help="Cluster size.")] = 5,
+    ctx: typer.Context,
+    nodes: Annotated[int, typer.Option("--nodes", min=1, max=51, help="Simulated cluster size (--source sim only).")] = 5,
     shards: Annotated[int, typer.Option("--shards", min=1, max=MAX_SHARDS,
-                                        help="Raft groups (multi-Raft); symbols are spread over them.")] = 1,
+                                        help="Raft groups (multi-Raft) of the simulated cluster; symbols are spread over them.")] = 1,
     host: Annotated[str, typer.Option("--host", callback=valid_host,
                                       help="Listen address (0.0.0.0 exposes it on every interface).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Dashboard port (0 picks a free one).")] = 8080,
     rate: Annotated[float, typer.Option("--rate", callback=finite_float("--rate", 0, 100_000), metavar="ORDERS_PER_S",
-                                        help="Trading load in orders per second.")] = 100.0,
+                                        help="Trading load on the simulated cluster, orders per second.")] = 100.0,
     chaos: Annotated[Chaos, typer.Option("--chaos", help="Faults: none, the demo's schedule repeated, or seeded random ones.",
                                          case_sensitive=False)] = Chaos.none,
-    seed: Annotated[int, typer.Option("--seed", help="Seed for the simulation and --chaos random.")] = 42,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for the simulation and --chaos random (--source sim only).")] = 42,
     interval: Annotated[float, typer.Option("--interval", callback=finite_float("--interval", 0.05, 3600),
                                                 help="Seconds between samples (0.05 to 3600).")] = 1.0,
     retention: Annotated[float, typer.Option("--retention", callback=finite_float("--retention", 1),
@@ -70,6 +71,14 @@ def command(
     if source_name != "sim" and chaos is not Chaos.none:
         raise typer.BadParameter("--chaos injects faults into the simulated cluster; it needs --source sim "
                                  "(for real processes use 'raftctl chaos --target')", param_hint="'--chaos'")
+    if source_name != "sim":
+        for name in ("nodes", "shards", "rate", "seed"):
+            given = ctx.get_parameter_source(name)
+            # (the enum of the click that typer runs on: compared by name, not by class)
+            if given is not None and given.name not in ("DEFAULT", "DEFAULT_MAP"):
+                raise typer.BadParameter(
+                    f"--{name} shapes the simulated cluster; --source {source_name} watches a real one "
+                    f"as it is (leave --{name} out)", param_hint=f"'--{name}'")
     try:
         sinks = build_sinks(sink)
     except ValueError as err:

@@ -318,6 +318,9 @@ def assert_usage_error(proc: subprocess.CompletedProcess, *fragments: str, code:
     (("serve", "--source", ""), "--source"),
     (("serve", "--source", ":x"), "bad source spec"),
     (("serve", "--source", "sim:extra"), "takes no argument"),
+    # the simulator's shape with a real cluster's source: refused, not silently ignored
+    (("serve", "--source", "etcd:http://127.0.0.1:9", "--nodes", "7"), "--nodes shapes the simulated cluster"),
+    (("serve", "--source", "raftctl:http://127.0.0.1:9", "--rate", "500"), "--rate shapes the simulated cluster"),
     (("serve", "--source", "etcd:"), "--source"),
     (("serve", "--source", "etcd:ftp://127.0.0.1:1"), "--source"),
     (("serve", "--source", "etcd:http://127.0.0.1:9", "--chaos", "demo"), "--chaos"),
