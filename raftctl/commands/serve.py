@@ -41,7 +41,7 @@ def command(
     ctx: typer.Context,
     nodes: Annotated[int, typer.Option("--nodes", min=1, max=51, help="Simulated cluster size (--source sim only).")] = 5,
     shards: Annotated[int, typer.Option("--shards", min=1, max=MAX_SHARDS,
-                                        help="Raft groups (multi-Raft) of the simulated cluster; symbols are spread over them.")] = 1,
+                                        help="Raft groups (multi-Raft) of the simulated cluster; symbols spread over them.")] = 1,
     host: Annotated[str, typer.Option("--host", callback=valid_host,
                                       help="Listen address (0.0.0.0 exposes it on every interface).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Dashboard port (0 picks a free one).")] = 8080,
