@@ -109,6 +109,11 @@ def min_healthy_nodes(thresholds: Mapping[str, Any], cluster_size: int) -> int:
     return min(cluster_size, cluster_size // 2 + 2)
 
 
+# alerts whose evidence a monitor that reaches less than a majority (monitor_reach) no longer has:
+# firing when it goes blind, they hold until it sees again (they never fire while it is blind)
+HELD_WHILE_BLIND = frozenset(("quorum_loss", "leader_election_failure"))
+
+
 def fingerprint(name: str, labels: Mapping[str, str]) -> str:
     """Stable 16-hex-digit hash of an alert's name and labels (order-independent)."""
     text = name + "\x00" + "\x00".join(f"{k}={labels[k]}" for k in sorted(labels))
@@ -373,12 +378,16 @@ class AlertEngine:
         # leaderless time counts only while the monitor can tell (not when it is cut off)
         reasons = cluster.get("health_reasons")
         blind = bool(reasons) and any(r.startswith("monitor_reach:") for r in reasons)
+        # an alert of what a blind monitor cannot tell (HELD_WHILE_BLIND) firing when it went
+        # blind is held, its clock too, until the monitor sees again: "resolved" would say "fine"
+        holding_blind = blind and any(a.name in HELD_WHILE_BLIND for a in self._active.values())
         if cluster["leader_node"] is None and (not blind or "no_leader" in (reasons or ())):
             if self._no_leader_since is None:
                 self._no_leader_since = sim_time
             no_leader_for = sim_time - self._no_leader_since
         else:
-            self._no_leader_since = None
+            if not (holding_blind and cluster["leader_node"] is None):
+                self._no_leader_since = None
             no_leader_for = 0.0
         shard_waits: dict[int, float] = {}
         for doc in sample.get("shards") or ():
@@ -389,7 +398,7 @@ class AlertEngine:
                                           or (shard == 0 and "no_leader" in (reasons or ()))):
                 since = self._shard_no_leader_since.setdefault(shard, sim_time)
                 shard_waits[shard] = sim_time - since
-            else:
+            elif not (holding_blind and doc["leader"] is None):
                 self._shard_no_leader_since.pop(shard, None)
         commits = self._commits
         if not commits_observed:
@@ -401,7 +410,22 @@ class AlertEngine:
         else:
             conditions = evaluate_conditions(sample, thresholds, no_leader_for, shard_waits, live_terms,
                                              commits.stalls, commits.losses)
+        if holding_blind:
+            conditions = conditions + self._held_while_blind(conditions, reasons or ())
         return self.apply(conditions, sample["timestamp"], sim_time)
+
+    def _held_while_blind(self, conditions: list[Condition], reasons: Any) -> list[Condition]:
+        """The active alerts of HELD_WHILE_BLIND that no condition of this blind sample holds:
+        their evidence is gone with the monitor's sight, not shown false."""
+        reach = next((r.partition(":")[2] for r in reasons if r.startswith("monitor_reach:")), "?")
+        holding = {c.fingerprint for c in conditions}
+        note = f" (held: the monitor reaches only {reach} nodes and cannot tell)"
+        held = []
+        for fp, alert in self._active.items():
+            if alert.name in HELD_WHILE_BLIND and fp not in holding:
+                base = alert.message.split(" (held: ", 1)[0]
+                held.append(Condition(alert.name, base + note, tuple(alert.labels.items()), alert.shards))
+        return held
 
     def apply(self, conditions: list[Condition], timestamp: float, sim_time: float) -> list[dict[str, Any]]:
         """Fire new conditions, resolve vanished ones; return the events in that order."""

@@ -267,6 +267,49 @@ def test_a_down_node_whose_reason_changes_is_one_alert_that_says_the_new_reason(
     assert resolved["name"] == "node_down" and resolved["status"] == "resolved"
 
 
+def test_critical_alerts_firing_when_the_monitor_goes_blind_hold_until_it_sees_again():
+    """Two of three etcd members killed: quorum_loss and leader_election_failure fire. Restarted,
+    they accept the poll and time out while they start: the monitor reaches 1 of 3, so the
+    evidence becomes monitor_reach. Both resolved then, 3 s before any leader existed; a pager
+    read "fine". They hold (saying why) until the monitor sees again, and never fire while blind."""
+    engine = AlertEngine()
+
+    def doc(t, *, reasons, leader=None, up=1, has_quorum=False):
+        d = sample(t, health="UNHEALTHY" if leader is None else "HEALTHY", leader=leader, up=up, size=3,
+                   terms=(2, 2, 2))
+        d["cluster"].update(health_reasons=reasons, has_quorum=has_quorum)
+        return d
+
+    events = []
+    for t in range(5):  # refused: evidence of a lost quorum
+        events += engine.evaluate(doc(float(t), reasons=["no_leader", "quorum_lost", "node_down:node2",
+                                                         "node_down:node3"]), DEFAULT_THRESHOLDS)
+    assert {(e["name"], e["status"]) for e in events} >= {("quorum_loss", "firing"),
+                                                          ("leader_election_failure", "firing")}
+    for t in range(5, 8):  # restarting: they time out, the monitor is blind
+        blind = doc(float(t), reasons=["monitor_reach:1/3", "node_down:node2", "node_down:node3"], has_quorum=True)
+        resolved = [e["name"] for e in engine.evaluate(blind, DEFAULT_THRESHOLDS) if e["status"] == "resolved"]
+        assert "quorum_loss" not in resolved and "leader_election_failure" not in resolved, (t, resolved)
+    held = {a["name"]: a["message"] for a in engine.active()}
+    assert held["quorum_loss"].endswith("(held: the monitor reaches only 1/3 nodes and cannot tell)"), held
+    assert held["leader_election_failure"].startswith("no leader for"), held
+    # it sees again, still without a leader: the election has failed all along, one alert
+    again = doc(8.0, reasons=["no_leader", "node_down:node3"], up=2, has_quorum=True)
+    assert [e for e in engine.evaluate(again, DEFAULT_THRESHOLDS) if e["name"] == "leader_election_failure"] == []
+    (lef,) = [a for a in engine.active() if a["name"] == "leader_election_failure"]
+    assert lef["message"].startswith("no leader for 8.0 s"), lef
+    # a leader and every node: both resolve now, not before
+    final = {e["name"]: e["status"] for e in engine.evaluate(doc(9.0, reasons=[], leader="node1", up=3,
+                                                                   has_quorum=True), DEFAULT_THRESHOLDS)}
+    assert final.get("leader_election_failure") == "resolved" and "quorum_loss" not in {a["name"] for a in engine.active()}
+    # a monitor blind from the start fires neither
+    fresh = AlertEngine()
+    for t in range(8):
+        blind = doc(float(t), reasons=["monitor_reach:1/3", "node_down:node2", "node_down:node3"], has_quorum=True)
+        assert [e["name"] for e in fresh.evaluate(blind, DEFAULT_THRESHOLDS)
+                if e["name"] in ("quorum_loss", "leader_election_failure")] == []
+
+
 def test_node_alert_messages_read_as_a_person_would_write_them():
     doc = sample(health="DEGRADED")
     doc["cluster"]["health_reasons"] = ["follower_unreachable:node2", "node_isolated:node3",
