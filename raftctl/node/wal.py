@@ -319,20 +319,33 @@ class DiskLogStore:
     # ---- start: replay -------------------------------------------------------------------
 
     def load(self) -> list[Storage]:
-        """Rebuild every shard's :class:`Storage` from disk and open the log for appending."""
+        """Rebuild every shard's :class:`Storage` from disk and open the log for appending;
+        DataDirError for what the dir holds or lets it do (a file it cannot read or write, named)."""
+        try:
+            return self._load()
+        except OSError as err:
+            where = err.filename or self.dir
+            raise DataDirError(f"cannot use {where}: {err.strerror or err}") from None
+
+    def _load(self) -> list[Storage]:
         storages = [Storage() for _ in range(self.shards)]
         for tmp in self.dir.glob("*.tmp"):
             tmp.unlink()
         generations = sorted(int(p.name[4:12]) for p in self.dir.glob("wal-*.log")
                              if p.name[4:12].isdigit() and len(p.name) == 16)
-        for stale in generations[:-1]:
-            self._segment(stale).unlink()
         self.generation = generations[-1] if generations else 1
         path = self._segment(self.generation)
         if path.exists():
-            self._replay(path, storages)
+            # a generation after the first is a compaction's, written whole (atomically) and
+            # starting with the hard state: a first record it lacks is damage, never a torn write
+            self._replay(path, storages, whole=self.generation > 1,
+                         older=[self._segment(g).name for g in generations[:-1]])
         else:
             _write_atomic(path, b"", fsync=self.fsync)
+        # older generations are what a crash between a compaction's rename and its unlink left:
+        # dropped only now that the newest one has proved whole (never before: it may be damage)
+        for stale in generations[:-1]:
+            self._segment(stale).unlink()
         # A snapshot renamed into place just before a crash, before its compaction record: use it.
         for shard, storage in enumerate(storages):
             snap = self._read_snapshot(shard)
@@ -343,6 +356,13 @@ class DiskLogStore:
             elif storage.snap_index > 0:
                 raise DataDirError(f"{self._snap_path(shard)} is missing or older than the log's snapshot "
                                    f"at index {storage.snap_index}")
+            if storage.snap_index > 0 and storage.current_term < storage.snap_term:
+                # a term never goes back, and a snapshot's entry is of a term the node had reached
+                raise DataDirError(
+                    f"{path}: its hard state says term {storage.current_term}, below the term "
+                    f"{storage.snap_term} of the snapshot at index {storage.snap_index}: the log has lost "
+                    f"its hard state (term, vote, commit index); restore this data dir from a backup, or "
+                    f"move it away and start the node on an empty one so that it rejoins from its peers")
             st = self._state[shard]
             st.term, st.voted_for = storage.current_term, storage.voted_for
             st.durable_last = storage.last_index
@@ -373,7 +393,8 @@ class DiskLogStore:
             storage.log = []
         storage.snap_index, storage.snap_term, storage.snap_data = index, term, data
 
-    def _replay(self, path: Path, storages: list[Storage]) -> None:
+    def _replay(self, path: Path, storages: list[Storage], whole: bool = False,
+                older: list[str] | None = None) -> None:
         data = path.read_bytes()
         pos = 0
         end = len(data)
@@ -396,6 +417,14 @@ class DiskLogStore:
             self.records_loaded += 1
             pos = body_start + length
             good = pos
+        if whole and good == 0:
+            kept = (f"; the older generation{'s' if len(older or []) > 1 else ''} "
+                    f"{', '.join(older)} {'are' if len(older or []) > 1 else 'is'} kept as found") if older else ""
+            raise DataDirError(
+                f"{path}: its first record is {'missing (the file is empty)' if end == 0 else 'damaged'}; "
+                f"a compacted log generation is written whole, so this is damage, not a write a crash "
+                f"interrupted{kept}. Restore this data dir from a backup, or move it away and start the "
+                f"node on an empty one so that it rejoins from its peers") from None
         if good < end:
             damage = _damage_after_tail(data, good)
             if damage is not None:

@@ -409,3 +409,72 @@ def test_a_snapshot_received_from_the_leader_is_durable_with_the_entries_after_i
     same_storage(hand.hosts[behind].replicas[0].storage, expected)
     hand.run(300)
     assert hand.hosts[behind].replicas[0].exchange.digest() == digest
+
+
+def _compacted(tmp_path: Path) -> tuple[DiskHand, str, DiskLogStore]:
+    hand = DiskHand(tmp_path, snapshot_threshold=8)
+    hand.run(600)
+    for start in range(1, 31, 5):
+        hand.submit(range(start, start + 5))
+    nid = hand.leader().node_id
+    store = hand.stores[nid]
+    store.sync()
+    assert store.generation > 1 and store.snapshots_saved > 0
+    hand.crash(nid)
+    return hand, nid, store
+
+
+def test_a_damaged_newer_generation_is_refused_and_the_older_log_kept(tmp_path):
+    """A garbage wal file numbered above the real log made the node delete the real log, call the
+    garbage a torn tail and start at term 0: every fsynced entry after the snapshot, the term and
+    the vote gone. A generation after the first is a compaction's, written whole: damage."""
+    hand, nid, store = _compacted(tmp_path)
+    real = wal_file(tmp_path / nid)
+    kept = real.read_bytes()
+    bogus = tmp_path / nid / f"wal-{store.generation + 1:08d}.log"
+    bogus.write_bytes(random.Random(5).randbytes(1000))
+    refused = DiskLogStore(tmp_path / nid, nid, IDS)
+    with pytest.raises(DataDirError) as info:
+        refused.load()
+    refused.abandon()
+    assert str(bogus) in str(info.value) and "first record is damaged" in str(info.value), info.value
+    assert real.name in str(info.value) and real.read_bytes() == kept and bogus.exists()
+    # the node's own log, alone again, loads whole with its term
+    bogus.unlink()
+    store2 = DiskLogStore(tmp_path / nid, nid, IDS)
+    (storage,) = store2.load()
+    assert storage.current_term > 0 and store2.truncated_bytes == 0
+    store2.abandon()
+
+
+def test_an_emptied_log_is_refused_not_started_at_term_0(tmp_path):
+    """Truncating the live (compacted) log to 0 bytes started the node silently at term 0 below
+    its snapshot's term; so did an empty first generation beside a snapshot."""
+    hand, nid, store = _compacted(tmp_path)
+    real = wal_file(tmp_path / nid)
+    real.write_bytes(b"")
+    for damage in ("emptied", "first generation"):
+        if damage == "first generation":
+            real.unlink()
+            (tmp_path / nid / "wal-00000001.log").write_bytes(b"")
+        refused = DiskLogStore(tmp_path / nid, nid, IDS)
+        with pytest.raises(DataDirError) as info:
+            refused.load()
+        refused.abandon()
+        expected = ("first record is missing" if damage == "emptied"
+                    else "hard state says term 0, below the term")
+        assert expected in str(info.value), (damage, info.value)
+
+
+def test_a_log_file_the_node_cannot_use_is_named(tmp_path):
+    """An unwritable or unreadable log gave 'raftctl node: error: Operation not permitted' with no
+    path (exit 1), and a traceback under python -m raftctl.node: now a DataDirError naming it."""
+    hand, nid, store = _compacted(tmp_path)
+    real = wal_file(tmp_path / nid)
+    real.unlink()
+    real.mkdir()  # what no log file can be: reading it fails as a file that cannot be read does
+    refused = DiskLogStore(tmp_path / nid, nid, IDS)
+    with pytest.raises(DataDirError) as info:
+        refused.load()
+    refused.abandon()
+    assert str(info.value) == f"cannot use {real}: Is a directory", info.value
