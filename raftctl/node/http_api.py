@@ -162,8 +162,10 @@ class NodeApi:
                               f"{ORDER_TIMEOUT_S:g} s; retry with the same client_id and seq")
         if status == 200:
             return ok(doc)
-        message = doc.pop("error", "unavailable")
-        return error(status, message, **doc)
+        # the answer's document may be shared by every batch that waited (one lost leadership
+        # fails them all): read it, never change it
+        rest = {key: value for key, value in doc.items() if key != "error"}
+        return error(status, doc.get("error", "unavailable"), **rest)
 
     def _isolate(self, body: bytes, client: str) -> Answer:
         if not _is_loopback(client):
