@@ -400,7 +400,7 @@ def test_stale_data_is_unmistakable_and_covers_nothing(browser):
             for label in page.locator(".card-label").all():
                 assert not boxes_overlap(banner_box, label.bounding_box()), label.inner_text()
             assert "stale" in page.locator("#health-card .card-label").evaluate(
-                "el => getComputedStyle(el, '::after').content")
+                "el => getComputedStyle(el, '::before').content")
             assert horizontal_overflow(page) <= 0
             name = "desktop" if viewport["width"] > 1000 else "400px"
             page.screenshot(path=str(ARTIFACTS / f"dashboard-stale-{name}.png"), full_page=True)

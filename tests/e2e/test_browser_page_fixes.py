@@ -9,6 +9,7 @@ Needs Debian's chromium (scripts/test.sh installs it); never `playwright install
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 
 import pytest
@@ -113,6 +114,107 @@ def test_a_restarted_server_with_a_higher_sequence_starts_the_page_over(browser)
         if second is not None:
             second.stop()
         close(page)
+
+
+def _run_at(base: float, nodes: int, crash: bool):
+    """A seeded cluster whose collector stamps samples at ``base`` + simulated seconds."""
+    cluster = Cluster(node_count=nodes, seed=SEED)
+    Workload(cluster, rate=50.0, seed=SEED)
+    collector = MetricsCollector(collection_interval=1.0, retention_period=300,
+                                 wall_clock=lambda: base + cluster.now)
+    collector.set_cluster(cluster)
+    assert cluster.run_until(lambda: cluster.leader_id is not None, timeout=10.0), f"seed={SEED}"
+    for _ in range(3):
+        step(cluster, collector)
+    if crash:
+        cluster.crash(next(n for n in cluster.node_ids if n != cluster.leader_id))
+    for _ in range(3):
+        step(cluster, collector)
+    return collector
+
+
+def test_after_a_server_restart_the_event_times_are_the_new_runs(browser):
+    """The page reset its charts and events for a restarted server, but kept the old run's clock
+    offset for the events it listed: their times were the old run's (08:00 here) until a new
+    event came, beside a timeline and a "last updated" of the new run (12:00)."""
+    old = _run_at(datetime(2026, 1, 1, 8, 0, tzinfo=timezone.utc).timestamp(), 5, crash=True)
+    new = _run_at(datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc).timestamp(), 3, crash=False)
+    server = DashboardServer(old, port=0).start()
+    port = server.port
+    errors: list[str] = []
+    page = new_page(browser, DESKTOP, errors, timezone_id="UTC")
+    second = None
+    try:
+        page.goto(server.url + "/?refresh=1")
+        expect(page.locator("#event-list li").first).to_be_attached(timeout=10_000)
+        expect(page.locator("#event-list li .num").first).to_have_text(re.compile(r"^08:0"), timeout=10_000)
+        server.stop()
+        expect(page.locator("#connection-status")).to_have_text("disconnected", timeout=10_000)
+        second = DashboardServer(new, port=port).start()
+        expect(page.locator("#history-window")).to_have_attribute("data-last-sequence", str(new.version),
+                                                                  timeout=10_000)
+        expect(page.locator("#event-list li")).to_have_count(min(20, len(new.events())), timeout=10_000)
+        times = page.locator("#event-list li .num").all_inner_texts()
+        assert times and all(t.startswith("12:0") for t in times), times
+        assert errors == [], errors
+    finally:
+        server.stop()
+        if second is not None:
+            second.stop()
+        close(page)
+
+
+def test_a_blind_monitor_calls_the_shard_leaders_unknown_not_none(browser):
+    """Cut off with node1 (it reaches 1 of 5), the monitor sees no shard's leader: the page said
+    "0 / 3" in red and "none" for every shard under a health line saying it cannot tell."""
+    cluster, collector = monitored_shards(3, warmup=3)
+    cluster.partition(["node1", "monitor"], ["node2", "node3", "node4", "node5"])
+    for _ in range(3):
+        step(cluster, collector)
+    latest = collector.latest()
+    assert any(r.startswith("monitor_reach:") for r in latest["cluster"]["health_reasons"]), f"seed={SEED}"
+    assert all(doc["leader"] is None for doc in latest["shards"]), f"seed={SEED}"
+    server = DashboardServer(collector, port=0).start()
+    errors: list[str] = []
+    page = new_page(browser, DESKTOP, errors)
+    try:
+        page.goto(server.url + "/?refresh=1")
+        page.locator("#shards-body tr[data-shard]").nth(2).wait_for(timeout=10_000)
+        expect(page.locator("#leader")).to_have_text("unknown")
+        assert "bad" not in (page.locator("#leader").get_attribute("class") or "")
+        expect(page.locator("#shards-body .leader-cell")).to_have_text(["unknown"] * 3)
+        expect(page.locator("#shards-caption")).to_contain_text("too few nodes to tell")
+        assert errors == [], errors
+    finally:
+        server.stop()
+        close(page)
+
+
+def test_stale_card_labels_stay_on_one_line(browser):
+    """A stopped server makes the page stale; its tag beside a card's label wrapped "CONSENSUS
+    LATENCY · STALE" at 1440 px, so that card's value sat lower than the others'."""
+    cluster, collector = monitored(5, 50.0)
+    for _ in range(3):
+        step(cluster, collector)
+    errors: list[str] = []
+    for width in (1440, 1280, 1100):
+        server = DashboardServer(collector, port=0).start()
+        page = new_page(browser, {"width": width, "height": 900}, errors)
+        try:
+            page.goto(server.url + "/?refresh=1")
+            expect(page.locator("#health-status")).to_have_text("HEALTHY", timeout=10_000)
+            server.stop()
+            expect(page.locator("main")).to_have_class(re.compile(r"\bstale\b"), timeout=15_000)
+            tops = page.locator(".overview .card .card-value").evaluate_all(  # within each card
+                "els => els.map(e => Math.round(e.getBoundingClientRect().top"
+                " - e.closest('.card').getBoundingClientRect().top))")
+            assert len(set(tops)) == 1, (width, tops)
+            assert "stale" in page.locator(".overview .card-label").first.evaluate(
+                "e => getComputedStyle(e, '::before').content").lower(), width
+        finally:
+            server.stop()
+            close(page)
+    assert errors == [], errors
 
 
 # -- 2. "last updated" is the sample's timestamp ---------------------------------------------------

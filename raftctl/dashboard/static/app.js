@@ -136,23 +136,24 @@
     $("health-reasons").title = reasons.join("\n");
     var leader = cluster.leader || cluster.leader_node;
     var shards = shardList(doc);
+    // a monitor that reaches no majority sees no leader: that is "unknown", not "none"
+    var sightless = monitorBlind(cluster);
     if (shards) {
       var led = shards.filter(function (s) { return s && s.leader; }).length;
       setText("leader-label", "Shard leaders");
-      setText("leader", led + " / " + shards.length);
-      $("leader").classList.toggle("bad", led < shards.length);
+      setText("leader", sightless && led < shards.length ? "unknown" : led + " / " + shards.length);
+      $("leader").classList.toggle("bad", led < shards.length && !sightless);
       setText("term-label", "Term · shard 0");
     } else {
       setText("leader-label", "Leader");
-      setText("leader", leader || "none");
+      setText("leader", leader || (sightless ? "unknown" : "none"));
       $("leader").classList.remove("bad");
       setText("term-label", "Term");
     }
     setText("leader-changes", isNum(cluster.leader_changes) ? plural(cluster.leader_changes, "leader change") : "\u00a0");
     setText("term", fmtInt(cluster.current_term));
     // not lost on evidence, but with no majority answering the monitor cannot say it is held
-    var blind = typeof cluster.nodes_reached === "number" && typeof cluster.cluster_size === "number"
-      && cluster.nodes_reached < Math.floor(cluster.cluster_size / 2) + 1;
+    var blind = monitorBlind(cluster);
     setText("quorum", cluster.has_quorum === false ? "quorum lost"
       : (cluster.has_quorum ? (blind ? "quorum unknown" : "quorum held") : "\u00a0"));
     setText("healthy-nodes", fmtInt(cluster.healthy_nodes) + " / " + fmtInt(cluster.cluster_size));
@@ -303,19 +304,29 @@
     return el;
   }
 
+  // fewer than a majority of the nodes answered the monitor: it cannot vouch for the cluster
+  function monitorBlind(cluster) {
+    return typeof cluster.nodes_reached === "number" && typeof cluster.cluster_size === "number"
+      && cluster.nodes_reached < Math.floor(cluster.cluster_size / 2) + 1;
+  }
+
   function renderShards(doc) {
     var shards = shardList(doc);
     var panel = $("shards-panel");
     if (!shards) { panel.hidden = true; return; }
     var led = shards.filter(function (s) { return s && s.leader; }).length;
-    setText("shards-caption", shards.length + " Raft groups · " + led + " with a leader");
+    var sightless = monitorBlind(doc.cluster || {});
+    setText("shards-caption", shards.length + " Raft groups · " + (sightless && led < shards.length
+      ? led + " with a leader seen; the monitor reaches too few nodes to tell the others'"
+      : led + " with a leader"));
     var rows = shards.map(function (s) {
       s = s || {};
       var tr = document.createElement("tr");
       tr.setAttribute("data-shard", String(s.shard));
       tr.setAttribute("data-health", s.health_status || "");
       cell(tr, String(s.shard), "node-name");
-      cell(tr, s.leader ? span(s.leader, "node-name") : span("none", "no-leader"), "leader-cell");
+      cell(tr, s.leader ? span(s.leader, "node-name")
+        : (sightless ? span("unknown", "unknown-leader") : span("none", "no-leader")), "leader-cell");
       cell(tr, fmtInt(s.term), "r");
       // without a leader the group has no authoritative indexes: show a gap, not a fake 0
       cell(tr, s.leader ? fmtInt(s.commit_index) : "—", "r");
@@ -636,11 +647,11 @@
     var size = samples.length ? ((samples[samples.length - 1].cluster || {}).cluster_size || 1) : 1;
     var endX = samples.length ? clockOf(samples[samples.length - 1]) : 0;
     var wall = wallOffset(samples);
-    if (wall != null && state.wall == null) {
-      state.wall = wall;
-      renderEventList();
-    }
+    // the events' times are drawn with this offset: list them again when it is new or has moved
+    // (a restarted server's run: its clock starts again at 0), not for a sample's jitter
+    var moved = wall != null && (state.wall == null || Math.abs(wall - state.wall) > 0.5);
     state.wall = wall;
+    if (moved) renderEventList();
     var bands = runsOf(samples, function (s) { return (s.cluster || {}).health_status || "UNKNOWN"; }, endX);
     var markers = eventMarkers();
     var hovering = state.hoverT != null;
@@ -1479,6 +1490,7 @@
         if (newRun || wentBack) {
           forgetHistory();
           forgetEvents();
+          state.wall = null;  // the old run's clock offset: the new run's comes with its history
           renderEventList();
         }
         state.summarySequence = sequence;
