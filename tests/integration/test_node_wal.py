@@ -263,15 +263,22 @@ def test_snapshots_are_renamed_into_place_and_the_log_is_compacted(tmp_path):
     assert digest  # the leader had state before the restart
 
 
-def test_a_snapshot_renamed_before_a_crash_without_its_compaction_is_still_used(tmp_path):
+def _snapshotted(tmp_path: Path) -> tuple[DiskHand, str, DiskLogStore]:
+    """A cluster that took 30 orders in batches of 5 with snapshots every 8: its leader's id and
+    store, synced."""
     hand = DiskHand(tmp_path, snapshot_threshold=8)
     hand.run(600)
     for start in range(1, 31, 5):
         hand.submit(range(start, start + 5))
     nid = hand.leader().node_id
     store = hand.stores[nid]
-    storage = hand.hosts[nid].replicas[0].storage
     store.sync()
+    return hand, nid, store
+
+
+def test_a_snapshot_renamed_before_a_crash_without_its_compaction_is_still_used(tmp_path):
+    hand, nid, store = _snapshotted(tmp_path)
+    storage = hand.hosts[nid].replicas[0].storage
     old_log = wal_file(tmp_path / nid).read_bytes()
     old_generation = store.generation
     hand.submit(range(31, 41))  # more snapshots and compactions
@@ -412,13 +419,7 @@ def test_a_snapshot_received_from_the_leader_is_durable_with_the_entries_after_i
 
 
 def _compacted(tmp_path: Path) -> tuple[DiskHand, str, DiskLogStore]:
-    hand = DiskHand(tmp_path, snapshot_threshold=8)
-    hand.run(600)
-    for start in range(1, 31, 5):
-        hand.submit(range(start, start + 5))
-    nid = hand.leader().node_id
-    store = hand.stores[nid]
-    store.sync()
+    hand, nid, store = _snapshotted(tmp_path)
     assert store.generation > 1 and store.snapshots_saved > 0
     hand.crash(nid)
     return hand, nid, store
