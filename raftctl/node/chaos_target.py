@@ -154,6 +154,30 @@ class NodeProcessCluster:
     def wait_for_leader(self, timeout: float) -> str | None:
         return self.launcher.wait_leader(timeout)
 
+    def wait_whole(self, timeout: float) -> tuple[str | None, list[str]]:
+        """Until the cluster is whole, as ``raftctl cluster up`` waits: every node answers, follows
+        one leader that says LEADER, and reaches every peer. A leader is elected once a majority
+        connects, so a campaign started then would see the last node 'isolated' for a moment and
+        score that as a false alarm. Returns (the leader, []) or, at ``timeout``, (None, what is
+        still missing)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            reports = self.statuses()
+            missing = [f"{nid} not answering" for nid, r in reports.items() if r is None]
+            followed = {r.get("leader_id") for r in reports.values() if r is not None}
+            leader = next(iter(followed)) if len(followed) == 1 and not missing else None
+            if leader is None or (reports.get(leader) or {}).get("state") != "LEADER":
+                missing.append("no leader every node follows")
+                leader = None
+            peers = len(reports) - 1
+            missing += [f"{nid} reaches {r.get('peers_connected')} of {peers} peers"
+                        for nid, r in reports.items() if r is not None and r.get("peers_connected") != peers]
+            if not missing:
+                return leader, []
+            if time.monotonic() >= deadline:
+                return None, missing
+            time.sleep(0.05)
+
     def statuses(self) -> dict[str, dict[str, Any] | None]:
         return {nid: self.launcher.status(nid) for nid in self.launcher.ids}
 
@@ -225,8 +249,9 @@ def run_process_campaign(nodes: int, config: Any, *, rate: float = 100.0, base_d
     config.validate(nodes)  # kinds may include "isolate": these nodes can cut themselves off
     with NodeProcessCluster(nodes, election_timeout_ms=int(config.election_timeout_ms),
                             base_dir=base_dir) as cluster:
-        if cluster.wait_for_leader(15.0) is None:
-            raise RuntimeError("the node processes did not elect a leader within 15 s")
+        leader, missing = cluster.wait_whole(15.0)
+        if leader is None:
+            raise RuntimeError(f"the node processes did not form a whole cluster within 15 s: {'; '.join(missing)}")
         load = LoadGenerator(cluster.urls, rate=rate if rate > 0 else None, workers=4, batch=10).start() \
             if rate > 0 else None
         safety = ReportSafety()

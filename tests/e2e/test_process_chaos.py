@@ -50,6 +50,37 @@ def test_report_safety_catches_two_leaders_in_a_term_and_diverged_state():
     assert "different state" in " ".join(safety.violations)
 
 
+def test_a_campaign_waits_for_the_cluster_to_be_whole_not_just_for_a_leader():
+    """A leader is elected once a majority connects: a campaign started then saw the last node
+    reach no peer in its first sample (node_isolated, a false alarm at t=0.009 s)."""
+    from raftctl.node.chaos_target import NodeProcessCluster
+
+    def report(state: str, peers: int) -> dict:
+        return {"state": state, "leader_id": "node1", "peers_connected": peers}
+
+    script = [
+        {"node1": report("LEADER", 1), "node2": report("FOLLOWER", 1), "node3": None},
+        {"node1": report("LEADER", 1), "node2": report("FOLLOWER", 1), "node3": report("FOLLOWER", 0)},
+        {"node1": report("LEADER", 2), "node2": report("FOLLOWER", 2), "node3": report("FOLLOWER", 2)},
+    ]
+    cluster = object.__new__(NodeProcessCluster)  # its reports only: no processes
+    calls = []
+
+    def statuses() -> dict:
+        calls.append(1)
+        return script[min(len(calls), len(script)) - 1]
+
+    cluster.statuses = statuses  # type: ignore[method-assign]
+    assert cluster.wait_whole(5.0) == ("node1", [])
+    assert len(calls) == 3
+
+    calls.clear()
+    script[2] = script[1]  # node3 never connects: the campaign is refused, saying why
+    leader, missing = cluster.wait_whole(0.2)
+    assert leader is None and missing == ["node1 reaches 1 of 2 peers", "node2 reaches 1 of 2 peers",
+                                          "node3 reaches 0 of 2 peers"]
+
+
 def test_processes_target_refuses_simulator_only_options():
     proc = subprocess.run([*RAFTCTL, "chaos", "--target", "processes", "--runs", "3"], capture_output=True,
                           text=True, timeout=60)
