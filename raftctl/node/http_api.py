@@ -116,6 +116,10 @@ class NodeApi:
 
     def __init__(self, node: "NodeProcess") -> None:
         self.node = node
+        # one request's orders are parsed at a time: parsing is pure Python under the GIL, so
+        # parallel parsers gain nothing, but five of them (20,000 orders each) starved the node's
+        # loop of the interpreter until its followers missed their heartbeats and deposed it
+        self._parsing = threading.Lock()
 
     def _call(self, fn: Any) -> Any:
         return self.node.call(fn).result(timeout=CALL_TIMEOUT_S)
@@ -154,7 +158,8 @@ class NodeApi:
             return error(503, str(err))
 
     def _orders(self, body: bytes) -> Answer:
-        orders = parse_orders(body)
+        with self._parsing:
+            orders = parse_orders(body)
         try:
             status, doc = self.node.submit(orders).result(timeout=ORDER_TIMEOUT_S)
         except FutureTimeout:

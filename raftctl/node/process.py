@@ -27,6 +27,7 @@ import signal
 import sys
 import threading
 import time
+from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -42,6 +43,10 @@ log = logging.getLogger(__name__)
 
 MAX_TURN_ITEMS = 4096  # queue items handled per turn before syncing (bounds an answer's wait)
 MAX_WAITING = 200_000  # orders waiting for their commit at most; beyond, 503
+# orders proposed per loop turn: a big request is spread over turns, and between them the loop
+# ticks, sends heartbeats and answers its peers (20,000 orders proposed in one turn held it past
+# the election timeout, and the followers deposed a leader that was only busy)
+PROPOSE_PER_TURN = 200
 # the loop publishes its report this often (ms of wall time), so /api/status answers at once
 # even while the loop is busy with a backlog: a poll never queues behind a thousand orders
 REPORT_EVERY_MS = 5.0
@@ -82,14 +87,15 @@ class OrderBatch:
     order is applied (or known applied before), else 421 / 503 with the reason.
     """
 
-    __slots__ = ("orders", "future", "results", "remaining", "created")
+    __slots__ = ("orders", "future", "results", "remaining", "created", "proposed")
 
     def __init__(self, orders: list[tuple[str, int, dict[str, Any]]]) -> None:
         self.orders = orders
         self.future: Future[tuple[int, dict[str, Any]]] = Future()
         self.results: list[dict[str, Any] | None] = [None] * len(orders)
-        self.remaining = 0
+        self.remaining = 0  # orders proposed and not yet applied
         self.created = time.monotonic()
+        self.proposed = 0  # orders looked at so far (proposed, or found applied before)
 
 
 class NodeProcess:
@@ -128,6 +134,8 @@ class NodeProcess:
         self._running = False
         self._flush = False
         self._answers: list[tuple[OrderBatch, tuple[int, dict[str, Any]]]] = []
+        # batches not proposed whole yet, in arrival order (PROPOSE_PER_TURN)
+        self._backlog: deque[OrderBatch] = deque()
         self.started_at = time.time()
         self.published: tuple[float, dict[str, Any]] | None = None  # (now_ms, report) of a recent turn
         self.counters = {
@@ -273,6 +281,10 @@ class NodeProcess:
                 if not batch.future.done():
                     batch.future.set_result((503, {"error": "node stopping; retry with the same client_id and seq"}))
         self.waiting.clear()
+        for batch in self._backlog:
+            if not batch.future.done():
+                batch.future.set_result((503, {"error": "node stopping; retry with the same client_id and seq"}))
+        self._backlog.clear()
         while True:
             try:
                 item = self.inbox.get_nowait()
@@ -290,10 +302,11 @@ class NodeProcess:
         transport = self.transport
         counters = self.counters
         rep = host.replicas[0]
+        backlog = self._backlog
         was_leader = False
         while not self._stopped.is_set():
             now = self.now_ms()
-            wait_s = (host.next_deadline() - now) / 1000.0
+            wait_s = (host.next_deadline() - now) / 1000.0 if not backlog else 0.0
             try:
                 if wait_s > 0:
                     item = inbox.get(timeout=min(wait_s, 0.5))
@@ -302,6 +315,18 @@ class NodeProcess:
             except queue.Empty:
                 item = False
             handled = 0
+            budget = PROPOSE_PER_TURN
+            while backlog and budget > 0:  # what earlier turns left, first: orders keep their order
+                head = backlog[0]
+                if head.future.done():  # answered already (its leader lost its leadership)
+                    backlog.popleft()
+                    continue
+                taken = head.proposed
+                finished = self._propose(head, budget)
+                budget -= max(1, head.proposed - taken)
+                if not finished:
+                    break
+                backlog.popleft()
             while item is not False:
                 if item is None:
                     return
@@ -311,7 +336,13 @@ class NodeProcess:
                         host.step(msg, now)
                     counters["messages_stepped"] += len(item)
                 elif type(item) is OrderBatch:
-                    self._propose(item)
+                    if backlog or budget <= 0:
+                        backlog.append(item)
+                    else:
+                        finished = self._propose(item, budget)
+                        budget -= max(1, item.proposed)
+                        if not finished:
+                            backlog.append(item)
                 else:
                     fn, fut = item
                     try:
@@ -377,21 +408,31 @@ class NodeProcess:
         return 503, {"error": f"{self.node_id} knows no leader right now; retry shortly", "leader": None,
                      "leader_url": None}
 
-    def _propose(self, batch: OrderBatch) -> None:
+    def _propose(self, batch: OrderBatch, budget: int) -> bool:
+        """Propose up to ``budget`` more of ``batch``'s orders; True once it needs no more turns
+        (every order proposed, or the batch answered). A batch that meets a lost leadership part
+        way is answered 503 as a whole: its client retries with the same ids, and the orders
+        already committed are found duplicates then."""
         host = self.host
         rep = host.replicas[0]
         raft = rep.raft
-        self.counters["batches"] += 1
-        self.counters["orders_received"] += len(batch.orders)
+        first = batch.proposed == 0
+        if first:
+            self.counters["batches"] += 1
+            self.counters["orders_received"] += len(batch.orders)
         if raft is None or raft.state != LEADER:
-            batch.future.set_result(self._not_leader())
-            return
-        if len(self.waiting) + len(batch.orders) > MAX_WAITING:
+            self._answers.append((batch, self._not_leader()))
+            return True
+        if first and len(self.waiting) + len(batch.orders) > MAX_WAITING:
             batch.future.set_result((503, {"error": "too many orders waiting for commit; retry shortly"}))
-            return
+            return True
         waiting = self.waiting
         results = batch.results
-        for i, (client_id, seq, command) in enumerate(batch.orders):
+        orders = batch.orders
+        start = batch.proposed
+        end = min(len(orders), start + budget)
+        for i in range(start, end):
+            client_id, seq, command = orders[i]
             if rep.session_has(client_id, seq):
                 results[i] = {"client_id": client_id, "seq": seq, "index": None, "duplicate": True}
                 self.counters["orders_duplicate"] += 1
@@ -405,7 +446,7 @@ class NodeProcess:
                     else:
                         del waiting[key]
                 batch.future.set_result((503, {"error": "leadership is moving; retry shortly"}))
-                return
+                return True
             results[i] = {"client_id": client_id, "seq": seq, "index": index}
             key = (0, client_id, seq)
             queued = waiting.get(key)
@@ -414,10 +455,14 @@ class NodeProcess:
             else:
                 queued.append((batch, i))
             batch.remaining += 1
+        batch.proposed = end
+        if batch.remaining:
+            self._flush = True
+        if end < len(orders):
+            return False
         if batch.remaining == 0:
             self._answers.append((batch, (200, self._document(batch))))
-        else:
-            self._flush = True
+        return True
 
     def _document(self, batch: OrderBatch) -> dict[str, Any]:
         return {"node_id": self.node_id, "results": batch.results}
@@ -436,7 +481,7 @@ class NodeProcess:
                 result["rejected"] = rejected
                 acknowledged += 1
                 batch.remaining -= 1
-                if batch.remaining == 0 and not batch.future.done():
+                if batch.remaining == 0 and batch.proposed == len(batch.orders) and not batch.future.done():
                     answers.append((batch, (200, self._document(batch))))
         self.counters["orders_acknowledged"] += acknowledged
 

@@ -287,6 +287,31 @@ def test_isolating_the_leader_through_the_control_endpoint_moves_leadership_and_
         assert {r["orders_applied"] for r in reports.values()} == {6}
 
 
+def test_one_request_of_the_largest_batch_commits_without_deposing_its_leader(tmp_path):
+    """20,000 orders in one POST (1.9 MB, the most a request may carry) were proposed in one
+    loop turn that held the leader past its followers' election timeout: it was deposed every
+    time and answered 503. They are spread over turns now; the answer comes once all applied."""
+    from raftctl.node.http_api import MAX_ORDERS
+    from raftctl.node.process import PROPOSE_PER_TURN
+
+    assert MAX_ORDERS > 10 * PROPOSE_PER_TURN  # the request takes many turns
+    with process_cluster(tmp_path, nodes=3) as cluster:
+        cluster.start_all()
+        leader = cluster.wait_leader(20)
+        term = cluster.must_status(leader)["term"]
+        client = OrderClient(cluster, "big")
+        client.new_batch(MAX_ORDERS)
+        code, _, doc = http_json(cluster.urls[leader] + "/api/orders", "POST", client.pending, timeout=30)
+        assert code == 200, (code, doc)
+        indexes = [r["index"] for r in doc["results"]]
+        assert [r["seq"] for r in doc["results"]] == list(range(1, MAX_ORDERS + 1))
+        assert indexes == sorted(indexes) and len(set(indexes)) == MAX_ORDERS, "in order, each once"
+        reports = cluster.wait_for(lambda: caught_up(cluster, MAX_ORDERS), 20, "all three to apply the batch")
+        assert {r["orders_applied"] for r in reports.values()} == {MAX_ORDERS}
+        assert {r["term"] for r in reports.values()} == {term}, "the leader was deposed"
+        assert cluster.must_status(leader)["state"] == "LEADER"
+
+
 # ---- faults ----------------------------------------------------------------------------------
 
 
