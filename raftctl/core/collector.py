@@ -354,7 +354,8 @@ class SampleCollector:
             node_shards: dict[str, list[dict[str, Any]]] = {}
             shard_docs = shard_documents(
                 poll, max_contact, thresholds, client.shard_latencies_ms or [], acked_by_shard,
-                prev[3] if prev and prev[3] else None, now - prev[0] if prev else 0.0, node_shards)
+                prev[3] if prev and prev[3] else None, now - prev[0] if prev else 0.0, node_shards,
+                client.pending_by_shard)
             sample["shards"] = shard_docs
             # leader changes beyond each group's first leader, summed over the groups
             keys = self._shard_leader_keys

@@ -65,20 +65,25 @@ class CommitWatch:
                     self.stalls = None
                     self.losses = None if group.lost is None else {0: group.lost}
                     return
+        pending = sample["performance"].get("proposals_pending")
+        waiting = type(pending) is int and pending > 0
         if shards:
+            # a shard stalls only while orders wait for it: others' pending orders say nothing of it
+            # (a shard no symbol maps to is idle, not stalled); the cluster's count if none is given
             rows = [(doc["shard"], doc["leader"], doc.get("term"),
-                     doc.get("commit_index") if doc["leader"] is not None else None) for doc in shards]
+                     doc.get("commit_index") if doc["leader"] is not None else None,
+                     waiting if (mine := doc.get("proposals_pending")) is None else type(mine) is int and mine > 0)
+                    for doc in shards]
         else:
             cluster = sample["cluster"]
             leader = cluster["leader_node"]
             node = sample["nodes"].get(leader) if leader is not None else None
-            rows = [(0, leader, cluster.get("current_term"), node.get("commit_index") if node is not None else None)]
-        pending = sample["performance"].get("proposals_pending")
-        waiting = type(pending) is int and pending > 0
+            rows = [(0, leader, cluster.get("current_term"), node.get("commit_index") if node is not None else None,
+                     waiting)]
         stalls: dict[int, float] | None = None
         losses: dict[int, Lost] | None = None
         groups = self._groups
-        for shard, leader, term, commit in rows:
+        for shard, leader, term, commit, waiting in rows:
             group = groups.get(shard)
             if group is None:
                 group = groups[shard] = _Group()

@@ -282,7 +282,8 @@ def _down_doc(reason: str | None, known: Mapping[str, Any] | None) -> dict[str, 
 
 def shard_documents(poll: Poll, max_contact_ms: float, thresholds: Mapping[str, Any],
                     latencies: list[list[float]], acked: list[int], prev_acked: list[int] | None,
-                    elapsed: float, node_shards: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+                    elapsed: float, node_shards: dict[str, list[dict[str, Any]]],
+                    pending: list[int] | None = None) -> list[dict[str, Any]]:
     """Per-shard summaries of a Multi-Raft cluster (docs/CONTRACTS.md, sharding), each shard
     judged like a cluster of its own replicas from the replicas' reports; each node's replica of
     each shard is added to ``node_shards`` (by node id)."""
@@ -359,6 +360,7 @@ def shard_documents(poll: Poll, max_contact_ms: float, thresholds: Mapping[str, 
             "throughput_ops": round(float(throughput), 3),
             "avg_latency_ms": round(sum(shard_latencies) / len(shard_latencies), 3)
             if shard_latencies else None,
+            "proposals_pending": pending[shard] if pending is not None and shard < len(pending) else None,
             # what is about a node or the monitor, not the group (a node's transport reaches its
             # peers for every group alike), is said once, at the cluster level
             "_reasons": [r for r in reasons if not r.startswith(("node_down:", "monitor_reach:", "node_isolated:"))],

@@ -161,6 +161,7 @@ class _ShardRequired(TypedDict):
     consensus_aligned: bool
     throughput_ops: float
     avg_latency_ms: Optional[float]
+    proposals_pending: Optional[int]  # the shard's orders submitted, not yet acknowledged
 
 
 class ShardDoc(_ShardRequired):

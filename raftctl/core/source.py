@@ -82,6 +82,8 @@ class ClientView:
     orders_pending: int | None = None
     proposals_failed: int | None = None
     acknowledged_by_shard: list[int] | None = None
+    # orders submitted and not yet acknowledged, per shard (sharded sources)
+    pending_by_shard: list[int] | None = None
     # proposals the cluster committed (cumulative), when the source has no orders of its own (etcd)
     proposals_committed: int | None = None
     latencies_ms: list[float] = field(default_factory=list)

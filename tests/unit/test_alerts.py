@@ -453,6 +453,46 @@ def test_commit_stalled_in_a_sharded_cluster_names_the_shards_that_stand_still()
     assert [e["status"] for e in engine.evaluate(sharded(13.0, set()), DEFAULT_THRESHOLDS)] == ["resolved"]
 
 
+def test_a_shard_no_order_waits_for_is_idle_not_stalled():
+    """A shard no symbol maps to commits nothing and nothing waits for it: the cluster's pending
+    orders are another shard's. It was called stalled (a critical alert on a healthy cluster)."""
+    engine = AlertEngine()
+
+    def sharded(t: float, pending: list[int]) -> dict:
+        doc = sample(t)
+        doc["performance"]["proposals_pending"] = sum(pending)
+        doc["shards"] = [{"shard": g, "leader": "node1", "consensus_aligned": True, "proposals_pending": pending[g],
+                          "commit_index": 40 + int(t) if g == 0 else 40} for g in range(3)]
+        return doc
+
+    fired = []
+    for t in range(1, 12):
+        fired += [(t, e["name"]) for e in engine.evaluate(sharded(float(t), [3, 0, 0]), DEFAULT_THRESHOLDS)]
+    assert fired == []
+    # orders wait for shard 2 and its commit index stands still: that is a stall, of shard 2
+    for t in range(12, 20):
+        fired += [(t, e["name"], e.get("shards")) for e in engine.evaluate(sharded(float(t), [3, 0, 2]),
+                                                                           DEFAULT_THRESHOLDS)]
+    assert fired == [(17, "commit_stalled", [2])]  # 6 s after t=11, when nothing waited for it
+
+
+def test_a_sharded_simulated_cluster_with_idle_shards_stays_healthy():
+    from raftctl import Cluster, MetricsCollector
+    from raftctl.core.workload import Workload
+
+    cluster = Cluster(node_count=5, seed=1, shards=4)
+    Workload(cluster, rate=100)
+    collector = MetricsCollector()
+    collector.set_cluster(cluster)
+    for _ in range(12):
+        cluster.run_for(1.0)
+        doc = collector.collect()
+        assert doc["cluster"]["health_status"] == "HEALTHY", (doc["sim_time"], doc["cluster"]["health_reasons"])
+    pending = [shard["proposals_pending"] for shard in doc["shards"]]
+    assert sum(pending) == doc["performance"]["proposals_pending"]
+    assert doc["alerts"] == []
+
+
 def test_max_commit_stall_s_is_a_threshold_like_the_others():
     assert DEFAULT_THRESHOLDS["max_commit_stall_s"] == 5.0
     assert validate_thresholds({"max_commit_stall_s": 30})["max_commit_stall_s"] == 30

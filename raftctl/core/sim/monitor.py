@@ -11,7 +11,7 @@ A poll is synchronous at the simulated instant, so ``collector.collect()`` stays
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from raftctl.core.source import ClientView, NodeAnswer, Poll
 
@@ -97,6 +97,7 @@ class SimSource:
                 orders_pending=len(gateway.outstanding),
                 proposals_failed=int(counters["proposals_failed"]),
                 acknowledged_by_shard=list(gateway.acked_by_shard),
+                pending_by_shard=_pending_by_shard(gateway.outstanding, shards) if shards > 1 else None,
                 latencies_ms=latencies(None),
                 shard_latencies_ms=[latencies(g) for g in range(shards)] if shards > 1 else None,
             )
@@ -122,3 +123,10 @@ class SimSource:
 
     def close(self) -> None:
         return None
+
+
+def _pending_by_shard(outstanding: Mapping[tuple[int, str, int], Any], shards: int) -> list[int]:
+    counts = [0] * shards
+    for shard, _client, _seq in outstanding:
+        counts[shard] += 1
+    return counts
