@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Any, Mapping
 
 from raftctl.core.commit_watch import CommitWatch, Lost
+from raftctl.core.measures import quorum_size
 
 __all__ = [
     "ALERT_RULES", "DEFAULT_THRESHOLDS", "Condition", "AlertEngine", "evaluate_conditions",
@@ -214,10 +215,15 @@ def evaluate_conditions(sample: Mapping[str, Any], thresholds: Mapping[str, Any]
                 "lost (a majority's logs lost acknowledged writes?)",
                 (("shard", str(shard)),) if shards else ()))
     if not cluster["has_quorum"]:
+        # nodes up, not healthy ones: a stale leader or a lagging follower is up (it was counted
+        # as down); has_quorum is lost on refusals, so say how many refused
+        nodes = sample.get("nodes") or {}
+        up = sum(1 for node in nodes.values() if node.get("up"))
+        refused = sum(1 for node in nodes.values() if node.get("down_reason") == "refused")
         out.append(Condition(
             "quorum_loss",
-            f"only {cluster['healthy_nodes']} of {cluster['cluster_size']} nodes up; "
-            f"a majority is {cluster['cluster_size'] // 2 + 1}"))
+            f"only {up} of {cluster['cluster_size']} nodes up ({refused} refused the poll: not running); "
+            f"a majority is {quorum_size(int(cluster['cluster_size']))}"))
     latency = performance.get("avg_latency_ms")
     if latency is not None and latency > thresholds["max_latency_ms"]:
         out.append(Condition(

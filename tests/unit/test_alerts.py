@@ -727,3 +727,23 @@ def test_a_sample_without_a_leader_does_not_end_a_loss_held_for_its_tenure():
     assert "committed_entries_lost" in [a["name"] for a in engine.active()]
     resolved = events_of(engine, [(10.0, 500, 5, "node2")], terms)
     assert (10.0, "committed_entries_lost", "resolved") in resolved, resolved
+
+
+def test_quorum_loss_counts_the_nodes_up_not_the_healthy_ones():
+    """Three of five crashed: node4 and node5 are up (one of them a stale leader, up but not
+    healthy). The message said 'only 1 of 5 nodes up'."""
+    from raftctl import Cluster, MetricsCollector
+    from raftctl.core.workload import Workload
+
+    cluster = Cluster(5, seed=2)
+    Workload(cluster, rate=50)
+    collector = MetricsCollector()
+    collector.set_cluster(cluster)
+    cluster.run_for(3)
+    collector.collect()
+    for node in ("node1", "node2", "node3"):
+        cluster.crash(node)
+    doc = collector.collect()
+    assert doc["cluster"]["healthy_nodes"] < 2  # what the old message reported as "up"
+    [alert] = [a for a in doc["alerts"] if a["name"] == "quorum_loss"]
+    assert alert["message"] == "only 2 of 5 nodes up (3 refused the poll: not running); a majority is 3"

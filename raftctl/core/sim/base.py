@@ -68,6 +68,8 @@ class SimulationBase:
 
     def add_observer(self, fn: Callable[[str, dict[str, Any]], None]) -> None:
         """Register ``fn(event, details)`` for fault and leadership events."""
+        if not callable(fn):  # it would fail later, in the middle of the next fault
+            raise ValueError(f"add_observer needs a function (event, details), got {type(fn).__name__}")
         self._observers.append(fn)
 
     def notify(self, event: str, **details: Any) -> None:

@@ -9,6 +9,7 @@ and the wall-clock pacing for live use.
 from __future__ import annotations
 
 import heapq
+import math
 import random
 import zlib
 from typing import Any, Callable, ContextManager
@@ -229,8 +230,12 @@ class Simulation(FaultInjector, StatusViews):
 
     def every(self, interval_s: float, fn: Callable[["Simulation"], Any], start_s: float | None = None) -> None:
         """Call ``fn(cluster)`` every ``interval_s`` simulated seconds."""
+        _seconds("interval", interval_s)
         if interval_s <= 0:
             raise ValueError("interval must be positive")
+        _callable("every", fn)
+        if start_s is not None:
+            _seconds("start_s", start_s)
         interval_ms = interval_s * 1000.0
         events = self.events
 
@@ -244,6 +249,8 @@ class Simulation(FaultInjector, StatusViews):
 
     def at(self, when_s: float, fn: Callable[["Simulation"], Any]) -> None:
         """Call ``fn(cluster)`` once at simulated time ``when_s``."""
+        _seconds("at", when_s)
+        _callable("at", fn)
         with self.lock:
             self.events.push(max(when_s * 1000.0, self.events.now_ms), CALL, lambda: fn(self))
 
@@ -256,6 +263,7 @@ class Simulation(FaultInjector, StatusViews):
 
     def run_for(self, seconds: float) -> None:
         """Advance the simulation by ``seconds`` of simulated time."""
+        _seconds("run_for", seconds)
         if seconds < 0:
             raise ValueError("cannot run for a negative duration")
         with self.lock:
@@ -263,6 +271,11 @@ class Simulation(FaultInjector, StatusViews):
 
     def run_until(self, predicate: Callable[[], bool], timeout: float = 10.0, step: float = 0.01) -> bool:
         """Advance in ``step`` increments until ``predicate()`` holds or ``timeout`` simulated s pass."""
+        _callable("run_until", predicate)
+        _seconds("timeout", timeout)
+        _seconds("step", step)
+        if timeout < 0 or step <= 0:  # a step of 0 never moved the clock: run_until never returned
+            raise ValueError(f"run_until needs timeout >= 0 and step > 0, got timeout={timeout!r} step={step!r}")
         with self.lock:
             deadline = self.events.now_ms + timeout * 1000.0
             while not predicate():
@@ -423,3 +436,14 @@ class Simulation(FaultInjector, StatusViews):
 
 def balance_leaders_round(sim: Simulation) -> None:
     balance_leaders(sim)
+
+
+def _seconds(name: str, value: Any) -> None:
+    """A number of simulated seconds, or a ValueError saying what was given."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} needs a finite number of seconds, got {value!r}")
+
+
+def _callable(name: str, fn: Any) -> None:
+    if not callable(fn):
+        raise ValueError(f"{name} needs a function to call, got {type(fn).__name__} {fn!r}"[:200])
