@@ -25,9 +25,11 @@ class Cluster(Simulation):
         super().__init__(*args, **kwargs)
 
     def start(self, speed: float = 1.0) -> None:
-        """Run the simulation on a daemon thread, ``speed`` simulated seconds per wall second."""
+        """Run the simulation on a daemon thread, ``speed`` simulated seconds per wall second
+        (already running: go on at ``speed``)."""
         pacer = Pacer(self, speed=speed)  # validates speed
         if self._pacer is not None and self._pacer.running:
+            self._pacer.set_speed(speed)
             return
         self._pacer = pacer
         pacer.start()
@@ -41,3 +43,9 @@ class Cluster(Simulation):
     @property
     def running(self) -> bool:
         return self._pacer is not None and self._pacer.running
+
+    @property
+    def speed(self) -> float | None:
+        """Simulated seconds per wall second while ``start`` paces it; None when not running."""
+        pacer = self._pacer
+        return pacer.speed if pacer is not None and pacer.running else None

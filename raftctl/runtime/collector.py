@@ -1,9 +1,10 @@
 """``raftctl.MetricsCollector``: the pure SampleCollector with a sampling thread and sink workers.
 
-Sampling runs on the wall clock every ``collection_interval`` seconds on a daemon thread
-(``start``), or synchronously at simulated instants (``collect(now=...)``, as ``serve``, the demo
-and the tests do). Each sink runs on its own worker thread behind a bounded drop-oldest queue,
-so nothing slow happens on the sampling path.
+Sampling runs every ``collection_interval`` seconds of the collector clock on a daemon thread
+(``start``: wall seconds, or simulated ones for a cluster paced by ``Cluster.start(speed)``),
+or synchronously at simulated instants (``collect(now=...)``, as ``serve``, the demo and the
+tests do). Each sink runs on its own worker thread behind a bounded drop-oldest queue, so
+nothing slow happens on the sampling path.
 """
 
 from __future__ import annotations
@@ -88,7 +89,9 @@ class MetricsCollector(SampleCollector):
     # ------------------------------------------------------------------ background sampling
 
     def start(self) -> None:
-        """Sample on the wall clock every ``collection_interval`` s on a daemon thread."""
+        """Sample every ``collection_interval`` s of the collector clock on a daemon thread: wall
+        seconds, or for a simulated cluster paced by ``Cluster.start(speed)``, simulated seconds
+        (``collection_interval / speed`` wall seconds apart)."""
         if self._source is None:
             raise RuntimeError("no cluster to sample: call set_cluster() or set_source() first")
         with self._lock:
@@ -103,8 +106,16 @@ class MetricsCollector(SampleCollector):
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    def _wall_interval(self) -> float:
+        """Wall seconds between samples: the interval is the collector clock's, which runs
+        ``speed`` times the wall clock for a paced simulation (10 s of history at speed 10 were
+        100 simulated seconds, in a tenth of the samples)."""
+        speed = getattr(self._cluster, "speed", None)
+        if isinstance(speed, (int, float)) and not isinstance(speed, bool) and speed > 0:
+            return self.collection_interval / speed
+        return self.collection_interval
+
     def _run(self) -> None:
-        interval = self.collection_interval
         next_tick = time.monotonic()
         while not self._stop.is_set():
             try:
@@ -112,6 +123,7 @@ class MetricsCollector(SampleCollector):
             except Exception:
                 self.collect_errors += 1
                 log.exception("metrics collection failed")
+            interval = self._wall_interval()
             # fixed cadence: the next tick is scheduled from the previous one, not from now
             next_tick += interval
             delay = next_tick - time.monotonic()

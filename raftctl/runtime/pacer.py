@@ -43,6 +43,13 @@ class Pacer:
         self._wall0 = self._clock()
         self._sim0 = self.sim.now_ms
 
+    def set_speed(self, speed: float) -> None:
+        """Go on at ``speed`` from here (the mapping restarts at this instant)."""
+        if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not speed > 0:
+            raise ValueError("speed must be a positive number")
+        self._anchor()
+        self.speed = float(speed)
+
     def _due_ms(self) -> float:
         """The simulated time (ms) the wall clock says it should be now."""
         if self._wall0 is None:

@@ -532,3 +532,29 @@ def test_started_at_is_the_first_samples_stamp_and_changes_with_the_source():
     collector.set_cluster(second)  # a new run: a page holding the old history must start over
     again = step(second, collector)
     assert again["collector"]["started_at"] == again["timestamp"] == 1003.0
+
+
+def test_a_started_collector_samples_on_the_collector_clock_of_a_sped_up_cluster():
+    """collection_interval is seconds of the collector clock, the cluster's simulated one: at
+    speed 10 samples came 10x the interval apart in simulated time (history too short by 10x)."""
+    cluster = Cluster(node_count=3, seed=1)
+    collector = MetricsCollector(collection_interval=0.5, retention_period=30)
+    collector.set_cluster(cluster)
+    cluster.start(speed=10)
+    try:
+        collector.start()
+        deadline = time.monotonic() + 20
+        while len(collector.history(None)) < 8:
+            assert time.monotonic() < deadline, "8 samples within 20 s"
+            time.sleep(0.02)
+        collector.stop()
+        times = [s["sim_time"] for s in collector.history(None)]
+        gaps = sorted(b - a for a, b in zip(times, times[1:]))
+        assert gaps[len(gaps) // 2] < 1.5, gaps  # about 0.5 simulated s (5.0 before)
+        # a second start() at another speed goes on at that speed (it was ignored)
+        cluster.start(speed=2)
+        assert cluster.speed == 2.0
+    finally:
+        collector.stop()
+        cluster.stop()
+    assert cluster.speed is None
