@@ -502,9 +502,10 @@ def test_sharded_cluster_reports_each_shard_and_lists_the_shards_of_its_alerts()
     assert [d["shard"] for d in sample["shards"]] == [0, 1, 2]
     for doc in sample["shards"]:
         assert set(doc) == {"shard", "leader", "term", "commit_index", "last_applied",
-                            "health_status", "consensus_aligned", "throughput_ops", "avg_latency_ms"}
+                            "health_status", "consensus_aligned", "throughput_ops", "avg_latency_ms", "proposals_pending"}
         assert doc["leader"] == cluster.shard_leaders()[doc["shard"]]
         assert doc["health_status"] == "HEALTHY"
+        assert isinstance(doc["proposals_pending"], int) and doc["proposals_pending"] >= 0
     # damage shard 1 on a node that does not lead it: only shard 1 is misaligned
     victim = next(n for n in cluster.node_ids if n != cluster.shard_leaders()[1])
     cluster.corrupt_state(victim, shard=1)
