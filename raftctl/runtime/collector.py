@@ -50,6 +50,8 @@ class MetricsCollector(SampleCollector):
         self.undrained_sinks: list[str] = []  # sinks the last stop() could not drain in time
         if isinstance(sinks, (str, Sink)):
             sinks = [sinks]  # one spec or sink; iterating a string would build one per letter
+        elif sinks is not None and not isinstance(sinks, Iterable):
+            raise ValueError(f"sinks must be a list of Sink objects or spec strings, got {sinks!r}")
         for sink in sinks or ():
             if isinstance(sink, str):
                 sink = build_sink(sink)
@@ -71,7 +73,10 @@ class MetricsCollector(SampleCollector):
             "sink_events_dropped": sum(w.dropped for w in workers),
             "sink_errors": sum(w.errors for w in workers),
             "sink_delivery_failures": sum(int(s.get("failed", 0)) for s in stats),
-            "sink_delivered": sum(int(s.get("delivered", 0)) for s in stats),
+            # what a sink confirms delivered (a webhook: its receiver's 2xx), else what its worker
+            # handed it without an error (a file or stdout sink writes it then)
+            "sink_delivered": sum(int(s["delivered"]) if "delivered" in s else w.delivered
+                                  for w, s in zip(workers, stats)),
             "sink_pending": sum(int(s.get("pending", 0)) for s in stats),
             "sink_expired": sum(int(s.get("expired", 0)) for s in stats),
         }

@@ -69,7 +69,9 @@ class AlertmanagerSink(Sink):
         super().__init__(arg, **options)
         if not arg:
             raise ValueError("alertmanager sink needs Alertmanager's URL: alertmanager:http://HOST:9093")
-        parts = parse_sink_url("alertmanager", arg, arg)
+        from raftctl.sinks.webhook import safe_url
+
+        parts = parse_sink_url("alertmanager", arg, safe_url(arg))  # a password in the URL is not echoed
         if parts.query or parts.fragment:
             raise ValueError("alertmanager sink URL takes no query of its own; options: "
                              + ", ".join(sorted(self.spec_options)))

@@ -85,6 +85,8 @@ def rfc3339(timestamp: float | None) -> str:
 def safe_url(url: str) -> str:
     """A URL fit for a log line: no user:password, no query (tokens live there)."""
     parts = urlsplit(url)
+    if not parts.scheme or not parts.netloc:  # not a URL (a typo): the text, less what may be secret
+        return url.split("?", 1)[0].split("#", 1)[0].rpartition("@")[2]
     host = parts.netloc.rpartition("@")[2]
     return f"{parts.scheme}://{host}{parts.path}"
 

@@ -559,3 +559,23 @@ def test_a_started_collector_samples_on_the_collector_clock_of_a_sped_up_cluster
         collector.stop()
         cluster.stop()
     assert cluster.speed is None
+
+
+def test_sink_delivered_counts_what_a_file_sink_wrote(tmp_path):
+    """sink_delivered summed only what a sink's own stats called delivered, which a jsonl sink
+    does not report: 0 while it wrote every sample."""
+    cluster = Cluster(node_count=3, seed=1)
+    collector = MetricsCollector(sinks=[f"jsonl:{tmp_path / 'out.jsonl'}"])
+    collector.set_cluster(cluster)
+    try:
+        for _ in range(5):
+            cluster.run_for(1.0)
+            collector.collect()
+        assert collector.flush(5.0)
+        written = len((tmp_path / "out.jsonl").read_bytes().splitlines())
+        cluster.run_for(1.0)
+        doc = collector.collect()
+    finally:
+        collector.stop()
+    assert written >= 5
+    assert doc["collector"]["sink_delivered"] >= written

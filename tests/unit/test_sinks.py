@@ -584,3 +584,20 @@ def test_a_converter_factory_declared_uncalled_is_a_clear_error_naming_the_fix()
         spec_options = {"every": opt_int(1)}
 
     assert split_spec_options(Right, "right", "/tmp/x?every=2") == ("/tmp/x", {"every": 2})
+
+
+@pytest.mark.parametrize("spec, shown", [
+    ("webhook:notaurl", "'notaurl'"),  # it said '://notaurl', which nobody typed
+    ("webhook:u:secret@host?token=abc", "'host'"),
+    ("webhook:ftp://u:secret@h/x", "'ftp://h/x'"),
+    ("alertmanager:ftp://u:secret@h:9093", "'ftp://h:9093'"),  # the password was echoed
+    ("alertmanager:notaurl", "'notaurl'"),
+])
+def test_a_bad_sink_url_is_shown_as_typed_less_its_secrets(spec, shown):
+    from raftctl.sinks import build_sink
+
+    with pytest.raises(ValueError) as caught:
+        build_sink(spec)
+    message = str(caught.value)
+    assert message.endswith(f"with a host, got {shown}"), message
+    assert "secret" not in message and "abc" not in message
