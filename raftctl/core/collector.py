@@ -520,6 +520,8 @@ class SampleCollector:
 
     def events(self, since: int | None = None) -> list[dict[str, Any]]:
         """Timeline events newer than event ``since`` (``raftctl/core/event_log.py``)."""
+        if since is not None and (isinstance(since, bool) or not isinstance(since, int)):
+            raise ValueError(f"since must be an event number (int) or None, got {since!r}")
         with self._lock:
             return self._event_log.since(since)
 

@@ -40,16 +40,26 @@ class Workload:
         mix: tuple[float, float, float] = (0.6, 0.25, 0.15),
         max_outstanding: int | None = None,
     ) -> None:
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate < 0:
+        for attribute in ("every", "submit_many"):
+            if not hasattr(cluster, attribute):
+                raise ValueError(f"Workload needs a raftctl Cluster, got {type(cluster).__name__}")
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < float("inf"):
             raise ValueError(f"rate must be a non-negative number of orders per second, got {rate!r}")
-        if traders < 1:
-            raise ValueError("traders must be >= 1")
-        if tick_s <= 0:
-            raise ValueError("tick_s must be positive")
-        if len(mix) != 3 or any(m < 0 for m in mix) or sum(mix) <= 0:
+        if isinstance(traders, bool) or not isinstance(traders, int) or traders < 1:
+            raise ValueError(f"traders must be an integer >= 1, got {traders!r}")
+        if isinstance(tick_s, bool) or not isinstance(tick_s, (int, float)) or not 0 < tick_s < float("inf"):
+            raise ValueError(f"tick_s must be a positive number of seconds, got {tick_s!r}")
+        if (not isinstance(mix, (tuple, list)) or len(mix) != 3
+                or not all(isinstance(m, (int, float)) and not isinstance(m, bool) and m >= 0 for m in mix)
+                or sum(mix) <= 0):
             raise ValueError("mix must be three non-negative fractions (limit, market, cancel)")
-        if not symbols:
-            raise ValueError("at least one symbol is needed")
+        if isinstance(symbols, str):  # iterating it would trade one symbol per letter
+            symbols = [symbols]
+        if not symbols or not all(isinstance(sym, str) and sym for sym in symbols):
+            raise ValueError(f"symbols must be a non-empty list of symbol names, got {symbols!r}")
+        if max_outstanding is not None and (isinstance(max_outstanding, bool) or not isinstance(max_outstanding, int)
+                                            or max_outstanding < 1):
+            raise ValueError(f"max_outstanding must be an integer >= 1 or None, got {max_outstanding!r}")
         if getattr(cluster, "workload", None) is not None:
             # both would run (double the rate) while only the newer is the cluster's, the one that
             # chaos pauses before its convergence check and that reports name

@@ -824,6 +824,11 @@ class DashboardServer:
             not isinstance(max_connections, int) or isinstance(max_connections, bool) or max_connections < 1
         ):
             raise ValueError(f"max_connections must be a positive integer, got {max_connections!r}")
+        missing = [name for name in ("latest", "history", "node_history", "active_alerts", "alert_history")
+                   if not callable(getattr(collector, name, None))]
+        if missing:  # it would start and answer every request with a 500
+            raise ValueError(f"DashboardServer needs a MetricsCollector, got {type(collector).__name__} "
+                             f"(no {', '.join(missing)})")
         self.collector = collector
         self.host = host
         self._port = port

@@ -1,6 +1,7 @@
-"""The simulator's scheduling and running calls refuse bad arguments at once, with a ValueError
-that names them: a step of 0 hung run_until for ever, and a non-callable given to every(),
-at() or add_observer() failed later, deep inside the next run or in the middle of a fault."""
+"""The library refuses bad arguments at the call, with a ValueError naming them. A step of 0
+hung run_until for ever; a non-callable given to every(), at() or add_observer() failed later,
+deep inside the next run or in the middle of a fault; a Workload, a collector or a dashboard
+given nonsense failed on first use (a TypeError, an AttributeError, a 500 per request)."""
 
 from __future__ import annotations
 
@@ -46,3 +47,45 @@ def test_good_arguments_still_work():
     assert -1.0 in seen and len(seen) >= 4
     cluster.crash("node1")
     assert events
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"cluster": None}, "needs a raftctl Cluster"),
+    ({"max_outstanding": "x"}, "max_outstanding must be an integer"),
+    ({"max_outstanding": -1}, "max_outstanding must be an integer"),
+    ({"traders": "x"}, "traders must be an integer"),
+    ({"tick_s": "x"}, "tick_s must be a positive number"),
+    ({"rate": float("inf")}, "rate must be"),
+    ({"symbols": [""]}, "symbols must be"),
+])
+def test_a_workload_refuses_bad_arguments_at_once(kwargs, message):
+    from raftctl.core.workload import Workload
+
+    args = {"cluster": Cluster(3, seed=1), **kwargs}
+    with pytest.raises(ValueError, match=message):
+        Workload(**args)
+
+
+def test_a_workload_given_one_symbol_as_a_string_trades_that_symbol():
+    from raftctl.core.workload import Workload
+
+    workload = Workload(Cluster(3, seed=1), symbols="BTC-USD")
+    assert workload.symbols == ["BTC-USD"]  # it traded 'B', 'T', 'C', ...
+
+
+def test_a_dashboard_refuses_what_is_not_a_collector():
+    from raftctl.dashboard.server import DashboardServer
+
+    with pytest.raises(ValueError, match="needs a MetricsCollector, got int"):
+        DashboardServer(5, port=0)  # it started and answered every request 500
+
+
+def test_a_collector_refuses_bad_sinks_and_event_numbers():
+    from raftctl import MetricsCollector
+
+    with pytest.raises(ValueError, match="sinks must be a list"):
+        MetricsCollector(sinks=5)
+    collector = MetricsCollector()
+    with pytest.raises(ValueError, match="since must be an event number"):
+        collector.events("x")
+    assert collector.events(None) == [] and collector.events(0) == []
