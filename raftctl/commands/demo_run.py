@@ -122,10 +122,15 @@ class DemoRun:
             for tick in range(1, self.ticks + 1):
                 self.tick = tick
                 self._apply_faults(tick)
+                # both modes stop at the very same instant, k * tick_s from the start (run_for's
+                # sum of steps drifts from it by a float ulp: an event due exactly then ran
+                # before the tick's fault with --fast, after it in real time, and the runs parted)
+                target = base + tick * self.tick_s
                 if pacer is None:
-                    self.cluster.run_for(self.tick_s)
+                    with self.cluster.lock:
+                        self.cluster.run_to(target * 1000.0)
                 else:
-                    pacer.advance_to(base + tick * self.tick_s)
+                    pacer.advance_to(target)
                 view.on_tick(tick)
             self._settle()
             view.on_tick(self.ticks)  # the last frame shows the converged cluster
@@ -140,7 +145,9 @@ class DemoRun:
                 applied = True
         if applied:
             # what the monitor makes of it at that very instant (a look: no sample, no alert)
-            self._view.on_fault(f"tick {tick}: the monitor sees {describe_look(self.collector.look())}")
+            # said so: the next sample, a moment later, may already show the cluster recovering
+            self._view.on_fault(f"tick {tick}: the monitor sees {describe_look(self.collector.look())} "
+                                "(at that instant; samples and alerts follow)")
 
     def next_fault(self) -> tuple[int, str] | None:
         """The next fault's tick and title, for the live view."""
