@@ -226,10 +226,41 @@ def write_raw_json(body: bytes) -> None:
     sys.stdout.buffer.flush()
 
 
+class _TrailingSpacesCut:
+    """A text stream that writes each line without the spaces rich pads it with to the width
+    (a table cell, a grid row): piped or redirected output carries no trailing blanks."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._partial = ""
+
+    def write(self, text: str) -> int:
+        lines = (self._partial + text).split("\n")
+        self._partial = lines.pop()
+        if lines:
+            self._stream.write("\n".join(line.rstrip(" ") for line in lines) + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        if self._partial:
+            self._stream.write(self._partial)
+            self._partial = ""
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self._stream, "encoding", None) or "utf-8"
+
+
 def stdout_console():  # -> rich.console.Console
     """Console for data on stdout; rich itself honours NO_COLOR and non-TTY output."""
     from rich.console import Console
 
+    if not sys.stdout.isatty():
+        return Console(file=_TrailingSpacesCut(sys.stdout), highlight=False, soft_wrap=False)  # type: ignore[arg-type]
     return Console(highlight=False, soft_wrap=False)
 
 

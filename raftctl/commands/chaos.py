@@ -179,9 +179,10 @@ def report_rows(report: dict) -> list[tuple[str, str]]:
     breakdown = ", ".join(f"{kind} {row['detected']}/{row['counted']}" for kind, row in incidents.items())
     violation_seeds = ", ".join(map(str, report["safety_violation_seeds"][:20])) or "none"
     liveness_seeds = ", ".join(map(str, report["liveness_failure_seeds"][:20])) or "none"
+    workers = f"{report['workers']} worker{'' if report['workers'] == 1 else 's'}"
     return [
         ("runs", f"{report['runs']} (seeds {report['first_seed']}..{report['last_seed']}, "
-                 f"{report['nodes']} nodes, {report['duration_s']:g} s each, {report['workers']} workers, "
+                 f"{report['nodes']} nodes, {report['duration_s']:g} s each, {workers}, "
                  f"{report['wall_seconds']:g} s wall)"),
         ("faults injected", f"{report['faults_injected_total']} ({faults})" + _heal_note(report)),
         ("safety violations", f"{report['safety_violations']} (failing seeds: {violation_seeds})"),

@@ -353,7 +353,7 @@ def transitions(collector: ReplayCollector) -> list[list[Any]]:
     for offset, sample in zip(collector.offsets, collector.samples, strict=True):
         status = (sample.get("cluster") or {}).get("health_status")
         if not marks or marks[-1][1] != status:
-            marks.append([offset, status])
+            marks.append([round(offset, 6), status])  # 8.0, not 7.999999999999999
     return marks
 
 
