@@ -301,6 +301,10 @@ def _group_families(family: _Builder, doc: Mapping[str, Any], shard_docs: list[d
                      "1 when the shard's live replicas at the same applied index hold the same state")
     health = family("raftctl_shard_health_status", "gauge",
                     "Shard health: 1 for the current status, 0 for the others")
+    pending = family("raftctl_shard_proposals_pending", "gauge",
+                     "Orders submitted for the shard and not yet acknowledged (unsharded: the cluster's)")
+    if shard_docs is None:
+        groups[0]["proposals_pending"] = perf.get("proposals_pending")
     for group in groups:
         shard = {"shard": str(group["shard"])}
         leader = group.get("leader")
@@ -312,6 +316,7 @@ def _group_families(family: _Builder, doc: Mapping[str, Any], shard_docs: list[d
             commit.add(group.get("commit_index"), shard)
             applied.add(group.get("last_applied"), shard)
         aligned.add(group.get("consensus_aligned"), shard)
+        pending.add(group.get("proposals_pending"), shard)  # absent when the source cannot split them
         status = group.get("health_status")
         if status is not None:
             for state in HEALTH_STATES:
