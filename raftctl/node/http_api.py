@@ -95,7 +95,8 @@ def parse_orders(body: bytes) -> list[tuple[str, int, dict[str, Any]]]:
                              "without ':'")
         seq = item.get("seq")
         if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq < 2**63:
-            raise BadRequest(f"{where}seq must be a positive integer, got {seq!r}")
+            # (a JSON number beyond 64 bits reaches here as a float: 1e+23)
+            raise BadRequest(f"{where}seq must be an integer from 1 to 2**63 - 1, got {str(seq)[:40]}")
         try:
             command = validate_order(item)
         except ValueError as err:

@@ -302,6 +302,9 @@ class Transport:
     def isolate(self, peers: Iterable[str]) -> list[str]:
         """Drop all traffic to and from ``peers`` from now on (an empty list heals)."""
         wanted = frozenset(peers)
+        if self.node_id in wanted:
+            raise ValueError(f"{self.node_id} cannot be cut off from itself; name its peers "
+                             f"({', '.join(sorted(self.peers))})")
         unknown = sorted(wanted - set(self.peers))
         if unknown:
             raise ValueError(f"unknown peer(s) {', '.join(unknown)}; peers are {', '.join(sorted(self.peers))}")

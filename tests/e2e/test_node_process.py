@@ -262,6 +262,8 @@ def test_isolating_the_leader_through_the_control_endpoint_moves_leadership_and_
         others = [n for n in cluster.ids if n != old]
         code, _, doc = http_json(cluster.urls[old] + "/api/control/isolate", "POST", {"peers": ["node9"]})
         assert code == 400 and "unknown peer" in doc["error"]
+        code, _, doc = http_json(cluster.urls[old] + "/api/control/isolate", "POST", {"peers": [old]})
+        assert code == 400 and "cannot be cut off from itself" in doc["error"], doc  # it said "unknown peer"
         code, _, doc = http_json(cluster.urls[old] + "/api/control/isolate", "POST", {"peers": others})
         assert code == 200 and doc["isolated"] == sorted(others)
         # an order sent to the cut-off leader cannot commit: once it steps down it says so (not 200)
