@@ -565,6 +565,42 @@ def test_all_zero_charts_get_a_clean_axis(browser):
         close(page)
 
 
+def test_a_term_chart_labels_every_gridline_with_a_whole_term(browser):
+    """Terms up to 6: the axis went to a "nice" 10 in quarters (0, 2.5, 5, 7.5, 10) and, being a
+    chart of whole numbers, labelled only 0, 5 and 10. Now every gridline is a whole term."""
+    cluster = Cluster(node_count=3, seed=SEED)
+    collector = MetricsCollector(collection_interval=1.0, retention_period=300)
+    collector.set_cluster(cluster)
+    assert cluster.run_until(lambda: cluster.leader_id is not None, timeout=10.0), f"seed={SEED}"
+    step(cluster, collector)
+    while collector.latest()["cluster"]["current_term"] < 6:
+        leader = cluster.leader_id
+        cluster.crash(leader)
+        step(cluster, collector, 2.0)
+        cluster.restart(leader)
+        assert cluster.run_until(lambda: cluster.leader_id is not None, timeout=10.0), f"seed={SEED}"
+        step(cluster, collector)
+        assert collector.version < 60, f"seed={SEED}: terms do not rise"
+    top_term = max(s["cluster"]["current_term"] for s in collector.history(None))
+    server = DashboardServer(collector, port=0).start()
+    errors: list[str] = []
+    page = new_page(browser, DESKTOP, errors)
+    page.add_init_script(AXIS_RECORDER)
+    try:
+        page.goto(server.url + "/?refresh=1")
+        expect(page.locator("#history-window")).to_have_attribute("data-last-sequence", str(collector.version),
+                                                                  timeout=10_000)
+        labels = [int(label["text"]) for label in axis_labels(page, "chart-term")]
+        assert len(labels) >= 4, labels
+        assert labels[0] == 0 and labels[-1] >= top_term and labels[-1] < top_term + 4, (labels, top_term)
+        steps = {b - a for a, b in zip(labels, labels[1:])}
+        assert len(steps) == 1, labels  # evenly spaced whole terms
+        assert errors == [], errors
+    finally:
+        server.stop()
+        close(page)
+
+
 # -- 8, 9. shard cards at 400 px, "Leads" ----------------------------------------------------------
 
 # Per table cell shown as a card: its label (the ::before of data-label) laid out alone in the cell;

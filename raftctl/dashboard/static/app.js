@@ -459,7 +459,20 @@
     var maxY = options.max != null ? options.max : niceMax(Math.max.apply(null, values.concat([minY])));
     // values all equal (all zero: no load, a follower never behind): a plain 0..1 axis, not a zero-height one
     if (!(maxY > minY)) maxY = minY + 1;
-    if (options.integer) maxY = Math.max(Math.ceil(maxY), minY + 1);
+    // gridlines: four, or for a chart of whole numbers (terms) one per whole step, so each is
+    // labelled (a term chart of 0..5 in quarters labelled only 0 and 5)
+    var steps = 4;
+    if (options.integer) {
+      // from the largest value itself, not a "nice" 10 for a 6: the steps below are whole already
+      var highest = options.max != null ? options.max : Math.max.apply(null, values.concat([minY]));
+      maxY = Math.max(Math.ceil(highest), minY + 1);
+      var range = maxY - minY;
+      if (range <= 5) {
+        steps = range;
+      } else {
+        maxY = minY + 4 * Math.ceil(range / 4);
+      }
+    }
     var decimals = axisDecimals((maxY - minY) / 4);
     var span = options.window;
     var endX = options.endX;
@@ -483,9 +496,9 @@
     ctx.lineWidth = 1;
     ctx.textBaseline = "middle";
     ctx.textAlign = "right";
-    for (var g = 0; g <= 4; g++) {
-      var yValue = minY + (maxY - minY) * g / 4;
-      var y = top + plotH - plotH * g / 4;
+    for (var g = 0; g <= steps; g++) {
+      var yValue = minY + (maxY - minY) * g / steps;
+      var y = top + plotH - plotH * g / steps;
       ctx.beginPath();
       ctx.moveTo(left, Math.round(y) + 0.5);
       ctx.lineTo(left + plotW, Math.round(y) + 0.5);
