@@ -37,7 +37,8 @@ RESOLVED_ALERTS_SHOWN = 50
 GZIP_MIN_BYTES = 512
 GZIP_LEVEL = 6
 # The sections of a history sample ``fields=`` may keep; timestamp, sim_time and sequence always stay.
-HISTORY_SECTIONS = ("cluster", "performance", "nodes", "alerts_firing", "shards")
+# history keeps no per-shard data (the latest sample has it): "shards" was accepted and gave nothing
+HISTORY_SECTIONS = ("cluster", "performance", "nodes", "alerts_firing")
 _HISTORY_ALWAYS = ("timestamp", "sim_time", "sequence")
 _COMPRESSIBLE = ("application/json", "text/", "application/openmetrics-text", "image/svg+xml")
 

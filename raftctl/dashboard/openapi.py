@@ -8,7 +8,7 @@ from raftctl import __version__
 from raftctl.core import sample
 
 _JSON = "application/json"
-_SECTION = "(cluster|performance|nodes|alerts_firing|shards)"
+_SECTION = "(cluster|performance|nodes|alerts_firing)"
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -188,9 +188,9 @@ def build_openapi(retention: float) -> dict[str, Any]:
         "in": "query",
         "required": False,
         "description": (
-            "Comma-separated sections of each sample to keep, from cluster, performance, nodes, alerts_firing, "
-            "shards (timestamp, sim_time and sequence always stay; the others are then absent). Default: all. "
-            "An unknown or empty name is a 400."
+            "Comma-separated sections of each sample to keep, from cluster, performance, nodes and alerts_firing "
+            "(timestamp, sim_time and sequence always stay; the others are then absent). Default: all. "
+            "An unknown or empty name is a 400. History keeps no per-shard data: /api/summary's shards has it."
         ),
         "schema": {"type": "string", "pattern": f"^{_SECTION}(,{_SECTION})*$", "maxLength": 128},
     }

@@ -98,6 +98,9 @@ def test_fields_keeps_only_the_named_sections(monitored):
     for bad in ("", "bogus", "cluster,,nodes", "cluster,bogus"):
         response = call(api, "/api/metrics/history?fields=" + bad)
         assert response.status == 400 and b"fields" in response.body, bad
+    # history keeps no per-shard data: "shards" was accepted and gave nothing
+    response = call(api, "/api/metrics/history?fields=cluster,shards")
+    assert response.status == 400 and b"shards" in response.body
 
 
 # -- gzip -------------------------------------------------------------------------------------
