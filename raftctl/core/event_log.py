@@ -5,7 +5,8 @@ Pure and bounded. After each sample the collector records here, in order:
 * ``fault``  — a fault the source knows it injected (the simulator's injector does; a real
   cluster's source knows none): ``{"fault", "args"}`` at the time it was injected;
 * ``leader`` — the leader the reports back changed, or its term did (an election):
-  ``{"leader", "term", "previous"}``; ``leader`` None when none is backed any more;
+  ``{"leader", "term", "previous"}``; ``leader`` None when none is backed any more. In a sharded
+  sample every Raft group's change is one, with ``shard`` (shard 0's is the cluster's);
 * ``node``   — a node went DOWN, came back, or became / stopped being a STALE_LEADER:
   ``{"node", "from", "to", "reason"}``;
 * ``health`` — the cluster's health changed: ``{"from", "to", "reasons"}``;
@@ -72,7 +73,10 @@ class EventLog:
         cluster = sample["cluster"]
         before = previous["cluster"] if previous is not None else None
         leader, term = cluster.get("leader_node"), cluster.get("current_term")
-        if before is None or before.get("leader_node") != leader or \
+        shards = sample.get("shards")
+        if shards:
+            self._shard_leaders(t, ts, (previous or {}).get("shards") or (), shards)
+        elif before is None or before.get("leader_node") != leader or \
                 (leader is not None and before.get("current_term") != term):
             if before is not None or leader is not None:
                 self._add(t, ts, "leader", leader=leader, term=term if leader is not None else None,
@@ -89,6 +93,21 @@ class EventLog:
             self._add(t, ts, "alert", name=event.get("name"), status=event.get("status"),
                       severity=event.get("severity"), labels=dict(event.get("labels") or {}),
                       message=event.get("message"))
+
+    def _shard_leaders(self, t: float, ts: float, old_docs: Iterable[Mapping[str, Any]],
+                       new_docs: Iterable[Mapping[str, Any]]) -> None:
+        """A leader event per group whose leader or leader's term changed (the shards' documents)."""
+        old = {doc.get("shard"): doc for doc in old_docs}
+        for doc in new_docs:
+            leader, term = doc.get("leader"), doc.get("term")
+            was = old.get(doc.get("shard"))
+            if was is None and leader is None:
+                continue
+            if was is not None and was.get("leader") == leader and (leader is None or was.get("term") == term):
+                continue
+            self._add(t, ts, "leader", shard=doc.get("shard"), leader=leader,
+                      term=term if leader is not None else None,
+                      previous=was.get("leader") if was is not None else None)
 
     def _node_events(self, t: float, ts: float, old_nodes: Mapping[str, Any], new_nodes: Mapping[str, Any]) -> None:
         for node_id, node in new_nodes.items():

@@ -161,3 +161,30 @@ def test_the_node_pass_knows_when_no_node_changed_state():
             previous = sample_doc
         assert plain.since() == hinted.since(), f"seed {seed}"
     assert hinted_skips > 800  # the skip was exercised, not only refused
+
+
+def test_a_sharded_cluster_logs_every_shards_leader_changes():
+    """Shard 1's leader crashed and moved twice; the log compared only the cluster-level
+    (shard 0's) leader and showed none of it, while leader_changes counted both."""
+    from raftctl import Cluster, MetricsCollector
+    from raftctl.core.workload import Workload
+
+    cluster = Cluster(5, seed=1, shards=4)
+    Workload(cluster, rate=50)
+    collector = MetricsCollector()
+    collector.set_cluster(cluster)
+    for _ in range(3):
+        cluster.run_for(1)
+        collector.collect()
+    first = [e for e in collector.events() if e["kind"] == "leader"]
+    assert sorted(e["shard"] for e in first) == [0, 1, 2, 3]  # each group's first leader
+    lead1 = cluster.shard_leaders()[1]
+    assert lead1 != cluster.shard_leaders()[0], "seed 1: shard 1 has its own leader"
+    cluster.crash(lead1)
+    for _ in range(4):
+        cluster.run_for(1)
+        collector.collect()
+    moved = [e for e in collector.events() if e["kind"] == "leader" and e["seq"] > first[-1]["seq"]]
+    assert moved and {e["shard"] for e in moved} == {1}, moved
+    assert moved[0]["previous"] == lead1 and all(e["leader"] != lead1 for e in moved)
+    assert len(moved) == collector.latest()["cluster"]["leader_changes"]

@@ -25,7 +25,7 @@
     etag: null, summarySequence: null, history: null, historyDuration: null, lastSequence: null,
     stale: false, activeAlerts: 0, replay: null, seeking: false, inFlight: false, again: false,
     // the timeline: events held (GET /api/events, then ?since= the newest seq), the hovered instant
-    events: [], eventSeq: null, eventsRendered: false, hoverT: null, nodeDetail: null, wall: null, sawLeader: false,
+    events: [], eventSeq: null, eventsRendered: false, hoverT: null, nodeDetail: null, wall: null, sawLeader: {},
     // collector.started_at of the run the page shows (undefined: no summary yet; null: a server without it)
     startedAt: undefined,
   };
@@ -622,7 +622,7 @@
     var marks = [];
     state.events.forEach(function (e) {
       if (e.kind === "fault") marks.push([e.t, "fault"]);
-      else if (e.kind === "leader" && (e.election || e.leader == null)) marks.push([e.t, e.leader == null ? "noleader" : "leader"]);
+      else if (e.kind === "leader" && !e.shard && (e.election || e.leader == null)) marks.push([e.t, e.leader == null ? "noleader" : "leader"]);
     });
     return marks;
   }
@@ -727,7 +727,7 @@
   function forgetEvents() {
     state.events = [];
     state.eventSeq = null;
-    state.sawLeader = false;
+    state.sawLeader = {};
     state.eventsRendered = false;
   }
 
@@ -746,9 +746,10 @@
       body.events.forEach(function (e) {
         if (state.eventSeq != null && e.seq <= state.eventSeq) return;
         // an election: any new leader or term after the first one the page saw (also after "no leader")
-        if (e.kind === "leader") {
-          e.election = e.leader != null && (state.sawLeader || e.previous != null);
-          state.sawLeader = true;
+        if (e.kind === "leader") {  // per Raft group in a sharded cluster (e.shard)
+          var group = e.shard == null ? 0 : e.shard;
+          e.election = e.leader != null && (!!state.sawLeader[group] || e.previous != null);
+          state.sawLeader[group] = true;
         }
         state.events.push(e);
         added++;
@@ -762,8 +763,9 @@
   function eventText(e) {
     switch (e.kind) {
       case "leader":
-        if (e.leader == null) return "no leader" + (e.previous ? " (" + e.previous + " lost it)" : "");
-        return (e.election ? "election: " : "leader ") + e.leader + " leads term " + fmtInt(e.term) +
+        var where = e.shard == null ? "" : "shard " + e.shard + ": ";
+        if (e.leader == null) return where + "no leader" + (e.previous ? " (" + e.previous + " lost it)" : "");
+        return where + (e.election ? "election: " : "leader ") + e.leader + " leads term " + fmtInt(e.term) +
           (e.previous && e.previous !== e.leader ? " (was " + e.previous + ")" : "");
       case "node":
         return e.node + " " + (e.from || "—") + " → " + (e.to === "STALE_LEADER" ? "STALE LEADER" : e.to) + (e.reason && e.to === "DOWN" ? " (" + e.reason + ")" : "");
@@ -938,7 +940,8 @@
       el.title = b[2] + " from " + at(b[0]);
       return el;
     }));
-    var leaders = state.events.filter(function (e) { return e.kind === "leader" && inView(e); }).map(function (e) {
+    // the lane is the cluster's leader (shard 0's in a sharded cluster); the list has every shard's
+    var leaders = state.events.filter(function (e) { return e.kind === "leader" && !e.shard && inView(e); }).map(function (e) {
       return { t: e.t, className: "tl-leader" + (e.leader == null ? " tl-noleader" : ""), title: at(e.t) + " " + eventText(e),
         texts: e.leader == null ? ["none"] : ["T" + e.term + " " + e.leader, "T" + e.term],
         attrs: { "data-term": e.term == null ? "" : String(e.term), "data-leader": e.leader || "" } };
