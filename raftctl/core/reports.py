@@ -306,6 +306,7 @@ def shard_documents(poll: Poll, max_contact_ms: float, thresholds: Mapping[str, 
         aligned = consensus_aligned(statuses.values())
         shard_nodes: dict[str, dict[str, Any]] = {}
         healthy = 0
+        apply_lag = 0  # the largest commit_index - last_applied over the group's live replicas
         for node_id, entry in reports.items():
             contact = None if node_id == leader or entry is None else contacts.get(node_id)
             if contact is not None:
@@ -316,6 +317,8 @@ def shard_documents(poll: Poll, max_contact_ms: float, thresholds: Mapping[str, 
             if entry is not None and state != STALE and (contact is None or contact <= max_contact_ms):
                 healthy += 1
             said: Mapping[str, Any] = entry if entry is not None else {}
+            if said:
+                apply_lag = max(apply_lag, _int(said.get("commit_index")) - _int(said.get("last_applied")))
             node_shards.setdefault(node_id, []).append({
                 "shard": shard, "state": state,
                 "term": _int(said.get("term")) if said else None,
@@ -361,6 +364,7 @@ def shard_documents(poll: Poll, max_contact_ms: float, thresholds: Mapping[str, 
             "avg_latency_ms": round(sum(shard_latencies) / len(shard_latencies), 3)
             if shard_latencies else None,
             "proposals_pending": pending[shard] if pending is not None and shard < len(pending) else None,
+            "commit_apply_lag": apply_lag,
             # what is about a node or the monitor, not the group (a node's transport reaches its
             # peers for every group alike), is said once, at the cluster level
             "_reasons": [r for r in reasons if not r.startswith(("node_down:", "monitor_reach:", "node_isolated:"))],

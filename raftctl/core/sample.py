@@ -162,6 +162,7 @@ class _ShardRequired(TypedDict):
     throughput_ops: float
     avg_latency_ms: Optional[float]
     proposals_pending: Optional[int]  # the shard's orders submitted, not yet acknowledged
+    commit_apply_lag: int  # the largest commit_index - last_applied over the shard's live replicas
 
 
 class ShardDoc(_ShardRequired):

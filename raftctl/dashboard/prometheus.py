@@ -321,10 +321,14 @@ def _group_families(family: _Builder, doc: Mapping[str, Any], shard_docs: list[d
         if status is not None:
             for state in HEALTH_STATES:
                 health.add(state == status, {**shard, "status": state})
-    # computed by the collector over the top-level node reports, which are shard 0's
-    family("raftctl_commit_apply_lag_entries", "gauge",
-           "Largest commit_index - last_applied over the shard's live replicas").add(
-        perf.get("commit_apply_lag"), {"shard": "0"})
+    # per shard from the shard documents; unsharded, the collector's over the node reports
+    apply_lag = family("raftctl_commit_apply_lag_entries", "gauge",
+                       "Largest commit_index - last_applied over the shard's live replicas")
+    if shard_docs is None:
+        apply_lag.add(perf.get("commit_apply_lag"), {"shard": "0"})
+    else:
+        for group in shard_docs:
+            apply_lag.add(group.get("commit_apply_lag"), {"shard": str(group["shard"])})
     if shard_docs is not None:
         throughput = family("raftctl_shard_committed_orders_per_second", "gauge",
                             "Orders per second the shard committed over the last collection interval")

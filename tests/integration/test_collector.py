@@ -502,7 +502,8 @@ def test_sharded_cluster_reports_each_shard_and_lists_the_shards_of_its_alerts()
     assert [d["shard"] for d in sample["shards"]] == [0, 1, 2]
     for doc in sample["shards"]:
         assert set(doc) == {"shard", "leader", "term", "commit_index", "last_applied",
-                            "health_status", "consensus_aligned", "throughput_ops", "avg_latency_ms", "proposals_pending"}
+                            "health_status", "consensus_aligned", "throughput_ops", "avg_latency_ms", "proposals_pending",
+                            "commit_apply_lag"}
         assert doc["leader"] == cluster.shard_leaders()[doc["shard"]]
         assert doc["health_status"] == "HEALTHY"
         assert isinstance(doc["proposals_pending"], int) and doc["proposals_pending"] >= 0

@@ -194,7 +194,8 @@ raftctl_shard_term 3
 def test_every_per_group_series_has_a_shard_label_and_shards_are_all_there(live_bodies):
     fams = families_of(live_bodies["sharded"])
     for name in ("raftctl_shard_has_leader", "raftctl_shard_term", "raftctl_shard_consensus_aligned",
-                 "raftctl_shard_committed_orders_per_second"):
+                 "raftctl_shard_committed_orders_per_second", "raftctl_shard_proposals_pending",
+                 "raftctl_commit_apply_lag_entries"):  # the last had shard 0's only
         assert {s.labels["shard"] for s in fams[name].samples} == {"0", "1", "2", "3"}, name
     leaderless = {s.labels["shard"] for s in fams["raftctl_shard_has_leader"].samples if s.value == 0}
     assert "1" not in leaderless  # re-elected within the 3 s
