@@ -253,7 +253,12 @@ def health_reason_text(reason: str) -> str:
 def _reasons(summary: dict[str, Any], health: str) -> list[str]:
     cluster = summary.get("cluster") or {}
     raw = cluster.get("health_reasons")
-    reasons = [health_reason_text(str(r)) for r in raw] if isinstance(raw, list) else []
+    from raftctl.commands.render import grouped_reasons, shard_ranges
+
+    # node reasons first: "node2 down" says more than the same "no leader" of every shard
+    grouped = sorted(grouped_reasons(raw), key=lambda item: bool(item[1])) if isinstance(raw, list) else []
+    reasons = [health_reason_text(reason) + (f" in shard{'s' if len(shards) > 1 else ''} {shard_ranges(shards)}"
+                                             if shards else "") for reason, shards in grouped]
     if not reasons and health in ("DEGRADED", "UNHEALTHY"):
         nodes = summary.get("nodes") or {}
         reasons = [f"{node_id} down" for node_id, node in nodes.items()

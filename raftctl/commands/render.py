@@ -151,8 +151,43 @@ def health_header(summary: dict[str, Any], max_width: int | None = None):
                     style="bold red" if reached < size // 2 + 1 else "yellow")
     reasons = cluster.get("health_reasons") or []
     if reasons:
-        text.append("\n  " + "; ".join(str(r) for r in reasons), style="dim")
+        text.append("\n  " + reasons_line(reasons), style="dim")
     return text
+
+
+def shard_ranges(shards: list[int]) -> str:
+    """[1, 2, 3, 5] -> '1-3, 5'."""
+    parts: list[str] = []
+    ordered = sorted(set(shards))
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        parts.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
+        i = j + 1
+    return ", ".join(parts)
+
+
+def grouped_reasons(reasons: list[Any]) -> list[tuple[str, list[int]]]:
+    """Health reasons with the same reason of several shards told once: ``shard3:no_leader``,
+    ``shard4:no_leader`` -> ``("no_leader", [3, 4])``; others as they are, ``(reason, [])``; in
+    the order each first appears (16 shards without a leader made 35 lines of reasons)."""
+    out: dict[str, list[int]] = {}
+    for raw in reasons:
+        reason = str(raw)
+        head, _, rest = reason.partition(":")
+        if rest and head.startswith("shard") and head[5:].isdigit():
+            out.setdefault("shard:" + rest, []).append(int(head[5:]))
+        else:
+            out.setdefault(reason, [])
+    return [(key[len("shard:"):] if shards else key, shards) for key, shards in out.items()]
+
+
+def reasons_line(reasons: list[Any]) -> str:
+    """``no_leader; quorum_lost; shards 1-15: no_leader``."""
+    return "; ".join(f"shard{'s' if len(shards) > 1 else ''} {shard_ranges(shards)}: {reason}" if shards else reason
+                     for reason, shards in grouped_reasons(reasons))
 
 
 def shard_leads(summary: dict[str, Any]) -> dict[str, list[int]] | None:

@@ -416,6 +416,34 @@ def test_faults_at_one_instant_are_one_mark_naming_every_node(browser):
 # -- 6. the health reasons wrap -------------------------------------------------------------------
 
 
+def test_many_shards_without_a_leader_are_one_reason_and_the_cards_keep_their_height(browser):
+    """A quorum loss in 16 shards gave 35 reasons ('shard1:no_leader; shard1:quorum_lost; ...'),
+    all in the Health card, which stretched the whole row of cards to about 600 px."""
+    cluster, collector = monitored_shards(16)
+    for node_id in cluster.node_ids[:3]:
+        cluster.crash(node_id)
+    for _ in range(3):
+        step(cluster, collector)
+    reasons = collector.latest()["cluster"]["health_reasons"]
+    assert sum(r.startswith("shard") for r in reasons) >= 20, reasons
+    server = DashboardServer(collector, port=0).start()
+    errors: list[str] = []
+    page = new_page(browser, DESKTOP, errors)
+    try:
+        page.goto(server.url + "/?refresh=1")
+        note = page.locator("#health-reasons")
+        expect(note).to_contain_text("shards 1-15: no_leader", timeout=10_000)
+        assert note.get_attribute("title").count("\n") == len(reasons) - 1  # every one, in the tooltip
+        cards = page.locator(".overview .card")
+        heights = [cards.nth(i).bounding_box()["height"] for i in range(cards.count())]
+        assert max(heights) < 300, heights
+        assert errors == [], errors
+    finally:
+        server.stop()
+        close(page)
+
+
+
 def test_health_reasons_are_whole_on_desktop(browser):
     cluster, collector = monitored(5, 100.0)
     for _ in range(10):

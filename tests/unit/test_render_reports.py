@@ -132,3 +132,19 @@ def test_quorum_is_unknown_not_held_when_no_majority_answers_the_monitor() -> No
     lost = sample(reached=2, size=5)
     lost["cluster"]["has_quorum"] = False
     assert "quorum LOST" in text_of(render.health_header(lost))
+
+
+def test_the_same_reason_of_many_shards_is_told_once():
+    """16 shards in a quorum loss gave 35 reasons: watch spent 12 lines on them and alerts said
+    '+33 more', hiding that three nodes were down."""
+    from raftctl.commands.alerts import _reasons
+    from raftctl.commands.render import reasons_line
+
+    raw = ["no_leader", "quorum_lost", "node_down:node1"] + [
+        f"shard{i}:{kind}" for i in range(1, 16) for kind in ("no_leader", "quorum_lost")] + ["shard7:commit_stalled"]
+    assert reasons_line(raw) == ("no_leader; quorum_lost; node_down:node1; shards 1-15: no_leader; "
+                                 "shards 1-15: quorum_lost; shard 7: commit_stalled")
+    assert reasons_line(["shard1:no_leader", "shard3:no_leader", "shard4:no_leader"]) == "shards 1, 3-4: no_leader"
+    assert _reasons({"cluster": {"health_reasons": raw}}, "UNHEALTHY") == [
+        "no leader", "quorum lost", "node1 down", "no leader in shards 1-15", "quorum lost in shards 1-15",
+        "commit stalled in shard 7"]

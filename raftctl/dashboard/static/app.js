@@ -125,6 +125,32 @@
 
   // ---- overview ------------------------------------------------------------------------
 
+  function shardRanges(list) {
+    var sorted = list.slice().sort(function (a, b) { return a - b; }), parts = [];
+    for (var i = 0; i < sorted.length; i++) {
+      var j = i;
+      while (j + 1 < sorted.length && sorted[j + 1] === sorted[j] + 1) j++;
+      parts.push(i === j ? String(sorted[i]) : sorted[i] + "-" + sorted[j]);
+      i = j;
+    }
+    return parts.join(", ");
+  }
+
+  function groupedReasons(reasons) {
+    var order = [], shardsOf = {};
+    reasons.forEach(function (raw) {
+      var reason = String(raw), m = /^shard(\d+):(.+)$/.exec(reason);
+      var key = m ? "shard:" + m[2] : reason;
+      if (!(key in shardsOf)) { shardsOf[key] = []; order.push(key); }
+      if (m) shardsOf[key].push(Number(m[1]));
+    });
+    return order.map(function (key) {
+      var list = shardsOf[key];
+      if (!list.length) return key;
+      return (list.length > 1 ? "shards " : "shard ") + shardRanges(list) + ": " + key.slice(6);
+    });
+  }
+
   function renderOverview(doc) {
     var cluster = doc.cluster || {};
     var perf = doc.performance || {};
@@ -132,7 +158,9 @@
     $("health-card").setAttribute("data-status", status);
     setText("health-status", status);
     var reasons = cluster.health_reasons || [];
-    setText("health-reasons", reasons.length ? reasons.join("; ") : "all checks passing");
+    // the same reason of many shards told once ("shards 1-15: no_leader"): 16 leaderless shards
+    // made 35 lines that stretched every card of the row; the tooltip keeps them all
+    setText("health-reasons", reasons.length ? groupedReasons(reasons).join("; ") : "all checks passing");
     $("health-reasons").title = reasons.join("\n");
     var leader = cluster.leader || cluster.leader_node;
     var shards = shardList(doc);
