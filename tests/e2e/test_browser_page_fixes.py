@@ -110,10 +110,15 @@ def test_a_restarted_server_with_a_higher_sequence_starts_the_page_over(browser)
         page.screenshot(path=str(ARTIFACTS / "dashboard-restarted-server.png"), full_page=True)
         assert errors == [], errors
     finally:
-        server.stop()
-        if second is not None:
-            second.stop()
-        close(page)
+        _stop_all(page, server, second)
+
+
+def _stop_all(page, *servers) -> None:
+    """Stop the servers a restart test started (None: never started) and close its page."""
+    for server in servers:
+        if server is not None:
+            server.stop()
+    close(page)
 
 
 def _run_at(base: float, nodes: int, crash: bool):
@@ -158,10 +163,7 @@ def test_after_a_server_restart_the_event_times_are_the_new_runs(browser):
         assert times and all(t.startswith("12:0") for t in times), times
         assert errors == [], errors
     finally:
-        server.stop()
-        if second is not None:
-            second.stop()
-        close(page)
+        _stop_all(page, server, second)
 
 
 def test_a_blind_monitor_calls_the_shard_leaders_unknown_not_none(browser):
