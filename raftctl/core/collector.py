@@ -233,6 +233,7 @@ class SampleCollector:
             self._prev: tuple[float, float, int, list[Any] | None] | None = None
             self._leader_key: tuple[str, int] | None = None
             self._shard_leader_keys: dict[int, tuple[str, int]] = {}  # sharded: each group's
+            self._shard_leader_changes: dict[int, int] = {}  # sharded: each group's changes
             self._leader_changes = 0
             self._started_at: float | None = None  # the first sample's timestamp
 
@@ -358,13 +359,16 @@ class SampleCollector:
                 client.pending_by_shard)
             sample["shards"] = shard_docs
             # leader changes beyond each group's first leader, summed over the groups
-            keys = self._shard_leader_keys
+            keys, changes = self._shard_leader_keys, self._shard_leader_changes
             for doc in shard_docs:
+                shard = doc["shard"]
                 if doc["leader"] is not None:
                     key = (doc["leader"], doc["term"])
-                    if keys.get(doc["shard"], key) != key:
+                    if keys.get(shard, key) != key:
                         self._leader_changes += 1
-                    keys[doc["shard"]] = key
+                        changes[shard] = changes.get(shard, 0) + 1
+                    keys[shard] = key
+                doc["leader_changes"] = changes.get(shard, 0)
             cluster_doc["leader_changes"] = self._leader_changes
             for node_id, entries in node_shards.items():
                 nodes[node_id]["shards"] = entries

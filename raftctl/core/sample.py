@@ -163,6 +163,7 @@ class _ShardRequired(TypedDict):
     avg_latency_ms: Optional[float]
     proposals_pending: Optional[int]  # the shard's orders submitted, not yet acknowledged
     commit_apply_lag: int  # the largest commit_index - last_applied over the shard's live replicas
+    leader_changes: int  # the shard's leader changes beyond its first leader, since the collector began
 
 
 class ShardDoc(_ShardRequired):

@@ -303,8 +303,11 @@ def _group_families(family: _Builder, doc: Mapping[str, Any], shard_docs: list[d
                     "Shard health: 1 for the current status, 0 for the others")
     pending = family("raftctl_shard_proposals_pending", "gauge",
                      "Orders submitted for the shard and not yet acknowledged (unsharded: the cluster's)")
+    changes = family("raftctl_shard_leader_changes", "counter",
+                     "Leader changes of the shard beyond its first leader since start (unsharded: the cluster's)")
     if shard_docs is None:
         groups[0]["proposals_pending"] = perf.get("proposals_pending")
+        groups[0]["leader_changes"] = cluster.get("leader_changes")
     for group in groups:
         shard = {"shard": str(group["shard"])}
         leader = group.get("leader")
@@ -317,6 +320,7 @@ def _group_families(family: _Builder, doc: Mapping[str, Any], shard_docs: list[d
             applied.add(group.get("last_applied"), shard)
         aligned.add(group.get("consensus_aligned"), shard)
         pending.add(group.get("proposals_pending"), shard)  # absent when the source cannot split them
+        changes.add(group.get("leader_changes"), shard)
         status = group.get("health_status")
         if status is not None:
             for state in HEALTH_STATES:

@@ -205,6 +205,7 @@ def test_leader_changes_count_every_shard_s_elections_not_shard_0_s_only():
     cluster, collector = _sharded(rate=50.0, interval=0.5)
     seen: dict[int, tuple] = {}
     expected = 0
+    per_shard = dict.fromkeys(range(SHARDS), 0)
 
     def take() -> None:
         nonlocal expected
@@ -212,9 +213,14 @@ def test_leader_changes_count_every_shard_s_elections_not_shard_0_s_only():
         for doc in sample["shards"]:
             if doc["leader"] is not None:
                 key = (doc["leader"], doc["term"])
-                expected += seen.get(doc["shard"], key) != key
+                changed = seen.get(doc["shard"], key) != key
+                expected += changed
+                per_shard[doc["shard"]] += changed
                 seen[doc["shard"]] = key
         assert sample["cluster"]["leader_changes"] == expected, f"seed={SEED} at {cluster.now:.1f}"
+        # each shard document carries its own count (what RaftctlHighNumberOfLeaderChanges reads)
+        assert {d["shard"]: d["leader_changes"] for d in sample["shards"]} == per_shard, \
+            f"seed={SEED} at {cluster.now:.1f}"
 
     for _ in range(3):
         for _ in range(4):
@@ -230,6 +236,12 @@ def test_leader_changes_count_every_shard_s_elections_not_shard_0_s_only():
             take()
         cluster.restart(victim)
     assert expected >= 2, f"seed={SEED}: too few elections to tell ({expected})"
+    assert max(per_shard.values()) < expected, f"seed={SEED}: one shard had every change {per_shard}"
+    body = prometheus.render_prometheus(collector.latest(), None).decode()
+    families = {f.name: f for f in text_string_to_metric_families(body)}
+    series = {s.labels["shard"]: s.value for s in families["raftctl_shard_leader_changes"].samples
+              if s.name.endswith("_total")}
+    assert series == {str(k): float(v) for k, v in per_shard.items()}, f"seed={SEED}"
 
 
 def test_a_node_cut_off_is_one_reason_not_one_per_shard():
