@@ -151,6 +151,12 @@ def _fmt(value: Any, unit: str = "") -> str:
     return "-" if value is None else f"{value:g}{unit}" if isinstance(value, float) else f"{value}{unit}"
 
 
+def _shards(report: dict[str, Any]) -> str:
+    """``"4 shards, "`` for a sharded run's runs line; nothing unsharded."""
+    shards = report.get("shards") or 1
+    return f"{shards} shards, " if shards > 1 else ""
+
+
 def _heal_note(report: dict) -> str:
     """"; plus 12 steps that healed one (partition 5, ...)": the schedule's undoing steps, which
     the fault count leaves out."""
@@ -182,7 +188,7 @@ def report_rows(report: dict) -> list[tuple[str, str]]:
     workers = f"{report['workers']} worker{'' if report['workers'] == 1 else 's'}"
     return [
         ("runs", f"{report['runs']} (seeds {report['first_seed']}..{report['last_seed']}, "
-                 f"{report['nodes']} nodes, {report['duration_s']:g} s each, {workers}, "
+                 f"{report['nodes']} nodes, {_shards(report)}{report['duration_s']:g} s each, {workers}, "
                  f"{report['wall_seconds']:g} s wall)"),
         ("faults injected", f"{report['faults_injected_total']} ({faults})" + _heal_note(report)),
         ("safety violations", f"{report['safety_violations']} (failing seeds: {violation_seeds})"),
@@ -403,7 +409,8 @@ def _replay(seed: int, config: Any, json_output: bool) -> int:
         write_json(doc)
         return 0 if result.ok else 1
     out = sys.stdout
-    out.write(f"replay seed {seed}: {config.nodes} nodes, {config.duration_s:g} s of faults "
+    shards = f"{config.shards} shards, " if config.shards > 1 else ""
+    out.write(f"replay seed {seed}: {config.nodes} nodes, {shards}{config.duration_s:g} s of faults "
               f"({','.join(config.faults)}), {config.rate:g} orders/s\n")
     for t, kind, text in result.timeline:
         out.write(f"  {t:9.3f}s  {kind:<6}  {text}\n")

@@ -336,6 +336,9 @@ def node_table(summary: dict[str, Any], title: str | None = "Nodes", max_width: 
              drop_column("applied"), drop_column("term"), drop_column("lag")]
     columns, rows, notes = fit_columns(columns, rows, max_width, steps)
     caption = left_out_note(notes)
+    if leads is not None:  # the figures are one replica's: say which, or they read as the node's
+        said = "figures: each node's shard 0 replica (every shard's below)"
+        caption = said if caption is None else said + "\n" + caption
     if any(not (nodes[row["node"]] or {}).get("up", True) and row["commit"] != "—" for row in rows):
         # a DOWN node's figures are those of its last answer (the monitor cannot see further)
         last = "DOWN rows show what each node last reported"

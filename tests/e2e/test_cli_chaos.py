@@ -45,6 +45,17 @@ def test_table_on_stdout():
     assert "partition" not in proc.stdout.split("faults injected")[1].split("\n")[0]
 
 
+def test_a_sharded_campaign_and_replay_say_how_many_shards():
+    proc = run("chaos", "--runs", "1", "--seed", "3", "--duration", "6", "--shards", "3")
+    assert proc.returncode == 0, proc.stderr
+    runs = " ".join(proc.stdout.split("runs", 1)[1].split("faults injected")[0].split())
+    assert "5 nodes, 3 shards, 6 s each" in runs, proc.stdout
+    replay = run("chaos", "--replay", "3", "--duration", "6", "--shards", "3")
+    assert replay.stdout.splitlines()[0].startswith("replay seed 3: 5 nodes, 3 shards, 6 s of faults"), replay.stdout
+    plain = run("chaos", "--runs", "1", "--seed", "3", "--duration", "6")
+    assert "shards" not in plain.stdout.split("faults injected")[0], plain.stdout
+
+
 def test_replay_prints_faults_leaders_alerts_and_verdict():
     proc = run("chaos", "--replay", "7", "--duration", "10", "--faults", "crash,restart")
     assert proc.returncode == 0, proc.stderr

@@ -119,7 +119,8 @@ def test_summary_and_watch_show_the_shards_table(sharded_server):
             row = _table_rows(proc.stdout, str(shard))
             assert row and row[0][1] == leader and row[0][5] == "HEALTHY", (shard, proc.stdout)
         assert max(len([g for g in leaders if leaders[g] == n]) for n in cluster.node_ids) >= 2, leaders
-        # the node table lists the shards each node leads
+        # the node table lists the shards each node leads, and says whose figures it shows
+        assert "figures: each node's shard 0 replica (every shard's below)" in proc.stdout, proc.stdout
         node_header = _table_rows(proc.stdout, "node")[0]
         leads_at = node_header.index("leads")
         for node_id in cluster.node_ids:
