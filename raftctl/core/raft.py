@@ -22,12 +22,9 @@ from typing import Any
 
 from raftctl.core.measures import quorum_size
 
-__all__ = [
-    "APPEND", "APPEND_RESP", "CANDIDATE", "FOLLOWER", "KIND_NAMES", "LEADER", "PRE_CANDIDATE", "PRE_VOTE",
-    "PRE_VOTE_RESP", "SNAPSHOT", "TIMEOUT_NOW", "VOTE", "VOTE_RESP", "HardState", "Message", "RaftConfig",
-    "RaftNode", "Ready", "SnapshotData", "Storage", "CommittedEntryConflict",
-]
-
+__all__ = ["APPEND", "APPEND_RESP", "CANDIDATE", "FOLLOWER", "KIND_NAMES", "LEADER", "PRE_CANDIDATE", "PRE_VOTE",
+           "PRE_VOTE_RESP", "SNAPSHOT", "TIMEOUT_NOW", "VOTE", "VOTE_RESP", "HardState", "Message", "RaftConfig",
+           "RaftNode", "Ready", "SnapshotData", "Storage", "CommittedEntryConflict"]
 from raftctl.core.raft_messages import (  # re-exported: the raft module's public names
     APPEND, APPEND_RESP, CANDIDATE, FOLLOWER, KIND_NAMES, LEADER, PRE_CANDIDATE, PRE_VOTE, PRE_VOTE_RESP,
     SNAPSHOT, TIMEOUT_NOW, VOTE, VOTE_RESP, CommittedEntryConflict, HardState, Message, RaftConfig, Ready,
@@ -411,7 +408,7 @@ class RaftNode:
             # lost), and keep this append to use at once if they are only late (reordered).
             if msg.entries and len(self.stashed) < STASH_LIMIT:
                 self.stashed[prev] = msg
-            self._reply_append(msg.src, False, 0, hint=last + 1, epoch=msg.epoch)
+            self._reply_append(msg.src, False, last, hint=last + 1, epoch=msg.epoch)
             return
         local_term = self.term_at(prev)
         if local_term != prev_term:
@@ -421,7 +418,7 @@ class RaftNode:
             hint = prev
             while hint - 1 > max(self.commit_index, st.snap_index) and self.term_at(hint - 1) == local_term:
                 hint -= 1
-            self._reply_append(msg.src, False, 0, hint=max(hint, self.commit_index + 1), epoch=msg.epoch)
+            self._reply_append(msg.src, False, last, hint=max(hint, self.commit_index + 1), epoch=msg.epoch)
             return
         if entries:
             base = st.snap_index + 1  # index of log[0]
@@ -491,11 +488,13 @@ class RaftNode:
             if peer == self.transfer_target and self.match_index[peer] == self.last_index:
                 self._send_timeout_now(peer)
         elif msg.hint and msg.epoch == self.append_epoch[peer]:
-            # Rejected: rewind and resend from the follower's hint.
-            # Never below what the follower is known to hold, never past our own log. A
-            # rejection of an append sent before the last rewind (an older epoch) is stale: the
-            # rewind already resends what it lacked, and rewinding again would only duplicate it.
+            # Rejected: rewind to the follower's hint, never past our own log nor below what it
+            # holds. A rejection of an append sent before the last rewind (an older epoch) is stale.
+            # It carries the follower's last index: below its match, the follower lost its log (a
+            # data dir started empty) and holds only that, so a snapshot may be due.
             self.append_epoch[peer] += 1
+            if msg.match_index < self.match_index[peer]:
+                self.match_index[peer] = msg.match_index
             self.next_index[peer] = max(1, self.match_index[peer] + 1, min(msg.hint, self.last_index + 1))
             self._send_append(peer)
 

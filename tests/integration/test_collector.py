@@ -503,7 +503,7 @@ def test_sharded_cluster_reports_each_shard_and_lists_the_shards_of_its_alerts()
     for doc in sample["shards"]:
         assert set(doc) == {"shard", "leader", "term", "commit_index", "last_applied",
                             "health_status", "consensus_aligned", "throughput_ops", "avg_latency_ms", "proposals_pending",
-                            "commit_apply_lag"}
+                            "commit_apply_lag", "leader_changes"}
         assert doc["leader"] == cluster.shard_leaders()[doc["shard"]]
         assert doc["health_status"] == "HEALTHY"
         assert isinstance(doc["proposals_pending"], int) and doc["proposals_pending"] >= 0

@@ -394,6 +394,33 @@ def test_compaction_and_install_snapshot_for_lagging_follower():
     assert n3.last_applied >= 40
 
 
+@pytest.mark.parametrize("compacted", [True, False])
+def test_a_follower_that_lost_its_log_catches_up_on_an_idle_cluster(compacted):
+    """A follower restarted on an empty data dir rejects the leader's appends from its old match
+    index on; the leader must believe it (its rejection carries its last index, 0) and resend from
+    the start, a snapshot if compacted, though no new entry comes to prompt it."""
+    net = Net()
+    leader = elect(net)
+    for i in range(50):
+        leader.propose(i)
+    leader.flush()
+    net.deliver_all()
+    net.collect()
+    if compacted:
+        leader.compact(40, "STATE@40")
+    assert leader.match_index["n3"] == leader.last_index == 51
+    # n3 comes back with nothing: a new node on an empty storage, the same id
+    net.nodes["n3"] = n3 = RaftNode("n3", IDS, Storage(), random.Random(9), RaftConfig())
+    net.applied["n3"] = []
+    net.advance(300)  # heartbeats only: nothing is proposed
+    assert n3.last_index == leader.last_index and n3.commit_index == leader.commit_index == 51
+    assert leader.match_index["n3"] == 51
+    if compacted:
+        assert n3.storage.snap_index == 40 and net.snapshots["n3"] == "STATE@40"
+    else:
+        assert [cmd for _, _, cmd in net.applied["n3"] if cmd is not None] == list(range(50))
+
+
 def test_compact_past_last_applied_is_refused():
     net = Net()
     leader = elect(net)
