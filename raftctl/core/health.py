@@ -70,6 +70,9 @@ def replication_lags(statuses: Mapping[str, Mapping[str, Any]], leader_id: str |
     A node is as far along as the better of two reports: the leader's ``match_index`` for it
     (what the leader knows was replicated) and the node's own commit index. A freshly elected
     leader knows no match yet (0); the follower's own word then keeps it from looking behind.
+    A follower whose own ``last_log_index`` is below that match has lost its log (restarted on
+    an empty data dir): it holds only what it says. A node that is down has no lag (None): it
+    is down, which another reason says.
     """
     leader = statuses.get(leader_id) if leader_id is not None else None
     if leader is None:
@@ -81,8 +84,14 @@ def replication_lags(statuses: Mapping[str, Mapping[str, Any]], leader_id: str |
         if node_id == leader_id:
             lags[node_id] = 0
             continue
-        own = status.get("commit_index", 0) if status.get("up", True) else 0
-        replicated = max(match.get(node_id, 0), own)
+        if not status.get("up", True):
+            lags[node_id] = None
+            continue
+        matched = match.get(node_id, 0)
+        held = status.get("last_log_index")
+        if type(held) is int and held < matched:
+            matched = held
+        replicated = max(matched, status.get("commit_index", 0))
         lags[node_id] = max(0, leader_commit - replicated)
     return lags
 

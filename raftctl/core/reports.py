@@ -217,6 +217,9 @@ def read_nodes(poll: Poll, max_contact_ms: float, previous: Mapping[str, Mapping
                 matched = match.get(node_id, 0)
                 if type(matched) is not int:
                     matched = _int(matched)
+                held = get("last_log_index")  # below the match: its log is lost (health.replication_lags)
+                if type(held) is int and held < matched:
+                    matched = held
                 lag = leader_commit - (matched if matched > commit_index else commit_index)
                 if lag < 0:
                     lag = 0

@@ -253,3 +253,22 @@ def test_a_node_cut_off_is_one_reason_not_one_per_shard():
     reasons = collector.collect()["cluster"]["health_reasons"]
     isolated = [r for r in reasons if "node_isolated" in r]
     assert isolated == ["node_isolated:node3"], f"seed={SEED}: {reasons}"
+
+
+def test_a_crashed_node_has_no_replication_lag_in_any_shard():
+    """A DOWN node's replicas lag nothing: they are down (node_down says so). A lag series per
+    shard for it fired RaftctlFollowerLagging once per shard on top of RaftctlNodeDown, where the
+    unsharded cluster exports none."""
+    cluster, collector = _sharded(rate=100.0, interval=0.5)
+    victim = next(n for n in cluster.node_ids if n not in cluster.shard_leaders().values())
+    cluster.crash(victim)
+    for _ in range(8):
+        cluster.run_for(0.5)
+        sample = collector.collect()
+    doc = sample["nodes"][victim]
+    assert doc["state"] == "DOWN" and doc["replication_lag"] is None
+    assert [entry["replication_lag"] for entry in doc["shards"]] == [None] * SHARDS, doc["shards"]
+    body = prometheus.render_prometheus(sample, None).decode()
+    lagging = [line for line in body.splitlines()
+               if line.startswith("raftctl_node_replication_lag_entries{") and f'node="{victim}"' in line]
+    assert lagging == [], lagging

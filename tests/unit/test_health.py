@@ -72,6 +72,12 @@ def test_replication_lag_uses_match_index():
     assert replication_lags(statuses, "node1") == {"node1": 0, "node2": 0, "node3": 60, "node4": 80}
 
 
+def test_replication_lag_believes_a_follower_that_holds_less_than_its_match_and_none_when_down():
+    statuses = {"node1": status(commit=100, match_index={"node2": 100, "node3": 100}),
+                "node2": status(commit=0, last_log_index=0), "node3": status(up=False, commit=40)}
+    assert replication_lags(statuses, "node1") == {"node1": 0, "node2": 100, "node3": None}
+
+
 def test_replication_lag_unknown_without_leader():
     statuses = {"node1": status(), "node2": status()}
     assert replication_lags(statuses, None) == {"node1": None, "node2": None}

@@ -123,7 +123,8 @@ def _random_poll(rng, size: int) -> Poll:
                   "term": rng.choice([3, 3, 3, 4, "x", None]), "leader_id": leader,
                   "commit_index": rng.choice([applied, applied + rng.randrange(5), 7.5, None]),
                   "last_applied": applied, "log_length": rng.randrange(200), "peers_connected": rng.randrange(size),
-                  "state_digest": rng.choice([f"d{applied}", f"d{applied}", "other", None])}
+                  "state_digest": rng.choice([f"d{applied}", f"d{applied}", "other", None]),
+                  "last_log_index": rng.choice([applied, 120, 0, None, "x"])}
         if nid == leader:
             report["match_index"] = {p: rng.choice([0, 95, 100, "bad"]) for p in ids if p != nid}
             report["last_contact_ms"] = {p: rng.choice([None, 10.0, 3000.0]) for p in ids if p != nid}
@@ -145,6 +146,9 @@ def test_the_one_pass_node_reading_agrees_with_the_health_rules_it_inlines():
         leader = reading.leader.leader
         leader_doc = dict(reading.nodes[leader]) if leader is not None else None
         statuses = {nid: dict(doc) for nid, doc in reading.nodes.items()}
+        for nid, answer in poll.answers.items():  # what a node says it holds is in its report only
+            if answer.report is not None:
+                statuses[nid]["last_log_index"] = answer.report.get("last_log_index")
         if leader_doc is not None:  # the rule reads the leader's match from its report
             report = poll.answers[leader].report or {}
             statuses[leader]["match_index"] = {p: (m if type(m) is int else 0)
@@ -154,6 +158,24 @@ def test_the_one_pass_node_reading_agrees_with_the_health_rules_it_inlines():
         assert got == {nid: expected[nid] for nid in got}, f"seed {seed}"
         assert reading.aligned == consensus_aligned(reading.nodes.values()), f"seed {seed}"
         assert reading.reached == sum(1 for a in poll.answers.values() if a.report is not None), f"seed {seed}"
+
+
+def test_a_follower_that_lost_its_log_lags_by_what_it_holds_not_by_the_leader_s_old_match():
+    """Restarted on an empty data dir, a follower reports an empty log while its leader still
+    holds its old match index: the monitor must believe the follower (it lags), not call it
+    replicated (lag 0)."""
+    leader = dict(leader_rep(), commit_index=500, last_applied=500, last_log_index=500,
+                  match_index={p: 500 for p in IDS[1:]})
+    wiped = dict(rep(commit=0), last_log_index=0)
+    others = {n: dict(rep(commit=500), last_log_index=500) for n in IDS[2:]}
+    reading, (status, reasons) = health(poll({"node1": leader, "node2": wiped, **others}))
+    assert reading.nodes["node2"]["replication_lag"] == 500
+    assert all(reading.nodes[n]["replication_lag"] == 0 for n in IDS[2:])
+    assert status == "DEGRADED" and "follower_lagging:node2" in reasons, reasons
+    # a follower that polled a moment before its leader acknowledged more is a few entries behind
+    behind = dict(rep(commit=495), last_log_index=497)
+    reading, _ = health(poll({"node1": leader, "node2": behind, **others}))
+    assert reading.nodes["node2"]["replication_lag"] == 3
 
 
 def test_malformed_reports_never_break_a_sample():
