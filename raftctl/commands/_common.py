@@ -118,6 +118,7 @@ def http_get_bytes(base_url: str, path: str, timeout: float = HTTP_TIMEOUT_S) ->
     in an Authorization header and never into a message.
     """
     import base64
+    import http.client
     import urllib.error
     import urllib.request
 
@@ -145,6 +146,12 @@ def http_get_bytes(base_url: str, path: str, timeout: float = HTTP_TIMEOUT_S) ->
         raise ServerUnreachable(f"cannot reach {shown}: {_reason_text(err.reason)}") from None
     except TimeoutError:
         raise ServerUnreachable(f"cannot reach {shown}: no answer within {timeout:g} s") from None
+    except http.client.RemoteDisconnected as err:  # closed before answering: no answer, not a bad one
+        raise ServerUnreachable(f"cannot reach {shown}: {_reason_text(err)}") from None
+    except http.client.HTTPException as err:  # it answered, but not in HTTP (another service on the port)
+        said = " ".join(str(err).split())[:60]
+        raise BadAnswer(f"{shown + path} did not answer in HTTP ({type(err).__name__}"
+                        f"{': ' + repr(said) if said else ''}): is this a raftctl server?") from None
     except (OSError, ValueError) as err:  # ValueError: http.client refusing a malformed URL
         raise ServerUnreachable(f"cannot reach {shown}: {_reason_text(err)}") from None
 

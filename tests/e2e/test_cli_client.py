@@ -225,6 +225,41 @@ def test_summary_of_a_server_that_is_not_raftctl(stub):
             assert_one_line_error(run(*command, "--url", stub.url), 1, "is this a raftctl server?")
 
 
+def test_a_port_that_does_not_speak_http_is_a_bad_answer_unknown_for_nagios():
+    """Another service on the port (an SSH banner): a clear line, and for `alerts` 3 UNKNOWN, not
+    the 1 (WARNING) of an internal error."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def banner() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with conn:
+                conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+
+    thread = threading.Thread(target=banner, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    try:
+        for command in (("summary",), ("watch", "--once")):
+            assert_one_line_error(run(*command, "--url", url), 1, "did not answer in HTTP")
+        proc = run("alerts", "--url", url)
+        assert proc.returncode == 3, (proc.stdout, proc.stderr)
+        assert proc.stdout.startswith("RAFTCTL UNKNOWN - ") and "internal error" not in proc.stdout + proc.stderr
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+
+
 # -- watch ---------------------------------------------------------------------------------
 
 def test_watch_once_prints_every_node_and_sparklines(stub):
