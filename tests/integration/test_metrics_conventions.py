@@ -354,7 +354,13 @@ def test_promtool_test_rules_passes():
 
 @pytest.mark.parametrize("mutation", [
     # a NoLeader without `for` pages on a one-sample leaderless blip
-    ("expr: raftctl_shard_has_leader == 0\n        for: 2s", "expr: raftctl_shard_has_leader == 0"),
+    ('leader_election_failure"} == 1))\n        for: 2s', 'leader_election_failure"} == 1))'),
+    # NoLeader raised by a monitor that cannot see a majority
+    ("(raftctl_shard_has_leader == 0\n            unless on (job, instance) (raftctl_cluster_nodes_reached "
+     "< floor(raftctl_cluster_nodes / 2) + 1))", "(raftctl_shard_has_leader == 0)"),
+    # NoLeader resolved when the monitor goes blind while raftctl's own alert holds
+    ('\n            and on (job, instance) (raftctl_alert_firing{alert="leader_election_failure"} == 1))',
+     "\n            and on (job, instance) (vector(0) == 1))"),
     # term divergence counted over down nodes too
     ("(raftctl_node_term and on (job, instance, node) (raftctl_node_up == 1))", "(raftctl_node_term)"),
     # target down for any job
