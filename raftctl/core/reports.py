@@ -264,6 +264,8 @@ def read_nodes(poll: Poll, max_contact_ms: float, previous: Mapping[str, Mapping
         total_trades = _int(executed) if executed is not None else None
     else:
         current_term = top_term
+        if not reached:  # nobody answered: the highest term last reported (a term never goes back), not 0
+            current_term = max((t for d in nodes.values() if type(t := d.get("term")) is int), default=0)
         total_trades = max(trades) if trades else None
     return Reading(nodes, view, reached, healthy, has_quorum, aligned, current_term, total_trades,
                    commit_apply_lag, min_peers, max_lag, top_term, low_term, unchanged)

@@ -178,6 +178,15 @@ def test_a_follower_that_lost_its_log_lags_by_what_it_holds_not_by_the_leader_s_
     assert reading.nodes["node2"]["replication_lag"] == 3
 
 
+def test_with_every_node_down_the_term_is_the_last_one_reported_not_0():
+    first = read_nodes(poll({"node1": leader_rep(term=7), **{n: rep(term=7) for n in IDS[1:]}}), 1000.0)
+    assert first.current_term == 7
+    silent = poll(dict.fromkeys(IDS), dict.fromkeys(IDS, "refused"))
+    reading = read_nodes(silent, 1000.0, first.nodes)
+    assert reading.reached == 0 and reading.current_term == 7
+    assert read_nodes(silent, 1000.0).current_term == 0  # never seen: nothing to tell
+
+
 def test_malformed_reports_never_break_a_sample():
     """A node's report is untrusted JSON: odd roles, contacts, matches and numbers must give a
     sample (an unreadable role is that node DOWN with reason "error"), never an exception."""
