@@ -76,6 +76,15 @@ NO_SINKS: dict[str, int] = {"sink_events_dropped": 0, "sink_errors": 0, "sink_de
                             "sink_delivered": 0, "sink_pending": 0, "sink_expired": 0}
 
 
+def _was_aligned(latest: Mapping[str, Any]) -> bool:
+    """What the last sample knew of shard 0's (unsharded: the cluster's) digests, for a sample
+    in which no two could be compared (every node at another applied index, or one up): a
+    divergence does not resolve for want of a comparison."""
+    shards = latest.get("shards")
+    known = shards[0] if shards else latest["cluster"]
+    return known.get("consensus_aligned") is not False
+
+
 class UnknownNodeError(KeyError, ValueError):
     """Raised for a node id the monitored cluster does not have."""
 
@@ -315,7 +324,8 @@ class SampleCollector:
             "leader": leader_id,
             "health_status": "HEALTHY",
             "current_term": reading.current_term,  # read_nodes' numbers are ints already
-            "consensus_aligned": reading.aligned,
+            "consensus_aligned": reading.aligned if reading.compared or latest is None
+            else reading.aligned and _was_aligned(latest),
             "has_quorum": reading.has_quorum,
             "leader_changes": self._leader_changes,
             "health_reasons": [],
@@ -356,7 +366,7 @@ class SampleCollector:
             shard_docs = shard_documents(
                 poll, max_contact, thresholds, client.shard_latencies_ms or [], acked_by_shard,
                 prev[3] if prev and prev[3] else None, now - prev[0] if prev else 0.0, node_shards,
-                client.pending_by_shard)
+                client.pending_by_shard, latest.get("shards") if latest is not None else None)
             sample["shards"] = shard_docs
             # leader changes beyond each group's first leader, summed over the groups
             keys, changes = self._shard_leader_keys, self._shard_leader_changes

@@ -34,7 +34,7 @@ from raftctl.core.measures import quorum_size
 from raftctl.core.sample import Health, NodeState
 
 __all__ = [
-    "HEALTHY", "DEGRADED", "UNHEALTHY", "quorum_size", "consensus_aligned",
+    "HEALTHY", "DEGRADED", "UNHEALTHY", "quorum_size", "consensus_aligned", "digest_agreement",
     "replication_lags", "evaluate_health",
 ]
 
@@ -50,7 +50,15 @@ def consensus_aligned(statuses: Iterable[Mapping[str, Any]]) -> bool:
     Nodes at different applied indexes are only lagging (a health matter, not divergence), so
     they are compared within groups of equal ``last_applied``. Nodes without a digest are skipped.
     """
+    return digest_agreement(statuses) is not False
+
+
+def digest_agreement(statuses: Iterable[Mapping[str, Any]]) -> bool | None:
+    """False when two live nodes at the same ``last_applied`` report different digests, True when
+    at least two were compared and none differ, None when no two could be compared (no two live
+    nodes with a digest at the same index): the monitor then cannot tell, and keeps what it knew."""
     seen: dict[int, object] = {}
+    compared = False
     for status in statuses:
         if not status.get("up"):
             continue
@@ -58,10 +66,13 @@ def consensus_aligned(statuses: Iterable[Mapping[str, Any]]) -> bool:
         if digest is None:
             continue
         applied = status.get("last_applied", 0)
-        first = seen.setdefault(applied, digest)
-        if first != digest:
-            return False
-    return True
+        if applied in seen:
+            if seen[applied] != digest:
+                return False
+            compared = True
+        else:
+            seen[applied] = digest
+    return True if compared else None
 
 
 def replication_lags(statuses: Mapping[str, Mapping[str, Any]], leader_id: str | None) -> dict[str, int | None]:

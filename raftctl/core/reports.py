@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from raftctl.core.health import consensus_aligned, evaluate_health, replication_lags
+from raftctl.core.health import digest_agreement, evaluate_health, replication_lags
 from raftctl.core.leadership import LeaderView, find_leader
 from raftctl.core.measures import quorum_size
 from raftctl.core.sample import NodeState
@@ -51,6 +51,9 @@ class Reading:
     # every node of ``previous`` (read_nodes' argument) is here, no other, each in the state it had
     # there: then no node event is due (``EventLog.record``'s ``states_unchanged``); False: not known
     states_unchanged: bool = False
+    # some two live nodes' digests at one applied index were compared (``aligned`` is evidence);
+    # False: none could be, and ``aligned`` True only means no divergence was seen
+    compared: bool = False
 
     @property
     def live_terms(self) -> tuple[int, int] | None:
@@ -160,6 +163,7 @@ def read_nodes(poll: Poll, max_contact_ms: float, previous: Mapping[str, Mapping
     commit_apply_lag = 0
     aligned = True
     digests: dict[int, Any] = {}
+    digested = 0  # digests looked at: more than distinct indexes, some two were compared
     # cleared at the first node whose state differs from its previous document's (or is new)
     unchanged = previous is not None and len(previous) == size
     for node_id, report in reports.items():
@@ -232,6 +236,7 @@ def read_nodes(poll: Poll, max_contact_ms: float, previous: Mapping[str, Mapping
             first = digests.setdefault(last_applied, digest)
             if first != digest:
                 aligned = False
+            digested += 1
         shown = STALE if is_stale else state
         if unchanged:
             known = previous.get(node_id) if previous is not None else None
@@ -268,7 +273,8 @@ def read_nodes(poll: Poll, max_contact_ms: float, previous: Mapping[str, Mapping
             current_term = max((t for d in nodes.values() if type(t := d.get("term")) is int), default=0)
         total_trades = max(trades) if trades else None
     return Reading(nodes, view, reached, healthy, has_quorum, aligned, current_term, total_trades,
-                   commit_apply_lag, min_peers, max_lag, top_term, low_term, unchanged)
+                   commit_apply_lag, min_peers, max_lag, top_term, low_term, unchanged,
+                   not aligned or digested > len(digests))
 
 
 def _down_doc(reason: str | None, known: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -288,10 +294,12 @@ def _down_doc(reason: str | None, known: Mapping[str, Any] | None) -> dict[str, 
 def shard_documents(poll: Poll, max_contact_ms: float, thresholds: Mapping[str, Any],
                     latencies: list[list[float]], acked: list[int], prev_acked: list[int] | None,
                     elapsed: float, node_shards: dict[str, list[dict[str, Any]]],
-                    pending: list[int] | None = None) -> list[dict[str, Any]]:
+                    pending: list[int] | None = None,
+                    previous: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Per-shard summaries of a Multi-Raft cluster (docs/CONTRACTS.md, sharding), each shard
     judged like a cluster of its own replicas from the replicas' reports; each node's replica of
-    each shard is added to ``node_shards`` (by node id)."""
+    each shard is added to ``node_shards`` (by node id). ``previous``: the last sample's shard
+    documents, whose ``consensus_aligned`` stands for a shard whose replicas cannot be compared."""
     size = len(poll.answers)
     docs = []
     for shard in range(poll.shards):
@@ -308,7 +316,11 @@ def shard_documents(poll: Poll, max_contact_ms: float, thresholds: Mapping[str, 
         contacts = leader_entry.get("last_contact_ms") if leader_entry else None
         if type(contacts) is not dict:
             contacts = {}
-        aligned = consensus_aligned(statuses.values())
+        agreement = digest_agreement(statuses.values())
+        if agreement is None:  # no two replicas could be compared: what the last sample knew
+            known = previous[shard] if previous is not None and shard < len(previous) else None
+            agreement = known.get("consensus_aligned", True) is not False if isinstance(known, dict) else True
+        aligned = agreement
         shard_nodes: dict[str, dict[str, Any]] = {}
         healthy = 0
         apply_lag = 0  # the largest commit_index - last_applied over the group's live replicas

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from raftctl.core.health import evaluate_health
 from raftctl.core.leadership import find_leader
 from raftctl.core.reports import read_nodes
@@ -513,3 +515,56 @@ def test_a_pre_candidate_is_an_up_candidate_and_an_unknown_role_says_so():
                                                    "nodes_reached": reading.reached},
                                        "nodes": reading.nodes}, max_replication_lag=100, max_contact_ms=1000.0)
     assert "node_down:node1" not in reasons and "node_down:node2" in reasons, reasons
+
+
+class _ScriptedSource:
+    """Polls given one by one: ``script`` holds, per poll, each node's (applied index, digest),
+    for every shard when ``shards`` > 1 (the same for each)."""
+
+    name = "scripted"
+
+    def __init__(self, script, shards=1):
+        self.script, self.shards, self.now = list(script), shards, 0.0
+
+    def members(self):
+        return list(IDS)
+
+    def close(self) -> None:
+        pass
+
+    def poll(self, since=None):
+        self.now += 1.0
+        step = self.script.pop(0)
+        answers = {}
+        for nid in IDS:
+            applied, digest = step[nid]
+            report = dict(leader_rep() if nid == "node1" else rep(), commit_index=applied, last_applied=applied,
+                          log_length=applied, state_digest=digest)
+            if self.shards > 1:
+                report["shards"] = [dict(report, shard=g) for g in range(self.shards)]
+            answers[nid] = NodeAnswer(nid, report)
+        return Poll(self.now, answers, shards=self.shards)
+
+
+@pytest.mark.parametrize("shards", [1, 3])
+def test_a_divergence_stays_until_a_comparison_shows_it_repaired(shards):
+    """Misaligned digests at one index; then no two nodes at the same index (a slow node, loss,
+    an election): that is no evidence of repair, and the cluster stays misaligned (it said
+    aligned, and the critical alert resolved and re-fired each time); equal digests at a shared
+    index again end it."""
+    from raftctl.core.collector import SampleCollector
+
+    diverged = {n: (10, "good") for n in IDS} | {"node2": (10, "bad")}
+    apart = {n: (20 + i, f"d{i}") for i, n in enumerate(IDS)}
+    repaired = {n: (30, "same") for n in IDS}
+    collector = SampleCollector()
+    collector.set_source(_ScriptedSource([repaired, diverged, apart, apart, repaired], shards))
+    seen = []
+    for _ in range(5):
+        sample = collector.collect()
+        seen.append(sample["cluster"]["consensus_aligned"])
+        if shards > 1:
+            assert all(d["consensus_aligned"] == seen[-1] for d in sample["shards"]), sample["shards"]
+    assert seen == [True, False, False, False, True]
+    names = [a["name"] for a in collector.alert_history()]
+    assert names.count("consensus_misalignment") == 1, collector.alert_history()
