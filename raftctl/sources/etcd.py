@@ -37,8 +37,12 @@ What a member's report holds, and where it comes from (``raft.status`` = ``/debu
                     stream to it (``etcd_network_active_peers{Remote=peer}`` 1) and its progress
                     is StateReplicate; otherwise the ms since the last poll where that held, or
                     since the first poll that saw this leader in this term (it was just
-                    elected). A poll-resolution estimate: etcd 3.4 exposes no "last heard from"
-                    time.
+                    elected). A member whose own report in the same poll says it follows that
+                    leader in that term counts as heard from (0) too: it has heard from it within
+                    its election timeout, though a member just back from a restart is so before
+                    the leader's progress and stream metrics catch up (a leader that cannot hear
+                    a follower which still hears it is then not seen). A poll-resolution
+                    estimate: etcd 3.4 exposes no "last heard from" time.
 ``state_digest``, ``trades_executed``, ``orders_applied``: None (no etcd meaning)
 ==================  ===========================================================================
 
@@ -464,6 +468,13 @@ class EtcdSource(MemberSource):
                 continue
             contacts: dict[str, float] = {}
             for peer, ok in replicating.items():
+                if not ok and name == leader:
+                    # the follower's own word in this poll: it follows this leader in this term, so
+                    # it heard from it within its election timeout (a member back from a restart is
+                    # so before the leader's progress and stream metrics say it replicates)
+                    own = raws.get(peer)
+                    ok = (own is not None and own["state"] == "FOLLOWER" and own["leader_id"] == leader
+                          and own["term"] == report["term"])
                 if ok:
                     if name == leader:
                         self._last_ok[peer] = now
