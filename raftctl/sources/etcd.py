@@ -1,7 +1,9 @@
 """``--source etcd:URL[,URL...]``: a real etcd (v3.4+) cluster, seen through its members' HTTP APIs.
 
 One client URL is enough: :func:`build` asks the seeds for ``POST /v3/cluster/member/list`` and
-polls every member it names, by member name. Each poll asks every member, in parallel (one
+polls every voting member it names, by member name: a learner (``isLearner``) does not vote, so it
+is left out rather than counted in the majority, and a member added but not started yet (no
+name, no client URL) is a voter that is DOWN (``error``) until it starts. Each poll asks every member, in parallel (one
 persistent thread and one keep-alive connection per member), for ``GET /debug/vars``
 (its ``raft.status``), under one deadline ``timeout`` (below the collector's interval): a member
 that has not answered by then is ``timeout``, one whose port is closed is ``refused``, a bad answer
@@ -280,7 +282,7 @@ class EtcdSource(MemberSource):
         self._members = list(members)
         self._names = {m.member_id: m.name for m in members}
         # per member one keep-alive connection and one thread: the members are asked in parallel
-        self._connections = {m.name: _Connection(m.url) for m in members}
+        self._connections = {m.name: _Connection(m.url) for m in members if m.url}
         self._pools = {m.name: ThreadPoolExecutor(1, thread_name_prefix=f"etcd-poll-{m.name}") for m in members}
         self._pending: dict[str, Future[NodeAnswer]] = {}
         self._probe_pool = ThreadPoolExecutor(1, thread_name_prefix="etcd-probe")
@@ -360,8 +362,11 @@ class EtcdSource(MemberSource):
 
     def _ask(self, member: EtcdMemberInfo, deadline: float, with_metrics: bool = True) -> NodeAnswer:
         started = time.monotonic()
+        conn = self._connections.get(member.name)
+        if conn is None:
+            return NodeAnswer.silent(member.name, "error", "added to the cluster but not started: the member "
+                                     "list gives it no name and no client URL", 0.0)
         cached = self._metrics.get(member.name)  # one read: the poll thread may drop it meanwhile
-        conn = self._connections[member.name]
         try:
             vars_body = conn.request("GET", "/debug/vars", deadline)
             if with_metrics or cached is None:
@@ -585,6 +590,8 @@ def discover(seeds: list[str], timeout: float) -> list[EtcdMemberInfo]:
             member_id = int(raw["ID"])
         except (KeyError, TypeError, ValueError):
             raise SourceError(f"the etcd member list has an entry without an ID: {raw!r}"[:200]) from None
+        if raw.get("isLearner") is True:
+            continue  # a learner does not vote: counted as a member, it would move the majority
         name = str(raw.get("name") or "") or format(member_id, "x")  # not started yet: no name
         if name in names:
             name = f"{name}-{member_id:x}"
@@ -594,10 +601,14 @@ def discover(seeds: list[str], timeout: float) -> list[EtcdMemberInfo]:
             url = seed
         else:
             advertised = [u for u in raw.get("clientURLs") or [] if isinstance(u, str) and u.startswith("http://")]
-            if not advertised:
-                raise SourceError(f"etcd member {name} advertises no http client URL; "
-                                  f"name its URL in the spec")
-            url = parse_urls(advertised[0])[0]
+            if advertised:
+                url = parse_urls(advertised[0])[0]
+            elif not raw.get("name") and not raw.get("clientURLs"):
+                url = ""  # added but not started yet: a voter all the same, DOWN until it starts
+            else:
+                raise SourceError(f"etcd member {name} advertises no http:// client URL "
+                                  f"({', '.join(map(str, raw.get('clientURLs') or [])) or 'none'}); "
+                                  f"raftctl reads etcd over plain http")
         out.append(EtcdMemberInfo(name, member_id, url))
     return out
 

@@ -7,6 +7,7 @@ real processes. Everything that takes time waits on a condition with a deadline.
 from __future__ import annotations
 
 import http.server
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -414,3 +415,48 @@ def test_metrics_parsing_reads_only_the_series_it_needs() -> None:
     assert parsed["etcd_server_has_leader"] == 1.0
     assert parsed["etcd_server_proposals_committed_total"] == 42.0
     assert "etcd_server_proposals_pending" not in parsed
+
+
+class _MemberList(http.server.BaseHTTPRequestHandler):
+    """Answers etcd's member list: two started voters (this one and another), a learner and a
+    voter added but not started (no name, no client URL); every other path is a 404."""
+
+    def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+        own = f"http://127.0.0.1:{self.server.server_port}"
+        doc = {"header": {"member_id": "1"}, "members": [
+            {"ID": "1", "name": "e1", "clientURLs": [own]},
+            {"ID": "2", "name": "e2", "clientURLs": [own]},
+            {"ID": "3", "name": "e3", "clientURLs": [own], "isLearner": True},
+            {"ID": "4", "peerURLs": ["http://127.0.0.1:1"]},
+        ]}
+        body = json.dumps(doc).encode() if self.path == "/v3/cluster/member/list" else b"404 page not found"
+        self.send_response(200 if self.path == "/v3/cluster/member/list" else 404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST
+
+    def log_message(self, *_args: Any) -> None:
+        return None
+
+
+def test_a_learner_is_not_a_member_and_an_unstarted_voter_is_down_not_an_error() -> None:
+    """A learner does not vote: counted, it moved the majority (learner + one voter down read as a
+    quorum loss while etcd committed). A voter added but not started stopped serve from starting
+    ('name its URL in the spec', which no spec could); it is a member that is DOWN until it starts."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _MemberList)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        source = build_source(f"etcd:http://127.0.0.1:{server.server_port}", timeout=0.5)
+        try:
+            assert sorted(source.members()) == ["4", "e1", "e2"]
+            answer = source.poll().answers["4"]
+            assert answer.report is None and answer.reason == "error"
+            assert answer.detail is not None and "not started" in answer.detail
+        finally:
+            source.close()
+    finally:
+        server.shutdown()
+        server.server_close()
