@@ -114,7 +114,7 @@ class DemoRun:
         self.wall_started = time.monotonic()
         from raftctl.runtime.pacer import Pacer
 
-        pacer = None if self.fast else Pacer(self.cluster, speed=1.0)
+        pacer = None if self.fast else Pacer(self.cluster, speed=1.0, on_fall_behind=self.collector.count_missed)
         base = self.cluster.now
         with view.live():
             # the first sample shows the healthy cluster before anything happens

@@ -256,7 +256,9 @@ class Server:
                 pass
             self.samples = self.collector.samples_collected
             return
-        pacer = Pacer(self.cluster, speed=1.0)
+        # stopped (SIGSTOP, a suspended host) or starved for long, the simulation does not catch
+        # up the lost stretch: the samples it would have held are missed ticks
+        pacer = Pacer(self.cluster, speed=1.0, on_fall_behind=self.collector.count_missed)
         base = self.cluster.now - self.tick * TICK_SECONDS
         try:
             while not self.stop_event.is_set():

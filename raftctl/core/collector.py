@@ -248,6 +248,13 @@ class SampleCollector:
 
     # ------------------------------------------------------------------ sampling
 
+    def count_missed(self, seconds: float) -> None:
+        """``seconds`` of the collector clock passed with no chance to sample (a paced
+        simulation that fell too far behind, its process stopped): every whole interval of it is
+        a missed tick."""
+        if seconds > 0:
+            self.missed_ticks += int(seconds // self.collection_interval)
+
     def collect(self, now: float | None = None) -> dict[str, Any]:
         """Take one sample; ``now`` defaults to the cluster's clock. Returns the sample document.
 

@@ -23,7 +23,11 @@ class Pacer:
     """Paces ``sim`` (anything with ``lock``, ``now_ms`` and ``run_to(ms)``) against the wall clock."""
 
     def __init__(self, sim: Any, speed: float = 1.0, slice_ms: float = 20.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 on_fall_behind: Callable[[float], None] | None = None) -> None:
+        """``on_fall_behind(seconds)``: told the simulated seconds given up when the pacer falls
+        too far behind to catch up (the process was stopped or starved): the samples of that
+        stretch were never taken, and a collector counts them as missed ticks."""
         if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not speed > 0:
             raise ValueError("speed must be a positive number")
         if not slice_ms > 0:
@@ -36,6 +40,8 @@ class Pacer:
         self._thread: threading.Thread | None = None
         self._wall0: float | None = None
         self._sim0 = 0.0
+        self.on_fall_behind = on_fall_behind
+        self.given_up_s = 0.0  # simulated seconds skipped over in all
 
     # ---- the wall-clock mapping -----------------------------------------------------------
 
@@ -57,8 +63,12 @@ class Pacer:
         assert self._wall0 is not None
         due = self._sim0 + (self._clock() - self._wall0) * 1000.0 * self.speed
         if due - self.sim.now_ms > FALL_BEHIND_RESET_S * 1000.0 * self.speed:
+            skipped = (due - self.sim.now_ms) / 1000.0
             self._anchor()  # far behind: restart the mapping from here
             due = self.sim.now_ms
+            self.given_up_s += skipped
+            if self.on_fall_behind is not None:
+                self.on_fall_behind(skipped)
         return due
 
     def _advance_slices(self, target_ms: float) -> None:

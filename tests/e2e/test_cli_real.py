@@ -261,6 +261,44 @@ def test_serve_answers_and_exits_cleanly_on_sigterm(tmp_path: Path):
     assert samples, records[:1]
 
 
+def test_serve_stopped_for_seconds_counts_the_samples_it_missed():
+    """SIGSTOP for 7 s: the paced simulation gives up the lost stretch rather than race through it
+    (FALL_BEHIND_RESET_S), and the samples it never took are missed ticks, as the stale-sample
+    runbook's first step reads them (the counter stayed 0)."""
+    proc = subprocess.Popen([*RAFTCTL, "serve", "--port", "0", "--interval", "0.5", "--seed", str(SEED)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "NO_COLOR": "1"})
+    try:
+        line = _wait_for_line(proc.stderr, "dashboard at", 30)
+        url = line.split("dashboard at ", 1)[1].split("/ ", 1)[0].rstrip("/")
+
+        def collector() -> dict:
+            deadline = time.monotonic() + 20
+            while True:
+                summary = run("summary", "--url", url, "--json")
+                if summary.returncode == 0:
+                    return json.loads(summary.stdout)["collector"]
+                assert time.monotonic() < deadline, summary.stderr
+                time.sleep(0.1)
+
+        assert collector()["missed_ticks"] == 0
+        proc.send_signal(signal.SIGSTOP)
+        time.sleep(7.0)  # the fault itself is a stretch of wall time
+        proc.send_signal(signal.SIGCONT)
+        deadline = time.monotonic() + 20
+        while (missed := collector()["missed_ticks"]) == 0:
+            assert time.monotonic() < deadline, "no missed tick counted after 7 s stopped"
+            time.sleep(0.2)
+        assert 10 <= missed <= 16, missed  # about 7 s at 0.5 s
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)
+            proc.kill()
+            proc.wait()
+
+
 def test_serve_stdout_sink_whose_reader_goes_away_says_so_once_and_serves_on():
     """`raftctl serve --sink stdout:json | head -3`: the reader closes the pipe. One line says the
     stdout sink stops (no traceback, not one per sample); the dashboard goes on answering and
