@@ -4,7 +4,10 @@ The node's report goes through the dashboard's renderer (``raftctl/dashboard/pro
 a one-node sample, so the per-node series (``raftctl_node_term``, ``raftctl_node_commit_index``,
 ``raftctl_node_state``, ...) have exactly the dashboard's names, labels and format; what only a
 process has (its write-ahead log, its transport, its clients) follows as ``raftctl_node_*``
-families built with the same helpers.
+families built with the same helpers. Only node families are kept (and ``raftctl_build_info``,
+``process_*``): a one-node "sample" has cluster and shard series too (``raftctl_shard_has_leader``,
+``raftctl_cluster_*``), but one node's view is no cluster verdict, and the shipped rules read
+those names as the monitor's: an isolated node's own target paged RaftctlNoLeader.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from raftctl.dashboard.prometheus import _Builder, _render, render_prometheus
+from raftctl.dashboard.prometheus import _LIVE, _Builder, _families, _process, _render
 
 __all__ = ["render_node_metrics"]
 
@@ -56,11 +59,12 @@ def render_node_metrics(report: dict[str, Any], stats: dict[str, Any]) -> bytes:
         "cluster": {"leader_node": report.get("leader_id"), "current_term": report.get("term")},
         "nodes": {node_id: report},
     }
-    head = render_prometheus(doc)
+    kept = [f for f in _families(doc, _process(_LIVE))
+            if f.name.startswith(("raftctl_node_", "process_")) or f.name == "raftctl_build"]
     family = _Builder()
     labels = {"node": node_id}
     for key, (name, kind, text) in _PROCESS_FAMILIES.items():
         family(name, kind, text).add(stats.get(key), labels)
     isolated = family("raftctl_node_isolated_peers", "gauge", "Peers the isolation fault rule cuts this node off from")
     isolated.add(len(stats.get("isolated_peers") or []), labels)
-    return head + _render(family.families, openmetrics=False)
+    return _render(kept + family.families, openmetrics=False)
