@@ -6,7 +6,8 @@ Layout of a data dir::
                        "shards"}: whose dir this is (written when the dir is created)
     LOCK               flock'ed while a process uses the dir
     wal-00000001.log   records, appended; the highest generation is the live one
-    snap-0.json        the latest snapshot of shard 0 (one file per shard)
+    snap-0.json        the latest snapshot of shard 0 (one file per shard): {"index", "term",
+                       "crc32" (of "data" as orjson writes it), "data"}
 
 A record is ``length (u32 LE) | crc32 (u32 LE) | orjson payload``. Payloads:
 
@@ -323,7 +324,11 @@ class DiskLogStore:
         DataDirError for what the dir holds or lets it do (a file it cannot read or write, named)."""
         try:
             return self._load()
+        except DataDirError:
+            self.close()  # refused: the dir is free again (for a retry after a fix, in this process too)
+            raise
         except OSError as err:
+            self.close()
             where = err.filename or self.dir
             raise DataDirError(f"cannot use {where}: {err.strerror or err}") from None
 
@@ -379,6 +384,13 @@ class DiskLogStore:
             index, term = doc["index"], doc["term"]
             if type(index) is not int or type(term) is not int or index < 1 or term < 0:
                 raise ValueError("bad index or term")
+            said = doc.get("crc32")  # absent in a snapshot an earlier raftctl wrote
+            if said is not None and said != zlib.crc32(orjson.dumps(doc["data"])):
+                raise DataDirError(
+                    f"snapshot {path} fails its checksum: its content changed after it was written "
+                    f"(edited or damaged), so the state it holds cannot be trusted; restore this data dir "
+                    f"from a backup, or move it away and start the node on an empty one so that it "
+                    f"rejoins from its peers")
             return index, term, decode_snapshot_data(doc["data"])
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise DataDirError(f"snapshot {path} is unreadable: {err}") from None
@@ -530,7 +542,9 @@ class DiskLogStore:
     # ---- snapshots and compaction --------------------------------------------------------
 
     def _write_snapshot(self, shard: int, index: int, term: int, data: Any) -> None:
-        doc = {"index": index, "term": term, "data": encode_snapshot_data(data)}
+        encoded = encode_snapshot_data(data)
+        # the checksum covers the data as orjson writes it (and writes it again once read)
+        doc = {"index": index, "term": term, "crc32": zlib.crc32(orjson.dumps(encoded)), "data": encoded}
         _write_atomic(self._snap_path(shard), orjson.dumps(doc), fsync=self.fsync)
         self.snapshots_saved += 1
 

@@ -479,3 +479,42 @@ def test_a_log_file_the_node_cannot_use_is_named(tmp_path):
         refused.load()
     refused.abandon()
     assert str(info.value) == f"cannot use {real}: Is a directory", info.value
+
+
+def _bump_first_int(value):
+    """``value`` with its first int (depth first) plus one, and whether one was found."""
+    if type(value) is int:
+        return value + 1, True
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            new, done = _bump_first_int(item)
+            if done:
+                return value[:i] + [new] + value[i + 1:], True
+    if isinstance(value, dict):
+        for key, item in value.items():
+            new, done = _bump_first_int(item)
+            if done:
+                return {**value, key: new}, True
+    return value, False
+
+
+def test_an_edited_snapshot_fails_its_checksum_and_one_of_an_earlier_version_still_opens(tmp_path):
+    """A snapshot changed after it was written (a resting order's quantity edited, still valid
+    JSON) was loaded without a word, and the node diverged at the same applied index."""
+    import orjson
+
+    hand, nid, store = _snapshotted(tmp_path)
+    hand.crash(nid)
+    path = tmp_path / nid / "snap-0.json"
+    original = path.read_bytes()
+    doc = orjson.loads(original)
+    assert "crc32" in doc
+    edited, found = _bump_first_int(doc["data"])
+    assert found
+    path.write_bytes(orjson.dumps({**doc, "data": edited}))
+    with pytest.raises(DataDirError, match="fails its checksum"):
+        hand.start(nid)
+    # one an earlier raftctl wrote has no checksum: it opens as before
+    path.write_bytes(orjson.dumps({k: v for k, v in doc.items() if k != "crc32"}))
+    hand.start(nid)
+    assert hand.hosts[nid].replicas[0].storage.snap_index == doc["index"]
