@@ -6,6 +6,7 @@ Layout of a data dir::
                        "shards"}: whose dir this is (written when the dir is created)
     LOCK               flock'ed while a process uses the dir
     wal-00000001.log   records, appended; the highest generation is the live one
+    stopped.json       {"generation", "size"} of the log at the last clean stop (removed at start)
     snap-0.json        the latest snapshot of shard 0 (one file per shard): {"index", "term",
                        "crc32" (of "data" as orjson writes it), "data"}
 
@@ -120,6 +121,7 @@ def _write_atomic(path: Path, data: bytes, fsync: bool = True) -> None:
         _fsync_dir(path.parent)
 
 
+_STOPPED = "stopped.json"  # written by a clean stop: the live log's generation and size
 _TORN_SCAN_LIMIT = 4 * 1024 * 1024  # a torn tail is the end of one write; more after a bad record is damage
 
 
@@ -282,10 +284,16 @@ class DiskLogStore:
         return problems
 
     def close(self) -> None:
-        """Write what is buffered (with fsync), close the log and release the dir lock."""
+        """Write what is buffered (with fsync), close the log and release the dir lock.
+
+        A log closed whole leaves ``stopped.json`` (its generation and size): the next start
+        refuses a log found shorter than that, cut after the node stopped (no crash tears a log
+        that is not being written), rather than take the lost acknowledged entries for a torn tail."""
         if self._fd >= 0:
             try:
                 self.sync()
+                marker = {"generation": self.generation, "size": os.fstat(self._fd).st_size}
+                _write_atomic(self.dir / _STOPPED, orjson.dumps(marker), fsync=self.fsync)
             finally:
                 os.close(self._fd)
                 self._fd = -1
@@ -300,7 +308,8 @@ class DiskLogStore:
         self.close()
         if not self.created_meta:
             return
-        for path in [*self.dir.glob("wal-*.log"), *self.dir.glob("snap-*"), self.dir / "meta.json", self.dir / "LOCK"]:
+        for path in [*self.dir.glob("wal-*.log"), *self.dir.glob("snap-*"), self.dir / "meta.json", self.dir / _STOPPED,
+                     self.dir / "LOCK"]:
             try:
                 path.unlink()
             except OSError:
@@ -340,6 +349,7 @@ class DiskLogStore:
                              if p.name[4:12].isdigit() and len(p.name) == 16)
         self.generation = generations[-1] if generations else 1
         path = self._segment(self.generation)
+        self._check_clean_stop(path)
         if path.exists():
             # a generation after the first is a compaction's, written whole (atomically) and
             # starting with the hard state: a first record it lacks is damage, never a torn write
@@ -404,6 +414,30 @@ class DiskLogStore:
         else:
             storage.log = []
         storage.snap_index, storage.snap_term, storage.snap_data = index, term, data
+
+    def _check_clean_stop(self, path: Path) -> None:
+        """The last clean stop's ``stopped.json``: a live log shorter than it was then was cut
+        since (by hand, a bad restore), and what it lost was fsynced and acknowledged. The marker
+        goes before anything is written: from here on the log may grow or be torn by a crash."""
+        marker_path = self.dir / _STOPPED
+        if not marker_path.exists():
+            return
+        try:
+            marker = orjson.loads(marker_path.read_bytes())
+            generation, size = marker["generation"], marker["size"]
+        except (ValueError, KeyError, TypeError):
+            generation = size = None  # unreadable: it vouches for nothing
+        now = path.stat().st_size if path.exists() else 0
+        if generation == self.generation and type(size) is int and now < size:
+            raise DataDirError(
+                f"{path} is {size - now} bytes shorter than when the node last stopped cleanly ({size} bytes): it "
+                f"was cut after the stop, so entries it had fsynced and acknowledged are gone (no crash tears a log "
+                f"that is not being written). Restore it from a backup; to go on without them, delete "
+                f"{marker_path} and start again: the node then cuts what is torn and catches up from its peers, "
+                f"which is safe only while a majority of the nodes still hold those entries")
+        marker_path.unlink()
+        if self.fsync:
+            _fsync_dir(self.dir)
 
     def _replay(self, path: Path, storages: list[Storage], whole: bool = False,
                 older: list[str] | None = None) -> None:

@@ -6,6 +6,7 @@ Every process is started through tests/node_fixtures.py's ``process_cluster`` (o
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -166,6 +167,39 @@ def test_a_node_refuses_a_leader_that_would_overwrite_its_committed_entries(tmp_
             source.close()
 
 
+def test_a_log_cut_after_a_clean_stop_is_refused(tmp_path):
+    """A node stopped cleanly, then its log cut (truncate by hand, a bad copy): what went was
+    fsynced and acknowledged, and no crash tears a log that is not being written. It said 'cut a
+    torn tail ... never acknowledged' and started; two such nodes elected a leader that lacked
+    acknowledged orders. Now it refuses, naming the file and how much is missing; without the
+    marker (the operator's decision) it starts and catches up."""
+    from node_fixtures import OrderClient
+
+    with process_cluster(tmp_path, nodes=3) as cluster:
+        cluster.start_all()
+        cluster.wait_ready(20)
+        client = OrderClient(cluster, "c1", seed=5)
+        client.send(time.monotonic() + 1.0)
+        assert client.acked, client.errors
+        victim = next(n for n in cluster.ids if n != cluster.leader())
+        assert cluster.terminate(victim) == 0
+        assert (tmp_path / victim / "stopped.json").exists()
+        wal = sorted((tmp_path / victim).glob("wal-*.log"))[-1]
+        size = wal.stat().st_size
+        os.truncate(wal, size - 7)
+        proc = cluster.start(victim)
+        code = proc.wait(timeout=30)
+        log = cluster.log(victim)
+        assert code == 2, log[-2000:]
+        assert "7 bytes shorter than when the node last stopped cleanly" in log and "Traceback" not in log, log[-2000:]
+        assert wal.stat().st_size == size - 7  # refused: nothing cut or written
+        (tmp_path / victim / "stopped.json").unlink()
+        cluster.start(victim)
+        cluster.wait_for(lambda: (cluster.status(victim) or {}).get("commit_index", 0)
+                         >= (cluster.status(cluster.leader()) or {}).get("commit_index", 1), 20,
+                         "the node catching up")
+
+
 def _lose_committed_entries(cluster, tmp_path, OrderClient) -> None:
     """Two of three logs lose their newer entries; the keeper is refused by their leader (exit 3)."""
     client = OrderClient(cluster, "c1", seed=3)
@@ -181,6 +215,9 @@ def _lose_committed_entries(cluster, tmp_path, OrderClient) -> None:
         data = wal.read_bytes()
         ends = _record_ends(data)
         wal.write_bytes(data[:ends[len(ends) // 4]])
+        # a disk that lost fsynced writes in a crash leaves no clean-stop marker (cut after a clean
+        # stop, a log is refused: test_a_log_cut_after_a_clean_stop_is_refused)
+        (tmp_path / nid / "stopped.json").unlink()
     for nid in losers:
         cluster.start(nid)
     cluster.wait_leader(20, among=losers)
