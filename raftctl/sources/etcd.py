@@ -33,7 +33,8 @@ What a member's report holds, and where it comes from (``raft.status`` = ``/debu
                     ``progress`` match (its last index), elsewhere its commit index (etcd does not
                     show a follower's uncommitted tail, and it compacts the log at snapshots, so
                     no count of retained entries exists)
-``peers_connected`` ``etcd_network_active_peers`` series of this member at 1
+``peers_connected`` ``etcd_network_active_peers`` series of this member at 1 (the leader: at least
+                    the members whose reports in the same poll follow it in its term)
 ``match_index``     on the leader: ``progress[peer].match`` per other member (by name)
 ``last_contact_ms`` on the leader, per other member: 0 while the leader's transport has an active
                     stream to it (``etcd_network_active_peers{Remote=peer}`` 1) and its progress
@@ -466,6 +467,15 @@ class EtcdSource(MemberSource):
                 self._last_ok[peer] = now
         if reign is not None:
             self._reign = reign
+        if leader is not None:
+            # the members that say they follow the leader in its term hear it: it is connected to
+            # them, though etcd's active_peers (the /metrics series, seconds behind after an
+            # election or a return) does not say so yet (it read "reaches only 0 peers")
+            lead = raws[leader]
+            following = sum(1 for peer, own in raws.items() if peer != leader and own["state"] == "FOLLOWER"
+                            and own["leader_id"] == leader and own["term"] == lead["term"])
+            if type(lead.get("peers_connected")) is int and following > lead["peers_connected"]:
+                lead["peers_connected"] = following
         for name, report in raws.items():
             replicating = report["last_contact_ms"]
             if report["state"] != "LEADER":

@@ -34,3 +34,23 @@ def test_a_member_back_from_a_restart_that_follows_the_leader_counts_as_heard_fr
         assert silent["e1"]["last_contact_ms"]["e3"] == 5000.0
     finally:
         source.close()
+
+
+def test_a_new_leader_reaches_the_members_that_follow_it_though_its_stream_metrics_lag():
+    """After an election etcd's active_peers takes seconds to count the streams again: the new
+    leader read 'reaches only 0 peers' (node_isolated) for a sample while both followers followed it."""
+    source = EtcdSource([EtcdMemberInfo(f"e{i}", i, f"http://127.0.0.1:{i}") for i in (1, 2, 3)])
+    try:
+        raws = _raws({"state": "FOLLOWER", "term": 9, "leader_id": "e1"}, True)
+        raws["e1"]["peers_connected"] = 0
+        raws["e2"]["peers_connected"] = raws["e3"]["peers_connected"] = 2
+        source._finish_reports(raws, 50.0)
+        assert raws["e1"]["peers_connected"] == 2
+        assert raws["e2"]["peers_connected"] == 2  # a follower's own count is its metrics' word
+        # one that follows another leader or term does not count
+        raws = _raws({"state": "CANDIDATE", "term": 10, "leader_id": None}, True)
+        raws["e1"]["peers_connected"] = 0
+        source._finish_reports(raws, 51.0)
+        assert raws["e1"]["peers_connected"] == 1
+    finally:
+        source.close()
