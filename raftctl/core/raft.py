@@ -8,11 +8,11 @@ manner of etcd-io/raft's ``Ready``/``Advance``). Randomness (election timeouts) 
 
 The host handles each Ready by the persist-before-send rule of ``raft_messages.py``.
 
-Implements leader election with randomized timeouts and PreVote (§9.6 of Ongaro's thesis),
-CheckQuorum, log replication with batching and pipelining, conflict back-off by term, the
-§5.4.2 commit rule (only entries of the leader's own term are committed by counting), a no-op
-entry at the start of each term, snapshots with log compaction and InstallSnapshot; followers
-keep appends that overtake a gap, and leaders drop rejections that predate their last rewind.
+Implements leader election with randomized timeouts and PreVote (§9.6 of Ongaro's thesis), CheckQuorum,
+log replication with batching and pipelining, conflict back-off by term, the §5.4.2 commit rule (only
+entries of the leader's own term are committed by counting), a no-op entry at the start of each term,
+snapshots with log compaction and InstallSnapshot; followers keep appends that overtake a gap, and
+leaders drop rejections that predate their last rewind and believe a follower that lost its log.
 """
 
 from __future__ import annotations
@@ -39,16 +39,8 @@ CATCH_UP_BURST = 4  # AppendEntries one flush may send a follower that is behind
 class RaftNode:
     """One Raft participant. Drive it with ``tick(now_ms)`` and ``step(msg, now_ms)``."""
 
-    def __init__(
-        self,
-        node_id: str,
-        peers: list[str],
-        storage: Storage,
-        rng: random.Random,
-        config: RaftConfig | None = None,
-        now_ms: float = 0.0,
-        group: int = 0,
-    ) -> None:
+    def __init__(self, node_id: str, peers: list[str], storage: Storage, rng: random.Random,
+                 config: RaftConfig | None = None, now_ms: float = 0.0, group: int = 0) -> None:
         self.id = node_id
         self.group = group
         self.peers = [p for p in peers if p != node_id]
@@ -201,6 +193,7 @@ class RaftNode:
         nxt = self.last_index + 1
         self.next_index = {p: nxt for p in self.peers}
         self.append_epoch = {p: 0 for p in self.peers}
+        self.doubted: dict[str, int] = {}  # per peer: the epoch of a resend checking for a lost log
         self.match_index = {p: 0 for p in self.peers}
         self.last_contact = {p: self.now for p in self.peers}
         self.recent_active = set()
@@ -489,12 +482,14 @@ class RaftNode:
                 self._send_timeout_now(peer)
         elif msg.hint and msg.epoch == self.append_epoch[peer]:
             # Rejected: rewind to the follower's hint, never past our own log nor below what it
-            # holds. A rejection of an append sent before the last rewind (an older epoch) is stale.
-            # It carries the follower's last index: below its match, the follower lost its log (a
-            # data dir started empty) and holds only that, so a snapshot may be due.
-            self.append_epoch[peer] += 1
+            # holds; one of an append sent before the last rewind (an older epoch) is stale. Its last
+            # index below its match: overtaken by a later success, or its log lost (restarted empty),
+            # if the resend from the match is refused too; then a snapshot may be due.
             if msg.match_index < self.match_index[peer]:
-                self.match_index[peer] = msg.match_index
+                if self.doubted.get(peer) == msg.epoch:
+                    self.match_index[peer] = msg.match_index
+                self.doubted[peer] = msg.epoch + 1
+            self.append_epoch[peer] += 1
             self.next_index[peer] = max(1, self.match_index[peer] + 1, min(msg.hint, self.last_index + 1))
             self._send_append(peer)
 

@@ -421,6 +421,24 @@ def test_a_follower_that_lost_its_log_catches_up_on_an_idle_cluster(compacted):
         assert [cmd for _, _, cmd in net.applied["n3"] if cmd is not None] == list(range(50))
 
 
+def test_a_rejection_overtaken_by_a_later_success_does_not_lower_the_match():
+    """The simulated network reorders: a gap rejection (the follower's last index 4) can arrive after
+    the success that followed it (match 51). Only a resend refused again shows a lost log."""
+    net = Net()
+    leader = elect(net)
+    for i in range(50):
+        leader.propose(i)
+    leader.flush()
+    net.deliver_all()
+    assert leader.match_index["n2"] == 51
+    late = Message(APPEND_RESP, "n2", "n1", leader.term, success=False, match_index=4, hint=5,
+                   epoch=leader.append_epoch["n2"])
+    leader.step(late, net.now)
+    assert leader.match_index["n2"] == 51
+    net.deliver_all()  # the resend from the match is taken: nothing was lost
+    assert leader.match_index["n2"] == 51 and net.nodes["n2"].last_index == 51
+
+
 def test_compact_past_last_applied_is_refused():
     net = Net()
     leader = elect(net)
