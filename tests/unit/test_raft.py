@@ -394,17 +394,23 @@ def test_compaction_and_install_snapshot_for_lagging_follower():
     assert n3.last_applied >= 40
 
 
-@pytest.mark.parametrize("compacted", [True, False])
-def test_a_follower_that_lost_its_log_catches_up_on_an_idle_cluster(compacted):
-    """A follower restarted on an empty data dir rejects the leader's appends from its old match
-    index on; the leader must believe it (its rejection carries its last index, 0) and resend from
-    the start, a snapshot if compacted, though no new entry comes to prompt it."""
+def _fifty_replicated():
+    """A cluster whose leader n1 replicated 50 orders (indexes 2-51) to every follower."""
     net = Net()
     leader = elect(net)
     for i in range(50):
         leader.propose(i)
     leader.flush()
     net.deliver_all()
+    return net, leader
+
+
+@pytest.mark.parametrize("compacted", [True, False])
+def test_a_follower_that_lost_its_log_catches_up_on_an_idle_cluster(compacted):
+    """A follower restarted on an empty data dir rejects the leader's appends from its old match
+    index on; the leader must believe it (its rejection carries its last index, 0) and resend from
+    the start, a snapshot if compacted, though no new entry comes to prompt it."""
+    net, leader = _fifty_replicated()
     net.collect()
     if compacted:
         leader.compact(40, "STATE@40")
@@ -424,12 +430,7 @@ def test_a_follower_that_lost_its_log_catches_up_on_an_idle_cluster(compacted):
 def test_a_rejection_overtaken_by_a_later_success_does_not_lower_the_match():
     """The simulated network reorders: a gap rejection (the follower's last index 4) can arrive after
     the success that followed it (match 51). Only a resend refused again shows a lost log."""
-    net = Net()
-    leader = elect(net)
-    for i in range(50):
-        leader.propose(i)
-    leader.flush()
-    net.deliver_all()
+    net, leader = _fifty_replicated()
     assert leader.match_index["n2"] == 51
     late = Message(APPEND_RESP, "n2", "n1", leader.term, success=False, match_index=4, hint=5,
                    epoch=leader.append_epoch["n2"])
