@@ -41,7 +41,6 @@ class Pacer:
         self._wall0: float | None = None
         self._sim0 = 0.0
         self.on_fall_behind = on_fall_behind
-        self.given_up_s = 0.0  # simulated seconds skipped over in all
 
     # ---- the wall-clock mapping -----------------------------------------------------------
 
@@ -66,7 +65,6 @@ class Pacer:
             skipped = (due - self.sim.now_ms) / 1000.0
             self._anchor()  # far behind: restart the mapping from here
             due = self.sim.now_ms
-            self.given_up_s += skipped
             if self.on_fall_behind is not None:
                 self.on_fall_behind(skipped)
         return due

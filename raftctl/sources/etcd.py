@@ -467,15 +467,17 @@ class EtcdSource(MemberSource):
                 self._last_ok[peer] = now
         if reign is not None:
             self._reign = reign
+        # the members whose own report in this poll follows the leader in its term: they heard
+        # from it within their election timeout, though etcd's active_peers and the leader's
+        # progress (seconds behind after an election or a member's return) do not say so yet
+        followers: set[str] = set()
         if leader is not None:
-            # the members that say they follow the leader in its term hear it: it is connected to
-            # them, though etcd's active_peers (the /metrics series, seconds behind after an
-            # election or a return) does not say so yet (it read "reaches only 0 peers")
             lead = raws[leader]
-            following = sum(1 for peer, own in raws.items() if peer != leader and own["state"] == "FOLLOWER"
-                            and own["leader_id"] == leader and own["term"] == lead["term"])
-            if type(lead.get("peers_connected")) is int and following > lead["peers_connected"]:
-                lead["peers_connected"] = following
+            followers = {peer for peer, own in raws.items() if peer != leader and own["state"] == "FOLLOWER"
+                         and own["leader_id"] == leader and own["term"] == lead["term"]}
+            # it is connected to them (a new leader read "reaches only 0 peers")
+            if type(lead.get("peers_connected")) is int and len(followers) > lead["peers_connected"]:
+                lead["peers_connected"] = len(followers)
         for name, report in raws.items():
             replicating = report["last_contact_ms"]
             if report["state"] != "LEADER":
@@ -484,12 +486,7 @@ class EtcdSource(MemberSource):
             contacts: dict[str, float] = {}
             for peer, ok in replicating.items():
                 if not ok and name == leader:
-                    # the follower's own word in this poll: it follows this leader in this term, so
-                    # it heard from it within its election timeout (a member back from a restart is
-                    # so before the leader's progress and stream metrics say it replicates)
-                    own = raws.get(peer)
-                    ok = (own is not None and own["state"] == "FOLLOWER" and own["leader_id"] == leader
-                          and own["term"] == report["term"])
+                    ok = peer in followers  # heard from (a member back from a restart is so first)
                 if ok:
                     if name == leader:
                         self._last_ok[peer] = now
