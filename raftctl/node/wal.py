@@ -350,13 +350,19 @@ class DiskLogStore:
         self.generation = generations[-1] if generations else 1
         path = self._segment(self.generation)
         self._check_clean_stop(path)
+        if not generations:
+            snapshots = sorted(p.name for p in self.dir.glob("snap-*.json"))
+            if snapshots:  # a node's first start writes its log before any snapshot: this one was removed
+                raise DataDirError(
+                    f"data dir {self.dir} holds {', '.join(snapshots)} but no log (wal-*.log): the log, which "
+                    f"holds the node's term, vote and every entry after the snapshot, was removed. Restore it "
+                    f"from a backup, or move the dir away and start the node on an empty one so that it "
+                    f"rejoins from its peers")
         if path.exists():
             # a generation after the first is a compaction's, written whole (atomically) and
             # starting with the hard state: a first record it lacks is damage, never a torn write
             self._replay(path, storages, whole=self.generation > 1,
                          older=[self._segment(g).name for g in generations[:-1]])
-        else:
-            _write_atomic(path, b"", fsync=self.fsync)
         # older generations are what a crash between a compaction's rename and its unlink left:
         # dropped only now that the newest one has proved whole (never before: it may be damage)
         for stale in generations[:-1]:
@@ -382,6 +388,8 @@ class DiskLogStore:
             st.term, st.voted_for = storage.current_term, storage.voted_for
             st.durable_last = storage.last_index
         self.storages = storages
+        if not path.exists():  # a new node's first log, made only once the dir has passed every check
+            _write_atomic(path, b"", fsync=self.fsync)
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
         return storages
 
@@ -428,6 +436,14 @@ class DiskLogStore:
         except (ValueError, KeyError, TypeError):
             generation = size = None  # unreadable: it vouches for nothing
         now = path.stat().st_size if path.exists() else 0
+        marked = self._segment(generation) if type(generation) is int and generation >= self.generation else None
+        if marked is not None and type(size) is int and size > 0 and not marked.exists():
+            raise DataDirError(
+                f"{marked} is gone: the node had it ({size} bytes) when it last stopped cleanly, so the entries "
+                f"it had fsynced and acknowledged, its term and its vote went with it. Restore it from a backup; "
+                f"to go on without them, delete {marker_path} and start again (on an empty data dir if it "
+                f"holds a snapshot): the node then catches up from its peers, which is safe only while a "
+                f"majority of the nodes still hold those entries")
         if generation == self.generation and type(size) is int and now < size:
             raise DataDirError(
                 f"{path} is {size - now} bytes shorter than when the node last stopped cleanly ({size} bytes): it "

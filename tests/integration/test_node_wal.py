@@ -467,6 +467,44 @@ def test_an_emptied_log_is_refused_not_started_at_term_0(tmp_path):
         assert expected in str(info.value), (damage, info.value)
 
 
+def test_a_removed_log_is_refused_by_name_and_no_new_one_is_left_behind(tmp_path):
+    """``rm wal-*.log`` beside a snapshot was refused with "wal-00000001.log: its hard state says
+    term 0", a file the failed start had just made and left behind; after a clean stop without a
+    snapshot the node started at term 0 with an empty log (what it had fsynced silently gone)."""
+    hand, nid, store = _compacted(tmp_path)
+    data_dir = tmp_path / nid
+    wal_file(data_dir).unlink()
+    refused = DiskLogStore(data_dir, nid, IDS)
+    with pytest.raises(DataDirError) as info:
+        refused.load()
+    refused.abandon()
+    assert "snap-0.json but no log (wal-*.log)" in str(info.value) and "was removed" in str(info.value), info.value
+    assert not list(data_dir.glob("wal-*.log"))  # nothing made by the refused start
+    # a clean stop, then the log removed: its stopped.json knows it had one
+    other = next(n for n in IDS if n != nid)
+    hand.stores[other].sync()
+    hand.stores[other].close()
+    del hand.hosts[other], hand.stores[other]
+    other_dir = tmp_path / other
+    for path in other_dir.glob("snap-*.json"):
+        path.unlink()  # no snapshot to give it away: only the marker knows
+    (log,) = other_dir.glob("wal-*.log")
+    had = log.stat().st_size
+    log.unlink()
+    refused = DiskLogStore(other_dir, other, IDS)
+    with pytest.raises(DataDirError) as info:
+        refused.load()
+    refused.abandon()
+    assert f"{log} is gone" in str(info.value) and f"({had} bytes)" in str(info.value), info.value
+    assert not list(other_dir.glob("wal-*.log"))
+    # the way on the message gives: without the marker it starts empty and makes its first log
+    (other_dir / "stopped.json").unlink()
+    fresh = DiskLogStore(other_dir, other, IDS)
+    (storage,) = fresh.load()
+    assert storage.last_index == 0 and list(other_dir.glob("wal-*.log"))
+    fresh.abandon()
+
+
 def test_a_log_file_the_node_cannot_use_is_named(tmp_path):
     """An unwritable or unreadable log gave 'raftctl node: error: Operation not permitted' with no
     path (exit 1), and a traceback under python -m raftctl.node: now a DataDirError naming it."""
