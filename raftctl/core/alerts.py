@@ -44,6 +44,24 @@ ALERT_RULES: dict[str, tuple[str, str]] = {
     "node_isolated": (WARNING, "a node answers but its transport reaches no majority of its peers (labels.node)"),
 }
 
+# name -> its runbook in docs/runbooks/ (the Prometheus rule of the same condition in
+# deploy/prometheus/raftctl-alerts.yml, whose runbook_url names the same file)
+ALERT_RUNBOOKS: dict[str, str] = {
+    "cluster_unhealthy": "RaftctlClusterUnhealthy",
+    "leader_election_failure": "RaftctlNoLeader",
+    "consensus_misalignment": "RaftctlConsensusMisaligned",
+    "quorum_loss": "RaftctlQuorumLost",
+    "commit_stalled": "RaftctlCommitStalled",
+    "committed_entries_lost": "RaftctlCommittedEntriesLost",
+    "high_latency": "RaftctlHighConsensusLatency",
+    "low_healthy_nodes": "RaftctlLowHealthyNodes",
+    "term_divergence": "RaftctlTermDivergence",
+    "node_down": "RaftctlNodeDown",
+    "node_lagging": "RaftctlFollowerLagging",
+    "stale_leader": "RaftctlStaleLeader",
+    "node_isolated": "RaftctlNodeIsolated",
+}
+
 # health reason prefix -> the per-node alert it raises
 _NODE_REASONS = {
     "node_down": "node_down",

@@ -12,8 +12,10 @@ pushes that events alone would trigger (no samples: an API user, ``raftctl alert
 from the next sample's list of active alerts.
 
 Labels: ``alertname``, ``severity``, ``cluster`` (option, default "raftctl"), ``instance``
-(option, default the dashboard's ``host:port``) and the alert's own (``shard``). Annotations:
-``summary`` and ``description``. ``generatorURL`` is the dashboard: the ``generator_url`` option,
+(option, default the dashboard's ``host:port``) and the alert's own (``node``, ``shard``).
+Annotations: ``summary``, ``description`` and ``runbook_url``: the ``runbook_base`` option (default
+``docs/runbooks/``, the path the shipped Prometheus rules give; set it to where you host the docs)
+followed by the alert's runbook, e.g. ``RaftctlNodeDown.md``. ``generatorURL`` is the dashboard: the ``generator_url`` option,
 else the URL the host program tells the sink (``raftctl serve`` after it binds, ``raftctl
 alerts`` from ``--url``), else ``$RAFTCTL_URL``, else ``http://<this host's FQDN>:8080/``.
 
@@ -32,6 +34,7 @@ from typing import Any, ClassVar
 import orjson
 
 from raftctl.sinks.alertmodel import (
+    RUNBOOK_BASE,
     alert_annotations,
     alert_labels,
     default_instance,
@@ -59,16 +62,19 @@ class AlertmanagerSink(Sink):
         "cluster": opt_str, "instance": opt_str, "generator_url": opt_str,
         "timeout": opt_float(0.0, above=True), "resend": opt_float(0.0),
         "backoff": opt_float(0.0, above=True), "max_backoff": opt_float(0.0, above=True),
-        "max_age": opt_float(0.0, above=True),
+        "max_age": opt_float(0.0, above=True), "runbook_base": opt_str,
     }
 
     def __init__(self, arg: str | None = None, cluster: str = "raftctl", instance: str | None = None,
                  generator_url: str | None = None, timeout: float = 5.0, resend: float = 0.0,
                  backoff: float = 1.0, max_backoff: float = 30.0, max_age: float = 86_400.0,
-                 **options: Any) -> None:
+                 runbook_base: str = RUNBOOK_BASE, **options: Any) -> None:
         super().__init__(arg, **options)
         if not arg:
             raise ValueError("alertmanager sink needs Alertmanager's URL: alertmanager:http://HOST:9093")
+        if not isinstance(runbook_base, str):
+            raise ValueError(f"alertmanager sink runbook_base must be a URL or path prefix, got {runbook_base!r}")
+        self.runbook_base = runbook_base
         from raftctl.sinks.webhook import safe_url
 
         parts = parse_sink_url("alertmanager", arg, safe_url(arg))  # a password in the URL is not echoed
@@ -130,7 +136,7 @@ class AlertmanagerSink(Sink):
     def _member(self, alert: dict) -> dict[str, Any]:
         instance, generator = self.identity()
         labels = alert_labels(alert, self.cluster, instance)
-        return {"labels": labels, "annotations": alert_annotations(alert), "generatorURL": generator,
+        return {"labels": labels, "annotations": alert_annotations(alert, self.runbook_base), "generatorURL": generator,
                 "startsAt": go_time(alert.get("started_at")), "_started": alert.get("started_at"),
                 "_resolved": alert.get("resolved_at"), "_fp": fingerprint(labels)}
 

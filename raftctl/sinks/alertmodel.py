@@ -1,7 +1,8 @@
 """Alertmanager's data model, as the webhook and alertmanager sinks speak it.
 
 Pure helpers, no I/O: an alert event's label set (``alertname``, ``severity``, ``cluster``,
-``instance`` and the alert's own labels such as ``shard``), its fingerprint computed exactly as
+``instance`` and the alert's own labels such as ``shard``), its annotations (``summary``,
+``description``, ``runbook_url``), its fingerprint computed exactly as
 Alertmanager computes it (prometheus/common ``model.LabelSet.Fingerprint``: FNV-64a over the
 label pairs sorted by name, each name and value followed by the separator byte 0xff, printed
 as 16 hex digits), the label-set string used in a ``groupKey``, Go's RFC 3339 time format and
@@ -16,7 +17,10 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from raftctl.core.alerts import ALERT_RUNBOOKS
+
 __all__ = [
+    "RUNBOOK_BASE",
     "ZERO_TIME",
     "alert_annotations",
     "alert_labels",
@@ -114,10 +118,18 @@ def alert_labels(alert: Mapping[str, Any], cluster: str, instance: str) -> dict[
     return {name: value for name, value in labels.items() if value != ""}  # empty = absent, as in Prometheus
 
 
-def alert_annotations(alert: Mapping[str, Any]) -> dict[str, str]:
-    """``summary`` and ``description`` from the alert's message."""
+RUNBOOK_BASE = "docs/runbooks/"  # as the shipped Prometheus rules' runbook_url: a path in the repository
+
+
+def alert_annotations(alert: Mapping[str, Any], runbook_base: str = RUNBOOK_BASE) -> dict[str, str]:
+    """``summary`` and ``description`` from the alert's message, and ``runbook_url``:
+    ``runbook_base`` followed by the alert's runbook file (core/alerts.py ``ALERT_RUNBOOKS``)."""
     message = str(alert.get("message") or alert.get("name"))
-    return {"summary": message, "description": message}
+    annotations = {"summary": message, "description": message}
+    runbook = ALERT_RUNBOOKS.get(str(alert.get("name")))
+    if runbook is not None:
+        annotations["runbook_url"] = f"{runbook_base}{runbook}.md"
+    return annotations
 
 
 def idempotency_key(fingerprint_hex: str, starts_at: str, status: str) -> str:

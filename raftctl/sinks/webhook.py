@@ -45,6 +45,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from raftctl.sinks.alertmodel import (
+    RUNBOOK_BASE,
     ZERO_TIME,
     alert_annotations,
     alert_labels,
@@ -101,12 +102,13 @@ def dashboard_url_fallback() -> str:
     return f"http://{socket.getfqdn() or 'localhost'}:8080"
 
 
-def _am_alert(alert: dict, labels: dict[str, str], generator_url: str) -> dict[str, Any]:
+def _am_alert(alert: dict, labels: dict[str, str], generator_url: str,
+              runbook_base: str = RUNBOOK_BASE) -> dict[str, Any]:
     resolved = alert.get("status") == "resolved"
     return {
         "status": "resolved" if resolved else "firing",
         "labels": labels,
-        "annotations": alert_annotations(alert),
+        "annotations": alert_annotations(alert, runbook_base),
         "startsAt": go_time(alert.get("started_at")),
         "endsAt": go_time(alert.get("resolved_at")) if resolved else ZERO_TIME,
         "generatorURL": generator_url,
@@ -150,10 +152,10 @@ def group_payload(members: Iterable[dict[str, Any]], group_labels: dict[str, str
 def alertmanager_payload(alert: dict, receiver: str = "raftctl", external_url: str = "", *,
                          cluster: str = "raftctl", instance: str | None = None,
                          generator_url: str | None = None,
-                         group_by: Iterable[str] = DEFAULT_GROUP_BY) -> dict:
+                         group_by: Iterable[str] = DEFAULT_GROUP_BY, runbook_base: str = RUNBOOK_BASE) -> dict:
     """One alert event alone in its group, as an Alertmanager webhook v4 notification."""
     labels = alert_labels(alert, cluster, instance or default_instance(external_url or None))
-    member = _am_alert(alert, labels, generator_url if generator_url is not None else external_url)
+    member = _am_alert(alert, labels, generator_url if generator_url is not None else external_url, runbook_base)
     return group_payload([member], _group_labels(labels, tuple(group_by)), receiver=receiver,
                          external_url=external_url)
 
@@ -179,7 +181,7 @@ class WebhookSink(Sink):
     spec_keeps_unknown_query = True
     spec_options: ClassVar[Mapping[str, Callable[[str], Any]]] = {
         "receiver": opt_str, "group_by": opt_list, "cluster": opt_str, "instance": opt_str,
-        "generator_url": opt_str, "external_url": opt_str, "spool": opt_str,
+        "generator_url": opt_str, "external_url": opt_str, "spool": opt_str, "runbook_base": opt_str,
         "max_age": opt_float(0.0, above=True), "max_events": opt_int(1), "max_alerts": opt_int(0),
         "timeout": opt_float(0.0, above=True), "backoff": opt_float(0.0, above=True),
         "max_backoff": opt_float(0.0, above=True), "drain": opt_float(0.0),
@@ -191,10 +193,14 @@ class WebhookSink(Sink):
                  group_by: Iterable[str] = DEFAULT_GROUP_BY, cluster: str = "raftctl",
                  instance: str | None = None, spool: str | os.PathLike | None = None,
                  max_age: float = 86_400.0, max_events: int = 10_000, max_alerts: int = 0,
-                 drain: float = 2.0, persist: bool = True, **options: Any) -> None:
+                 drain: float = 2.0, persist: bool = True, runbook_base: str = RUNBOOK_BASE,
+                 **options: Any) -> None:
         super().__init__(arg, **options)
         if not arg:
             raise ValueError("webhook sink needs a URL: webhook:http://HOST:PORT/PATH")
+        if not isinstance(runbook_base, str):
+            raise ValueError(f"webhook sink runbook_base must be a URL or path prefix, got {runbook_base!r}")
+        self.runbook_base = runbook_base
         parts = parse_sink_url("webhook", arg, safe_url(arg))
         for label, value in (("timeout", timeout), ("backoff", backoff), ("max_backoff", max_backoff),
                              ("max_age", max_age), ("drain", drain)):
@@ -320,7 +326,7 @@ class WebhookSink(Sink):
         with self._cond:
             for alert in alerts:
                 labels = self.labels_for(alert)
-                member = _am_alert(dict(alert, status="firing"), labels, self.identity()[2])
+                member = _am_alert(dict(alert, status="firing"), labels, self.identity()[2], self.runbook_base)
                 group = tuple(sorted(_group_labels(labels, self.group_by).items()))
                 self._groups.setdefault(group, {})[member["fingerprint"]] = member
             self.begin_batch()
@@ -363,7 +369,7 @@ class WebhookSink(Sink):
             assert spool is not None
             for alert in alerts:
                 labels = alert_labels(alert, self.cluster, instance)
-                member = _am_alert(alert, labels, generator)
+                member = _am_alert(alert, labels, generator, self.runbook_base)
                 group_labels = _group_labels(labels, self.group_by)
                 group = tuple(sorted(group_labels.items()))
                 key = idempotency_key(member["fingerprint"], member["startsAt"], member["status"])

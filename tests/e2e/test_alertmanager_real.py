@@ -23,7 +23,7 @@ import pytest
 from raftctl import Cluster, MetricsCollector
 from raftctl.core.workload import Workload
 from raftctl.sinks.alertmanager import AlertmanagerSink
-from raftctl.sinks.alertmodel import fingerprint, go_time
+from raftctl.sinks.alertmodel import alert_annotations, fingerprint, go_time
 from raftctl.sinks.webhook import WebhookSink
 
 AM_BINARY = shutil.which("alertmanager") or shutil.which("prometheus-alertmanager")
@@ -287,7 +287,7 @@ def _event(shard: str, started: float, resolved: float | None = None) -> dict:
 def _as_pushed(sink: WebhookSink, event: dict) -> dict:
     """The alert as Alertmanager receives it via API v2 (what a Prometheus would push)."""
     out = {"labels": sink.labels_for(event),
-           "annotations": {"summary": event["message"], "description": event["message"]},
+           "annotations": alert_annotations(event),  # summary, description, runbook_url as a rule's
            "startsAt": go_time(event["started_at"]), "generatorURL": sink.identity()[2]}
     if event["resolved_at"] is not None:
         out["endsAt"] = go_time(event["resolved_at"])

@@ -186,3 +186,36 @@ def test_a_hung_alertmanager_costs_one_attempt_per_interval_and_the_worker_keeps
         worker.close(2.0)
         fake.hang.clear()
         fake.close()
+
+
+def test_every_alert_names_its_runbook_and_the_sinks_send_it_as_runbook_url(manager):
+    """raftctl's own alerts reached Alertmanager and webhook receivers with a summary only, while
+    the same conditions from the shipped Prometheus rules carry runbook_url: an on-call reading a
+    node_down page had no link to docs/runbooks/RaftctlNodeDown.md."""
+    from pathlib import Path
+
+    from raftctl.core.alerts import ALERT_RULES, ALERT_RUNBOOKS
+    from raftctl.sinks import build_sink
+    from raftctl.sinks.webhook import alertmanager_payload
+
+    root = Path(__file__).resolve().parents[2]
+    rules = (root / "deploy" / "prometheus" / "raftctl-alerts.yml").read_text()
+    assert set(ALERT_RUNBOOKS) == set(ALERT_RULES)
+    for name, runbook in ALERT_RUNBOOKS.items():
+        assert (root / "docs" / "runbooks" / f"{runbook}.md").is_file(), name
+        assert f"runbook_url: docs/runbooks/{runbook}.md" in rules, name  # the rule of that condition says the same
+    sink = make_sink(manager.url)
+    Feed(sink).sample(alert("node_down"))
+    assert manager.last()["node_down"]["annotations"] == {
+        "summary": "node_down now", "description": "node_down now", "runbook_url": "docs/runbooks/RaftctlNodeDown.md"}
+    sink.close()
+    hosted = build_sink(f"alertmanager:{manager.url}?runbook_base=https://wiki.example/raftctl/")
+    hosted.open()
+    Feed(hosted).sample(alert("quorum_loss"))
+    assert manager.last()["quorum_loss"]["annotations"]["runbook_url"] == "https://wiki.example/raftctl/RaftctlQuorumLost.md"
+    hosted.close()
+    (member,) = alertmanager_payload(alert("stale_leader"), runbook_base="runbooks/")["alerts"]
+    assert member["annotations"]["runbook_url"] == "runbooks/RaftctlStaleLeader.md"
+    # an alert raftctl does not know (a newer server's, through `raftctl alerts`) has none
+    (member,) = alertmanager_payload(alert("some_future_alert"))["alerts"]
+    assert "runbook_url" not in member["annotations"]
