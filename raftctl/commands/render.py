@@ -439,6 +439,13 @@ def performance_lines(summary: dict[str, Any], history: Iterable[dict[str, Any]]
     grid.add_column(no_wrap=True)
     for label, value, spark in rows:
         grid.add_row(label, value, "" if spark is None else _spark(spark[0], width, spark[1]))
+    note = perf.get("latency_note")
+    if perf.get("avg_latency_ms") is None and isinstance(note, str) and note:
+        from rich.console import Group
+        from rich.text import Text
+
+        # why there is no latency (an etcd probe refused, timed out): wrapped under the figures
+        return Group(grid, Text(f"latency not measured: {note}", style="yellow"))
     return grid
 
 

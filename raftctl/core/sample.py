@@ -86,7 +86,7 @@ class ClusterDoc(_ClusterRequired, total=False):
     nodes_reached: int
 
 
-class PerformanceDoc(TypedDict):
+class _PerformanceFields(TypedDict):
     """``sample["performance"]``. Latencies in ms over the last interval. ``total_orders`` and
     ``total_trades`` are None for a source without an exchange (etcd). ``total_committed`` is the
     count ``throughput_ops`` is the rate of: orders the client saw committed, else (etcd) the
@@ -102,6 +102,14 @@ class PerformanceDoc(TypedDict):
     commit_apply_lag: int
     proposals_pending: Optional[int]
     proposals_failed: Optional[int]
+
+
+class PerformanceDoc(_PerformanceFields):
+    """``_PerformanceFields`` and ``latency_note``: why no latency was measured, when the source
+    measures it with probes of its own and the last one failed (etcd: its read refused, timed
+    out); None when latency was measured or the source has no such probe."""
+
+    latency_note: Optional[str]
 
 
 class _NodeFields(TypedDict):
@@ -244,8 +252,8 @@ class HistoryCluster(_ClusterRequired):
     """``ClusterDoc`` as history keeps it (no ``shard_count``)."""
 
 
-class HistoryPerformance(PerformanceDoc):
-    """``PerformanceDoc`` as history keeps it (every field)."""
+class HistoryPerformance(_PerformanceFields):
+    """``PerformanceDoc`` as history keeps it (without ``latency_note``)."""
 
 
 class HistoryNode(_NodeFields):

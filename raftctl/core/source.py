@@ -88,6 +88,8 @@ class ClientView:
     proposals_committed: int | None = None
     latencies_ms: list[float] = field(default_factory=list)
     shard_latencies_ms: list[list[float]] | None = None
+    # why latencies_ms is empty, for a source that measures latency with probes of its own (etcd)
+    latency_note: str | None = None
 
 
 @dataclass

@@ -58,6 +58,9 @@ _DESCRIPTIONS = {
                                                 "(etcd: proposals the cluster committed) since the source started",
     ("PerformanceMetrics", "avg_latency_ms"): "Average consensus latency over the last interval",
     ("PerformanceMetrics", "proposals_pending"): "Orders submitted and not yet acknowledged",
+    ("PerformanceMetrics", "latency_note"): "Why no latency was measured in the interval, when the source probes "
+                                             "latency itself and the probe failed (etcd: its read refused or "
+                                             "timed out); null otherwise",
     ("PerformanceMetrics", "proposals_failed"): "Client proposals refused (no leader, a leadership transfer, a full queue)",
     ("NodeMetrics", "last_contact_ms"): "Milliseconds since the leader last heard from this follower; null for the leader",
     ("HistorySample", None): "A retained sample: like Sample, without digests and with alerts reduced to a count.",

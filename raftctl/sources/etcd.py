@@ -59,7 +59,11 @@ a gauge etcd sets to its commit index), ``proposals_pending``, ``proposals_faile
 The client view (:class:`EtcdClientView`): one linearizable read per poll of a key nobody writes
 (``POST /v3/kv/range`` with ``count_only``; it goes through Raft's ReadIndex, never writes), sent to
 the member that led at the previous poll before the members are asked (so it is timed alone);
-its round trip is the poll's latency sample. When it fails (no leader) there is no sample.
+its round trip is the poll's latency sample. When it fails (no leader, refused) there is no
+sample, and the sample's ``performance.latency_note`` says why. On a cluster with authentication
+enabled the read needs a user: ``RAFTCTL_ETCD_USER`` and ``RAFTCTL_ETCD_PASSWORD`` (environment
+only, never echoed) give one; its token comes from ``/v3/auth/authenticate`` and is renewed when
+etcd stops taking it. The other calls (``/debug/vars``, ``/metrics``, member list) need none.
 ``proposals_committed`` is how far the highest commit index any member reported has grown since
 the first poll that had an answer (the client view counts from the source clock's zero, as every
 source's does: what etcd committed before raftctl watched it is no throughput of this run). Its
@@ -72,6 +76,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import os
 import re
 import time
 from collections import deque
@@ -87,12 +92,17 @@ from raftctl.sources.members import CommitGrowth, MemberSource, Silent, Stale
 __all__ = ["DEFAULT_TIMEOUT_S", "EtcdClientView", "EtcdMemberInfo", "EtcdSource", "build", "parse_urls"]
 
 DEFAULT_TIMEOUT_S = 0.5
+# an auth-enabled cluster's user for the latency probe, from the environment only (never echoed)
+USER_ENV = "RAFTCTL_ETCD_USER"
+PASSWORD_ENV = "RAFTCTL_ETCD_PASSWORD"
 # a member's /metrics is asked every this many polls (see the module docstring)
 DEFAULT_METRICS_EVERY = 3
 # how long the members' requests wait for the probe read to finish alone (a leaderless cluster
 # cannot answer it: then the members are asked anyway, and the probe runs on until the deadline)
 PROBE_HEAD_START_S = 0.05
 PROBE_KEY = base64.b64encode(b"\x00raftctl/probe").decode()  # read only, never written
+# an answer that says the probe's token is missing, expired or no longer known to the member
+_TOKEN_REFUSED = re.compile(r"invalid auth token|user name is empty|auth token is expired|token.*not found")
 _PROBE_BODY = json.dumps({"key": PROBE_KEY, "count_only": True}).encode()
 _JSON_HEADERS = {"Content-Type": "application/json"}
 _STATES = {"StateLeader": "LEADER", "StateFollower": "FOLLOWER", "StateCandidate": "CANDIDATE",
@@ -172,7 +182,8 @@ class _Connection:
             self._conn.close()
             self._conn = None
 
-    def request(self, method: str, path: str, deadline: float, body: bytes | None = None) -> bytes:
+    def request(self, method: str, path: str, deadline: float, body: bytes | None = None,
+                headers: dict[str, str] | None = None) -> bytes:
         """The body of a 200 answer; Silent otherwise (the connection is dropped on any failure).
 
         A kept-alive connection the member closed since (it was killed or restarted) is retried
@@ -180,16 +191,17 @@ class _Connection:
         """
         reused = self._conn is not None
         try:
-            return self._request(method, path, deadline, body)
+            return self._request(method, path, deadline, body, headers)
         except Stale:
             if not reused:
                 raise Silent("error", f"{path}: the connection closed without an answer") from None
         try:
-            return self._request(method, path, deadline, body)
+            return self._request(method, path, deadline, body, headers)
         except Stale:
             raise Silent("error", f"{path}: the connection closed without an answer") from None
 
-    def _request(self, method: str, path: str, deadline: float, body: bytes | None) -> bytes:
+    def _request(self, method: str, path: str, deadline: float, body: bytes | None,
+                 headers: dict[str, str] | None = None) -> bytes:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise Silent("timeout", f"no answer to {path} before the poll timeout")
@@ -200,7 +212,10 @@ class _Connection:
             sock = self._conn.sock
             if sock is not None:
                 sock.settimeout(max(0.001, deadline - time.monotonic()))
-            self._conn.request(method, path, body=body, headers=_JSON_HEADERS if body is not None else {})
+            sent = dict(_JSON_HEADERS) if body is not None else {}
+            if headers:
+                sent.update(headers)
+            self._conn.request(method, path, body=body, headers=sent)
             resp = self._conn.getresponse()
             data = resp.read()
             status = resp.status
@@ -219,8 +234,19 @@ class _Connection:
             self.close()
             raise Silent("error", f"{path}: {type(exc).__name__}: {exc}".rstrip(": ")) from None
         if status != 200:
-            raise Silent("error", f"{path} answered HTTP {status}")
+            said = _grpc_error(data)  # the gateway's JSON error: etcd's own words ("etcdserver: ...")
+            raise Silent("error", f"{path} answered HTTP {status}" + (f": {said}" if said else ""))
         return data
+
+
+def _grpc_error(body: bytes) -> str | None:
+    """``error`` (else ``message``) of a gRPC gateway's error body, one short line; None for another body."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    said = (doc.get("error") or doc.get("message")) if isinstance(doc, dict) else None
+    return " ".join(said.split())[:200] if isinstance(said, str) and said.strip() else None
 
 
 def _parse_metrics(text: bytes) -> dict[str, Any]:
@@ -264,7 +290,8 @@ class EtcdSource(MemberSource):
 
     def __init__(self, members: list[EtcdMemberInfo], *, timeout: float = DEFAULT_TIMEOUT_S,
                  seeds: list[str] | None = None, clock: Any = time.monotonic,
-                 metrics_every: int = DEFAULT_METRICS_EVERY) -> None:
+                 metrics_every: int = DEFAULT_METRICS_EVERY, user: str | None = None,
+                 password: str | None = None) -> None:
         if not members:
             raise SourceError("the etcd cluster lists no members")
         if isinstance(metrics_every, bool) or not isinstance(metrics_every, int) or metrics_every < 1:
@@ -294,6 +321,11 @@ class EtcdSource(MemberSource):
         self._last_ok: dict[str, float] = {}
         self._latencies: deque[tuple[float, float]] = deque(maxlen=10_000)
         self._committed = CommitGrowth()
+        # an auth-enabled cluster's probe read needs a user (RAFTCTL_ETCD_USER / _PASSWORD): its
+        # token, got from /v3/auth/authenticate when first needed and again when etcd drops it
+        self._user = user or None
+        self._password = password or ""
+        self._token: str | None = None
 
     # ------------------------------------------------------------------ Source
 
@@ -513,17 +545,53 @@ class EtcdSource(MemberSource):
         conn = self._probe_connections.get(name)
         if conn is None:
             conn = self._probe_connections[name] = _Connection(self.member_urls()[name])
-        started = time.monotonic()
         try:
-            body = conn.request("POST", "/v3/kv/range", deadline, _PROBE_BODY)
+            if self._user is not None and self._token is None:
+                self._token = self._authenticate(conn, deadline)
+            started = time.monotonic()
+            try:
+                body = conn.request("POST", "/v3/kv/range", deadline, _PROBE_BODY, self._auth_header())
+            except Silent as silent:
+                if self._user is None or not _TOKEN_REFUSED.search(silent.detail):
+                    raise
+                # the token expired (etcd's simple tokens do when idle) or the leader changed: again
+                self._token = self._authenticate(conn, deadline)
+                started = time.monotonic()
+                body = conn.request("POST", "/v3/kv/range", deadline, _PROBE_BODY, self._auth_header())
             doc = json.loads(body)
         except Silent as silent:
-            return name, None, f"{silent.reason}: {silent.detail}"
+            return name, None, self._probe_trouble(silent)
         except ValueError:
             return name, None, "error: /v3/kv/range answered no JSON"
         if not isinstance(doc, dict) or "header" not in doc:
             return name, None, f"error: /v3/kv/range answered {str(doc)[:80]}"
         return name, (time.monotonic() - started) * 1000.0, None
+
+    def _auth_header(self) -> dict[str, str] | None:
+        return {"Authorization": self._token} if self._token else None
+
+    def _authenticate(self, conn: _Connection, deadline: float) -> str:
+        """A token for the user (Silent: the answer's reason, never the password)."""
+        body = json.dumps({"name": self._user, "password": self._password}).encode()
+        try:
+            doc = json.loads(conn.request("POST", "/v3/auth/authenticate", deadline, body))
+        except ValueError:
+            raise Silent("error", "/v3/auth/authenticate answered no JSON") from None
+        token = doc.get("token") if isinstance(doc, dict) else None
+        if not isinstance(token, str) or not token:
+            raise Silent("error", "/v3/auth/authenticate answered no token (is auth enabled?)")
+        return token
+
+    def _probe_trouble(self, silent: Silent) -> str:
+        """Why the probe measured nothing, saying what to do where that is known."""
+        detail = silent.detail
+        if "user name is empty" in detail and self._user is None:
+            return f"etcd has auth enabled: set {USER_ENV} and {PASSWORD_ENV} for the probe's read"
+        if "authentication failed" in detail:
+            return f"etcd refused user {self._user!r}: authentication failed (wrong name or password)"
+        if "permission denied" in detail:
+            return f"user {self._user!r} may not read the probe key (base64 {PROBE_KEY}): grant its role read"
+        return f"{silent.reason}: {detail}"
 
     def _client_view(self, probe: Future[tuple[str, float | None, str | None]] | None,
                      raws: dict[str, dict[str, Any]], now: float, since: float | None) -> EtcdClientView:
@@ -540,7 +608,8 @@ class EtcdSource(MemberSource):
         after = -1.0 if since is None else float(since)
         latencies = [ms for t, ms in self._latencies if t > after]
         return EtcdClientView(latencies_ms=latencies, proposals_committed=committed,
-                              probe_member=probe_member, probe_error=probe_error)
+                              probe_member=probe_member, probe_error=probe_error,
+                              latency_note=probe_error)
 
 
 # ---------------------------------------------------------------------- discovery and factory
@@ -645,4 +714,8 @@ def build(arg: str = "", *, timeout: float | None = None, interval: float | None
     if interval is not None and timeout >= interval:
         raise SourceError(f"the etcd poll timeout ({timeout:g} s) must be below the interval ({interval:g} s)")
     members = discover(seeds, max(float(timeout), 1.0))
-    return EtcdSource(members, timeout=float(timeout), seeds=seeds)
+    user = os.environ.get(USER_ENV, "").strip() or None
+    password = os.environ.get(PASSWORD_ENV, "")
+    if password and user is None:
+        raise SourceError(f"{PASSWORD_ENV} is set but {USER_ENV} is not: give both, or neither")
+    return EtcdSource(members, timeout=float(timeout), seeds=seeds, user=user, password=password)

@@ -196,7 +196,12 @@
     setText("orders", (isNum(perf.total_orders) ? plural(perf.total_orders, "order") : "— orders") + " · " +
       (isNum(perf.total_trades) ? plural(perf.total_trades, "trade") : "— trades"));
     setText("latency", withUnit(perf.avg_latency_ms, 1, " ms"));
-    setText("latency-detail", "p50 " + withUnit(perf.p50_latency_ms, 1, " ms") + " · p99 " + withUnit(perf.p99_latency_ms, 1, " ms"));
+    // no latency and the source says why (an etcd probe refused or timed out): say it, whole on hover
+    var latencyNote = !isNum(perf.avg_latency_ms) && typeof perf.latency_note === "string" ? perf.latency_note : "";
+    setText("latency-detail", latencyNote ? "not measured: " + latencyNote :
+      "p50 " + withUnit(perf.p50_latency_ms, 1, " ms") + " · p99 " + withUnit(perf.p99_latency_ms, 1, " ms"));
+    if ($("latency-detail").title !== latencyNote) $("latency-detail").title = latencyNote;
+    $("latency-detail").classList.toggle("wrap", !!latencyNote);
     // the sample's own timestamp: with a 30 s interval a fetch can be up to 30 s fresher than the data
     // (a replay shows the recorded time of its position instead, renderReplay)
     if (!state.replay && isNum(doc.timestamp)) setText("last-updated", clock(new Date(doc.timestamp * 1000)));
