@@ -121,6 +121,10 @@ def _write_atomic(path: Path, data: bytes, fsync: bool = True) -> None:
         _fsync_dir(path.parent)
 
 
+# what every "start it on an empty data dir" advice adds: an empty node votes for any candidate
+# until it has caught up, so it may help elect a leader that lacks acknowledged entries
+REJOIN_CAVEAT = (" (only while every other node is up and caught up: replication lag 0 in `raftctl summary`; "
+                 "an empty node votes for any candidate until it has caught up)")
 _STOPPED = "stopped.json"  # written by a clean stop: the live log's generation and size
 _TORN_SCAN_LIMIT = 4 * 1024 * 1024  # a torn tail is the end of one write; more after a bad record is damage
 
@@ -357,7 +361,7 @@ class DiskLogStore:
                     f"data dir {self.dir} holds {', '.join(snapshots)} but no log (wal-*.log): the log, which "
                     f"holds the node's term, vote and every entry after the snapshot, was removed. Restore it "
                     f"from a backup, or move the dir away and start the node on an empty one so that it "
-                    f"rejoins from its peers")
+                    f"rejoins from its peers{REJOIN_CAVEAT}")
         if path.exists():
             # a generation after the first is a compaction's, written whole (atomically) and
             # starting with the hard state: a first record it lacks is damage, never a torn write
@@ -383,7 +387,7 @@ class DiskLogStore:
                     f"{path}: its hard state says term {storage.current_term}, below the term "
                     f"{storage.snap_term} of the snapshot at index {storage.snap_index}: the log has lost "
                     f"its hard state (term, vote, commit index); restore this data dir from a backup, or "
-                    f"move it away and start the node on an empty one so that it rejoins from its peers")
+                    f"move it away and start the node on an empty one so that it rejoins from its peers{REJOIN_CAVEAT}")
             st = self._state[shard]
             st.term, st.voted_for = storage.current_term, storage.voted_for
             st.durable_last = storage.last_index
@@ -408,7 +412,7 @@ class DiskLogStore:
                     f"snapshot {path} fails its checksum: its content changed after it was written "
                     f"(edited or damaged), so the state it holds cannot be trusted; restore this data dir "
                     f"from a backup, or move it away and start the node on an empty one so that it "
-                    f"rejoins from its peers")
+                    f"rejoins from its peers{REJOIN_CAVEAT}")
             return index, term, decode_snapshot_data(doc["data"])
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise DataDirError(f"snapshot {path} is unreadable: {err}") from None
@@ -486,7 +490,7 @@ class DiskLogStore:
                 f"{path}: its first record is {'missing (the file is empty)' if end == 0 else 'damaged'}; "
                 f"a compacted log generation is written whole, so this is damage, not a write a crash "
                 f"interrupted{kept}. Restore this data dir from a backup, or move it away and start the "
-                f"node on an empty one so that it rejoins from its peers") from None
+                f"node on an empty one so that it rejoins from its peers{REJOIN_CAVEAT}") from None
         if good < end:
             damage = _damage_after_tail(data, good)
             if damage is not None:
@@ -494,7 +498,7 @@ class DiskLogStore:
                     f"{path}: the record at byte {good} is damaged and {damage}: this log is corrupt, not "
                     f"torn by a crash, and cutting it there would lose {end - good} bytes of fsynced entries; "
                     f"restore this data dir from a backup, or move it away and start the node on an empty "
-                    f"one so that it rejoins from its peers") from None
+                    f"one so that it rejoins from its peers{REJOIN_CAVEAT}") from None
             # a torn tail: cut it off so new records follow the last good one
             self.truncated_bytes = end - good
             fd = os.open(path, os.O_WRONLY)
