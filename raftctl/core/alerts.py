@@ -234,14 +234,21 @@ def evaluate_conditions(sample: Mapping[str, Any], thresholds: Mapping[str, Any]
                 (("shard", str(shard)),) if shards else ()))
     if not cluster["has_quorum"]:
         # nodes up, not healthy ones: a stale leader or a lagging follower is up (it was counted
-        # as down); has_quorum is lost on refusals, so say how many refused
+        # as down); has_quorum is lost on refusals and on nodes cut off, so say how many of each
         nodes = sample.get("nodes") or {}
-        up = sum(1 for node in nodes.values() if node.get("up"))
+        size = int(cluster["cluster_size"])
+        up = [node for node in nodes.values() if node.get("up")]
         refused = sum(1 for node in nodes.values() if node.get("down_reason") == "refused")
-        out.append(Condition(
-            "quorum_loss",
-            f"only {up} of {cluster['cluster_size']} nodes up ({refused} refused the poll: not running); "
-            f"a majority is {quorum_size(int(cluster['cluster_size']))}"))
+        short_of = min(quorum_size(size) - 1, size - 1 - refused) if size > 1 else 0
+        cut = sum(1 for node in up if isinstance(node.get("peers_connected"), int)
+                  and node["peers_connected"] < short_of)
+        if cut:
+            said = (f"only {len(up) - cut} of {size} nodes up and reaching a majority of their peers "
+                    f"({refused} refused the poll: not running; {cut} answer but are cut off, reaching "
+                    f"fewer than {quorum_size(size) - 1})")
+        else:
+            said = f"only {len(up)} of {size} nodes up ({refused} refused the poll: not running)"
+        out.append(Condition("quorum_loss", f"{said}; a majority is {quorum_size(size)}"))
     latency = performance.get("avg_latency_ms")
     if latency is not None and latency > thresholds["max_latency_ms"]:
         out.append(Condition(

@@ -162,7 +162,9 @@ def _cluster_fault(name: str) -> Callable[["DetectionTracker", Truth, str], bool
         alive = tracker.size - len(truth.unavailable)
         blind = tracker.size - len(truth.dark) < q
         if name == "quorum_loss":
-            return alive < q
+            # fewer than a majority alive, or alive but no group of them reaching each other holds
+            # one (the nodes' own reports of their peers say so: has_quorum is lost on that too)
+            return alive < q or not truth.majority
         if name == "consensus_misalignment":
             return bool(truth.corrupt)
         if name == "low_healthy_nodes":

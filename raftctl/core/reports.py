@@ -3,7 +3,8 @@
 Only what the nodes said is used (``raftctl/core/source.py``): who leads comes from
 ``raftctl/core/leadership.py``, a node that did not answer is DOWN with its reason, a node that
 still says LEADER against the reports is a STALE_LEADER. ``has_quorum`` is False only on evidence:
-so many nodes *refused* the poll (their process is gone) that fewer than a majority can be alive.
+so many nodes *refused* the poll (their process is gone) or answer but say their transport reaches
+no majority of their peers (cut off) that fewer than a majority can be alive and reach each other.
 A node that does not answer in time may be paused, overloaded or cut off from the monitor only;
 a monitor that reaches fewer than a majority says so (``monitor_reach``) rather than claim a
 quorum loss it cannot see.
@@ -166,6 +167,11 @@ def read_nodes(poll: Poll, max_contact_ms: float, previous: Mapping[str, Mapping
     digested = 0  # digests looked at: more than distinct indexes, some two were compared
     # cleared at the first node whose state differs from its previous document's (or is new)
     unchanged = previous is not None and len(previous) == size
+    # an answering node whose own report says it reaches fewer peers than a majority needs, while
+    # some peer it does not reach is running, is cut off: no part of a working majority (every
+    # node cut off from every other: no quorum, on evidence; health's node_isolated rule)
+    short_of = min(quorum_size(size) - 1, size - 1 - len(gone)) if size > 1 else 0
+    cut_off = 0
     for node_id, report in reports.items():
         if report is None:
             reason = answers[node_id].reason or "error"  # no reason: an unreadable report (above)
@@ -201,6 +207,8 @@ def read_nodes(poll: Poll, max_contact_ms: float, previous: Mapping[str, Mapping
             low_term = term
         if min_peers is None or peers < min_peers:
             min_peers = peers
+        if peers < short_of:
+            cut_off += 1
         if leader_report is None:
             executed = get("trades_executed")
             if executed is not None:
@@ -262,7 +270,7 @@ def read_nodes(poll: Poll, max_contact_ms: float, previous: Mapping[str, Mapping
             doc["log_terms"] = runs
         nodes[node_id] = doc
     refused = len(gone)
-    has_quorum = size > 0 and size - refused >= quorum_size(size)
+    has_quorum = size > 0 and size - refused - cut_off >= quorum_size(size)
     if leader_report is not None:
         current_term = _int(leader_report.get("term"))
         executed = leader_report.get("trades_executed")
@@ -352,10 +360,12 @@ def shard_documents(poll: Poll, max_contact_ms: float, thresholds: Mapping[str, 
                                                              .get("peers_connected")))}
         reached = sum(1 for r in reports.values() if r is not None)
         refused = sum(1 for a in poll.answers.values() if a.reason == "refused")
+        short_of = min(quorum_size(size) - 1, size - 1 - refused) if size > 1 else 0
+        cut_off = sum(1 for doc in shard_nodes.values() if doc["up"] and doc["peers_connected"] < short_of)
         cluster_view = {
             "cluster_size": size, "healthy_nodes": healthy, "leader_node": leader,
             "consensus_aligned": aligned, "nodes_reached": reached,
-            "has_quorum": size - refused >= quorum_size(size),
+            "has_quorum": size - refused - cut_off >= quorum_size(size),
         }
         status_name, reasons = evaluate_health(
             {"cluster": cluster_view, "nodes": shard_nodes},

@@ -747,3 +747,40 @@ def test_quorum_loss_counts_the_nodes_up_not_the_healthy_ones():
     assert doc["cluster"]["healthy_nodes"] < 2  # what the old message reported as "up"
     [alert] = [a for a in doc["alerts"] if a["name"] == "quorum_loss"]
     assert alert["message"] == "only 2 of 5 nodes up (3 refused the poll: not running); a majority is 3"
+
+
+def test_every_node_cut_off_from_every_other_is_no_quorum_and_a_cut_off_minority_is_one():
+    """Each of three nodes alone in its partition: all answered the monitor, none reached a peer,
+    no leader, yet the sample said has_quorum true and the page "quorum held". A node's own
+    report that it reaches no majority is evidence, as a refused poll is."""
+    from raftctl import Cluster, MetricsCollector
+    from raftctl.core.workload import Workload
+
+    for seed in (2, 3):
+        cluster = Cluster(3, seed=seed)
+        Workload(cluster, rate=50)
+        collector = MetricsCollector()
+        collector.set_cluster(cluster)
+        cluster.run_for(3)
+        assert collector.collect()["cluster"]["has_quorum"], f"seed {seed}"
+        cluster.partition(["node1"], ["node2"], ["node3"])
+        cluster.run_for(3)
+        doc = collector.collect()
+        cluster_doc = doc["cluster"]
+        assert cluster_doc["nodes_reached"] == 3 and cluster_doc["leader_node"] is None, f"seed {seed}"
+        assert cluster_doc["has_quorum"] is False and "quorum_lost" in cluster_doc["health_reasons"], \
+            f"seed {seed}: {cluster_doc}"
+        [alert] = [a for a in doc["alerts"] if a["name"] == "quorum_loss"]
+        assert alert["message"] == ("only 0 of 3 nodes up and reaching a majority of their peers (0 refused the "
+                                    "poll: not running; 3 answer but are cut off, reaching fewer than 1); "
+                                    "a majority is 2"), alert["message"]
+        # the majority side of a split still is a quorum; the node cut off from it is DEGRADED
+        cluster.heal()
+        cluster.run_for(3)
+        leader = cluster.leader_id
+        assert leader is not None, f"seed {seed}"
+        cluster.partition([leader], [n for n in cluster.node_ids if n != leader])
+        cluster.run_for(3)
+        cluster_doc = collector.collect()["cluster"]
+        assert cluster_doc["has_quorum"] is True and f"node_isolated:{leader}" in cluster_doc["health_reasons"], \
+            f"seed {seed}: {cluster_doc}"

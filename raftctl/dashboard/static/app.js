@@ -160,7 +160,10 @@
     var reasons = cluster.health_reasons || [];
     // the same reason of many shards told once ("shards 1-15: no_leader"): 16 leaderless shards
     // made 35 lines that stretched every card of the row; the tooltip keeps them all
-    setText("health-reasons", reasons.length ? groupedReasons(reasons).join("; ") : "all checks passing");
+    // a HEALTHY cluster may still have an alert firing (high_latency is no health reason): say so
+    var firing = (doc.alerts || []).filter(function (a) { return a && a.status === "firing"; }).length;
+    setText("health-reasons", reasons.length ? groupedReasons(reasons).join("; ")
+      : firing ? "health checks pass; " + plural(firing, "alert") + " firing" : "all checks passing");
     $("health-reasons").title = reasons.join("\n");
     var leader = cluster.leader || cluster.leader_node;
     var shards = shardList(doc);
@@ -339,8 +342,10 @@
 
   // fewer than a majority of the nodes answered the monitor: it cannot vouch for the cluster
   function monitorBlind(cluster) {
+    // fewer than a majority reached, and the quorum not known lost: when it is (nodes refused the
+    // poll, or answer cut off), there is no leader on evidence, "none" rather than "unknown"
     return typeof cluster.nodes_reached === "number" && typeof cluster.cluster_size === "number"
-      && cluster.nodes_reached < Math.floor(cluster.cluster_size / 2) + 1;
+      && cluster.nodes_reached < Math.floor(cluster.cluster_size / 2) + 1 && cluster.has_quorum !== false;
   }
 
   function renderShards(doc) {
@@ -350,7 +355,7 @@
     var led = shards.filter(function (s) { return s && s.leader; }).length;
     var sightless = monitorBlind(doc.cluster || {});
     setText("shards-caption", shards.length + " Raft groups · " + (sightless && led < shards.length
-      ? led + " with a leader seen; the monitor reaches too few nodes to tell the others'"
+      ? led + " with a leader seen; the monitor reaches too few nodes to tell about the others"
       : led + " with a leader"));
     var rows = shards.map(function (s) {
       s = s || {};
