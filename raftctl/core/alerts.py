@@ -86,7 +86,13 @@ _THRESHOLD_SPECS: dict[str, tuple[Any, tuple[type, ...], str]] = {
     "max_replication_lag": (100, (int,), "DEGRADED when a live follower lags more entries"),
     "max_follower_contact_ms": (1000.0, (int, float),
                                 "DEGRADED when the leader has not heard a live follower longer"),
+    "node_alert_hold_s": (2.0, (int, float),
+                          "node_lagging and node_isolated fire only once their condition has held this "
+                          "long (as a Prometheus rule's for:): a node just restarted or woken is not heard "
+                          "from, or reaches no peer, for a sample or two; 0 fires at once"),
 }
+# the per-node warnings a node coming back shows for a moment: held for node_alert_hold_s
+HELD_NODE_ALERTS = frozenset({"node_lagging", "node_isolated"})
 DEFAULT_THRESHOLDS: dict[str, Any] = {k: spec[0] for k, spec in _THRESHOLD_SPECS.items()}
 
 
@@ -377,6 +383,9 @@ class AlertEngine:
     _shard_no_leader_since: dict[str, Any] = field(default_factory=dict[str, Any])
     # each group's leader commit index over time: commit_stalled and committed_entries_lost
     _commits: CommitWatch = field(default_factory=CommitWatch)
+    # HELD_NODE_ALERTS conditions seen and not fired yet: fingerprint -> sim_time first seen
+    _pending: dict[str, float] = field(default_factory=dict[str, float])
+    _hold_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.history_limit < 1:
@@ -434,8 +443,11 @@ class AlertEngine:
         commits = self._commits
         if not commits_observed:
             commits.observe(sample, sim_time)
+        self._hold_s = float(thresholds["node_alert_hold_s"])
         if _nothing_holds(sample, thresholds, live_terms, commits):  # the common, healthy sample
             if not self._active:
+                if self._pending:
+                    self._pending.clear()
                 return []
             conditions = []
         else:
@@ -462,12 +474,20 @@ class AlertEngine:
         """Fire new conditions, resolve vanished ones; return the events in that order."""
         events: list[dict[str, Any]] = []
         holding: set[str] = set()
+        pending = self._pending
+        seen: set[str] = set()
         for condition in conditions:
             fp = condition.fingerprint
-            if fp in holding:
+            if fp in holding or fp in seen:
                 continue
-            holding.add(fp)
             active = self._active.get(fp)
+            if active is None and condition.name in HELD_NODE_ALERTS and self._hold_s > 0:
+                since = pending.setdefault(fp, sim_time)
+                if sim_time - since < self._hold_s:
+                    seen.add(fp)  # pending: not firing yet, and nothing of it to resolve
+                    continue
+            pending.pop(fp, None)
+            holding.add(fp)
             if active is not None:
                 # still firing: the active alert says what holds now (as Prometheus re-renders an
                 # alert's annotations on every evaluation); the firing event keeps what held then
@@ -481,6 +501,9 @@ class AlertEngine:
             self._history.append(alert)
             self.fired_total += 1
             events.append(alert.as_dict())
+        if len(pending) > len(seen):  # a pending condition that no longer holds starts over next time
+            for fp in [fp for fp in pending if fp not in seen]:
+                del pending[fp]
         # every fingerprint held is active now, so some active one is not held only when there
         # are more active than held (the common case, nothing to resolve, skips the scan)
         gone = [fp for fp in self._active if fp not in holding] if len(self._active) > len(holding) else ()

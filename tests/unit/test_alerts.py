@@ -784,3 +784,46 @@ def test_every_node_cut_off_from_every_other_is_no_quorum_and_a_cut_off_minority
         cluster_doc = collector.collect()["cluster"]
         assert cluster_doc["has_quorum"] is True and f"node_isolated:{leader}" in cluster_doc["health_reasons"], \
             f"seed {seed}: {cluster_doc}"
+
+
+def test_a_node_back_for_a_moment_does_not_page_and_one_cut_off_for_longer_does():
+    """A node just restarted reaches no peer for a sample, a node woken from SIGSTOP is not heard
+    from by the leader for a sample: node_isolated and node_lagging fired and resolved a second
+    later, paging through every sink. They now wait node_alert_hold_s (2 s) as a rule's for: does;
+    0 fires at once, and a node cut off for longer fires once the hold has passed."""
+    from raftctl import Cluster, MetricsCollector
+    from raftctl.core.workload import Workload
+
+    def run(hold: float | None, cut_samples: int) -> list[tuple[float, str, str]]:
+        cluster = Cluster(3, seed=4)
+        Workload(cluster, rate=50)
+        collector = MetricsCollector()
+        if hold is not None:
+            collector.alert_thresholds = {"node_alert_hold_s": hold}
+        collector.set_cluster(cluster)
+        cluster.run_for(3)
+        collector.collect()
+        follower = next(n for n in cluster.node_ids if n != cluster.leader_id)
+        fired = []
+        cluster.partition([follower], [n for n in cluster.node_ids if n != follower])
+        for _ in range(cut_samples):
+            cluster.run_for(1.0)
+            doc = collector.collect()
+            assert f"node_isolated:{follower}" in doc["cluster"]["health_reasons"], doc["cluster"]
+        cluster.heal()
+        for _ in range(3):
+            cluster.run_for(1.0)
+            collector.collect()
+        for event in collector.events():
+            if event.get("kind") == "alert" and event.get("name") in ("node_isolated", "node_lagging"):
+                fired.append((event["t"], event["name"], event["status"]))
+        return fired
+
+    assert run(None, 1) == [], "a one-sample blip paged"
+    assert run(None, 2) == [], "held 1 s of 2"
+    held = run(None, 4)
+    assert ("node_isolated", "firing") in [(name, status) for _, name, status in held], held
+    assert [status for _, name, status in held if name == "node_isolated"] == ["firing", "resolved"], held
+    at_once = run(0.0, 1)
+    assert [(name, status) for _, name, status in at_once if name == "node_isolated"] == \
+        [("node_isolated", "firing"), ("node_isolated", "resolved")], at_once
