@@ -43,7 +43,7 @@ from raftctl.sinks.alertmodel import (
     idempotency_key,
     without_userinfo,
 )
-from raftctl.sinks.base import Sink, is_loopback_host, parse_sink_url, opt_float, opt_str
+from raftctl.sinks.base import Sink, is_loopback_host, opt_float, opt_str, parse_sink_url, split_credentials
 
 __all__ = ["AlertmanagerSink"]
 
@@ -90,7 +90,9 @@ class AlertmanagerSink(Sink):
         if not isinstance(cluster, str) or not cluster:
             raise ValueError("alertmanager sink cluster must be a non-empty name")
         path = parts.path.rstrip("/")
-        self.base_url = f"{parts.scheme}://{parts.netloc}{path}"
+        # credentials in the URL go as HTTP Basic auth, never into a log line or stats()
+        bare, self._authorization = split_credentials(f"{parts.scheme}://{parts.netloc}{path}")
+        self.base_url = bare
         self.endpoint = self.base_url + "/api/v2/alerts"
         self.cluster = cluster
         self.timeout = float(timeout)
@@ -337,9 +339,10 @@ class AlertmanagerSink(Sink):
 
         if self._opener is None:
             self.open()
-        request = urllib.request.Request(self.endpoint, data=body, method="POST",
-                                         headers={"Content-Type": "application/json",
-                                                  "User-Agent": "raftctl-alertmanager/1"})
+        headers = {"Content-Type": "application/json", "User-Agent": "raftctl-alertmanager/1"}
+        if self._authorization:
+            headers["Authorization"] = self._authorization
+        request = urllib.request.Request(self.endpoint, data=body, method="POST", headers=headers)
         try:
             with self._opener.open(request, timeout=self.timeout) as response:
                 response.read()

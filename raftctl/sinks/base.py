@@ -57,6 +57,22 @@ _BUILTIN_HELP = {
 }
 
 
+def split_credentials(url: str) -> tuple[str, str | None]:
+    """``http://user:pw@host/x`` -> (``http://host/x``, the ``Authorization`` value for HTTP Basic
+    auth with them); a URL without credentials comes back as it is, with None. urllib sends no
+    credentials of a URL by itself: it took ``user:pw@host`` for the host name."""
+    import base64
+    from urllib.parse import unquote
+
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
+    return parts._replace(netloc=host).geturl(), f"Basic {token}"
+
+
 def parse_sink_url(kind: str, arg: str, shown: str) -> SplitResult:
     """Split a sink's http(s) URL; ValueError naming the sink when the scheme, host or port is bad.
 

@@ -58,7 +58,8 @@ from raftctl.sinks.alertmodel import (
     sort_alerts,
     without_userinfo,
 )
-from raftctl.sinks.base import Sink, is_loopback_host, parse_sink_url, opt_float, opt_int, opt_list, opt_str
+from raftctl.sinks.base import (Sink, is_loopback_host, opt_float, opt_int, opt_list, opt_str, parse_sink_url,
+                                split_credentials)
 from raftctl.sinks.spool import Spool, SpoolRecord, default_state_dir
 
 __all__ = [
@@ -517,7 +518,10 @@ class WebhookSink(Sink):
         if self.secret:
             digest = hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
             headers[SIGNATURE_HEADER] = f"sha256={digest}"
-        request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
+        target, authorization = split_credentials(self.url)  # user:pw@ in the URL: HTTP Basic auth
+        if authorization:
+            headers["Authorization"] = authorization
+        request = urllib.request.Request(target, data=body, headers=headers, method="POST")
         try:
             with self._opener.open(request, timeout=timeout) as response:
                 response.read()

@@ -219,3 +219,46 @@ def test_every_alert_names_its_runbook_and_the_sinks_send_it_as_runbook_url(mana
     # an alert raftctl does not know (a newer server's, through `raftctl alerts`) has none
     (member,) = alertmanager_payload(alert("some_future_alert"))["alerts"]
     assert "runbook_url" not in member["annotations"]
+
+
+def test_credentials_in_a_sink_url_go_as_basic_auth_and_never_into_logs(tmp_path, caplog):
+    """``alertmanager:http://bob:hunter2@host`` logged the password on every failed push, and
+    neither sink ever delivered with credentials in its URL: urllib took "bob:hunter2@127.0.0.1"
+    for the host name ("Name or service not known")."""
+    import base64
+    import logging
+
+    from recording_receiver import RecordingReceiver
+
+    from raftctl.sinks.webhook import WebhookSink
+
+    expected = "Basic " + base64.b64encode(b"bob:hun ter2").decode()
+    caplog.set_level(logging.DEBUG)
+    manager = FakeAlertmanager()
+    hook = RecordingReceiver()
+    try:
+        port = manager.url.rsplit(":", 1)[1]
+        sink = make_sink(f"http://bob:hun%20ter2@127.0.0.1:{port}")
+        Feed(sink).sample(alert("quorum_loss"))
+        assert manager.posts and manager.posts[-1][0].get("authorization") == expected, manager.posts[-1:]
+        manager.down = True
+        Feed(sink).sample(alert("node_down"))  # a failed push is logged
+        assert sink.push_failures >= 1
+        shown = f"{sink!r} {sink.stats()}"
+        sink.close()
+        hook_port = hook.url.split(":")[2].split("/")[0]
+        webhook = WebhookSink(f"http://bob:hun%20ter2@127.0.0.1:{hook_port}/hook", spool=str(tmp_path / "spool"),
+                              backoff=0.05)
+        webhook.open()
+        webhook.emit_alert(alert("quorum_loss"))
+        assert webhook.wait_delivered(10), webhook.stats()
+        assert hook.posts[-1][0].get("authorization") == expected
+        shown += f" {webhook!r} {webhook.stats()}"
+        webhook.close()
+    finally:
+        manager.close()
+        hook.close()
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "push failed" in logged, logged
+    for secret in ("hun%20ter2", "hun ter2", "bob:"):
+        assert secret not in logged and secret not in shown, (secret, logged, shown)
