@@ -14,6 +14,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Annotated, Any, Self
 
 import typer
@@ -433,7 +434,8 @@ def collect_alerts(doc: Any) -> list[dict[str, Any]]:
 
 
 def plan_events(alerts: list[dict[str, Any]], sent: dict[str, str], first_run: bool,
-                recovering: bool = False) -> tuple[list[dict[str, Any]], dict[str, str]]:
+                recovering: bool = False, remembered: Mapping[str, dict[str, Any]] | None = None,
+                now: float | None = None) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Decide which alert events to send (pure). Returns (events in order, new sent-state).
 
     ``sent`` maps alert_key -> the last status sent. A resolution is sent once after its firing;
@@ -442,6 +444,9 @@ def plan_events(alerts: list[dict[str, Any]], sent: dict[str, str], first_run: b
     ``recovering``: ``sent`` was (partly) lost with a damaged state file: alerts firing now are
     sent (the webhook spool drops those it delivered already), and so is the resolution, only,
     of every resolved episode it does not know, so no receiver keeps an alert open for ever.
+    ``remembered``: the alerts last sent as firing (alert_key -> alert); one the server no longer
+    lists at all (it restarted, or the resolution aged out of its history) is sent as resolved at
+    ``now``, for the same reason.
     """
     by_key: dict[str, dict[str, Any]] = {}
     for alert in alerts:
@@ -465,7 +470,18 @@ def plan_events(alerts: list[dict[str, Any]], sent: dict[str, str], first_run: b
                 events.append({**alert, "status": "firing", "resolved_at": None})
                 events.append(alert)
             new_state[key] = "resolved"
+    for key, previous in sent.items():
+        gone = (remembered or {}).get(key)
+        if previous == "firing" and key not in by_key and isinstance(gone, dict):
+            message = str(gone.get("message") or gone.get("name"))
+            events.append({**gone, "status": "resolved", "resolved_at": now,
+                           "message": f"{message} (resolved: the server no longer reports it; it restarted "
+                                      f"or its alert history moved on)"})
+            new_state[key] = "resolved"
     return events, new_state
+
+
+_REMEMBERED_FIELDS = ("name", "severity", "fingerprint", "labels", "message", "started_at", "started_at_sim")
 
 
 def forward_alerts(base_url: str, summary: dict[str, Any], sinks: list[Any], path: Path,
@@ -489,10 +505,21 @@ def forward_alerts(base_url: str, summary: dict[str, Any], sinks: list[Any], pat
         recovering = state.reset_all or base_url in state.reset_servers
         first_run = base_url not in servers
         previous = servers.get(base_url, {})
-        events, new_state = plan_events(alerts, previous, first_run, recovering=recovering)
+        # the alerts last sent as firing, whole: to resolve one the server no longer lists
+        firing_docs = state.data.get("firing")
+        if not isinstance(firing_docs, dict):
+            firing_docs = state.data["firing"] = {}
+        remembered = firing_docs.get(base_url)
+        if not isinstance(remembered, dict):
+            remembered = {}
+        events, new_state = plan_events(alerts, previous, first_run, recovering=recovering,
+                                        remembered=remembered, now=time.time())
         # what the receiver was last told is firing: a fresh webhook sink needs it to send
         # whole groups, as Alertmanager does
         told_firing = {}
+        for key, doc in remembered.items():
+            if previous.get(key) == "firing" and isinstance(doc, dict):
+                told_firing[key] = dict(doc, status="firing", resolved_at=None)
         for alert in alerts:
             if previous.get(alert_key(alert)) == "firing":
                 told_firing[alert_key(alert)] = dict(alert, status="firing", resolved_at=None)
@@ -532,6 +559,11 @@ def forward_alerts(base_url: str, summary: dict[str, Any], sinks: list[Any], pat
             else:
                 new_state.pop(key, None)
         servers[base_url] = new_state
+        listed = {alert_key(alert): alert for alert in alerts}
+        firing_docs[base_url] = {
+            key: {field: doc.get(field) for field in _REMEMBERED_FIELDS}
+            for key, status in new_state.items() if status == "firing"
+            for doc in (listed.get(key) or remembered.get(key),) if isinstance(doc, dict)}
         state.save()
         if failures or failed_keys:
             raise CliError("; ".join(failures) or f"{len(failed_keys)} alert event(s) not delivered yet; "

@@ -106,7 +106,9 @@ def test_a_state_file_it_cannot_use_is_reset_with_one_warning_line(name, tmp_pat
     # what a first run does: the alert firing now is sent, and remembered
     assert sink.events == [("firing", "quorum_loss")]
     saved = orjson.loads(path.read_bytes())
-    assert saved == {"version": 1, "servers": {URL: {key(alert("quorum_loss")): "firing"}}}
+    assert {k: v for k, v in saved.items() if k != "firing"} == {
+        "version": 1, "servers": {URL: {key(alert("quorum_loss")): "firing"}}}
+    assert list(saved["firing"][URL]) == [key(alert("quorum_loss"))]  # the alert itself, to resolve it
     # the next run has a good file again: no warning, no second page
     again = forward(path, server)
     assert again.events == [] and capsys.readouterr().err == ""
@@ -206,3 +208,34 @@ def test_an_unexpected_failure_while_forwarding_still_gives_the_status_line(tmp_
     assert code == alerts_cmd.CRITICAL and out.startswith("RAFTCTL CRITICAL"), (code, out, err)
     assert len(warnings(err)) == 1 and "not forwarded" in err and "TypeError" in err, err
 
+
+
+def test_an_alert_the_restarted_server_no_longer_lists_is_sent_resolved_once(tmp_path, server):
+    """Cron `alerts --sink webhook:...` forwarded four firing alerts during a quorum loss; the
+    server restarted, healthy, and listed none of them: nothing was ever sent again and the
+    receiver kept them open for ever. What was last sent as firing is now sent resolved."""
+    path = tmp_path / "st.json"
+    server["active"] = [alert("quorum_loss"), alert("node_down")]
+    first = forward(path, server)
+    assert sorted(first.events) == [("firing", "node_down"), ("firing", "quorum_loss")]
+    server["active"], server["resolved"] = [], []  # a new server process: no memory of either
+    after = forward(path, server)
+    assert sorted(after.events) == [("resolved", "node_down"), ("resolved", "quorum_loss")], after.events
+    assert forward(path, server).events == []  # once
+    saved = orjson.loads(path.read_bytes())
+    assert saved["firing"][URL] == {} and set(saved["servers"][URL].values()) <= {"resolved"}, saved
+
+
+def test_a_resolution_not_delivered_is_tried_again_next_run(tmp_path, server):
+    path = tmp_path / "st.json"
+    server["active"] = [alert("quorum_loss")]
+    forward(path, server)
+    server["active"] = []
+    refused = RecordingSink()
+    refused.emit_alert = lambda event: (_ for _ in ()).throw(OSError("receiver down"))  # type: ignore[method-assign]
+    from raftctl.commands._common import CliError
+
+    with pytest.raises(CliError, match="not delivered yet"):
+        forward(path, server, refused)
+    again = forward(path, server)
+    assert again.events == [("resolved", "quorum_loss")], again.events
