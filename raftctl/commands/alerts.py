@@ -193,6 +193,13 @@ def command(
         _report({"status": "UNKNOWN", "exit_code": UNKNOWN, "error": err.message},
                 _fit(f"RAFTCTL UNKNOWN - {shown}"), json_output)
         raise CliError(err.message, exit_code=UNKNOWN) from None
+    stale = stale_sample(summary, time.time())
+    if stale is not None:
+        # yesterday's state is no verdict on today's cluster, and no alert of it goes to a pager
+        _close_quietly(sinks)
+        _report({"status": "UNKNOWN", "exit_code": UNKNOWN, "error": stale}, _fit(f"RAFTCTL UNKNOWN - {stale}"),
+                json_output)
+        raise CliError(stale, exit_code=UNKNOWN)
     result = evaluate(summary, thresholds)
     if sinks:
         path = state_file or default_state_file()
@@ -313,6 +320,38 @@ def _threshold_code(value: Any, pair: tuple[NagiosRange | None, NagiosRange | No
     if warn is not None and warn.alerts(value):
         return WARNING, warn.text
     return OK, ""
+
+
+STALE_MIN_S = 30.0  # a sample older than this, and than 3 collection intervals, is no verdict
+
+
+def stale_sample(summary: dict[str, Any], now: float) -> str | None:
+    """Why the newest sample is too old to judge the cluster by (pure), else None: older than 3
+    collection intervals and ``STALE_MIN_S``, by its own ``timestamp`` (a stopped collector, a
+    paused or finished ``raftctl replay``, a server frozen with SIGSTOP). A sample stamped ahead
+    of ``now`` (``demo --fast`` runs in simulated time) is not judged."""
+    stamp = summary.get("timestamp")
+    if isinstance(stamp, bool) or not isinstance(stamp, (int, float)) or not math.isfinite(stamp):
+        return None
+    interval = (summary.get("collector") or {}).get("collection_interval")
+    every = float(interval) if isinstance(interval, (int, float)) and not isinstance(interval, bool) \
+        and math.isfinite(interval) and interval > 0 else 1.0
+    age = now - float(stamp)
+    if age <= max(3.0 * every, STALE_MIN_S):
+        return None
+    return (f"the newest sample is {_age_text(age)} old (a stopped collector, or a recording served "
+            f"by raftctl replay): no verdict on the cluster now")
+
+
+def _age_text(seconds: float) -> str:
+    whole = int(seconds)
+    if whole < 120:
+        return f"{whole} s"
+    if whole < 7200:
+        return f"{whole // 60} min"
+    if whole < 172_800:
+        return f"{whole // 3600} h {whole % 3600 // 60} min"
+    return f"{whole // 86400} days"
 
 
 def evaluate(summary: dict[str, Any],

@@ -34,7 +34,7 @@ def make_summary(health: str = "HEALTHY", alerts: list | None = None, nodes: int
         }
     leader = None if health == "UNHEALTHY" else f"node{nodes}"
     return {
-        "timestamp": 1764314160.123, "sim_time": 12.0, "sequence": sequence,
+        "timestamp": time.time() - 1.0, "sim_time": 12.0, "sequence": sequence,  # a live server's newest
         "cluster": {"cluster_size": nodes, "healthy_nodes": nodes - down, "leader_node": leader,
                     "leader": leader, "health_status": health, "current_term": 3,
                     "consensus_aligned": True, "has_quorum": health != "UNHEALTHY",
@@ -169,11 +169,12 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, code: int, *fragmen
 # -- summary -------------------------------------------------------------------------------
 
 def test_summary_json_is_exactly_the_api_document(stub):
-    stub.raw_summary = json.dumps(make_summary(), indent=1).encode()
+    doc = make_summary()
+    stub.raw_summary = json.dumps(doc, indent=1).encode()
     proc = run("summary", "--url", stub.url, "--json")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.rstrip("\n") == stub.raw_summary.decode()
-    assert json.loads(proc.stdout) == make_summary()
+    assert json.loads(proc.stdout) == doc
 
 
 def test_summary_readable_names_every_node_and_the_health(stub):

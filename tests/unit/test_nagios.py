@@ -134,3 +134,23 @@ def test_a_cut_list_is_set_off_by_a_comma():
     text = evaluate(doc)["text"].split(" | ")[0]
     assert len(text) <= MAX_TEXT and "1/9 +" not in text, text
     assert "monitor reaches 1/9, +" in text and " more" in text, text
+
+
+def test_a_sample_too_old_to_judge_is_unknown_not_a_verdict():
+    """`alerts` against `raftctl replay` of last night's file said CRITICAL from the recording
+    (and forwarded its alerts), or OK for ever on a paused replay: a stale sample is UNKNOWN."""
+    from raftctl.commands.alerts import stale_sample
+
+    now = 1_800_000_000.0
+    fresh = {"timestamp": now - 5, "collector": {"collection_interval": 1.0}}
+    assert stale_sample(fresh, now) is None
+    assert stale_sample({"timestamp": now - 29, "collector": {"collection_interval": 1.0}}, now) is None
+    said = stale_sample({"timestamp": now - 31, "collector": {"collection_interval": 1.0}}, now)
+    assert said is not None and said.startswith("the newest sample is 31 s old"), said
+    # a slow collector gets three of its intervals
+    assert stale_sample({"timestamp": now - 100, "collector": {"collection_interval": 60}}, now) is None
+    assert "3 h 0 min old" in stale_sample({"timestamp": now - 10_800, "collector": {}}, now)
+    assert "370 days old" in stale_sample({"timestamp": now - 370 * 86400}, now)
+    # demo --fast stamps simulated time ahead of the clock; no timestamp: nothing to judge
+    assert stale_sample({"timestamp": now + 3600}, now) is None
+    assert stale_sample({}, now) is None and stale_sample({"timestamp": "x"}, now) is None
