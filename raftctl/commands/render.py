@@ -461,13 +461,18 @@ def _spark(values: list[Any], width: int, style: str):
     return text
 
 
-def alerts_block(summary: dict[str, Any]):
-    """Active alerts, critical first; a calm line when there are none."""
+def alerts_block(summary: dict[str, Any], limit: int | None = None):
+    """Active alerts, critical first; a calm line when there are none. ``limit``: at most that
+    many lines, the last saying how many more fire when they do not all fit."""
     from rich.text import Text
 
     alerts = firing_alerts(summary)
     if not alerts:
         return Text("No active alerts", style="green")
+    hidden = 0
+    if limit is not None and len(alerts) > max(1, limit):
+        keep = max(1, limit)
+        alerts, hidden = alerts[:keep], len(alerts) - keep
     text = Text()
     for i, alert in enumerate(alerts):
         severity = str(alert.get("severity", "warning"))
@@ -478,12 +483,19 @@ def alerts_block(summary: dict[str, Any]):
         message = alert.get("message")
         if message:
             text.append(f"  {message}")
+    if hidden:
+        text.append(f"\n+{hidden} more alert{'' if hidden == 1 else 's'} firing (`raftctl summary` lists all)",
+                    style="bold")
     return text
 
 
 def dashboard(summary: dict[str, Any] | None, history: Iterable[dict[str, Any]] = (), *,
-              title: str = "raftctl", status_line: str | None = None, width: int = 40, extra: Any = None):
-    """A whole "top"-like frame: header, node table, performance, alerts, optional extras."""
+              title: str = "raftctl", status_line: str | None = None, width: int = 40, extra: Any = None,
+              omit: tuple[str, ...] = (), alerts_limit: int | None = None, alerts_first: bool = False):
+    """A whole "top"-like frame: header, node table, performance, alerts, optional extras.
+    ``omit``: parts left out ("shards", "performance") for a terminal too short for them, said
+    in a line of their own; ``alerts_limit``: see ``alerts_block``; ``alerts_first``: the alerts
+    and the extras right under the header, the node table last (what a too short terminal cuts)."""
     from rich.console import Group
     from rich.panel import Panel
     from rich.rule import Rule
@@ -497,15 +509,29 @@ def dashboard(summary: dict[str, Any] | None, history: Iterable[dict[str, Any]] 
         parts.append(Text("waiting for the first sample…", style="dim"))
     else:
         parts.append(FitWidth(lambda room: health_header(summary, max_width=room)))
+        if alerts_first:
+            parts.append(Rule("alerts", style="dim"))
+            parts.append(alerts_block(summary, alerts_limit))
+            if extra is not None:
+                parts.append(Rule(style="dim"))
+                parts.append(extra)
+            parts.append(Rule("nodes", style="dim"))
+            parts.append(FitWidth(lambda width: node_table(summary, title=None, max_width=width)))
+            return Panel(Group(*parts), title=title, title_align="left", expand=False)
         parts.append(Text(""))
         parts.append(FitWidth(lambda width: node_table(summary, title=None, max_width=width)))
-        if summary.get("shards"):
+        if summary.get("shards") and "shards" not in omit:
             parts.append(FitWidth(lambda width: shard_table(summary, title=None, max_width=width)))
-        parts.append(Rule(style="dim"))
-        # the sparklines take what the labels, values and "max ..." leave
-        parts.append(FitWidth(lambda room: performance_lines(summary, samples, width, max_width=room)))
+        if "performance" not in omit:
+            parts.append(Rule(style="dim"))
+            # the sparklines take what the labels, values and "max ..." leave
+            parts.append(FitWidth(lambda room: performance_lines(summary, samples, width, max_width=room)))
+        left_out = [name for name in ("shards", "performance") if name in omit
+                    and (name != "shards" or summary.get("shards"))]
+        if left_out:
+            parts.append(Text(f"({' and '.join(left_out)} hidden: the terminal is too short)", style="dim"))
         parts.append(Rule("alerts", style="dim"))
-        parts.append(alerts_block(summary))
+        parts.append(alerts_block(summary, alerts_limit))
     if extra is not None:
         parts.append(Rule(style="dim"))
         parts.append(extra)

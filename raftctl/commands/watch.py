@@ -114,13 +114,16 @@ class Watcher:
         for sample in samples[-HISTORY_POINTS:]:
             self.history.append(sample)
 
-    def frame(self, width: Optional[int] = None):
-        """The current frame as a rich renderable."""
+    def frame(self, width: Optional[int] = None, height: Optional[int] = None):
+        """The current frame as a rich renderable; given the terminal's ``height``, one that fits
+        it, alerts kept: the shard table goes first, then the performance lines, then the alerts
+        are cut to what is left with a count of the others (rich cut the frame's bottom, alerts
+        and footer, with a bare "...")."""
         import time
 
         from rich.text import Text
 
-        from raftctl.commands.render import dashboard
+        from raftctl.commands.render import dashboard, firing_alerts
 
         status = f"disconnected, retrying… ({self.error})" if self.error else None
         footer = Text(style="dim")
@@ -132,8 +135,28 @@ class Watcher:
             footer.append("  ·  sample of " + time.strftime("%H:%M:%S", time.localtime(shown)))
         footer.append(f"  ·  every {self.interval:g}s  ·  Ctrl-C quits")
         spark_width = 60  # the frame narrows it to what the terminal leaves
-        return dashboard(self.summary, self.history, title="raftctl watch", status_line=status,
-                         width=spark_width, extra=footer)
+
+        def build(omit: tuple[str, ...] = (), alerts_limit: int | None = None, alerts_first: bool = False):
+            return dashboard(self.summary, self.history, title="raftctl watch", status_line=status,
+                             width=spark_width, extra=footer, omit=omit, alerts_limit=alerts_limit,
+                             alerts_first=alerts_first)
+
+        if height is None or width is None:
+            return build()
+        room = height - 1  # Live keeps the cursor's line
+        for omit in ((), ("shards",), ("shards", "performance")):
+            frame = build(omit)
+            lines = _frame_height(frame, width)
+            if lines <= room:
+                return frame
+        # still too tall: the alerts and the footer go right under the header, as many alerts as
+        # fit with half the room (an alert may wrap), and the node table last, cut where it must be
+        alerts = len(firing_alerts(self.summary or {}))
+        limit = alerts
+        while limit > 1 and _frame_height(build(("shards", "performance"), limit, True), width) - \
+                _frame_height(build(("shards", "performance"), 1, True), width) > room // 2:
+            limit -= 1
+        return build(("shards", "performance"), alerts_limit=limit, alerts_first=True)
 
     def run(self) -> None:
         """Refresh until interrupted: rich Live on a terminal, plain frames otherwise."""
@@ -148,7 +171,7 @@ class Watcher:
             with Live(console=console, auto_refresh=False, screen=False, transient=False) as live:
                 while True:
                     self.poll()
-                    live.update(self.frame(console.width), refresh=True)
+                    live.update(self.frame(console.width, console.height), refresh=True)
                     time.sleep(self.interval)
         errors = stderr_console()
         was_down = False
@@ -163,3 +186,13 @@ class Watcher:
                 errors.print(f"disconnected, retrying… ({self.error})")
             was_down = not ok
             time.sleep(self.interval)
+
+
+def _frame_height(frame: Any, width: int) -> int:
+    """Lines ``frame`` takes at ``width`` columns."""
+    import io
+
+    from rich.console import Console
+
+    console = Console(width=width, file=io.StringIO(), color_system=None, force_terminal=False)
+    return len(console.render_lines(frame, console.options, pad=False))

@@ -28,3 +28,47 @@ def test_the_footer_shows_when_the_sample_was_taken_not_when_it_was_fetched():
     text = console.export_text()
     assert "sample of " + time.strftime("%H:%M:%S", time.localtime(recorded)) in text, f"seed={SEED}"
     assert "updated " + time.strftime("%H:%M", time.localtime(watcher.updated_at)) not in text
+
+
+def test_a_short_terminal_keeps_the_alerts_and_the_footer():
+    """At 80x24 with 4 shards watch showed the node and shard tables, then "...": no alerts (one
+    was firing) and no footer; at 80x30 in a quorum loss 2 of 7 alerts were gone, uncounted. The
+    shard table and the performance lines give way first, then the alerts say how many more."""
+    from raftctl.commands._common import sharded_symbols
+    from raftctl.commands.watch import _frame_height
+
+    symbols, shard_map = sharded_symbols(4)
+    cluster = Cluster(node_count=5, seed=SEED, shards=4, shard_map=shard_map)
+    from raftctl import Workload
+
+    Workload(cluster, rate=50.0, seed=SEED, symbols=symbols)
+    collector = MetricsCollector(collection_interval=1.0)
+    collector.set_cluster(cluster)
+    cluster.run_for(3.0)
+    collector.collect()
+    for node_id in ("node1", "node2", "node3"):
+        cluster.crash(node_id)
+    for _ in range(4):
+        cluster.run_for(1.0)
+        sample = collector.collect()
+    firing = [a for a in sample["alerts"] if a["status"] == "firing"]
+    assert len(firing) >= 4, f"seed={SEED}: {[a['name'] for a in firing]}"
+    watcher = Watcher("http://127.0.0.1:1", 1.0)
+    watcher.summary, watcher.updated_at = sample, time.time()
+    assert _frame_height(watcher.frame(80), 80) > 24  # the whole frame does not fit
+    for height in (24, 30, 40):
+        frame = watcher.frame(80, height)
+        console = Console(width=80, height=height - 1, record=True, force_terminal=False)
+        console.print(frame)
+        # what a terminal of that height shows of it: its first lines (rich cuts the rest)
+        text = "\n".join(console.export_text().splitlines()[:height - 1])
+        assert "Ctrl-C quits" in text, (height, text)  # the footer
+        shown = [a["name"] for a in firing if a["name"] in text]
+        assert shown, (height, text)
+        if len(shown) < len(firing):
+            assert f"+{len(firing) - len(shown)} more alert" in text, (height, text)
+        if height == 24:
+            # the alerts and the footer before the node table, which the terminal cuts
+            assert "─ nodes ─" not in text or text.index("─ alerts ─") < text.index("─ nodes ─"), text
+    assert "hidden" not in (lambda c: (c.print(watcher.frame(80, 200)), c.export_text())[1])(
+        Console(width=80, record=True, force_terminal=False))
