@@ -382,9 +382,14 @@ def evaluate(summary: dict[str, Any],
             continue
         level, spec = _threshold_code(value, pair)
         if level != OK:
-            code = max(code, level)
             shown = _perf_value(value) + (" ms" if metric == "avg_latency_ms" else "")
-            reasons.append(f"{label} {shown} outside {spec}")
+            said = f"{label} {shown} outside {spec}"
+            # a threshold that raised the status says so first: the line's "+N more" hides the tail
+            if level > code:
+                reasons.insert(0, said)
+            else:
+                reasons.append(said)
+            code = max(code, level)
     size = cluster.get("cluster_size")
 
     def limits(metric: str) -> str:

@@ -154,3 +154,18 @@ def test_a_sample_too_old_to_judge_is_unknown_not_a_verdict():
     # demo --fast stamps simulated time ahead of the clock; no timestamp: nothing to judge
     assert stale_sample({"timestamp": now + 3600}, now) is None
     assert stale_sample({}, now) is None and stale_sample({"timestamp": "x"}, now) is None
+
+
+def test_the_threshold_that_raised_the_status_is_named_first():
+    """A node down (WARNING) and -c on the latency (CRITICAL): the line read "RAFTCTL CRITICAL -
+    DEGRADED: node4 down, +1 more", the reason for CRITICAL hidden in the "+1 more"."""
+    from raftctl.commands.alerts import evaluate, parse_range
+
+    doc = {"cluster": {"cluster_size": 5, "healthy_nodes": 4, "leader_node": "node1", "health_status": "DEGRADED",
+                       "health_reasons": ["node_down:node4"]},
+           "performance": {"avg_latency_ms": 40.0},
+           "nodes": {"node4": {"up": False, "down_reason": "refused"}}, "alerts": []}
+    result = evaluate(doc, {"avg_latency_ms": (None, parse_range("1"))})
+    assert result["exit_code"] == 2
+    text = result["text"]
+    assert text.index("latency 40") < text.index("node4"), text
