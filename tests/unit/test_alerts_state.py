@@ -9,6 +9,7 @@ line and exit code are the cluster's as always.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import orjson
@@ -28,7 +29,7 @@ def alert(name: str, status: str = "firing", started: float = 100.0, resolved: f
 
 
 def summary(alerts: list[dict] | None = None, health: str = "HEALTHY") -> dict:
-    return {"timestamp": 1.0, "sim_time": 1.0, "sequence": 1,
+    return {"timestamp": time.time(), "sim_time": 1.0, "sequence": 1,
             "cluster": {"cluster_size": 3, "healthy_nodes": 3, "leader_node": "node1", "leader": "node1",
                         "health_status": health, "current_term": 2, "health_reasons": [], "leader_changes": 0},
             "performance": {"total_orders": 10, "total_trades": 2, "throughput_ops": 5.0, "avg_latency_ms": 3.0},
