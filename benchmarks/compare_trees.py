@@ -6,7 +6,7 @@ Usage:
     .venv/bin/python benchmarks/compare_trees.py --bench replication --rounds 5 --cpu 1 /tmp/before .
 
 Each round runs, for each tree in turn, a fresh process with that tree first on ``sys.path``
-and measures with that tree's own code:
+and measures with that tree's own code (each figure is itself the best of 2 or 3 runs):
 
 * ``collector``: its ``benchmarks/bench_collector.py`` functions ``cost_on_stand_in`` (5, 50 and
   500 nodes, best of 3) and ``cost_on_real_cluster`` (5 nodes, best of 2), in microseconds per
@@ -97,14 +97,17 @@ def main() -> int:
             print(f"round {round_no} {str(tree):24s} " + "  ".join(f"{k} {v:.2f}" for k, v in figures.items()),
                   flush=True)
     reference = args.trees[0]
-    print("\nranges over the rounds (change of the medians against the first tree):")
+    lower_is_better = args.bench == "collector"
+    print("\nranges over the rounds (change of the medians, and of the best rounds, against the first tree;"
+          " the best round is the one the machine's noise touched least):")
     for tree in args.trees:
         parts = []
         for key in results[tree][0]:
             values = sorted(r[key] for r in results[tree])
             ref = sorted(r[key] for r in results[reference])
             change = values[len(values) // 2] / ref[len(ref) // 2] - 1.0
-            parts.append(f"{key} {values[0]:.2f}-{values[-1]:.2f} ({change:+.0%})")
+            best = values[0] / ref[0] if lower_is_better else values[-1] / ref[-1]
+            parts.append(f"{key} {values[0]:.2f}-{values[-1]:.2f} ({change:+.0%}; best {best - 1.0:+.0%})")
         print(f"  {str(tree):24s} " + "  ".join(parts))
     return 0
 
