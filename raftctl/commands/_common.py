@@ -156,6 +156,35 @@ def http_get_bytes(base_url: str, path: str, timeout: float = HTTP_TIMEOUT_S) ->
         raise ServerUnreachable(f"cannot reach {shown}: {_reason_text(err)}") from None
 
 
+def replay_banner(base_url: str, timeout: float = HTTP_TIMEOUT_S) -> str | None:
+    """"REPLAY of FILE: ..." when ``base_url`` is a ``raftctl replay`` server (it answers
+    ``/api/replay``; a live server has none), else None: its samples are a recording's, which
+    ``summary`` and ``watch`` must not pass off as a live cluster."""
+    import time
+
+    try:
+        state = http_get_json(base_url, "/api/replay", timeout)
+    except CliError:
+        return None
+    if not isinstance(state, dict) or not isinstance(state.get("file"), str):
+        return None
+    parts = [f"REPLAY of {state['file']}"]
+    runs, run = state.get("runs"), state.get("run")
+    if isinstance(runs, int) and runs > 1 and isinstance(run, int):
+        parts.append(f"run {run} of {runs}")
+    index, samples = state.get("index"), state.get("samples")
+    if isinstance(index, int) and isinstance(samples, int):
+        parts.append(f"sample {index + 1} of {samples}")
+    stamp = state.get("timestamp")
+    if isinstance(stamp, (int, float)) and not isinstance(stamp, bool):
+        parts.append("recorded " + time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp)))
+    if state.get("ended") is True:
+        parts.append("ended")
+    elif state.get("paused") is True:
+        parts.append("paused")
+    return ", ".join(parts) + ": not a live cluster"
+
+
 def http_get_json(base_url: str, path: str, timeout: float = HTTP_TIMEOUT_S) -> Any:
     """GET ``base_url + path`` and decode the JSON body (``BadAnswer`` if it is not JSON)."""
     import orjson

@@ -49,11 +49,14 @@ def command(
         check_summary(doc, base + "/api/summary")
         write_raw_json(body)  # the body unchanged, so scripts see exactly what the API serves
         return
-    from raftctl.commands._common import fetch_summary
+    from raftctl.commands._common import fetch_summary, replay_banner
     from raftctl.commands.render import alerts_block, health_header, node_table, performance_lines, shard_table
 
     doc = fetch_summary(base)
     console = stdout_console()
+    replay = replay_banner(base)
+    if replay is not None:
+        console.print(replay, style="bold magenta")
     console.print(health_header(doc, max_width=console.width))
     console.print(node_table(doc, title=None, max_width=console.width))
     if doc.get("shards"):

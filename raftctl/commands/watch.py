@@ -56,12 +56,14 @@ class Watcher:
         self.error: Optional[str] = None
         self.updated_at: Optional[float] = None
         self._seeded = False
+        self.replay: Optional[str] = None  # replay_banner's line, asked at each (re)connection
+        self._connected = False
 
     def poll(self, raise_errors: bool = False) -> bool:
         """Fetch one sample; on failure remember the error (or raise it). Returns success."""
         import time
 
-        from raftctl.commands._common import CliError, fetch_history, fetch_summary
+        from raftctl.commands._common import CliError, fetch_history, fetch_summary, replay_banner
 
         timeout = min(5.0, max(1.0, 2 * self.interval))
         try:
@@ -70,8 +72,13 @@ class Watcher:
             if raise_errors:
                 raise
             self.error = err.message
+            self._connected = False
             return False
         self.error = None
+        if not self._connected or self._new_run(summary) or self.replay is not None:
+            # a server that came back may be another one; a replay's position moves every poll
+            self.replay = replay_banner(self.base_url, timeout)
+            self._connected = True
         self.updated_at = time.time()
         if self._new_run(summary):
             # another collector (the server restarted, or another took its port): its history
@@ -125,7 +132,7 @@ class Watcher:
 
         from raftctl.commands.render import dashboard, firing_alerts
 
-        status = f"disconnected, retrying… ({self.error})" if self.error else None
+        status = f"disconnected, retrying… ({self.error})" if self.error else self.replay
         footer = Text(style="dim")
         footer.append(self.base_url)
         if self.updated_at is not None:

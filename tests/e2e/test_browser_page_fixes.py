@@ -192,46 +192,42 @@ def test_a_blind_monitor_calls_the_shard_leaders_unknown_not_none(browser):
         close(page)
 
 
-def test_a_quorum_lost_on_evidence_has_no_leader_and_a_firing_alert_is_no_all_clear(browser):
-    """Three of five crashed (they refuse the poll): the API said no_leader and quorum_lost, and
-    the Leader card "unknown", as for a monitor that cannot see; every shard's Leader cell too.
-    And a HEALTHY sample with high_latency firing said "all checks passing"."""
-    cluster, collector = monitored_shards(3, warmup=3)
-    for node_id in ("node3", "node4", "node5"):
-        cluster.crash(node_id)
-    for _ in range(3):
-        step(cluster, collector)
-    latest = collector.latest()
-    assert "quorum_lost" in latest["cluster"]["health_reasons"] and latest["cluster"]["nodes_reached"] == 2, \
-        f"seed={SEED}"
+def _check_page(browser, collector, check) -> None:
+    """Serve ``collector``, open the page at desktop width, run ``check(page)``; no script error."""
     server = DashboardServer(collector, port=0).start()
     errors: list[str] = []
     page = new_page(browser, DESKTOP, errors)
     try:
         page.goto(server.url + "/?refresh=1")
+        check(page)
+        assert errors == [], errors
+    finally:
+        server.stop()
+        close(page)
+
+
+def test_a_quorum_lost_on_evidence_has_no_leader_and_a_firing_alert_is_no_all_clear(browser):
+    """Three of five crashed (they refuse the poll): the API said no_leader and quorum_lost, and
+    the Leader card "unknown", as for a monitor that cannot see; every shard's Leader cell too.
+    And a HEALTHY sample with high_latency firing said "all checks passing"."""
+    def three_crashed(cluster, collector):
+        for node_id in ("node3", "node4", "node5"):
+            cluster.crash(node_id)
+        for _ in range(3):
+            step(cluster, collector)
+        assert "quorum_lost" in collector.latest()["cluster"]["health_reasons"], f"seed={SEED}"
+        assert collector.latest()["cluster"]["nodes_reached"] == 2, f"seed={SEED}"
+        return collector
+
+    def sharded(page):
         page.locator("#shards-body tr[data-shard]").nth(2).wait_for(timeout=10_000)
         expect(page.locator("#leader")).to_have_text("0 / 3")  # shards led, as when the monitor sees
         expect(page.locator("#shards-body .leader-cell")).to_have_text(["none"] * 3)
         expect(page.locator("#shards-caption")).not_to_contain_text("too few nodes")
-        assert errors == [], errors
-    finally:
-        server.stop()
-        close(page)
-    plain, seen = monitored(5, 50.0)
-    for node_id in ("node3", "node4", "node5"):
-        plain.crash(node_id)
-    for _ in range(3):
-        step(plain, seen)
-    assert "quorum_lost" in seen.latest()["cluster"]["health_reasons"], f"seed={SEED}"
-    server = DashboardServer(seen, port=0).start()
-    page = new_page(browser, DESKTOP, errors)
-    try:
-        page.goto(server.url + "/?refresh=1")
-        expect(page.locator("#leader")).to_have_text("none", timeout=10_000)
-        assert errors == [], errors
-    finally:
-        server.stop()
-        close(page)
+
+    _check_page(browser, three_crashed(*monitored_shards(3, warmup=3)), sharded)
+    _check_page(browser, three_crashed(*monitored(5, 50.0)),
+                lambda page: expect(page.locator("#leader")).to_have_text("none", timeout=10_000))
     calm, watcher = monitored(3, 50.0)
     watcher.alert_thresholds = {**watcher.alert_thresholds, "max_latency_ms": 0.001}
     for _ in range(3):
@@ -239,15 +235,8 @@ def test_a_quorum_lost_on_evidence_has_no_leader_and_a_firing_alert_is_no_all_cl
     latest = watcher.latest()
     assert latest["cluster"]["health_status"] == "HEALTHY", f"seed={SEED}"
     assert [a["name"] for a in latest["alerts"]] == ["high_latency"], f"seed={SEED}: {latest['alerts']}"
-    server = DashboardServer(watcher, port=0).start()
-    page = new_page(browser, DESKTOP, errors)
-    try:
-        page.goto(server.url + "/?refresh=1")
-        expect(page.locator("#health-reasons")).to_have_text("health checks pass; 1 alert firing", timeout=10_000)
-        assert errors == [], errors
-    finally:
-        server.stop()
-        close(page)
+    _check_page(browser, watcher, lambda page: expect(page.locator("#health-reasons")).to_have_text(
+        "health checks pass; 1 alert firing", timeout=10_000))
 
 
 def test_stale_card_labels_stay_on_one_line(browser):

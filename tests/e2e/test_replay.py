@@ -501,3 +501,43 @@ def test_replay_serves_its_timeline_at_api_events(recording):
         assert replay.get(f"/api/events?since={whole['last']}") == {"events": [], "last": whole["last"]}
     finally:
         replay.stop()
+
+
+def test_summary_and_watch_say_a_replay_is_no_live_cluster(recording):
+    """`summary` and `watch` against `raftctl replay` showed the recording as a live cluster: no
+    word of a replay, so yesterday's UNHEALTHY read as today's. Both now say REPLAY, what and
+    where; a live server shows no such line."""
+    from raftctl.commands.watch import Watcher
+
+    path, report = recording
+    replay = Replay(str(path), "--paused")
+    try:
+        replay.control("action=seek&position=5")
+        proc = run_cli("summary", "--url", replay.url)
+        assert proc.returncode == 0, proc.stderr
+        first = proc.stdout.splitlines()[0]
+        assert first.startswith(f"REPLAY of {path.name}") and "paused" in first, proc.stdout
+        assert f"of {report['samples']}" in first and "not a live cluster" in first, first
+        watcher = Watcher(replay.url, 1.0)
+        assert watcher.poll()
+        assert watcher.replay is not None and watcher.replay.startswith(f"REPLAY of {path.name}")
+        from rich.console import Console
+
+        console = Console(width=100, record=True, force_terminal=False)
+        console.print(watcher.frame(100))
+        assert "REPLAY of" in console.export_text()
+    finally:
+        assert replay.stop() == 0
+    from raftctl import Cluster, DashboardServer, MetricsCollector
+    from raftctl.commands._common import replay_banner
+
+    cluster = Cluster(node_count=3, seed=SEED)
+    collector = MetricsCollector(collection_interval=1.0)
+    collector.set_cluster(cluster)
+    cluster.run_for(1.0)
+    collector.collect()
+    server = DashboardServer(collector, port=0).start()
+    try:
+        assert replay_banner(server.url) is None  # a live server has no /api/replay
+    finally:
+        server.stop()
