@@ -133,6 +133,18 @@ class Watcher:
         from raftctl.commands.render import dashboard, firing_alerts
 
         status = f"disconnected, retrying… ({self.error})" if self.error else self.replay
+        shown_summary = self.summary
+        if self.error and self.summary is not None:
+            # the last frame stays, but not as the cluster's state now: a bright HEALTHY under a
+            # red "disconnected" read as all well; it says STALE, and what it was and how old
+            cluster = dict(self.summary.get("cluster") or {})
+            was = cluster.get("health_status", "UNKNOWN")
+            cluster["health_status"] = "STALE"
+            shown_summary = {**self.summary, "cluster": cluster}
+            if self.updated_at is not None:
+                age = max(0, int(time.time() - self.updated_at))
+                status += (f"; below: the last sample, {was} as of "
+                           f"{time.strftime('%H:%M:%S', time.localtime(self.updated_at))} ({age} s ago)")
         footer = Text(style="dim")
         footer.append(self.base_url)
         if self.updated_at is not None:
@@ -144,7 +156,7 @@ class Watcher:
         spark_width = 60  # the frame narrows it to what the terminal leaves
 
         def build(omit: tuple[str, ...] = (), alerts_limit: int | None = None, alerts_first: bool = False):
-            return dashboard(self.summary, self.history, title="raftctl watch", status_line=status,
+            return dashboard(shown_summary, self.history, title="raftctl watch", status_line=status,
                              width=spark_width, extra=footer, omit=omit, alerts_limit=alerts_limit,
                              alerts_first=alerts_first)
 

@@ -72,3 +72,24 @@ def test_a_short_terminal_keeps_the_alerts_and_the_footer():
             assert "─ nodes ─" not in text or text.index("─ alerts ─") < text.index("─ nodes ─"), text
     assert "hidden" not in (lambda c: (c.print(watcher.frame(80, 200)), c.export_text())[1])(
         Console(width=80, record=True, force_terminal=False))
+
+
+def test_a_lost_server_leaves_a_frame_marked_stale_not_a_bright_healthy():
+    """After the server died, watch kept its last frame: a bright green HEALTHY, no age, under a
+    red "disconnected" line. It now says STALE, and what the last sample said and when."""
+    cluster = Cluster(node_count=3, seed=SEED)
+    cluster.run_for(2.0)
+    collector = MetricsCollector()
+    collector.set_cluster(cluster)
+    sample = collector.collect()
+    assert sample["cluster"]["health_status"] == "HEALTHY", f"seed={SEED}"
+    watcher = Watcher("http://127.0.0.1:1", 1.0)
+    watcher.summary, watcher.updated_at = sample, time.time() - 42.0
+    watcher.history.append(sample)
+    assert not watcher.poll()  # nothing listens on port 1
+    console = Console(width=120, record=True, force_terminal=False)
+    console.print(watcher.frame(120))
+    text = console.export_text()
+    assert "disconnected, retrying" in text and " STALE   leader node" in text, text
+    assert "HEALTHY   leader" not in text and "the last sample, HEALTHY as of" in text and "(42 s ago)" in text, text
+    assert watcher.summary["cluster"]["health_status"] == "HEALTHY"  # the sample itself is left as it was
