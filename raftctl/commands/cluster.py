@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from raftctl.commands._common import CliError, finite_float, valid_host
+from raftctl.commands._common import CliError, finite_float, page_refresh_seconds, valid_host
 
 HELP = "Run a cluster of real node processes (TCP, a write-ahead log each) with load, collector and dashboard."
 EPILOG = (
@@ -351,7 +351,8 @@ class ClusterUp:
         except ValueError as err:
             raise typer.BadParameter(str(err), param_hint="'--retention' / '--interval'") from None
         try:
-            self.dashboard = DashboardServer(collector=self.collector, host=host, port=port).start()
+            self.dashboard = DashboardServer(collector=self.collector, host=host, port=port,
+                                            refresh_seconds=page_refresh_seconds(self.collector.collection_interval)).start()
         except OSError as err:
             raise CliError(f"dashboard: {err.strerror or err}{_listen_hint(err, host)}", 1) from None
         self.collector.set_source(self.source)

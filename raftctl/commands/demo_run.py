@@ -15,7 +15,7 @@ import time
 from collections import deque
 from typing import Any, Callable, Optional
 
-from raftctl.commands._common import CliError, count_of
+from raftctl.commands._common import CliError, count_of, page_refresh_seconds
 from raftctl.commands.faults import describe_step, fault_entry, tick_at
 from raftctl.core.sample import HEALTH_STATES
 
@@ -88,7 +88,8 @@ class DemoRun:
         from raftctl.dashboard.server import DashboardServer
 
         try:
-            self.dashboard = DashboardServer(collector=self.collector, host=host, port=port).start()
+            self.dashboard = DashboardServer(collector=self.collector, host=host, port=port,
+                                            refresh_seconds=page_refresh_seconds(self.collector.collection_interval)).start()
         except OSError as err:
             import errno
 

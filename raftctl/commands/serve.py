@@ -7,7 +7,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from raftctl.commands._common import MAX_SHARDS, count_of, finite_float, valid_host
+from raftctl.commands._common import MAX_SHARDS, count_of, finite_float, page_refresh_seconds, valid_host
 
 HELP = "Run a cluster with trading load, the collector and the dashboard until Ctrl-C or SIGTERM."
 EPILOG = (
@@ -216,7 +216,8 @@ class Server:
         from raftctl.dashboard.server import DashboardServer
 
         try:
-            self.dashboard = DashboardServer(collector=self.collector, host=host, port=port).start()
+            self.dashboard = DashboardServer(collector=self.collector, host=host, port=port,
+                                            refresh_seconds=page_refresh_seconds(self.collector.collection_interval)).start()
         except OSError as err:
             import errno
 

@@ -143,8 +143,8 @@ class Watcher:
             shown_summary = {**self.summary, "cluster": cluster}
             if self.updated_at is not None:
                 age = max(0, int(time.time() - self.updated_at))
-                status += (f"; below: the last sample, {was} as of "
-                           f"{time.strftime('%H:%M:%S', time.localtime(self.updated_at))} ({age} s ago)")
+                status = (f"{status}; below: the last sample, {was} as of "
+                          f"{time.strftime('%H:%M:%S', time.localtime(self.updated_at))} ({age} s ago)")
         footer = Text(style="dim")
         footer.append(self.base_url)
         if self.updated_at is not None:

@@ -246,6 +246,11 @@ def test_serve_answers_and_exits_cleanly_on_sigterm(tmp_path: Path):
             time.sleep(0.1)
         watch = run("watch", "--url", url, "--once")
         assert watch.returncode == 0 and all(f"node{i}" in watch.stdout for i in range(1, 6))
+        # the page asks every sample, at least every second (it asked every 5 s whatever the
+        # interval, and a 1 s fault never reached its cards)
+        with urllib.request.urlopen(url + "/", timeout=5) as answer:
+            page = answer.read()
+        assert b'name="raftctl-refresh-seconds" content="1"' in page, page[:400]
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
         rest = proc.stderr.read()
