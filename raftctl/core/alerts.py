@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any, Mapping
 
 from raftctl.core.commit_watch import CommitWatch, Lost
-from raftctl.core.measures import quorum_size
+from raftctl.core.measures import cut_off_below, quorum_size
 
 __all__ = [
     "ALERT_RULES", "DEFAULT_THRESHOLDS", "Condition", "AlertEngine", "evaluate_conditions",
@@ -245,7 +245,7 @@ def evaluate_conditions(sample: Mapping[str, Any], thresholds: Mapping[str, Any]
         size = int(cluster["cluster_size"])
         up = [node for node in nodes.values() if node.get("up")]
         refused = sum(1 for node in nodes.values() if node.get("down_reason") == "refused")
-        short_of = min(quorum_size(size) - 1, size - 1 - refused) if size > 1 else 0
+        short_of = cut_off_below(size, refused)
         cut = sum(1 for node in up if isinstance(node.get("peers_connected"), int)
                   and node["peers_connected"] < short_of)
         if cut:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
-from raftctl.core.measures import quorum_size
+from raftctl.core.measures import cut_off_below, quorum_size
 from raftctl.core.sample import Health, NodeState
 
 __all__ = [
@@ -171,8 +171,9 @@ def evaluate_health(sample: Mapping[str, Any], max_replication_lag: int = 100,
         # cut off: it answers but its transport reaches no majority, and some peer it does not
         # reach may be running (a survivor whose every other peer refused is not cut off: the
         # quorum is lost, and that is said above)
+        below = cut_off_below(size, refused)  # the rule has_quorum and quorum_loss count by too
         for place, node_id, peers in reversed(short):
-            if peers < size - 1 - refused:
+            if peers < below:
                 minor.insert(place, f"node_isolated:{node_id}")
     if critical:
         return UNHEALTHY, critical + minor

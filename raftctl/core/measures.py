@@ -6,12 +6,21 @@ import bisect
 import math
 from typing import Iterable, Sequence
 
-__all__ = ["quorum_size", "percentile", "sorted_percentile", "LatencyHistogram", "LATENCY_BUCKETS_S"]
+__all__ = ["quorum_size", "cut_off_below", "percentile", "sorted_percentile", "LatencyHistogram", "LATENCY_BUCKETS_S"]
 
 
 def quorum_size(cluster_size: int) -> int:
     """Votes needed for a majority of ``cluster_size`` nodes."""
     return cluster_size // 2 + 1
+
+
+def cut_off_below(cluster_size: int, refused: int) -> int:
+    """A node that answers but says it reaches fewer peers than this is cut off: fewer than a
+    majority needs while some peer it does not reach is running (a survivor whose other peers all
+    refused the poll reaches every running one); 0 for one node, which needs no peer."""
+    if cluster_size <= 1:
+        return 0
+    return min(quorum_size(cluster_size) - 1, cluster_size - 1 - refused)
 
 
 def sorted_percentile(sorted_values: Sequence[float], fraction: float) -> float:

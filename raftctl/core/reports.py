@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 from raftctl.core.health import digest_agreement, evaluate_health, replication_lags
 from raftctl.core.leadership import LeaderView, find_leader
-from raftctl.core.measures import quorum_size
+from raftctl.core.measures import cut_off_below, quorum_size
 from raftctl.core.sample import NodeState
 from raftctl.core.source import Poll
 
@@ -170,7 +170,7 @@ def read_nodes(poll: Poll, max_contact_ms: float, previous: Mapping[str, Mapping
     # an answering node whose own report says it reaches fewer peers than a majority needs, while
     # some peer it does not reach is running, is cut off: no part of a working majority (every
     # node cut off from every other: no quorum, on evidence; health's node_isolated rule)
-    short_of = min(quorum_size(size) - 1, size - 1 - len(gone)) if size > 1 else 0
+    short_of = cut_off_below(size, len(gone))
     cut_off = 0
     for node_id, report in reports.items():
         if report is None:
@@ -360,7 +360,7 @@ def shard_documents(poll: Poll, max_contact_ms: float, thresholds: Mapping[str, 
                                                              .get("peers_connected")))}
         reached = sum(1 for r in reports.values() if r is not None)
         refused = sum(1 for a in poll.answers.values() if a.reason == "refused")
-        short_of = min(quorum_size(size) - 1, size - 1 - refused) if size > 1 else 0
+        short_of = cut_off_below(size, refused)
         cut_off = sum(1 for doc in shard_nodes.values() if doc["up"] and doc["peers_connected"] < short_of)
         cluster_view = {
             "cluster_size": size, "healthy_nodes": healthy, "leader_node": leader,
