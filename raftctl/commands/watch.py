@@ -170,12 +170,12 @@ class Watcher:
                 return frame
         # still too tall: the alerts and the footer go right under the header, as many alerts as
         # fit with half the room (an alert may wrap), and the node table last, cut where it must be
-        alerts = len(firing_alerts(self.summary or {}))
-        limit = alerts
-        while limit > 1 and _frame_height(build(("shards", "performance"), limit, True), width) - \
-                _frame_height(build(("shards", "performance"), 1, True), width) > room // 2:
+        least = ("shards", "performance")
+        limit = len(firing_alerts(self.summary or {}))
+        one = _frame_height(build(least, 1, True), width)  # the frame with a single alert line
+        while limit > 1 and _frame_height(build(least, limit, True), width) - one > room // 2:
             limit -= 1
-        return build(("shards", "performance"), alerts_limit=limit, alerts_first=True)
+        return build(least, alerts_limit=limit, alerts_first=True)
 
     def run(self) -> None:
         """Refresh until interrupted: rich Live on a terminal, plain frames otherwise."""
