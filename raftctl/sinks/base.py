@@ -64,13 +64,14 @@ def split_credentials(url: str) -> tuple[str, str | None]:
     import base64
     from urllib.parse import unquote
 
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
+    from raftctl.sinks.alertmodel import without_userinfo
+
+    netloc = urlsplit(url).netloc
+    if "@" not in netloc:
         return url, None
-    userinfo, _, host = parts.netloc.rpartition("@")
-    user, _, password = userinfo.partition(":")
+    user, _, password = netloc.rpartition("@")[0].partition(":")
     token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
-    return parts._replace(netloc=host).geturl(), f"Basic {token}"
+    return without_userinfo(url), f"Basic {token}"
 
 
 def parse_sink_url(kind: str, arg: str, shown: str) -> SplitResult:
