@@ -8,7 +8,9 @@ Pure and bounded. After each sample the collector records here, in order:
   ``{"leader", "term", "previous"}``; ``leader`` None when none is backed any more. In a sharded
   sample every Raft group's change is one, with ``shard`` (shard 0's is the cluster's);
 * ``node``   — a node went DOWN, came back, or became / stopped being a STALE_LEADER:
-  ``{"node", "from", "to", "reason"}``;
+  ``{"node", "from", "to", "reason"}``; or the membership changed (an etcd member added or
+  removed while watched): ``{"node", "from", "to", "member": "joined"|"left"}`` (``from`` None
+  for a node that joined, ``to`` None for one that left);
 * ``health`` — the cluster's health changed: ``{"from", "to", "reasons"}``;
 * ``alert``  — an alert fired or resolved: ``{"name", "status", "severity", "labels", "message"}``.
 
@@ -110,9 +112,16 @@ class EventLog:
                       previous=was.get("leader") if was is not None else None)
 
     def _node_events(self, t: float, ts: float, old_nodes: Mapping[str, Any], new_nodes: Mapping[str, Any]) -> None:
+        for node_id, old in old_nodes.items():
+            if node_id not in new_nodes:
+                self._add(t, ts, "node", node=node_id, **{"from": old.get("state"), "to": None}, member="left")
         for node_id, node in new_nodes.items():
             state = node.get("state")
             old = old_nodes.get(node_id)
+            if old is None and old_nodes:  # a sample before this one had other nodes: this one joined
+                self._add(t, ts, "node", node=node_id, **{"from": None, "to": state}, member="joined",
+                          reason=node.get("down_reason"))
+                continue
             was = old.get("state") if old is not None else None
             if state == was or (was is None and state not in _WATCHED_STATES):
                 continue

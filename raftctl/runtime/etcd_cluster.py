@@ -83,6 +83,8 @@ class EtcdMember:
     process: subprocess.Popen[bytes] | None = None
     paused: bool = False
     starts: int = 0
+    joined: bool = False  # added to a running cluster (``--initial-cluster-state existing``)
+    member_id: int | None = None  # known once added by :meth:`EtcdCluster.add_member`
     _log_files: list[Any] = field(default_factory=list, repr=False)
 
     @property
@@ -193,7 +195,8 @@ class EtcdCluster:
             self.binary, "--name", member.name, "--data-dir", str(member.data_dir),
             "--listen-client-urls", member.client_url, "--advertise-client-urls", member.client_url,
             "--listen-peer-urls", member.peer_url, "--initial-advertise-peer-urls", member.peer_url,
-            "--initial-cluster", self._initial_cluster(), "--initial-cluster-state", "new",
+            "--initial-cluster", self._initial_cluster(),
+            "--initial-cluster-state", "existing" if member.joined else "new",
             "--initial-cluster-token", self.token,
             "--heartbeat-interval", str(self.heartbeat_ms), "--election-timeout", str(self.election_ms),
             *self.extra_args,
@@ -306,6 +309,80 @@ class EtcdCluster:
         self._spawn(member, initial=False)
         if wait:
             self._wait_answering(member, time.monotonic() + self.startup_timeout)
+
+    # ------------------------------------------------------------------ membership
+
+    def _ask_cluster(self, path: str, body: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
+        """A Cluster API call (``/v3/cluster/member/...``) through the first running member
+        that takes it; RuntimeError with etcd's answer when none does. etcd refuses a change
+        while a member has been connected for under 5 s ("unhealthy cluster", its strict
+        reconfiguration check), or a promotion of a learner not caught up yet: asked again
+        until ``timeout`` (``startup_timeout``)."""
+        deadline = time.monotonic() + (self.startup_timeout if timeout is None else timeout)
+        while True:
+            errors = []
+            for member in self.members.values():
+                if not member.running or member.paused:
+                    continue
+                try:
+                    status, text = _http(member.client_url, "POST", path, json.dumps(body).encode(), 5.0)
+                except OSError as exc:
+                    errors.append(f"{member.name}: {exc}")
+                    continue
+                if status == 200:
+                    answer = json.loads(text)
+                    return answer if isinstance(answer, dict) else {}
+                errors.append(f"{member.name}: HTTP {status} {text[:200]!r}")
+            passing = all(b"unhealthy cluster" in e.encode() or b"not in sync" in e.encode() for e in errors)
+            if not errors or not passing or time.monotonic() >= deadline:
+                raise RuntimeError(f"{path} failed: " + ("; ".join(errors) or "no member is running"))
+            time.sleep(0.25)
+
+    def add_member(self, name: str | None = None, *, learner: bool = False, start: bool = True) -> EtcdMember:
+        """``etcdctl member add``: a new member (``etcd<N+1>`` unless named) on two free ports,
+        a learner if asked; started at once (``start``) or left added-but-not-started (etcd
+        then lists it with no name and no client URL until :meth:`restart` starts it)."""
+        if self.root is None:
+            raise RuntimeError("start the cluster before adding members")
+        name = name or f"etcd{len(self.members) + 1}"
+        if name in self.members:
+            raise ValueError(f"there is already an etcd member {name!r}")
+        client_port, peer_port = free_ports(2)
+        member = EtcdMember(name, client_port, peer_port, self.root / f"{name}.etcd", self.root / f"{name}.log",
+                            joined=True)
+        answer = self._ask_cluster("/v3/cluster/member/add", {"peerURLs": [member.peer_url], "isLearner": learner})
+        member.member_id = int(answer["member"]["ID"])
+        self.members[name] = member
+        if start:
+            self._spawn(member, initial=True)
+            self._wait_answering(member, time.monotonic() + self.startup_timeout)
+        return member
+
+    def remove_member(self, name: str) -> None:
+        """``etcdctl member remove``: out of the cluster, its process killed (a removed etcd
+        member stops by itself, not always at once) and forgotten; its log and data stay."""
+        member = self.member(name)
+        self._ask_cluster("/v3/cluster/member/remove", {"ID": self.member_id(name)})
+        self._kill_process(member)
+        for log in member._log_files:
+            with contextlib.suppress(OSError):
+                log.close()
+        del self.members[name]
+
+    def promote_member(self, name: str) -> None:
+        """``etcdctl member promote``: a learner that has caught up becomes a voter."""
+        self._ask_cluster("/v3/cluster/member/promote", {"ID": self.member_id(name)})
+
+    def member_id(self, name: str) -> int:
+        """The member's ID, as the cluster lists it (or as :meth:`add_member` was told)."""
+        member = self.member(name)
+        if member.member_id is not None:
+            return member.member_id
+        for hex_id, listed in self.member_ids().items():
+            if listed == name:
+                member.member_id = int(hex_id, 16)
+                return member.member_id
+        raise RuntimeError(f"the running etcd members do not list {name}")
 
     # ------------------------------------------------------------------ reading
 

@@ -9,6 +9,15 @@ persistent thread and one keep-alive connection per member), for ``GET /debug/va
 that has not answered by then is ``timeout``, one whose port is closed is ``refused``, a bad answer
 is ``error``. A stopped member therefore never delays a poll by more than the timeout.
 
+**Membership.** The list is read again while the source runs (:func:`read_membership`, in its own
+thread, the leader asked first; the next poll takes it): within ``RELIST_SOON_S`` of a report
+saying it changed (the leader's ``progress`` names other IDs than the list, a member answers with
+another ID than the list gives it), while a member is not started yet (it gets its name and URL
+when it starts) or a learner is listed (a promotion shows in no report), and every
+``RELIST_EVERY_S`` whatever the reports say. A member removed leaves the polls (its connection and
+thread closed), a member added or promoted joins them; ``members()`` follows. When the list
+cannot be read, the one before stands and ``membership_error`` says why.
+
 ``GET /metrics`` (150 KB, 2-3 ms of the member's CPU: 85 % of a poll that asks for it) is asked
 after it, on the same connection, every ``metrics_every``-th poll of a member (default 3,
 staggered so the members take turns), on the first answer after a member was silent or new, and
@@ -74,7 +83,6 @@ empty entry, included). There are no orders: the order counters are None.
 from __future__ import annotations
 
 import base64
-import http.client
 import json
 import os
 import re
@@ -83,18 +91,24 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, Sequence
 
 from raftctl.core.source import ClientView, NodeAnswer, Poll, SourceError
-from raftctl.sources.members import CommitGrowth, MemberSource, Silent, Stale
+from raftctl.sources.etcd_http import Connection, parse_urls
+from raftctl.sources.etcd_members import EtcdMemberInfo, Membership, discover, read_membership
+from raftctl.sources.members import CommitGrowth, MemberSource, Silent
 
-__all__ = ["DEFAULT_TIMEOUT_S", "EtcdClientView", "EtcdMemberInfo", "EtcdSource", "build", "parse_urls"]
+__all__ = ["DEFAULT_TIMEOUT_S", "EtcdClientView", "EtcdMemberInfo", "EtcdSource", "Membership", "build", "discover",
+           "parse_urls"]
 
 DEFAULT_TIMEOUT_S = 0.5
 # an auth-enabled cluster's user for the latency probe, from the environment only (never echoed)
 USER_ENV = "RAFTCTL_ETCD_USER"
 PASSWORD_ENV = "RAFTCTL_ETCD_PASSWORD"
+# the member list is read again this often whatever the reports say, and at most this often
+# while they say it changed (see "Membership" in the module docstring)
+RELIST_EVERY_S = 30.0
+RELIST_SOON_S = 1.0
 # a member's /metrics is asked every this many polls (see the module docstring)
 DEFAULT_METRICS_EVERY = 3
 # how long the members' requests wait for the probe read to finish alone (a leaderless cluster
@@ -104,7 +118,6 @@ PROBE_KEY = base64.b64encode(b"\x00raftctl/probe").decode()  # read only, never 
 # an answer that says the probe's token is missing, expired or no longer known to the member
 _TOKEN_REFUSED = re.compile(r"invalid auth token|user name is empty|auth token is expired|token.*not found")
 _PROBE_BODY = json.dumps({"key": PROBE_KEY, "count_only": True}).encode()
-_JSON_HEADERS = {"Content-Type": "application/json"}
 _STATES = {"StateLeader": "LEADER", "StateFollower": "FOLLOWER", "StateCandidate": "CANDIDATE",
            "StatePreCandidate": "PRE_CANDIDATE"}
 # the /metrics series a report uses, found with bytes.find in the 150 KB text (0.03 ms, not a regex pass)
@@ -121,132 +134,6 @@ class EtcdClientView(ClientView):
 
     probe_member: str | None = None
     probe_error: str | None = None
-
-
-@dataclass(frozen=True)
-class EtcdMemberInfo:
-    name: str
-    member_id: int
-    url: str
-
-
-def parse_urls(arg: str) -> list[str]:
-    """``"http://a:2379,b:2379"`` -> normalized ``["http://a:2379", "http://b:2379"]``; SourceError if bad."""
-    if not arg or not arg.strip():
-        raise SourceError("the etcd source needs at least one client URL: "
-                          "--source etcd:http://127.0.0.1:2379[,URL...]")
-    urls: list[str] = []
-    for raw in arg.split(","):
-        text = raw.strip()
-        if not text:
-            raise SourceError(f"empty URL in etcd:{arg} (URLs are separated by single commas)")
-        if "://" not in text:
-            text = "http://" + text
-        parts = urlsplit(text)
-        if parts.scheme == "https":
-            raise SourceError(f"{raw.strip()}: https (TLS) etcd endpoints are not supported yet; use http")
-        if parts.scheme != "http":
-            raise SourceError(f"{raw.strip()}: an etcd client URL must be http://HOST:PORT")
-        try:
-            port = parts.port
-        except ValueError:
-            raise SourceError(f"{raw.strip()}: bad port") from None
-        if not parts.hostname:
-            raise SourceError(f"{raw.strip()}: no host in the URL")
-        if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
-            raise SourceError(f"{raw.strip()}: give only http://HOST:PORT (no path, query or user)")
-        host = parts.hostname
-        if ":" in host:
-            host = f"[{host}]"
-        url = f"http://{host}:{port or 2379}"
-        if url not in urls:
-            urls.append(url)
-    return urls
-
-
-def _host_port(url: str) -> tuple[str, int]:
-    parts = urlsplit(url)
-    return parts.hostname or "127.0.0.1", parts.port or 2379
-
-
-class _Connection:
-    """One keep-alive HTTP/1.1 connection to one member, every call under a deadline."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.host, self.port = _host_port(url)
-        self._conn: http.client.HTTPConnection | None = None
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def request(self, method: str, path: str, deadline: float, body: bytes | None = None,
-                headers: dict[str, str] | None = None) -> bytes:
-        """The body of a 200 answer; Silent otherwise (the connection is dropped on any failure).
-
-        A kept-alive connection the member closed since (it was killed or restarted) is retried
-        once on a new one, so a dead member reads as ``refused``, not as a broken connection.
-        """
-        reused = self._conn is not None
-        try:
-            return self._request(method, path, deadline, body, headers)
-        except Stale:
-            if not reused:
-                raise Silent("error", f"{path}: the connection closed without an answer") from None
-        try:
-            return self._request(method, path, deadline, body, headers)
-        except Stale:
-            raise Silent("error", f"{path}: the connection closed without an answer") from None
-
-    def _request(self, method: str, path: str, deadline: float, body: bytes | None,
-                 headers: dict[str, str] | None = None) -> bytes:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise Silent("timeout", f"no answer to {path} before the poll timeout")
-        try:
-            if self._conn is None:
-                self._conn = http.client.HTTPConnection(self.host, self.port, timeout=remaining)
-                self._conn.connect()
-            sock = self._conn.sock
-            if sock is not None:
-                sock.settimeout(max(0.001, deadline - time.monotonic()))
-            sent = dict(_JSON_HEADERS) if body is not None else {}
-            if headers:
-                sent.update(headers)
-            self._conn.request(method, path, body=body, headers=sent)
-            resp = self._conn.getresponse()
-            data = resp.read()
-            status = resp.status
-            if resp.will_close:
-                self.close()
-        except ConnectionRefusedError:
-            self.close()
-            raise Silent("refused", "connection refused") from None
-        except TimeoutError:
-            self.close()
-            raise Silent("timeout", f"no answer to {path} before the poll timeout") from None
-        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-            self.close()
-            raise Stale() from None
-        except (OSError, http.client.HTTPException) as exc:
-            self.close()
-            raise Silent("error", f"{path}: {type(exc).__name__}: {exc}".rstrip(": ")) from None
-        if status != 200:
-            said = _grpc_error(data)  # the gateway's JSON error: etcd's own words ("etcdserver: ...")
-            raise Silent("error", f"{path} answered HTTP {status}" + (f": {said}" if said else ""))
-        return data
-
-
-def _grpc_error(body: bytes) -> str | None:
-    """``error`` (else ``message``) of a gRPC gateway's error body, one short line; None for another body."""
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        return None
-    said = (doc.get("error") or doc.get("message")) if isinstance(doc, dict) else None
-    return " ".join(said.split())[:200] if isinstance(said, str) and said.strip() else None
 
 
 def _parse_metrics(text: bytes) -> dict[str, Any]:
@@ -279,6 +166,17 @@ def _parse_metrics(text: bytes) -> dict[str, Any]:
     return out
 
 
+def _hex_ids(progress: Any) -> list[int]:
+    """The member IDs a leader's ``progress`` names (its own too); a malformed key is skipped."""
+    ids = []
+    for key in progress if isinstance(progress, dict) else ():
+        try:
+            ids.append(int(key, 16))
+        except (TypeError, ValueError):
+            continue
+    return ids
+
+
 def _opt_int(value: Any) -> int | None:
     return None if value is None else int(value)
 
@@ -291,7 +189,7 @@ class EtcdSource(MemberSource):
     def __init__(self, members: list[EtcdMemberInfo], *, timeout: float = DEFAULT_TIMEOUT_S,
                  seeds: list[str] | None = None, clock: Any = time.monotonic,
                  metrics_every: int = DEFAULT_METRICS_EVERY, user: str | None = None,
-                 password: str | None = None) -> None:
+                 password: str | None = None, learners: Sequence[tuple[int, str]] = ()) -> None:
         if not members:
             raise SourceError("the etcd cluster lists no members")
         if isinstance(metrics_every, bool) or not isinstance(metrics_every, int) or metrics_every < 1:
@@ -307,14 +205,21 @@ class EtcdSource(MemberSource):
         self._metrics: dict[str, tuple[float, dict[str, Any]]] = {}
         self.seeds = list(seeds or [m.url for m in members])
         super().__init__(clock)
-        self._members = list(members)
-        self._names = {m.member_id: m.name for m in members}
+        self._members: list[EtcdMemberInfo] = []
+        self._membership = Membership((), ())
+        self._names: dict[int, str] = {}
         # per member one keep-alive connection and one thread: the members are asked in parallel
-        self._connections = {m.name: _Connection(m.url) for m in members if m.url}
-        self._pools = {m.name: ThreadPoolExecutor(1, thread_name_prefix=f"etcd-poll-{m.name}") for m in members}
+        self._connections: dict[str, Connection] = {}
+        self._pools: dict[str, ThreadPoolExecutor] = {}
         self._pending: dict[str, Future[NodeAnswer]] = {}
+        # the member list, read again while the source runs (see "Membership" in the docstring)
+        self._listing_pool = ThreadPoolExecutor(1, thread_name_prefix="etcd-members")
+        self._listing: Future[Membership] | None = None
+        self._listed_at = clock()
+        self._list_doubted = False  # a member answered with another ID than the list gives it
+        self.membership_error: str | None = None  # why the last reading of the list failed
         self._probe_pool = ThreadPoolExecutor(1, thread_name_prefix="etcd-probe")
-        self._probe_connections: dict[str, _Connection] = {}
+        self._probe_connections: dict[str, Connection] = {}
         self._probe_pending: Future[tuple[str, float | None, str | None]] | None = None
         self._last_leader: str | None = None
         self._reign: tuple[str, int] | None = None  # (leader, term) the contact times are counted for
@@ -326,12 +231,96 @@ class EtcdSource(MemberSource):
         self._user = user or None
         self._password = password or ""
         self._token: str | None = None
+        self._take_membership(Membership(tuple(members), tuple(learners)))
 
-    # ------------------------------------------------------------------ Source
+    # ------------------------------------------------------------------ membership
+
+    def _take_membership(self, membership: Membership) -> None:
+        """Poll ``membership``'s voters from now on: a member removed, renamed (started: it has
+        its name now) or moved to another URL loses its connection and thread, a new one gets
+        them. Called in the poll thread (or the constructor), under the poll lock."""
+        old = {m.member_id: m for m in self._members}
+        new = {m.member_id: m for m in membership.voters}
+        for member_id, member in old.items():
+            if new.get(member_id) != member:
+                self._drop_member(member)
+        for member in membership.voters:
+            if old.get(member.member_id) != member:
+                if member.url:
+                    self._connections[member.name] = Connection(member.url)
+                self._pools[member.name] = ThreadPoolExecutor(1, thread_name_prefix=f"etcd-poll-{member.name}")
+        changed = bool(old) and (old != new or membership.learners != self._membership.learners)
+        self._members = list(membership.voters)
+        self._membership = membership
+        self._names = {**dict(membership.learners), **{m.member_id: m.name for m in membership.voters}}
+        if changed:  # every member's /metrics at once: the streams to a new member, none to a removed one
+            self._unsettled_until = self._polls + self.metrics_every
+
+    def learners(self) -> list[str]:
+        """The learners the member list names: members that do not vote and are not polled."""
+        return [name for _, name in self._membership.learners]
+
+    def _drop_member(self, member: EtcdMemberInfo) -> None:
+        name = member.name
+        pool = self._pools.pop(name, None)
+        conn = self._connections.pop(name, None)
+        if pool is not None:
+            if conn is not None:
+                pool.submit(conn.close)  # after a request still running on it, in its own thread
+            pool.shutdown(wait=False)
+        probe_conn = self._probe_connections.pop(name, None)
+        if probe_conn is not None:
+            self._probe_pool.submit(probe_conn.close)
+        for state in (self._pending, self._metrics, self._last_ok):
+            state.pop(name, None)
+        if self._last_leader == name:
+            self._last_leader = None
+
+    def _collect_listing(self) -> None:
+        """Take the member list read since the last poll, if it is in."""
+        listing = self._listing
+        if listing is None or not listing.done():
+            return
+        self._listing = None
+        try:
+            membership = listing.result()
+        except SourceError as exc:
+            self.membership_error = str(exc)  # the old list stands; asked again later
+            return
+        except Exception as exc:  # noqa: BLE001 - a thread's surprise must not end the watch
+            self.membership_error = f"{type(exc).__name__}: {exc}"
+            return
+        self.membership_error = None
+        self._list_doubted = False
+        self._take_membership(membership)
+
+    def _maybe_relist(self, progress_ids: frozenset[int] | None) -> None:
+        """Read the member list again, in the background, when it may have changed: the leader's
+        progress names other members than the list, a member answered with another ID, a member
+        is not started yet (it gets its name and URL when it starts) or is a learner (which may
+        be promoted); at most every ``RELIST_SOON_S``, and every ``RELIST_EVERY_S`` whatever the
+        reports say."""
+        if self._listing is not None:
+            return
+        waited = self._clock() - self._listed_at
+        membership = self._membership
+        # a learner's promotion shows in no report: while there is one, the list is asked often
+        doubted = (self._list_doubted or bool(membership.unstarted) or bool(membership.learners)
+                   or (progress_ids is not None and progress_ids != membership.ids()))
+        if waited < RELIST_EVERY_S and not (doubted and waited >= RELIST_SOON_S):
+            return
+        self._listed_at = self._clock()
+        urls = self.member_urls()
+        candidates = [urls[self._last_leader]] if self._last_leader is not None and urls.get(self._last_leader) else []
+        candidates += [u for u in urls.values() if u and u not in candidates]
+        candidates += [u for u in self.seeds if u not in candidates]
+        known = {m.member_id: m.url for m in self._members if m.url}
+        self._listing = self._listing_pool.submit(read_membership, candidates, known, max(self.timeout, 1.0))
 
     # ------------------------------------------------------------------ Source (see MemberSource)
 
     def _poll(self, since: float | None) -> Poll:
+        self._collect_listing()
         started = self._clock()
         deadline = time.monotonic() + self.timeout
         # the probe goes first, alone: measured while this process and the members are busy
@@ -377,7 +366,8 @@ class EtcdSource(MemberSource):
             else:
                 self._metrics.pop(member.name, None)  # silent: its next answer brings new series
             answers[member.name] = answer
-        self._finish_reports(raws, now)
+        progress_ids = self._finish_reports(raws, now)
+        self._maybe_relist(progress_ids)
         shape = (frozenset(raws), self._last_leader)
         if shape != self._shape:
             self._shape = shape
@@ -386,7 +376,7 @@ class EtcdSource(MemberSource):
         return Poll(float(now), answers, client, 1)
 
     def _shutdown(self) -> None:
-        for pool in [*self._pools.values(), self._probe_pool]:
+        for pool in [*self._pools.values(), self._probe_pool, self._listing_pool]:
             pool.shutdown(wait=False, cancel_futures=True)
         for conn in [*self._connections.values(), *self._probe_connections.values()]:
             conn.close()
@@ -437,6 +427,7 @@ class EtcdSource(MemberSource):
         except (ValueError, KeyError, TypeError) as exc:
             raise Silent("error", f"/debug/vars has no usable raft.status ({type(exc).__name__}: {exc})") from None
         if own_id != member.member_id:
+            self._list_doubted = True
             raise Silent("error", f"{member.url} is etcd member {own_id:x}, not {member.name} "
                                    f"({member.member_id:x}): the member list is out of date")
         fetched, metrics = metrics_at
@@ -444,7 +435,9 @@ class EtcdSource(MemberSource):
         match_index: dict[str, int] = {}
         replicating: dict[str, bool] = {}
         log_length = commit
+        members_seen: frozenset[int] | None = None
         if state == "LEADER":
+            members_seen = frozenset(_hex_ids(progress))
             for peer_hex, peer in progress.items():
                 try:
                     peer_id = int(peer_hex, 16)
@@ -479,10 +472,12 @@ class EtcdSource(MemberSource):
             "proposals_pending": _opt_int(metrics.get("etcd_server_proposals_pending")),
             "proposals_failed": _opt_int(metrics.get("etcd_server_proposals_failed_total")),
             "metrics_age_s": round(max(0.0, asked - fetched), 3),  # 0: asked in this poll
+            "_members_seen": members_seen,  # taken out by _finish_reports
         }
 
-    def _finish_reports(self, raws: dict[str, dict[str, Any]], now: float) -> None:
-        """Turn the leaders' per-peer "replicating" flags into ms since the last poll they held.
+    def _finish_reports(self, raws: dict[str, dict[str, Any]], now: float) -> frozenset[int] | None:
+        """Turn the leaders' per-peer "replicating" flags into ms since the last poll they held;
+        return the IDs the leader's ``progress`` names (None: no leader answered).
 
         Only the claimant of the highest term moves the "last held" times: a stale leader that
         just woke up cannot vouch for anyone. A new leader (or a new term) starts its own count
@@ -490,6 +485,7 @@ class EtcdSource(MemberSource):
         StateProbe until its first appends are answered, so the old leader's times are not its.
         """
         leader: str | None = None
+        seen: dict[str, frozenset[int] | None] = {name: report.pop("_members_seen", None) for name, report in raws.items()}
         for name, report in raws.items():
             if report["state"] == "LEADER" and (leader is None or report["term"] > raws[leader]["term"]):
                 leader = name
@@ -527,6 +523,7 @@ class EtcdSource(MemberSource):
                     contacts[peer] = round((now - self._last_ok.get(peer, 0.0)) * 1000.0, 3)
             report["last_contact_ms"] = contacts
         self._last_leader = leader
+        return seen.get(leader) if leader is not None else None
 
     # ------------------------------------------------------------------ the probe
 
@@ -544,7 +541,7 @@ class EtcdSource(MemberSource):
     def _probe(self, name: str, deadline: float) -> tuple[str, float | None, str | None]:
         conn = self._probe_connections.get(name)
         if conn is None:
-            conn = self._probe_connections[name] = _Connection(self.member_urls()[name])
+            conn = self._probe_connections[name] = Connection(self.member_urls()[name])
         try:
             if self._user is not None and self._token is None:
                 self._token = self._authenticate(conn, deadline)
@@ -570,7 +567,7 @@ class EtcdSource(MemberSource):
     def _auth_header(self) -> dict[str, str] | None:
         return {"Authorization": self._token} if self._token else None
 
-    def _authenticate(self, conn: _Connection, deadline: float) -> str:
+    def _authenticate(self, conn: Connection, deadline: float) -> str:
         """A token for the user (Silent: the answer's reason, never the password)."""
         body = json.dumps({"name": self._user, "password": self._password}).encode()
         try:
@@ -615,87 +612,6 @@ class EtcdSource(MemberSource):
 # ---------------------------------------------------------------------- discovery and factory
 
 
-def _member_list(url: str, timeout: float) -> tuple[int | None, list[Any]]:
-    """``(id of the member that answered, members)`` from one seed; SourceError with one line."""
-    conn = _Connection(url)
-    try:
-        body = conn.request("POST", "/v3/cluster/member/list", time.monotonic() + timeout, b"{}")
-    except Silent as silent:
-        if silent.reason == "error" and "HTTP" in silent.detail:
-            raise SourceError(f"{url} does not look like an etcd member: POST /v3/cluster/member/list "
-                              f"answered {silent.detail.split('answered ')[-1]}") from None
-        raise SourceError(f"cannot reach etcd at {url}: {silent.detail}") from None
-    finally:
-        conn.close()
-    try:
-        doc = json.loads(body)
-        members = doc["members"]
-        answering = doc.get("header", {}).get("member_id")
-        if not isinstance(members, list):
-            raise TypeError("members is not a list")
-        return (None if answering is None else int(answering)), members
-    except (ValueError, KeyError, TypeError, AttributeError):
-        raise SourceError(f"{url} does not look like an etcd member: its member list answer "
-                          f"is not etcd's (starts {body[:60]!r})") from None
-
-
-def discover(seeds: list[str], timeout: float) -> list[EtcdMemberInfo]:
-    """The members, as the first seed that answers lists them; a seed URL beats the advertised one."""
-    errors: list[str] = []
-    listing: list[Any] | None = None
-    seed_of: dict[int, str] = {}
-    with ThreadPoolExecutor(min(8, len(seeds))) as pool:
-        results = list(pool.map(lambda u: _try(_member_list, u, timeout), seeds))
-    for url, result in zip(seeds, results):
-        if isinstance(result, SourceError):
-            errors.append(str(result))
-            continue
-        answering, members = result
-        if answering is not None:
-            seed_of.setdefault(answering, url)
-        if listing is None:
-            listing = members
-    if listing is None:
-        if len(errors) == 1:
-            raise SourceError(errors[0])
-        raise SourceError("no etcd member answered: " + "; ".join(errors))
-    out: list[EtcdMemberInfo] = []
-    names: set[str] = set()
-    for raw in listing:
-        try:
-            member_id = int(raw["ID"])
-        except (KeyError, TypeError, ValueError):
-            raise SourceError(f"the etcd member list has an entry without an ID: {raw!r}"[:200]) from None
-        if raw.get("isLearner") is True:
-            continue  # a learner does not vote: counted as a member, it would move the majority
-        name = str(raw.get("name") or "") or format(member_id, "x")  # not started yet: no name
-        if name in names:
-            name = f"{name}-{member_id:x}"
-        names.add(name)
-        seed = seed_of.get(member_id)
-        if seed is not None:
-            url = seed
-        else:
-            advertised = [u for u in raw.get("clientURLs") or [] if isinstance(u, str) and u.startswith("http://")]
-            if advertised:
-                url = parse_urls(advertised[0])[0]
-            elif not raw.get("name") and not raw.get("clientURLs"):
-                url = ""  # added but not started yet: a voter all the same, DOWN until it starts
-            else:
-                raise SourceError(f"etcd member {name} advertises no http:// client URL "
-                                  f"({', '.join(map(str, raw.get('clientURLs') or [])) or 'none'}); "
-                                  f"raftctl reads etcd over plain http")
-        out.append(EtcdMemberInfo(name, member_id, url))
-    return out
-
-
-def _try(fn: Any, *args: Any) -> Any:
-    try:
-        return fn(*args)
-    except SourceError as exc:
-        return exc
-
-
 def build(arg: str = "", *, timeout: float | None = None, interval: float | None = None,
           **_context: Any) -> EtcdSource:
     """The factory of the ``etcd`` entry point: ``arg`` is ``URL[,URL...]``.
@@ -713,9 +629,10 @@ def build(arg: str = "", *, timeout: float | None = None, interval: float | None
         raise SourceError(f"the etcd poll timeout must be a positive number of seconds, got {timeout!r}")
     if interval is not None and timeout >= interval:
         raise SourceError(f"the etcd poll timeout ({timeout:g} s) must be below the interval ({interval:g} s)")
-    members = discover(seeds, max(float(timeout), 1.0))
+    membership = discover(seeds, max(float(timeout), 1.0))
     user = os.environ.get(USER_ENV, "").strip() or None
     password = os.environ.get(PASSWORD_ENV, "")
     if password and user is None:
         raise SourceError(f"{PASSWORD_ENV} is set but {USER_ENV} is not: give both, or neither")
-    return EtcdSource(members, timeout=float(timeout), seeds=seeds, user=user, password=password)
+    return EtcdSource(list(membership.voters), timeout=float(timeout), seeds=seeds, user=user, password=password,
+                      learners=membership.learners)

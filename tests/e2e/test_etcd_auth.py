@@ -124,7 +124,7 @@ def test_a_password_without_a_user_is_refused_at_start(secured, monkeypatch):
 
 
 def test_etcds_own_words_are_kept_when_it_refuses_a_call(secured):
-    from raftctl.sources.etcd import _Connection
+    from raftctl.sources.etcd_http import Connection as _Connection
     from raftctl.sources.members import Silent
 
     conn = _Connection(secured.client_urls[0])

@@ -182,3 +182,54 @@ def test_throughput_counts_from_the_first_poll_not_from_etcds_history(
     committed = later["performance"]["throughput_ops"] * (later["sim_time"] - first["sim_time"])
     # each put is one entry; etcd may add one of its own (a lease or leader entry)
     assert 99.5 <= committed <= 105.5, (committed, later["performance"])
+
+
+# ---------------------------------------------------------------------- membership changes
+
+
+def left_and_joined(watch: Watch) -> list[tuple[str, str]]:
+    return [(e["node"], e["member"]) for e in watch.collector.events() if e["kind"] == "node" and e.get("member")]
+
+
+def test_a_member_removed_while_watched_leaves_the_count_and_its_down_alert_resolves(
+        etcd3: EtcdCluster, watch: Watch) -> None:  # noqa: F811
+    """kill -9 a follower, then `etcdctl member remove` it: the monitor re-reads the member
+    list (the leader's progress no longer names it), counts 2 members with a quorum of 2, and
+    the node_down alert of a member that is no longer in the cluster resolves."""
+    leader = watch.healthy()["cluster"]["leader_node"]
+    victim = next(n for n in etcd3.members if n != leader)
+    etcd3.kill(victim)
+    watch.until(lambda s: ("node_down", victim) in firing(s), 10.0, f"node_down for {victim}")
+    etcd3.remove_member(victim)
+    sample = watch.until(lambda s: victim not in s["nodes"], 10.0, f"{victim} out of the membership")
+    assert watch.source.members() == sorted(n for n in etcd3.members)
+    sample = watch.until(lambda s: s["cluster"]["health_status"] == "HEALTHY" and not firing(s), 10.0,
+                         "HEALTHY with 2 members")
+    cluster = sample["cluster"]
+    assert (cluster["cluster_size"], cluster["healthy_nodes"], cluster["has_quorum"]) == (2, 2, True), brief(sample)
+    resolved(watch, {"node_down"})
+    assert (victim, "left") in left_and_joined(watch)
+
+
+def test_a_learner_counts_once_promoted_and_a_voter_added_but_not_started_is_down(
+        etcd3: EtcdCluster, watch: Watch) -> None:  # noqa: F811
+    """A learner does not vote: added and started it is no member of the majority; promoted
+    it is one. A voter added but not started is one that is DOWN (etcd needs it for its
+    quorum: 3 of 5), named by its ID until it starts."""
+    watch.healthy()
+    etcd3.add_member("etcd4", learner=True)
+    watch.until(lambda s: watch.source.learners() == ["etcd4"], 10.0, "the learner known by name")
+    sample = watch.sample()
+    assert "etcd4" not in sample["nodes"] and sample["cluster"]["cluster_size"] == 3, brief(sample)
+    etcd3.promote_member("etcd4")
+    sample = watch.until(lambda s: s["nodes"].get("etcd4", {}).get("state") == "FOLLOWER", 15.0, "etcd4 a voter")
+    assert sample["cluster"]["cluster_size"] == 4
+    watch.until(lambda s: s["cluster"]["health_status"] == "HEALTHY" and s["cluster"]["healthy_nodes"] == 4,
+                15.0, "HEALTHY with 4 members")
+    added = etcd3.add_member("etcd5", start=False)
+    unstarted = format(added.member_id, "x")
+    sample = watch.until(lambda s: unstarted in s["nodes"], 10.0, "the unstarted voter")
+    node = sample["nodes"][unstarted]
+    assert node["state"] == "DOWN" and "not started" in str(node.get("down_detail")), node
+    assert (sample["cluster"]["cluster_size"], sample["cluster"]["has_quorum"]) == (5, True), brief(sample)
+    assert left_and_joined(watch)[:2] == [("etcd4", "joined"), (unstarted, "joined")]

@@ -188,3 +188,22 @@ def test_a_sharded_cluster_logs_every_shards_leader_changes():
     assert moved and {e["shard"] for e in moved} == {1}, moved
     assert moved[0]["previous"] == lead1 and all(e["leader"] != lead1 for e in moved)
     assert len(moved) == collector.latest()["cluster"]["leader_changes"]
+
+
+def test_a_member_added_or_removed_while_watched_is_a_membership_event():
+    """An etcd member added (started or not) or removed while watched: the node set changes
+    between two samples. The first sample's nodes are no joins; a steady set adds nothing."""
+    log = EventLog()
+    three = sample(1.0)
+    log.record(None, three)
+    four = sample(2.0, states={"node1": "LEADER", "node2": "FOLLOWER", "node3": "FOLLOWER", "node4": "DOWN"})
+    log.record(three, four)
+    log.record(four, sample(3.0, states={"node1": "LEADER", "node2": "FOLLOWER", "node3": "FOLLOWER",
+                                         "node4": "DOWN"}))
+    left = sample(4.0, states={"node1": "LEADER", "node3": "FOLLOWER", "node4": "DOWN"})
+    log.record(four, left)
+    members = [(e["node"], e["member"], e["from"], e["to"]) for e in log.since() if e.get("member")]
+    assert members == [("node4", "joined", None, "DOWN"), ("node2", "left", "FOLLOWER", None)]
+    joined = next(e for e in log.since() if e.get("member") == "joined")
+    assert joined["reason"] == "refused"
+    assert [e["kind"] for e in log.since()].count("node") == 2  # no DOWN event besides the join

@@ -806,6 +806,8 @@
         return where + (e.election ? "election: " : "leader ") + e.leader + " leads term " + fmtInt(e.term) +
           (e.previous && e.previous !== e.leader ? " (was " + e.previous + ")" : "");
       case "node":
+        if (e.member === "left") return e.node + " left the membership (was " + (e.from || "—") + ")";
+        if (e.member === "joined") return e.node + " joined the membership: " + e.to + (e.reason && e.to === "DOWN" ? " (" + e.reason + ")" : "");
         return e.node + " " + (e.from || "—") + " → " + (e.to === "STALE_LEADER" ? "STALE LEADER" : e.to) + (e.reason && e.to === "DOWN" ? " (" + e.reason + ")" : "");
       case "health":
         return "health " + (e.from || "—") + " → " + e.to + (e.reasons && e.reasons.length ? ": " + e.reasons.join(", ") : "");
