@@ -15,7 +15,9 @@ saying it changed (the leader's ``progress`` names other IDs than the list, a me
 another ID than the list gives it), while a member is not started yet (it gets its name and URL
 when it starts) or a learner is listed (a promotion shows in no report), and every
 ``RELIST_EVERY_S`` whatever the reports say. A member removed leaves the polls (its connection and
-thread closed), a member added or promoted joins them; ``members()`` follows. When the list
+thread closed), a member added or promoted joins them; ``members()`` follows. When a report
+says the list changed, the poll waits for the list (until its deadline) and takes it at once: a
+member removed leaves that very poll, not DOWN for one sample before it goes. When the list
 cannot be read, the one before stands and ``membership_error`` says why.
 
 ``GET /metrics`` (150 KB, 2-3 ms of the member's CPU: 85 % of a poll that asks for it) is asked
@@ -294,28 +296,37 @@ class EtcdSource(MemberSource):
         self._list_doubted = False
         self._take_membership(membership)
 
-    def _maybe_relist(self, progress_ids: frozenset[int] | None) -> None:
+    def _maybe_relist(self, progress_ids: frozenset[int] | None, deadline: float) -> bool:
         """Read the member list again, in the background, when it may have changed: the leader's
         progress names other members than the list, a member answered with another ID, a member
         is not started yet (it gets its name and URL when it starts) or is a learner (which may
         be promoted); at most every ``RELIST_SOON_S``, and every ``RELIST_EVERY_S`` whatever the
-        reports say."""
+        reports say. When the reports say so (not only may), the list is waited for until the
+        poll's ``deadline`` and taken in this poll: True when the membership changed (a member
+        removed then leaves this very poll, not DOWN for one sample first)."""
         if self._listing is not None:
-            return
+            return False
         waited = self._clock() - self._listed_at
         membership = self._membership
+        said = self._list_doubted or (progress_ids is not None and progress_ids != membership.ids())
         # a learner's promotion shows in no report: while there is one, the list is asked often
-        doubted = (self._list_doubted or bool(membership.unstarted) or bool(membership.learners)
-                   or (progress_ids is not None and progress_ids != membership.ids()))
+        doubted = said or bool(membership.unstarted) or bool(membership.learners)
         if waited < RELIST_EVERY_S and not (doubted and waited >= RELIST_SOON_S):
-            return
+            return False
         self._listed_at = self._clock()
         urls = self.member_urls()
         candidates = [urls[self._last_leader]] if self._last_leader is not None and urls.get(self._last_leader) else []
         candidates += [u for u in urls.values() if u and u not in candidates]
         candidates += [u for u in self.seeds if u not in candidates]
         known = {m.member_id: m.url for m in self._members if m.url}
-        self._listing = self._listing_pool.submit(read_membership, candidates, known, max(self.timeout, 1.0))
+        self._listing = listing = self._listing_pool.submit(read_membership, candidates, known,
+                                                            max(self.timeout, 1.0))
+        if not said:
+            return False
+        wait_futures([listing], timeout=max(0.05, deadline - time.monotonic()))
+        before = self._membership
+        self._collect_listing()
+        return self._membership != before
 
     # ------------------------------------------------------------------ Source (see MemberSource)
 
@@ -367,7 +378,10 @@ class EtcdSource(MemberSource):
                 self._metrics.pop(member.name, None)  # silent: its next answer brings new series
             answers[member.name] = answer
         progress_ids = self._finish_reports(raws, now)
-        self._maybe_relist(progress_ids)
+        if self._maybe_relist(progress_ids, deadline):  # the members polled are no longer the membership
+            voters = set(self.members())
+            answers = {name: answer for name, answer in answers.items() if name in voters}
+            raws = {name: report for name, report in raws.items() if name in voters}
         shape = (frozenset(raws), self._last_leader)
         if shape != self._shape:
             self._shape = shape
