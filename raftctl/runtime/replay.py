@@ -1,11 +1,12 @@
 """Replay of a run recorded by the ``jsonl`` sink, served through the dashboard's API and page.
 
-:func:`load_recording` reads the file (one ``{"type": "sample"|"alert", ...}`` object per line)
-into a :class:`Recording`. :class:`ReplayCollector` holds one recorded run and a
-:class:`ReplayClock`, and answers what the dashboard asks a live collector (``version``,
-``latest``, ``history``, ``node_history``, ``active_alerts``, ``alert_history``, ``events``) as of
-the clock's position: the page and the API then show the run as it looked at that moment. Nothing is
-sampled; the clock only picks which recorded sample is "now".
+:func:`load_recording` (``recording.py``) reads the file into runs. :class:`ReplayCollector`
+holds one recorded run and a :class:`ReplayClock`, and answers what the dashboard asks a live
+collector (``version``, ``latest``, ``history``, ``node_history``, ``active_alerts``,
+``alert_history``, ``events``) as of the clock's position: the page and the API then show the run
+as it looked at that moment. Nothing is sampled; the clock only picks which recorded sample is
+"now". The samples stay JSON bytes until read; the history entries the page asks for are built
+from them when first asked and the newest few thousand kept.
 
 :func:`replay_routes` gives the ``/api/replay`` route: GET the clock's state, POST
 ``?action=play|pause|seek|speed`` (with ``position=`` seconds or ``speed=``) to move it.
@@ -18,125 +19,26 @@ import math
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from raftctl.core.event_log import EventLog
+from raftctl.runtime.recording import RecordedSamples, Recording, RecordingError, Run, load_recording
+from raftctl.runtime.recording import number as _number
+
+__all__ = ["CONTROL_HEADER", "RecordedSamples", "Recording", "RecordingError", "ReplayClock", "ReplayCollector",
+           "Run", "load_recording", "replay_routes", "transitions"]
 
 MAX_SPEED = 1000.0
+# history entries kept built (a page asks for the newest minutes again and again)
+ENTRIES_KEPT = 4096
 MIN_SPEED = 0.01
 # A POST must carry this header: a page of another origin cannot send it without a CORS
 # preflight, which this server never grants, so only our own page can move the clock.
 CONTROL_HEADER = "x-raftctl-replay"
-
-
-class RecordingError(ValueError):
-    """A file that cannot be replayed; the message is one line naming the file (and the line)."""
-
-
-@dataclass
-class Run:
-    """One collector run in a recording: its samples (by sequence) and alert events, in file order."""
-
-    samples: list[dict[str, Any]] = field(default_factory=list)
-    alerts: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass
-class Recording:
-    path: str
-    runs: list[Run]
-    skipped_torn_tail: bool = False
-
-
-def load_recording(path: str) -> Recording:
-    """Read a jsonl sink file. RecordingError for a missing, unreadable, empty or non-JSONL file.
-
-    The sink appends, so one file may hold several runs: a sample whose sequence does not follow
-    the previous one starts a new run. A last line without its newline (a writer killed
-    mid-write) is skipped; any other line that is not a JSON object is an error.
-    """
-    shown = path
-    if not os.path.exists(path):
-        raise RecordingError(f"{shown}: no such file")
-    if os.path.isdir(path):
-        raise RecordingError(f"{shown} is a directory, not a jsonl recording")
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError as exc:
-        raise RecordingError(f"cannot read {shown}: {exc.strerror or exc}") from None
-    if not data.strip():
-        raise RecordingError(f"{shown} is empty: nothing to replay")
-    lines = data.split(b"\n")
-    torn = not data.endswith(b"\n")
-    runs: list[Run] = []
-    current: Run | None = None
-    last_sequence: int | None = None
-    skipped = False
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            if torn and number == len(lines):
-                skipped = True
-                continue
-            raise RecordingError(f"{shown}: line {number} is not JSON: not a jsonl recording "
-                                 "(raftctl serve --sink jsonl:PATH writes one)") from None
-        if not isinstance(record, dict) or "type" not in record:
-            raise RecordingError(f"{shown}: line {number} is not a raftctl jsonl record "
-                                 "(an object with a 'type')")
-        kind = record.pop("type")
-        if kind == "sample":
-            problem = _sample_problem(record)
-            if problem is not None:
-                raise RecordingError(f"{shown}: line {number}: {problem}")
-            sim_time, sequence = record["sim_time"], record["sequence"]
-            if current is None or last_sequence is None or sequence <= last_sequence \
-                    or sim_time < current.samples[-1]["sim_time"]:
-                current = Run()
-                runs.append(current)
-            current.samples.append(record)
-            last_sequence = sequence
-        elif kind == "alert":
-            if current is None:  # an alert before any sample: keep it for the first run
-                current = Run()
-                runs.append(current)
-            current.alerts.append(record)
-        # other types: written by a newer raftctl; a replay shows what it knows
-    runs = [run for run in runs if run.samples]
-    if not runs:
-        raise RecordingError(f"{shown} holds no samples: nothing to replay")
-    return Recording(path=path, runs=runs, skipped_torn_tail=skipped)
-
-
-def _sample_problem(record: dict[str, Any]) -> str | None:
-    """What makes a sample record unreplayable (what summary, watch and alerts would refuse),
-    or None: sim_time a finite number, sequence an integer, cluster, performance and nodes
-    objects, and every node's document an object."""
-    missing = [key for key in ("sim_time", "sequence", "cluster", "performance", "nodes") if key not in record]
-    if missing:
-        return f"a sample needs sim_time, sequence, cluster, performance and nodes (no {', '.join(missing)})"
-    if not _number(record["sim_time"]):
-        return f"a sample's sim_time must be a number of seconds, got {str(record['sim_time'])[:40]!r}"
-    if isinstance(record["sequence"], bool) or not isinstance(record["sequence"], int):
-        return f"a sample's sequence must be an integer, got {str(record['sequence'])[:40]!r}"
-    for key in ("cluster", "performance", "nodes"):
-        if not isinstance(record[key], dict):
-            return f"a sample's {key} must be an object, got {type(record[key]).__name__}"
-    for node_id, doc in record["nodes"].items():
-        if not isinstance(doc, dict):
-            return f"node {node_id[:40]!r}'s document must be an object, got {type(doc).__name__}"
-    return None
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class ReplayClock:
@@ -225,10 +127,10 @@ class ReplayCollector:
                  paused: bool = False) -> None:
         if not run.samples:
             raise ValueError("a replay needs at least one sample")
-        self.samples = run.samples
+        self.samples: RecordedSamples = run.samples
         self.alert_events = run.alerts
-        self.start = float(self.samples[0]["sim_time"])
-        self.offsets = [float(s["sim_time"]) - self.start for s in self.samples]
+        self.start = self.samples.sim_times[0]
+        self.offsets = [t - self.start for t in self.samples.sim_times]
         self.clock = ReplayClock(self.offsets[-1], speed, monotonic, paused=paused)
         first: dict[str, Any] = self.samples[0].get("collector") or {}
         interval: Any = first.get("collection_interval")
@@ -236,8 +138,10 @@ class ReplayCollector:
         retention: Any = first.get("retention_period")
         self.retention_period = float(retention) if _number(retention) and retention > 0 else 300.0
         self.cluster = None
-        self._history = [_history_entry(s) for s in self.samples]
-        self._bytes: dict[int, bytes] = {}
+        # history entries built from the samples when first asked, the newest kept
+        self._entries: OrderedDict[int, dict[str, Any]] = OrderedDict()
+        self._entries_lock = threading.Lock()  # the server's threads share the cache
+        self._transitions = _transitions(self.offsets, self.samples.health)
         self._event_offsets = [_event_time(a) - self.start for a in self.alert_events]
         self._timeline, self._timeline_upto = _timeline(self.samples, self.offsets, self.alert_events,
                                                         self._event_offsets)
@@ -259,14 +163,7 @@ class ReplayCollector:
         return orjson.loads(self.latest_bytes())
 
     def latest_bytes(self) -> bytes:
-        index = self.index()
-        body = self._bytes.get(index)
-        if body is None:
-            body = orjson.dumps(self.samples[index])
-            if len(self._bytes) > 64:
-                self._bytes.clear()
-            self._bytes[index] = body
-        return body
+        return self.samples.body(self.index())
 
     def _window(self, duration: float | None) -> tuple[int, int]:
         end = self.index() + 1
@@ -278,7 +175,24 @@ class ReplayCollector:
 
     def history(self, duration: float | None = 60) -> list[dict[str, Any]]:
         start, end = self._window(duration)
-        return self._history[start:end]
+        return self._history(start, end)
+
+    def _history(self, start: int, end: int) -> list[dict[str, Any]]:
+        """The history entries of samples ``start`` to ``end`` (built from a sample when first
+        asked; the newest ``ENTRIES_KEPT`` asked kept)."""
+        out = []
+        entries = self._entries
+        with self._entries_lock:
+            for index in range(start, end):
+                entry = entries.get(index)
+                if entry is None:
+                    entry = entries[index] = _history_entry(self.samples.parse(index))
+                else:
+                    entries.move_to_end(index)
+                out.append(entry)
+            while len(entries) > max(ENTRIES_KEPT, end - start):
+                entries.popitem(last=False)
+        return out
 
     def node_history(self, node_id: str, duration: float | None = 60) -> list[dict[str, Any]]:
         known = self.node_ids()
@@ -286,7 +200,7 @@ class ReplayCollector:
             raise KeyError(node_id)
         start, end = self._window(duration)
         rows = []
-        for entry in self._history[start:end]:
+        for entry in self._history(start, end):
             doc = (entry.get("nodes") or {}).get(node_id)
             if doc is not None:
                 rows.append({"timestamp": entry.get("timestamp"), "sim_time": entry.get("sim_time"),
@@ -294,11 +208,7 @@ class ReplayCollector:
         return rows
 
     def node_ids(self) -> list[str]:
-        ids: dict[str, None] = {}
-        for sample in self.samples:
-            for node_id in sample.get("nodes") or {}:
-                ids[node_id] = None
-        return list(ids)
+        return self.samples.node_ids
 
     def active_alerts(self) -> list[dict[str, Any]]:
         sample = self.samples[self.index()]
@@ -342,22 +252,25 @@ class ReplayCollector:
             "file": os.path.basename(path), "run": run, "runs": runs, "samples": len(self.samples),
             "index": index, "sequence": sample.get("sequence"), "offset": self.offsets[index],
             "timestamp": sample.get("timestamp"), "started_at": self.samples[0].get("timestamp"),
-            "health": transitions(self),
+            "health": self._transitions,
         })
         return clock
 
 
 def transitions(collector: ReplayCollector) -> list[list[Any]]:
     """``[[offset, health_status], ...]``: where the run's health changed (for the seek bar)."""
+    return collector._transitions
+
+
+def _transitions(offsets: list[float], health: list[Any]) -> list[list[Any]]:
     marks: list[list[Any]] = []
-    for offset, sample in zip(collector.offsets, collector.samples, strict=True):
-        status = (sample.get("cluster") or {}).get("health_status")
+    for offset, status in zip(offsets, health, strict=True):
         if not marks or marks[-1][1] != status:
             marks.append([round(offset, 6), status])  # 8.0, not 7.999999999999999
     return marks
 
 
-def _timeline(samples: list[dict[str, Any]], offsets: list[float], alerts: list[dict[str, Any]],
+def _timeline(samples: RecordedSamples, offsets: list[float], alerts: list[dict[str, Any]],
               alert_offsets: list[float]) -> tuple[list[dict[str, Any]], list[int]]:
     """Every event of the run, and for each sample index the seq of the last event up to it.
 

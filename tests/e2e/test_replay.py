@@ -437,6 +437,35 @@ def test_collector_answers_as_of_the_clock(recording):
     assert collector.version == 10
 
 
+def test_samples_are_kept_as_the_files_bytes_and_read_back_as_recorded(recording, tmp_path):
+    """A long recording is kept about at its size (as JSON bytes, parsed when read), and what a
+    replay serves is what was recorded, whatever the order of a line's keys."""
+    import orjson
+
+    path, _ = recording
+    lines = [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+    recorded = [{k: v for k, v in row.items() if k != "type"} for row in lines if row["type"] == "sample"]
+    run = load_recording(str(path)).runs[0]
+    samples = run.samples
+    assert len(samples) == len(recorded)
+    assert samples.nbytes() < os.path.getsize(path)  # kept as bytes, not as documents
+    assert [orjson.loads(samples.body(i)) for i in range(len(samples))] == recorded
+    assert list(samples) == recorded and samples[-1] == recorded[-1] and samples[2:4] == recorded[2:4]
+    assert samples.node_ids == list(recorded[0]["nodes"])
+    assert samples.health == [s["cluster"]["health_status"] for s in recorded]
+    collector = ReplayCollector(run, paused=True)
+    collector.clock.seek(collector.clock.duration)
+    assert orjson.loads(collector.latest_bytes()) == recorded[-1]
+    assert [e["sequence"] for e in collector.history(None)] == [s["sequence"] for s in recorded]
+    # another writer's key order (type last): the same samples
+    moved = tmp_path / "moved.jsonl"
+    moved.write_bytes(b"".join(orjson.dumps({**row, "type": row["type"]} if row["type"] != "sample"
+                                            else {**{k: v for k, v in row.items() if k != "type"}, "type": "sample"})
+                               + b"\n" for row in lines))
+    again = load_recording(str(moved)).runs[0].samples
+    assert [orjson.loads(again.body(i)) for i in range(len(again))] == recorded
+
+
 def test_load_recording_errors_name_the_file(tmp_path):
     with pytest.raises(RecordingError, match="no such file"):
         load_recording(str(tmp_path / "missing.jsonl"))
