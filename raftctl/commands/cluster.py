@@ -77,6 +77,11 @@ def up(
         raise typer.BadParameter(str(err), param_hint="'--sink'") from None
     runner = ClusterUp(nodes=nodes, data_dir=data_dir, base_port=base_port, rate=rate, interval=interval,
                        retention=retention, fsync=fsync, sinks=sinks, host=host, port=port)
+    if runner.rejoining:
+        which = ", ".join(runner.rejoining)
+        _say(f"raftctl cluster: {which} ha{'s' if len(runner.rejoining) == 1 else 've'} no data while the other "
+             f"nodes do (a lost or emptied data dir): started with --rejoin, each campaigns only once it has "
+             f"caught up with a leader and votes only for a candidate that holds the log")
     try:
         runner.start_nodes()
         url = runner.start_monitor(host, port)
@@ -180,6 +185,12 @@ class ClusterUp:
         self.token = token if token is not None else secrets.token_hex(8)
         self.specs = layout(nodes, self.root, base_port, extra_args=[] if fsync else ["--no-fsync"],
                             token=self.token)
+        # nodes whose dirs lost their data while others kept theirs: they rejoin (raft.py), or a
+        # majority of them could elect one of themselves and drop what the cluster acknowledged
+        self.rejoining = self._without_data()
+        for spec in self.specs:
+            if spec.node_id in self.rejoining:
+                spec.argv.append("--rejoin")
         if port:
             self._check_port_clash(port)
         self._check_locks()
@@ -229,6 +240,12 @@ class ClusterUp:
                 base = None
         token = doc.get("cluster_token")
         return base, token if isinstance(token, str) else self._token_from_nodes()
+
+    def _without_data(self) -> list[str]:
+        """The nodes whose dir holds no log and no snapshot when another node's does."""
+        empty = [s.node_id for s in self.specs
+                 if not any(s.data_dir.glob("wal-*.log")) and not any(s.data_dir.glob("snap-*.json"))]
+        return empty if len(empty) < len(self.specs) else []
 
     def _token_from_nodes(self) -> str | None:
         """The token the node dirs were created with (None: no dir says; a new one is made)."""

@@ -53,9 +53,13 @@ def command(
                                                help="Names this cluster, with the members' ids and addresses: give "
                                                     "every cluster its own (the same on each of its nodes). A data "
                                                     "dir keeps the cluster it was created in and refuses any other.")] = "",
+    rejoin: Annotated[bool, typer.Option(
+        "--rejoin", help="This node lost its data (an empty or replaced data dir of a node that ran before): it "
+                         "campaigns only once it has caught up with a leader, and votes only for a candidate that "
+                         "holds the log, so nodes that lost their data cannot elect one of themselves.")] = False,
 ) -> None:
     """Run one node until SIGTERM or Ctrl-C."""
     from raftctl.node.main import run_node
 
     run_node(node_id, peers, data_dir, http, not no_fsync, snapshot_threshold, election_timeout_ms, seed,
-             cluster_token, advertise_http)
+             cluster_token, advertise_http, rejoin)

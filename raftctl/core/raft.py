@@ -12,7 +12,11 @@ Implements leader election with randomized timeouts and PreVote (§9.6 of Ongaro
 log replication with batching and pipelining, conflict back-off by term, the §5.4.2 commit rule (only
 entries of the leader's own term are committed by counting), a no-op entry at the start of each term,
 snapshots with log compaction and InstallSnapshot; followers keep appends that overtake a gap, and
-leaders drop rejections that predate their last rewind and believe a follower that lost its log.
+leaders drop rejections that predate their last rewind and believe a follower that lost its log. A
+node that lost its state (``rejoining``: a node on an empty data dir that voted before) does not
+campaign, and votes only for a candidate that holds entries, as far as the highest commit index a
+leader told it, until it holds that itself: a majority of empty nodes must not elect a leader
+without the entries the cluster acknowledged (it forgot its votes: see docs/CONTRACTS.md).
 """
 
 from __future__ import annotations
@@ -76,6 +80,8 @@ class RaftNode:
         self.transfer_deadline = 0.0
         # appends that arrived ahead of a gap (reordered), by prev_index, kept until the gap fills
         self.stashed: dict[int, Message] = {}
+        self.rejoining = False  # set by the host: no campaign, votes only for a full log (module docstring)
+        self.rejoin_floor = 1  # the log a candidate must reach for a rejoining node's vote
         self._reset_election_timer()
 
     # ---- log helpers -------------------------------------------------------------------
@@ -109,9 +115,7 @@ class RaftNode:
 
     def _reset_election_timer(self) -> None:
         cfg = self.config
-        self.election_deadline = self.now + self.rng.uniform(
-            cfg.election_timeout_min_ms, cfg.election_timeout_max_ms
-        )
+        self.election_deadline = self.now + self.rng.uniform(cfg.election_timeout_min_ms, cfg.election_timeout_max_ms)
 
     def next_deadline(self) -> float:
         """The simulated time (ms) at which ``tick`` next has something to do."""
@@ -137,7 +141,9 @@ class RaftNode:
             if now_ms >= self.heartbeat_due:
                 self._broadcast_append(heartbeat=True)
         elif now_ms >= self.election_deadline:
-            if self.config.prevote:
+            if self.rejoining:
+                self._reset_election_timer()
+            elif self.config.prevote:
                 self._start_prevote()
             else:
                 self._start_election()
@@ -321,7 +327,7 @@ class RaftNode:
         elif kind == SNAPSHOT:
             self._on_snapshot(msg)
         elif kind == TIMEOUT_NOW:
-            if self.state == FOLLOWER and msg.src == self.leader_id:
+            if self.state == FOLLOWER and msg.src == self.leader_id and not self.rejoining:
                 # Leadership transfer (thesis §3.10): campaign at once, past the lease.
                 self._start_election(force=True)
 
@@ -334,13 +340,11 @@ class RaftNode:
 
     def _log_up_to_date(self, last_log_index: int, last_log_term: int) -> bool:
         my_term = self.last_term()
-        return last_log_term > my_term or (
-            last_log_term == my_term and last_log_index >= self.last_index
-        )
+        return last_log_term > my_term or (last_log_term == my_term and last_log_index >= self.last_index)
 
     def _on_prevote(self, msg: Message) -> None:
         grant = (
-            msg.term > self.term
+            msg.term > self.term and (not self.rejoining or msg.last_log_index >= self.rejoin_floor)
             and not self._in_leader_lease()
             and self.state != LEADER
             and self._log_up_to_date(msg.last_log_index, msg.last_log_term)
@@ -358,7 +362,7 @@ class RaftNode:
     def _on_vote(self, msg: Message) -> None:
         st = self.storage
         grant = (
-            msg.term == st.current_term
+            msg.term == st.current_term and (not self.rejoining or msg.last_log_index >= self.rejoin_floor)
             and st.voted_for in (None, msg.src)
             and self._log_up_to_date(msg.last_log_index, msg.last_log_term)
         )
@@ -457,6 +461,8 @@ class RaftNode:
         new_commit = min(leader_commit, match)
         if new_commit > self.commit_index:
             self.commit_index = new_commit
+        if self.rejoining:  # votes again once it holds all a leader has committed
+            self.rejoin_floor, self.rejoining = max(self.rejoin_floor, leader_commit), match < leader_commit
 
     def _reply_append(self, leader: str, success: bool, match: int, hint: int = 0, epoch: int = 0) -> None:
         self.msgs.append(Message(APPEND_RESP, self.id, leader, self.term,
@@ -521,8 +527,7 @@ class RaftNode:
 
     def _reply_snapshot(self, leader: str, match: int) -> None:
         # Answered as a successful append: the leader only needs the new match index.
-        self.msgs.append(Message(APPEND_RESP, self.id, leader, self.term,
-                                   success=True, match_index=match))
+        self.msgs.append(Message(APPEND_RESP, self.id, leader, self.term, success=True, match_index=match))
 
     # ---- the host's interface: Ready / advance ---------------------------------------
 

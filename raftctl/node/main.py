@@ -97,7 +97,7 @@ def advertised_http(http: tuple[str, int], raft: tuple[str, int],
 
 def run_node(node_id: str, peers: str, data_dir: str, http: str | None = None, fsync: bool = True,
              snapshot_threshold: int = 10_000, election_timeout_ms: float = 150.0, seed: int | None = None,
-             cluster_token: str = "", advertise_http: str | None = None) -> None:
+             cluster_token: str = "", advertise_http: str | None = None, rejoin: bool = False) -> None:
     """Validate the options (CliError, exit 2, for bad ones), then run the node until SIGTERM."""
     from raftctl.core.raft import RaftConfig
 
@@ -134,7 +134,7 @@ def run_node(node_id: str, peers: str, data_dir: str, http: str | None = None, f
                         format=f"raftctl node {node_id}: %(levelname)s %(message)s")
     config = NodeConfig(node_id=node_id, peers=members, data_dir=data_dir, http=http_address, fsync=fsync,
                         snapshot_threshold=snapshot_threshold, raft=raft, seed=seed, cluster_token=cluster_token,
-                        advertise_http=shown_http)
+                        advertise_http=shown_http, rejoin=rejoin)
     try:
         node = NodeProcess(config)
     except DataDirError as err:
@@ -153,6 +153,9 @@ def run_node(node_id: str, peers: str, data_dir: str, http: str | None = None, f
                          f"to cluster {node.cluster_id} (these --peers and --cluster-token) and to no other\n")
     if warning is not None:
         sys.stderr.write(f"raftctl node {node_id}: warning: {warning}\n")
+    if node.store.rejoining:
+        sys.stderr.write(f"raftctl node {node_id}: rejoining: it campaigns only once it has caught up with a "
+                         f"leader, and votes only for a candidate that holds the log\n")
     listening = "" if shown_http == http_address or http_address is None else \
         f" (listening on {address_text(http_address)})"
     sys.stderr.write(
@@ -184,10 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--election-timeout-ms", type=float, default=150.0)
     parser.add_argument("--seed", type=int)
     parser.add_argument("--cluster-token", default="")
+    parser.add_argument("--rejoin", action="store_true")
     args = parser.parse_args(argv)
     try:
         run_node(args.node_id, args.peers, args.data_dir, args.http, args.fsync, args.snapshot_threshold,
-                 args.election_timeout_ms, args.seed, args.cluster_token, args.advertise_http)
+                 args.election_timeout_ms, args.seed, args.cluster_token, args.advertise_http, args.rejoin)
     except CliError as err:
         sys.stderr.write(f"raftctl node: error: {err.message}\n")
         return err.exit_code

@@ -68,6 +68,7 @@ class NodeConfig:
     seed: int | None = None
     cluster_token: str = ""  # with the peers' ids and addresses, the cluster's identity
     advertise_http: tuple[str, int] | None = None  # the HTTP address others are told (default: http)
+    rejoin: bool = False  # lost its state: campaigns once caught up, votes only for a full log (raft.py)
 
 
 class CannotListen(OSError):
@@ -107,7 +108,7 @@ class NodeProcess:
         members = sorted(config.peers)
         self.store = DiskLogStore(config.data_dir, config.node_id,
                                   {nid: address_text(addr) for nid, addr in config.peers.items()},
-                                  token=config.cluster_token, fsync=config.fsync)
+                                  token=config.cluster_token, fsync=config.fsync, rejoin=config.rejoin)
         self.cluster_id = self.store.cluster_id
         try:
             storages = self.store.load()
@@ -243,6 +244,8 @@ class NodeProcess:
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         rng = random.Random(self.config.seed if self.config.seed is not None else os.urandom(16))
         self.host.boot(self.now_ms(), rng)
+        for rep in self.host.replicas:
+            rep.live_raft.rejoining = self.store.rejoining
         self.host.restore_commit({rep.group: self.store.durable_commit(rep.group) for rep in self.host.replicas})
         return self
 
@@ -372,6 +375,10 @@ class NodeProcess:
             was_leader = is_leader
             store.sync()
             counters["turns"] += 1
+            if store.rejoining and not any(rep.live_raft.rejoining for rep in host.replicas):
+                store.rejoined()
+                raft = host.replicas[0].live_raft
+                log.warning("caught up with leader %s at index %d: a voter again", raft.leader_id, raft.commit_index)
             outgoing = host.take_outgoing()
             for dst, msgs in outgoing.items():
                 transport.send(dst, msgs)

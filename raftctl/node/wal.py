@@ -123,8 +123,9 @@ def _write_atomic(path: Path, data: bytes, fsync: bool = True) -> None:
 
 # what every "start it on an empty data dir" advice adds: an empty node votes for any candidate
 # until it has caught up, so it may help elect a leader that lacks acknowledged entries
-REJOIN_CAVEAT = (" (only while every other node is up and caught up: replication lag 0 in `raftctl summary`; "
-                 "an empty node votes for any candidate until it has caught up)")
+REJOIN_CAVEAT = (", with --rejoin (it then campaigns only once it has caught up, and votes only for a "
+                 "candidate that holds the log: a majority of emptied nodes cannot elect one of themselves)")
+_REJOINING = "rejoining"  # present while a node started with --rejoin has not caught up yet
 _STOPPED = "stopped.json"  # written by a clean stop: the live log's generation and size
 _TORN_SCAN_LIMIT = 4 * 1024 * 1024  # a torn tail is the end of one write; more after a bad record is damage
 
@@ -183,7 +184,7 @@ class DiskLogStore:
     """
 
     def __init__(self, data_dir: str | os.PathLike[str], node_id: str, members: Mapping[str, str] | Iterable[str],
-                 *, token: str = "", shards: int = 1, fsync: bool = True) -> None:
+                 *, token: str = "", shards: int = 1, fsync: bool = True, rejoin: bool = False) -> None:
         peers = _peer_map(members)
         if node_id not in peers:
             raise DataDirError(f"node id {node_id!r} is not one of the members {sorted(peers)}")
@@ -211,6 +212,9 @@ class DiskLogStore:
         self.truncated_bytes = 0  # cut from a torn tail at load
         self.records_loaded = 0
         self._open_dir()
+        # a node that lost its state and is catching up (``RaftNode.rejoining``): asked for
+        # (--rejoin), or a start of one that had not caught up before it stopped
+        self.rejoining = rejoin or (self.dir / _REJOINING).exists()
 
     # ---- the data dir --------------------------------------------------------------------
 
@@ -305,6 +309,14 @@ class DiskLogStore:
             os.close(self._lock_fd)
             self._lock_fd = -1
 
+    def rejoined(self) -> None:
+        """The node has caught up (``RaftNode.rejoining`` is over): it is a voter again, here for good."""
+        if self.rejoining:
+            self.rejoining = False
+            (self.dir / _REJOINING).unlink(missing_ok=True)
+            if self.fsync:
+                _fsync_dir(self.dir)
+
     def discard_new(self) -> None:
         """Close; and if this start made the data dir a node's (it had no meta.json), undo that:
         a node that never ran leaves no dir that would bind a retry to these options. Only the
@@ -313,7 +325,7 @@ class DiskLogStore:
         if not self.created_meta:
             return
         for path in [*self.dir.glob("wal-*.log"), *self.dir.glob("snap-*"), self.dir / "meta.json", self.dir / _STOPPED,
-                     self.dir / "LOCK"]:
+                     self.dir / _REJOINING, self.dir / "LOCK"]:
             try:
                 path.unlink()
             except OSError:
@@ -354,6 +366,12 @@ class DiskLogStore:
         self.generation = generations[-1] if generations else 1
         path = self._segment(self.generation)
         self._check_clean_stop(path)
+        if not generations and not self.created_meta and not self.rejoining \
+                and not any(self.dir.glob("snap-*.json")):
+            raise DataDirError(
+                f"data dir {self.dir} holds this node's meta.json but no log (wal-*.log): the node has run "
+                f"here, and its log, which holds its term, its vote and every entry it acknowledged, was "
+                f"removed. Restore it from a backup, or start the node on this dir{REJOIN_CAVEAT}")
         if not generations:
             snapshots = sorted(p.name for p in self.dir.glob("snap-*.json"))
             if snapshots:  # a node's first start writes its log before any snapshot: this one was removed
@@ -394,6 +412,8 @@ class DiskLogStore:
         self.storages = storages
         if not path.exists():  # a new node's first log, made only once the dir has passed every check
             _write_atomic(path, b"", fsync=self.fsync)
+        if self.rejoining:
+            _write_atomic(self.dir / _REJOINING, b"", fsync=self.fsync)
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
         return storages
 

@@ -236,3 +236,54 @@ def _lose_committed_entries(cluster, tmp_path, OrderClient) -> None:
     assert "sent entries that would overwrite index" in log and "holds committed" in log, log[-2000:]
     assert "internal error" not in log and "Traceback" not in log, log[-2000:]
     assert kept_wal.read_bytes()[:len(kept)] == kept  # nothing it held was cut or rewritten
+
+
+def test_two_nodes_on_emptied_data_dirs_rejoin_and_elect_nobody_while_the_leader_is_away(tmp_path):
+    """Session 23's tester: the leader paused, the two followers killed and started again on
+    empty data dirs. They elected each other, acknowledged orders, and the old leader's snapshot
+    then replaced those: acknowledged orders silently gone. Started with --rejoin, they elect
+    nobody (and take no order) until the old leader is back; it brings them up and they are
+    voters again, the orders it had acknowledged all there."""
+    import shutil
+
+    from node_fixtures import OrderClient
+
+    with process_cluster(tmp_path, 3, use_cli=False) as cluster:
+        cluster.start_all()
+        leader = cluster.wait_ready(20)
+        client = OrderClient(cluster, "c1")
+        client.send(time.monotonic() + 1.0)
+        assert client.acked
+        committed = cluster.must_status(leader)["commit_index"]
+        others = [n for n in cluster.ids if n != leader]
+        sigstop(cluster.procs[leader].pid)
+        for nid in others:
+            cluster.kill(nid)
+            shutil.rmtree(cluster.root / nid)
+        cluster.extra_args = ["--rejoin"]
+        for nid in others:
+            cluster.start(nid)
+        cluster.extra_args = []
+        cluster.wait_for(lambda: all(cluster.status(n) for n in others), 20, "the two rejoining nodes to answer")
+        quiet_until = time.monotonic() + 3.0  # ten election timeouts and more
+        while time.monotonic() < quiet_until:
+            states = {n: (cluster.status(n) or {}).get("state") for n in others}
+            assert "LEADER" not in states.values(), states
+            time.sleep(0.1)
+        code, _h, answer = http_json(cluster.urls[others[0]] + "/api/orders", "POST", [client.order(10_000)], timeout=2)
+        assert code in (421, 503), (code, answer)
+        os.kill(cluster.procs[leader].pid, signal.SIGCONT)
+
+        def caught_up() -> bool:
+            reports = [cluster.status(n) for n in others]
+            return all(r is not None and r["commit_index"] >= committed for r in reports) and \
+                not any((cluster.root / n / "rejoining").exists() for n in others)
+
+        cluster.wait_for(caught_up, 20, "the rejoining nodes to catch up")
+        cluster.wait_leader(10)
+        assert all(cluster.procs[n].poll() is None for n in cluster.ids), {n: cluster.log(n)[-500:] for n in cluster.ids}
+        for nid in others:
+            assert "rejoining" in cluster.log(nid) and "a voter again" in cluster.log(nid), cluster.log(nid)
+        # the old leader's acknowledged orders are the cluster's: a rejoined node holds them
+        status = cluster.must_status(others[0])
+        assert status["commit_index"] >= committed and status["orders_applied"] >= len(client.acked), status

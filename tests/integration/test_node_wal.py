@@ -497,12 +497,26 @@ def test_a_removed_log_is_refused_by_name_and_no_new_one_is_left_behind(tmp_path
     refused.abandon()
     assert f"{log} is gone" in str(info.value) and f"({had} bytes)" in str(info.value), info.value
     assert not list(other_dir.glob("wal-*.log"))
-    # the way on the message gives: without the marker it starts empty and makes its first log
+    # without the marker too: its meta.json says it ran here, and an empty log would forget its
+    # vote (it started at term 0, silently: session 23's tester)
     (other_dir / "stopped.json").unlink()
-    fresh = DiskLogStore(other_dir, other, IDS)
+    refused = DiskLogStore(other_dir, other, IDS)
+    with pytest.raises(DataDirError) as info:
+        refused.load()
+    refused.abandon()
+    assert "meta.json but no log" in str(info.value) and "--rejoin" in str(info.value), info.value
+    assert not list(other_dir.glob("wal-*.log"))
+    # the way the message gives: --rejoin starts it empty, rejoining until it has caught up
+    fresh = DiskLogStore(other_dir, other, IDS, rejoin=True)
     (storage,) = fresh.load()
-    assert storage.last_index == 0 and list(other_dir.glob("wal-*.log"))
+    assert storage.last_index == 0 and list(other_dir.glob("wal-*.log")) and (other_dir / "rejoining").exists()
     fresh.abandon()
+    again = DiskLogStore(other_dir, other, IDS)  # stopped before it caught up: still rejoining
+    again.load()
+    assert again.rejoining
+    again.rejoined()
+    assert not (other_dir / "rejoining").exists() and not again.rejoining
+    again.abandon()
 
 
 def test_a_log_file_the_node_cannot_use_is_named(tmp_path):

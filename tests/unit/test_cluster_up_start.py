@@ -81,3 +81,21 @@ def test_start_nodes_gives_up_waiting_for_peers_at_its_deadline_and_says_so(tmp_
 
 if __name__ == "__main__":  # pragma: no cover
     pytest.main([__file__])
+
+
+def test_a_node_dir_that_lost_its_data_while_others_kept_theirs_starts_with_rejoin(tmp_path):
+    """`cluster up` on a cluster dir where node2's dir is gone and node3's holds only its
+    meta.json: both start with --rejoin (else, with node1 away, the two could elect one of
+    themselves and drop what the cluster acknowledged). A new cluster (no data anywhere) does not."""
+    fresh = ClusterUp(nodes=3, data_dir=str(tmp_path / "new"), base_port=free_base_port(3), rate=0, interval=1.0,
+                      retention=60.0, fsync=True, sinks=[])
+    assert fresh.rejoining == [] and not any("--rejoin" in s.argv for s in fresh.specs)
+    root = tmp_path / "d"
+    for nid in ("node1", "node3"):
+        (root / nid).mkdir(parents=True)
+        (root / nid / "meta.json").write_text("{}")
+    (root / "node1" / "wal-00000001.log").write_bytes(b"")
+    up = ClusterUp(nodes=3, data_dir=str(root), base_port=free_base_port(3), rate=0, interval=1.0,
+                   retention=60.0, fsync=True, sinks=[])
+    assert up.rejoining == ["node2", "node3"]
+    assert {s.node_id: "--rejoin" in s.argv for s in up.specs} == {"node1": False, "node2": True, "node3": True}

@@ -427,6 +427,45 @@ def test_a_follower_that_lost_its_log_catches_up_on_an_idle_cluster(compacted):
         assert [cmd for _, _, cmd in net.applied["n3"] if cmd is not None] == list(range(50))
 
 
+@pytest.mark.parametrize("compacted", [True, False])
+def test_nodes_rejoining_on_empty_data_dirs_elect_nobody_until_a_leader_brings_them_up(compacted):
+    """Two of three nodes wiped (n2, n3) and the leader away: empty and voting, the two elected
+    each other and acknowledged orders that the old leader's snapshot then replaced. Rejoining,
+    they do not campaign and vote only for a candidate that holds entries: no leader until the
+    old one is back (it may have to campaign again: it gets their votes); once it has brought
+    them up to its commit index they are voters like any other."""
+    net, leader = _fifty_replicated()
+    net.collect()
+    if compacted:
+        leader.compact(40, "STATE@40")
+    net.cut.add("n1")  # the leader is paused
+    for nid, seed in (("n2", 11), ("n3", 12)):
+        net.nodes[nid] = node = RaftNode(nid, IDS, Storage(), random.Random(seed), RaftConfig())
+        node.rejoining = True
+        net.applied[nid] = []
+    net.advance(3000)  # many election timeouts
+    assert [n.state for n in (net.nodes["n2"], net.nodes["n3"])] == [FOLLOWER, FOLLOWER]
+    assert net.nodes["n2"].term == net.nodes["n3"].term == 0 and net.nodes["n2"].elections_started == 0
+    # a vote asked of a rejoining node by another empty one is refused, in its term too
+    n2 = net.nodes["n2"]
+    n2.step(Message(VOTE, "n3", "n2", 1, last_log_index=0, last_log_term=0), net.now)
+    assert [m.granted for m in take(n2) if m.kind == VOTE_RESP] == [False] and n2.storage.voted_for is None
+    n2.step(Message(PRE_VOTE, "n3", "n2", 2, last_log_index=0, last_log_term=0), net.now)
+    assert [m.granted for m in take(n2) if m.kind == PRE_VOTE_RESP] == [False]
+    net.cut.clear()  # the old leader is back: it brings them up, then they are voters again
+    net.advance(1000)
+    assert net.leader() is leader
+    for nid in ("n2", "n3"):
+        node = net.nodes[nid]
+        assert node.commit_index == leader.commit_index >= 51 and node.rejoining is False
+    if compacted:
+        assert net.snapshots["n2"] == "STATE@40"
+    # a voter again: with the leader gone for good, the two elect one of themselves
+    net.cut.add("n1")
+    net.advance(3000)
+    assert net.leader() is not None and net.leader().id in ("n2", "n3")
+
+
 def test_a_rejection_overtaken_by_a_later_success_does_not_lower_the_match():
     """The simulated network reorders: a gap rejection (the follower's last index 4) can arrive after
     the success that followed it (match 51). Only a resend refused again shows a lost log."""
