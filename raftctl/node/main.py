@@ -145,9 +145,12 @@ def run_node(node_id: str, peers: str, data_dir: str, http: str | None = None, f
         raise CliError(str(err), 1) from None
     node.install_signal_handlers()
     storage = node.host.replicas[0].storage
-    if node.store.truncated_bytes:
+    if node.store.truncated_bytes and node.store.cut_after_clean_stop:
+        sys.stderr.write(f"raftctl node {node_id}: cut {node.store.truncated_bytes} bytes from the end of its log: "
+                         f"they were added after the node last stopped cleanly, not written by it\n")
+    elif node.store.truncated_bytes:
         sys.stderr.write(f"raftctl node {node_id}: cut a torn tail of {node.store.truncated_bytes} bytes from its log "
-                         f"(a write a crash interrupted, never acknowledged)\n")
+                         f"(a partial last record, as a crash during a write leaves: a write not acknowledged yet)\n")
     if node.store.upgraded_from is not None:
         sys.stderr.write(f"raftctl node {node_id}: {data_dir} was written by an earlier raftctl; it now belongs "
                          f"to cluster {node.cluster_id} (these --peers and --cluster-token) and to no other\n")

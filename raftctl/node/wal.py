@@ -210,6 +210,8 @@ class DiskLogStore:
         self.snapshots_saved = 0
         self.compactions = 0
         self.truncated_bytes = 0  # cut from a torn tail at load
+        self.cut_after_clean_stop = False  # what was cut followed the log as its last clean stop left it
+        self._clean_size: int | None = None  # the live log's size at its last clean stop, if the marker says
         self.records_loaded = 0
         self._open_dir()
         # a node that lost its state and is catching up (``RaftNode.rejoining``): asked for
@@ -410,6 +412,7 @@ class DiskLogStore:
             st.term, st.voted_for = storage.current_term, storage.voted_for
             st.durable_last = storage.last_index
         self.storages = storages
+        self._drop_clean_stop()
         if not path.exists():  # a new node's first log, made only once the dir has passed every check
             _write_atomic(path, b"", fsync=self.fsync)
         if self.rejoining:
@@ -449,8 +452,8 @@ class DiskLogStore:
 
     def _check_clean_stop(self, path: Path) -> None:
         """The last clean stop's ``stopped.json``: a live log shorter than it was then was cut
-        since (by hand, a bad restore), and what it lost was fsynced and acknowledged. The marker
-        goes before anything is written: from here on the log may grow or be torn by a crash."""
+        since (by hand, a bad restore), and what it lost was fsynced and acknowledged; it also vouches
+        for every record up to its size (``_replay``). It goes once the dir passed every check."""
         marker_path = self.dir / _STOPPED
         if not marker_path.exists():
             return
@@ -475,9 +478,17 @@ class DiskLogStore:
                 f"that is not being written). Restore it from a backup; to go on without them, delete "
                 f"{marker_path} and start again: the node then cuts what is torn and catches up from its peers, "
                 f"which is safe only while a majority of the nodes still hold those entries")
-        marker_path.unlink()
-        if self.fsync:
-            _fsync_dir(self.dir)
+        if generation == self.generation and type(size) is int:
+            self._clean_size = size  # every record up to there was written whole: damage there is no torn write
+
+    def _drop_clean_stop(self) -> None:
+        """The log passed its checks: the marker goes before anything is written, from here on the
+        log may grow or be torn by a crash (a refused start keeps it, for the retry's checks)."""
+        marker_path = self.dir / _STOPPED
+        if marker_path.exists():
+            marker_path.unlink()
+            if self.fsync:
+                _fsync_dir(self.dir)
 
     def _replay(self, path: Path, storages: list[Storage], whole: bool = False,
                 older: list[str] | None = None) -> None:
@@ -511,6 +522,13 @@ class DiskLogStore:
                 f"a compacted log generation is written whole, so this is damage, not a write a crash "
                 f"interrupted{kept}. Restore this data dir from a backup, or move it away and start the "
                 f"node on an empty one so that it rejoins from its peers{REJOIN_CAVEAT}") from None
+        if good < end and self._clean_size is not None and good < self._clean_size:
+            raise DataDirError(
+                f"{path}: the record at byte {good} is damaged, within the {self._clean_size} bytes the log held "
+                f"when the node last stopped cleanly: no crash tore it (it was not being written), so this is "
+                f"damage to fsynced, acknowledged entries ({self._clean_size - good} bytes from there); restore "
+                f"this data dir from a backup, or move it away and start the node on an empty one so that it "
+                f"rejoins from its peers{REJOIN_CAVEAT}") from None
         if good < end:
             damage = _damage_after_tail(data, good)
             if damage is not None:
@@ -519,8 +537,9 @@ class DiskLogStore:
                     f"torn by a crash, and cutting it there would lose {end - good} bytes of fsynced entries; "
                     f"restore this data dir from a backup, or move it away and start the node on an empty "
                     f"one so that it rejoins from its peers{REJOIN_CAVEAT}") from None
-            # a torn tail: cut it off so new records follow the last good one
+            # a torn tail (or bytes added after a clean stop): cut it off so new records follow the last good one
             self.truncated_bytes = end - good
+            self.cut_after_clean_stop = self._clean_size is not None
             fd = os.open(path, os.O_WRONLY)
             try:
                 os.ftruncate(fd, good)

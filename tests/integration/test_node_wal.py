@@ -186,6 +186,36 @@ def test_a_corrupt_last_record_fails_its_crc_and_is_cut_off(tmp_path):
     assert hand.stores[nid].records_loaded == records - 1
 
 
+def test_a_damaged_last_record_after_a_clean_stop_is_refused_and_bytes_added_after_it_are_cut(tmp_path):
+    """Session 23's tester: after a clean stop (stopped.json vouching for the size) a byte flipped
+    in the last record was cut as "a torn tail ... never acknowledged": no crash tore it, and the
+    entry had been fsynced and acknowledged. Bytes added after the stop are no entry of the node's:
+    cut, and said so."""
+    hand = DiskHand(tmp_path)
+    hand.run(600)
+    hand.submit(range(1, 11))
+    nid = [n for n in IDS if n != hand.leader().node_id][0]
+    store = hand.stores[nid]
+    store.sync()
+    store.close()  # a clean stop
+    del hand.hosts[nid], hand.stores[nid]
+    path = wal_file(tmp_path / nid)
+    clean = path.read_bytes()
+    damaged = bytearray(clean)
+    damaged[-2] ^= 0xFF
+    path.write_bytes(bytes(damaged))
+    refused = DiskLogStore(tmp_path / nid, nid, IDS)
+    with pytest.raises(DataDirError) as info:
+        refused.load()
+    refused.abandon()
+    assert "last stopped cleanly" in str(info.value) and "no crash tore it" in str(info.value), info.value
+    assert path.read_bytes() == bytes(damaged)  # untouched
+    path.write_bytes(clean + b"\0" * 4096)  # the log whole, zeros after it (the marker is still there)
+    hand.start(nid)
+    assert hand.stores[nid].truncated_bytes == 4096 and hand.stores[nid].cut_after_clean_stop
+    assert path.read_bytes() == clean
+
+
 @pytest.mark.parametrize("damage", ["payload", "length", "crc", "garbage_in_the_middle"])
 def test_damage_in_the_middle_of_the_log_is_refused_not_cut(tmp_path, damage):
     """A bad record with valid ones after it is no torn write: cutting there would drop fsynced,
