@@ -121,7 +121,7 @@ def health_header(summary: dict[str, Any], max_width: int | None = None):
     reach = monitor_reach(summary)
     if "has_quorum" in cluster:
         quorum = cluster.get("has_quorum")
-        if quorum and reach is not None and reach[0] < reach[1] // 2 + 1:
+        if quorum is None or (quorum and reach is not None and reach[0] < reach[1] // 2 + 1):
             # not lost on evidence, but the monitor sees no majority answer: it cannot say "yes"
             items.append([("quorum ", ""), ("unknown", "yellow")])
         else:

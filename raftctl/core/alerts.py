@@ -238,7 +238,7 @@ def evaluate_conditions(sample: Mapping[str, Any], thresholds: Mapping[str, Any]
                 f"before: its log lacks committed entries, so orders acknowledged up to index {mark} may be "
                 "lost (a majority's logs lost acknowledged writes?)",
                 (("shard", str(shard)),) if shards else ()))
-    if not cluster["has_quorum"]:
+    if cluster["has_quorum"] is False:  # None: the monitor cannot tell (monitor_reach says so)
         # nodes up, not healthy ones: a stale leader or a lagging follower is up (it was counted
         # as down); has_quorum is lost on refusals and on nodes cut off, so say how many of each
         nodes = sample.get("nodes") or {}
@@ -317,7 +317,7 @@ def _nothing_holds(sample: Mapping[str, Any], thresholds: Mapping[str, Any], liv
     loss. False means "not known": the rules are evaluated in full."""
     cluster = sample["cluster"]
     if (cluster["health_status"] != "HEALTHY" or cluster.get("health_reasons") or live_terms is None
-            or cluster["leader_node"] is None or not cluster["consensus_aligned"] or not cluster["has_quorum"]
+            or cluster["leader_node"] is None or not cluster["consensus_aligned"] or cluster["has_quorum"] is not True
             or commits.stalls or commits.losses or sample.get("shards")
             or cluster["healthy_nodes"] < cluster["cluster_size"] or thresholds["min_healthy_nodes"] is not None):
         return False

@@ -363,6 +363,8 @@ class SampleCollector:
         max_lag = thresholds["max_replication_lag"]
         status_name, reasons = evaluate_health(sample, max_replication_lag=max_lag, max_contact_ms=max_contact,
                                                nodes_quiet=reading.nodes_quiet(max_lag))
+        if 2 * reading.reached <= size and reading.has_quorum:  # fewer than a majority answered
+            cluster_doc["has_quorum"] = None  # not lost on evidence, and no majority heard: unknown
         if status_name != "HEALTHY":
             # a node cut off from a majority of its peers is not operational either, though the
             # leader heard from it a moment ago (the first sample after a partition)

@@ -73,7 +73,7 @@ class _ClusterRequired(TypedDict):
     health_status: Health
     current_term: int
     consensus_aligned: bool
-    has_quorum: bool
+    has_quorum: Optional[bool]  # None: fewer than a majority answered and none is known lost
     leader_changes: int
     health_reasons: list[str]
 

@@ -24,6 +24,7 @@ HEALTH_CODES = {name: code for code, name in enumerate(HEALTH_NAMES)}
 
 _ABSENT = -1  # node not part of the cluster at that sample
 _UNKNOWN = -1  # integer metric with no value (e.g. replication lag without a leader)
+_QUORUM_CODES = {True: 1, False: 0, None: _UNKNOWN}  # has_quorum: None when the monitor cannot tell
 _DOWN = STATE_CODES["DOWN"]
 
 
@@ -175,7 +176,7 @@ class SampleStore:
             _UNKNOWN if perf["total_trades"] is None else perf["total_trades"],
             _UNKNOWN if committed is None else committed, perf["commit_apply_lag"], len(sample["alerts"]),
             HEALTH_CODES[cluster["health_status"]], 1 if cluster["consensus_aligned"] else 0,
-            1 if cluster["has_quorum"] else 0, self._node_index.get(leader, -1),
+            _QUORUM_CODES[cluster["has_quorum"]], self._node_index.get(leader, -1),
             _UNKNOWN if pending is None else pending, _UNKNOWN if failed is None else failed)
         floats, ints = self._floats, self._ints
         packed = False
@@ -354,7 +355,7 @@ class WindowSnapshot:
                     "health_status": HEALTH_NAMES[health],
                     "current_term": term,
                     "consensus_aligned": bool(aligned),
-                    "has_quorum": bool(quorum),
+                    "has_quorum": None if quorum == _UNKNOWN else bool(quorum),
                     "leader_changes": changes,
                     "health_reasons": list(self.reasons[i]),
                 },

@@ -171,8 +171,8 @@ def _cluster_families(family: _Builder, doc: Mapping[str, Any]) -> None:
         for state in HEALTH_STATES:
             health.add(state == status, {"status": state})
     family("raftctl_cluster_has_quorum", "gauge",
-           "0 when so many nodes refused the poll that no majority can be up; 1 otherwise (unknown "
-           "when fewer than a majority of nodes answered the monitor)").add(cluster.get("has_quorum"))
+           "0 when so many nodes refused the poll that no majority can be up; 1 when a majority answered "
+           "and none is lost; no sample when fewer than a majority answered (unknown)").add(cluster.get("has_quorum"))
     family("raftctl_cluster_consensus_aligned", "gauge",
            "1 when, in every shard, live replicas at the same applied index hold the same state").add(
         cluster.get("consensus_aligned"))

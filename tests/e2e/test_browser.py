@@ -746,7 +746,8 @@ def test_quorum_is_unknown_not_held_when_no_majority_answers(browser):
             cluster.pause(node_id)
         for _ in range(3):
             step(cluster, collector)
-        assert collector.latest()["cluster"]["has_quorum"] is True, f"seed={SEED}"
+        # the sample says so too (it said true: session 23's tester), not only the page
+        assert collector.latest()["cluster"]["has_quorum"] is None, f"seed={SEED}"
         expect(page.locator("#reach-detail")).to_have_text("Monitor reaches 2/5 nodes", timeout=10_000)
         expect(page.locator("#quorum")).to_have_text("quorum unknown")
         assert errors == [], errors

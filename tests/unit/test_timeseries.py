@@ -34,7 +34,7 @@ def make_sample(seq: int, rng: random.Random, node_ids=("node1", "node2", "node3
             "leader_node": leader, "leader": leader,
             "health_status": rng.choice(["HEALTHY", "DEGRADED", "UNHEALTHY"]),
             "current_term": rng.randrange(1, 9), "consensus_aligned": rng.random() > 0.1,
-            "has_quorum": rng.random() > 0.1, "leader_changes": seq // 3,
+            "has_quorum": rng.choice((True,) * 8 + (False, None)), "leader_changes": seq // 3,
             "health_reasons": rng.choice([[], ["node_down:node2"], ["no_leader", "quorum_lost"]]),
         },
         "performance": {

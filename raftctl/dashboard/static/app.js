@@ -186,7 +186,8 @@
     // not lost on evidence, but with no majority answering the monitor cannot say it is held
     var blind = monitorBlind(cluster);
     setText("quorum", cluster.has_quorum === false ? "quorum lost"
-      : (cluster.has_quorum ? (blind ? "quorum unknown" : "quorum held") : "\u00a0"));
+      : (cluster.has_quorum === null || (cluster.has_quorum && blind) ? "quorum unknown"
+        : (cluster.has_quorum ? "quorum held" : "\u00a0")));
     setText("healthy-nodes", fmtInt(cluster.healthy_nodes) + " / " + fmtInt(cluster.cluster_size));
     setText("aligned", cluster.consensus_aligned ? "consensus aligned" : "consensus NOT aligned");
     // the monitor sees only the nodes that answered its poll; below a majority it cannot vouch for the cluster
