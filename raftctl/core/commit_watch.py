@@ -11,7 +11,8 @@ Two rules read it, from the reports alone:
   entry of its term) its commit index passes every index committed before. Its commit index may
   start below that (it learns it by committing), so only a *move* that stays below counts. It
   means acknowledged entries vanished from a majority's logs (lost fsynced writes, a restored
-  backup). It holds for the rest of that leader's term. A loss small enough for the new leader's
+  backup). It holds for the rest of that leader's term, and after it until a leader commits
+  up to the mark again. A loss small enough for the new leader's
   first move to pass the old mark is not seen: this is evidence, never a proof of safety.
 """
 
@@ -101,7 +102,11 @@ class CommitWatch:
             tenure = (leader, term)
             if tenure != group.tenure:  # a new leader, or a new term: its commit index starts where it is
                 group.tenure = tenure
-                group.lost = None
+                # a loss seen holds until a leader commits up to the mark again: a new term of the
+                # same leader, or another node of the same emptied majority, may lack those entries
+                # too (resolved for one sample and firing again in the next, a tester saw)
+                if group.lost is not None and commit >= group.lost[3]:
+                    group.lost = None
                 moved = False
             else:
                 moved = group.last is not None and commit > group.last

@@ -432,6 +432,21 @@ def test_a_leader_that_commits_below_what_was_committed_has_lost_committed_entri
         (9.0, "committed_entries_lost", "resolved")]
 
 
+def test_a_lost_commit_holds_across_a_term_change_until_a_leader_is_past_the_mark():
+    """Session 23's tester: the leader of an emptied majority moved to a new term, still below the
+    mark: committed_entries_lost resolved for one sample, then fired again (a critical page
+    resolved and re-sent). It holds until a leader commits up to the mark."""
+    engine = AlertEngine()
+    terms = {"node1": 1, "node3": 2}.get
+    assert events_of(engine, [(float(t), 300 + 10 * t, 5, "node1") for t in range(5)], terms) == []  # mark 340
+    assert events_of(engine, [(5.0, 136, 5, "node3"), (6.0, 236, 5, "node3")], terms) == [
+        (6.0, "committed_entries_lost", "firing")]
+    later = {"node1": 1, "node3": 3}.get  # node3 again, in term 3, still below 340
+    assert events_of(engine, [(7.0, 240, 5, "node3"), (8.0, 250, 5, "node3")], later) == []
+    assert [a["name"] for a in engine.active()] == ["committed_entries_lost"]
+    assert events_of(engine, [(9.0, 341, 5, "node1")], {"node1": 4}.get) == [(9.0, "committed_entries_lost", "resolved")]
+
+
 def test_commit_stalled_in_a_sharded_cluster_names_the_shards_that_stand_still():
     engine = AlertEngine()
 
