@@ -99,6 +99,12 @@ def up(
         _say("raftctl cluster: " + _stopped_line(runner.outcomes, outside))
 
 
+# what `raftctl node`'s exit codes mean (raftctl node --help)
+_EXIT_MEANINGS = {1: ": it could not listen", 2: ": it refused its options or data dir",
+                  3: ": a leader would have overwritten entries it holds committed (the cluster lost committed entries)",
+                  4: ": it could not write its data dir (a full disk?)"}
+
+
 def _count(n: int, what: str) -> str:
     return f"{n} {what}" if n == 1 else f"{n} {what}s"
 
@@ -398,7 +404,8 @@ class ClusterUp:
             code = proc.poll()
             if code is not None and (node_id, proc.pid) not in self.reported_exits:
                 self.reported_exits.add((node_id, proc.pid))
-                how = f"was killed by {_signal_name(code)}" if code < 0 else f"exited with code {code}"
+                how = f"was killed by {_signal_name(code)}" if code < 0 else \
+                    f"exited with code {code}{_EXIT_MEANINGS.get(code, '')} (see {self.root / (node_id + '.log')})"
                 _say(f"raftctl cluster: {node_id} (pid {proc.pid}) {how}; not restarting it "
                      f"(its argv is in cluster.json)")
         try:

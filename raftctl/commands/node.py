@@ -20,7 +20,8 @@ EPILOG = (
     "SIGTERM or Ctrl-C stops the node cleanly; kill -9 loses nothing that was acknowledged.\n\n"
     "Exit codes: 0 stopped, 1 cannot listen, 2 bad options or data dir, 3 a leader sent entries that "
     "would overwrite ones this node holds committed (the cluster lost committed entries; the node "
-    "stops with its log untouched)."
+    "stops with its log untouched), 4 it could not write its data dir while running (a full disk, an "
+    "I/O error: the message names the file)."
 )
 
 

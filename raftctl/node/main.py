@@ -19,6 +19,8 @@ _NODE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
 _TOKEN = re.compile(r"[A-Za-z0-9_.:+@-]{0,128}")
 # the exit code of a node that refused a leader's entries over ones it holds committed
 COMMITTED_CONFLICT_EXIT = 3
+# the exit code of a node that could not write its data dir while running (a full disk, an I/O error)
+WRITE_FAILED_EXIT = 4
 
 
 def parse_address(text: str, what: str) -> tuple[str, int]:
@@ -174,6 +176,11 @@ def run_node(node_id: str, peers: str, data_dir: str, http: str | None = None, f
     except CommittedEntryConflict as err:
         # not a bug of this node: the cluster lost committed entries; stop, the log as it was
         raise CliError(str(err), COMMITTED_CONFLICT_EXIT) from None
+    except OSError as err:
+        where = err.filename or data_dir
+        raise CliError(f"cannot write {where}: {err.strerror or err}; the node stopped (what it acknowledged "
+                       f"is on disk: start it again once the disk has room or is fixed; a partial last record "
+                       f"is cut then)", WRITE_FAILED_EXIT) from None
     sys.stderr.write(f"raftctl node {node_id}: stopped (log synced)\n")
 
 

@@ -107,16 +107,20 @@ def _fsync_dir(path: Path) -> None:
 def _write_atomic(path: Path, data: bytes, fsync: bool = True) -> None:
     """Write ``data`` to ``path`` via a temporary file, fsync and rename, then fsync the dir."""
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        if fsync:
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            if fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError as err:  # a full disk: no half-written temporary file left behind, the path named
+        tmp.unlink(missing_ok=True)
+        raise OSError(err.errno, err.strerror, str(path)) from err
     if fsync:
         _fsync_dir(path.parent)
 
@@ -618,11 +622,15 @@ class DiskLogStore:
         if not buf:
             return
         view = memoryview(buf)
-        while view:
-            view = view[os.write(self._fd, view):]
-        view.release()
-        if self.fsync:
-            os.fdatasync(self._fd)
+        try:
+            while view:
+                view = view[os.write(self._fd, view):]
+            if self.fsync:
+                os.fdatasync(self._fd)
+        except OSError as err:  # a full disk, an I/O error: name the log (a partial record is a torn tail)
+            raise OSError(err.errno, err.strerror, str(self._segment(self.generation))) from err
+        finally:
+            view.release()
         self.bytes_written += len(buf)
         self.syncs += 1
         buf.clear()

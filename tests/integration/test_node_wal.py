@@ -600,3 +600,32 @@ def test_an_edited_snapshot_fails_its_checksum_and_one_of_an_earlier_version_sti
     path.write_bytes(orjson.dumps({k: v for k, v in doc.items() if k != "crc32"}))
     hand.start(nid)
     assert hand.hosts[nid].replicas[0].storage.snap_index == doc["index"]
+
+
+def test_a_full_disk_names_the_file_and_leaves_no_temporary_file(tmp_path, monkeypatch):
+    """Session 23's tester: a full disk gave "No space left on device" naming no file, exit 1 ("cannot
+    listen"), and left stopped.json.tmp and wal-*.log.tmp behind."""
+    import errno
+
+    from raftctl.node import wal
+
+    hand = DiskHand(tmp_path)
+    hand.run(600)
+    hand.submit(range(1, 6))
+    nid = hand.leader().node_id
+    store = hand.stores[nid]
+    real_write = os.write
+
+    def full(fd: int, data: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(wal.os, "write", full)
+    with pytest.raises(OSError) as info:
+        wal._write_atomic(tmp_path / nid / "stopped.json", b"{}")
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(tmp_path / nid / "stopped.json")
+    assert not list((tmp_path / nid).glob("*.tmp"))
+    store._buffer.extend(b"x")  # something to write (the store is not used again)
+    with pytest.raises(OSError) as info:
+        store.sync()
+    assert info.value.filename == str(wal_file(tmp_path / nid)), info.value
+    monkeypatch.setattr(wal.os, "write", real_write)
