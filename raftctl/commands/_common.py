@@ -91,6 +91,10 @@ def normalize_url(url: str | None) -> str:
         raise ValueError(f"{shown} is not a valid server URL: the port must be a number from 1 to 65535")
     if parts.query or parts.fragment:
         raise ValueError(f"{shown} is not a valid server URL: drop the '?query' or '#fragment'")
+    endpoint = re.search(r"/(api(/[^/]*)*|metrics|openapi\.json)/?$", parts.path)
+    if endpoint is not None:  # a path is a proxy's prefix; an endpoint of ours is a mistake
+        raise ValueError(f"{shown} names an endpoint ({endpoint.group(0)}): give the server's base URL, "
+                         f"http://HOST[:PORT][/prefix], and raftctl asks for the endpoints itself")
     base, credentials = _split_credentials(url)
     base = base.rstrip("/")
     if credentials is not None:
@@ -141,6 +145,9 @@ def http_get_bytes(base_url: str, path: str, timeout: float = HTTP_TIMEOUT_S) ->
         if err.code == 503:
             return err.code, body
         detail = _error_detail(body) or err.reason
+        if err.code == 404 and "try /api/status" in str(detail):  # a node's own API (its 404 says so)
+            detail = (f"{detail}. This is a raftctl node's HTTP API, not a dashboard: watch its cluster with "
+                      f"'raftctl serve --source raftctl:{shown}', or give the dashboard 'cluster up' printed")
         raise BadAnswer(f"{shown + path} answered HTTP {err.code}: {detail}") from None
     except urllib.error.URLError as err:
         raise ServerUnreachable(f"cannot reach {shown}: {_reason_text(err.reason)}") from None

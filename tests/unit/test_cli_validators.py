@@ -60,6 +60,47 @@ def test_redact_url():
     assert redact_url("http://h:1") == "http://h:1"
 
 
+def test_a_url_that_names_an_endpoint_is_refused_and_a_prefix_is_not():
+    """`--url http://127.0.0.1:19200/api/summary` asked for /api/summary/api/summary and said 404."""
+    for url in ("http://127.0.0.1:19200/api/summary", "http://h:1/p/api/metrics/history", "http://h:1/metrics/"):
+        with pytest.raises(ValueError, match="names an endpoint"):
+            normalize_url(url)
+    assert normalize_url("http://h:1/raftctl/") == "http://h:1/raftctl"
+    assert normalize_url("http://h:1/apiary") == "http://h:1/apiary"
+
+
+def test_a_nodes_own_api_given_as_the_dashboard_says_what_it_is():
+    """`summary --url` at a node's HTTP port (cluster up prints both): the node's 404 plus what to do."""
+    import http.server
+    import json
+    import threading
+
+    from raftctl.commands._common import BadAnswer
+
+    class Node(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps({"error": f"no such endpoint {self.path!r}; try /api/status, /api/orders, /metrics"})
+            self.send_response(404)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Node)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        with pytest.raises(BadAnswer) as info:
+            http_get_bytes(url, "/api/summary", timeout=2)
+        assert "raftctl node's HTTP API, not a dashboard" in info.value.message
+        assert f"--source raftctl:{url}" in info.value.message
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_unreachable_server_message_hides_the_password(monkeypatch):
     monkeypatch.setattr(_common, "_CREDENTIALS", {})
     import socket
