@@ -9,7 +9,7 @@ import time
 from urllib.parse import urlsplit
 
 from raftctl.core.source import SourceError
-from raftctl.sources.members import Silent, Stale
+from raftctl.sources.members import Silent, Stale, member_url
 
 __all__ = ["Connection", "grpc_error", "parse_urls"]
 
@@ -26,25 +26,7 @@ def parse_urls(arg: str) -> list[str]:
         text = raw.strip()
         if not text:
             raise SourceError(f"empty URL in etcd:{arg} (URLs are separated by single commas)")
-        if "://" not in text:
-            text = "http://" + text
-        parts = urlsplit(text)
-        if parts.scheme == "https":
-            raise SourceError(f"{raw.strip()}: https (TLS) etcd endpoints are not supported yet; use http")
-        if parts.scheme != "http":
-            raise SourceError(f"{raw.strip()}: an etcd client URL must be http://HOST:PORT")
-        try:
-            port = parts.port
-        except ValueError:
-            raise SourceError(f"{raw.strip()}: bad port") from None
-        if not parts.hostname:
-            raise SourceError(f"{raw.strip()}: no host in the URL")
-        if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
-            raise SourceError(f"{raw.strip()}: give only http://HOST:PORT (no path, query or user)")
-        host = parts.hostname
-        if ":" in host:
-            host = f"[{host}]"
-        url = f"http://{host}:{port or 2379}"
+        url = member_url(text, "an etcd client URL", default_port=2379)
         if url not in urls:
             urls.append(url)
     return urls

@@ -6,9 +6,35 @@ from __future__ import annotations
 import threading
 from typing import Any, Iterable, Protocol
 
-from raftctl.core.source import Poll
+from urllib.parse import urlsplit
 
-__all__ = ["CommitGrowth", "MemberSource", "Silent", "Stale"]
+from raftctl.core.source import Poll, SourceError
+
+__all__ = ["CommitGrowth", "MemberSource", "Silent", "Stale", "member_url"]
+
+
+def member_url(raw: str, what: str, default_port: int | None = None) -> str:
+    """``HOST:PORT`` or ``http://HOST:PORT`` -> ``http://HOST:PORT`` (``[v6]`` bracketed; the
+    port ``default_port`` when left out, required when None); SourceError naming ``what`` (say,
+    "an etcd client URL") otherwise."""
+    shown = raw.strip()
+    text = shown if "://" in shown else "http://" + shown
+    parts = urlsplit(text)
+    if parts.scheme == "https":
+        raise SourceError(f"{shown}: https (TLS) endpoints are not supported yet; use http")
+    if parts.scheme != "http":
+        raise SourceError(f"{shown}: {what} must be http://HOST:PORT")
+    try:
+        port = parts.port or default_port
+    except ValueError:
+        raise SourceError(f"{shown}: bad port") from None
+    if not parts.hostname or port is None:
+        missing = "no host in the URL" if not parts.hostname else "no port in the URL"
+        raise SourceError(f"{shown}: {missing}; give http://HOST:PORT ({what})")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise SourceError(f"{shown}: give only http://HOST:PORT (no path, query or user)")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"http://{host}:{port}"
 
 
 class Silent(Exception):

@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from raftctl.core.source import ClientView, NodeAnswer, Poll, SourceError
-from raftctl.sources.members import CommitGrowth, MemberSource, Silent, Stale
+from raftctl.sources.members import CommitGrowth, MemberSource, Silent, Stale, member_url
 
 __all__ = ["DEFAULT_TIMEOUT_S", "Membership", "NotANode", "RaftctlSource", "build", "discover",
            "parse_members"]
@@ -64,22 +64,7 @@ class NotANode(Silent):
 
 
 def _normalize(raw: str) -> str:
-    text = raw.strip()
-    if "://" not in text:
-        text = "http://" + text
-    parts = urlsplit(text)
-    if parts.scheme != "http":
-        raise SourceError(f"{raw.strip()}: a node URL must be http://HOST:PORT")
-    try:
-        port = parts.port
-    except ValueError:
-        raise SourceError(f"{raw.strip()}: bad port") from None
-    if not parts.hostname or port is None:
-        raise SourceError(f"{raw.strip()}: give http://HOST:PORT (the node's --http address)")
-    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
-        raise SourceError(f"{raw.strip()}: give only http://HOST:PORT (no path, query or user)")
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    return f"http://{host}:{port}"
+    return member_url(raw, "a node URL: the node's --http address")
 
 
 def _announced(raw: Any) -> str | None:
