@@ -380,6 +380,13 @@ def evaluate(summary: dict[str, Any],
         pair = thresholds.get(metric)
         if pair is None:
             continue
+        note = perf.get("latency_note") if metric == "avg_latency_ms" and value is None else None
+        if note and code != CRITICAL:
+            # asked to check a latency the monitor cannot measure (an etcd probe refused, say):
+            # no verdict on it, never a silent OK (an idle cluster has no note: nothing to measure)
+            reasons.insert(0, "latency not measured")  # why: the JSON's latency_note (the line has 80 chars)
+            code = UNKNOWN
+            continue
         level, spec = _threshold_code(value, pair)
         if level != OK:
             shown = _perf_value(value) + (" ms" if metric == "avg_latency_ms" else "")
@@ -434,6 +441,7 @@ def evaluate(summary: dict[str, Any],
         "thresholds": {metric: {"warning": w.text if w else None, "critical": c.text if c else None}
                        for metric, (w, c) in thresholds.items()},
         "text": f"{detail} | {perf_text}",
+        "latency_note": perf.get("latency_note"),
     }
 
 

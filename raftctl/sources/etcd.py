@@ -253,6 +253,7 @@ class EtcdSource(MemberSource):
                 self._pools[member.name] = ThreadPoolExecutor(1, thread_name_prefix=f"etcd-poll-{member.name}")
         changed = bool(old) and (old != new or membership.learners != self._membership.learners)
         self._members = list(membership.voters)
+        self._voter_ids = frozenset(m.member_id for m in membership.voters)
         self._membership = membership
         self._names = {**dict(membership.learners), **{m.member_id: m.name for m in membership.voters}}
         if changed:  # every member's /metrics at once: the streams to a new member, none to a removed one
@@ -473,7 +474,9 @@ class EtcdSource(MemberSource):
             "commit_index": commit,
             "last_applied": applied,
             "log_length": log_length,
-            "peers_connected": sum(1 for peer_id, on in active.items() if on and peer_id != own_id),
+            # voters only: a learner's stream counted too could hide a voter cut off from the majority
+            "peers_connected": sum(1 for peer_id, on in active.items()
+                                   if on and peer_id != own_id and peer_id in self._voter_ids),
             "match_index": match_index,
             "last_contact_ms": replicating,  # turned into ms by _finish_reports (needs the poll's clock)
             "state_digest": None,
@@ -571,7 +574,7 @@ class EtcdSource(MemberSource):
                 body = conn.request("POST", "/v3/kv/range", deadline, _PROBE_BODY, self._auth_header())
             doc = json.loads(body)
         except Silent as silent:
-            return name, None, self._probe_trouble(silent)
+            return name, None, self._probe_trouble(silent, name)
         except ValueError:
             return name, None, "error: /v3/kv/range answered no JSON"
         if not isinstance(doc, dict) or "header" not in doc:
@@ -593,7 +596,7 @@ class EtcdSource(MemberSource):
             raise Silent("error", "/v3/auth/authenticate answered no token (is auth enabled?)")
         return token
 
-    def _probe_trouble(self, silent: Silent) -> str:
+    def _probe_trouble(self, silent: Silent, member: str) -> str:
         """Why the probe measured nothing, saying what to do where that is known."""
         detail = silent.detail
         if "user name is empty" in detail and self._user is None:
@@ -602,7 +605,8 @@ class EtcdSource(MemberSource):
             return f"etcd refused user {self._user!r}: authentication failed (wrong name or password)"
         if "permission denied" in detail:
             return f"user {self._user!r} may not read the probe key (base64 {PROBE_KEY}): grant its role read"
-        return f"{silent.reason}: {detail}"
+        # which member: "refused" beside the one member that answers read as if that one refused
+        return f"the probe read at {member} failed ({silent.reason}: {detail})"
 
     def _client_view(self, probe: Future[tuple[str, float | None, str | None]] | None,
                      raws: dict[str, dict[str, Any]], now: float, since: float | None) -> EtcdClientView:

@@ -26,7 +26,8 @@ def parse_urls(arg: str) -> list[str]:
         text = raw.strip()
         if not text:
             raise SourceError(f"empty URL in etcd:{arg} (URLs are separated by single commas)")
-        url = member_url(text, "an etcd client URL", default_port=2379)
+        url = member_url(text, "an etcd client URL", default_port=2379,
+                         user_hint="an etcd user goes in RAFTCTL_ETCD_USER and RAFTCTL_ETCD_PASSWORD")
         if url not in urls:
             urls.append(url)
     return urls

@@ -3,6 +3,7 @@ starts with the source, one poll at a time, and the two ways a member gives no a
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Any, Iterable, Protocol
 
@@ -13,12 +14,13 @@ from raftctl.core.source import Poll, SourceError
 __all__ = ["CommitGrowth", "MemberSource", "Silent", "Stale", "member_url"]
 
 
-def member_url(raw: str, what: str, default_port: int | None = None) -> str:
+def member_url(raw: str, what: str, default_port: int | None = None, user_hint: str = "") -> str:
     """``HOST:PORT`` or ``http://HOST:PORT`` -> ``http://HOST:PORT`` (``[v6]`` bracketed; the
     port ``default_port`` when left out, required when None); SourceError naming ``what`` (say,
-    "an etcd client URL") otherwise."""
-    shown = raw.strip()
-    text = shown if "://" in shown else "http://" + shown
+    "an etcd client URL") otherwise, never echoing a password (``user_hint``: where a user goes)."""
+    text = raw.strip()
+    shown = re.sub(r"(//)?[^/@]*@", lambda m: (m.group(1) or "") + "***@", text, count=1)  # never echo a password
+    text = text if "://" in text else "http://" + text
     parts = urlsplit(text)
     if parts.scheme == "https":
         raise SourceError(f"{shown}: https (TLS) endpoints are not supported yet; use http")
@@ -32,7 +34,8 @@ def member_url(raw: str, what: str, default_port: int | None = None) -> str:
         missing = "no host in the URL" if not parts.hostname else "no port in the URL"
         raise SourceError(f"{shown}: {missing}; give http://HOST:PORT ({what})")
     if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
-        raise SourceError(f"{shown}: give only http://HOST:PORT (no path, query or user)")
+        raise SourceError(f"{shown}: give only http://HOST:PORT (no path, query or user"
+                          f"{'; ' + user_hint if parts.username and user_hint else ''})")
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
     return f"http://{host}:{port}"
 

@@ -341,6 +341,17 @@ def test_bad_specs_give_one_clear_line(spec: str, message: str) -> None:
     assert message in text and "\n" not in text
 
 
+def test_a_password_in_a_source_url_is_never_echoed() -> None:
+    """`--source etcd:http://user:pw@...` repeated user:pw in its error (session 23's etcd tester)."""
+    for spec in ("etcd:http://monitor:s3cr3t@127.0.0.1:2379", "raftctl:http://monitor:s3cr3t@127.0.0.1:7101"):
+        with pytest.raises(SourceError) as caught:
+            build_source(spec)
+        text = str(caught.value)
+        assert "s3cr3t" not in text and "monitor" not in text and "***@127.0.0.1" in text, text
+    with pytest.raises(SourceError, match="RAFTCTL_ETCD_USER"):
+        build_source("etcd:http://monitor:s3cr3t@127.0.0.1:2379")
+
+
 def test_bad_timeouts_are_refused() -> None:
     with pytest.raises(SourceError, match="below the interval"):
         build_source("etcd:http://127.0.0.1:2379", timeout=1.0, interval=1.0)

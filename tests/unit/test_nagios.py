@@ -65,6 +65,24 @@ def test_null_latency_is_U_and_never_judged():
     assert "avg_latency_ms=U" in evaluate(summary(latency=None))["text"].split(" | ")[1].split()
 
 
+def test_a_latency_threshold_the_monitor_cannot_measure_is_unknown_not_ok():
+    """Session 23's etcd tester: auth on and no credentials (or a wrong password, a revoked role):
+    the probe measures nothing and `alerts --warning-latency 50` said OK, exit 0, for ever. With a
+    note saying why, the latency check is UNKNOWN; an idle cluster (no note) stays OK; a CRITICAL
+    cluster stays CRITICAL."""
+    limits = {"avg_latency_ms": (parse_range("50"), parse_range("200"))}
+    doc = summary(latency=None)
+    doc["performance"]["latency_note"] = "etcd refused user 'monitor': authentication failed"
+    result = evaluate(doc, limits)
+    assert result["exit_code"] == 3 and "latency not measured" in result["text"].split(" | ")[0], result
+    assert result["latency_note"].startswith("etcd refused user"), result
+    assert evaluate(doc)["exit_code"] == 0  # no latency threshold asked: nothing to judge
+    assert evaluate(summary(latency=None), limits)["exit_code"] == 0  # nothing committed: no note
+    down = summary("UNHEALTHY", healthy=2, latency=None)
+    down["performance"]["latency_note"] = "refused: connection refused"
+    assert evaluate(down, limits)["exit_code"] == 2
+
+
 def test_reason_texts():
     assert health_reason_text("node_down:node3") == "node3 down"
     assert health_reason_text("follower_lagging:node2") == "node2 lagging"
