@@ -79,9 +79,11 @@ def up(
                        retention=retention, fsync=fsync, sinks=sinks, host=host, port=port)
     if runner.rejoining:
         which = ", ".join(runner.rejoining)
-        _say(f"raftctl cluster: {which} ha{'s' if len(runner.rejoining) == 1 else 've'} no data while the other "
-             f"nodes do (a lost or emptied data dir): started with --rejoin, each campaigns only once it has "
-             f"caught up with a leader and votes only for a candidate that holds the log")
+        kept = [s.node_id for s in runner.specs if s.node_id not in runner.rejoining]
+        _say(f"raftctl cluster: {which} ha{'s' if len(runner.rejoining) == 1 else 've'} no data while "
+             f"{', '.join(kept)} {'does' if len(kept) == 1 else 'do'} (a lost or emptied data dir): started with "
+             f"--rejoin, campaigning only once caught up with a leader and voting only for a candidate that "
+             f"holds the log")
     try:
         runner.start_nodes()
         url = runner.start_monitor(host, port)

@@ -378,7 +378,10 @@ class NodeProcess:
             if store.rejoining and not any(rep.live_raft.rejoining for rep in host.replicas):
                 store.rejoined()
                 raft = host.replicas[0].live_raft
-                log.warning("caught up with leader %s at index %d: a voter again", raft.leader_id, raft.commit_index)
+                # news, not a warning: said as the start line is, on stderr (the node's log)
+                sys.stderr.write(f"raftctl node {self.node_id}: caught up with leader {raft.leader_id} at index "
+                                 f"{raft.commit_index}: a voter again\n")
+                sys.stderr.flush()
             outgoing = host.take_outgoing()
             for dst, msgs in outgoing.items():
                 transport.send(dst, msgs)
