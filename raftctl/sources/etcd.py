@@ -168,17 +168,6 @@ def _parse_metrics(text: bytes) -> dict[str, Any]:
     return out
 
 
-def _hex_ids(progress: Any) -> list[int]:
-    """The member IDs a leader's ``progress`` names (its own too); a malformed key is skipped."""
-    ids = []
-    for key in progress if isinstance(progress, dict) else ():
-        try:
-            ids.append(int(key, 16))
-        except (TypeError, ValueError):
-            continue
-    return ids
-
-
 def _opt_int(value: Any) -> int | None:
     return None if value is None else int(value)
 
@@ -452,10 +441,14 @@ class EtcdSource(MemberSource):
         log_length = commit
         members_seen: frozenset[int] | None = None
         if state == "LEADER":
-            members_seen = frozenset(_hex_ids(progress))
+            seen: set[int] = set()
             for peer_hex, peer in progress.items():
                 try:
                     peer_id = int(peer_hex, 16)
+                except (ValueError, TypeError):
+                    continue
+                seen.add(peer_id)  # every member the leader's progress names, whatever its figures
+                try:
                     match = int(peer["match"])
                 except (ValueError, KeyError, TypeError):
                     continue
@@ -465,6 +458,7 @@ class EtcdSource(MemberSource):
                 name = self._names.get(peer_id, format(peer_id, "x"))
                 match_index[name] = match
                 replicating[name] = peer.get("state") == "StateReplicate" and active.get(peer_id, False)
+            members_seen = frozenset(seen)
         has_leader = metrics.get("etcd_server_has_leader")
         return {
             "node_id": member.name,
