@@ -182,6 +182,9 @@ class NodeHost:
         self.outgoing: dict[str, list[Message]] = {}
         self.completions: list[Completion] = []
         self.elected: list[Replica] = []
+        # entries the host may still apply before its loop next resets it (None: no limit); a
+        # process node bounds each turn so a leader that committed thousands at once still ticks
+        self.apply_budget: int | None = None
 
     #: the Raft implementation each replica runs (the checker's planted-bug variants replace it)
     raft_class: type[RaftNode] = RaftNode
@@ -231,6 +234,19 @@ class NodeHost:
             rep.live_raft.tick(now_ms)
             applied += self.process(rep)
         return applied
+
+    def apply_pending(self) -> int:
+        """Apply what :attr:`apply_budget` held back earlier (as far as it now allows)."""
+        applied = 0
+        for rep in self.replicas:
+            raft = rep.raft
+            if raft is not None and raft.commit_index > raft.last_applied:
+                applied += self.process(rep)
+        return applied
+
+    def unapplied(self) -> bool:
+        """Whether a replica holds committed entries not yet applied."""
+        return any(rep.raft is not None and rep.raft.commit_index > rep.raft.last_applied for rep in self.replicas)
 
     def step(self, msg: Message, now_ms: float) -> int:
         """Handle one Raft message; returns entries applied."""
@@ -305,6 +321,11 @@ class NodeHost:
             persist = self._persist
             if persist is not None and rd.must_persist:
                 persist(rep.group, rd)
+            budget = self.apply_budget
+            if budget is not None and rd.committed:
+                if len(rd.committed) > budget:  # the rest stays committed, applied by a later turn
+                    rd.committed = rd.committed[:budget]
+                self.apply_budget = budget - len(rd.committed)
             if rd.messages:
                 outgoing = self.outgoing
                 for msg in rd.messages:

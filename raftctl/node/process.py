@@ -47,6 +47,12 @@ MAX_WAITING = 200_000  # orders waiting for their commit at most; beyond, 503
 # ticks, sends heartbeats and answers its peers (20,000 orders proposed in one turn held it past
 # the election timeout, and the followers deposed a leader that was only busy)
 PROPOSE_PER_TURN = 200
+# log entries stepped per turn before syncing and answering: a follower sent a large batch acknowledges
+# it in parts, so its leader hears from it within an election timeout even on a loaded machine
+STEP_ENTRIES_PER_TURN = 1000
+# committed entries applied per turn at most: a leader whose followers acknowledged thousands at
+# once applies them over several turns, and ticks and answers its peers in between
+APPLY_PER_TURN = 1000
 # the loop publishes its report this often (ms of wall time), so /api/status answers at once
 # even while the loop is busy with a backlog: a poll never queues behind a thousand orders
 REPORT_EVERY_MS = 5.0
@@ -309,7 +315,7 @@ class NodeProcess:
         was_leader = False
         while not self._stopped.is_set():
             now = self.now_ms()
-            wait_s = (host.next_deadline() - now) / 1000.0 if not backlog else 0.0
+            wait_s = (host.next_deadline() - now) / 1000.0 if not backlog and not host.unapplied() else 0.0
             try:
                 if wait_s > 0:
                     item = inbox.get(timeout=min(wait_s, 0.5))
@@ -318,6 +324,8 @@ class NodeProcess:
             except queue.Empty:
                 item = False
             handled = 0
+            entries = 0
+            host.apply_budget = APPLY_PER_TURN
             budget = PROPOSE_PER_TURN
             while backlog and budget > 0:  # what earlier turns left, first: orders keep their order
                 head = backlog[0]
@@ -330,6 +338,13 @@ class NodeProcess:
                 if not finished:
                     break
                 backlog.popleft()
+            if item is False and budget < PROPOSE_PER_TURN:
+                # proposing took time: what arrived meanwhile is stepped before the tick, or the
+                # leader's quorum check would find no follower heard from and depose a busy leader
+                try:
+                    item = inbox.get_nowait()
+                except queue.Empty:
+                    pass
             while item is not False:
                 if item is None:
                     return
@@ -337,6 +352,8 @@ class NodeProcess:
                     now = self.now_ms()
                     for msg in item:
                         host.step(msg, now)
+                        if msg.entries:
+                            entries += len(msg.entries)
                     counters["messages_stepped"] += len(item)
                 elif type(item) is OrderBatch:
                     if backlog or budget <= 0:
@@ -353,7 +370,7 @@ class NodeProcess:
                     except Exception as err:  # a call's failure is the caller's, not the loop's
                         fut.set_exception(err)
                 handled += 1
-                if handled >= MAX_TURN_ITEMS:
+                if handled >= MAX_TURN_ITEMS or entries >= STEP_ENTRIES_PER_TURN:
                     break
                 try:
                     item = inbox.get_nowait()
@@ -362,6 +379,8 @@ class NodeProcess:
             now = self.now_ms()
             if host.next_deadline() <= now:
                 host.tick(now)
+            if host.apply_budget and host.unapplied():
+                host.apply_pending()
             if self._flush:
                 self._flush = False
                 host.flush(0)

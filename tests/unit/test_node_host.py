@@ -182,3 +182,32 @@ def test_a_down_host_refuses_steps():
     host.crash()
     with pytest.raises(RuntimeError):
         host.step(Message(APPEND_RESP, "n1", "n2", 1), 0.0)
+
+
+def test_an_apply_budget_applies_committed_entries_in_order_over_several_turns():
+    """A process node bounds what one loop turn applies: the rest stays committed, unapplied,
+    until :meth:`NodeHost.apply_pending` runs with a fresh budget; nothing is lost or reordered."""
+    hand = Hand()
+    hand.run(600)
+    leader = hand.leader()
+    assert leader is not None
+    raft = leader.replicas[0].raft
+    start = raft.last_applied
+    for seq in range(1, 26):
+        hand.waiting.add((0, "c1", seq))
+        leader.propose(0, order(seq))
+    leader.apply_budget = 10
+    leader.flush(0)
+    hand.deliver()  # the followers acknowledge all 25: the leader commits them, applies 10
+    assert raft.commit_index == start + 25
+    assert raft.last_applied == start + 10 and leader.apply_budget == 0 and leader.unapplied()
+    assert [seq for _, _, seq, _ in leader.completions] == list(range(1, 11))
+    assert leader.apply_pending() == 0, "an exhausted budget applies nothing"
+    leader.apply_budget = 10
+    assert leader.apply_pending() == 10 and raft.last_applied == start + 20
+    leader.apply_budget = None  # no limit: the rest at once
+    assert leader.apply_pending() == 5 and not leader.unapplied()
+    assert [seq for _, _, seq, _ in leader.completions] == list(range(1, 26))
+    follower = next(h for h in hand.hosts.values() if h is not leader)
+    hand.run(100)  # a heartbeat brings the commit to the followers, who apply without a budget
+    assert follower.replicas[0].exchange.digest() == leader.replicas[0].exchange.digest()
