@@ -292,11 +292,14 @@ def test_isolating_the_leader_through_the_control_endpoint_moves_leadership_and_
 def test_one_request_of_the_largest_batch_commits_without_deposing_its_leader(tmp_path):
     """20,000 orders in one POST (1.9 MB, the most a request may carry) were proposed in one
     loop turn that held the leader past its followers' election timeout: it was deposed every
-    time and answered 503. They are spread over turns now; the answer comes once all applied."""
+    time and answered 503. They are spread over turns now, and so are the followers' steps and
+    everyone's applies (a leader applying the whole batch in one turn was deposed under load);
+    the answer comes once all applied."""
     from raftctl.node.http_api import MAX_ORDERS
-    from raftctl.node.process import PROPOSE_PER_TURN
+    from raftctl.node.process import APPLY_PER_TURN, PROPOSE_PER_TURN, STEP_ENTRIES_PER_TURN
 
-    assert MAX_ORDERS > 10 * PROPOSE_PER_TURN  # the request takes many turns
+    # the request takes many turns to propose, to step and to apply
+    assert MAX_ORDERS > 10 * max(PROPOSE_PER_TURN, STEP_ENTRIES_PER_TURN, APPLY_PER_TURN)
     with process_cluster(tmp_path, nodes=3) as cluster:
         cluster.start_all()
         leader = cluster.wait_leader(20)
