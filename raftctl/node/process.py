@@ -379,7 +379,7 @@ class NodeProcess:
             now = self.now_ms()
             if host.next_deadline() <= now:
                 host.tick(now)
-            if host.apply_budget and host.unapplied():
+            if host.apply_budget:  # what earlier turns' budgets held back
                 host.apply_pending()
             if self._flush:
                 self._flush = False
