@@ -98,6 +98,15 @@ def firing_alerts(summary: dict[str, Any]) -> list[dict[str, Any]]:
     return alerts
 
 
+def digests_reported(summary: dict[str, Any]) -> bool:
+    """Whether some node of the document reports a state digest: only then can the monitor compare
+    replicas (``consensus_aligned`` true without one means no divergence was seen, not agreement)."""
+    nodes = summary.get("nodes")
+    if not isinstance(nodes, dict) or not nodes:
+        return True  # a document without node detail: nothing says digests are missing
+    return any(isinstance(node, dict) and node.get("state_digest") is not None for node in nodes.values())
+
+
 def health_header(summary: dict[str, Any], max_width: int | None = None):
     """One line: health, leader, term, healthy n/N, aligned, quorum, leader changes; given
     ``max_width``, a line breaks between two items (never inside one, ``aligned`` apart from its
@@ -117,7 +126,11 @@ def health_header(summary: dict[str, Any], max_width: int | None = None):
     items.append([("healthy ", ""), (f"{cluster.get('healthy_nodes', '?')}/{cluster.get('cluster_size', '?')}",
                                      "bold")])
     aligned = cluster.get("consensus_aligned")
-    items.append([("aligned ", ""), ("yes" if aligned else "NO", "green" if aligned else "bold red")])
+    if aligned and not digests_reported(summary):
+        # nothing to compare (etcd publishes no state digest): no divergence seen is no "yes"
+        items.append([("aligned ", ""), ("n/a", "dim")])
+    else:
+        items.append([("aligned ", ""), ("yes" if aligned else "NO", "green" if aligned else "bold red")])
     reach = monitor_reach(summary)
     if "has_quorum" in cluster:
         quorum = cluster.get("has_quorum")

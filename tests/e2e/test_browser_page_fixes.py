@@ -784,3 +784,54 @@ def test_counts_of_one_read_in_the_singular(browser):
     finally:
         server.stop()
         close(page)
+
+
+# -- a source that reports no state digest ---------------------------------------------------------
+
+
+class _DigestlessSource:
+    """Three members that answer as etcd's do: indexes and roles, no state digest."""
+
+    name = "digestless"
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def members(self) -> list[str]:
+        return ["m1", "m2", "m3"]
+
+    def close(self) -> None:
+        pass
+
+    def poll(self, since=None):
+        from raftctl.core.source import ClientView, NodeAnswer, Poll
+
+        self.now += 1.0
+        answers = {}
+        for nid in self.members():
+            report = {"state": "LEADER" if nid == "m1" else "FOLLOWER", "term": 2, "leader_id": "m1",
+                      "commit_index": 40, "last_applied": 40, "log_length": 40, "peers_connected": 2}
+            if nid == "m1":
+                report["match_index"] = {"m2": 40, "m3": 40}
+                report["last_contact_ms"] = {"m2": 0.0, "m3": 0.0}
+            answers[nid] = NodeAnswer(nid, report)
+        return Poll(self.now, answers, ClientView(proposals_committed=40, latencies_ms=[1.5]))
+
+
+def test_consensus_is_not_called_aligned_when_no_node_reports_a_digest(browser):
+    """On etcd the card said "consensus aligned" though no digest was ever compared."""
+    collector = MetricsCollector(collection_interval=1.0, retention_period=300)
+    collector.set_source(_DigestlessSource())
+    for _ in range(2):
+        collector.collect()
+    assert collector.latest()["cluster"]["consensus_aligned"] is True  # no divergence seen: the contract
+    def unchecked(page):
+        expect(page.locator("#aligned")).to_have_text("consensus unchecked", timeout=10_000)
+        expect(page.locator("#aligned")).to_have_attribute("title", re.compile("no node reports a state digest"))
+
+    _check_page(browser, collector, unchecked)
+    cluster, compared = monitored(3, 50.0)
+    for _ in range(2):
+        step(cluster, compared)
+    _check_page(browser, compared, lambda page: expect(page.locator("#aligned")).to_have_text(
+        "consensus aligned", timeout=10_000))

@@ -134,6 +134,27 @@ def test_quorum_is_unknown_not_held_when_no_majority_answers_the_monitor() -> No
     assert "quorum LOST" in text_of(render.health_header(lost))
 
 
+def test_aligned_is_not_claimed_when_no_node_reports_a_state_digest() -> None:
+    # etcd publishes no state digest: consensus_aligned stays true (no divergence seen), but the
+    # header said "aligned yes" as if the replicas had been compared
+    compared = sample()
+    assert "aligned yes" in text_of(render.health_header(compared))
+    unchecked = sample()
+    for node in unchecked["nodes"].values():
+        node["state_digest"] = None
+    header = text_of(render.health_header(unchecked))
+    assert "aligned n/a" in header and "aligned yes" not in header
+    diverged = sample()
+    diverged["cluster"]["consensus_aligned"] = False
+    assert "aligned NO" in text_of(render.health_header(diverged))
+    # a source that reports digests keeps its word while some nodes show none (DOWN, no report yet)
+    one = sample()
+    for node_id, node in one["nodes"].items():
+        if node_id != "node1":
+            node["state_digest"] = None
+    assert "aligned yes" in text_of(render.health_header(one))
+
+
 def test_the_same_reason_of_many_shards_is_told_once():
     """16 shards in a quorum loss gave 35 reasons: watch spent 12 lines on them and alerts said
     '+33 more', hiding that three nodes were down."""

@@ -151,6 +151,12 @@
     });
   }
 
+  function digestsReported(doc) {
+    var nodes = doc.nodes;
+    if (!nodes || typeof nodes !== "object" || !Object.keys(nodes).length) return true;
+    return Object.keys(nodes).some(function (id) { var n = nodes[id]; return n && n.state_digest != null; });
+  }
+
   function renderOverview(doc) {
     var cluster = doc.cluster || {};
     var perf = doc.performance || {};
@@ -189,7 +195,11 @@
       : (cluster.has_quorum === null || (cluster.has_quorum && blind) ? "quorum unknown"
         : (cluster.has_quorum ? "quorum held" : "\u00a0")));
     setText("healthy-nodes", fmtInt(cluster.healthy_nodes) + " / " + fmtInt(cluster.cluster_size));
-    setText("aligned", cluster.consensus_aligned ? "consensus aligned" : "consensus NOT aligned");
+    // with no state digest reported (etcd publishes none) nothing was compared: no "aligned" claim
+    var unchecked = cluster.consensus_aligned !== false && !digestsReported(doc);
+    setText("aligned", cluster.consensus_aligned === false ? "consensus NOT aligned"
+      : (unchecked ? "consensus unchecked" : "consensus aligned"));
+    $("aligned").title = unchecked ? "no node reports a state digest (etcd publishes none): nothing to compare" : "";
     // the monitor sees only the nodes that answered its poll; below a majority it cannot vouch for the cluster
     var reached = cluster.nodes_reached, size = cluster.cluster_size;
     var partial = typeof reached === "number" && typeof size === "number" && reached < size;
