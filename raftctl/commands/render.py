@@ -438,7 +438,10 @@ def performance_lines(summary: dict[str, Any], history: Iterable[dict[str, Any]]
         ("throughput", fmt_num(perf.get("throughput_ops"), 1, " ops/s"), (throughput, "cyan")),
         ("latency avg", fmt_num(perf.get("avg_latency_ms"), 1, " ms"), (latency, "magenta")),
     ]
-    if "p50_latency_ms" in perf or "p99_latency_ms" in perf:
+    if perf.get("latency_count") == 1 and perf.get("avg_latency_ms") is not None:
+        # one latency (etcd's one probe read per interval) has no distribution to take percentiles of
+        rows.append(("latency p50 / p99", "n/a (1 measured)", None))
+    elif "p50_latency_ms" in perf or "p99_latency_ms" in perf:
         rows.append(("latency p50 / p99",
                      f"{fmt_num(perf.get('p50_latency_ms'), 1)} / {fmt_num(perf.get('p99_latency_ms'), 1, ' ms')}", None))
     if max_width is not None:

@@ -354,6 +354,7 @@ class SampleCollector:
                 "commit_apply_lag": reading.commit_apply_lag,
                 "proposals_pending": client.orders_pending,
                 "proposals_failed": client.proposals_failed,
+                "latency_count": len(latencies) if latencies else 0,
                 "latency_note": None if latencies else client.latency_note,
             },
             "latency_histogram": histogram.document(),

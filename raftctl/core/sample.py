@@ -105,10 +105,13 @@ class _PerformanceFields(TypedDict):
 
 
 class PerformanceDoc(_PerformanceFields):
-    """``_PerformanceFields`` and ``latency_note``: why no latency was measured, when the source
-    measures it with probes of its own and the last one failed (etcd: its read refused, timed
-    out); None when latency was measured or the source has no such probe."""
+    """``_PerformanceFields``, ``latency_count``: how many latencies the interval's avg/p50/p99 come
+    from (0 for none; on etcd one probe read, so its percentiles are that one read), and
+    ``latency_note``: why no latency was measured, when the source measures it with probes of its
+    own and the last one failed (etcd: its read refused, timed out); None when latency was
+    measured or the source has no such probe."""
 
+    latency_count: int
     latency_note: Optional[str]
 
 
@@ -253,7 +256,7 @@ class HistoryCluster(_ClusterRequired):
 
 
 class HistoryPerformance(_PerformanceFields):
-    """``PerformanceDoc`` as history keeps it (without ``latency_note``)."""
+    """``PerformanceDoc`` as history keeps it (without ``latency_count`` and ``latency_note``)."""
 
 
 class HistoryNode(_NodeFields):

@@ -58,6 +58,9 @@ _DESCRIPTIONS = {
                                                 "(etcd: proposals the cluster committed) since the source started",
     ("PerformanceMetrics", "avg_latency_ms"): "Average consensus latency over the last interval",
     ("PerformanceMetrics", "proposals_pending"): "Orders submitted and not yet acknowledged",
+    ("PerformanceMetrics", "latency_count"): "How many latencies avg/p50/p99 come from in the interval: the orders "
+                                              "committed, or one probe read on etcd (its percentiles are that read); "
+                                              "0 when none",
     ("PerformanceMetrics", "latency_note"): "Why no latency was measured in the interval, when the source probes "
                                              "latency itself and the probe failed (etcd: its read refused or "
                                              "timed out); null otherwise",

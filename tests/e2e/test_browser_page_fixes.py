@@ -819,7 +819,8 @@ class _DigestlessSource:
 
 
 def test_consensus_is_not_called_aligned_when_no_node_reports_a_digest(browser):
-    """On etcd the card said "consensus aligned" though no digest was ever compared."""
+    """On etcd the card said "consensus aligned" though no digest was ever compared, and showed its
+    one probe read as p50 and p99."""
     collector = MetricsCollector(collection_interval=1.0, retention_period=300)
     collector.set_source(_DigestlessSource())
     for _ in range(2):
@@ -828,10 +829,15 @@ def test_consensus_is_not_called_aligned_when_no_node_reports_a_digest(browser):
     def unchecked(page):
         expect(page.locator("#aligned")).to_have_text("consensus unchecked", timeout=10_000)
         expect(page.locator("#aligned")).to_have_attribute("title", re.compile("no node reports a state digest"))
+        # and one probe read per interval has no percentiles ("p50 1.5 ms · p99 1.5 ms" before)
+        expect(page.locator("#latency-detail")).to_have_text("1 measured: no percentiles")
 
     _check_page(browser, collector, unchecked)
     cluster, compared = monitored(3, 50.0)
     for _ in range(2):
         step(cluster, compared)
-    _check_page(browser, compared, lambda page: expect(page.locator("#aligned")).to_have_text(
-        "consensus aligned", timeout=10_000))
+    def aligned(page):
+        expect(page.locator("#aligned")).to_have_text("consensus aligned", timeout=10_000)
+        expect(page.locator("#latency-detail")).to_have_text(re.compile(r"^p50 [\d.]+ ms · p99 [\d.]+ ms$"))
+
+    _check_page(browser, compared, aligned)

@@ -292,6 +292,46 @@ def test_high_latency_and_low_healthy_nodes_follow_thresholds():
     assert by_name["high_latency"]["severity"] == "warning"
 
 
+def test_latency_count_says_how_many_latencies_the_figures_come_from():
+    """On etcd there is one probe read per interval, so its p50 and p99 are that read: the count
+    lets the views say so instead of showing three equal figures as a distribution."""
+    cluster = boot(rate=200.0)
+    collector = MetricsCollector()
+    collector.set_cluster(cluster)
+    previous = collector.collect()
+    for _ in range(3):
+        sample = step(cluster, collector)
+        committed = sample["performance"]["total_committed"] - previous["performance"]["total_committed"]
+        assert committed > 1 and sample["performance"]["latency_count"] == committed, f"seed={SEED}"
+        previous = sample
+
+    class OneProbe:
+        name = "one-probe"
+        now = 0.0
+
+        def members(self):
+            return ["m1"]
+
+        def close(self):
+            pass
+
+        def poll(self, since=None):
+            self.now += 1.0
+            report = {"state": "LEADER", "term": 2, "leader_id": "m1", "commit_index": 5, "last_applied": 5,
+                      "log_length": 5, "peers_connected": 0}
+            probe = [] if self.now > 2 else [1.5]  # the third probe fails: no latency, a count of 0
+            return Poll(self.now, {"m1": NodeAnswer("m1", report)},
+                        ClientView(proposals_committed=5, latencies_ms=probe,
+                                   latency_note=None if probe else "timeout"))
+
+    watcher = MetricsCollector()
+    watcher.set_source(OneProbe())
+    assert watcher.collect()["performance"]["latency_count"] == 1
+    assert watcher.collect()["performance"]["p99_latency_ms"] == 1.5
+    perf = watcher.collect()["performance"]
+    assert (perf["latency_count"], perf["avg_latency_ms"], perf["latency_note"]) == (0, None, "timeout")
+
+
 # ---------------------------------------------------------------- history and reads
 
 def test_history_is_bounded_by_retention():
@@ -309,8 +349,9 @@ def test_history_is_bounded_by_retention():
     assert [s["sim_time"] for s in recent] == [s["sim_time"] for s in everything[-3:]]
     # history keeps every cluster field but nodes_reached (docs/CONTRACTS.md)
     assert recent[-1]["cluster"] == {k: v for k, v in latest["cluster"].items() if k != "nodes_reached"}
-    # and every performance field but latency_note (a source's word of the moment, not a series)
-    assert recent[-1]["performance"] == {k: v for k, v in latest["performance"].items() if k != "latency_note"}
+    # and every performance field but latency_count and latency_note (the interval's detail, not series)
+    assert recent[-1]["performance"] == {k: v for k, v in latest["performance"].items()
+                                         if k not in ("latency_count", "latency_note")}
     nodes = collector.node_history("node2", duration=60)
     assert len(nodes) == 5
     assert nodes[-1]["commit_index"] == latest["nodes"]["node2"]["commit_index"]

@@ -155,6 +155,16 @@ def test_aligned_is_not_claimed_when_no_node_reports_a_state_digest() -> None:
     assert "aligned yes" in text_of(render.health_header(one))
 
 
+def test_one_latency_is_shown_without_percentiles() -> None:
+    # etcd measures one probe read per interval: "p50 / p99 2.2 / 2.2 ms" read as a distribution
+    doc = sample()
+    doc["performance"].update(avg_latency_ms=2.2, p50_latency_ms=2.2, p99_latency_ms=2.2, latency_count=1)
+    text = text_of(render.performance_lines(doc, []))
+    assert "n/a (1 measured)" in text and "2.2 / 2.2" not in text
+    doc["performance"].update(p99_latency_ms=9.0, latency_count=40)
+    assert "2.2 / 9.0 ms" in text_of(render.performance_lines(doc, []))
+
+
 def test_the_same_reason_of_many_shards_is_told_once():
     """16 shards in a quorum loss gave 35 reasons: watch spent 12 lines on them and alerts said
     '+33 more', hiding that three nodes were down."""

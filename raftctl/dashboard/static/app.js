@@ -212,8 +212,11 @@
     setText("latency", withUnit(perf.avg_latency_ms, 1, " ms"));
     // no latency and the source says why (an etcd probe refused or timed out): say it, whole on hover
     var latencyNote = !isNum(perf.avg_latency_ms) && typeof perf.latency_note === "string" ? perf.latency_note : "";
+    // one latency (etcd's one probe read per interval) has no distribution: no percentiles of it
+    var single = perf.latency_count === 1 && isNum(perf.avg_latency_ms);
     setText("latency-detail", latencyNote ? "not measured: " + latencyNote :
-      "p50 " + withUnit(perf.p50_latency_ms, 1, " ms") + " · p99 " + withUnit(perf.p99_latency_ms, 1, " ms"));
+      (single ? "1 measured: no percentiles" :
+        "p50 " + withUnit(perf.p50_latency_ms, 1, " ms") + " · p99 " + withUnit(perf.p99_latency_ms, 1, " ms")));
     if ($("latency-detail").title !== latencyNote) $("latency-detail").title = latencyNote;
     $("latency-detail").classList.toggle("wrap", !!latencyNote);
     // the sample's own timestamp: with a 30 s interval a fetch can be up to 30 s fresher than the data
