@@ -410,6 +410,7 @@ class ClusterUp:
                     f"exited with code {code}{_EXIT_MEANINGS.get(code, '')} (see {self.root / (node_id + '.log')})"
                 _say(f"raftctl cluster: {node_id} (pid {proc.pid}) {how}; not restarting it "
                      f"(its argv is in cluster.json)")
+        self._follow_restarts()
         try:
             self.launcher.write_cluster_json(if_changed=True)
             self.write_error = None
@@ -420,6 +421,19 @@ class ClusterUp:
                 _say(f"raftctl cluster: warning: cannot update {self.launcher.root / 'cluster.json'} "
                      f"({message}); the cluster and its monitor keep running, and it is tried again")
             self.write_error = message
+
+    def _follow_restarts(self) -> None:
+        """A node whose process exited and that someone started again (from cluster.json's argv):
+        say so once, and give its pid in cluster.json, so the README's kill-and-restart works again."""
+        launcher = self.launcher
+        dead = [spec for spec in launcher.specs.values() if (proc := launcher.procs.get(spec.node_id)) is not None
+                and proc.poll() is not None]
+        found = dict(_nodes_started_elsewhere(dead)) if dead else {}
+        for node_id, pid in found.items():
+            if launcher.elsewhere.get(node_id) != pid:
+                _say(f"raftctl cluster: {node_id} runs again (pid {pid}, started outside it); "
+                     f"cluster.json gives that pid")
+        launcher.elsewhere = found
 
     def close(self) -> None:
         if self.load is not None:

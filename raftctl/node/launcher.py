@@ -100,6 +100,9 @@ class ClusterLauncher:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self._all: list[subprocess.Popen[bytes]] = []
         self._written: bytes | None = None  # what cluster.json last got
+        # pids of processes started outside the launcher (by hand, from cluster.json's argv) that
+        # serve a node whose own process exited: cluster.json gives them, so its pids stay true
+        self.elsewhere: dict[str, int] = {}
 
     @property
     def ids(self) -> list[str]:
@@ -187,7 +190,7 @@ class ClusterLauncher:
             proc = self.procs.get(node_id)
             nodes.append({
                 "id": node_id,
-                "pid": proc.pid if proc is not None and proc.poll() is None else None,
+                "pid": proc.pid if proc is not None and proc.poll() is None else self.elsewhere.get(node_id),
                 "raft": f"{spec.raft[0]}:{spec.raft[1]}",
                 "http": spec.url,
                 "data_dir": str(spec.data_dir),

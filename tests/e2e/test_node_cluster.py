@@ -131,6 +131,11 @@ def test_cluster_up_runs_watches_survives_a_kill_and_comes_back_with_its_data(tm
         manual.append(subprocess.Popen(victim["argv"], stdout=log, stderr=subprocess.STDOUT))
         log.close()
         cu.wait(lambda: healthy_with_load(cu), 30, "healthy again after the manual restart")
+        # cluster.json gives the pid of the process started by hand (the README's kill works again)
+        cu.wait(lambda: any(n["id"] == victim["id"] and n["pid"] == manual[0].pid for n in cu.nodes()), 5,
+                "cluster.json to give the pid of the node started by hand")
+        said = (tmp_path / "cluster-up.log").read_text(errors="replace")
+        assert f"{victim['id']} runs again (pid {manual[0].pid}, started outside it)" in said, said[-2000:]
 
         # SIGTERM stops cluster up and the nodes it started
         proc.send_signal(signal.SIGTERM)
