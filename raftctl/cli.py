@@ -75,8 +75,11 @@ def run(argv: Optional[list[str]] = None) -> int:
         result = command.main(args=argv, prog_name=prog, standalone_mode=False)
     except typer.TyperException as err:  # usage errors (exit 2) and other Click errors
         ctx = getattr(err, "ctx", None)
-        where = ctx.command_path if ctx is not None else prog
-        message = err.format_message().strip()
+        # Click raises some parse errors without a context ("Option '--url' requires an argument"):
+        # the command is then the one argv names
+        command_name = ctx.info_name if ctx is not None else _subcommand(argv).split(" ")[0]
+        where = ctx.command_path if ctx is not None else f"{prog} {_subcommand(argv)}".strip()
+        message = _plain_words(err, argv, err.format_message().strip())
         exit_code = getattr(err, "exit_code", 1)
         if not message:
             # Click's "no arguments is help" (`raftctl cluster`): the help above says it all
@@ -87,7 +90,7 @@ def run(argv: Optional[list[str]] = None) -> int:
             # one full stop: a message's own ending (".", "...", "?") is kept, never doubled or cut
             message = (message if message.endswith((".", "?", "!")) else message + ".") + help_hint
         _error(where, message)
-        if exit_code == 2 and ctx is not None and ctx.info_name == "alerts":
+        if exit_code == 2 and command_name == "alerts":
             return alerts.usage_error_exit(bare)  # a Nagios plugin's usage error is UNKNOWN (3)
         return exit_code
     except CliError as err:
@@ -118,6 +121,32 @@ def run(argv: Optional[list[str]] = None) -> int:
         _error(prog, f"internal error: {type(err).__name__}: {err} (set RAFTCTL_DEBUG=1 for the traceback)")
         return 1
     return result if isinstance(result, int) else 0
+
+
+# the coercion's words for a value of the wrong type -> ours, which name the value given
+_NOT_OF_TYPE = {
+    "Input should be a valid integer, unable to parse string as an integer": "is not a whole number",
+    "Input should be a valid number, unable to parse string as a number": "is not a number",
+    "Input should be a valid integer, got a number with a fractional part": "is not a whole number",
+}
+
+
+def _plain_words(err: Exception, argv: Optional[list[str]], message: str) -> str:
+    """``message`` with the type checker's wording ("Input should be a valid integer, unable to
+    parse string as an integer") replaced by one that names the value: "'abc' is not a whole number"."""
+    for words, ours in _NOT_OF_TYPE.items():
+        if words not in message:
+            continue
+        opts = getattr(getattr(err, "param", None), "opts", None) or []
+        args = sys.argv[1:] if argv is None else argv
+        given = None
+        for at, arg in enumerate(args):
+            if arg in opts and at + 1 < len(args):
+                given = args[at + 1]  # the last one given is the one Click used
+            elif "=" in arg and arg.split("=", 1)[0] in opts:
+                given = arg.split("=", 1)[1]
+        return message.replace(words, f"{given!r} {ours}" if given is not None else ours.removeprefix("is "))
+    return message
 
 
 def _subcommand(argv: Optional[list[str]]) -> str:

@@ -733,7 +733,59 @@ def load_state(raw: bytes) -> LoadedState:
     data = dict(doc)
     if "servers" in doc:
         data["servers"] = kept_servers
+    if "firing" in doc:
+        data["firing"] = _checked_firing(doc["firing"], problems, reset)
     return LoadedState(data, problems, reset_servers=reset)
+
+
+def _remembered_problem(alert: Any) -> str | None:
+    """What is wrong with one remembered firing alert (``_REMEMBERED_FIELDS``), None if usable:
+    a resolution is made of it later, and a webhook's group of it, so every field has its type."""
+    if not isinstance(alert, dict):
+        return f"is {_json_kind(alert)}, not an object"
+    name = alert.get("name")
+    if not isinstance(name, str) or not name:
+        return '"name" is missing' if name is None else f'"name" is {_json_kind(name)}, not a name'
+    for text in ("severity", "fingerprint", "message"):
+        value = alert.get(text)
+        if value is not None and not isinstance(value, str):
+            return f'"{text}" is {_json_kind(value)}, not a string'
+    for number in ("started_at", "started_at_sim"):
+        value = alert.get(number)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not math.isfinite(value)):
+            return f'"{number}" is {_json_kind(value)}, not a number of seconds'
+    labels = alert.get("labels")
+    if labels is not None and (not isinstance(labels, dict)
+                               or not all(isinstance(v, str) for v in labels.values())):
+        return '"labels" is not an object of strings'
+    return None
+
+
+def _checked_firing(firing: Any, problems: list[str], reset: set[str]) -> dict[str, dict[str, Any]]:
+    """The ``firing`` part (URL -> alert_key -> the alert last sent as firing), its broken entries
+    dropped and said in ``problems``; a server that lost one is ``reset`` (recovering: what fires
+    now is sent again, and the spool drops what it delivered already)."""
+    if not isinstance(firing, dict):
+        problems.append(f'"firing" is {_json_kind(firing)}, not an object')
+        return {}
+    kept: dict[str, dict[str, Any]] = {}
+    for url, alerts in firing.items():
+        where = f"firing[{_shown(url)}]"
+        if not isinstance(alerts, dict):
+            problems.append(f"{where} is {_json_kind(alerts)}, not an object")
+            reset.add(url)
+            continue
+        usable: dict[str, Any] = {}
+        for key, alert in alerts.items():
+            wrong = _remembered_problem(alert)
+            if wrong is None:
+                usable[key] = alert
+            else:
+                problems.append(f"{where}[{_shown(key)}] {wrong}")
+                reset.add(url)
+        kept[url] = usable
+    return kept
 
 
 class _StateFile:

@@ -153,6 +153,51 @@ def test_after_a_reset_resolutions_are_sent_so_no_receiver_keeps_an_alert_open(t
     assert forward(path, server).events == []
 
 
+BROKEN_FIRING = {
+    "labels-a-string": ({"labels": "oops"}, '"labels" is not an object of strings'),
+    "label-a-number": ({"labels": {"node": 3}}, '"labels" is not an object of strings'),
+    "started-at-a-word": ({"started_at": "yesterday"}, '"started_at" is a string'),
+    "started-at-a-boolean": ({"started_at": True}, '"started_at" is a boolean'),
+    "name-missing": ({"name": None}, '"name" is missing'),
+    "message-a-list": ({"message": ["x"]}, '"message" is a list'),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN_FIRING))
+def test_a_broken_remembered_alert_is_dropped_with_one_warning_and_forwarding_goes_on(name, tmp_path, server,
+                                                                                      capsys):
+    """A hand-edited firing entry ("labels": "oops") made every later run fail with "internal
+    error: AttributeError" and forward nothing, a quorum loss included."""
+    change, fragment = BROKEN_FIRING[name]
+    gone = alert("node_down")
+    path = tmp_path / "st.json"
+    path.write_bytes(orjson.dumps({"version": 1, "servers": {URL: {key(gone): "firing"}},
+                                   "firing": {URL: {key(gone): {**gone, **change}}}}))
+    server["active"] = [alert("quorum_loss", started=200.0)]
+    sink = forward(path, server)
+    err = warnings(capsys.readouterr().err)
+    assert len(err) == 1 and "partly reset" in err[0] and fragment in err[0], err
+    assert sink.events == [("firing", "quorum_loss")]
+    saved = orjson.loads(path.read_bytes())
+    assert list(saved["firing"][URL]) == [key(alert("quorum_loss", started=200.0))]
+    again = forward(path, server)
+    assert again.events == [] and capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("firing, fragment", [
+    ("oops", '"firing" is a string'), ([1], '"firing" is a list'), ({URL: 5}, "is a number"),
+    ({URL: {"fp-x@1": "oops"}}, "is a string, not an object")])
+def test_a_broken_firing_part_is_reset_with_one_warning(firing, fragment, tmp_path, server, capsys):
+    path = tmp_path / "st.json"
+    path.write_bytes(orjson.dumps({"version": 1, "servers": {URL: {}}, "firing": firing}))
+    server["active"] = [alert("quorum_loss")]
+    sink = forward(path, server)
+    err = warnings(capsys.readouterr().err)
+    assert len(err) == 1 and "reset" in err[0] and fragment in err[0], err
+    assert sink.events == [("firing", "quorum_loss")]
+    assert forward(path, server).events == [] and capsys.readouterr().err == ""
+
+
 def test_the_state_file_is_replaced_atomically_and_leaves_no_temporary_file(tmp_path, server, monkeypatch):
     path = tmp_path / "st.json"
     path.write_bytes(orjson.dumps({"version": 1, "servers": {URL: {}}}))

@@ -134,6 +134,11 @@ def test_the_unknown_line_keeps_the_cause_of_a_usage_error_or_a_bad_answer(monke
     assert line(["alerts", "--url", "http://"]) == "RAFTCTL UNKNOWN - usage: --url 'http://': the host is missing"
     assert line(["alerts", "--source", "x"]) == \
         "RAFTCTL UNKNOWN - usage: No such option: --source (Possible options: --url)"
+    # an option given last without its value: Click raises it with no context, and it was exit 2
+    # (CRITICAL to Nagios) with nothing on stdout
+    for option in ("--url", "-w", "-c", "-t", "--sink", "--state-file"):
+        assert line(["alerts", option]) == f"RAFTCTL UNKNOWN - usage: Option '{option}' requires an argument."
+    assert line(["alerts", "-t", "abc"]) == "RAFTCTL UNKNOWN - usage: --timeout 'abc' is not a number"
 
     def not_found(base, path, timeout=0):
         raise _common.CliError(f"{base}{path} answered HTTP 404: File not found")
@@ -142,6 +147,22 @@ def test_the_unknown_line_keeps_the_cause_of_a_usage_error_or_a_bad_answer(monke
     assert line(["alerts", "--url", "http://exchange-monitor.example.internal:28600"]) == \
         "RAFTCTL UNKNOWN - /api/summary answered HTTP 404: File not found"
 
+
+
+def test_a_value_of_the_wrong_type_is_named_in_our_words(capsys):
+    """The type checker said "Input should be a valid integer, unable to parse string as an
+    integer", without the value, and a missing value was told by "raftctl", not the command."""
+    from raftctl import cli
+
+    assert cli.run(["serve", "--nodes", "abc"]) == 2
+    assert "raftctl serve: error: Invalid value for '--nodes': 'abc' is not a whole number." in capsys.readouterr().err
+    assert cli.run(["demo", "--ticks=1.5"]) == 2
+    assert "'1.5' is not a whole number" in capsys.readouterr().err
+    assert cli.run(["serve", "--interval", "soon"]) == 2
+    assert "'soon' is not a number" in capsys.readouterr().err
+    assert cli.run(["serve", "--port"]) == 2
+    assert capsys.readouterr().err.strip() == ("raftctl serve: error: Option '--port' requires an argument. "
+                                              "(see 'raftctl serve --help')")
 
 
 def test_a_cut_list_is_set_off_by_a_comma():
