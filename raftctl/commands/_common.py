@@ -169,17 +169,26 @@ def page_refresh_seconds(collection_interval: float) -> float:
     return min(5.0, max(1.0, float(collection_interval)))
 
 
+def replay_state(base_url: str, timeout: float = HTTP_TIMEOUT_S) -> dict[str, Any] | None:
+    """``/api/replay``'s answer (with its ``file``) when ``base_url`` is a ``raftctl replay``
+    server, else None (a live server has no such endpoint, or it cannot be asked)."""
+    try:
+        state = http_get_json(base_url, "/api/replay", timeout)
+    except CliError:
+        return None
+    if not isinstance(state, dict) or not isinstance(state.get("file"), str):
+        return None
+    return state
+
+
 def replay_banner(base_url: str, timeout: float = HTTP_TIMEOUT_S) -> str | None:
     """"REPLAY of FILE: ..." when ``base_url`` is a ``raftctl replay`` server (it answers
     ``/api/replay``; a live server has none), else None: its samples are a recording's, which
     ``summary`` and ``watch`` must not pass off as a live cluster."""
     import time
 
-    try:
-        state = http_get_json(base_url, "/api/replay", timeout)
-    except CliError:
-        return None
-    if not isinstance(state, dict) or not isinstance(state.get("file"), str):
+    state = replay_state(base_url, timeout)
+    if state is None:
         return None
     parts = [f"REPLAY of {state['file']}"]
     runs, run = state.get("runs"), state.get("run")

@@ -178,7 +178,7 @@ def command(
         "avg_latency_ms": (_range_option(warning_latency, "--warning-latency"),
                            _range_option(critical_latency, "--critical-latency")),
     }
-    from raftctl.commands._common import CliError, build_sinks, fetch_summary, redact_url
+    from raftctl.commands._common import CliError, build_sinks, fetch_summary, redact_url, replay_state
 
     try:
         sinks = build_sinks(sink)
@@ -194,6 +194,12 @@ def command(
                 _fit(f"RAFTCTL UNKNOWN - {shown}"), json_output)
         raise CliError(err.message, exit_code=UNKNOWN) from None
     stale = stale_sample(summary, time.time())
+    if stale is None:
+        # a recording is no cluster, however fresh its stamps (demo --fast stamps simulated time
+        # ahead of the wall clock, so a replay of it passed the age check and paged its alerts)
+        replay = replay_state(base, timeout=max(0.1, timeout - (time.monotonic() - started)))
+        if replay is not None:
+            stale = f"not a live cluster: raftctl replay of {replay['file']}"
     if stale is not None:
         # yesterday's state is no verdict on today's cluster, and no alert of it goes to a pager
         _close_quietly(sinks)

@@ -143,6 +143,42 @@ def test_api_shows_each_health_transition_at_its_offset(recording):
         assert replay.stop() == 0
 
 
+def test_alerts_calls_a_fresh_replay_unknown_and_forwards_none_of_its_alerts(recording, tmp_path):
+    """demo --fast stamps its samples ahead of the wall clock, so a replay of a fresh recording
+    passed the stale-sample check: `alerts` said CRITICAL and paged the recording's quorum loss."""
+    import http.server
+    import threading
+
+    path, report = recording
+    received: list[bytes] = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+            received.append(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    replay = Replay(str(path), "--paused")
+    try:
+        unhealthy = [offset for offset, status in transitions(report) if status == "UNHEALTHY"]
+        replay.control(f"action=seek&position={unhealthy[-1] + 1}")
+        assert replay.get("/api/alerts")["active"], "the recording has alerts firing at this moment"
+        proc = run_cli("alerts", "--url", replay.url, "--sink", f"webhook:http://127.0.0.1:{receiver.server_port}/",
+                       "--state-file", str(tmp_path / "state.json"))
+        assert proc.returncode == 3, (proc.returncode, proc.stdout, proc.stderr)
+        assert proc.stdout.startswith("RAFTCTL UNKNOWN - not a live cluster: raftctl replay of demo.jsonl"), proc.stdout
+        assert received == [], received
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+        assert replay.stop() == 0
+
+
 def test_playing_moves_the_clock_at_the_speed_and_pause_holds_it(recording):
     path, _report = recording
     replay = Replay(str(path), "--speed", "20")
