@@ -152,7 +152,7 @@ def http_get_bytes(base_url: str, path: str, timeout: float = HTTP_TIMEOUT_S) ->
     except urllib.error.URLError as err:
         raise ServerUnreachable(f"cannot reach {shown}: {_reason_text(err.reason)}") from None
     except TimeoutError:
-        raise ServerUnreachable(f"cannot reach {shown}: no answer within {timeout:g} s") from None
+        raise ServerUnreachable(f"cannot reach {shown}: no answer within {round(timeout, 2):g} s") from None
     except http.client.RemoteDisconnected as err:  # closed before answering: no answer, not a bad one
         raise ServerUnreachable(f"cannot reach {shown}: {_reason_text(err)}") from None
     except http.client.HTTPException as err:  # it answered, but not in HTTP (another service on the port)

@@ -237,8 +237,14 @@ def _cluster_families(family: _Builder, doc: Mapping[str, Any]) -> None:
         ("sink_errors", "raftctl_collector_sink_errors", "Exceptions raised by sinks"),
         ("sink_delivery_failures", "raftctl_collector_sink_delivery_failures",
          "Events a sink gave up delivering"),
+        ("sink_delivered", "raftctl_collector_sink_delivered",
+         "Events a sink delivered (a webhook: its receiver answered 2xx)"),
+        ("sink_expired", "raftctl_collector_sink_expired", "Events a sink gave up on after its max_age"),
     ):
         family(name, "counter", text).add(collector.get(key))
+    # a receiver that refuses every push counts no failure until max_age: the backlog shows it at once
+    family("raftctl_collector_sink_pending", "gauge",
+           "Events queued or spooled by sinks and not delivered yet (retrying)").add(collector.get("sink_pending"))
     family("raftctl_last_sample_timestamp_seconds", "gauge", "Unix time of the newest sample").add(
         doc.get("timestamp"))
 

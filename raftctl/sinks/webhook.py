@@ -533,7 +533,7 @@ class WebhookSink(Sink):
         except urllib.error.URLError as exc:  # not sent: refused, unreachable, connect timeout
             return _Attempt.RETRY, str(getattr(exc, "reason", exc))
         except (TimeoutError, ConnectionError) as exc:  # sent, no answer in time (or cut)
-            return _Attempt.TIMEOUT, f"no answer within {timeout:g} s" if isinstance(exc, TimeoutError) else str(exc)
+            return _Attempt.TIMEOUT, f"no answer within {round(timeout, 2):g} s" if isinstance(exc, TimeoutError) else str(exc)
         except OSError as exc:
             return _Attempt.RETRY, str(exc)
 

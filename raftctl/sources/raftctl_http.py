@@ -474,7 +474,7 @@ def _status_or_silence(member: _Member, deadline: float) -> dict[str, Any] | Sil
 
 def _why(silent: Silent, timeout: float) -> str:
     if silent.reason == "timeout":
-        return f"no answer within {timeout:g} s"
+        return f"no answer within {round(timeout, 2):g} s"
     return silent.detail.removeprefix("/api/status ")
 
 

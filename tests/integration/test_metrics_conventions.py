@@ -626,3 +626,20 @@ def test_the_committed_count_is_a_counter_of_what_throughput_is_the_rate_of():
     # the shipped recording rule reads the counter, and the Grafana panel too
     rules = (Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "raftctl-rules.yml").read_text()
     assert "rate(raftctl_committed_orders_total[1m])" in rules
+
+
+def test_a_sink_backlog_is_on_metrics_before_it_becomes_a_failure():
+    """A webhook whose receiver refused every push showed nothing on /metrics: failures count only
+    what max_age gave up on; the events still retrying (sink_pending) were in /api/summary only."""
+    from raftctl.core.collector import SampleCollector
+
+    collector = SampleCollector()
+    collector.set_source(_EtcdLikeSource())
+    latest = dict(collector.collect())
+    latest["collector"] = {**latest["collector"], "sink_pending": 4, "sink_delivered": 7, "sink_expired": 1,
+                           "sink_delivery_failures": 1}
+    families = families_of(prometheus.render_prometheus(latest, process=None).decode())
+    pending = families["raftctl_collector_sink_pending"]
+    assert pending.type == "gauge" and [s.value for s in pending.samples] == [4]
+    for name, value in (("raftctl_collector_sink_delivered", 7), ("raftctl_collector_sink_expired", 1)):
+        assert families[name].type == "counter" and [s.value for s in families[name].samples] == [value], name
