@@ -382,6 +382,8 @@ def test_promtool_test_rules_passes():
     ('\n            unless on (job, instance, node) (raftctl_node_state{state="STALE_LEADER"} == 1)', ""),
     # monitor reach paged next to a quorum lost on evidence
     ("\n            unless on (job, instance) (raftctl_cluster_has_quorum == 0)", ""),
+    # a sink backlog paged on the first retry (a delivery that gets through next time)
+    ("expr: raftctl_collector_sink_pending > 0\n        for: 5m", "expr: raftctl_collector_sink_pending > 0"),
     # a majority computed without floor (2 of 4 counted as enough)
     ("raftctl_cluster_nodes_reached < floor(raftctl_cluster_nodes / 2) + 1",
      "raftctl_cluster_nodes_reached < raftctl_cluster_nodes / 2"),
