@@ -134,6 +134,10 @@ class Watcher:
 
         status = f"disconnected, retrying… ({self.error})" if self.error else self.replay
         shown_summary = self.summary
+        # the sample's own time (a replay's is the recording's), not when it was fetched: the
+        # banner and the footer both say it
+        stamp = (self.summary or {}).get("timestamp")
+        sampled = stamp if isinstance(stamp, (int, float)) and not isinstance(stamp, bool) else self.updated_at
         if self.error and self.summary is not None:
             # the last frame stays, but not as the cluster's state now: a bright HEALTHY under a
             # red "disconnected" read as all well; it says STALE, and what it was and how old
@@ -141,17 +145,14 @@ class Watcher:
             was = cluster.get("health_status", "UNKNOWN")
             cluster["health_status"] = "STALE"
             shown_summary = {**self.summary, "cluster": cluster}
-            if self.updated_at is not None:
-                age = max(0, int(time.time() - self.updated_at))
+            if sampled is not None:
+                age = max(0, int(time.time() - sampled))
                 status = (f"{status}; below: the last sample, {was} as of "
-                          f"{time.strftime('%H:%M:%S', time.localtime(self.updated_at))} ({age} s ago)")
+                          f"{time.strftime('%H:%M:%S', time.localtime(sampled))} ({age} s ago)")
         footer = Text(style="dim")
         footer.append(self.base_url)
-        if self.updated_at is not None:
-            # the sample's own time (a replay's is the recording's), not when it was fetched
-            stamp = (self.summary or {}).get("timestamp")
-            shown = stamp if isinstance(stamp, (int, float)) and not isinstance(stamp, bool) else self.updated_at
-            footer.append("  ·  sample of " + time.strftime("%H:%M:%S", time.localtime(shown)))
+        if sampled is not None:
+            footer.append("  ·  sample of " + time.strftime("%H:%M:%S", time.localtime(sampled)))
         footer.append(f"  ·  every {self.interval:g}s  ·  Ctrl-C quits")
         spark_width = 60  # the frame narrows it to what the terminal leaves
 

@@ -84,6 +84,8 @@ def test_a_lost_server_leaves_a_frame_marked_stale_not_a_bright_healthy():
     sample = collector.collect()
     assert sample["cluster"]["health_status"] == "HEALTHY", f"seed={SEED}"
     watcher = Watcher("http://127.0.0.1:1", 1.0)
+    # sampled 43 s ago, fetched 42 s ago: the banner says the sample's time, as the footer does
+    sample = {**sample, "timestamp": time.time() - 43.0}
     watcher.summary, watcher.updated_at = sample, time.time() - 42.0
     watcher.history.append(sample)
     assert not watcher.poll()  # nothing listens on port 1
@@ -91,5 +93,8 @@ def test_a_lost_server_leaves_a_frame_marked_stale_not_a_bright_healthy():
     console.print(watcher.frame(120))
     text = console.export_text()
     assert "disconnected, retrying" in text and " STALE   leader node" in text, text
-    assert "HEALTHY   leader" not in text and "the last sample, HEALTHY as of" in text and "(42 s ago)" in text, text
+    assert "HEALTHY   leader" not in text and "the last sample, HEALTHY as of" in text and "(43 s ago)" in text, text
+    import re
+    said = re.search(r"HEALTHY as of[\s│]*(\d\d:\d\d:\d\d)", text).group(1)
+    assert f"sample of {said}" in text, text
     assert watcher.summary["cluster"]["health_status"] == "HEALTHY"  # the sample itself is left as it was
