@@ -14,7 +14,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Self
 
 import typer
@@ -700,7 +700,7 @@ class LoadedState:
 
 def load_state(raw: bytes) -> LoadedState:
     """Parse and check a state file's bytes (pure): ``{"version": 1, "servers": {URL: {alert_key:
-    "firing"|"resolved"}}}``. Keeps every part that has the right shape, drops the rest and says
+    "firing"|"resolved"}}, "firing": {URL: {alert_key: the alert last sent as firing}}}``. Keeps every part that has the right shape, drops the rest and says
     what in ``problems``; other top-level keys are kept as they are."""
     import orjson
 
@@ -721,27 +721,16 @@ def load_state(raw: bytes) -> LoadedState:
         return LoadedState({}, [f'"servers" is {_json_kind(servers)}, not an object'], reset_all=True)
     problems: list[str] = []
     reset: set[str] = set()
-    kept_servers: dict[str, dict[str, str]] = {}
-    for url, entries in servers.items():
-        where = f"servers[{_shown(url)}]"
-        if not isinstance(entries, dict):
-            problems.append(f"{where} is {_json_kind(entries)}, not an object")
-            reset.add(url)
-            continue
-        kept: dict[str, str] = {}
-        for key, status in entries.items():
-            if status in _SENT_STATUSES:
-                kept[key] = status
-            else:
-                shown = _shown(status, 20) if isinstance(status, str) else _json_kind(status)
-                problems.append(f'{where}[{_shown(key)}] is {shown}, not "firing" or "resolved"')
-                reset.add(url)
-        kept_servers[url] = kept
     data = dict(doc)
     if "servers" in doc:
-        data["servers"] = kept_servers
+        data["servers"] = _checked_per_server("servers", servers, _status_problem, problems, reset)
     if "firing" in doc:
-        data["firing"] = _checked_firing(doc["firing"], problems, reset)
+        firing = doc["firing"]
+        if isinstance(firing, dict):
+            data["firing"] = _checked_per_server("firing", firing, _remembered_problem, problems, reset)
+        else:
+            problems.append(f'"firing" is {_json_kind(firing)}, not an object')
+            data["firing"] = {}
     return LoadedState(data, problems, reset_servers=reset)
 
 
@@ -769,25 +758,31 @@ def _remembered_problem(alert: Any) -> str | None:
     return None
 
 
-def _checked_firing(firing: Any, problems: list[str], reset: set[str]) -> dict[str, dict[str, Any]]:
-    """The ``firing`` part (URL -> alert_key -> the alert last sent as firing), its broken entries
-    dropped and said in ``problems``; a server that lost one is ``reset`` (recovering: what fires
-    now is sent again, and the spool drops what it delivered already)."""
-    if not isinstance(firing, dict):
-        problems.append(f'"firing" is {_json_kind(firing)}, not an object')
-        return {}
+def _status_problem(status: Any) -> str | None:
+    """What is wrong with one ``servers`` entry (the status last sent), None if usable."""
+    if status in _SENT_STATUSES:
+        return None
+    shown = _shown(status, 20) if isinstance(status, str) else _json_kind(status)
+    return f'is {shown}, not "firing" or "resolved"'
+
+
+def _checked_per_server(part: str, by_server: dict[str, Any], problem: Callable[[Any], str | None],
+                        problems: list[str], reset: set[str]) -> dict[str, dict[str, Any]]:
+    """A part of the state (URL -> alert_key -> entry), each entry checked by ``problem``; what is
+    broken is dropped and said in ``problems``, and its server is ``reset`` (recovering: what fires
+    now is sent again, and the webhook spool drops what it delivered already)."""
     kept: dict[str, dict[str, Any]] = {}
-    for url, alerts in firing.items():
-        where = f"firing[{_shown(url)}]"
-        if not isinstance(alerts, dict):
-            problems.append(f"{where} is {_json_kind(alerts)}, not an object")
+    for url, entries in by_server.items():
+        where = f"{part}[{_shown(url)}]"
+        if not isinstance(entries, dict):
+            problems.append(f"{where} is {_json_kind(entries)}, not an object")
             reset.add(url)
             continue
         usable: dict[str, Any] = {}
-        for key, alert in alerts.items():
-            wrong = _remembered_problem(alert)
+        for key, entry in entries.items():
+            wrong = problem(entry)
             if wrong is None:
-                usable[key] = alert
+                usable[key] = entry
             else:
                 problems.append(f"{where}[{_shown(key)}] {wrong}")
                 reset.add(url)
