@@ -700,8 +700,9 @@ class LoadedState:
 
 def load_state(raw: bytes) -> LoadedState:
     """Parse and check a state file's bytes (pure): ``{"version": 1, "servers": {URL: {alert_key:
-    "firing"|"resolved"}}, "firing": {URL: {alert_key: the alert last sent as firing}}}``. Keeps every part that has the right shape, drops the rest and says
-    what in ``problems``; other top-level keys are kept as they are."""
+    "firing"|"resolved"}}, "firing": {URL: {alert_key: the alert last sent as firing}}}``. Keeps
+    every part that has the right shape, drops the rest and says what in ``problems``; other
+    top-level keys are kept as they are."""
     import orjson
 
     if not raw.strip():
