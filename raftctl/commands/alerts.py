@@ -160,8 +160,8 @@ def command(
     state_file: Annotated[
         Path | None,
         typer.Option("--state-file", metavar="PATH", dir_okay=False,
-                     help="Where forwarded alerts are remembered \\[default: $XDG_CACHE_HOME/raftctl/alerts-state.json, "
-                          "else ~/.cache/raftctl/alerts-state.json]."),
+                     help="Where forwarded alerts are remembered \\[default: raftctl/alerts-state.json in "
+                          "$XDG_CACHE_HOME, else in ~/.cache]."),
     ] = None,
     version: Annotated[bool | None, typer.Option(
         "--version", "-V", callback=_version_callback, is_eager=True, help="Show the plugin's version and exit.")] = None,
