@@ -215,9 +215,10 @@
     // one latency (etcd's one probe read per interval) has no distribution: no percentiles of it
     var single = perf.latency_count === 1 && isNum(perf.avg_latency_ms);
     setText("latency-detail", latencyNote ? "not measured: " + latencyNote :
-      (single ? "1 measured: no percentiles" :
+      (single ? "1 measurement" :
         "p50 " + withUnit(perf.p50_latency_ms, 1, " ms") + " · p99 " + withUnit(perf.p99_latency_ms, 1, " ms")));
-    if ($("latency-detail").title !== latencyNote) $("latency-detail").title = latencyNote;
+    var latencyTitle = latencyNote || (single ? "one latency in the interval (etcd: its one probe read): no percentiles" : "");
+    if ($("latency-detail").title !== latencyTitle) $("latency-detail").title = latencyTitle;
     $("latency-detail").classList.toggle("wrap", !!latencyNote);
     // the sample's own timestamp: with a 30 s interval a fetch can be up to 30 s fresher than the data
     // (a replay shows the recorded time of its position instead, renderReplay)
