@@ -377,9 +377,10 @@ def test_collector_keeps_its_interval_under_load():
     intervals = [b - a for a, b in zip(stamps[1:], stamps[2:])]  # the first one includes start-up
     offsets = sorted(abs(i - 0.1) for i in intervals)
     assert hits[0] > 100
-    assert collector.missed_ticks == 0
-    # Starving the collector would push many intervals out. One late wake-up is the OS's doing
-    # on a 2-core CI machine running another test beside this one, so the second worst is held
-    # to 50 ms and the worst to 200 ms.
+    # Starving the collector would push many intervals out and miss many ticks. One late wake-up
+    # is the OS's doing on a 2-core CI machine running another test beside this one (CI once saw
+    # one of 250 ms: 3 ticks missed), so at most 3 missed ticks of the ~31, the second worst
+    # interval is held to 50 ms and the worst to 300 ms.
+    assert collector.missed_ticks <= 3, f"{collector.missed_ticks} ticks missed under load"
     assert offsets[-2] <= 0.05, f"collector interval off by {offsets[-2] * 1000:.1f} ms under load (2nd worst)"
-    assert offsets[-1] <= 0.2, f"collector interval off by {offsets[-1] * 1000:.1f} ms under load"
+    assert offsets[-1] <= 0.3, f"collector interval off by {offsets[-1] * 1000:.1f} ms under load"
