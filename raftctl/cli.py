@@ -8,6 +8,7 @@ failure to a one-line message on stderr and an exit code; users never see a trac
 from __future__ import annotations
 
 import os
+import re
 import sys
 from typing import Annotated, Optional
 
@@ -131,22 +132,48 @@ _NOT_OF_TYPE = {
 }
 
 
+_OUT_OF_RANGE = (  # the type checker's range wording, and ours (the value given first)
+    (re.compile(r"Input should be greater than or equal to (\S+?)\.?$"), "is below {}, the least allowed"),
+    (re.compile(r"Input should be greater than (\S+?)\.?$"), "must be above {}"),
+    (re.compile(r"Input should be less than or equal to (\S+?)\.?$"), "is above {}, the most allowed"),
+    (re.compile(r"Input should be less than (\S+?)\.?$"), "must be below {}"),
+)
+
+
 def _plain_words(err: Exception, argv: Optional[list[str]], message: str) -> str:
     """``message`` with the type checker's wording ("Input should be a valid integer, unable to
-    parse string as an integer") replaced by one that names the value: "'abc' is not a whole number"."""
+    parse string as an integer") replaced by one that names the value: "'abc' is not a whole
+    number", "0 is below 1, the least allowed"."""
     for words, ours in _NOT_OF_TYPE.items():
-        if words not in message:
-            continue
-        opts = getattr(getattr(err, "param", None), "opts", None) or []
-        args = sys.argv[1:] if argv is None else argv
-        given = None
-        for at, arg in enumerate(args):
-            if arg in opts and at + 1 < len(args):
-                given = args[at + 1]  # the last one given is the one Click used
-            elif "=" in arg and arg.split("=", 1)[0] in opts:
-                given = arg.split("=", 1)[1]
-        return message.replace(words, f"{given!r} {ours}" if given is not None else ours.removeprefix("is "))
+        if words in message:
+            given = _given(err, argv)
+            return message.replace(words, f"{given!r} {ours}" if given is not None else ours.removeprefix("is "))
+    for pattern, ours in _OUT_OF_RANGE:
+        found = pattern.search(message)
+        if found:
+            given = _given(err, argv)
+            said = ours.format(found.group(1))
+            if given is None:
+                said = "the value " + said
+            elif not said.startswith("is "):
+                said = f"{given} given: it {said}"
+            else:
+                said = f"{given} {said}"
+            return message[:found.start()] + said
     return message
+
+
+def _given(err: Exception, argv: Optional[list[str]]) -> Optional[str]:
+    """The value the command line gave the option ``err`` names (the last one: Click's)."""
+    opts = getattr(getattr(err, "param", None), "opts", None) or []
+    args = sys.argv[1:] if argv is None else argv
+    given = None
+    for at, arg in enumerate(args):
+        if arg in opts and at + 1 < len(args):
+            given = args[at + 1]
+        elif "=" in arg and arg.split("=", 1)[0] in opts:
+            given = arg.split("=", 1)[1]
+    return given
 
 
 def _subcommand(argv: Optional[list[str]]) -> str:

@@ -165,6 +165,21 @@ def test_a_value_of_the_wrong_type_is_named_in_our_words(capsys):
                                               "(see 'raftctl serve --help')")
 
 
+def test_a_value_out_of_range_is_named_in_our_words(capsys):
+    """The type checker said "Input should be greater than or equal to 1", not which value."""
+    from raftctl import cli
+
+    assert cli.run(["demo", "--nodes", "0"]) == 2
+    assert capsys.readouterr().err.strip() == ("raftctl demo: error: Invalid value for '--nodes': 0 is below 1, "
+                                              "the least allowed. (see 'raftctl demo --help')")
+    assert cli.run(["serve", "--port=99999"]) == 2
+    assert "'--port': 99999 is above 65535, the most allowed." in capsys.readouterr().err
+    assert cli.run(["cluster", "up", "--nodes", "12"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("raftctl cluster up: error:") and "12 is above 9, the most allowed" in err
+    assert "Input should" not in err
+
+
 def test_a_cut_list_is_set_off_by_a_comma():
     """``monitor reaches 1/3 +3 more`` read as arithmetic: ``monitor reaches 1/3, +3 more``."""
     reasons = ["monitor_reach:1/9"] + [f"node_down:node{i}" for i in range(2, 10)]
