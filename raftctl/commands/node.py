@@ -58,9 +58,13 @@ def command(
         "--rejoin", help="This node lost its data (an empty or replaced data dir of a node that ran before): it "
                          "campaigns only once it has caught up with a leader, and votes only for a candidate that "
                          "holds the log, so nodes that lost their data cannot elect one of themselves.")] = False,
+    rejoin_if_empty: Annotated[bool, typer.Option(
+        "--rejoin-if-empty", help="This node has run before: if its data dir is empty (its data was lost), start "
+                                  "it as --rejoin does; a dir with data starts as usual. cluster.json's argv has "
+                                  "it, so that a restart from that argv is safe either way.")] = False,
 ) -> None:
     """Run one node until SIGTERM or Ctrl-C."""
     from raftctl.node.main import run_node
 
     run_node(node_id, peers, data_dir, http, not no_fsync, snapshot_threshold, election_timeout_ms, seed,
-             cluster_token, advertise_http, rejoin)
+             cluster_token, advertise_http, rejoin, rejoin_if_empty)

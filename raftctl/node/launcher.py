@@ -3,8 +3,8 @@
 Used by ``raftctl cluster up`` and the benchmarks. Node ``i`` (1-based) of a cluster at
 ``base_port`` listens for peers on ``base_port + i`` and serves HTTP on ``base_port + 100 + i``;
 its data dir is ``DIR/node<i>``, its log ``DIR/node<i>.log``. ``DIR/cluster.json`` records, for
-each node, its ``id``, ``pid``, ``raft`` and ``http`` addresses and the exact ``argv`` that
-starts it again, and the cluster's ``base_port`` and ``cluster_token`` (passed to every node as
+each node, its ``id``, ``pid``, ``raft`` and ``http`` addresses and the ``argv`` that starts
+it again (``restart_argv``: a node that lost its data dir rejoins), and the cluster's ``base_port`` and ``cluster_token`` (passed to every node as
 ``--cluster-token``: with the members' addresses it is the cluster's identity, see ``wal.py``).
 A launcher made with ``record=False`` writes no cluster.json until :meth:`ClusterLauncher.record`
 is called: ``cluster up`` keeps the previous file until its nodes are known to run.
@@ -66,6 +66,14 @@ def layout(nodes: int, data_dir: str | os.PathLike[str], base_port: int, *, host
                      *(extra_args or [])]
         specs.append(spec)
     return specs
+
+
+def restart_argv(argv: list[str]) -> list[str]:
+    """The argv that starts a node of a cluster that has run (cluster.json's): ``--rejoin-if-empty``,
+    so that a node whose data dir was lost rejoins from its peers rather than vote as a new member
+    (raft.py), instead of a ``--rejoin`` that a start on its kept data does not need."""
+    kept = [a for a in argv if a not in ("--rejoin", "--rejoin-if-empty")]
+    return [*kept, "--rejoin-if-empty"]
 
 
 def _die_with_parent(signum: int) -> Callable[[], None]:
@@ -194,7 +202,7 @@ class ClusterLauncher:
                 "raft": f"{spec.raft[0]}:{spec.raft[1]}",
                 "http": spec.url,
                 "data_dir": str(spec.data_dir),
-                "argv": spec.argv,
+                "argv": restart_argv(spec.argv),
             })
         doc: dict[str, Any] = {"nodes": nodes}
         if self.base_port is not None:

@@ -99,7 +99,8 @@ def advertised_http(http: tuple[str, int], raft: tuple[str, int],
 
 def run_node(node_id: str, peers: str, data_dir: str, http: str | None = None, fsync: bool = True,
              snapshot_threshold: int = 10_000, election_timeout_ms: float = 150.0, seed: int | None = None,
-             cluster_token: str = "", advertise_http: str | None = None, rejoin: bool = False) -> None:
+             cluster_token: str = "", advertise_http: str | None = None, rejoin: bool = False,
+             rejoin_if_empty: bool = False) -> None:
     """Validate the options (CliError, exit 2, for bad ones), then run the node until SIGTERM."""
     from raftctl.core.raft import RaftConfig
 
@@ -136,7 +137,8 @@ def run_node(node_id: str, peers: str, data_dir: str, http: str | None = None, f
                         format=f"raftctl node {node_id}: %(levelname)s %(message)s")
     config = NodeConfig(node_id=node_id, peers=members, data_dir=data_dir, http=http_address, fsync=fsync,
                         snapshot_threshold=snapshot_threshold, raft=raft, seed=seed, cluster_token=cluster_token,
-                        advertise_http=shown_http, rejoin=rejoin)
+                        advertise_http=shown_http, rejoin=rejoin,
+                        rejoin_if_empty=rejoin_if_empty)
     try:
         node = NodeProcess(config)
     except DataDirError as err:
@@ -158,6 +160,10 @@ def run_node(node_id: str, peers: str, data_dir: str, http: str | None = None, f
                          f"to cluster {node.cluster_id} (these --peers and --cluster-token) and to no other\n")
     if warning is not None:
         sys.stderr.write(f"raftctl node {node_id}: warning: {warning}\n")
+    if node.store.rejoining_because_empty:
+        sys.stderr.write(f"raftctl node {node_id}: {data_dir} is empty, and --rejoin-if-empty says this node ran "
+                         f"before: it lost its data and rejoins from its peers (a node of a cluster being created "
+                         f"starts without --rejoin-if-empty)\n")
     if node.store.rejoining:
         sys.stderr.write(f"raftctl node {node_id}: rejoining: it campaigns only once it has caught up with a "
                          f"leader, and votes only for a candidate that holds the log\n")
@@ -198,10 +204,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int)
     parser.add_argument("--cluster-token", default="")
     parser.add_argument("--rejoin", action="store_true")
+    parser.add_argument("--rejoin-if-empty", action="store_true")
     args = parser.parse_args(argv)
     try:
         run_node(args.node_id, args.peers, args.data_dir, args.http, args.fsync, args.snapshot_threshold,
-                 args.election_timeout_ms, args.seed, args.cluster_token, args.advertise_http, args.rejoin)
+                 args.election_timeout_ms, args.seed, args.cluster_token, args.advertise_http, args.rejoin,
+                 args.rejoin_if_empty)
     except CliError as err:
         sys.stderr.write(f"raftctl node: error: {err.message}\n")
         return err.exit_code

@@ -75,6 +75,7 @@ class NodeConfig:
     cluster_token: str = ""  # with the peers' ids and addresses, the cluster's identity
     advertise_http: tuple[str, int] | None = None  # the HTTP address others are told (default: http)
     rejoin: bool = False  # lost its state: campaigns once caught up, votes only for a full log (raft.py)
+    rejoin_if_empty: bool = False  # ran before: an empty data dir means its state was lost (rejoin then)
 
 
 class CannotListen(OSError):
@@ -114,7 +115,8 @@ class NodeProcess:
         members = sorted(config.peers)
         self.store = DiskLogStore(config.data_dir, config.node_id,
                                   {nid: address_text(addr) for nid, addr in config.peers.items()},
-                                  token=config.cluster_token, fsync=config.fsync, rejoin=config.rejoin)
+                                  token=config.cluster_token, fsync=config.fsync, rejoin=config.rejoin,
+                                  rejoin_if_empty=config.rejoin_if_empty)
         self.cluster_id = self.store.cluster_id
         try:
             storages = self.store.load()

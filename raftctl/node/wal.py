@@ -188,7 +188,8 @@ class DiskLogStore:
     """
 
     def __init__(self, data_dir: str | os.PathLike[str], node_id: str, members: Mapping[str, str] | Iterable[str],
-                 *, token: str = "", shards: int = 1, fsync: bool = True, rejoin: bool = False) -> None:
+                 *, token: str = "", shards: int = 1, fsync: bool = True, rejoin: bool = False,
+                 rejoin_if_empty: bool = False) -> None:
         peers = _peer_map(members)
         if node_id not in peers:
             raise DataDirError(f"node id {node_id!r} is not one of the members {sorted(peers)}")
@@ -219,8 +220,10 @@ class DiskLogStore:
         self.records_loaded = 0
         self._open_dir()
         # a node that lost its state and is catching up (``RaftNode.rejoining``): asked for
-        # (--rejoin), or a start of one that had not caught up before it stopped
-        self.rejoining = rejoin or (self.dir / _REJOINING).exists()
+        # (--rejoin), a node known to have run before that finds its dir empty (--rejoin-if-empty:
+        # cluster.json's argv says so), or a start of one that had not caught up before it stopped
+        self.rejoining_because_empty = rejoin_if_empty and self.created_meta and not rejoin
+        self.rejoining = rejoin or self.rejoining_because_empty or (self.dir / _REJOINING).exists()
 
     # ---- the data dir --------------------------------------------------------------------
 

@@ -247,7 +247,8 @@ def test_two_nodes_on_emptied_data_dirs_rejoin_and_elect_nobody_while_the_leader
     empty data dirs. They elected each other, acknowledged orders, and the old leader's snapshot
     then replaced those: acknowledged orders silently gone. Started with --rejoin, they elect
     nobody (and take no order) until the old leader is back; it brings them up and they are
-    voters again, the orders it had acknowledged all there."""
+    voters again, the orders it had acknowledged all there. --rejoin-if-empty (in cluster.json's
+    argv) does the same on an empty dir."""
     import shutil
 
     from node_fixtures import OrderClient
@@ -264,8 +265,9 @@ def test_two_nodes_on_emptied_data_dirs_rejoin_and_elect_nobody_while_the_leader
         for nid in others:
             cluster.kill(nid)
             shutil.rmtree(cluster.root / nid)
-        cluster.extra_args = ["--rejoin"]
-        for nid in others:
+        # one as the README says for a node that lost its data, one as cluster.json's argv has it
+        for nid, flag in zip(others, ("--rejoin", "--rejoin-if-empty")):
+            cluster.extra_args = [flag]
             cluster.start(nid)
         cluster.extra_args = []
         cluster.wait_for(lambda: all(cluster.status(n) for n in others), 20, "the two rejoining nodes to answer")
@@ -289,6 +291,7 @@ def test_two_nodes_on_emptied_data_dirs_rejoin_and_elect_nobody_while_the_leader
         assert all(cluster.procs[n].poll() is None for n in cluster.ids), {n: cluster.log(n)[-500:] for n in cluster.ids}
         for nid in others:
             assert "rejoining" in cluster.log(nid) and "a voter again" in cluster.log(nid), cluster.log(nid)
+        assert "--rejoin-if-empty says this node ran before" in cluster.log(others[1]), cluster.log(others[1])
         # the old leader's acknowledged orders are the cluster's: a rejoined node holds them
         status = cluster.must_status(others[0])
         assert status["commit_index"] >= committed and status["orders_applied"] >= len(client.acked), status

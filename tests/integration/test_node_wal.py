@@ -629,3 +629,25 @@ def test_a_full_disk_names_the_file_and_leaves_no_temporary_file(tmp_path, monke
         store.sync()
     assert info.value.filename == str(wal_file(tmp_path / nid)), info.value
     monkeypatch.setattr(wal.os, "write", real_write)
+
+
+def test_rejoin_if_empty_rejoins_on_an_empty_dir_and_starts_as_usual_on_kept_data(tmp_path):
+    """cluster.json's argv carries --rejoin-if-empty (the operator tester: the README's restart
+    from that argv on a wiped dir came back as a new voter at term 0, silently). An empty or
+    missing dir then rejoins; a dir that kept its data starts as it is, not rejoining."""
+    node_dir = tmp_path / "node1"
+    wiped = DiskLogStore(node_dir, "n1", IDS, rejoin_if_empty=True)
+    (storage,) = wiped.load()
+    assert wiped.rejoining and wiped.rejoining_because_empty and (node_dir / "rejoining").exists()
+    assert storage.last_index == 0
+    wiped.rejoined()
+    wiped.close()
+    kept = DiskLogStore(node_dir, "n1", IDS, rejoin_if_empty=True)
+    kept.load()
+    assert not kept.rejoining and not kept.rejoining_because_empty
+    kept.close()
+    # without the flag an empty dir is a new member, as a node of a cluster being created is
+    new = DiskLogStore(tmp_path / "n2", "n2", IDS)
+    new.load()
+    assert not new.rejoining and not new.rejoining_because_empty
+    new.close()

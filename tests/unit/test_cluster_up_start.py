@@ -99,3 +99,18 @@ def test_a_node_dir_that_lost_its_data_while_others_kept_theirs_starts_with_rejo
                    retention=60.0, fsync=True, sinks=[])
     assert up.rejoining == ["node2", "node3"]
     assert {s.node_id: "--rejoin" in s.argv for s in up.specs} == {"node1": False, "node2": True, "node3": True}
+
+
+def test_cluster_json_gives_an_argv_that_rejoins_a_node_whose_dir_was_lost(tmp_path):
+    """The README's restart (cluster.json's argv) of a node whose dir was emptied started it as
+    a new voter at term 0 (the operator tester): the recorded argv carries --rejoin-if-empty
+    instead of the start's own --rejoin, which a restart on kept data does not need."""
+    from raftctl.node.launcher import ClusterLauncher, layout, restart_argv
+
+    specs = layout(3, tmp_path, free_base_port(3), token="t0k")
+    specs[1].argv.append("--rejoin")
+    doc = ClusterLauncher(specs, tmp_path, token="t0k").cluster_doc()
+    for spec, node in zip(specs, doc["nodes"]):
+        assert node["argv"][-1] == "--rejoin-if-empty" and "--rejoin" not in node["argv"]
+        assert node["argv"][:-1] == [a for a in spec.argv if a != "--rejoin"]
+    assert restart_argv(restart_argv(specs[0].argv)) == restart_argv(specs[0].argv)  # said once
