@@ -98,7 +98,7 @@ def up(
         runner.close()
     if runner.outcomes:
         outside = _nodes_started_elsewhere(runner.specs)
-        _say("raftctl cluster: " + _stopped_line(runner.outcomes, outside))
+        _say("raftctl cluster: " + _stopped_line(runner.outcomes, outside, runner.started_outside))
 
 
 # what `raftctl node`'s exit codes mean (raftctl node --help)
@@ -124,13 +124,20 @@ def _signal_name(code: int) -> str:
         return f"signal {-code}"
 
 
-def _stopped_line(outcomes: dict[str, tuple[bool, int | None]], outside: list[tuple[str, int]]) -> str:
+def _stopped_line(outcomes: dict[str, tuple[bool, int | None]], outside: list[tuple[str, int]],
+                  started_outside: dict[str, int] | None = None) -> str:
     """What became of each node ``cluster up`` started: ``{id: (running when it stopped them, exit code)}``
     (code None: it did not stop in time and was killed), then the nodes running that it did not start.
-    Only a node that was running and exited 0 on SIGTERM synced its log on the way out."""
+    Only a node that was running and exited 0 on SIGTERM synced its log on the way out.
+    ``started_outside``: nodes a process started by hand served after their own had died (their
+    pid): the death of the node's own process is old news then, and not what ended it."""
     groups: dict[tuple[str, str], list[str]] = {}
+    running_outside = {node_id for node_id, _pid in outside}
     for node_id, (was_running, code) in outcomes.items():
-        if was_running and code == 0:
+        if not was_running and node_id in (started_outside or {}) and node_id not in running_outside:
+            what = ("was not running (started outside it since, that process had exited)",
+                    "were not running (started outside it since, those processes had exited)")
+        elif was_running and code == 0:
             what = ("stopped (log synced)", "stopped (logs synced)")
         elif was_running and code is None:
             what = ("did not stop in time and was killed", "did not stop in time and were killed")
@@ -217,6 +224,10 @@ class ClusterUp:
         self.outcomes: dict[str, tuple[bool, int | None]] = {}
         self.stop_event = threading.Event()
         self.reported_exits: set[tuple[str, int]] = set()
+        # processes started by hand for a node whose own had died: seen, not answering yet; and
+        # the last one that answered, for each node (what the closing line says of it)
+        self.outside_pending: dict[str, int] = {}
+        self.started_outside: dict[str, int] = {}
         self.write_error: str | None = None  # the last failure to update cluster.json, said once
 
     def _check_dir(self) -> tuple[int | None, str | None]:
@@ -429,11 +440,28 @@ class ClusterUp:
         dead = [spec for spec in launcher.specs.values() if (proc := launcher.procs.get(spec.node_id)) is not None
                 and proc.poll() is not None]
         found = dict(_nodes_started_elsewhere(dead)) if dead else {}
+        confirmed: dict[str, int] = {}
         for node_id, pid in found.items():
-            if launcher.elsewhere.get(node_id) != pid:
+            if launcher.elsewhere.get(node_id) == pid:
+                confirmed[node_id] = pid
+            elif launcher.status(node_id, timeout=0.3) is not None:
+                # it runs once it answers: a start that refuses its data dir exits before it listens
                 _say(f"raftctl cluster: {node_id} runs again (pid {pid}, started outside it); "
                      f"cluster.json gives that pid")
-        launcher.elsewhere = found
+                confirmed[node_id] = self.started_outside[node_id] = pid
+                self.outside_pending.pop(node_id, None)
+            else:
+                self.outside_pending[node_id] = pid
+        for node_id, pid in launcher.elsewhere.items():
+            if confirmed.get(node_id) != pid:
+                _say(f"raftctl cluster: {node_id} (pid {pid}, started outside it) is no longer running; "
+                     f"not restarting it (its argv is in cluster.json)")
+        for node_id, pid in list(self.outside_pending.items()):
+            if found.get(node_id) != pid:
+                del self.outside_pending[node_id]
+                _say(f"raftctl cluster: {node_id} (pid {pid}, started outside it) exited before it answered; "
+                     f"its own output says why (a data dir it refused, a port in use)")
+        launcher.elsewhere = confirmed
 
     def close(self) -> None:
         if self.load is not None:

@@ -114,3 +114,53 @@ def test_cluster_json_gives_an_argv_that_rejoins_a_node_whose_dir_was_lost(tmp_p
         assert node["argv"][-1] == "--rejoin-if-empty" and "--rejoin" not in node["argv"]
         assert node["argv"][:-1] == [a for a in spec.argv if a != "--rejoin"]
     assert restart_argv(restart_argv(specs[0].argv)) == restart_argv(specs[0].argv)  # said once
+
+
+class DeadProc:
+    pid = 1111
+
+    def poll(self) -> int | None:
+        return -9
+
+
+def test_a_node_started_by_hand_is_said_to_run_once_it_answers_and_its_exit_is_said(tmp_path, monkeypatch, capsys):
+    """The operator tester: a hand start that refused its data dir (exit 2) was announced as
+    'runs again', the exit of a hand-started node was never said, and Ctrl-C's line gave the
+    node's first death (SIGKILL) though a later process had served it and stopped."""
+    import raftctl.commands.cluster as cluster_cmd
+
+    up = ClusterUp(nodes=3, data_dir=str(tmp_path / "d"), base_port=free_base_port(3), rate=0, interval=1.0,
+                   retention=60.0, fsync=True, sinks=[])
+    up.launcher.procs = {"node1": FakeProc(), "node2": DeadProc(), "node3": FakeProc()}  # type: ignore[dict-item]
+    running: dict[str, int] = {}
+    answering: set[str] = set()
+    monkeypatch.setattr(cluster_cmd, "_nodes_started_elsewhere",
+                        lambda specs: sorted((s.node_id, running[s.node_id]) for s in specs if s.node_id in running))
+    monkeypatch.setattr(up.launcher, "status", lambda nid, timeout=0.5: {"node_id": nid} if nid in answering else None)
+
+    def said() -> str:
+        return capsys.readouterr().err
+
+    running["node2"] = 2001  # started by hand; it refuses its data dir and exits before it listens
+    up._follow_restarts()
+    assert said() == "" and up.launcher.elsewhere == {}
+    del running["node2"]
+    up._follow_restarts()
+    assert "node2 (pid 2001, started outside it) exited before it answered" in said()
+    running["node2"] = 2002  # started again; this one answers
+    up._follow_restarts()
+    assert said() == ""
+    answering.add("node2")
+    up._follow_restarts()
+    assert "node2 runs again (pid 2002, started outside it)" in said() and up.launcher.elsewhere == {"node2": 2002}
+    up._follow_restarts()
+    assert said() == ""  # said once
+    del running["node2"]  # killed by hand
+    up._follow_restarts()
+    assert "node2 (pid 2002, started outside it) is no longer running" in said() and up.launcher.elsewhere == {}
+    line = cluster_cmd._stopped_line({"node1": (True, 0), "node2": (False, -9), "node3": (True, 0)}, [],
+                                     up.started_outside)
+    assert "SIGKILL" not in line and "node2 was not running (started outside it since" in line, line
+    # a node whose own process died and that nobody started again: its death is what ended it
+    assert "node2 was already dead (SIGKILL)" in cluster_cmd._stopped_line(
+        {"node1": (True, 0), "node2": (False, -9)}, [], {})
