@@ -48,8 +48,13 @@ def parse_peers(text: str) -> dict[str, tuple[str, int]]:
     """``node1=127.0.0.1:7001,node2=...`` -> {id: (host, port)}; CliError (exit 2) when malformed."""
     peers: dict[str, tuple[str, int]] = {}
     seen: dict[tuple[str, int], str] = {}
-    for item in text.split(","):
-        item = item.strip()
+    items = [item.strip() for item in text.split(",")]
+    if len(items) > 1 and not all(items):
+        # two commas, or one at an end: perhaps a member left out, which would make another cluster
+        # (the members are part of its identity) that this cluster's nodes refuse without a word here
+        raise CliError(f"--peers {text!r} has an empty item (two commas together, or one at an end): "
+                       f"list every member as ID=HOST:PORT, separated by single commas", 2)
+    for item in items:
         if not item:
             continue
         name, sep, address = item.partition("=")
@@ -154,7 +159,9 @@ def run_node(node_id: str, peers: str, data_dir: str, http: str | None = None, f
                          f"they were added after the node last stopped cleanly, not written by it\n")
     elif node.store.truncated_bytes:
         sys.stderr.write(f"raftctl node {node_id}: cut a torn tail of {node.store.truncated_bytes} bytes from its log "
-                         f"(a partial last record, as a crash during a write leaves: a write not acknowledged yet)\n")
+                         f"(a partial last record: what a crash in the middle of a write leaves, a write the node had not "
+                         f"acknowledged; a log cut short by hand may lose entries it had acknowledged, which it "
+                         f"then gets again from its peers if the cluster committed them)\n")
     if node.store.upgraded_from is not None:
         sys.stderr.write(f"raftctl node {node_id}: {data_dir} was written by an earlier raftctl; it now belongs "
                          f"to cluster {node.cluster_id} (these --peers and --cluster-token) and to no other\n")

@@ -230,6 +230,8 @@ class DiskLogStore:
     def _open_dir(self) -> None:
         self.created_dir = not self.dir.exists()  # this start made the dir (discard_new may remove it)
         self.created_meta = False  # this start wrote meta.json into a dir without one
+        if self.dir.exists() and not self.dir.is_dir():
+            raise DataDirError(f"data dir {self.dir} is not a directory (it is a file)")
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -407,7 +409,10 @@ class DiskLogStore:
                 storage.snap_data = snap[2]
             elif storage.snap_index > 0:
                 raise DataDirError(f"{self._snap_path(shard)} is missing or older than the log's snapshot "
-                                   f"at index {storage.snap_index}")
+                                   f"at index {storage.snap_index}: the log holds only what came after it, "
+                                   f"so the node's state cannot be rebuilt; restore this data dir from a "
+                                   f"backup, or move it away and start the node on an empty one so that it "
+                                   f"rejoins from its peers{REJOIN_CAVEAT}")
             if storage.snap_index > 0 and storage.current_term < storage.snap_term:
                 # a term never goes back, and a snapshot's entry is of a term the node had reached
                 raise DataDirError(

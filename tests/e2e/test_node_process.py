@@ -56,6 +56,8 @@ def test_bad_command_lines_get_one_clear_line_and_exit_2(tmp_path):
         (["--id", "node1", "--peers", "node1=127.0.0.1"], "must be HOST:PORT"),
         (["--id", "node1", "--peers", f"node1=127.0.0.1:{p1},node1=127.0.0.1:{p2}"], "names node1 twice"),
         (["--id", "node1", "--peers", "node1=127.0.0.1:99999"], "port must be a number from 1 to 65535"),
+        (["--id", "node1", "--peers", f"node1=127.0.0.1:{p1},,node2=127.0.0.1:{p2}"], "has an empty item"),
+        (["--id", "node1", "--peers", f"{peers},"], "has an empty item"),
         (["--id", "node1", "--peers", f"node1=127.0.0.1:{p1},node2=127.0.0.1:{p1}"], "have the same address"),
         (["--id", "node1", "--peers", peers, "--http", "999.1.1.1:80"], "not a valid IPv4 address"),
         (["--id", "node1", "--peers", peers, "--advertise-http", "localhost:80"], "--advertise-http needs --http"),

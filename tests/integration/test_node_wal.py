@@ -651,3 +651,23 @@ def test_rejoin_if_empty_rejoins_on_an_empty_dir_and_starts_as_usual_on_kept_dat
     new.load()
     assert not new.rejoining and not new.rejoining_because_empty
     new.close()
+
+
+def test_a_missing_snapshot_and_a_file_for_a_dir_are_refused_with_the_way_out(tmp_path):
+    """The operator tester: a deleted snap-0.json was refused with no remedy, and a file given as
+    --data-dir read 'cannot create data dir ...: File exists'."""
+    hand, nid, store = _snapshotted(tmp_path)
+    hand.crash(nid)
+    (tmp_path / nid / "snap-0.json").unlink()
+    refused = DiskLogStore(tmp_path / nid, nid, IDS)
+    with pytest.raises(DataDirError) as info:
+        refused.load()
+    refused.abandon()
+    said = str(info.value)
+    assert "snap-0.json is missing" in said and "restore this data dir from a backup" in said and "--rejoin" in said
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a dir")
+    with pytest.raises(DataDirError) as info:
+        DiskLogStore(a_file, "n1", IDS)
+    assert str(info.value) == f"data dir {a_file} is not a directory (it is a file)"
+    assert a_file.read_text() == "not a dir"
