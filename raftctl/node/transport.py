@@ -9,8 +9,9 @@ it meanwhile is dropped (a burst of stale heartbeats helps nobody).
 
 Inbound, an accept thread starts one reader thread per connection. The first frame of every
 connection is a hello ``{"node", "cluster"}``; a connection from a node of another cluster (its
-``cluster_id``, see ``wal.py``), or from a name that is not a peer, is closed (and logged, the
-same refusal at most every 30 s). :meth:`Transport.peers_connected` counts a peer only while
+``cluster_id``, see ``wal.py``), or from a name that is not a peer, is told why in one frame
+``{"refused": why}`` and closed; both sides log it, the same refusal at most every 30 s (the
+refused node finds the frame at its next send in the connection's first second). :meth:`Transport.peers_connected` counts a peer only while
 frames from it arrive (keepalives every :data:`KEEPALIVE_S` when idle), so a peer that is
 stopped, hung, or refusing us does not count however long its TCP connection stays open.
 The hello also carries the sender's HTTP URL, which is how a follower learns where to redirect
@@ -59,6 +60,9 @@ LIVENESS_S = 5 * KEEPALIVE_S
 # reset the back-off, so a peer that keeps refusing us is retried at most once per BACKOFF_MAX_S
 STABLE_S = 1.0
 REFUSAL_LOG_EVERY_S = 30.0
+# how long a refusing node waits for the refused one to read why and close (it looks within
+# KEEPALIVE_S, at its next frame)
+REFUSED_LINGER_S = 2.0
 
 
 class TransportStats:
@@ -147,6 +151,36 @@ class _Peer:
         stats.connects += 1
         return True
 
+    def _refusal(self) -> bool:
+        """While a connection is new: has the peer closed it, or refused us (``Transport._tell_refused``)?
+        Then log why (at most every REFUSAL_LOG_EVERY_S) and disconnect. Peers never write on a
+        connection they accepted otherwise, so anything to read is a refusal or the end."""
+        sock = self.sock
+        assert sock is not None
+        try:
+            sock.setblocking(False)  # (a socket with a timeout would wait for something to read)
+            data = sock.recv(4096)
+        except BlockingIOError:
+            return False  # nothing to read: the peer took us
+        except OSError:
+            data = b""
+        finally:
+            try:
+                sock.settimeout(SEND_TIMEOUT_S)
+            except OSError:
+                pass
+        if len(data) > 4:
+            try:
+                why = orjson.loads(data[4:4 + _LEN.unpack(data[:4])[0]]).get("refused")
+            except (orjson.JSONDecodeError, AttributeError, struct.error):
+                why = None
+            if isinstance(why, str):
+                host, port = self.address
+                self.transport._refused(f"peer {self.peer_id} ({host}:{port}) refused this node's "
+                                        f"connection: {why[:300]}")
+        self._disconnect()
+        return True
+
     def _disconnect(self) -> None:
         if self.connected:
             now = time.monotonic()
@@ -191,6 +225,9 @@ class _Peer:
                 stats.dropped_queue_full += len(msgs)
                 continue
             assert self.sock is not None
+            if time.monotonic() - self.connected_at < STABLE_S and self._refusal():
+                stats.dropped_unreachable += len(msgs)
+                continue
             try:
                 self.sock.sendall(_LEN.pack(len(payload)) + payload)
             except OSError:
@@ -347,7 +384,7 @@ class Transport:
         stream: Any = None
         try:
             stream = sock.makefile("rb", buffering=256 * 1024)
-            src = self._hello(stream)
+            src = self._hello(stream, sock)
             if src is None:
                 stats.bad_frames += 1
                 return
@@ -402,7 +439,7 @@ class Transport:
             except OSError:
                 pass
 
-    def _hello(self, stream: Any) -> str | None:
+    def _hello(self, stream: Any, sock: socket.socket | None = None) -> str | None:
         head = _read_exact(stream, 4)
         if head is None:
             return None
@@ -421,15 +458,35 @@ class Transport:
             node = hello.get("node") if isinstance(hello, dict) else None
             self._refused(f"refused a connection from node {node!r} of cluster {cluster!r}: "
                           f"not our cluster ({self.cluster_id})")
+            self._tell_refused(sock, f"{self.node_id} is of cluster {self.cluster_id}, not {cluster!r}: every "
+                                     f"node needs the same --peers (ids and Raft addresses) and --cluster-token")
             return None
         src = hello.get("node")
         if not isinstance(src, str) or src not in self.peers:
             self._refused(f"refused a connection from {src!r}: not a peer")
+            self._tell_refused(sock, f"{str(src)[:40]!r} is not among {self.node_id}'s --peers")
             return None
         url = hello.get("http")
         if isinstance(url, str) and url.startswith("http://") and len(url) < 200:
             self.peer_http[src] = url
         return src
+
+    @staticmethod
+    def _tell_refused(sock: socket.socket | None, why: str) -> None:
+        """Tell the refused node why, in one frame ``{"refused": why}``, so that it can say so in its
+        own log (``_Peer.refusal``); then let it close first (closing on its unread frames would
+        reset the connection, and a reset may drop the frame before it is read)."""
+        if sock is None:
+            return
+        note = orjson.dumps({"refused": why})
+        try:
+            sock.sendall(_LEN.pack(len(note)) + note)
+            sock.shutdown(socket.SHUT_WR)
+            sock.settimeout(REFUSED_LINGER_S)
+            while sock.recv(65536):  # what it sent before it read the refusal
+                pass
+        except OSError:
+            pass
 
     def _refused(self, what: str) -> None:
         """Log a refusal, the same one at most every REFUSAL_LOG_EVERY_S (a stranger retries)."""

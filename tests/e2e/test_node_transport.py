@@ -142,16 +142,23 @@ def test_a_node_of_another_cluster_a_stranger_and_bad_frames_are_refused():
     ta.start()
     try:
         msg = dumps_messages([Message(VOTE, "b", "a", 5)])
-        for hello, body in [
-            ({"node": "b", "cluster": "other"}, msg),        # another cluster
-            ({"node": "mallory", "cluster": "cid"}, msg),    # not a peer
-            ({"node": "b", "cluster": "cid"}, b"[[1,2]]"),   # a malformed message
-            ({"node": "b", "cluster": "cid"}, b"{nope"),     # not JSON
+        for hello, body, told in [
+            ({"node": "b", "cluster": "other"}, msg, "a is of cluster cid, not 'other'"),  # another cluster
+            ({"node": "mallory", "cluster": "cid"}, msg, "'mallory' is not among a's --peers"),  # not a peer
+            ({"node": "b", "cluster": "cid"}, b"[[1,2]]", None),   # a malformed message
+            ({"node": "b", "cluster": "cid"}, b"{nope", None),     # not JSON
         ]:
             with socket.create_connection(addrs["a"], timeout=2) as s:
                 s.sendall(frame(orjson.dumps(hello)) + frame(body))
                 s.settimeout(2)
-                assert s.recv(1) == b"", "the connection should be closed"
+                if told is not None:  # a refused node is told why, in one frame, before the end
+                    data = b""
+                    while chunk := s.recv(4096):
+                        data += chunk
+                    (length,) = struct.unpack(">I", data[:4])
+                    assert len(data) == 4 + length and told in orjson.loads(data[4:])["refused"], data
+                else:
+                    assert s.recv(1) == b"", "the connection should be closed"
         # a message claiming another sender is dropped, the connection's own one is taken
         with socket.create_connection(addrs["a"], timeout=2) as s:
             forged = dumps_messages([Message(VOTE, "c", "a", 6), Message(VOTE, "b", "a", 7)])
@@ -166,6 +173,31 @@ def test_a_node_of_another_cluster_a_stranger_and_bad_frames_are_refused():
             assert s.recv(1) == b""
     finally:
         ta.stop()
+
+
+def test_a_node_refused_by_its_peer_says_why_in_its_own_log(caplog):
+    """The operator tester: a node started with a wrong peer list ran as a silent CANDIDATE at term
+    0; only its peers' logs said they refused it. The refused node now logs why itself."""
+    p1, p2 = free_ports(2)
+    addrs = {"a": ("127.0.0.1", p1), "b": ("127.0.0.1", p2)}
+    ta = Transport("a", "cluster-a", addrs, Inbox())
+    tb = Transport("b", "cluster-b", addrs, Inbox())
+    ta.start()
+    tb.start()
+    caplog.set_level("WARNING", logger="raftctl.node.transport")
+    try:
+        def told() -> bool:
+            ta.send("b", [Message(VOTE, "a", "b", 1)])
+            return any("peer b (127.0.0.1:%d) refused this node's connection: b is of cluster cluster-b, "
+                       "not 'cluster-a'" % p2 in r.getMessage() for r in caplog.records)
+
+        wait(told, 10, "a to log why b refused it")
+        assert ta.peers_connected() == 0 and tb.peers_connected() == 0
+        said = [r.getMessage() for r in caplog.records if "refused this node's connection" in r.getMessage()]
+        assert len(said) == 1, said  # once per REFUSAL_LOG_EVERY_S, however often it retries
+    finally:
+        ta.stop()
+        tb.stop()
 
 
 def test_the_codec_refuses_what_is_not_a_message():
