@@ -4,8 +4,9 @@ Used by ``raftctl cluster up`` and the benchmarks. Node ``i`` (1-based) of a clu
 ``base_port`` listens for peers on ``base_port + i`` and serves HTTP on ``base_port + 100 + i``;
 its data dir is ``DIR/node<i>``, its log ``DIR/node<i>.log``. ``DIR/cluster.json`` records, for
 each node, its ``id``, ``pid``, ``raft`` and ``http`` addresses and the ``argv`` that starts
-it again (``restart_argv``: a node that lost its data dir rejoins), and the cluster's ``base_port`` and ``cluster_token`` (passed to every node as
-``--cluster-token``: with the members' addresses it is the cluster's identity, see ``wal.py``).
+it again (``restart_argv``: a node that lost its data dir rejoins), and the cluster's
+``base_port`` and ``cluster_token`` (passed to every node as ``--cluster-token``: with the
+members' addresses it is the cluster's identity, see ``wal.py``).
 A launcher made with ``record=False`` writes no cluster.json until :meth:`ClusterLauncher.record`
 is called: ``cluster up`` keeps the previous file until its nodes are known to run.
 

@@ -11,9 +11,10 @@ Inbound, an accept thread starts one reader thread per connection. The first fra
 connection is a hello ``{"node", "cluster"}``; a connection from a node of another cluster (its
 ``cluster_id``, see ``wal.py``), or from a name that is not a peer, is told why in one frame
 ``{"refused": why}`` and closed; both sides log it, the same refusal at most every 30 s (the
-refused node finds the frame at its next send in the connection's first second). :meth:`Transport.peers_connected` counts a peer only while
-frames from it arrive (keepalives every :data:`KEEPALIVE_S` when idle), so a peer that is
-stopped, hung, or refusing us does not count however long its TCP connection stays open.
+refused node finds the frame at its next send in the connection's first second).
+:meth:`Transport.peers_connected` counts a peer only while frames from it arrive (keepalives
+every :data:`KEEPALIVE_S` when idle), so a peer that is stopped, hung, or refusing us does not
+count however long its TCP connection stays open.
 The hello also carries the sender's HTTP URL, which is how a follower learns where to redirect
 clients to its leader. A frame is ``length (u32 BE) | payload``, at most :data:`MAX_FRAME`
 bytes; anything malformed closes the connection.
