@@ -148,6 +148,9 @@ def _plain_words(err: Exception, argv: Optional[list[str]], message: str) -> str
         if words in message:
             given = _given(err, argv)
             return message.replace(words, f"{given!r} {ours}" if given is not None else ours.removeprefix("is "))
+    swallowed = _swallowed(err, argv)
+    if swallowed is not None:
+        return swallowed
     for pattern, ours in _OUT_OF_RANGE:
         found = pattern.search(message)
         if found:
@@ -161,6 +164,22 @@ def _plain_words(err: Exception, argv: Optional[list[str]], message: str) -> str
                 said = f"{given} {said}"
             return message[:found.start()] + said
     return message
+
+
+def _swallowed(err: Exception, argv: Optional[list[str]]) -> Optional[str]:
+    """For "Missing option '--data-dir'" when the command line has ``--data-dir`` right after an
+    option that takes a value (``--peers --data-dir d``): that option took it as its value."""
+    param, ctx = getattr(err, "param", None), getattr(err, "ctx", None)
+    if type(err).__name__ != "MissingParameter" or param is None or ctx is None:
+        return None
+    args = sys.argv[1:] if argv is None else argv
+    takes_value = {opt for p in ctx.command.params if getattr(p, "opts", None) and not getattr(p, "is_flag", True)
+                   for opt in p.opts}
+    for at in range(1, len(args)):
+        if args[at] in (getattr(param, "opts", None) or ()) and args[at - 1] in takes_value:
+            return (f"{args[at - 1]} took {args[at]!r} as its value, so {args[at]} is missing: "
+                    f"give {args[at - 1]} a value")
+    return None
 
 
 def _given(err: Exception, argv: Optional[list[str]]) -> Optional[str]:

@@ -180,6 +180,19 @@ def test_a_value_out_of_range_is_named_in_our_words(capsys):
     assert "Input should" not in err
 
 
+def test_an_option_taken_as_another_options_value_is_named(capsys):
+    """`raftctl node --id a --peers --data-dir d` said only "Missing option '--data-dir'" (the
+    operator tester): --peers had taken '--data-dir' as its value."""
+    from raftctl import cli
+
+    assert cli.run(["node", "--id", "a", "--peers", "--data-dir", "d"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "raftctl node: error: --peers took '--data-dir' as its value, so --data-dir is missing: give --peers "
+        "a value. (see 'raftctl node --help')")
+    assert cli.run(["node", "--id", "a", "--peers", "a=127.0.0.1:1"]) == 2  # missing, and not swallowed
+    assert "Missing option '--data-dir'" in capsys.readouterr().err
+
+
 def test_a_cut_list_is_set_off_by_a_comma():
     """``monitor reaches 1/3 +3 more`` read as arithmetic: ``monitor reaches 1/3, +3 more``."""
     reasons = ["monitor_reach:1/9"] + [f"node_down:node{i}" for i in range(2, 10)]
