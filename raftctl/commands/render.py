@@ -10,6 +10,8 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from raftctl.core.measures import quorum_size
+
 SPARK_CHARS = "▁▂▃▄▅▆▇█"
 HEALTH_STYLE = {"HEALTHY": "bold green", "DEGRADED": "bold yellow", "UNHEALTHY": "bold red"}
 # a stale leader (says LEADER in an old term, the reports back another) is amber, never the leader's cyan
@@ -134,7 +136,7 @@ def health_header(summary: dict[str, Any], max_width: int | None = None):
     reach = monitor_reach(summary)
     if "has_quorum" in cluster:
         quorum = cluster.get("has_quorum")
-        if quorum is None or (quorum and reach is not None and reach[0] < reach[1] // 2 + 1):
+        if quorum is None or (quorum and reach is not None and reach[0] < quorum_size(reach[1])):
             # not lost on evidence, but the monitor sees no majority answer: it cannot say "yes"
             items.append([("quorum ", ""), ("unknown", "yellow")])
         else:
@@ -161,7 +163,7 @@ def health_header(summary: dict[str, Any], max_width: int | None = None):
         reached, size = reach
         # below a majority it cannot vouch for the cluster (health says monitor_reach)
         text.append(f"\n  monitor reaches {reached}/{size} nodes",
-                    style="bold red" if reached < size // 2 + 1 else "yellow")
+                    style="bold red" if reached < quorum_size(size) else "yellow")
     reasons = cluster.get("health_reasons") or []
     if reasons:
         text.append("\n  " + reasons_line(reasons), style="dim")

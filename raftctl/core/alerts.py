@@ -268,7 +268,7 @@ def evaluate_conditions(sample: Mapping[str, Any], thresholds: Mapping[str, Any]
             + (f" (min_healthy_nodes {floor} is more than the cluster has: this fires until it is lowered)"
                if floor > cluster["cluster_size"] else
                ": one more failure leaves no healthy majority"
-               if cluster["healthy_nodes"] == cluster["cluster_size"] // 2 + 1 else "")))
+               if cluster["healthy_nodes"] == quorum_size(cluster["cluster_size"]) else "")))
     nodes = sample["nodes"]
     named: set[tuple[str, str]] = set()
     for reason in cluster.get("health_reasons") or ():

@@ -15,7 +15,7 @@ from typing import Any, Callable
 from raftctl.core.collector import SampleCollector
 from raftctl.core.detection import DetectionReport, DetectionTracker
 from raftctl.core.faults import CAMPAIGN_KINDS, FaultKind, parse_kinds
-from raftctl.core.measures import percentile
+from raftctl.core.measures import percentile, quorum_size
 from raftctl.core.safety import SafetyChecker
 from raftctl.core.sim.simulation import Simulation
 from raftctl.core.workload import Workload
@@ -298,7 +298,7 @@ def _inject(cluster: Simulation, rng: random.Random, kind: str, counts: dict[str
     tally = heals if healed else counts
     tally[kind] = tally.get(kind, 0) + 1
     # Keep a crash-heavy schedule from leaving the cluster dead for the whole run.
-    if len(down) >= len(ids) // 2 + 1 and rng.random() < 0.5:
+    if len(down) >= quorum_size(len(ids)) and rng.random() < 0.5:
         cluster.restart(rng.choice(down))
 
 

@@ -37,6 +37,7 @@ def test_a_refused_write_is_one_warning_and_supervision_goes_on(tmp_path, monkey
     up = ClusterUp.__new__(ClusterUp)  # only what _supervise_once reads
     up.launcher = launcher(tmp_path)
     up.reported_exits = set()
+    up.outside_pending, up.started_outside = {}, {}
     up.write_error = None
     up.stop_event = threading.Event()
     failing = {"on": True}
